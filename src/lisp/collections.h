@@ -1,0 +1,48 @@
+// Persistent collections: vectors, maps and sets.
+//
+// All are immutable: every "update" returns a new collection sharing
+// structure with the old one. Maps of up to 8 entries keep insertion order
+// (array maps); larger maps are hash array mapped tries. Sets are maps
+// whose values are ignored, with the same ordering rule.
+//
+// Every function here is a leaf: it allocates on `heap` but never runs Lisp
+// code and never triggers a collection. Arguments documented as a vector,
+// map or set must have that tag (callers check types and raise errors).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+#include "lisp/heap.h"
+#include "lisp/value.h"
+
+namespace valk::lisp {
+
+// ---- vectors --------------------------------------------------------------
+Value vector_from(Heap& heap, const Value* items, size_t n);
+size_t vector_count(Value vec);
+Value vector_nth(Value vec, size_t i);  // requires i < count
+Value vector_conj(Heap& heap, Value vec, Value item);
+Value vector_assoc(Heap& heap, Value vec, size_t i, Value item);  // requires i <= count
+Value vector_pop(Heap& heap, Value vec);                          // requires count > 0
+// Calls f on each element in order; stops early when f returns false.
+void vector_each(Value vec, const std::function<bool(Value)>& f);
+
+// ---- maps -----------------------------------------------------------------
+Value map_from(Heap& heap, const Value* kvs, size_t num_pairs);  // later keys win
+size_t map_count(Value map);
+bool map_find(Value map, Value key, Value* out);  // false if absent
+Value map_assoc(Heap& heap, Value map, Value key, Value value);
+Value map_dissoc(Heap& heap, Value map, Value key);
+// Calls f on each entry; stops early when f returns false.
+void map_each(Value map, const std::function<bool(Value key, Value value)>& f);
+
+// ---- sets -----------------------------------------------------------------
+Value set_from(Heap& heap, const Value* items, size_t n);
+size_t set_count(Value set);
+bool set_contains(Value set, Value item);
+Value set_conj(Heap& heap, Value set, Value item);
+Value set_disj(Heap& heap, Value set, Value item);
+void set_each(Value set, const std::function<bool(Value)>& f);
+
+}  // namespace valk::lisp

@@ -1,0 +1,84 @@
+// Fibers and promises: the units of asynchronous work in an isolate.
+//
+// A fiber's Lisp frames and operand stack are ordinary heap data, so a
+// parked fiber costs only its own memory and the collector sees every
+// value it holds.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "lisp/function.h"
+#include "lisp/object.h"
+
+namespace valk::lisp {
+
+struct Promise;
+struct PendingOp;
+
+struct Frame {
+  Closure* closure;
+  uint32_t pc;    // index of the next instruction in closure->proto->code
+  uint32_t base;  // stack index of the first argument; the callee is at base-1
+};
+
+// An active `try`: where to unwind to when something is raised.
+struct Handler {
+  uint32_t frame_depth;   // frames.size() when the try was entered
+  uint32_t stack_height;  // stack.size() when the try was entered
+  uint32_t catch_pc;      // in the frame at frame_depth-1
+};
+
+enum class FiberState : uint8_t {
+  Ready,    // in the isolate's run queue
+  Running,  // on the VM now
+  Parked,   // waiting on a promise
+  Done,     // finished; `result` is settled
+};
+
+struct Fiber : Obj {
+  std::vector<Value> stack;
+  std::vector<Frame> frames;
+  std::vector<Handler> handlers;
+  Promise* result = nullptr;  // settles when the fiber returns or raises
+  FiberState state = FiberState::Ready;
+  // Counts parks; a wake-up that carries an older generation is stale.
+  uint32_t wait_gen = 0;
+  bool cancel_requested = false;
+  // What resuming delivers: a value, or (when resume_error) an error.
+  Value resume_value;
+  bool resume_error = false;
+  // Set by Isolate::raise(); read when a native returns Tag::Exception.
+  Value pending_error;
+  // Set by Isolate::tail_call(); read when a native returns Tag::TailCall.
+  Value tail_fn;
+  std::vector<Value> tail_args;
+  Fiber* next_ready = nullptr;  // intrusive run-queue link
+  uint64_t deadline_ms = 0;     // 0: none
+};
+
+enum class PromiseState : uint8_t { Pending, Fulfilled, Rejected };
+
+// What happens when a promise settles.
+enum class ReactionKind : uint8_t {
+  ResumeFiber,  // target: Fiber parked on the promise, gen must match
+  AllSlot,      // target: AllState; index: slot
+  Race,         // target: Promise settled by the first settlement
+};
+
+struct Reaction {
+  Obj* target;
+  ReactionKind kind;
+  uint32_t index;
+  uint32_t gen;
+};
+
+struct Promise : Obj {
+  PromiseState state = PromiseState::Pending;
+  Value value;  // result or raised value once settled
+  std::vector<Reaction> reactions;
+  Fiber* fiber = nullptr;   // the fiber whose result this is, if any
+  PendingOp* op = nullptr;  // the I/O operation that settles it, if any
+};
+
+}  // namespace valk::lisp

@@ -1,0 +1,114 @@
+// An isolate: one Lisp heap, its globals, its fibers and the libuv loop
+// that schedules them. Everything here belongs to the isolate's thread.
+//
+// This is the interpreter's internal interface; embedders use
+// include/valk/valk.h instead.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "lisp/fiber.h"
+#include "lisp/heap.h"
+#include "lisp/object.h"
+
+namespace valk::lisp {
+
+struct IsolateOptions {
+  // Directories searched by `import`, in order.
+  std::vector<std::string> module_paths;
+  // Instructions a fiber runs before it yields to the others.
+  uint32_t slice_budget = 10000;
+  // Frames a fiber may have before a call raises a stack-overflow error.
+  uint32_t max_frames = 100000;
+  bool gc_stress = false;
+};
+
+// Outcome of running Lisp code to completion from C++.
+struct EvalResult {
+  bool ok;
+  Value value;  // the result, or the raised value when !ok
+};
+
+class Isolate {
+ public:
+  explicit Isolate(IsolateOptions options = {});
+  ~Isolate();
+  Isolate(const Isolate&) = delete;
+  Isolate& operator=(const Isolate&) = delete;
+
+  Heap& heap() { return heap_; }
+  uv_loop_t* loop() { return &loop_; }
+  const IsolateOptions& options() const { return options_; }
+
+  // ---- globals ------------------------------------------------------------
+  // Returns the Var for `name`, creating an undefined one if needed.
+  Var* var(Symbol* name);
+  Var* var(std::string_view name) { return var(heap_.intern_symbol(name)); }
+  void define(std::string_view name, Value value);
+  // Defines a native; max_args -1 means variadic.
+  Native* define_native(std::string_view name, NativeFn fn, int min_args, int max_args,
+                        void* data = nullptr);
+
+  // ---- running code (from C++; runs the loop until done) -------------------
+  // Reads, compiles and runs every form of `source`; returns the last value.
+  EvalResult eval_string(std::string_view source, std::string_view file_name);
+  EvalResult eval_file(const std::string& path);
+  // Calls `fn` with `args` in a new fiber and runs the loop until it ends.
+  EvalResult call(Value fn, const Value* args, size_t n);
+
+  // ---- for natives ----------------------------------------------------------
+  // The fiber running now (nullptr outside the VM).
+  Fiber* current() { return current_; }
+  // Sets `raised` as the current fiber's pending error and returns the
+  // Tag::Exception sentinel, which the native must return.
+  Value raise(Value raised);
+  // Raises an Error whose data is {:type :<type>} plus the pairs of `extra`
+  // (a map or nil). `type` is a keyword name such as "type-error".
+  Value raise_error(std::string_view type, std::string message, Value extra = Value::nil());
+  // "fn-name: expected <expected>, got <type of got>" as a :type-error.
+  Value type_error(std::string_view fn_name, std::string_view expected, Value got);
+  // Makes an Error value with the current fiber's stack trace.
+  Error* make_error(Value message, Value data);
+  // Asks the VM to call `fn` with `args` in place of the native; returns the
+  // Tag::TailCall sentinel, which the native must return.
+  Value tail_call(Value fn, const Value* args, size_t n);
+
+  // ---- promises and fibers --------------------------------------------------
+  Promise* make_promise();
+  // Settles `p` if it is pending (a second settlement is ignored).
+  void resolve(Promise* p, Value v);
+  void reject(Promise* p, Value v);
+  // Starts `fn` (called with no arguments) in a new fiber.
+  Fiber* spawn(Value fn);
+  // Parks the current fiber until `p` settles; returns Tag::Park.
+  Value park_on(Promise* p);
+  // Requests cancellation of the fiber behind `p` (or of its operation).
+  void cancel(Promise* p);
+
+  // Keeps `v` alive until unroot(); returns the slot index.
+  uint32_t root(Value v);
+  Value rooted(uint32_t slot) const { return roots_[slot]; }
+  void unroot(uint32_t slot);
+
+ private:
+  friend class Vm;
+  void mark_roots(Tracer& t);
+
+  IsolateOptions options_;
+  Heap heap_;
+  uv_loop_t loop_;
+  std::unordered_map<Symbol*, Var*> globals_;
+  Fiber* current_ = nullptr;
+  Fiber* ready_head_ = nullptr;
+  Fiber* ready_tail_ = nullptr;
+  std::vector<Value> roots_;
+  std::vector<uint32_t> free_roots_;
+};
+
+}  // namespace valk::lisp
