@@ -22,6 +22,10 @@ namespace valk::lisp {
 Value vector_from(Heap& heap, const Value* items, size_t n);
 size_t vector_count(Value vec);
 Value vector_nth(Value vec, size_t i);  // requires i < count
+// The elements stored contiguously from index i (requires i < count):
+// returns a pointer to element i and sets *len to how many follow it in the
+// same chunk (at least 1). Valid until the next collection.
+const Value* vector_chunk(Value vec, size_t i, size_t* len);
 Value vector_conj(Heap& heap, Value vec, Value item);
 Value vector_assoc(Heap& heap, Value vec, size_t i, Value item);  // requires i <= count
 Value vector_pop(Heap& heap, Value vec);                          // requires count > 0
@@ -41,6 +45,8 @@ void map_each(Value map, const std::function<bool(Value key, Value value)>& f);
 Value set_from(Heap& heap, const Value* items, size_t n);
 size_t set_count(Value set);
 bool set_contains(Value set, Value item);
+// Sets *out to the element of `set` equal to `item`; false if absent.
+bool set_find(Value set, Value item, Value* out);
 Value set_conj(Heap& heap, Value set, Value item);
 Value set_disj(Heap& heap, Value set, Value item);
 void set_each(Value set, const std::function<bool(Value)>& f);

@@ -1,0 +1,636 @@
+// Persistent maps and sets.
+//
+// Up to 8 entries a map is an array map: its entries inline in one object,
+// in insertion order, so an assoc is one allocation and a lookup a short
+// scan. Past 8 entries it becomes a CHAMP trie (a compressed hash array
+// mapped trie, Steindorfer & Vinju 2015): each node keeps two bitmaps, one
+// for entries stored inline and one for child nodes, and both arrays are
+// stored inside the node object, so a node is one allocation. The root of a
+// hash map *is* the map object (with tag Map or Set and the entry count),
+// which saves an allocation per update.
+//
+// A set shares all of this: it is a map from each element to itself, so
+// `get` on a set returns the element stored.
+//
+// Hashes are folded to 32 bits, 5 bits a level (7 levels). Keys whose
+// 32-bit hashes are equal share a collision node, which may sit at any
+// level. The trie is kept canonical: a child left with a single entry is
+// inlined into its parent.
+#include <bit>
+#include <cstring>
+
+#include "lisp/collections.h"
+#include "lisp/collections_internal.h"
+
+namespace valk::lisp {
+
+namespace {
+
+constexpr uint32_t kArrayMax = 8;
+constexpr uint32_t kBits = 5;
+constexpr uint32_t kMask = (1u << kBits) - 1;
+
+// ---------------------------------------------------------------------------
+// Layouts
+
+// Array map or set: aux holds the entry count; 2*aux values follow.
+struct ArrayMap : ClassObj {
+  Value* kv() { return reinterpret_cast<Value*>(this + 1); }
+};
+
+// A trie node (and the root object of a hash map or set). After the header
+// come 2*popcount(datamap) values (key, value pairs) and then
+// popcount(nodemap) child pointers, both in bit order.
+struct Node : ClassObj {
+  uint32_t datamap;
+  uint32_t nodemap;
+  uint64_t count;  // entries in the whole trie; kept on root objects only
+
+  uint32_t data_len() const { return std::popcount(datamap); }
+  uint32_t node_len() const { return std::popcount(nodemap); }
+  Value* kv() { return reinterpret_cast<Value*>(this + 1); }
+  Obj** kids() { return reinterpret_cast<Obj**>(kv() + 2 * data_len()); }
+};
+
+// Entries whose keys have the same 32-bit hash: aux holds the count.
+struct Collision : ClassObj {
+  uint32_t hash;
+  Value* kv() { return reinterpret_cast<Value*>(this + 1); }
+};
+
+void trace_array(Obj* self, Tracer& t) {
+  auto* m = static_cast<ArrayMap*>(self);
+  for (uint32_t i = 0; i < 2 * m->aux; i++) {
+    t.mark(m->kv()[i]);
+  }
+}
+
+void trace_node(Obj* self, Tracer& t) {
+  auto* n = static_cast<Node*>(self);
+  uint32_t dl = n->data_len();
+  for (uint32_t i = 0; i < 2 * dl; i++) {
+    t.mark(n->kv()[i]);
+  }
+  uint32_t nl = n->node_len();
+  for (uint32_t i = 0; i < nl; i++) {
+    t.mark(n->kids()[i]);
+  }
+}
+
+void trace_collision(Obj* self, Tracer& t) {
+  auto* c = static_cast<Collision*>(self);
+  for (uint32_t i = 0; i < 2 * c->aux; i++) {
+    t.mark(c->kv()[i]);
+  }
+}
+
+const ObjClass kArrayMapClass = {"array-map", trace_array, nullptr};
+const ObjClass kArraySetClass = {"array-set", trace_array, nullptr};
+const ObjClass kHashMapClass = {"hash-map", trace_node, nullptr};
+const ObjClass kHashSetClass = {"hash-set", trace_node, nullptr};
+const ObjClass kNodeClass = {"hamt-node", trace_node, nullptr};
+const ObjClass kCollisionClass = {"hamt-collision", trace_collision, nullptr};
+
+// Which top-level objects an operation builds: maps or sets.
+struct Kind {
+  Tag tag;
+  const ObjClass* array_cls;
+  const ObjClass* hash_cls;
+};
+const Kind kMapKind = {Tag::Map, &kArrayMapClass, &kHashMapClass};
+const Kind kSetKind = {Tag::Set, &kArraySetClass, &kHashSetClass};
+
+// How to allocate a trie node: as a root object or an inner node.
+struct Shape {
+  Tag tag;
+  const ObjClass* cls;
+};
+const Shape kInner = {Tag::Internal, &kNodeClass};
+
+inline bool keys_equal(Value a, Value b) {
+  if (identical(a, b)) {
+    return true;
+  }
+  // Only strings, doubles and collections can be equal without being
+  // identical; symbols, keywords and ints are compared by identity above.
+  switch (a.tag) {
+    case Tag::String:
+    case Tag::Double:
+    case Tag::List:
+    case Tag::Vector:
+    case Tag::Map:
+    case Tag::Set:
+      return equal(a, b);
+    default:
+      return false;
+  }
+}
+
+inline uint32_t bit_at(uint32_t h, uint32_t shift) {
+  return 1u << ((h >> shift) & kMask);
+}
+
+inline uint32_t index_of(uint32_t bitmap, uint32_t bit) {
+  return std::popcount(bitmap & (bit - 1));
+}
+
+ArrayMap* new_array(Heap& heap, const Kind& kind, uint32_t n) {
+  ArrayMap* m = heap.make_class<ArrayMap>(kind.tag, kind.array_cls, 2 * n * sizeof(Value));
+  m->aux = n;
+  return m;
+}
+
+Node* new_node(Heap& heap, const Shape& shape, uint32_t datamap, uint32_t nodemap) {
+  size_t extra = 2 * std::popcount(datamap) * sizeof(Value) + std::popcount(nodemap) * sizeof(Obj*);
+  Node* n = heap.make_class<Node>(shape.tag, shape.cls, extra);
+  n->datamap = datamap;
+  n->nodemap = nodemap;
+  n->count = 0;
+  return n;
+}
+
+Collision* new_collision(Heap& heap, uint32_t hash, uint32_t n) {
+  Collision* c = heap.make_class<Collision>(Tag::Internal, &kCollisionClass, 2 * n * sizeof(Value));
+  c->hash = hash;
+  c->aux = n;
+  return c;
+}
+
+bool is_array(Value m) {
+  const ObjClass* cls = static_cast<ClassObj*>(m.o)->cls;
+  return cls == &kArrayMapClass || cls == &kArraySetClass;
+}
+
+bool is_collision(const Obj* o) {
+  return static_cast<const ClassObj*>(o)->cls == &kCollisionClass;
+}
+
+// ---------------------------------------------------------------------------
+// Trie operations
+
+// Finds `key` (with hash h) under `o`, a Node or a Collision.
+bool trie_find(const Obj* o, Value key, uint32_t h, Value* out) {
+  uint32_t shift = 0;
+  for (;;) {
+    if (is_collision(o)) {
+      auto* c = const_cast<Collision*>(static_cast<const Collision*>(o));
+      if (c->hash != h) {
+        return false;
+      }
+      for (uint32_t i = 0; i < c->aux; i++) {
+        if (keys_equal(c->kv()[2 * i], key)) {
+          *out = c->kv()[2 * i + 1];
+          return true;
+        }
+      }
+      return false;
+    }
+    auto* n = const_cast<Node*>(static_cast<const Node*>(o));
+    uint32_t bit = bit_at(h, shift);
+    if (n->datamap & bit) {
+      Value* e = n->kv() + 2 * index_of(n->datamap, bit);
+      if (keys_equal(e[0], key)) {
+        *out = e[1];
+        return true;
+      }
+      return false;
+    }
+    if (!(n->nodemap & bit)) {
+      return false;
+    }
+    o = n->kids()[index_of(n->nodemap, bit)];
+    shift += kBits;
+  }
+}
+
+// A node holding two entries with different keys, at level `shift`.
+Obj* merge(Heap& heap, Value k0, Value v0, uint32_t h0, Value k1, Value v1, uint32_t h1,
+           uint32_t shift) {
+  if (h0 == h1) {
+    Collision* c = new_collision(heap, h0, 2);
+    Value* kv = c->kv();
+    kv[0] = k0;
+    kv[1] = v0;
+    kv[2] = k1;
+    kv[3] = v1;
+    return c;
+  }
+  uint32_t b0 = bit_at(h0, shift);
+  uint32_t b1 = bit_at(h1, shift);
+  if (b0 == b1) {
+    Node* n = new_node(heap, kInner, 0, b0);
+    n->kids()[0] = merge(heap, k0, v0, h0, k1, v1, h1, shift + kBits);
+    return n;
+  }
+  Node* n = new_node(heap, kInner, b0 | b1, 0);
+  Value* kv = n->kv();
+  if (b0 < b1) {
+    kv[0] = k0, kv[1] = v0, kv[2] = k1, kv[3] = v1;
+  } else {
+    kv[0] = k1, kv[1] = v1, kv[2] = k0, kv[3] = v0;
+  }
+  return n;
+}
+
+// Copies `n` into a node of `shape` with the same bitmaps.
+Node* copy_node(Heap& heap, Node* n, const Shape& shape) {
+  Node* r = new_node(heap, shape, n->datamap, n->nodemap);
+  memcpy(r->kv(), n->kv(), 2 * n->data_len() * sizeof(Value) + n->node_len() * sizeof(Obj*));
+  r->count = n->count;
+  return r;
+}
+
+Obj* trie_assoc(Heap& heap, Obj* o, const Shape& shape, Value key, Value value, uint32_t h,
+                uint32_t shift, bool* added);
+
+// Assoc into a collision node.
+Obj* collision_assoc(Heap& heap, Collision* c, Value key, Value value, uint32_t h, uint32_t shift,
+                     bool* added) {
+  if (c->hash != h) {
+    // A different hash reaches this collision node: nest it under a node
+    // of this level and insert there.
+    Node* n = new_node(heap, kInner, 0, bit_at(c->hash, shift));
+    n->kids()[0] = c;
+    return trie_assoc(heap, n, kInner, key, value, h, shift, added);
+  }
+  uint32_t len = c->aux;
+  for (uint32_t i = 0; i < len; i++) {
+    if (keys_equal(c->kv()[2 * i], key)) {
+      if (identical(c->kv()[2 * i + 1], value)) {
+        return c;
+      }
+      Collision* r = new_collision(heap, h, len);
+      memcpy(r->kv(), c->kv(), 2 * len * sizeof(Value));
+      r->kv()[2 * i + 1] = value;
+      return r;
+    }
+  }
+  Collision* r = new_collision(heap, h, len + 1);
+  memcpy(r->kv(), c->kv(), 2 * len * sizeof(Value));
+  r->kv()[2 * len] = key;
+  r->kv()[2 * len + 1] = value;
+  *added = true;
+  return r;
+}
+
+// Returns `o` with key set to value (o itself when nothing changes). The
+// result is allocated with `shape` when a new Node is made at this level.
+Obj* trie_assoc(Heap& heap, Obj* o, const Shape& shape, Value key, Value value, uint32_t h,
+                uint32_t shift, bool* added) {
+  if (is_collision(o)) {
+    return collision_assoc(heap, static_cast<Collision*>(o), key, value, h, shift, added);
+  }
+  auto* n = static_cast<Node*>(o);
+  uint32_t bit = bit_at(h, shift);
+  if (n->datamap & bit) {
+    uint32_t i = index_of(n->datamap, bit);
+    Value k0 = n->kv()[2 * i];
+    Value v0 = n->kv()[2 * i + 1];
+    if (keys_equal(k0, key)) {
+      if (identical(v0, value)) {
+        return n;
+      }
+      Node* r = copy_node(heap, n, shape);
+      r->kv()[2 * i + 1] = value;
+      return r;
+    }
+    // Two keys at the same slot: move the entry down into a new child.
+    Obj* child = merge(heap, k0, v0, hash32(k0), key, value, h, shift + kBits);
+    Node* r = new_node(heap, shape, n->datamap ^ bit, n->nodemap | bit);
+    uint32_t dl = n->data_len();
+    uint32_t j = index_of(n->nodemap, bit);
+    Value* src = n->kv();
+    Value* dst = r->kv();
+    memcpy(dst, src, 2 * i * sizeof(Value));
+    memcpy(dst + 2 * i, src + 2 * (i + 1), 2 * (dl - i - 1) * sizeof(Value));
+    Obj** sk = n->kids();
+    Obj** dk = r->kids();
+    memcpy(dk, sk, j * sizeof(Obj*));
+    dk[j] = child;
+    memcpy(dk + j + 1, sk + j, (n->node_len() - j) * sizeof(Obj*));
+    *added = true;
+    return r;
+  }
+  if (n->nodemap & bit) {
+    uint32_t j = index_of(n->nodemap, bit);
+    Obj* child = n->kids()[j];
+    Obj* nc = trie_assoc(heap, child, kInner, key, value, h, shift + kBits, added);
+    if (nc == child) {
+      return n;
+    }
+    Node* r = copy_node(heap, n, shape);
+    r->kids()[j] = nc;
+    return r;
+  }
+  // A free slot: insert the entry inline.
+  uint32_t i = index_of(n->datamap, bit);
+  uint32_t dl = n->data_len();
+  Node* r = new_node(heap, shape, n->datamap | bit, n->nodemap);
+  Value* src = n->kv();
+  Value* dst = r->kv();
+  memcpy(dst, src, 2 * i * sizeof(Value));
+  dst[2 * i] = key;
+  dst[2 * i + 1] = value;
+  memcpy(dst + 2 * (i + 1), src + 2 * i, 2 * (dl - i) * sizeof(Value));
+  memcpy(r->kids(), n->kids(), n->node_len() * sizeof(Obj*));
+  *added = true;
+  return r;
+}
+
+// The single entry of `o` if it holds exactly one, for inlining.
+bool single_entry(Obj* o, Value** entry) {
+  if (is_collision(o)) {
+    auto* c = static_cast<Collision*>(o);
+    if (c->aux == 1) {
+      *entry = c->kv();
+      return true;
+    }
+    return false;
+  }
+  auto* n = static_cast<Node*>(o);
+  if (n->nodemap == 0 && std::popcount(n->datamap) == 1) {
+    *entry = n->kv();
+    return true;
+  }
+  return false;
+}
+
+// Returns `o` without key (o itself if key is absent). May return a node
+// with no entries or a single one; the parent inlines or drops it.
+Obj* trie_dissoc(Heap& heap, Obj* o, const Shape& shape, Value key, uint32_t h, uint32_t shift,
+                 bool* removed) {
+  if (is_collision(o)) {
+    auto* c = static_cast<Collision*>(o);
+    if (c->hash != h) {
+      return c;
+    }
+    uint32_t len = c->aux;
+    for (uint32_t i = 0; i < len; i++) {
+      if (keys_equal(c->kv()[2 * i], key)) {
+        Collision* r = new_collision(heap, h, len - 1);
+        memcpy(r->kv(), c->kv(), 2 * i * sizeof(Value));
+        memcpy(r->kv() + 2 * i, c->kv() + 2 * (i + 1), 2 * (len - i - 1) * sizeof(Value));
+        *removed = true;
+        return r;
+      }
+    }
+    return c;
+  }
+  auto* n = static_cast<Node*>(o);
+  uint32_t bit = bit_at(h, shift);
+  if (n->datamap & bit) {
+    uint32_t i = index_of(n->datamap, bit);
+    if (!keys_equal(n->kv()[2 * i], key)) {
+      return n;
+    }
+    uint32_t dl = n->data_len();
+    Node* r = new_node(heap, shape, n->datamap ^ bit, n->nodemap);
+    memcpy(r->kv(), n->kv(), 2 * i * sizeof(Value));
+    memcpy(r->kv() + 2 * i, n->kv() + 2 * (i + 1), 2 * (dl - i - 1) * sizeof(Value));
+    memcpy(r->kids(), n->kids(), n->node_len() * sizeof(Obj*));
+    *removed = true;
+    return r;
+  }
+  if (!(n->nodemap & bit)) {
+    return n;
+  }
+  uint32_t j = index_of(n->nodemap, bit);
+  Obj* child = n->kids()[j];
+  Obj* nc = trie_dissoc(heap, child, kInner, key, h, shift + kBits, removed);
+  if (nc == child) {
+    return n;
+  }
+  Value* entry;
+  if (single_entry(nc, &entry)) {
+    // Inline the child's last entry here, where its hash bits put it.
+    uint32_t i = index_of(n->datamap, bit);
+    uint32_t dl = n->data_len();
+    uint32_t nl = n->node_len();
+    Node* r = new_node(heap, shape, n->datamap | bit, n->nodemap ^ bit);
+    Value* src = n->kv();
+    Value* dst = r->kv();
+    memcpy(dst, src, 2 * i * sizeof(Value));
+    dst[2 * i] = entry[0];
+    dst[2 * i + 1] = entry[1];
+    memcpy(dst + 2 * (i + 1), src + 2 * i, 2 * (dl - i) * sizeof(Value));
+    memcpy(r->kids(), n->kids(), j * sizeof(Obj*));
+    memcpy(r->kids() + j, n->kids() + j + 1, (nl - j - 1) * sizeof(Obj*));
+    return r;
+  }
+  Node* r = copy_node(heap, n, shape);
+  r->kids()[j] = nc;
+  return r;
+}
+
+// Calls f on every entry under `o`; false when f stopped early.
+bool trie_each(Obj* o, const std::function<bool(Value, Value)>& f) {
+  if (is_collision(o)) {
+    auto* c = static_cast<Collision*>(o);
+    for (uint32_t i = 0; i < c->aux; i++) {
+      if (!f(c->kv()[2 * i], c->kv()[2 * i + 1])) {
+        return false;
+      }
+    }
+    return true;
+  }
+  auto* n = static_cast<Node*>(o);
+  uint32_t dl = n->data_len();
+  for (uint32_t i = 0; i < dl; i++) {
+    if (!f(n->kv()[2 * i], n->kv()[2 * i + 1])) {
+      return false;
+    }
+  }
+  uint32_t nl = n->node_len();
+  for (uint32_t i = 0; i < nl; i++) {
+    if (!trie_each(n->kids()[i], f)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Generic map/set operations on the top-level objects
+
+size_t generic_count(Value m) {
+  if (is_array(m)) {
+    return static_cast<ArrayMap*>(m.o)->aux;
+  }
+  return static_cast<Node*>(m.o)->count;
+}
+
+bool generic_find(Value m, Value key, Value* out) {
+  if (is_array(m)) {
+    auto* a = static_cast<ArrayMap*>(m.o);
+    Value* kv = a->kv();
+    for (uint32_t i = 0; i < a->aux; i++) {
+      if (keys_equal(kv[2 * i], key)) {
+        *out = kv[2 * i + 1];
+        return true;
+      }
+    }
+    return false;
+  }
+  return trie_find(m.o, key, hash32(key), out);
+}
+
+Value hash_assoc(Heap& heap, const Kind& kind, Node* root, Value key, Value value) {
+  bool added = false;
+  Shape shape = {kind.tag, kind.hash_cls};
+  Obj* r = trie_assoc(heap, root, shape, key, value, hash32(key), 0, &added);
+  if (r == root) {
+    return val(root);
+  }
+  auto* nr = static_cast<Node*>(r);
+  nr->count = root->count + (added ? 1 : 0);
+  return val(nr);
+}
+
+Value generic_assoc(Heap& heap, const Kind& kind, Value m, Value key, Value value) {
+  if (!is_array(m)) {
+    return hash_assoc(heap, kind, static_cast<Node*>(m.o), key, value);
+  }
+  auto* a = static_cast<ArrayMap*>(m.o);
+  uint32_t len = a->aux;
+  Value* kv = a->kv();
+  for (uint32_t i = 0; i < len; i++) {
+    if (keys_equal(kv[2 * i], key)) {
+      if (identical(kv[2 * i + 1], value)) {
+        return m;
+      }
+      ArrayMap* r = new_array(heap, kind, len);
+      memcpy(r->kv(), kv, 2 * len * sizeof(Value));
+      r->kv()[2 * i + 1] = value;
+      return val(r);
+    }
+  }
+  if (len < kArrayMax) {
+    ArrayMap* r = new_array(heap, kind, len + 1);
+    memcpy(r->kv(), kv, 2 * len * sizeof(Value));
+    r->kv()[2 * len] = key;
+    r->kv()[2 * len + 1] = value;
+    return val(r);
+  }
+  // Promote to a trie.
+  Value h = val(new_node(heap, {kind.tag, kind.hash_cls}, 0, 0));
+  for (uint32_t i = 0; i < len; i++) {
+    h = hash_assoc(heap, kind, static_cast<Node*>(h.o), kv[2 * i], kv[2 * i + 1]);
+  }
+  return hash_assoc(heap, kind, static_cast<Node*>(h.o), key, value);
+}
+
+Value generic_dissoc(Heap& heap, const Kind& kind, Value m, Value key) {
+  if (is_array(m)) {
+    auto* a = static_cast<ArrayMap*>(m.o);
+    uint32_t len = a->aux;
+    Value* kv = a->kv();
+    for (uint32_t i = 0; i < len; i++) {
+      if (keys_equal(kv[2 * i], key)) {
+        ArrayMap* r = new_array(heap, kind, len - 1);
+        memcpy(r->kv(), kv, 2 * i * sizeof(Value));
+        memcpy(r->kv() + 2 * i, kv + 2 * (i + 1), 2 * (len - i - 1) * sizeof(Value));
+        return val(r);
+      }
+    }
+    return m;
+  }
+  auto* root = static_cast<Node*>(m.o);
+  bool removed = false;
+  Obj* r = trie_dissoc(heap, root, {kind.tag, kind.hash_cls}, key, hash32(key), 0, &removed);
+  if (!removed) {
+    return m;
+  }
+  auto* nr = static_cast<Node*>(r);
+  nr->count = root->count - 1;
+  return val(nr);
+}
+
+void generic_each(Value m, const std::function<bool(Value, Value)>& f) {
+  if (is_array(m)) {
+    auto* a = static_cast<ArrayMap*>(m.o);
+    for (uint32_t i = 0; i < a->aux; i++) {
+      if (!f(a->kv()[2 * i], a->kv()[2 * i + 1])) {
+        return;
+      }
+    }
+    return;
+  }
+  trie_each(m.o, f);
+}
+
+// Builds from key/value pairs (stride 2) or from elements used as both
+// key and value (stride 1). Later keys win.
+Value generic_from(Heap& heap, const Kind& kind, const Value* items, size_t n, size_t stride) {
+  Value m = val(new_array(heap, kind, 0));
+  for (size_t i = 0; i < n; i++) {
+    const Value* e = items + i * stride;
+    Value ignored;
+    if (stride == 1 && generic_find(m, e[0], &ignored)) {
+      continue;  // a set keeps the element it has
+    }
+    m = generic_assoc(heap, kind, m, e[0], e[stride - 1]);
+  }
+  return m;
+}
+
+const Kind& kind_of(EntryKind k) {
+  return k == EntryKind::Map ? kMapKind : kSetKind;
+}
+
+}  // namespace
+
+Value entries_from(Heap& heap, EntryKind kind, const Value* items, size_t n, size_t stride) {
+  return generic_from(heap, kind_of(kind), items, n, stride);
+}
+size_t entries_count(Value m) {
+  return generic_count(m);
+}
+bool entries_find(Value m, Value key, Value* out) {
+  return generic_find(m, key, out);
+}
+Value entries_assoc(Heap& heap, EntryKind kind, Value m, Value key, Value value) {
+  return generic_assoc(heap, kind_of(kind), m, key, value);
+}
+Value entries_dissoc(Heap& heap, EntryKind kind, Value m, Value key) {
+  return generic_dissoc(heap, kind_of(kind), m, key);
+}
+void entries_each(Value m, const std::function<bool(Value, Value)>& f) {
+  generic_each(m, f);
+}
+
+uint32_t hash32(Value v) {
+  uint64_t h = hash(v);
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+bool map_is_array(Value map_or_set) {
+  return is_array(map_or_set);
+}
+
+// ---- maps -------------------------------------------------------------------
+
+Value map_from(Heap& heap, const Value* kvs, size_t num_pairs) {
+  return generic_from(heap, kMapKind, kvs, num_pairs, 2);
+}
+
+size_t map_count(Value map) {
+  return generic_count(map);
+}
+
+bool map_find(Value map, Value key, Value* out) {
+  return generic_find(map, key, out);
+}
+
+Value map_assoc(Heap& heap, Value map, Value key, Value value) {
+  return generic_assoc(heap, kMapKind, map, key, value);
+}
+
+Value map_dissoc(Heap& heap, Value map, Value key) {
+  return generic_dissoc(heap, kMapKind, map, key);
+}
+
+void map_each(Value map, const std::function<bool(Value key, Value value)>& f) {
+  generic_each(map, f);
+}
+
+}  // namespace valk::lisp

@@ -1,0 +1,335 @@
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "lisp/collections.h"
+#include "lisp/collections_internal.h"
+#include "lisp/heap.h"
+
+namespace valk::lisp {
+namespace {
+
+Value I(int64_t i) {
+  return Value::integer(i);
+}
+
+Value Empty(Heap& heap) {
+  return map_from(heap, nullptr, 0);
+}
+
+std::vector<Value> Keys(Value m) {
+  std::vector<Value> keys;
+  map_each(m, [&](Value k, Value) {
+    keys.push_back(k);
+    return true;
+  });
+  return keys;
+}
+
+// Finds `n` pairs of distinct ints whose trie hashes collide, by brute
+// force over a deterministic range.
+std::vector<std::pair<int64_t, int64_t>> CollidingInts(size_t n) {
+  std::unordered_map<uint32_t, int64_t> seen;
+  std::vector<std::pair<int64_t, int64_t>> pairs;
+  for (int64_t i = 0; pairs.size() < n; i++) {
+    auto [it, fresh] = seen.emplace(hash32(I(i)), i);
+    if (!fresh) {
+      pairs.emplace_back(it->second, i);
+    }
+  }
+  return pairs;
+}
+
+TEST(Map, SmallMapsKeepInsertionOrder) {
+  Heap heap;
+  Value m = Empty(heap);
+  Value ks[8];
+  for (int i = 0; i < 8; i++) {
+    ks[i] = heap.keyword(std::string(1, static_cast<char>('h' - i)));
+    m = map_assoc(heap, m, ks[i], I(i));
+  }
+  EXPECT_TRUE(map_is_array(m));
+  EXPECT_EQ(map_count(m), 8u);
+  std::vector<Value> keys = Keys(m);
+  for (int i = 0; i < 8; i++) {
+    EXPECT_TRUE(identical(keys[i], ks[i]));
+  }
+  // Replacing a value keeps the position.
+  m = map_assoc(heap, m, ks[3], I(33));
+  EXPECT_TRUE(identical(Keys(m)[3], ks[3]));
+  Value out;
+  ASSERT_TRUE(map_find(m, ks[3], &out));
+  EXPECT_EQ(out.i, 33);
+}
+
+TEST(Map, PromotesToTrieAfterEightEntries) {
+  Heap heap;
+  Value m = Empty(heap);
+  for (int i = 0; i < 8; i++) {
+    m = map_assoc(heap, m, I(i), I(i * 10));
+  }
+  Value small = m;
+  m = map_assoc(heap, m, I(8), I(80));
+  EXPECT_TRUE(map_is_array(small));
+  EXPECT_FALSE(map_is_array(m));
+  EXPECT_EQ(map_count(m), 9u);
+  EXPECT_EQ(map_count(small), 8u);
+  for (int i = 0; i < 9; i++) {
+    Value out;
+    ASSERT_TRUE(map_find(m, I(i), &out));
+    EXPECT_EQ(out.i, i * 10);
+  }
+  Value out;
+  EXPECT_FALSE(map_find(small, I(8), &out));
+}
+
+TEST(Map, FromLaterKeysWin) {
+  Heap heap;
+  Value kvs[] = {I(1), I(10), I(2), I(20), I(1), I(11)};
+  Value m = map_from(heap, kvs, 3);
+  EXPECT_EQ(map_count(m), 2u);
+  Value out;
+  ASSERT_TRUE(map_find(m, I(1), &out));
+  EXPECT_EQ(out.i, 11);
+}
+
+TEST(Map, StringKeysCompareByContent) {
+  Heap heap;
+  Value m = map_assoc(heap, Empty(heap), heap.string("key"), I(1));
+  Value out;
+  ASSERT_TRUE(map_find(m, heap.string("key"), &out));
+  EXPECT_EQ(out.i, 1);
+  EXPECT_FALSE(map_find(m, heap.symbol("key"), &out));
+  EXPECT_FALSE(map_find(m, heap.keyword("key"), &out));
+}
+
+TEST(Map, AssocSameValueReturnsSameMap) {
+  Heap heap;
+  Value m = Empty(heap);
+  for (int i = 0; i < 100; i++) {
+    m = map_assoc(heap, m, I(i), I(i));
+  }
+  Value again = map_assoc(heap, m, I(50), I(50));
+  EXPECT_TRUE(identical(m, again));
+  EXPECT_TRUE(identical(map_dissoc(heap, m, I(1000)), m));
+}
+
+TEST(Map, StructuralSharingKeepsOldVersions) {
+  Heap heap;
+  std::vector<Value> versions;
+  Value m = Empty(heap);
+  for (int i = 0; i < 3000; i++) {
+    m = map_assoc(heap, m, I(i), I(i));
+    if (i % 100 == 0) {
+      versions.push_back(m);
+    }
+  }
+  Value changed = map_assoc(heap, m, I(5), I(-5));
+  Value removed = map_dissoc(heap, m, I(6));
+  for (size_t v = 0; v < versions.size(); v++) {
+    int64_t n = static_cast<int64_t>(v * 100 + 1);
+    ASSERT_EQ(map_count(versions[v]), static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; i += 7) {
+      Value out;
+      ASSERT_TRUE(map_find(versions[v], I(i), &out));
+      ASSERT_EQ(out.i, i);
+    }
+    Value out;
+    ASSERT_FALSE(map_find(versions[v], I(n), &out));
+  }
+  Value out;
+  ASSERT_TRUE(map_find(m, I(5), &out));
+  EXPECT_EQ(out.i, 5);
+  ASSERT_TRUE(map_find(changed, I(5), &out));
+  EXPECT_EQ(out.i, -5);
+  EXPECT_TRUE(map_find(m, I(6), &out));
+  EXPECT_FALSE(map_find(removed, I(6), &out));
+  EXPECT_EQ(map_count(removed), 2999u);
+}
+
+TEST(Map, DissocDownToEmpty) {
+  Heap heap;
+  Value m = Empty(heap);
+  const int n = 5000;
+  for (int i = 0; i < n; i++) {
+    m = map_assoc(heap, m, I(i), I(i));
+  }
+  std::mt19937 rng(7);
+  std::vector<int> order(n);
+  for (int i = 0; i < n; i++) {
+    order[i] = i;
+  }
+  std::shuffle(order.begin(), order.end(), rng);
+  for (int k = 0; k < n; k++) {
+    m = map_dissoc(heap, m, I(order[k]));
+    ASSERT_EQ(map_count(m), static_cast<size_t>(n - k - 1));
+    if (k % 250 == 0) {
+      for (int j = k + 1; j < n; j++) {
+        Value out;
+        ASSERT_TRUE(map_find(m, I(order[j]), &out)) << order[j];
+      }
+    }
+  }
+  EXPECT_EQ(map_count(m), 0u);
+  EXPECT_TRUE(Keys(m).empty());
+  // An emptied map is still usable.
+  m = map_assoc(heap, m, I(1), I(2));
+  EXPECT_EQ(map_count(m), 1u);
+}
+
+TEST(Map, HashCollisionsAreHandled) {
+  Heap heap;
+  auto pairs = CollidingInts(20);
+  Value m = Empty(heap);
+  // Pad past the array-map limit so that the collisions land in the trie.
+  for (int i = 0; i < 10; i++) {
+    m = map_assoc(heap, m, I(-1 - i), I(0));
+  }
+  for (auto [a, b] : pairs) {
+    ASSERT_EQ(hash32(I(a)), hash32(I(b)));
+    m = map_assoc(heap, m, I(a), I(a * 2));
+    m = map_assoc(heap, m, I(b), I(b * 2));
+  }
+  EXPECT_EQ(map_count(m), 10 + 2 * pairs.size());
+  for (auto [a, b] : pairs) {
+    Value out;
+    ASSERT_TRUE(map_find(m, I(a), &out));
+    EXPECT_EQ(out.i, a * 2);
+    ASSERT_TRUE(map_find(m, I(b), &out));
+    EXPECT_EQ(out.i, b * 2);
+  }
+  // Replace inside a collision node, then remove one side of each pair.
+  m = map_assoc(heap, m, I(pairs[0].second), I(7));
+  Value out;
+  ASSERT_TRUE(map_find(m, I(pairs[0].second), &out));
+  EXPECT_EQ(out.i, 7);
+  for (auto [a, b] : pairs) {
+    m = map_dissoc(heap, m, I(a));
+    EXPECT_FALSE(map_find(m, I(a), &out));
+    ASSERT_TRUE(map_find(m, I(b), &out));
+  }
+  EXPECT_EQ(map_count(m), 10 + pairs.size());
+  for (auto [a, b] : pairs) {
+    m = map_dissoc(heap, m, I(b));
+  }
+  EXPECT_EQ(map_count(m), 10u);
+}
+
+TEST(Map, CollisionNodeMeetsADifferentHash) {
+  Heap heap;
+  auto pairs = CollidingInts(1);
+  auto [a, b] = pairs[0];
+  uint32_t h = hash32(I(a));
+  // Find a key agreeing with the colliding pair on the first 10 bits, so it
+  // reaches the collision node from above and forces it to be nested.
+  int64_t c = -1;
+  for (int64_t i = 1000000; c < 0; i++) {
+    if (i != a && i != b && (hash32(I(i)) & 0x3ff) == (h & 0x3ff) && hash32(I(i)) != h) {
+      c = i;
+    }
+  }
+  Value m = Empty(heap);
+  for (int i = 0; i < 9; i++) {
+    m = map_assoc(heap, m, I(-100 - i), I(0));
+  }
+  m = map_assoc(heap, m, I(a), I(1));
+  m = map_assoc(heap, m, I(b), I(2));
+  m = map_assoc(heap, m, I(c), I(3));
+  Value out;
+  ASSERT_TRUE(map_find(m, I(a), &out));
+  EXPECT_EQ(out.i, 1);
+  ASSERT_TRUE(map_find(m, I(b), &out));
+  EXPECT_EQ(out.i, 2);
+  ASSERT_TRUE(map_find(m, I(c), &out));
+  EXPECT_EQ(out.i, 3);
+  EXPECT_EQ(map_count(m), 12u);
+  m = map_dissoc(heap, m, I(c));
+  m = map_dissoc(heap, m, I(a));
+  ASSERT_TRUE(map_find(m, I(b), &out));
+  EXPECT_EQ(map_count(m), 10u);
+}
+
+TEST(Map, RandomOperationsMatchStdMap) {
+  Heap heap;
+  std::mt19937 rng(1234);
+  std::map<int64_t, int64_t> model;
+  Value m = Empty(heap);
+  for (int step = 0; step < 100000; step++) {
+    int64_t k = rng() % 3000;
+    if (rng() % 3 == 0) {
+      m = map_dissoc(heap, m, I(k));
+      model.erase(k);
+    } else {
+      m = map_assoc(heap, m, I(k), I(step));
+      model[k] = step;
+    }
+    ASSERT_EQ(map_count(m), model.size());
+    if (step % 10000 == 0) {
+      for (int64_t q = 0; q < 3000; q++) {
+        Value out;
+        auto it = model.find(q);
+        ASSERT_EQ(map_find(m, I(q), &out), it != model.end());
+        if (it != model.end()) {
+          ASSERT_EQ(out.i, it->second);
+        }
+      }
+      size_t seen = 0;
+      map_each(m, [&](Value k, Value v) {
+        EXPECT_EQ(model.at(k.i), v.i);
+        seen++;
+        return true;
+      });
+      ASSERT_EQ(seen, model.size());
+    }
+  }
+}
+
+TEST(Map, SurvivesCollectionWhenRooted) {
+  Heap heap;
+  Value m = Empty(heap);
+  for (int i = 0; i < 20000; i++) {
+    m = map_assoc(heap, m, heap.string("k" + std::to_string(i)), heap.list({I(i)}));
+  }
+  heap.set_root_marker([&](Tracer& t) { t.mark(m); });
+  size_t before = heap.stats().objects_live;
+  heap.collect();
+  EXPECT_LT(heap.stats().objects_live, before);
+  for (int i = 0; i < 20000; i++) {
+    Value out;
+    ASSERT_TRUE(map_find(m, heap.string("k" + std::to_string(i)), &out));
+    ASSERT_EQ(static_cast<Cons*>(out.o)->first.i, i);
+  }
+  heap.set_root_marker([](Tracer&) {});
+  heap.collect();
+  EXPECT_EQ(heap.stats().objects_live, 0u);
+}
+
+TEST(Map, GcStressDuringUpdates) {
+  // Collect after every update with only the newest map rooted: each
+  // version must hold everything it needs.
+  Heap heap;
+  Value m = Empty(heap);
+  heap.set_root_marker([&](Tracer& t) { t.mark(m); });
+  for (int i = 0; i < 600; i++) {
+    m = map_assoc(heap, m, heap.string(std::to_string(i)), heap.string("v" + std::to_string(i)));
+    if (i % 3 == 0) {
+      m = map_dissoc(heap, m, heap.string(std::to_string(i / 2)));
+    }
+    heap.collect();
+  }
+  size_t n = 0;
+  map_each(m, [&](Value k, Value v) {
+    EXPECT_EQ("v" + std::string(static_cast<String*>(k.o)->view()),
+              static_cast<String*>(v.o)->view());
+    n++;
+    return true;
+  });
+  EXPECT_EQ(n, map_count(m));
+  EXPECT_GT(n, 300u);
+}
+
+}  // namespace
+}  // namespace valk::lisp
