@@ -481,6 +481,11 @@ Value n_getenv(Isolate& iso, Value* args, int argc) {
   return v == nullptr ? Value::nil() : iso.heap().string(v);
 }
 
+// Replaced by the real one in `valk serve` workers.
+Value n_serve(Isolate& iso, Value* args, int argc) {
+  return iso.raise_error("serve-error", "serve: run this app with `valk serve FILE`");
+}
+
 Value n_now_ms(Isolate& iso, Value* args, int argc) {
   return Value::integer(static_cast<int64_t>(uv_now(iso.loop())));
 }
@@ -543,6 +548,7 @@ void register_core_natives(Isolate& iso) {
   iso.define_native("false?", n_false_p, 1, 1);
   iso.define_native("getenv", n_getenv, 1, 1);
   iso.define_native("now-ms", n_now_ms, 0, 0);
+  iso.define_native("serve", n_serve, 1, 2);
   iso.define_native("heap-stats", n_gc, 0, 0);
 }
 
