@@ -18,6 +18,7 @@ struct PendingOp;
 
 struct Frame {
   Closure* closure;
+  Proto* proto;   // the arity of closure->proto being run
   uint32_t pc;    // index of the next instruction in closure->proto->code
   uint32_t base;  // stack index of the first argument; the callee is at base-1
 };
@@ -37,7 +38,10 @@ enum class FiberState : uint8_t {
 };
 
 struct Fiber : Obj {
+  // Slots [0, sp) are live; the vector is grown ahead of need so the VM can
+  // address it through a raw pointer between calls.
   std::vector<Value> stack;
+  uint32_t sp = 0;
   std::vector<Frame> frames;
   std::vector<Handler> handlers;
   Promise* result = nullptr;  // settles when the fiber returns or raises
@@ -45,7 +49,8 @@ struct Fiber : Obj {
   // Counts parks; a wake-up that carries an older generation is stale.
   uint32_t wait_gen = 0;
   bool cancel_requested = false;
-  // What resuming delivers: a value, or (when resume_error) an error.
+  // What resuming delivers: a value, or (when resume_error) a raise.
+  bool has_resume = false;
   Value resume_value;
   bool resume_error = false;
   // Set by Isolate::raise(); read when a native returns Tag::Exception.
@@ -64,6 +69,7 @@ enum class ReactionKind : uint8_t {
   ResumeFiber,  // target: Fiber parked on the promise, gen must match
   AllSlot,      // target: AllState; index: slot
   Race,         // target: Promise settled by the first settlement
+  CancelOp,     // target: Promise whose pending operation is cancelled
 };
 
 struct Reaction {

@@ -23,6 +23,7 @@ struct Proto : Obj {
   uint32_t num_params = 0;  // required parameters
   bool variadic = false;    // a rest parameter follows the required ones
   uint32_t num_captures = 0;
+  uint32_t max_stack = 0;  // stack slots the body uses above its base
 
   SourcePos position_at(uint32_t pc) const;
 };

@@ -212,11 +212,12 @@ void Heap::trace(Obj* o, Tracer& t) {
     }
     case Tag::Fiber: {
       auto* f = static_cast<Fiber*>(o);
-      for (Value v : f->stack) {
-        t.mark(v);
+      for (uint32_t i = 0; i < f->sp; i++) {
+        t.mark(f->stack[i]);
       }
       for (const Frame& fr : f->frames) {
         t.mark(fr.closure);
+        t.mark(fr.proto);
       }
       t.mark(f->result);
       t.mark(f->resume_value);

@@ -19,6 +19,18 @@
 
 namespace valk::lisp {
 
+// An asynchronous operation in flight (a timer, a file read, ...). While
+// linked into its isolate it keeps `promise` alive; it unlinks itself when
+// it completes or is cancelled.
+struct PendingOp {
+  virtual ~PendingOp() = default;
+  // Stops the operation; its promise is rejected with a cancellation error.
+  virtual void cancel() = 0;
+  Promise* promise = nullptr;
+  PendingOp* prev = nullptr;
+  PendingOp* next = nullptr;
+};
+
 struct IsolateOptions {
   // Directories searched by `import`, in order.
   std::vector<std::string> module_paths;
@@ -34,6 +46,10 @@ struct EvalResult {
   bool ok;
   Value value;  // the result, or the raised value when !ok
 };
+
+// $VALK_PATH entries, then the standard library directory of the source
+// tree (when it exists) and of the installation.
+std::vector<std::string> default_module_paths();
 
 class Isolate {
  public:
@@ -61,10 +77,22 @@ class Isolate {
   EvalResult eval_file(const std::string& path);
   // Calls `fn` with `args` in a new fiber and runs the loop until it ends.
   EvalResult call(Value fn, const Value* args, size_t n);
+  // Compiles and runs one form (a top-level `do` is split so that macros it
+  // defines apply to its later forms).
+  EvalResult eval_form(Value form);
+  // Runs the fibers and the loop until `p` settles.
+  EvalResult run_until(Promise* p);
+  // Runs a macro function to completion without running other fibers; a
+  // macro that awaits gets an error.
+  EvalResult call_macro(Value fn, const Value* args, size_t n);
 
   // ---- for natives ----------------------------------------------------------
   // The fiber running now (nullptr outside the VM).
   Fiber* current() { return current_; }
+  // The native being called now (valid inside a native).
+  Native* current_native() { return current_native_; }
+  // Free for the embedding layer (the valk::Runtime that owns this isolate).
+  void* embedder = nullptr;
   // Sets `raised` as the current fiber's pending error and returns the
   // Tag::Exception sentinel, which the native must return.
   Value raise(Value raised);
@@ -73,6 +101,9 @@ class Isolate {
   Value raise_error(std::string_view type, std::string message, Value extra = Value::nil());
   // "fn-name: expected <expected>, got <type of got>" as a :type-error.
   Value type_error(std::string_view fn_name, std::string_view expected, Value got);
+  // A human-readable report of a raised value: the message, then the Lisp
+  // stack trace with file:line:column, one frame a line.
+  std::string describe(Value raised);
   // Makes an Error value with the current fiber's stack trace.
   Error* make_error(Value message, Value data);
   // Asks the VM to call `fn` with `args` in place of the native; returns the
@@ -84,12 +115,27 @@ class Isolate {
   // Settles `p` if it is pending (a second settlement is ignored).
   void resolve(Promise* p, Value v);
   void reject(Promise* p, Value v);
+  // Settles `target` the way `source` (settled) is.
+  void settle_like(Promise* target, Promise* source);
   // Starts `fn` (called with no arguments) in a new fiber.
   Fiber* spawn(Value fn);
   // Parks the current fiber until `p` settles; returns Tag::Park.
   Value park_on(Promise* p);
   // Requests cancellation of the fiber behind `p` (or of its operation).
   void cancel(Promise* p);
+
+  // Makes `fiber` runnable.
+  void enqueue(Fiber* fiber);
+  // A fresh number for gensym.
+  uint64_t next_gensym() { return ++gensym_counter_; }
+
+  // Pending operations (timers, I/O) root their promises while linked.
+  void link_op(PendingOp* op);
+  void unlink_op(PendingOp* op);
+
+  // Marks every value of `*values` at each collection until pop_roots().
+  void push_roots(std::vector<Value>* values) { root_vectors_.push_back(values); }
+  void pop_roots(std::vector<Value>* values);
 
   // Keeps `v` alive until unroot(); returns the slot index.
   uint32_t root(Value v);
@@ -99,16 +145,29 @@ class Isolate {
  private:
   friend class Vm;
   void mark_roots(Tracer& t);
+  Fiber* new_fiber(Value fn, const Value* args, size_t n);
+  Closure* trampoline(uint32_t argc);
+  void run_ready();
+  void settle(Promise* p, PromiseState state, Value v);
 
   IsolateOptions options_;
   Heap heap_;
   uv_loop_t loop_;
   std::unordered_map<Symbol*, Var*> globals_;
   Fiber* current_ = nullptr;
+  Native* current_native_ = nullptr;
   Fiber* ready_head_ = nullptr;
   Fiber* ready_tail_ = nullptr;
   std::vector<Value> roots_;
   std::vector<uint32_t> free_roots_;
+  std::vector<std::vector<Value>*> root_vectors_;
+  std::vector<Closure*> trampolines_;  // index: argc
+  PendingOp* ops_ = nullptr;           // intrusive list of pending operations
+  uint64_t gensym_counter_ = 0;
+
+ public:
+  // Absolute paths of modules imported so far.
+  std::unordered_map<std::string, bool> modules;
 };
 
 }  // namespace valk::lisp

@@ -1,0 +1,385 @@
+;; valk core library: the macros and higher-order functions of the language.
+;;
+;; Loaded into every isolate before anything else. Functions that take a
+;; function argument live here, in Lisp, so that the function may `await`:
+;; a native never calls back into Lisp.
+
+;; ---------------------------------------------------------------------------
+;; Module loading (used by the native `import`)
+
+(def valk.core/load-forms
+  (fn load-forms [forms]
+    (if (empty? forms)
+      nil
+      (do (eval (first forms))
+          (load-forms (rest forms))))))
+
+;; ---------------------------------------------------------------------------
+;; Definition macros
+
+(defmacro defn [name & body]
+  (if (string? (first body))
+    `(def ~name (fn ~name ~@(rest body)))
+    `(def ~name (fn ~name ~@body))))
+
+(defmacro defn- [name & body] `(defn ~name ~@body))
+
+(defmacro declare [& names]
+  `(do ~@(map (fn [n] `(def ~n nil)) names)))
+
+(defmacro comment [& body] nil)
+
+;; ---------------------------------------------------------------------------
+;; Control flow
+
+(defmacro when [test & body] `(if ~test (do ~@body) nil))
+
+(defmacro when-not [test & body] `(if ~test nil (do ~@body)))
+
+(defmacro if-not [test then & else] `(if ~test (do ~@else) ~then))
+
+(defmacro cond [& clauses]
+  (if (empty? clauses)
+    nil
+    (if (empty? (rest clauses))
+      (error "cond needs an even number of forms")
+      (let [test (first clauses)
+            then (first (rest clauses))
+            more (rest (rest clauses))]
+        (if (= test :else)
+          then
+          `(if ~test ~then (cond ~@more)))))))
+
+(defmacro if-let [binding then & else]
+  (let [name (first binding) init (first (rest binding))]
+    `(let [temp# ~init]
+       (if temp# (let [~name temp#] ~then) (do ~@else)))))
+
+(defmacro when-let [binding & body]
+  (let [name (first binding) init (first (rest binding))]
+    `(let [temp# ~init]
+       (when temp# (let [~name temp#] ~@body)))))
+
+(defmacro if-some [binding then & else]
+  (let [name (first binding) init (first (rest binding))]
+    `(let [temp# ~init]
+       (if (nil? temp#) (do ~@else) (let [~name temp#] ~then)))))
+
+(defmacro when-some [binding & body]
+  (let [name (first binding) init (first (rest binding))]
+    `(let [temp# ~init]
+       (if (nil? temp#) nil (let [~name temp#] ~@body)))))
+
+(defn valk.core/case-clauses [v clauses]
+  (cond
+    (empty? clauses) `(error (str "no case clause matches " (pr-str ~v)))
+    (empty? (rest clauses)) (first clauses)
+    :else
+    (let [test (first clauses)
+          then (first (rest clauses))
+          more (rest (rest clauses))
+          match (if (list? test)
+                  `(contains? #{~@(map (fn [t] `(quote ~t)) test)} ~v)
+                  `(= ~v (quote ~test)))]
+      `(if ~match ~then ~(valk.core/case-clauses v more)))))
+
+(defmacro case [expr & clauses]
+  `(let [v# ~expr]
+     ~(valk.core/case-clauses 'v# clauses)))
+
+(defmacro condp [pred expr & clauses]
+  (let [v (gensym "condp")
+        build (fn build [cs]
+                (cond
+                  (empty? cs) `(error (str "no condp clause matches " (pr-str ~v)))
+                  (empty? (rest cs)) (first cs)
+                  :else `(if (~pred ~(first cs) ~v)
+                           ~(first (rest cs))
+                           ~(build (rest (rest cs))))))]
+    `(let [~v ~expr] ~(build clauses))))
+
+(defmacro -> [x & forms]
+  (reduce (fn [acc form]
+            (if (list? form)
+              `(~(first form) ~acc ~@(rest form))
+              `(~form ~acc)))
+          x forms))
+
+(defmacro ->> [x & forms]
+  (reduce (fn [acc form]
+            (if (list? form)
+              `(~@form ~acc)
+              `(~form ~acc)))
+          x forms))
+
+(defmacro some-> [x & forms]
+  (if (empty? forms)
+    x
+    (let [form (first forms)
+          step (if (list? form) `(~(first form) v# ~@(rest form)) `(~form v#))]
+      `(let [v# ~x] (if (nil? v#) nil (some-> ~step ~@(rest forms)))))))
+
+(defmacro as-> [expr name & forms]
+  `(let [~name ~expr
+         ~@(mapcat (fn [f] [name f]) forms)]
+     ~name))
+
+(defmacro doto [x & forms]
+  `(let [v# ~x]
+     ~@(map (fn [f] (if (list? f) `(~(first f) v# ~@(rest f)) `(~f v#))) forms)
+     v#))
+
+(defmacro while [test & body]
+  `(loop [] (when ~test ~@body (recur))))
+
+(defmacro dotimes [binding & body]
+  (let [name (first binding) n (first (rest binding))]
+    `(let [n# ~n]
+       (loop [~name 0]
+         (when (< ~name n#)
+           ~@body
+           (recur (inc ~name)))))))
+
+(defmacro doseq [binding & body]
+  (let [name (first binding) coll (first (rest binding))]
+    `(loop [s# (seq ~coll)]
+       (when s#
+         (let [~name (first s#)]
+           ~@body)
+         (recur (next s#))))))
+
+(defmacro assert [test & message]
+  `(when-not ~test
+     (error (str "assertion failed: " ~(if (empty? message) (pr-str test) (first message)))
+            {:type :assertion-error :form (quote ~test)})))
+
+;; (for [x xs :when (odd? x) :let [y (* x x)] z zs] body) builds a list.
+(defn valk.core/for-expand [bindings body]
+  (if (empty? bindings)
+    `(list ~body)
+    (let [k (first bindings) v (first (rest bindings)) more (rest (rest bindings))]
+      (cond
+        (= k :when) `(if ~v ~(valk.core/for-expand more body) (list))
+        (= k :let) `(let ~v ~(valk.core/for-expand more body))
+        (= k :while) `(if ~v ~(valk.core/for-expand more body) (list))
+        :else `(mapcat (fn [~k] ~(valk.core/for-expand more body)) ~v)))))
+
+(defmacro for [bindings body]
+  (valk.core/for-expand (seq bindings) body))
+
+;; ---------------------------------------------------------------------------
+;; Functions
+
+(defn identity [x] x)
+
+(defn constantly [x] (fn [& _] x))
+
+(defn complement [f] (fn [& args] (not (apply f args))))
+
+(defn comp [& fs]
+  (if (empty? fs)
+    identity
+    (let [fs (reverse fs)]
+      (fn [& args]
+        (loop [result (apply (first fs) args) more (rest fs)]
+          (if (empty? more)
+            result
+            (recur ((first more) result) (rest more))))))))
+
+(defn partial [f & bound]
+  (fn [& args] (apply f (concat bound args))))
+
+(defn juxt [& fs]
+  (fn [& args] (vec (map (fn [f] (apply f args)) fs))))
+
+(defn fnil [f default]
+  (fn [x & args] (apply f (if (nil? x) default x) args)))
+
+;; ---------------------------------------------------------------------------
+;; Sequences
+
+(defn map
+  ([f coll]
+   (loop [s (seq coll) acc (list)]
+     (if s
+       (recur (next s) (cons (f (first s)) acc))
+       (reverse acc))))
+  ([f c1 c2]
+   (loop [a (seq c1) b (seq c2) acc (list)]
+     (if (and a b)
+       (recur (next a) (next b) (cons (f (first a) (first b)) acc))
+       (reverse acc))))
+  ([f c1 c2 & colls]
+   (loop [ss (map seq (cons c1 (cons c2 colls))) acc (list)]
+     (if (every? identity ss)
+       (recur (map next ss) (cons (apply f (map first ss)) acc))
+       (reverse acc)))))
+
+(defn mapv [f & colls] (vec (apply map f colls)))
+
+(defn map-indexed [f coll]
+  (loop [s (seq coll) i 0 acc (list)]
+    (if s
+      (recur (next s) (inc i) (cons (f i (first s)) acc))
+      (reverse acc))))
+
+(defn filter [pred coll]
+  (loop [s (seq coll) acc (list)]
+    (if s
+      (let [x (first s)]
+        (recur (next s) (if (pred x) (cons x acc) acc)))
+      (reverse acc))))
+
+(defn filterv [pred coll] (vec (filter pred coll)))
+
+(defn remove [pred coll] (filter (complement pred) coll))
+
+(defn keep [f coll]
+  (loop [s (seq coll) acc (list)]
+    (if s
+      (let [y (f (first s))]
+        (recur (next s) (if (nil? y) acc (cons y acc))))
+      (reverse acc))))
+
+(defn mapcat [f & colls] (apply concat (apply map f colls)))
+
+(defn reduce
+  ([f coll]
+   (let [s (seq coll)]
+     (if s
+       (reduce f (first s) (next s))
+       (f))))
+  ([f init coll]
+   (loop [s (seq coll) acc init]
+     (if s
+       (recur (next s) (f acc (first s)))
+       acc))))
+
+(defn reduce-kv [f init m]
+  (reduce (fn [acc kv] (f acc (first kv) (second kv))) init (seq m)))
+
+(defn some [pred coll]
+  (loop [s (seq coll)]
+    (when s
+      (or (pred (first s)) (recur (next s))))))
+
+(defn every? [pred coll]
+  (loop [s (seq coll)]
+    (if s
+      (if (pred (first s)) (recur (next s)) false)
+      true)))
+
+(defn not-any? [pred coll] (not (some pred coll)))
+
+(defn not-every? [pred coll] (not (every? pred coll)))
+
+(defn take-while [pred coll]
+  (loop [s (seq coll) acc (list)]
+    (if (and s (pred (first s)))
+      (recur (next s) (cons (first s) acc))
+      (reverse acc))))
+
+(defn drop-while [pred coll]
+  (loop [s (seq coll)]
+    (if (and s (pred (first s)))
+      (recur (next s))
+      (if s s (list)))))
+
+(defn group-by [f coll]
+  (reduce (fn [m x]
+            (let [k (f x)]
+              (assoc m k (conj (get m k []) x))))
+          {} coll))
+
+(defn run! [f coll]
+  (doseq [x coll] (f x))
+  nil)
+
+(def valk.core/natural-sort sort)
+
+(defn valk.core/merge-sorted [cmp a b]
+  (loop [a a b b acc (list)]
+    (cond
+      (empty? a) (concat (reverse acc) b)
+      (empty? b) (concat (reverse acc) a)
+      (let [c (cmp (first b) (first a))]
+        (if (boolean? c) c (neg? c)))
+      (recur a (rest b) (cons (first b) acc))
+      :else (recur (rest a) b (cons (first a) acc)))))
+
+;; A stable merge sort: the comparator may await.
+(defn valk.core/merge-sort [cmp items]
+  (let [n (count items)]
+    (if (< n 2)
+      items
+      (let [half (quot n 2)]
+        (valk.core/merge-sorted cmp
+                                (valk.core/merge-sort cmp (take half items))
+                                (valk.core/merge-sort cmp (drop half items)))))))
+
+(defn sort
+  ([coll] (valk.core/natural-sort coll))
+  ([cmp coll] (valk.core/merge-sort cmp (apply list (seq coll)))))
+
+(defn sort-by
+  ([keyfn coll] (sort-by keyfn compare coll))
+  ([keyfn cmp coll]
+   (map second
+        (sort (fn [a b] (cmp (first a) (first b)))
+              (map (fn [x] [(keyfn x) x]) coll)))))
+
+;; ---------------------------------------------------------------------------
+;; Maps and atoms
+
+(defn update [m k f & args]
+  (assoc m k (apply f (get m k) args)))
+
+(defn update-in [m ks f & args]
+  (let [k (first ks) more (next ks)]
+    (if more
+      (assoc m k (apply update-in (get m k) more f args))
+      (assoc m k (apply f (get m k) args)))))
+
+(defn update-vals [m f]
+  (reduce (fn [acc kv] (assoc acc (first kv) (f (second kv)))) {} (seq m)))
+
+(defn update-keys [m f]
+  (reduce (fn [acc kv] (assoc acc (f (first kv)) (second kv))) {} (seq m)))
+
+(defn merge-with [f & maps]
+  (reduce (fn [acc m]
+            (reduce (fn [acc kv]
+                      (let [k (first kv) v (second kv)]
+                        (if (contains? acc k)
+                          (assoc acc k (f (get acc k) v))
+                          (assoc acc k v))))
+                    (if (nil? acc) {} acc) (seq m)))
+          nil maps))
+
+;; Atoms: swap! retries if another fiber changed the atom while f ran
+;; (f may await).
+(defn swap! [a f & args]
+  (loop []
+    (let [old (deref a)
+          new (apply f old args)]
+      (if (compare-and-set! a old new)
+        new
+        (recur)))))
+
+(defn swap-vals! [a f & args]
+  (loop []
+    (let [old (deref a)
+          new (apply f old args)]
+      (if (compare-and-set! a old new)
+        [old new]
+        (recur)))))
+
+(defn memoize [f]
+  (let [cache (atom {})]
+    (fn [& args]
+      (let [hit (get (deref cache) args :valk.core/none)]
+        (if (= hit :valk.core/none)
+          (let [v (apply f args)]
+            (swap! cache assoc args v)
+            v)
+          hit)))))

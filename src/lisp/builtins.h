@@ -1,0 +1,14 @@
+// Registration of the native functions, one function per group.
+#pragma once
+
+namespace valk::lisp {
+
+class Isolate;
+
+void register_core_natives(Isolate& iso);        // builtins_core.cc
+void register_async_natives(Isolate& iso);       // builtins_async.cc
+void register_collection_natives(Isolate& iso);  // builtins_collections.cc
+void register_string_natives(Isolate& iso);      // builtins_string.cc
+void register_number_natives(Isolate& iso);      // builtins_number.cc
+
+}  // namespace valk::lisp

@@ -1,0 +1,472 @@
+#include "lisp/isolate.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "lisp/builtins.h"
+#include "lisp/collections.h"
+#include "lisp/compiler.h"
+#include "lisp/opcodes.h"
+#include "lisp/printer.h"
+#include "lisp/reader.h"
+#include "lisp/vm.h"
+
+namespace valk::lisp {
+
+Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
+  uv_loop_init(&loop_);
+  heap_.set_root_marker([this](Tracer& t) { mark_roots(t); });
+  heap_.set_stress(options_.gc_stress);
+  register_core_natives(*this);
+  register_async_natives(*this);
+  register_collection_natives(*this);
+  register_string_natives(*this);
+  register_number_natives(*this);
+  // Syntax-quote expands to calls of these names, which user code cannot
+  // shadow by accident.
+  for (const char* name : {"list", "concat", "vec", "apply", "hash-map", "set"}) {
+    Var* v = var(name);
+    define(std::string("valk.core/") + name, v->value);
+  }
+  for (std::string& dir : default_module_paths()) {
+    options_.module_paths.push_back(std::move(dir));
+  }
+  Value prelude = heap_.string("valk/core");
+  Var* import = var("import");
+  EvalResult r = call(import->value, &prelude, 1);
+  if (!r.ok) {
+    fprintf(stderr, "valk: cannot load the core library: %s\n", describe(r.value).c_str());
+    abort();
+  }
+}
+
+std::vector<std::string> default_module_paths() {
+  std::vector<std::string> paths;
+  if (const char* env = getenv("VALK_PATH")) {
+    std::string_view rest = env;
+    while (!rest.empty()) {
+      size_t colon = rest.find(':');
+      std::string_view dir = rest.substr(0, colon);
+      if (!dir.empty()) {
+        paths.emplace_back(dir);
+      }
+      rest = colon == std::string_view::npos ? "" : rest.substr(colon + 1);
+    }
+  }
+  std::error_code ec;
+  if (std::filesystem::is_directory(VALK_LISP_DIR_BUILD, ec)) {
+    paths.emplace_back(VALK_LISP_DIR_BUILD);
+  }
+  paths.emplace_back(VALK_LISP_DIR_INSTALL);
+  return paths;
+}
+
+Isolate::~Isolate() {
+  // Cancel what is still pending so its handles close, then drain the loop.
+  while (ops_ != nullptr) {
+    PendingOp* op = ops_;
+    op->cancel();
+    if (ops_ == op) {
+      unlink_op(op);  // a cancel that did not unlink itself
+    }
+  }
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+}
+
+void Isolate::mark_roots(Tracer& t) {
+  for (auto& [sym, var] : globals_) {
+    t.mark(var);
+  }
+  for (Value v : roots_) {
+    t.mark(v);
+  }
+  for (const std::vector<Value>* vec : root_vectors_) {
+    for (Value v : *vec) {
+      t.mark(v);
+    }
+  }
+  for (Closure* c : trampolines_) {
+    t.mark(c);
+  }
+  for (Fiber* f = ready_head_; f != nullptr; f = f->next_ready) {
+    t.mark(f);
+  }
+  t.mark(current_);
+  for (PendingOp* op = ops_; op != nullptr; op = op->next) {
+    t.mark(op->promise);
+  }
+}
+
+void Isolate::pop_roots(std::vector<Value>* values) {
+  auto it = std::find(root_vectors_.rbegin(), root_vectors_.rend(), values);
+  if (it != root_vectors_.rend()) {
+    root_vectors_.erase(std::next(it).base());
+  }
+}
+
+uint32_t Isolate::root(Value v) {
+  if (!free_roots_.empty()) {
+    uint32_t slot = free_roots_.back();
+    free_roots_.pop_back();
+    roots_[slot] = v;
+    return slot;
+  }
+  roots_.push_back(v);
+  return static_cast<uint32_t>(roots_.size() - 1);
+}
+
+void Isolate::unroot(uint32_t slot) {
+  roots_[slot] = Value::nil();
+  free_roots_.push_back(slot);
+}
+
+void Isolate::link_op(PendingOp* op) {
+  op->prev = nullptr;
+  op->next = ops_;
+  if (ops_ != nullptr) {
+    ops_->prev = op;
+  }
+  ops_ = op;
+}
+
+void Isolate::unlink_op(PendingOp* op) {
+  if (op->prev != nullptr) {
+    op->prev->next = op->next;
+  } else if (ops_ == op) {
+    ops_ = op->next;
+  }
+  if (op->next != nullptr) {
+    op->next->prev = op->prev;
+  }
+  op->prev = op->next = nullptr;
+}
+
+// ---------------------------------------------------------------------------
+// Globals
+
+Var* Isolate::var(Symbol* name) {
+  auto it = globals_.find(name);
+  if (it != globals_.end()) {
+    return it->second;
+  }
+  Var* v = heap_.make<Var>(Tag::Var);
+  v->name = name;
+  globals_.emplace(name, v);
+  return v;
+}
+
+void Isolate::define(std::string_view name, Value value) {
+  Var* v = var(name);
+  v->value = value;
+  v->defined = true;
+}
+
+Native* Isolate::define_native(std::string_view name, NativeFn fn, int min_args, int max_args,
+                               void* data) {
+  Native* n = heap_.make<Native>(Tag::Native);
+  n->fn = fn;
+  n->name = heap_.make_string(name);
+  n->min_args = static_cast<int16_t>(min_args);
+  n->max_args = static_cast<int16_t>(max_args);
+  n->data = data;
+  define(name, val(n));
+  return n;
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+Error* Isolate::make_error(Value message, Value data) {
+  Error* e = heap_.make<Error>(Tag::Error);
+  e->message = message;
+  e->data = data;
+  if (current_ != nullptr) {
+    for (size_t i = current_->frames.size(); i > 0; i--) {
+      const Frame& fr = current_->frames[i - 1];
+      if (fr.proto->code.size() == 2 && fr.proto->name == nullptr && i == 1) {
+        continue;  // the fiber's entry trampoline
+      }
+      TraceEntry entry;
+      entry.function = fr.proto->name != nullptr ? std::string(fr.proto->name->view()) : "fn";
+      entry.pos = fr.proto->position_at(fr.pc > 0 ? fr.pc - 1 : 0);
+      e->trace.push_back(std::move(entry));
+    }
+  }
+  return e;
+}
+
+std::string Isolate::describe(Value raised) {
+  if (!raised.is(Tag::Error)) {
+    return "uncaught: " + print_str(raised, true);
+  }
+  auto* e = static_cast<Error*>(raised.o);
+  std::string out = "error: " + print_str(e->message, false);
+  Value type;
+  if (e->data.is(Tag::Map) && map_find(e->data, heap_.keyword("type"), &type)) {
+    out += " (" + print_str(type, true) + ")";
+  }
+  for (const TraceEntry& t : e->trace) {
+    out += "\n  at " + t.function;
+    if (t.pos.line != 0) {
+      out += " (" + heap_.file_name(t.pos.file) + ":" + std::to_string(t.pos.line) + ":" +
+             std::to_string(t.pos.column) + ")";
+    }
+  }
+  return out;
+}
+
+Value Isolate::raise(Value raised) {
+  if (current_ != nullptr) {
+    current_->pending_error = raised;
+  }
+  return Value::sentinel(Tag::Exception);
+}
+
+Value Isolate::raise_error(std::string_view type, std::string message, Value extra) {
+  Value data = map_from(heap_, nullptr, 0);
+  if (extra.is(Tag::Map)) {
+    data = extra;
+  }
+  data = map_assoc(heap_, data, heap_.keyword("type"), heap_.keyword(type));
+  return raise(val(make_error(heap_.string(message), data)));
+}
+
+Value Isolate::type_error(std::string_view fn_name, std::string_view expected, Value got) {
+  return raise_error("type-error", std::string(fn_name) + ": expected " + std::string(expected) +
+                                       ", got " + std::string(type_name(got)));
+}
+
+Value Isolate::tail_call(Value fn, const Value* args, size_t n) {
+  Fiber* f = current_;
+  f->tail_fn = fn;
+  f->tail_args.assign(args, args + n);
+  return Value::sentinel(Tag::TailCall);
+}
+
+// ---------------------------------------------------------------------------
+// Promises and fibers
+
+Promise* Isolate::make_promise() { return heap_.make<Promise>(Tag::Promise); }
+
+void Isolate::resolve(Promise* p, Value v) { settle(p, PromiseState::Fulfilled, v); }
+
+void Isolate::reject(Promise* p, Value v) { settle(p, PromiseState::Rejected, v); }
+
+void Isolate::enqueue(Fiber* f) {
+  f->next_ready = nullptr;
+  if (ready_tail_ != nullptr) {
+    ready_tail_->next_ready = f;
+  } else {
+    ready_head_ = f;
+  }
+  ready_tail_ = f;
+}
+
+Closure* Isolate::trampoline(uint32_t argc) {
+  while (trampolines_.size() <= argc) {
+    auto n = static_cast<uint32_t>(trampolines_.size());
+    Proto* p = heap_.make<Proto>(Tag::Proto);
+    p->code = {encode(OP_CALL, n), encode(OP_RETURN)};
+    p->num_params = n + 1;
+    p->max_stack = n + 2;
+    Closure* c = heap_.make<Closure>(Tag::Closure);
+    c->proto = p;
+    c->num_captured = 0;
+    trampolines_.push_back(c);
+  }
+  return trampolines_[argc];
+}
+
+// A fiber starts in a trampoline frame whose only instructions call `fn`
+// with the arguments already on the stack, then return.
+Fiber* Isolate::new_fiber(Value fn, const Value* args, size_t n) {
+  Closure* t = trampoline(static_cast<uint32_t>(n));
+  Fiber* f = heap_.make<Fiber>(Tag::Fiber);
+  f->result = make_promise();
+  f->result->fiber = f;
+  f->stack.resize(std::max<size_t>(16, n + 10));
+  f->stack[0] = val(t);
+  f->stack[1] = fn;
+  for (size_t i = 0; i < n; i++) {
+    f->stack[2 + i] = args[i];
+  }
+  f->sp = static_cast<uint32_t>(n + 2);
+  f->frames.push_back(Frame{t, t->proto, 0, 1});
+  return f;
+}
+
+Fiber* Isolate::spawn(Value fn) {
+  Fiber* f = new_fiber(fn, nullptr, 0);
+  enqueue(f);
+  return f;
+}
+
+Value Isolate::park_on(Promise* p) {
+  Fiber* f = current_;
+  if (f->cancel_requested) {
+    f->cancel_requested = false;
+    return raise_error("cancelled", "the fiber was cancelled");
+  }
+  f->wait_gen++;
+  p->reactions.push_back(Reaction{f, ReactionKind::ResumeFiber, 0, f->wait_gen});
+  f->state = FiberState::Parked;
+  return Value::sentinel(Tag::Park);
+}
+
+void Isolate::cancel(Promise* p) {
+  if (p->state != PromiseState::Pending) {
+    return;
+  }
+  if (p->op != nullptr) {
+    p->op->cancel();
+    return;
+  }
+  Fiber* f = p->fiber;
+  if (f == nullptr) {
+    Value data[2] = {heap_.keyword("type"), heap_.keyword("cancelled")};
+    reject(p, val(make_error(heap_.string("cancelled"), map_from(heap_, data, 1))));
+    return;
+  }
+  if (f->state == FiberState::Parked) {
+    // Wake it with a cancellation error at its await; the wait it was in
+    // becomes stale.
+    f->wait_gen++;
+    Value data[2] = {heap_.keyword("type"), heap_.keyword("cancelled")};
+    Fiber* saved = current_;
+    current_ = f;
+    Error* e = make_error(heap_.string("the fiber was cancelled"), map_from(heap_, data, 1));
+    current_ = saved;
+    f->has_resume = true;
+    f->resume_error = true;
+    f->resume_value = val(e);
+    f->state = FiberState::Ready;
+    enqueue(f);
+  } else if (f->state != FiberState::Done) {
+    f->cancel_requested = true;
+  }
+}
+
+void Isolate::run_ready() {
+  while (ready_head_ != nullptr) {
+    Fiber* f = ready_head_;
+    ready_head_ = f->next_ready;
+    if (ready_head_ == nullptr) {
+      ready_tail_ = nullptr;
+    }
+    f->next_ready = nullptr;
+    Vm::run(*this, f, false);
+  }
+}
+
+EvalResult Isolate::run_until(Promise* p) {
+  uint32_t slot = root(val(p));
+  while (p->state == PromiseState::Pending) {
+    run_ready();
+    if (p->state != PromiseState::Pending) {
+      break;
+    }
+    int alive = uv_run(&loop_, UV_RUN_ONCE);
+    if (alive == 0 && ready_head_ == nullptr && p->state == PromiseState::Pending) {
+      unroot(slot);
+      Value data[2] = {heap_.keyword("type"), heap_.keyword("deadlock")};
+      return {false, val(make_error(heap_.string("awaited a promise that can never settle"),
+                                    map_from(heap_, data, 1)))};
+    }
+  }
+  unroot(slot);
+  return {p->state == PromiseState::Fulfilled, p->value};
+}
+
+EvalResult Isolate::call(Value fn, const Value* args, size_t n) {
+  Fiber* f = new_fiber(fn, args, n);
+  enqueue(f);
+  return run_until(f->result);
+}
+
+EvalResult Isolate::call_macro(Value fn, const Value* args, size_t n) {
+  Fiber* f = new_fiber(fn, args, n);
+  uint32_t slot = root(val(f));
+  Vm::run(*this, f, true);
+  unroot(slot);
+  return {f->result->state == PromiseState::Fulfilled, f->result->value};
+}
+
+// ---------------------------------------------------------------------------
+// Evaluation
+
+EvalResult Isolate::eval_form(Value form) {
+  if (form.is(Tag::List) && form.o != nullptr) {
+    auto* c = static_cast<Cons*>(form.o);
+    if (c->first.is(Tag::Symbol) && static_cast<Symbol*>(c->first.o)->name->view() == "do") {
+      std::vector<Value> forms{form};
+      push_roots(&forms);
+      EvalResult r{true, Value::nil()};
+      for (Value v = c->rest; v.o != nullptr && r.ok; v = static_cast<Cons*>(v.o)->rest) {
+        r = eval_form(static_cast<Cons*>(v.o)->first);
+      }
+      pop_roots(&forms);
+      return r;
+    }
+  }
+  uint32_t slot = root(form);
+  CompileResult compiled = compile_toplevel(*this, form);
+  unroot(slot);
+  if (compiled.proto == nullptr) {
+    return {false, compiled.error};
+  }
+  Closure* c = heap_.make<Closure>(Tag::Closure);
+  c->proto = compiled.proto;
+  c->num_captured = 0;
+  return call(val(c), nullptr, 0);
+}
+
+EvalResult Isolate::eval_string(std::string_view source, std::string_view file_name) {
+  ReadResult read = read_all(heap_, source, file_name);
+  if (!read.ok) {
+    Value data[2] = {heap_.keyword("type"), heap_.keyword("read-error")};
+    std::string where = std::string(file_name) + ":" + std::to_string(read.error.pos.line) + ":" +
+                        std::to_string(read.error.pos.column);
+    return {false, val(make_error(heap_.string(where + ": " + read.error.message),
+                                  map_from(heap_, data, 1)))};
+  }
+  push_roots(&read.forms);
+  EvalResult r{true, Value::nil()};
+  for (Value form : read.forms) {
+    r = eval_form(form);
+    if (!r.ok) {
+      break;
+    }
+  }
+  pop_roots(&read.forms);
+  return r;
+}
+
+EvalResult Isolate::eval_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    Value data[2] = {heap_.keyword("type"), heap_.keyword("io-error")};
+    return {false,
+            val(make_error(heap_.string("cannot read " + path), map_from(heap_, data, 1)))};
+  }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return eval_string(buf.str(), path);
+}
+
+SourcePos Proto::position_at(uint32_t pc) const {
+  SourcePos pos;
+  for (const auto& [at, p] : lines) {
+    if (at > pc) {
+      break;
+    }
+    pos = p;
+  }
+  return pos;
+}
+
+}  // namespace valk::lisp

@@ -1,0 +1,603 @@
+// The VM dispatch loop.
+//
+// Registers: `S` is the fiber's stack storage, `sp` the first free slot,
+// `base` the running frame's first argument, `code`/`pc` its instructions
+// and `K` its constants. SAVE() writes pc and sp back to the fiber before
+// anything that may inspect it (a native, a raise, a collection, a switch);
+// LOAD() reloads all registers from the top frame. The stack may move only
+// in grow(), which reloads `S`.
+#include "lisp/vm.h"
+
+#include <cmath>
+#include <string>
+
+#include "lisp/collections.h"
+#include "lisp/opcodes.h"
+#include "lisp/printer.h"
+
+namespace valk::lisp {
+namespace {
+
+constexpr uint32_t kStackSlack = 8;
+
+Proto* select_arity(Closure* c, uint32_t argc) {
+  Proto* p = c->proto;
+  if (p->arities.empty()) {
+    return arity_fits(p, argc) ? p : nullptr;
+  }
+  for (Proto* a : p->arities) {
+    if (!a->variadic && a->num_params == argc) {
+      return a;
+    }
+  }
+  for (Proto* a : p->arities) {
+    if (a->variadic && argc >= a->num_params) {
+      return a;
+    }
+  }
+  return nullptr;
+}
+
+std::string fn_name(Value callee) {
+  if (callee.is(Tag::Closure)) {
+    String* n = static_cast<Closure*>(callee.o)->proto->name;
+    return n != nullptr ? std::string(n->view()) : "fn";
+  }
+  if (callee.is(Tag::Native)) {
+    return std::string(static_cast<Native*>(callee.o)->name->view());
+  }
+  return print_str(callee, true);
+}
+
+// Arithmetic on two numbers; false (with an error raised) on failure.
+enum class Arith { Add, Sub, Mul };
+
+bool arith(Isolate& iso, Arith op, Value a, Value b, Value* out) {
+  if (a.is_int() && b.is_int()) {
+    int64_t r;
+    bool overflow = op == Arith::Add   ? __builtin_add_overflow(a.i, b.i, &r)
+                    : op == Arith::Sub ? __builtin_sub_overflow(a.i, b.i, &r)
+                                       : __builtin_mul_overflow(a.i, b.i, &r);
+    if (overflow) {
+      const char* name = op == Arith::Add ? "+" : op == Arith::Sub ? "-" : "*";
+      iso.raise_error("overflow-error", std::string(name) + ": integer overflow");
+      return false;
+    }
+    *out = Value::integer(r);
+    return true;
+  }
+  if (!a.is_number() || !b.is_number()) {
+    const char* name = op == Arith::Add ? "+" : op == Arith::Sub ? "-" : "*";
+    iso.type_error(name, "a number", a.is_number() ? b : a);
+    return false;
+  }
+  double x = a.is_int() ? static_cast<double>(a.i) : a.d;
+  double y = b.is_int() ? static_cast<double>(b.i) : b.d;
+  *out = Value::number(op == Arith::Add ? x + y : op == Arith::Sub ? x - y : x * y);
+  return true;
+}
+
+// Numeric comparison; returns -2 (with an error raised) on a non-number.
+int compare_numbers(Isolate& iso, const char* name, Value a, Value b) {
+  if (a.is_int() && b.is_int()) {
+    return a.i < b.i ? -1 : a.i > b.i ? 1 : 0;
+  }
+  if (!a.is_number() || !b.is_number()) {
+    iso.type_error(name, "a number", a.is_number() ? b : a);
+    return -2;
+  }
+  double x = a.is_int() ? static_cast<double>(a.i) : a.d;
+  double y = b.is_int() ? static_cast<double>(b.i) : b.d;
+  if (std::isnan(x) || std::isnan(y)) {
+    return 2;  // unordered: every comparison is false
+  }
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+}  // namespace
+
+void Vm::run(Isolate& iso, Fiber* f, bool nested) {
+  Heap& heap = iso.heap();
+  Fiber* outer = iso.current_;
+  iso.current_ = f;
+  f->state = FiberState::Running;
+  uint32_t budget = nested ? UINT32_MAX : iso.options().slice_budget;
+
+  Value* S;
+  uint32_t sp;
+  uint32_t base;
+  uint32_t pc;
+  const uint32_t* code;
+  Value* K;
+  Closure* cl;
+  Proto* proto;
+
+#define SAVE()                \
+  do {                        \
+    f->sp = sp;               \
+    f->frames.back().pc = pc; \
+  } while (0)
+#define LOAD()                          \
+  do {                                  \
+    Frame& fr_ = f->frames.back();      \
+    cl = fr_.closure;                   \
+    proto = fr_.proto;                  \
+    code = proto->code.data();          \
+    K = proto->constants.data();        \
+    base = fr_.base;                    \
+    pc = fr_.pc;                        \
+    S = f->stack.data();                \
+    sp = f->sp;                         \
+  } while (0)
+#define RAISE()        \
+  do {                 \
+    SAVE();            \
+    goto do_raise;     \
+  } while (0)
+
+  LOAD();
+  if (f->has_resume) {
+    f->has_resume = false;
+    Value v = f->resume_value;
+    f->resume_value = Value::nil();
+    if (f->resume_error) {
+      f->resume_error = false;
+      f->pending_error = v;
+      goto do_raise;
+    }
+    S[sp++] = v;
+  }
+
+  for (;;) {
+    uint32_t word = code[pc++];
+    switch (op_of(word)) {
+      case OP_CONST:
+        S[sp++] = K[arg_of(word)];
+        break;
+      case OP_NIL:
+        S[sp++] = Value::nil();
+        break;
+      case OP_TRUE:
+        S[sp++] = Value::boolean(true);
+        break;
+      case OP_FALSE:
+        S[sp++] = Value::boolean(false);
+        break;
+      case OP_LOCAL:
+        S[sp++] = S[base + arg_of(word)];
+        break;
+      case OP_SET_LOCAL:
+        S[base + arg_of(word)] = S[--sp];
+        break;
+      case OP_CAPTURED:
+        S[sp++] = cl->captured[arg_of(word)];
+        break;
+      case OP_SELF:
+        S[sp++] = val(cl);
+        break;
+      case OP_GLOBAL: {
+        auto* var = static_cast<Var*>(K[arg_of(word)].o);
+        if (!var->defined) {
+          SAVE();
+          iso.raise_error("unbound-symbol",
+                          "unable to resolve symbol: " + std::string(var->name->name->view()));
+          goto do_raise;
+        }
+        S[sp++] = var->value;
+        break;
+      }
+      case OP_DEF:
+      case OP_DEFMACRO: {
+        auto* var = static_cast<Var*>(K[arg_of(word)].o);
+        var->value = S[sp - 1];
+        var->defined = true;
+        var->is_macro = op_of(word) == OP_DEFMACRO;
+        S[sp - 1] = val(var->name);
+        break;
+      }
+      case OP_POP:
+        sp--;
+        break;
+      case OP_POPN:
+        sp -= arg_of(word);
+        break;
+      case OP_SLIDE: {
+        uint32_t n = arg_of(word);
+        S[sp - 1 - n] = S[sp - 1];
+        sp -= n;
+        break;
+      }
+      case OP_JUMP:
+        pc = arg_of(word);
+        break;
+      case OP_JUMP_IF_FALSE:
+        if (!S[--sp].truthy()) {
+          pc = arg_of(word);
+        }
+        break;
+      case OP_AND_JUMP:
+        if (!S[sp - 1].truthy()) {
+          pc = arg_of(word);
+        } else {
+          sp--;
+        }
+        break;
+      case OP_OR_JUMP:
+        if (S[sp - 1].truthy()) {
+          pc = arg_of(word);
+        } else {
+          sp--;
+        }
+        break;
+      case OP_LOOP:
+        pc = arg_of(word);
+        if (--budget == 0 || heap.should_collect()) {
+          SAVE();
+          goto safe_point;
+        }
+        break;
+
+      case OP_CALL:
+      case OP_TAILCALL: {
+        uint32_t argc = arg_of(word);
+        bool tail = op_of(word) == OP_TAILCALL;
+        if (--budget == 0 || heap.should_collect()) {
+          pc--;  // redo the call after the safe point
+          SAVE();
+          goto safe_point;
+        }
+      do_call:
+        Value callee = S[sp - argc - 1];
+        switch (callee.tag) {
+          case Tag::Closure: {
+            auto* c = static_cast<Closure*>(callee.o);
+            Proto* p = select_arity(c, argc);
+            if (p == nullptr) {
+              SAVE();
+              iso.raise_error("arity-error", fn_name(callee) + ": wrong number of arguments (" +
+                                                 std::to_string(argc) + ")");
+              goto do_raise;
+            }
+            if (p->variadic) {
+              // Pack the extra arguments into a list in the rest slot.
+              Value rest = Value::empty_list();
+              for (uint32_t i = argc; i > p->num_params; i--) {
+                rest = heap.cons(S[sp - argc + i - 1], rest);
+              }
+              sp -= argc - p->num_params;
+              S[sp++] = rest;
+              argc = p->num_params + 1;
+            }
+            uint32_t new_base;
+            if (tail) {
+              // Slide callee and arguments down over the running frame.
+              uint32_t from = sp - argc - 1;
+              for (uint32_t i = 0; i <= argc; i++) {
+                S[base - 1 + i] = S[from + i];
+              }
+              sp = base + argc;
+              new_base = base;
+              f->frames.back() = Frame{c, p, 0, new_base};
+            } else {
+              if (f->frames.size() >= iso.options().max_frames) {
+                SAVE();
+                iso.raise_error("stack-overflow",
+                                "stack overflow: more than " +
+                                    std::to_string(iso.options().max_frames) + " nested calls");
+                goto do_raise;
+              }
+              f->frames.back().pc = pc;
+              new_base = sp - argc;
+              f->frames.push_back(Frame{c, p, 0, new_base});
+            }
+            uint32_t need = new_base + p->max_stack + kStackSlack;
+            if (need > f->stack.size()) {
+              f->stack.resize(std::max<size_t>(need, f->stack.size() * 2));
+            }
+            f->sp = sp;
+            LOAD();
+            break;
+          }
+          case Tag::Native: {
+            auto* n = static_cast<Native*>(callee.o);
+            if (static_cast<int>(argc) < n->min_args ||
+                (n->max_args >= 0 && static_cast<int>(argc) > n->max_args)) {
+              SAVE();
+              iso.raise_error("arity-error", fn_name(callee) + ": wrong number of arguments (" +
+                                                 std::to_string(argc) + ")");
+              goto do_raise;
+            }
+            SAVE();
+            iso.current_native_ = n;
+            Value r = n->fn(iso, &S[sp - argc], static_cast<int>(argc));
+            S = f->stack.data();
+            sp -= argc + 1;
+            if (!r.is_sentinel()) {
+              S[sp++] = r;
+              if (tail) {
+                goto do_return;
+              }
+              break;
+            }
+            if (r.is(Tag::Exception)) {
+              f->sp = sp;
+              goto do_raise;
+            }
+            if (r.is(Tag::Park)) {
+              // The resume value lands where the result would have; in tail
+              // position the instructions that follow return it.
+              SAVE();
+              goto parked;
+            }
+            // Tail call requested by the native: call tail_fn in its place.
+            size_t n_args = f->tail_args.size();
+            if (sp + n_args + 1 + kStackSlack > f->stack.size()) {
+              f->stack.resize(std::max<size_t>(sp + n_args + 1 + kStackSlack,
+                                               f->stack.size() * 2));
+              S = f->stack.data();
+            }
+            S[sp++] = f->tail_fn;
+            for (Value a : f->tail_args) {
+              S[sp++] = a;
+            }
+            f->tail_fn = Value::nil();
+            f->tail_args.clear();
+            argc = static_cast<uint32_t>(n_args);
+            goto do_call;
+          }
+          case Tag::Keyword:
+          case Tag::Map:
+          case Tag::Set:
+          case Tag::Vector: {
+            if (argc < 1 || argc > 2) {
+              SAVE();
+              iso.raise_error("arity-error", print_str(callee, true) +
+                                                 ": wrong number of arguments (" +
+                                                 std::to_string(argc) + ")");
+              goto do_raise;
+            }
+            Value coll = callee.is(Tag::Keyword) ? S[sp - argc] : callee;
+            Value key = callee.is(Tag::Keyword) ? callee : S[sp - argc];
+            Value found = argc == 2 ? S[sp - 1] : Value::nil();
+            Value out;
+            if (collection_lookup(coll, key, &out)) {
+              found = out;
+            }
+            sp -= argc + 1;
+            S[sp++] = found;
+            if (tail) {
+              goto do_return;
+            }
+            break;
+          }
+          default:
+            SAVE();
+            iso.raise_error("type-error", "not a function: " + print_str(callee, true));
+            goto do_raise;
+        }
+        break;
+      }
+
+      case OP_RETURN:
+      do_return: {
+        Value result = S[sp - 1];
+        sp = base - 1;
+        S[sp++] = result;
+        f->frames.pop_back();
+        if (f->frames.empty()) {
+          f->sp = sp;
+          goto finished;
+        }
+        f->sp = sp;
+        LOAD();
+        break;
+      }
+
+      case OP_CLOSURE: {
+        auto* p = static_cast<Proto*>(K[arg_of(word)].o);
+        uint32_t n = p->num_captures;
+        auto* c = heap.make<Closure>(Tag::Closure, n > 0 ? (n - 1) * sizeof(Value) : 0);
+        c->proto = p;
+        c->num_captured = n;
+        for (uint32_t i = 0; i < n; i++) {
+          uint32_t w = code[pc++];
+          uint32_t index = w & kCaptureIndexMask;
+          switch (w & ~kCaptureIndexMask) {
+            case kCaptureLocal:
+              c->captured[i] = S[base + index];
+              break;
+            case kCaptureCaptured:
+              c->captured[i] = cl->captured[index];
+              break;
+            default:
+              c->captured[i] = val(cl);
+              break;
+          }
+        }
+        S[sp++] = val(c);
+        break;
+      }
+
+      case OP_TRY:
+        f->handlers.push_back(Handler{static_cast<uint32_t>(f->frames.size()), sp, arg_of(word)});
+        break;
+      case OP_END_TRY:
+        f->handlers.pop_back();
+        break;
+      case OP_THROW:
+        f->pending_error = S[--sp];
+        RAISE();
+
+      case OP_ADD:
+      case OP_SUB:
+      case OP_MUL: {
+        Value a = S[sp - 2], b = S[sp - 1];
+        if (a.is_int() && b.is_int()) {
+          int64_t r;
+          Op op = op_of(word);
+          bool overflow = op == OP_ADD   ? __builtin_add_overflow(a.i, b.i, &r)
+                          : op == OP_SUB ? __builtin_sub_overflow(a.i, b.i, &r)
+                                         : __builtin_mul_overflow(a.i, b.i, &r);
+          if (!overflow) {
+            S[sp - 2] = Value::integer(r);
+            sp--;
+            break;
+          }
+        }
+        Value out;
+        Arith kind = op_of(word) == OP_ADD   ? Arith::Add
+                     : op_of(word) == OP_SUB ? Arith::Sub
+                                             : Arith::Mul;
+        SAVE();
+        if (!arith(iso, kind, a, b, &out)) {
+          goto do_raise;
+        }
+        S[sp - 2] = out;
+        sp--;
+        break;
+      }
+      case OP_INC:
+      case OP_DEC: {
+        Value a = S[sp - 1];
+        Value out;
+        SAVE();
+        if (!arith(iso, op_of(word) == OP_INC ? Arith::Add : Arith::Sub, a, Value::integer(1),
+                   &out)) {
+          goto do_raise;
+        }
+        S[sp - 1] = out;
+        break;
+      }
+      case OP_LT:
+      case OP_LE:
+      case OP_GT:
+      case OP_GE:
+      case OP_NUM_EQ: {
+        Value a = S[sp - 2], b = S[sp - 1];
+        int c;
+        if (a.is_int() && b.is_int()) {
+          c = a.i < b.i ? -1 : a.i > b.i ? 1 : 0;
+        } else {
+          static const char* kNames[] = {"<", "<=", ">", ">=", "=="};
+          SAVE();
+          c = compare_numbers(iso, kNames[op_of(word) - OP_LT], a, b);
+          if (c == -2) {
+            goto do_raise;
+          }
+        }
+        bool r;
+        switch (op_of(word)) {
+          case OP_LT:
+            r = c == -1;
+            break;
+          case OP_LE:
+            r = c == -1 || c == 0;
+            break;
+          case OP_GT:
+            r = c == 1;
+            break;
+          case OP_GE:
+            r = c == 1 || c == 0;
+            break;
+          default:
+            r = c == 0;
+            break;
+        }
+        S[sp - 2] = Value::boolean(r);
+        sp--;
+        break;
+      }
+      case OP_EQ: {
+        Value a = S[sp - 2], b = S[sp - 1];
+        S[sp - 2] = Value::boolean(identical(a, b) || equal(a, b));
+        sp--;
+        break;
+      }
+      case OP_NOT:
+        S[sp - 1] = Value::boolean(!S[sp - 1].truthy());
+        break;
+      case OP_VECTOR:
+      case OP_MAP:
+      case OP_SET: {
+        uint32_t n = arg_of(word);
+        Value* items = &S[sp - n];
+        Value r = op_of(word) == OP_VECTOR ? vector_from(heap, items, n)
+                  : op_of(word) == OP_MAP  ? map_from(heap, items, n / 2)
+                                           : set_from(heap, items, n);
+        sp -= n;
+        S[sp++] = r;
+        break;
+      }
+      default:
+        SAVE();
+        iso.raise_error("internal-error", "bad opcode " + std::to_string(op_of(word)));
+        goto do_raise;
+    }
+    continue;
+
+  safe_point:
+    // Registers are saved. Collect, then yield if the slice is used up.
+    if (heap.should_collect()) {
+      heap.collect();
+    }
+    if (budget == 0) {
+      if (f->deadline_ms != 0 && uv_now(iso.loop()) >= f->deadline_ms) {
+        f->deadline_ms = 0;
+        iso.raise_error("deadline-exceeded", "the fiber ran past its deadline");
+        goto do_raise;
+      }
+      f->state = FiberState::Ready;
+      iso.enqueue(f);
+      iso.current_ = outer;
+      return;
+    }
+    LOAD();
+    continue;
+
+  do_raise: {
+    // f->sp and the top frame's pc are saved; the raised value is pending.
+    Value raised = f->pending_error;
+    f->pending_error = Value::nil();
+    if (f->handlers.empty()) {
+      f->state = FiberState::Done;
+      f->frames.clear();
+      f->sp = 0;
+      iso.current_ = outer;
+      iso.reject(f->result, raised);
+      return;
+    }
+    Handler h = f->handlers.back();
+    f->handlers.pop_back();
+    f->frames.resize(h.frame_depth);
+    f->frames.back().pc = h.catch_pc;
+    f->sp = h.stack_height;
+    LOAD();
+    S[sp++] = raised;
+    continue;
+  }
+  }
+
+parked:
+  iso.current_ = outer;
+  if (nested) {
+    // A macro may not wait: forget the wait and fail the expansion.
+    f->wait_gen++;
+    f->state = FiberState::Done;
+    iso.reject(f->result, val(iso.make_error(heap.string("a macro cannot await"), Value::nil())));
+  }
+  return;
+
+finished:
+  f->state = FiberState::Done;
+  iso.current_ = outer;
+  iso.resolve(f->result, f->stack[f->sp - 1]);
+  f->sp = 0;
+  f->stack.clear();
+  f->stack.shrink_to_fit();
+
+#undef SAVE
+#undef LOAD
+#undef RAISE
+}
+
+}  // namespace valk::lisp
