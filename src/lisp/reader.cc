@@ -11,24 +11,7 @@
 
 namespace valk::lisp {
 
-// TEMPORARY, until the collections branch is merged: weak references let
-// the library link without collections.cc and equality.cc. While they are
-// missing, a vector, map or set literal reads as an error. Remove this
-// block with the merge.
-Value vector_from(Heap& heap, const Value* items, size_t n) __attribute__((weak));
-Value map_from(Heap& heap, const Value* kvs, size_t num_pairs) __attribute__((weak));
-size_t map_count(Value map) __attribute__((weak));
-Value set_from(Heap& heap, const Value* items, size_t n) __attribute__((weak));
-size_t set_count(Value set) __attribute__((weak));
-bool equal(Value a, Value b) __attribute__((weak));
-uint64_t hash(Value v) __attribute__((weak));
-
 namespace {
-
-bool collections_linked() {
-  return &vector_from != nullptr && &map_from != nullptr && &map_count != nullptr &&
-         &set_from != nullptr && &set_count != nullptr && &equal != nullptr && &hash != nullptr;
-}
 
 // ---------------------------------------------------------------------------
 // Characters
@@ -483,11 +466,6 @@ ReadStatus Reader::close(char c, SourcePos pos, Value* out, SourcePos* form_pos)
     return fail(pos, std::string("mismatched '") + c + "' at " + pos_text(pos) + ": expected '" +
                          expected + "' to close the '" + f.opener + "' at " + pos_text(f.pos));
   }
-  if (f.kind != FrameKind::List && !collections_linked()) {
-    return fail(f.pos,
-                "collection literals are not available in this build, at " + pos_text(f.pos));
-  }
-
   ReadStatus st = ReadStatus::Ok;
   std::vector<Value> values;
   values.reserve(items_.size() - f.first_item);
