@@ -39,7 +39,21 @@ class Isolate;
 // not outlive its Runtime.
 class Value {
  public:
-  enum class Kind { Nil, Bool, Int, Double, String, Symbol, Keyword, List, Vector, Map, Set, Function, Other };
+  enum class Kind {
+    Nil,
+    Bool,
+    Int,
+    Double,
+    String,
+    Symbol,
+    Keyword,
+    List,
+    Vector,
+    Map,
+    Set,
+    Function,
+    Other
+  };
 
   Value() = default;
   Value(const Value& other);
@@ -73,6 +87,7 @@ class Value {
 
  private:
   friend class Runtime;
+  friend class Resolver;
   friend struct ValueAccess;
   Value(Runtime* rt, uint32_t slot) : rt_(rt), slot_(slot) {}
   Runtime* rt_ = nullptr;
@@ -91,7 +106,7 @@ struct Error {
 template <class T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT: implicit by design
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
@@ -119,7 +134,7 @@ class Resolver {
   void reject(std::string_view message);
 
  private:
-  friend class Runtime;
+  friend struct ValueAccess;
   explicit Resolver(Value promise) : promise_(std::move(promise)) {}
   Value promise_;
 };
@@ -161,8 +176,7 @@ class Runtime {
   // accepted argument count (max_args -1: any number); calls outside it get
   // an arity error without reaching `fn`.
   void define_function(std::string_view name, int min_args, int max_args, Function fn);
-  void define_async_function(std::string_view name, int min_args, int max_args,
-                             AsyncFunction fn);
+  void define_async_function(std::string_view name, int min_args, int max_args, AsyncFunction fn);
 
   // Making values.
   Value nil();

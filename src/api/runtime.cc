@@ -18,11 +18,14 @@ struct ValueAccess {
     return v.rt_ == nullptr ? LValue::nil() : v.rt_->iso_->rooted(v.slot_);
   }
   static Value make(Runtime* rt, LValue v) { return Value(rt, rt->iso_->root(v)); }
+  static Resolver resolver(Value promise) { return Resolver(std::move(promise)); }
 };
 
 namespace {
 
-LValue raw(const Value& v) { return ValueAccess::raw(v); }
+LValue raw(const Value& v) {
+  return ValueAccess::raw(v);
+}
 
 Error to_error(Runtime* rt, LValue raised) {
   Isolate& iso = rt->isolate();
@@ -77,7 +80,7 @@ LValue call_async_function(Isolate& iso, LValue* args, int argc) {
   }
   lisp::Promise* p = iso.make_promise();
   Value promise = ValueAccess::make(rt, val(p));
-  (*fn)(*rt, handles, Resolver(promise));
+  (*fn)(*rt, handles, ValueAccess::resolver(std::move(promise)));
   return val(p);
 }
 
@@ -153,7 +156,9 @@ Value::Kind Value::kind() const {
   }
 }
 
-bool Value::truthy() const { return raw(*this).truthy(); }
+bool Value::truthy() const {
+  return raw(*this).truthy();
+}
 
 std::optional<bool> Value::as_bool() const {
   LValue v = raw(*this);
@@ -230,7 +235,9 @@ Value Value::get(std::string_view key) const {
   return ValueAccess::make(rt_, out);
 }
 
-std::string Value::to_string() const { return lisp::print_str(raw(*this), true); }
+std::string Value::to_string() const {
+  return lisp::print_str(raw(*this), true);
+}
 
 // ---- Resolver -----------------------------------------------------------------
 
@@ -295,7 +302,9 @@ Value Runtime::global(std::string_view name) {
   return ValueAccess::make(this, v->defined ? v->value : LValue::nil());
 }
 
-void Runtime::define(std::string_view name, const Value& value) { iso_->define(name, raw(value)); }
+void Runtime::define(std::string_view name, const Value& value) {
+  iso_->define(name, raw(value));
+}
 
 void Runtime::define_function(std::string_view name, int min_args, int max_args, Function fn) {
   functions_.push_back(std::make_unique<Function>(std::move(fn)));
@@ -305,14 +314,21 @@ void Runtime::define_function(std::string_view name, int min_args, int max_args,
 void Runtime::define_async_function(std::string_view name, int min_args, int max_args,
                                     AsyncFunction fn) {
   async_functions_.push_back(std::make_unique<AsyncFunction>(std::move(fn)));
-  iso_->define_native(name, call_async_function, min_args, max_args,
-                      async_functions_.back().get());
+  iso_->define_native(name, call_async_function, min_args, max_args, async_functions_.back().get());
 }
 
-Value Runtime::nil() { return ValueAccess::make(this, LValue::nil()); }
-Value Runtime::boolean(bool b) { return ValueAccess::make(this, LValue::boolean(b)); }
-Value Runtime::integer(int64_t i) { return ValueAccess::make(this, LValue::integer(i)); }
-Value Runtime::number(double d) { return ValueAccess::make(this, LValue::number(d)); }
+Value Runtime::nil() {
+  return ValueAccess::make(this, LValue::nil());
+}
+Value Runtime::boolean(bool b) {
+  return ValueAccess::make(this, LValue::boolean(b));
+}
+Value Runtime::integer(int64_t i) {
+  return ValueAccess::make(this, LValue::integer(i));
+}
+Value Runtime::number(double d) {
+  return ValueAccess::make(this, LValue::number(d));
+}
 Value Runtime::string(std::string_view s) {
   return ValueAccess::make(this, iso_->heap().string(s));
 }
@@ -328,7 +344,8 @@ Value Runtime::vector(std::span<const Value> items) {
   for (const Value& v : items) {
     raw_items.push_back(raw(v));
   }
-  return ValueAccess::make(this, lisp::vector_from(iso_->heap(), raw_items.data(), raw_items.size()));
+  return ValueAccess::make(this,
+                           lisp::vector_from(iso_->heap(), raw_items.data(), raw_items.size()));
 }
 
 Value Runtime::map(std::span<const Value> keys_and_values) {
@@ -347,8 +364,12 @@ Error Runtime::error(std::string_view type, std::string_view message) {
   return to_error(this, val(e));
 }
 
-uv_loop_t* Runtime::loop() { return iso_->loop(); }
+uv_loop_t* Runtime::loop() {
+  return iso_->loop();
+}
 
-const char* version() { return VALK_VERSION; }
+const char* version() {
+  return VALK_VERSION;
+}
 
 }  // namespace valk

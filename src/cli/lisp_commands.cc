@@ -22,7 +22,9 @@ using lisp::Isolate;
 using lisp::IsolateOptions;
 using lisp::Value;
 
-bool is_help(std::string_view arg) { return arg == "--help" || arg == "-h"; }
+bool is_help(std::string_view arg) {
+  return arg == "--help" || arg == "-h";
+}
 
 // Common flags of the Lisp commands; removes them from `args`.
 bool parse_lisp_flags(std::vector<std::string>& args, IsolateOptions* options, const char* cmd) {

@@ -20,7 +20,9 @@
 namespace valk::lisp {
 namespace {
 
-Value exception() { return Value::sentinel(Tag::Exception); }
+Value exception() {
+  return Value::sentinel(Tag::Exception);
+}
 
 // ---- evaluation and modules ---------------------------------------------------
 
@@ -267,7 +269,9 @@ std::string join_printed(Value* args, int argc, bool readably) {
   return out;
 }
 
-void write_stdout(const std::string& s) { fwrite(s.data(), 1, s.size(), stdout); }
+void write_stdout(const std::string& s) {
+  fwrite(s.data(), 1, s.size(), stdout);
+}
 
 Value n_print(Isolate& iso, Value* args, int argc) {
   write_stdout(join_printed(args, argc, false));
@@ -352,7 +356,9 @@ Value n_name(Isolate& iso, Value* args, int argc) {
   return iso.type_error("name", "a string, symbol or keyword", args[0]);
 }
 
-Value n_type(Isolate& iso, Value* args, int argc) { return iso.heap().keyword(type_name(args[0])); }
+Value n_type(Isolate& iso, Value* args, int argc) {
+  return iso.heap().keyword(type_name(args[0]));
+}
 
 Value n_identical(Isolate& iso, Value* args, int argc) {
   return Value::boolean(identical(args[0], args[1]));
@@ -441,7 +447,9 @@ Value n_hash(Isolate& iso, Value* args, int argc) {
   return Value::integer(static_cast<int64_t>(hash(args[0]) & INT64_MAX));
 }
 
-Value n_not(Isolate& iso, Value* args, int argc) { return Value::boolean(!args[0].truthy()); }
+Value n_not(Isolate& iso, Value* args, int argc) {
+  return Value::boolean(!args[0].truthy());
+}
 
 // Type predicates: one native per tag test.
 template <Tag T>
@@ -453,7 +461,9 @@ Value n_fn_p(Isolate& iso, Value* args, int argc) {
   return Value::boolean(args[0].is(Tag::Closure) || args[0].is(Tag::Native));
 }
 
-Value n_some_p(Isolate& iso, Value* args, int argc) { return Value::boolean(!args[0].is_nil()); }
+Value n_some_p(Isolate& iso, Value* args, int argc) {
+  return Value::boolean(!args[0].is_nil());
+}
 
 Value n_true_p(Isolate& iso, Value* args, int argc) {
   return Value::boolean(args[0].is(Tag::Bool) && args[0].b);

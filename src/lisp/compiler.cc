@@ -62,7 +62,9 @@ bool is_symbol(Value v, const char* name) {
   return v.is(Tag::Symbol) && static_cast<Symbol*>(v.o)->name->view() == name;
 }
 
-Cons* as_cons(Value v) { return static_cast<Cons*>(v.o); }
+Cons* as_cons(Value v) {
+  return static_cast<Cons*>(v.o);
+}
 
 std::vector<Value> list_items(Value list) {
   std::vector<Value> items;
@@ -94,6 +96,7 @@ class Compiler {
   Proto* toplevel(Value form) {
     keep_.push_back(form);
     Proto* proto = new_proto();
+    proto->name = heap_.make_string("<top level>");
     FnState fn;
     fn.proto = proto;
     std::vector<Capture> captures;
@@ -113,8 +116,8 @@ class Compiler {
  private:
   // ---- errors ---------------------------------------------------------------
   [[noreturn]] void fail(const std::string& message) {
-    std::string where = heap_.file_name(fn_->pos.file) + ":" + std::to_string(fn_->pos.line) +
-                        ":" + std::to_string(fn_->pos.column);
+    std::string where = heap_.file_name(fn_->pos.file) + ":" + std::to_string(fn_->pos.line) + ":" +
+                        std::to_string(fn_->pos.column);
     Value kw = heap_.keyword("type");
     Value data[2] = {kw, heap_.keyword("syntax-error")};
     Error* e = iso_.make_error(heap_.string(where + ": " + message), map_from(heap_, data, 1));
@@ -412,9 +415,9 @@ class Compiler {
       int argc;
     };
     static constexpr Intrinsic kIntrinsics[] = {
-        {"+", OP_ADD, 2},  {"-", OP_SUB, 2},     {"*", OP_MUL, 2}, {"<", OP_LT, 2},
-        {"<=", OP_LE, 2},  {">", OP_GT, 2},      {">=", OP_GE, 2}, {"==", OP_NUM_EQ, 2},
-        {"=", OP_EQ, 2},   {"inc", OP_INC, 1},   {"dec", OP_DEC, 1}, {"not", OP_NOT, 1},
+        {"+", OP_ADD, 2}, {"-", OP_SUB, 2},   {"*", OP_MUL, 2},   {"<", OP_LT, 2},
+        {"<=", OP_LE, 2}, {">", OP_GT, 2},    {">=", OP_GE, 2},   {"==", OP_NUM_EQ, 2},
+        {"=", OP_EQ, 2},  {"inc", OP_INC, 1}, {"dec", OP_DEC, 1}, {"not", OP_NOT, 1},
     };
     int64_t argc = args.o == nullptr ? 0 : as_cons(args)->count;
     for (const Intrinsic& in : kIntrinsics) {

@@ -35,9 +35,29 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   for (std::string& dir : default_module_paths()) {
     options_.module_paths.push_back(std::move(dir));
   }
-  Value prelude = heap_.string("valk/core");
-  Var* import = var("import");
-  EvalResult r = call(import->value, &prelude, 1);
+  if (options_.prelude) {
+    load_prelude();
+  }
+}
+
+void Isolate::load_prelude() {
+  // The core library defines what `import` itself uses, so it is
+  // evaluated directly.
+  std::string core;
+  for (const std::string& dir : options_.module_paths) {
+    std::error_code ec;
+    std::filesystem::path p = std::filesystem::path(dir) / "valk" / "core.lisp";
+    if (std::filesystem::is_regular_file(p, ec)) {
+      core = std::filesystem::weakly_canonical(p, ec).string();
+      break;
+    }
+  }
+  if (core.empty()) {
+    fprintf(stderr, "valk: cannot find valk/core.lisp in the module path\n");
+    abort();
+  }
+  modules[core] = true;
+  EvalResult r = eval_file(core);
   if (!r.ok) {
     fprintf(stderr, "valk: cannot load the core library: %s\n", describe(r.value).c_str());
     abort();
@@ -188,7 +208,8 @@ Error* Isolate::make_error(Value message, Value data) {
   if (current_ != nullptr) {
     for (size_t i = current_->frames.size(); i > 0; i--) {
       const Frame& fr = current_->frames[i - 1];
-      if (fr.proto->code.size() == 2 && fr.proto->name == nullptr && i == 1) {
+      uint32_t t = fr.proto->num_params - 1;
+      if (i == 1 && t < trampolines_.size() && fr.closure == trampolines_[t]) {
         continue;  // the fiber's entry trampoline
       }
       TraceEntry entry;
@@ -251,11 +272,17 @@ Value Isolate::tail_call(Value fn, const Value* args, size_t n) {
 // ---------------------------------------------------------------------------
 // Promises and fibers
 
-Promise* Isolate::make_promise() { return heap_.make<Promise>(Tag::Promise); }
+Promise* Isolate::make_promise() {
+  return heap_.make<Promise>(Tag::Promise);
+}
 
-void Isolate::resolve(Promise* p, Value v) { settle(p, PromiseState::Fulfilled, v); }
+void Isolate::resolve(Promise* p, Value v) {
+  settle(p, PromiseState::Fulfilled, v);
+}
 
-void Isolate::reject(Promise* p, Value v) { settle(p, PromiseState::Rejected, v); }
+void Isolate::reject(Promise* p, Value v) {
+  settle(p, PromiseState::Rejected, v);
+}
 
 void Isolate::enqueue(Fiber* f) {
   f->next_ready = nullptr;
@@ -450,8 +477,7 @@ EvalResult Isolate::eval_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     Value data[2] = {heap_.keyword("type"), heap_.keyword("io-error")};
-    return {false,
-            val(make_error(heap_.string("cannot read " + path), map_from(heap_, data, 1)))};
+    return {false, val(make_error(heap_.string("cannot read " + path), map_from(heap_, data, 1)))};
   }
   std::stringstream buf;
   buf << in.rdbuf();

@@ -39,6 +39,8 @@ struct IsolateOptions {
   // Frames a fiber may have before a call raises a stack-overflow error.
   uint32_t max_frames = 100000;
   bool gc_stress = false;
+  // Load lisp/valk/core.lisp at creation. Off only in tests of the VM.
+  bool prelude = true;
 };
 
 // Outcome of running Lisp code to completion from C++.
@@ -145,6 +147,7 @@ class Isolate {
  private:
   friend class Vm;
   void mark_roots(Tracer& t);
+  void load_prelude();
   Fiber* new_fiber(Value fn, const Value* args, size_t n);
   Closure* trampoline(uint32_t argc);
   void run_ready();

@@ -64,9 +64,15 @@ enum CaptureKind : uint32_t {
 };
 constexpr uint32_t kCaptureIndexMask = (1u << 30) - 1;
 
-inline uint32_t encode(Op op, uint32_t a = 0) { return static_cast<uint32_t>(op) | (a << 8); }
-inline Op op_of(uint32_t word) { return static_cast<Op>(word & 0xFF); }
-inline uint32_t arg_of(uint32_t word) { return word >> 8; }
+inline uint32_t encode(Op op, uint32_t a = 0) {
+  return static_cast<uint32_t>(op) | (a << 8);
+}
+inline Op op_of(uint32_t word) {
+  return static_cast<Op>(word & 0xFF);
+}
+inline uint32_t arg_of(uint32_t word) {
+  return word >> 8;
+}
 
 constexpr uint32_t kMaxOperand = (1u << 24) - 1;
 

@@ -94,6 +94,25 @@ int compare_numbers(Isolate& iso, const char* name, Value a, Value b) {
   return x < y ? -1 : x > y ? 1 : 0;
 }
 
+// What calling a keyword, map, set or vector looks up: (:k m), (m :k),
+// (#{1} 1), ([a b] 0).
+bool lookup(Value coll, Value key, Value* out) {
+  switch (coll.tag) {
+    case Tag::Map:
+      return map_find(coll, key, out);
+    case Tag::Set:
+      return set_find(coll, key, out);
+    case Tag::Vector:
+      if (key.is_int() && key.i >= 0 && static_cast<size_t>(key.i) < vector_count(coll)) {
+        *out = vector_nth(coll, static_cast<size_t>(key.i));
+        return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 void Vm::run(Isolate& iso, Fiber* f, bool nested) {
@@ -117,22 +136,22 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     f->sp = sp;               \
     f->frames.back().pc = pc; \
   } while (0)
-#define LOAD()                          \
-  do {                                  \
-    Frame& fr_ = f->frames.back();      \
-    cl = fr_.closure;                   \
-    proto = fr_.proto;                  \
-    code = proto->code.data();          \
-    K = proto->constants.data();        \
-    base = fr_.base;                    \
-    pc = fr_.pc;                        \
-    S = f->stack.data();                \
-    sp = f->sp;                         \
+#define LOAD()                     \
+  do {                             \
+    Frame& fr_ = f->frames.back(); \
+    cl = fr_.closure;              \
+    proto = fr_.proto;             \
+    code = proto->code.data();     \
+    K = proto->constants.data();   \
+    base = fr_.base;               \
+    pc = fr_.pc;                   \
+    S = f->stack.data();           \
+    sp = f->sp;                    \
   } while (0)
-#define RAISE()        \
-  do {                 \
-    SAVE();            \
-    goto do_raise;     \
+#define RAISE()    \
+  do {             \
+    SAVE();        \
+    goto do_raise; \
   } while (0)
 
   LOAD();
@@ -148,8 +167,9 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     S[sp++] = v;
   }
 
+  uint32_t word;
   for (;;) {
-    uint32_t word = code[pc++];
+    word = code[pc++];
     switch (op_of(word)) {
       case OP_CONST:
         S[sp++] = K[arg_of(word)];
@@ -281,9 +301,9 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
             } else {
               if (f->frames.size() >= iso.options().max_frames) {
                 SAVE();
-                iso.raise_error("stack-overflow",
-                                "stack overflow: more than " +
-                                    std::to_string(iso.options().max_frames) + " nested calls");
+                iso.raise_error("stack-overflow", "stack overflow: more than " +
+                                                      std::to_string(iso.options().max_frames) +
+                                                      " nested calls");
                 goto do_raise;
               }
               f->frames.back().pc = pc;
@@ -332,8 +352,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
             // Tail call requested by the native: call tail_fn in its place.
             size_t n_args = f->tail_args.size();
             if (sp + n_args + 1 + kStackSlack > f->stack.size()) {
-              f->stack.resize(std::max<size_t>(sp + n_args + 1 + kStackSlack,
-                                               f->stack.size() * 2));
+              f->stack.resize(std::max<size_t>(sp + n_args + 1 + kStackSlack, f->stack.size() * 2));
               S = f->stack.data();
             }
             S[sp++] = f->tail_fn;
@@ -360,7 +379,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
             Value key = callee.is(Tag::Keyword) ? callee : S[sp - argc];
             Value found = argc == 2 ? S[sp - 1] : Value::nil();
             Value out;
-            if (collection_lookup(coll, key, &out)) {
+            if (lookup(coll, key, &out)) {
               found = out;
             }
             sp -= argc + 1;
@@ -379,7 +398,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       }
 
       case OP_RETURN:
-      do_return: {
+      do_return : {
         Value result = S[sp - 1];
         sp = base - 1;
         S[sp++] = result;
@@ -554,7 +573,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     LOAD();
     continue;
 
-  do_raise: {
+  do_raise : {
     // f->sp and the top frame's pc are saved; the raised value is pending.
     Value raised = f->pending_error;
     f->pending_error = Value::nil();

@@ -1,0 +1,166 @@
+// The compiler and VM on a bare isolate (no core library), so that these
+// tests depend only on the special forms, intrinsics and core natives.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "lisp/isolate.h"
+#include "lisp/printer.h"
+
+namespace valk::lisp {
+namespace {
+
+class VmTest : public ::testing::TestWithParam<bool> {
+ protected:
+  VmTest() : iso_(make_options(GetParam())) {}
+
+  static IsolateOptions make_options(bool stress) {
+    IsolateOptions o;
+    o.prelude = false;
+    o.gc_stress = stress;
+    return o;
+  }
+
+  std::string eval(const std::string& src) {
+    EvalResult r = iso_.eval_string(src, "test.lisp");
+    if (!r.ok) {
+      return "ERROR " + iso_.describe(r.value);
+    }
+    return print_str(r.value, true);
+  }
+
+  Isolate iso_;
+};
+
+TEST_P(VmTest, Constants) {
+  EXPECT_EQ(eval("1"), "1");
+  EXPECT_EQ(eval("\"hi\""), "\"hi\"");
+  EXPECT_EQ(eval("nil"), "nil");
+  EXPECT_EQ(eval(":k"), ":k");
+  EXPECT_EQ(eval("'(1 2)"), "(1 2)");
+  EXPECT_EQ(eval("[1 2 [3]]"), "[1 2 [3]]");
+}
+
+TEST_P(VmTest, ArithmeticIsChecked) {
+  EXPECT_EQ(eval("(+ 1 2)"), "3");
+  EXPECT_EQ(eval("(* 6 7)"), "42");
+  EXPECT_EQ(eval("(- 1 2.5)"), "-1.5");
+  EXPECT_EQ(eval("(< 1 2)"), "true");
+  EXPECT_EQ(eval("(>= 1 2)"), "false");
+  EXPECT_NE(eval("(+ 9223372036854775807 1)").find("integer overflow"), std::string::npos);
+  EXPECT_NE(eval("(+ 1 \"a\")").find("type-error"), std::string::npos);
+}
+
+TEST_P(VmTest, IfDoAndOr) {
+  EXPECT_EQ(eval("(if nil 1 2)"), "2");
+  EXPECT_EQ(eval("(if false 1)"), "nil");
+  EXPECT_EQ(eval("(if 0 1 2)"), "1");
+  EXPECT_EQ(eval("(do 1 2 3)"), "3");
+  EXPECT_EQ(eval("(and 1 2 3)"), "3");
+  EXPECT_EQ(eval("(and 1 nil 3)"), "nil");
+  EXPECT_EQ(eval("(or nil false 7)"), "7");
+  EXPECT_EQ(eval("(or)"), "nil");
+  EXPECT_EQ(eval("(and)"), "true");
+}
+
+TEST_P(VmTest, LetAndClosures) {
+  EXPECT_EQ(eval("(let [a 1 b (+ a 1)] (+ a b))"), "3");
+  EXPECT_EQ(eval("(+ 1 (let [x 2] x) 3)"), "6");
+  EXPECT_EQ(eval("(def add (fn [a] (fn [b] (+ a b)))) ((add 2) 3)"), "5");
+  EXPECT_EQ(eval("(let [x 1 f (fn [] (let [y 2] (fn [] (+ x y))))] ((f)))"), "3");
+  EXPECT_EQ(eval("((fn fact [n] (if (< n 2) 1 (* n (fact (- n 1))))) 10)"), "3628800");
+}
+
+TEST_P(VmTest, VariadicAndMultiArity) {
+  EXPECT_EQ(eval("((fn [a & more] more) 1 2 3)"), "(2 3)");
+  EXPECT_EQ(eval("((fn [a & more] more) 1)"), "()");
+  EXPECT_EQ(eval("(def f (fn ([] 0) ([a] 1) ([a b & c] 2))) [(f) (f 1) (f 1 2) (f 1 2 3)]"),
+            "[0 1 2 2]");
+  EXPECT_NE(eval("((fn [a] a))").find("wrong number of arguments"), std::string::npos);
+}
+
+TEST_P(VmTest, LoopRecurAndTailCalls) {
+  EXPECT_EQ(eval("(loop [i 0 acc 0] (if (< i 10) (recur (inc i) (+ acc i)) acc))"), "45");
+  // Ten million tail calls run in constant frame depth.
+  EXPECT_EQ(eval("(def count-down (fn [n] (if (= n 0) :done (count-down (- n 1)))))"
+                 "(count-down 10000000)"),
+            ":done");
+  EXPECT_EQ(eval("(def f (fn [n acc] (if (= n 0) acc (recur (dec n) (inc acc))))) (f 100 0)"),
+            "100");
+}
+
+TEST_P(VmTest, RunawayRecursionIsAnError) {
+  std::string r = eval("(def f (fn [n] (+ 1 (f n)))) (f 1)");
+  EXPECT_NE(r.find("stack-overflow"), std::string::npos) << r;
+}
+
+TEST_P(VmTest, TryCatchFinally) {
+  EXPECT_EQ(eval("(try (throw 1) (catch e (+ e 1)))"), "2");
+  EXPECT_EQ(eval("(try 5 (catch e 0))"), "5");
+  EXPECT_EQ(eval("(def log (atom [])) (try (try (throw :x) (finally (reset! log 1))) (catch e e))"),
+            ":x");
+  EXPECT_EQ(eval("(deref log)"), "1");
+  EXPECT_EQ(eval("(try (error \"boom\" {:a 1}) (catch e (error-message e)))"), "\"boom\"");
+  EXPECT_EQ(eval("(def g (fn [] (throw :deep))) (try (+ 1 (g)) (catch e [e]))"), "[:deep]");
+  // The catch body raising still runs finally.
+  EXPECT_EQ(eval("(def n (atom 0))"
+                 "(try (try (throw 1) (catch e (throw 2)) (finally (reset! n 9))) (catch e e))"),
+            "2");
+  EXPECT_EQ(eval("(deref n)"), "9");
+}
+
+TEST_P(VmTest, ErrorsCarryPositions) {
+  std::string r = eval("(def f (fn [x] (+ x :a)))\n(f 1)");
+  EXPECT_NE(r.find("test.lisp:1:"), std::string::npos) << r;
+  EXPECT_NE(r.find("at f"), std::string::npos) << r;
+}
+
+TEST_P(VmTest, Macros) {
+  EXPECT_EQ(eval("(defmacro unless [c a b] (list 'if c b a)) (unless false 1 2)"), "1");
+  EXPECT_EQ(eval("(defmacro twice [x] `(do ~x ~x)) (def c (atom 0)) (twice (reset! c 5))"), "5");
+  EXPECT_EQ(eval("(defmacro lst [& xs] `(quote (a ~@xs b))) (lst 1 2)"), "(a 1 2 b)");
+}
+
+TEST_P(VmTest, KeywordsAndMapsAreCallable) {
+  EXPECT_EQ(eval("(:a {:a 1})"), "1");
+  EXPECT_EQ(eval("({:a 1} :a)"), "1");
+  EXPECT_EQ(eval("(:b {:a 1} 7)"), "7");
+  EXPECT_EQ(eval("([10 20] 1)"), "20");
+  EXPECT_EQ(eval("(#{1 2} 2)"), "2");
+}
+
+TEST_P(VmTest, FibersAwaitSleepAll) {
+  EXPECT_EQ(eval("(await (spawn (fn [] 42)))"), "42");
+  EXPECT_EQ(eval("(await (sleep 1))"), "nil");
+  EXPECT_EQ(eval("(await (all [(spawn (fn [] 1)) (spawn (fn [] (await (sleep 2)) 2))]))"), "[1 2]");
+  EXPECT_EQ(eval("(await (race [(sleep 50) (spawn (fn [] :fast))]))"), ":fast");
+  std::string t = eval("(await (timeout 5 (sleep 1000)))");
+  EXPECT_NE(t.find("timeout"), std::string::npos) << t;
+}
+
+TEST_P(VmTest, CancelRunsFinally) {
+  EXPECT_EQ(
+      eval("(def cleaned (atom false))"
+           "(def p (spawn (fn [] (try (await (sleep 10000)) (finally (reset! cleaned true))))))"
+           "(await (sleep 1))"
+           "(cancel p)"
+           "(try (await p) (catch e (:type (error-data e))))"),
+      ":cancelled");
+  EXPECT_EQ(eval("(deref cleaned)"), "true");
+}
+
+TEST_P(VmTest, PreemptionLetsOthersRun) {
+  // A loop that never awaits is preempted, so the spawned fiber finishes
+  // first and the loop sees its flag.
+  std::string r = eval(
+      "(def flag (atom false))"
+      "(let [p (spawn (fn [] (reset! flag true)))]"
+      "  (loop [i 0] (if (deref flag) i (recur (inc i)))))");
+  EXPECT_GT(std::stoll(r), 0) << r;
+}
+
+INSTANTIATE_TEST_SUITE_P(Gc, VmTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Stress" : "Normal"; });
+
+}  // namespace
+}  // namespace valk::lisp
