@@ -388,8 +388,10 @@ bool format_text(std::string_view fmt, const Value* args, int argc, std::string*
       std::string text;
       if (spec.conv == 'b') {
         text = v.truthy() ? "true" : "false";
+      } else if (v.is_nil()) {
+        text = "nil";
       } else {
-        print_to(text, v, false);
+        print_for_str(text, v);  // a string raw, anything else readably
       }
       size_t chars = utf8_count(text);
       if (spec.precision >= 0 && static_cast<size_t>(spec.precision) < chars) {

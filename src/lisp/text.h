@@ -41,9 +41,9 @@ struct FormatError {
 // printf-style formatting for `format`, after Java's Formatter:
 //   %[flags][width][.precision]conversion
 // flags: - (left-justify, needs a width), 0 (zero-pad numbers, needs a
-// width), + and space (sign of numbers); conversions: s (any value as
-// `print` shows it; precision truncates), d (integer), x X o (integer, in
-// two's complement when negative), f e E g G (any number), b (truthiness),
+// width), + and space (sign of numbers); conversions: s (a string raw,
+// nil as "nil", anything else as `pr-str` shows it; precision truncates), d (integer), x X o
+// (integer, in two's complement when negative), f e E g G (any number), b (truthiness),
 // %% and %n. The argument count must match the format exactly. Width and
 // precision are at most 10000. Returns false with *err set on a malformed
 // format, a count mismatch or a wrong argument type.
