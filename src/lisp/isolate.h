@@ -41,6 +41,8 @@ struct IsolateOptions {
   bool gc_stress = false;
   // Load lisp/valk/core.lisp at creation. Off only in tests of the VM.
   bool prelude = true;
+  // Seeds `rand` and `rand-int`, so a run with the same seed repeats.
+  uint64_t random_seed = 0x5EED5EED5EED5EEDULL;
 };
 
 // Outcome of running Lisp code to completion from C++.
@@ -137,6 +139,8 @@ class Isolate {
   void enqueue(Fiber* fiber);
   // A fresh number for gensym.
   uint64_t next_gensym() { return ++gensym_counter_; }
+  // The state of the isolate's random number generator (builtins_number.cc).
+  uint64_t& random_state() { return random_state_; }
 
   // Pending operations (timers, I/O) root their promises while linked.
   void link_op(PendingOp* op);
@@ -164,6 +168,7 @@ class Isolate {
   Heap heap_;
   uv_loop_t loop_;
   std::unordered_map<Symbol*, Var*> globals_;
+  uint64_t random_state_ = 0;
   Fiber* current_ = nullptr;
   Native* current_native_ = nullptr;
   Fiber* ready_head_ = nullptr;
