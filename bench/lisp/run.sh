@@ -7,7 +7,8 @@
 #   bench/lisp/run.sh [-n RUNS] [PROGRAM...]
 #
 # RUNS defaults to 3 (the best run counts: the machine is shared and noisy).
-# PROGRAM names files in this directory without extension (default: all).
+# PROGRAM names files in this directory without extension (default: all,
+# and the parked-fiber measurement, which "parked" selects alone).
 # Builds valk in Release in build-release/ at the repository root unless
 # VALK names a binary to use.
 set -euo pipefail
@@ -20,9 +21,17 @@ if [ "${1:-}" = "-n" ]; then
   shift 2
 fi
 programs=("$@")
+parked=no
 if [ ${#programs[@]} -eq 0 ]; then
   programs=(fib tak loop strings maps sort fibers)
+  parked=yes
 fi
+for i in "${!programs[@]}"; do
+  if [ "${programs[$i]}" = parked ]; then
+    parked=yes
+    unset 'programs[i]'
+  fi
+done
 
 lua=${LUA:-lua5.4}
 command -v "$lua" >/dev/null || {
@@ -100,6 +109,9 @@ fi
 
 # Parked fibers: heap bytes as the collector counts them, and peak RSS of
 # a run with N fibers against a run with none.
+if [ "$parked" = no ]; then
+  exit 0
+fi
 n=100000
 /usr/bin/time -f "%M" -o "$tmp/rss0" "$VALK" run "$here/parked.lisp" 0 >/dev/null
 /usr/bin/time -f "%M" -o "$tmp/rssn" "$VALK" run "$here/parked.lisp" "$n" >"$tmp/parked"
