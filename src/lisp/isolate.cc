@@ -346,7 +346,7 @@ void Isolate::run_loop(const bool* stop) {
     if (*stop) {
       break;
     }
-    uv_run(&loop_, UV_RUN_ONCE);
+    uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
   }
 }
 
@@ -395,15 +395,23 @@ void Isolate::cancel(Promise* p) {
   }
 }
 
+// Runs the fibers that are ready now, once each; fibers they make ready
+// (or that yield) wait for the next batch, so that I/O is polled between
+// batches even while some fiber never awaits.
 void Isolate::run_ready() {
+  Fiber* last = ready_tail_;
   while (ready_head_ != nullptr) {
     Fiber* f = ready_head_;
+    bool was_last = f == last;
     ready_head_ = f->next_ready;
     if (ready_head_ == nullptr) {
       ready_tail_ = nullptr;
     }
     f->next_ready = nullptr;
     Vm::run(*this, f, false);
+    if (was_last) {
+      break;
+    }
   }
 }
 
@@ -414,7 +422,7 @@ EvalResult Isolate::run_until(Promise* p) {
     if (p->state != PromiseState::Pending) {
       break;
     }
-    int alive = uv_run(&loop_, UV_RUN_ONCE);
+    int alive = uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
     if (alive == 0 && ready_head_ == nullptr && p->state == PromiseState::Pending) {
       unroot(slot);
       Value data[2] = {heap_.keyword("type"), heap_.keyword("deadlock")};
