@@ -1,6 +1,10 @@
 ;; Collection and sequence natives, checked against Clojure's behaviour.
 (import "valk/test")
 
+;; Helpers built from the natives under test.
+(defn repeat-n [n x] (map (fn [_] x) (range n)))
+(defn repeat-pairs [] (repeat-n 20 [3 4]))
+
 (deftest constructors
   (is (= '(1 2 3) (list 1 2 3)))
   (is (= () (list)))
@@ -193,6 +197,20 @@
   (is (= {:a 1} (select-keys {:a 1 :b 2} [:a :z])))
   (is (= {:a 1 :b 2} (zipmap [:a :b :c] [1 2])))
   (is (= {:a 2 :b 1} (frequencies [:a :b :a]))))
+
+(deftest bulk-building
+  (let [pairs (map (fn [i] [i (* i i)]) (range 100))
+        m (into {} pairs)]
+    (is (= 100 (count m)))
+    (is (= 81 (get m 9)))
+    (is (= m (zipmap (range 100) (map (fn [i] (* i i)) (range 100)))))
+    (is (= (assoc m :k :v) (into {:k :v} pairs)))
+    (is (= 5 (get (into {9 5} [[1 1]]) 9)))
+    (is (= 0 (get (into {9 5} (concat pairs [[9 0]])) 9)))
+    (is (= {1 2 3 4} (into {} (concat [{1 2}] (repeat-pairs)))))
+    (is (= (set (range 50)) (into #{1 2} (range 50))))
+    (is (= {:a 20 :b 10} (frequencies (concat (repeat-n 20 :a) (repeat-n 10 :b)))))
+    (is-thrown? :type-error (into {} (concat (range 20) [[1 2]])))))
 
 (deftest predicates
   (is (vector? [1]))
