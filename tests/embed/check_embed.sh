@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs libvalk from the build tree into a temporary prefix, builds
+# examples/embed against the installed CMake package, runs the host program
+# and checks its output. Also checks that pkg-config finds valk.pc.
+set -euo pipefail
+build_dir=$1
+source_dir=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
+cmake -S "$source_dir/examples/embed" -B "$work/build" -G Ninja \
+  -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
+cmake --build "$work/build" >/dev/null
+out=$(cd / && "$work/build/host")
+echo "$out"
+expected=$'sum: 42\nHello, embedder!\nerror type: type-error'
+if [ "$out" != "$expected" ]; then
+  echo "unexpected output; expected:" >&2
+  echo "$expected" >&2
+  exit 1
+fi
+PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs valk | grep -q -- "-lvalk"
+echo "embed example ok"
