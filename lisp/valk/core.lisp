@@ -84,8 +84,9 @@
       `(if ~match ~then ~(valk.core/case-clauses v more)))))
 
 (defmacro case [expr & clauses]
-  `(let [v# ~expr]
-     ~(valk.core/case-clauses 'v# clauses)))
+  (let [v (gensym "case")]
+    `(let [~v ~expr]
+       ~(valk.core/case-clauses v clauses))))
 
 (defmacro condp [pred expr & clauses]
   (let [v (gensym "condp")

@@ -26,6 +26,7 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   register_collection_natives(*this);
   register_string_natives(*this);
   register_number_natives(*this);
+  register_json_natives(*this);
   // Syntax-quote expands to calls of these names, which user code cannot
   // shadow by accident.
   for (const char* name : {"list", "concat", "vec", "apply", "hash-map", "set"}) {
@@ -333,6 +334,22 @@ Fiber* Isolate::spawn(Value fn) {
   return f;
 }
 
+Fiber* Isolate::spawn_call(Value fn, const Value* args, size_t n) {
+  Fiber* f = new_fiber(fn, args, n);
+  enqueue(f);
+  return f;
+}
+
+void Isolate::run_loop(const bool* stop) {
+  while (!*stop) {
+    run_ready();
+    if (*stop) {
+      break;
+    }
+    uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+  }
+}
+
 Value Isolate::park_on(Promise* p) {
   Fiber* f = current_;
   if (f->cancel_requested) {
@@ -378,15 +395,23 @@ void Isolate::cancel(Promise* p) {
   }
 }
 
+// Runs the fibers that are ready now, once each; fibers they make ready
+// (or that yield) wait for the next batch, so that I/O is polled between
+// batches even while some fiber never awaits.
 void Isolate::run_ready() {
+  Fiber* last = ready_tail_;
   while (ready_head_ != nullptr) {
     Fiber* f = ready_head_;
+    bool was_last = f == last;
     ready_head_ = f->next_ready;
     if (ready_head_ == nullptr) {
       ready_tail_ = nullptr;
     }
     f->next_ready = nullptr;
     Vm::run(*this, f, false);
+    if (was_last) {
+      break;
+    }
   }
 }
 
@@ -397,7 +422,7 @@ EvalResult Isolate::run_until(Promise* p) {
     if (p->state != PromiseState::Pending) {
       break;
     }
-    int alive = uv_run(&loop_, UV_RUN_ONCE);
+    int alive = uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
     if (alive == 0 && ready_head_ == nullptr && p->state == PromiseState::Pending) {
       unroot(slot);
       Value data[2] = {heap_.keyword("type"), heap_.keyword("deadlock")};

@@ -123,6 +123,13 @@ class Isolate {
   void settle_like(Promise* target, Promise* source);
   // Starts `fn` (called with no arguments) in a new fiber.
   Fiber* spawn(Value fn);
+  // Starts `fn` called with `args` in a new fiber.
+  Fiber* spawn_call(Value fn, const Value* args, size_t n);
+  // Calls reaction->fn when `p` settles (at once if it has).
+  void on_settle(Promise* p, NativeReaction* reaction);
+  // Runs ready fibers and loop events until `*stop` becomes true (checked
+  // after each loop turn; set it from a loop callback).
+  void run_loop(const bool* stop);
   // Parks the current fiber until `p` settles; returns Tag::Park.
   Value park_on(Promise* p);
   // Requests cancellation of the fiber behind `p` (or of its operation).

@@ -478,6 +478,15 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       case OP_INC:
       case OP_DEC: {
         Value a = S[sp - 1];
+        if (a.is_int()) {
+          int64_t r;
+          bool overflow = op_of(word) == OP_INC ? __builtin_add_overflow(a.i, 1, &r)
+                                                : __builtin_sub_overflow(a.i, 1, &r);
+          if (!overflow) {
+            S[sp - 1] = Value::integer(r);
+            break;
+          }
+        }
         Value out;
         SAVE();
         if (!arith(iso, op_of(word) == OP_INC ? Arith::Add : Arith::Sub, a, Value::integer(1),
@@ -560,6 +569,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       heap.collect();
     }
     if (budget == 0) {
+      uv_update_time(iso.loop());
       if (f->deadline_ms != 0 && uv_now(iso.loop()) >= f->deadline_ms) {
         f->deadline_ms = 0;
         iso.raise_error("deadline-exceeded", "the fiber ran past its deadline");

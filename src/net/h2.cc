@@ -70,6 +70,7 @@ class H2Session final : public Session {
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+    nghttp2_session_callbacks_set_error_callback2(cb, on_error);
     const ServerLimits& lim = r_->options().limits;
     nghttp2_option* opt;
     nghttp2_option_new(&opt);
@@ -458,6 +459,13 @@ class H2Session final : public Session {
         st->resp_done = true;
       }
     }
+    return 0;
+  }
+
+  static int on_error(nghttp2_session*, int code, const char* msg, size_t len, void* u) {
+    H2Session* h = self(u);
+    h->r_->log().log(LogLevel::kDebug, "h2 %s: %.*s", h->conn_->peer.c_str(), static_cast<int>(len),
+                     msg);
     return 0;
   }
 

@@ -23,11 +23,11 @@ class Slab {
   // use (counted as a failure).
   template <typename... Args>
   T* make(Args&&... args) {
+    if (in_use_ >= max_slots_) {
+      ++failures_;
+      return nullptr;
+    }
     if (free_.empty()) {
-      if (chunks_.size() * kChunkSlots >= max_slots_) {
-        ++failures_;
-        return nullptr;
-      }
       auto chunk = std::make_unique<Slot[]>(kChunkSlots);
       for (size_t i = kChunkSlots; i-- > 0;) {
         free_.push_back(&chunk[i]);
