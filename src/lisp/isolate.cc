@@ -334,6 +334,22 @@ Fiber* Isolate::spawn(Value fn) {
   return f;
 }
 
+Fiber* Isolate::spawn_call(Value fn, const Value* args, size_t n) {
+  Fiber* f = new_fiber(fn, args, n);
+  enqueue(f);
+  return f;
+}
+
+void Isolate::run_loop(const bool* stop) {
+  while (!*stop) {
+    run_ready();
+    if (*stop) {
+      break;
+    }
+    uv_run(&loop_, UV_RUN_ONCE);
+  }
+}
+
 Value Isolate::park_on(Promise* p) {
   Fiber* f = current_;
   if (f->cancel_requested) {
