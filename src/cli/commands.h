@@ -9,5 +9,6 @@ int run_command(int argc, char** argv);
 int repl_command(int argc, char** argv);
 int eval_command(int argc, char** argv);
 int static_command(int argc, char** argv);
+int serve_command(int argc, char** argv);
 
 }  // namespace valk::cli

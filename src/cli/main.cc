@@ -17,6 +17,7 @@ constexpr Command kCommands[] = {
     {"run", valk::cli::run_command, "run a Lisp program: valk run FILE.lisp [ARGS]"},
     {"repl", valk::cli::repl_command, "interactive Lisp session"},
     {"eval", valk::cli::eval_command, "evaluate an expression and print it: valk eval 'EXPR'"},
+    {"serve", valk::cli::serve_command, "run a web app: valk serve APP.lisp"},
     {"static", valk::cli::static_command, "serve a directory over HTTP/2 and HTTP/1.1"},
 };
 

@@ -10,6 +10,7 @@ void register_async_natives(Isolate& iso);       // builtins_async.cc
 void register_collection_natives(Isolate& iso);  // builtins_collections.cc
 void register_string_natives(Isolate& iso);      // builtins_string.cc
 void register_number_natives(Isolate& iso);      // builtins_number.cc
+void register_json_natives(Isolate& iso);        // builtins_json.cc
 void register_web_natives(Isolate& iso);         // builtins_web.cc
 
 }  // namespace valk::lisp

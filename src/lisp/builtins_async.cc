@@ -244,6 +244,16 @@ Value n_realized_p(Isolate& iso, Value* args, int argc) {
 
 }  // namespace
 
+const ObjClass kNativeReactionClass = {"native-reaction", [](Obj*, Tracer&) {}, nullptr};
+
+void Isolate::on_settle(Promise* p, NativeReaction* reaction) {
+  if (p->state != PromiseState::Pending) {
+    reaction->fn(*this, reaction, p);
+    return;
+  }
+  p->reactions.push_back(Reaction{reaction, ReactionKind::Callback, 0, 0});
+}
+
 void Isolate::settle_like(Promise* target, Promise* source) {
   settle(target, source->state, source->value);
 }
@@ -288,6 +298,11 @@ void Isolate::settle(Promise* p, PromiseState state, Value v) {
       case ReactionKind::Race:
         settle(static_cast<Promise*>(r.target), state, v);
         break;
+      case ReactionKind::Callback: {
+        auto* n = static_cast<NativeReaction*>(r.target);
+        n->fn(*this, n, p);
+        break;
+      }
       case ReactionKind::CancelOp: {
         auto* other = static_cast<Promise*>(r.target);
         if (other->op != nullptr) {

@@ -481,7 +481,15 @@ Value n_getenv(Isolate& iso, Value* args, int argc) {
   return v == nullptr ? Value::nil() : iso.heap().string(v);
 }
 
+// Replaced by the real one in `valk serve` workers.
+Value n_serve(Isolate& iso, Value* args, int argc) {
+  return iso.raise_error("serve-error", "serve: run this app with `valk serve FILE`");
+}
+
 Value n_now_ms(Isolate& iso, Value* args, int argc) {
+  // The loop caches its clock at each iteration; a fiber that runs for a
+  // while without awaiting must still see time move.
+  uv_update_time(iso.loop());
   return Value::integer(static_cast<int64_t>(uv_now(iso.loop())));
 }
 
@@ -543,6 +551,7 @@ void register_core_natives(Isolate& iso) {
   iso.define_native("false?", n_false_p, 1, 1);
   iso.define_native("getenv", n_getenv, 1, 1);
   iso.define_native("now-ms", n_now_ms, 0, 0);
+  iso.define_native("serve", n_serve, 1, 2);
   iso.define_native("heap-stats", n_gc, 0, 0);
 }
 

@@ -51,4 +51,13 @@ Value set_conj(Heap& heap, Value set, Value item);
 Value set_disj(Heap& heap, Value set, Value item);
 void set_each(Value set, const std::function<bool(Value)>& f);
 
+// ---- lookup -----------------------------------------------------------------
+// Looks `key` up in `coll` as `get` does and as calling a collection or a
+// keyword does: a map by key, a set by element (giving the element stored),
+// a vector by integer index. Returns true and sets *out when found; false
+// when absent, when `coll` is anything else (nil, a number, a string, ...)
+// or when a vector gets a key that is not an in-range integer. Leaf: never
+// allocates.
+bool collection_lookup(Value coll, Value key, Value* out);
+
 }  // namespace valk::lisp

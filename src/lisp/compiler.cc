@@ -576,12 +576,18 @@ class Compiler {
     if (name == nullptr) {
       name = self;
     }
+    // Parameters are a vector, or a list of symbols: (fn (a b) ...). A list
+    // whose first element is itself a vector or list is an arity clause.
+    auto is_params = [](Value v) {
+      return v.is(Tag::Vector) ||
+             (v.is(Tag::List) && (v.o == nullptr || as_cons(v)->first.is(Tag::Symbol)));
+    };
     std::vector<std::pair<Value, std::vector<Value>>> arities;
-    if (!parts.empty() && (parts[0].is(Tag::Vector))) {
+    if (!parts.empty() && is_params(parts[0])) {
       arities.emplace_back(parts[0], std::vector<Value>(parts.begin() + 1, parts.end()));
     } else {
       for (Value p : parts) {
-        if (!p.is(Tag::List) || p.o == nullptr || !as_cons(p)->first.is(Tag::Vector)) {
+        if (!p.is(Tag::List) || p.o == nullptr || !is_params(as_cons(p)->first)) {
           fail("fn needs a parameter vector, or lists of (params body...) for several arities");
         }
         arities.emplace_back(as_cons(p)->first, list_items(as_cons(p)->rest));

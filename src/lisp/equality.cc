@@ -94,8 +94,15 @@ uint64_t hash_at(Value v, int depth) {
       return kSaltNil;
     case Tag::Bool:
       return v.b ? kSaltTrue : kSaltFalse;
-    case Tag::Int:
-      return mix(static_cast<uint64_t>(v.i));
+    case Tag::Int: {
+      // Small non-negative ints hash to themselves, so dense int keys fill
+      // the trie evenly and neighbouring keys share its upper nodes (which
+      // stay in cache). The high half is multiplied in so that negative
+      // ints do not collide with positive ones when the trie folds the
+      // hash to 32 bits.
+      uint64_t u = static_cast<uint64_t>(v.i);
+      return static_cast<uint32_t>(u) ^ static_cast<uint32_t>((u >> 32) * 0x9e3779b1u);
+    }
     case Tag::Double: {
       double d = v.d == 0.0 ? 0.0 : v.d;  // -0.0 equals 0.0
       return mix(std::bit_cast<uint64_t>(d) ^ kSaltDouble);

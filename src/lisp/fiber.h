@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "lisp/function.h"
+#include "lisp/heap.h"
 #include "lisp/object.h"
 
 namespace valk::lisp {
@@ -70,6 +71,7 @@ enum class ReactionKind : uint8_t {
   AllSlot,      // target: AllState; index: slot
   Race,         // target: Promise settled by the first settlement
   CancelOp,     // target: Promise whose pending operation is cancelled
+  Callback,     // target: a NativeReaction whose function is called
 };
 
 struct Reaction {
@@ -78,6 +80,18 @@ struct Reaction {
   uint32_t index;
   uint32_t gen;
 };
+
+class Isolate;
+
+// A C++ function to call when a promise settles (see ReactionKind::Callback).
+// Allocate with Heap::make_class<NativeReaction>(Tag::Internal,
+// &kNativeReactionClass); `data` is not traced.
+struct NativeReaction : ClassObj {
+  void (*fn)(Isolate& iso, NativeReaction* self, Promise* settled);
+  void* data;
+  uint64_t id;
+};
+extern const ObjClass kNativeReactionClass;
 
 struct Promise : Obj {
   PromiseState state = PromiseState::Pending;

@@ -26,6 +26,7 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   register_collection_natives(*this);
   register_string_natives(*this);
   register_number_natives(*this);
+  register_json_natives(*this);
   register_web_natives(*this);
   // Syntax-quote expands to calls of these names, which user code cannot
   // shadow by accident.
@@ -332,6 +333,22 @@ Fiber* Isolate::spawn(Value fn) {
   Fiber* f = new_fiber(fn, nullptr, 0);
   enqueue(f);
   return f;
+}
+
+Fiber* Isolate::spawn_call(Value fn, const Value* args, size_t n) {
+  Fiber* f = new_fiber(fn, args, n);
+  enqueue(f);
+  return f;
+}
+
+void Isolate::run_loop(const bool* stop) {
+  while (!*stop) {
+    run_ready();
+    if (*stop) {
+      break;
+    }
+    uv_run(&loop_, UV_RUN_ONCE);
+  }
 }
 
 Value Isolate::park_on(Promise* p) {

@@ -41,6 +41,8 @@ struct IsolateOptions {
   bool gc_stress = false;
   // Load lisp/valk/core.lisp at creation. Off only in tests of the VM.
   bool prelude = true;
+  // Seeds `rand` and `rand-int`, so a run with the same seed repeats.
+  uint64_t random_seed = 0x5EED5EED5EED5EEDULL;
 };
 
 // Outcome of running Lisp code to completion from C++.
@@ -121,6 +123,13 @@ class Isolate {
   void settle_like(Promise* target, Promise* source);
   // Starts `fn` (called with no arguments) in a new fiber.
   Fiber* spawn(Value fn);
+  // Starts `fn` called with `args` in a new fiber.
+  Fiber* spawn_call(Value fn, const Value* args, size_t n);
+  // Calls reaction->fn when `p` settles (at once if it has).
+  void on_settle(Promise* p, NativeReaction* reaction);
+  // Runs ready fibers and loop events until `*stop` becomes true (checked
+  // after each loop turn; set it from a loop callback).
+  void run_loop(const bool* stop);
   // Parks the current fiber until `p` settles; returns Tag::Park.
   Value park_on(Promise* p);
   // Requests cancellation of the fiber behind `p` (or of its operation).
@@ -130,6 +139,8 @@ class Isolate {
   void enqueue(Fiber* fiber);
   // A fresh number for gensym.
   uint64_t next_gensym() { return ++gensym_counter_; }
+  // The state of the isolate's random number generator (builtins_number.cc).
+  uint64_t& random_state() { return random_state_; }
 
   // Pending operations (timers, I/O) root their promises while linked.
   void link_op(PendingOp* op);
@@ -157,6 +168,7 @@ class Isolate {
   Heap heap_;
   uv_loop_t loop_;
   std::unordered_map<Symbol*, Var*> globals_;
+  uint64_t random_state_ = 0;
   Fiber* current_ = nullptr;
   Native* current_native_ = nullptr;
   Fiber* ready_head_ = nullptr;

@@ -1,75 +1,16 @@
-#include "lisp/reader.h"
-
-#include <charconv>
-#include <cmath>
-#include <cstring>
+// The reader's structure: the read loop, delimiters, reader macros,
+// collection building and the entry points. Tokens are in reader_tokens.cc.
 #include <limits>
 #include <unordered_map>
 
 #include "lisp/collections.h"
+#include "lisp/reader.h"
+#include "lisp/reader_internal.h"
 #include "lisp/utf8.h"
 
 namespace valk::lisp {
+namespace reader_detail {
 
-// TEMPORARY, until the collections branch is merged: weak references let
-// the library link without collections.cc and equality.cc. While they are
-// missing, a vector, map or set literal reads as an error. Remove this
-// block with the merge.
-Value vector_from(Heap& heap, const Value* items, size_t n) __attribute__((weak));
-Value map_from(Heap& heap, const Value* kvs, size_t num_pairs) __attribute__((weak));
-size_t map_count(Value map) __attribute__((weak));
-Value set_from(Heap& heap, const Value* items, size_t n) __attribute__((weak));
-size_t set_count(Value set) __attribute__((weak));
-bool equal(Value a, Value b) __attribute__((weak));
-uint64_t hash(Value v) __attribute__((weak));
-
-namespace {
-
-bool collections_linked() {
-  return &vector_from != nullptr && &map_from != nullptr && &map_count != nullptr &&
-         &set_from != nullptr && &set_count != nullptr && &equal != nullptr && &hash != nullptr;
-}
-
-// ---------------------------------------------------------------------------
-// Characters
-
-bool is_whitespace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' || c == ',';
-}
-
-bool is_control(char c) {
-  return static_cast<unsigned char>(c) < 0x20 || c == 0x7F;
-}
-
-// Characters that end a symbol, number or keyword. `'`, `#` and `%` are not
-// among them, so `foo'`, `x#` (syntax-quote gensyms) and `%1` are tokens.
-// Control characters end a token so that the next read reports them.
-bool is_terminator(char c) {
-  return is_whitespace(c) || is_control(c) || c == '(' || c == ')' || c == '[' || c == ']' ||
-         c == '{' || c == '}' || c == '"' || c == ';' || c == '@' || c == '^' || c == '`' ||
-         c == '~' || c == '\\';
-}
-
-bool is_digit(char c) {
-  return c >= '0' && c <= '9';
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
-// Byte offset of the first byte in s[from..] that does not start or
-// continue a well-formed UTF-8 sequence (no overlongs, no surrogates, at
-// most U+10FFFF); s.size() if there is none.
 size_t first_invalid_utf8(std::string_view s, size_t from) {
   size_t i = from;
   size_t n = s.size();
@@ -116,8 +57,6 @@ std::string pos_text(SourcePos p) {
   return std::to_string(p.line) + ":" + std::to_string(p.column);
 }
 
-// A short rendering of a literal for error messages. The printer lives
-// elsewhere; the reader only needs keys and single tokens.
 std::string describe(Value v) {
   switch (v.tag) {
     case Tag::Nil:
@@ -156,122 +95,7 @@ std::string describe(Value v) {
 }
 
 // ---------------------------------------------------------------------------
-// The reader
-
-enum class FrameKind : uint8_t {
-  List,
-  Vector,
-  Map,
-  Set,
-  Fn,       // #( ... ): a list that becomes (fn [args] list)
-  Wrap,     // ' ` ~ ~@ @: wraps the next form as (symbol form)
-  Discard,  // #_: drops the next form
-};
-
-// An open form: a collection waiting for its closing delimiter, or a
-// reader macro waiting for the form it applies to.
-struct Frame {
-  FrameKind kind;
-  SourcePos pos;       // of the opening delimiter or the reader macro
-  const char* opener;  // its spelling, for messages
-  size_t first_item;   // index in Reader::items_ of this frame's first item
-  Value wrap_symbol;   // Wrap: quote, syntax-quote, ...
-};
-
-// A form read inside an open collection, with where it started (for
-// duplicate-key errors).
-struct Item {
-  Value value;
-  SourcePos pos;
-};
-
-// The most arguments #() may name, as in Clojure.
-constexpr int kMaxFnArgs = 20;
-
-class Reader {
- public:
-  Reader(Heap& heap, std::string_view src, std::string_view file_name, size_t offset)
-      : heap_(heap), src_(src), pos_(offset) {
-    file_ = heap.file_id(file_name);
-    for (size_t i = 0; i < offset && i < src.size(); i++) {
-      step(src[i]);
-    }
-    // Input past the first invalid UTF-8 byte is never looked at: the
-    // reader sees an end of input there, and every end-of-input path
-    // reports the invalid byte instead.
-    limit_ = first_invalid_utf8(src, offset);
-  }
-
-  // Reads the next top-level form into *out. On Error (and Incomplete),
-  // error() says what is wrong.
-  ReadStatus next(Value* out);
-  const ReadError& error() const { return error_; }
-  size_t offset() const { return pos_; }
-
- private:
-  // ---- scanning ----
-  bool at_end() const { return pos_ >= limit_; }
-  char peek(size_t ahead = 0) const { return pos_ + ahead < limit_ ? src_[pos_ + ahead] : '\0'; }
-  void step(char c) {
-    if (c == '\n') {
-      line_++;
-      column_ = 1;
-    } else if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) {
-      column_++;
-    }
-  }
-  void advance() { step(src_[pos_++]); }
-  void advance_code_point() {
-    advance();
-    while (!at_end() && (static_cast<unsigned char>(src_[pos_]) & 0xC0) == 0x80) {
-      advance();
-    }
-  }
-  SourcePos here() const { return SourcePos{file_, line_, column_}; }
-  void skip_whitespace_and_comments();
-  // The bytes of a symbol-like token starting here (possibly empty).
-  std::string_view scan_token();
-
-  // ---- errors ----
-  ReadStatus fail(SourcePos pos, std::string message);
-  // The input ended inside something that started at `pos`: either the
-  // real end (incomplete input) or an invalid UTF-8 byte.
-  ReadStatus fail_end(SourcePos pos, std::string message);
-
-  // ---- forms ----
-  ReadStatus push(FrameKind kind, SourcePos pos, const char* opener, Value wrap = Value::nil());
-  ReadStatus read_string(SourcePos start, Value* out);
-  ReadStatus read_char_literal(SourcePos start, Value* out);
-  ReadStatus read_dispatch(SourcePos start, Value* out, bool* pushed);
-  ReadStatus read_atom(SourcePos start, Value* out);
-  ReadStatus parse_number(std::string_view tok, SourcePos start, Value* out);
-  ReadStatus parse_fn_arg(std::string_view tok, SourcePos start, Value* out);
-  ReadStatus close(char c, SourcePos pos, Value* out, SourcePos* form_pos);
-  ReadStatus build_map(const Frame& f, Value* out);
-  ReadStatus build_set(const Frame& f, Value* out);
-  Value build_fn(const Frame& f, Value body);
-  void record(Value form, SourcePos pos) {
-    if (form.is_heap()) {
-      heap_.set_position(form.o, pos);
-    }
-  }
-
-  Heap& heap_;
-  std::string_view src_;
-  size_t pos_;
-  size_t limit_;
-  uint32_t file_;
-  uint32_t line_ = 1;
-  uint32_t column_ = 1;
-  std::vector<Frame> frames_;
-  std::vector<Item> items_;
-  // Index in frames_ of the open #( ), or -1. While one is open, % tokens
-  // are argument literals; their count and rest flag are gathered here.
-  ptrdiff_t fn_frame_ = -1;
-  int fn_max_arg_ = 0;
-  bool fn_rest_arg_ = false;
-  ReadError error_;
-};
+// The read loop
 
 ReadStatus Reader::fail(SourcePos pos, std::string message) {
   error_.message = std::move(message);
@@ -483,11 +307,6 @@ ReadStatus Reader::close(char c, SourcePos pos, Value* out, SourcePos* form_pos)
     return fail(pos, std::string("mismatched '") + c + "' at " + pos_text(pos) + ": expected '" +
                          expected + "' to close the '" + f.opener + "' at " + pos_text(f.pos));
   }
-  if (f.kind != FrameKind::List && !collections_linked()) {
-    return fail(f.pos,
-                "collection literals are not available in this build, at " + pos_text(f.pos));
-  }
-
   ReadStatus st = ReadStatus::Ok;
   std::vector<Value> values;
   values.reserve(items_.size() - f.first_item);
@@ -531,6 +350,8 @@ ReadStatus Reader::close(char c, SourcePos pos, Value* out, SourcePos* form_pos)
   return ReadStatus::Ok;
 }
 
+namespace {
+
 // Finds the first item (a key of a map when `stride` is 2) equal to an
 // earlier one, or returns items.size().
 size_t first_duplicate(const std::vector<Item>& items, size_t first, size_t stride) {
@@ -547,6 +368,8 @@ size_t first_duplicate(const std::vector<Item>& items, size_t first, size_t stri
   }
   return items.size();
 }
+
+}  // namespace
 
 ReadStatus Reader::build_map(const Frame& f, Value* out) {
   size_t n = items_.size() - f.first_item;
@@ -613,168 +436,6 @@ Value Reader::build_fn(const Frame& f, Value body) {
 }
 
 // ---------------------------------------------------------------------------
-// Strings and character literals
-
-ReadStatus Reader::read_string(SourcePos start, Value* out) {
-  std::string unterminated = "unterminated string starting at " + pos_text(start);
-  // Reads the four hex digits of a \u escape that started at `esc`.
-  auto hex4 = [&](SourcePos esc, uint32_t* cp) {
-    *cp = 0;
-    for (int i = 0; i < 4; i++) {
-      if (at_end()) {
-        return fail_end(start, unterminated);
-      }
-      int h = hex_value(peek());
-      if (h < 0) {
-        return fail(esc, "invalid \\u escape at " + pos_text(esc) + ": it needs four hex digits");
-      }
-      *cp = *cp * 16 + static_cast<uint32_t>(h);
-      advance();
-    }
-    return ReadStatus::Ok;
-  };
-
-  advance();  // the opening quote
-  std::string text;
-  for (;;) {
-    if (at_end()) {
-      return fail_end(start, unterminated);
-    }
-    char c = peek();
-    if (c == '"') {
-      advance();
-      break;
-    }
-    if (c != '\\') {
-      size_t b = pos_;
-      advance_code_point();
-      text.append(src_.substr(b, pos_ - b));
-      continue;
-    }
-    SourcePos esc = here();
-    advance();
-    if (at_end()) {
-      return fail_end(start, unterminated);
-    }
-    char e = peek();
-    const char* simple = nullptr;
-    switch (e) {
-      case 'n':
-        simple = "\n";
-        break;
-      case 't':
-        simple = "\t";
-        break;
-      case 'r':
-        simple = "\r";
-        break;
-      case 'b':
-        simple = "\b";
-        break;
-      case 'f':
-        simple = "\f";
-        break;
-      case '"':
-        simple = "\"";
-        break;
-      case '\\':
-        simple = "\\";
-        break;
-      case '0':
-        text.push_back('\0');
-        advance();
-        continue;
-      case 'u': {
-        advance();
-        uint32_t cp;
-        if (ReadStatus st = hex4(esc, &cp); st != ReadStatus::Ok) {
-          return st;
-        }
-        // A UTF-16 surrogate pair written as two escapes, as JSON does,
-        // denotes one code point; a lone surrogate is not text.
-        if (cp >= 0xD800 && cp <= 0xDBFF && peek() == '\\' && peek(1) == 'u') {
-          SourcePos esc2 = here();
-          advance();
-          advance();
-          uint32_t low;
-          if (ReadStatus st = hex4(esc2, &low); st != ReadStatus::Ok) {
-            return st;
-          }
-          if (low < 0xDC00 || low > 0xDFFF) {
-            return fail(esc, "invalid \\u escape at " + pos_text(esc) +
-                                 ": a high surrogate must be followed by a low one");
-          }
-          cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-        } else if (cp >= 0xD800 && cp <= 0xDFFF) {
-          return fail(esc, "invalid \\u escape at " + pos_text(esc) + ": lone surrogate");
-        }
-        utf8_append(text, cp);
-        continue;
-      }
-      default: {
-        size_t b = pos_;
-        advance_code_point();
-        return fail(esc, "unknown escape \\" + std::string(src_.substr(b, pos_ - b)) +
-                             " in string at " + pos_text(esc));
-      }
-    }
-    text.append(simple);
-    advance();
-  }
-  *out = heap_.string(text);
-  return ReadStatus::Ok;
-}
-
-ReadStatus Reader::read_char_literal(SourcePos start, Value* out) {
-  advance();  // the backslash
-  if (at_end()) {
-    return fail_end(start, "end of input after \\ at " + pos_text(start));
-  }
-  char c = peek();
-  if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || is_control(c)) {
-    return fail(start, "a character must follow the \\ at " + pos_text(start));
-  }
-  // The first character is taken whatever it is (\( is "("); a name such
-  // as \newline continues up to the next delimiter.
-  size_t b = pos_;
-  advance_code_point();
-  while (!at_end() && !is_terminator(peek())) {
-    advance();
-  }
-  std::string_view tok = src_.substr(b, pos_ - b);
-  if (utf8_count(tok) == 1) {
-    *out = heap_.string(tok);
-    return ReadStatus::Ok;
-  }
-  static constexpr std::pair<std::string_view, std::string_view> kNames[] = {
-      {"newline", "\n"}, {"space", " "},      {"tab", "\t"},
-      {"return", "\r"},  {"backspace", "\b"}, {"formfeed", "\f"},
-  };
-  for (const auto& [name, text] : kNames) {
-    if (tok == name) {
-      *out = heap_.string(text);
-      return ReadStatus::Ok;
-    }
-  }
-  if (tok.size() == 5 && tok[0] == 'u') {
-    uint32_t cp = 0;
-    bool ok = true;
-    for (size_t i = 1; i < 5; i++) {
-      int h = hex_value(tok[i]);
-      ok = ok && h >= 0;
-      cp = cp * 16 + static_cast<uint32_t>(h < 0 ? 0 : h);
-    }
-    if (ok && (cp < 0xD800 || cp > 0xDFFF)) {
-      std::string text;
-      utf8_append(text, cp);
-      *out = heap_.string(text);
-      return ReadStatus::Ok;
-    }
-  }
-  return fail(start, "unknown character literal \\" + std::string(tok) + " at " + pos_text(start));
-}
-
-// ---------------------------------------------------------------------------
 // Dispatch macros (#...)
 
 ReadStatus Reader::read_dispatch(SourcePos start, Value* out, bool* pushed) {
@@ -837,176 +498,13 @@ ReadStatus Reader::read_dispatch(SourcePos start, Value* out, bool* pushed) {
   }
 }
 
-// ---------------------------------------------------------------------------
-// Symbols, keywords and numbers
-
-ReadStatus Reader::read_atom(SourcePos start, Value* out) {
-  if (is_control(peek())) {
-    char buf[8];
-    snprintf(buf, sizeof buf, "%04X", static_cast<unsigned>(static_cast<unsigned char>(peek())));
-    return fail(start,
-                std::string("unexpected control character U+") + buf + " at " + pos_text(start));
-  }
-  std::string_view tok = scan_token();
-  char c = tok[0];
-  if (is_digit(c) || ((c == '+' || c == '-') && tok.size() > 1 && is_digit(tok[1]))) {
-    return parse_number(tok, start, out);
-  }
-  if (tok == "nil") {
-    *out = Value::nil();
-    return ReadStatus::Ok;
-  }
-  if (tok == "true" || tok == "false") {
-    *out = Value::boolean(tok == "true");
-    return ReadStatus::Ok;
-  }
-  // A name may hold a namespace-like prefix (json/parse), but neither part
-  // may be empty; "/" alone is the division function.
-  auto bad_slash = [](std::string_view name) {
-    return name.size() > 1 && (name.front() == '/' || name.back() == '/');
-  };
-  if (c == ':') {
-    std::string_view name = tok.substr(1);
-    if (name.empty()) {
-      return fail(start, "a keyword needs a name after the ':' at " + pos_text(start));
-    }
-    if (name[0] == ':') {
-      return fail(start, "auto-resolved keywords (" + std::string(tok) +
-                             ") are not supported, at " + pos_text(start));
-    }
-    if (bad_slash(name)) {
-      return fail(start, "invalid keyword " + std::string(tok) + " at " + pos_text(start));
-    }
-    *out = heap_.keyword(name);
-    return ReadStatus::Ok;
-  }
-  if (c == '%' && fn_frame_ >= 0) {
-    return parse_fn_arg(tok, start, out);
-  }
-  if (bad_slash(tok)) {
-    return fail(start, "invalid symbol " + std::string(tok) + " at " + pos_text(start));
-  }
-  *out = heap_.symbol(tok);
-  return ReadStatus::Ok;
-}
-
-ReadStatus Reader::parse_fn_arg(std::string_view tok, SourcePos start, Value* out) {
-  if (tok == "%&") {
-    fn_rest_arg_ = true;
-    *out = heap_.symbol("%&");
-    return ReadStatus::Ok;
-  }
-  int n = 0;
-  if (tok == "%") {
-    n = 1;
-  } else if (tok.size() <= 3 && tok[1] != '0') {
-    for (size_t i = 1; i < tok.size(); i++) {
-      n = is_digit(tok[i]) && n >= 0 ? n * 10 + (tok[i] - '0') : -1;
-    }
-  }
-  if (n < 1 || n > kMaxFnArgs) {
-    return fail(start, "invalid argument " + std::string(tok) + " in #() at " + pos_text(start) +
-                           ": use %, %1 to %" + std::to_string(kMaxFnArgs) + " or %&");
-  }
-  if (n > fn_max_arg_) {
-    fn_max_arg_ = n;
-  }
-  *out = heap_.symbol("%" + std::to_string(n));
-  return ReadStatus::Ok;
-}
-
-// Integers: [+-]digits or [+-]0x hexdigits, within int64 (never wrapped).
-// Doubles: [+-]digits[.digits][(e|E)[+-]digits] with a '.' or an exponent.
-ReadStatus Reader::parse_number(std::string_view tok, SourcePos start, Value* out) {
-  std::string invalid = "invalid number " + std::string(tok) + " at " + pos_text(start);
-  std::string range = "number " + std::string(tok) + " is out of range at " + pos_text(start);
-  bool negative = tok[0] == '-';
-  std::string_view body = (tok[0] == '-' || tok[0] == '+') ? tok.substr(1) : tok;
-
-  int base = 10;
-  std::string_view digits = body;
-  if (body.size() >= 2 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X')) {
-    base = 16;
-    digits = body.substr(2);
-  }
-  bool all_digits = !digits.empty();
-  for (char d : digits) {
-    all_digits = all_digits && (base == 16 ? hex_value(d) >= 0 : is_digit(d));
-  }
-  if (all_digits) {
-    if (base == 10 && digits.size() > 1 && digits[0] == '0') {
-      return fail(start, "leading zeros are not allowed in " + std::string(tok) + " at " +
-                             pos_text(start) + " (octal is not supported)");
-    }
-    // Accumulate the magnitude in 64 unsigned bits; -2^63 is the only
-    // value whose magnitude does not fit in int64.
-    uint64_t mag = 0;
-    for (char d : digits) {
-      uint64_t v = static_cast<uint64_t>(hex_value(d));
-      if (mag > (std::numeric_limits<uint64_t>::max() - v) / static_cast<uint64_t>(base)) {
-        return fail(start, range);
-      }
-      mag = mag * static_cast<uint64_t>(base) + v;
-    }
-    constexpr uint64_t kMaxPositive = static_cast<uint64_t>(std::numeric_limits<int64_t>::max());
-    if (mag > kMaxPositive + (negative ? 1 : 0)) {
-      return fail(start, range);
-    }
-    int64_t v = negative ? static_cast<int64_t>(0 - mag) : static_cast<int64_t>(mag);
-    *out = Value::integer(v);
-    return ReadStatus::Ok;
-  }
-  if (base == 16) {
-    return fail(start, invalid);
-  }
-
-  size_t i = 0;
-  auto skip_digits = [&] {
-    size_t from = i;
-    while (i < body.size() && is_digit(body[i])) {
-      i++;
-    }
-    return i - from;
-  };
-  skip_digits();
-  bool is_double = false;
-  if (i < body.size() && body[i] == '.') {
-    i++;
-    skip_digits();
-    is_double = true;
-  }
-  if (i < body.size() && (body[i] == 'e' || body[i] == 'E')) {
-    i++;
-    if (i < body.size() && (body[i] == '+' || body[i] == '-')) {
-      i++;
-    }
-    if (skip_digits() == 0) {
-      return fail(start, invalid);
-    }
-    is_double = true;
-  }
-  if (!is_double || i != body.size()) {
-    return fail(start, invalid);
-  }
-  double d = 0;
-  auto [ptr, ec] = std::from_chars(body.data(), body.data() + body.size(), d);
-  if (ec == std::errc::result_out_of_range) {
-    return fail(start, range);
-  }
-  if (ec != std::errc() || ptr != body.data() + body.size()) {
-    return fail(start, invalid);
-  }
-  *out = Value::number(negative ? -d : d);
-  return ReadStatus::Ok;
-}
-
-}  // namespace
+}  // namespace reader_detail
 
 // ---------------------------------------------------------------------------
 // Entry points
 
 std::string ReadError::to_string(const Heap& heap) const {
-  return heap.file_name(pos.file) + ":" + pos_text(pos) + ": " + message;
+  return heap.file_name(pos.file) + ":" + reader_detail::pos_text(pos) + ": " + message;
 }
 
 namespace {
@@ -1022,7 +520,7 @@ ReadResult read_all(Heap& heap, std::string_view source, std::string_view file_n
     result.error.pos = SourcePos{heap.file_id(file_name), 1, 1};
     return result;
   }
-  Reader reader(heap, source, file_name, 0);
+  reader_detail::Reader reader(heap, source, file_name, 0);
   for (;;) {
     Value form;
     switch (reader.next(&form)) {
@@ -1053,7 +551,7 @@ ReadOneResult read_one(Heap& heap, std::string_view source, std::string_view fil
   if (offset > source.size()) {
     offset = source.size();
   }
-  Reader reader(heap, source, file_name, offset);
+  reader_detail::Reader reader(heap, source, file_name, offset);
   result.status = reader.next(&result.form);
   result.end = reader.offset();
   if (result.status == ReadStatus::Incomplete || result.status == ReadStatus::Error) {

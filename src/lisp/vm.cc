@@ -478,6 +478,15 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       case OP_INC:
       case OP_DEC: {
         Value a = S[sp - 1];
+        if (a.is_int()) {
+          int64_t r;
+          bool overflow = op_of(word) == OP_INC ? __builtin_add_overflow(a.i, 1, &r)
+                                                : __builtin_sub_overflow(a.i, 1, &r);
+          if (!overflow) {
+            S[sp - 1] = Value::integer(r);
+            break;
+          }
+        }
         Value out;
         SAVE();
         if (!arith(iso, op_of(word) == OP_INC ? Arith::Add : Arith::Sub, a, Value::integer(1),

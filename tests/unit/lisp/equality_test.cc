@@ -39,6 +39,10 @@ TEST(Equality, Scalars) {
   ExpectNotEqual(Value::boolean(true), Value::boolean(false));
   ExpectNotEqual(I(0), Value::nil());
   EXPECT_NE(hash(Value::boolean(true)), hash(Value::boolean(false)));
+  // Negative ints must not fold onto positive ones in the 32-bit trie hash.
+  for (int64_t i = 0; i < 1000; i++) {
+    ASSERT_NE(hash(I(-1 - i)) ^ (hash(I(-1 - i)) >> 32), hash(I(i)) ^ (hash(I(i)) >> 32));
+  }
   // A NaN is equal to a bitwise-identical NaN (identity comes first), which
   // keeps NaN usable as a map key; hashing is consistent.
   Value nan = Value::number(std::nan(""));

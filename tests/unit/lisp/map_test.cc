@@ -30,14 +30,17 @@ std::vector<Value> Keys(Value m) {
 }
 
 // Finds `n` pairs of distinct ints whose trie hashes collide, by brute
-// force over a deterministic range.
+// force over deterministic random 64-bit ints (a birthday search).
 std::vector<std::pair<int64_t, int64_t>> CollidingInts(size_t n) {
+  std::mt19937_64 rng(5);
   std::unordered_map<uint32_t, int64_t> seen;
   std::vector<std::pair<int64_t, int64_t>> pairs;
-  for (int64_t i = 0; pairs.size() < n; i++) {
+  while (pairs.size() < n) {
+    int64_t i = static_cast<int64_t>(rng());
     auto [it, fresh] = seen.emplace(hash32(I(i)), i);
-    if (!fresh) {
+    if (!fresh && it->second != i) {
       pairs.emplace_back(it->second, i);
+      seen.erase(it);
     }
   }
   return pairs;
@@ -225,10 +228,12 @@ TEST(Map, CollisionNodeMeetsADifferentHash) {
   uint32_t h = hash32(I(a));
   // Find a key agreeing with the colliding pair on the first 10 bits, so it
   // reaches the collision node from above and forces it to be nested.
-  int64_t c = -1;
-  for (int64_t i = 1000000; c < 0; i++) {
+  int64_t c = 0;
+  bool found = false;
+  for (int64_t i = 1000000; !found; i++) {
     if (i != a && i != b && (hash32(I(i)) & 0x3ff) == (h & 0x3ff) && hash32(I(i)) != h) {
       c = i;
+      found = true;
     }
   }
   Value m = Empty(heap);

@@ -79,6 +79,14 @@ TEST_P(VmTest, VariadicAndMultiArity) {
   EXPECT_NE(eval("((fn [a] a))").find("wrong number of arguments"), std::string::npos);
 }
 
+TEST_P(VmTest, ParameterListsAreAccepted) {
+  EXPECT_EQ(eval("((fn (a b) [a b]) 1 2)"), "[1 2]");
+  EXPECT_EQ(eval("((fn () 7))"), "7");
+  EXPECT_EQ(eval("((fn (a & more) more) 1 2 3)"), "(2 3)");
+  EXPECT_EQ(eval("(def g (fn ((a) 1) ([a b] 2) (() 0))) [(g) (g 1) (g 1 2)]"), "[0 1 2]");
+  EXPECT_NE(eval("(fn 1 2)").find("parameter vector"), std::string::npos);
+}
+
 TEST_P(VmTest, LoopRecurAndTailCalls) {
   EXPECT_EQ(eval("(loop [i 0 acc 0] (if (< i 10) (recur (inc i) (+ acc i)) acc))"), "45");
   // Ten million tail calls run in constant frame depth.

@@ -1,0 +1,284 @@
+// valk's network core: an HTTP/2 and HTTP/1.1 server on libuv reactors, usable
+// from C++ without any Lisp.
+//
+// Threads. A Server owns N reactor threads, each running its own libuv loop
+// and owning the connections it accepted. A Handler runs on the reactor thread
+// that owns the request. A Responder may be used from any thread: what it
+// sends hops back to the owning reactor through a bounded lock-free MPSC queue
+// with one coalesced wakeup per batch. Nothing in this API throws.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace valk {
+
+namespace net {
+class Reactor;
+struct Stream;
+class ServerImpl;
+}  // namespace net
+
+// A header to send. Names should be lower case (HTTP/2 requires it; the
+// HTTP/1.1 writer sends them as given).
+struct Header {
+  std::string name;
+  std::string value;
+};
+using Headers = std::vector<Header>;
+
+// A received header. Names are lower case. The views live as long as the
+// Request they came from.
+struct HeaderView {
+  std::string_view name;
+  std::string_view value;
+};
+
+struct ListenAddress {
+  std::string host = "127.0.0.1";  // IPv4 or IPv6 literal; "::" binds IPv6 only
+  uint16_t port = 0;               // 0 picks a free port; see Server::port()
+};
+
+// A PEM certificate chain and its private key. With several, the first is the
+// default and the others are chosen by SNI against their subject names.
+struct TlsCertificate {
+  std::string cert_file;
+  std::string key_file;
+};
+
+enum class ClientCertMode {
+  kNone,     // no client certificate asked for
+  kRequest,  // asked for; the handshake goes on without one or with a bad one
+  kRequire,  // required and verified against client_ca_file
+};
+
+enum class AccessLogFormat { kCombined, kJson };
+enum class LogLevel { kDebug, kInfo, kWarn, kError, kOff };
+
+// Everything a client controls has a limit. Each one is answered as noted.
+struct ServerLimits {
+  uint32_t max_connections = 10000;              // per server; accept backs off
+  uint32_t max_concurrent_streams = 128;         // h2 SETTINGS; excess → RST_STREAM
+  uint32_t max_header_list_size = 65536;         // bytes of names+values → 431
+  uint32_t max_url_length = 8192;                // → 414
+  uint64_t max_body_size = 64ull << 20;          // → 413 (or RST_STREAM once started)
+  uint32_t max_resets_per_second = 200;          // h2 rapid reset → GOAWAY
+  uint32_t max_control_frames_per_second = 500;  // SETTINGS/PING flood → GOAWAY
+  uint32_t max_continuations = 8;                // CONTINUATION frames per header block
+};
+
+// Milliseconds; 0 disables that timeout.
+struct ServerTimeouts {
+  uint32_t handshake = 10000;    // TLS handshake → close
+  uint32_t idle = 60000;         // no request in flight → close (h2: GOAWAY)
+  uint32_t header_read = 10000;  // h1 request head incomplete (slowloris) → 408
+  uint32_t body_read = 30000;    // h1 request body stalls → 408
+  uint32_t write = 30000;        // a write does not progress (slow reader) → close
+  uint32_t drain = 10000;        // graceful shutdown deadline, then close
+};
+
+struct ServerOptions {
+  std::vector<ListenAddress> listen = {ListenAddress{}};
+  unsigned reactors = 0;                     // 0: one per core
+  std::vector<TlsCertificate> certificates;  // empty: plain TCP
+  std::string client_ca_file;
+  ClientCertMode client_cert = ClientCertMode::kNone;
+  bool enable_h2c = true;  // cleartext HTTP/2: prior knowledge and Upgrade
+  ServerLimits limits;
+  ServerTimeouts timeouts;
+  std::string access_log;  // "" off, "-" stdout, else a file (appended)
+  AccessLogFormat access_log_format = AccessLogFormat::kCombined;
+  std::string error_log = "-";  // "-" stderr, else a file
+  LogLevel log_level = LogLevel::kWarn;
+  std::string server_name = "valk";  // the server header; empty: none
+};
+
+enum class Protocol { kHttp10, kHttp11, kHttp2 };
+
+// TLS facts of the connection a request came on.
+struct TlsInfo {
+  std::string version;  // "TLSv1.3"
+  std::string cipher;
+  std::string alpn;  // "h2", "http/1.1" or ""
+  std::string sni;
+  bool session_reused = false;
+  bool client_cert_present = false;
+  bool client_cert_verified = false;          // chain verified against client_ca_file
+  std::string client_subject;                 // RFC 2253 form
+  std::vector<std::string> client_chain_pem;  // leaf first
+};
+
+// Called with each request body chunk in order; `last` is true exactly once,
+// on the final call (whose chunk may be empty). Reactor thread.
+using BodyReader = std::function<void(std::string_view chunk, bool last)>;
+
+// A request as seen by a handler. It lives on the reactor thread and stays
+// valid until its stream closes (response finished or cancelled); a handler
+// answering from another thread copies what it needs first. Not thread-safe.
+class Request {
+ public:
+  std::string_view method() const { return method_; }
+  std::string_view path() const { return path_; }    // without the query
+  std::string_view query() const { return query_; }  // after '?', raw
+  std::string_view authority() const { return authority_; }
+  std::string_view scheme() const { return scheme_; }
+  std::span<const HeaderView> headers() const { return headers_; }
+  // The first header with this lower-case name, or "" if none.
+  std::string_view header(std::string_view name) const;
+  std::string_view peer() const { return peer_; }  // "ip:port" or "[ip6]:port"
+  Protocol protocol() const { return protocol_; }
+  const TlsInfo* tls() const { return tls_; }  // nullptr on plain TCP
+  // Declared body length, or -1 when unknown (chunked, or h2 without it).
+  int64_t content_length() const { return content_length_; }
+  // Whether more body may follow the head.
+  bool has_body() const { return has_body_; }
+
+  // Streams the body to `reader`. Call it from the handler (before it
+  // returns); without a reader the body is read and dropped. Reactor thread.
+  void read_body(BodyReader reader) { body_reader_ = std::move(reader); }
+  // `cb` runs once if the stream ends before the response finished (client
+  // reset or disconnect, timeout, shutdown deadline). Reactor thread.
+  void on_cancel(std::function<void()> cb) { cancel_ = std::move(cb); }
+
+ private:
+  friend struct net::Stream;
+  std::string_view method_, path_, query_, authority_, scheme_, peer_;
+  std::span<const HeaderView> headers_;
+  Protocol protocol_ = Protocol::kHttp11;
+  const TlsInfo* tls_ = nullptr;
+  int64_t content_length_ = -1;
+  bool has_body_ = false;
+  BodyReader body_reader_;
+  std::function<void()> cancel_;
+};
+
+// A pull source for a response body (files, generated data). Called on the
+// owning reactor thread only when the connection can take more output, so a
+// large body never sits in memory whole.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  // Fills up to buf.size() bytes and returns how many, setting *eof once the
+  // body is complete (a final call may return 0 with *eof set). Returns -1 on
+  // an error, which resets the stream (h2) or closes the connection (h1).
+  virtual int64_t read(std::span<uint8_t> buf, bool* eof) = 0;
+};
+
+enum class SendResult {
+  kOk,       // queued for the reactor; dropped there if the stream is gone
+  kBusy,     // the reactor's queue is full: back off and retry
+  kInvalid,  // a default-constructed or misused Responder
+};
+
+// Answers one request. Cheap to copy; every method may be called from any
+// thread, in this order: respond() once; or start(), write()..., end(); or
+// respond_with_source(). What arrives after the stream closed is dropped.
+class Responder {
+ public:
+  Responder() = default;
+  // A whole response. "content-length" is added.
+  SendResult respond(int status, Headers headers, std::string body) const;
+  // The head of a streamed response: chunked on HTTP/1.1 unless the headers
+  // carry content-length; DATA frames on h2.
+  SendResult start(int status, Headers headers) const;
+  SendResult write(std::string chunk) const;
+  // Ends a streamed response; trailers go out on h2 and chunked HTTP/1.1.
+  SendResult end(Headers trailers = {}) const;
+  // A response whose body is pulled from `source` on the reactor thread.
+  SendResult respond_with_source(int status, Headers headers,
+                                 std::unique_ptr<BodySource> source) const;
+  // Abandons the response: RST_STREAM(INTERNAL_ERROR) on h2; on HTTP/1.1 the
+  // connection closes.
+  SendResult reset() const;
+  bool valid() const { return reactor_ != nullptr; }
+
+ private:
+  friend class net::Reactor;
+  Responder(net::Reactor* r, uint64_t id) : reactor_(r), stream_(id) {}
+  net::Reactor* reactor_ = nullptr;
+  uint64_t stream_ = 0;
+};
+
+// Called on the reactor thread once a request head is complete. It may
+// respond at once or keep the Responder and answer later from anywhere.
+using Handler = std::function<void(Request& req, Responder res)>;
+
+// Counters, summed over reactors. Gauges are marked (g); the rest only grow.
+enum class Counter : int {
+  kConnectionsAccepted,
+  kConnectionsActive,    // (g)
+  kConnectionsRejected,  // accept deferred at max_connections
+  kTlsHandshakes,
+  kTlsHandshakeFailures,
+  kTlsResumed,
+  kRequestsH1,
+  kStreamsH2,
+  kStreamsActive,  // (g)
+  kBytesIn,
+  kBytesOut,
+  kResponses4xx,
+  kResponses5xx,
+  kProtocolErrors,
+  kTimeoutsHandshake,
+  kTimeoutsIdle,
+  kTimeoutsHeader,
+  kTimeoutsBody,
+  kTimeoutsWrite,
+  kLimitUrl,
+  kLimitHeaders,
+  kLimitBody,
+  kClientResets,
+  kFloodsDetected,  // rapid reset, SETTINGS/PING/CONTINUATION floods
+  kQueueFull,
+  kConnSlotsInUse,      // (g) slab slots
+  kConnSlotsHighWater,  // max over reactors' high-water marks, summed
+  kBuffersInUse,        // (g) pool buffers
+  kBufferBytes,         // (g) bytes held by pools, in use or free
+  kCount
+};
+const char* counter_name(Counter c);
+
+struct ServerCounters {
+  uint64_t values[static_cast<int>(Counter::kCount)] = {};
+  uint64_t operator[](Counter c) const { return values[static_cast<int>(c)]; }
+};
+
+class Server {
+ public:
+  // Validates nothing yet; start() does. `handler` must be callable from
+  // every reactor thread at once.
+  Server(ServerOptions options, Handler handler);
+  // Stops the server (graceful, with options.timeouts.drain) if it runs.
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds, loads certificates and starts the reactors. Returns false with a
+  // message in *error on failure (nothing is left running). Once only.
+  bool start(std::string* error);
+  // The bound port of listen address `i` (after start). Any thread.
+  uint16_t port(size_t i = 0) const;
+  // Begins a graceful shutdown: stop accepting, GOAWAY, drain in-flight
+  // requests until the drain deadline, then close. Non-blocking, idempotent,
+  // any thread (also a signal-handling thread; not a signal handler).
+  void shutdown();
+  // Closes everything now, cancelling what is in flight. Non-blocking.
+  void force_close();
+  // Blocks until every reactor has exited. Not from a reactor thread.
+  void wait();
+  // shutdown() then wait().
+  void stop();
+  // A snapshot of the counters. Any thread.
+  ServerCounters counters() const;
+
+ private:
+  std::unique_ptr<net::ServerImpl> impl_;
+};
+
+}  // namespace valk

@@ -1,0 +1,29 @@
+// A native handler that serves a directory: MIME types, index.html,
+// ETag/Last-Modified with 304, single byte ranges, and large files streamed
+// from disk in slices rather than read whole.
+#pragma once
+
+#include <string>
+
+#include "valk/server.h"
+
+namespace valk {
+
+struct StaticOptions {
+  std::string root;                  // the directory served
+  std::string index = "index.html";  // served for a directory
+  // Files up to this size are read at once; larger ones are streamed.
+  size_t inline_limit = 64 * 1024;
+};
+
+// Returns a handler for `opts.root`, or an empty Handler with *error set if
+// the root is not a readable directory. The handler is thread-safe. Path
+// traversal (".." segments, NUL bytes, symlinks leading outside the root) is
+// refused with 403. Any thread may call this.
+Handler make_static_handler(const StaticOptions& opts, std::string* error);
+
+// The MIME type for a file name, by extension ("application/octet-stream"
+// if unknown).
+const char* mime_type(std::string_view file_name);
+
+}  // namespace valk

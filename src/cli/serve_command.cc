@@ -1,0 +1,274 @@
+// valk serve APP.lisp: runs a Lisp web app on the network core.
+//
+// Worker 0 loads the app first, so a broken app fails fast with one clear
+// message; the settings of its (serve app {...}) call, overridden by the
+// flags, configure the server; then the other workers load the app and the
+// server starts. SIGINT/SIGTERM drain gracefully; a second one exits now.
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/commands.h"
+#include "serve/serve_config.h"
+#include "serve/worker.h"
+#include "valk/server.h"
+
+namespace valk::cli {
+namespace {
+
+void usage(FILE* out) {
+  fprintf(out,
+          "Usage: valk serve [OPTIONS] APP.lisp\n\n"
+          "Runs a web app: APP.lisp defines a handler and calls (serve handler {...}).\n"
+          "Flags override what the app passes to serve.\n\n"
+          "Options:\n"
+          "  --host HOST          address to listen on (default 127.0.0.1)\n"
+          "  --port PORT          port (default 8080; 0 picks a free one)\n"
+          "  --tls-cert FILE      PEM certificate chain: serve HTTPS (h2 and http/1.1)\n"
+          "  --tls-key FILE       PEM private key for --tls-cert\n"
+          "  --workers N          Lisp workers, each with its own isolate (default: cores)\n"
+          "  --reactors N         network threads (default: half the cores, at least 1)\n"
+          "  --access-log FILE    access log ('-' for stdout; default off)\n"
+          "  --log-format FMT     access log format: combined or json (default combined)\n"
+          "  --deadline-ms MS     per-request deadline, then 503 (default 30000)\n"
+          "  --path DIR           also search DIR for (import ...)\n\n"
+          "Exit status: 0 after a graceful shutdown, 1 startup error, 2 usage error.\n");
+}
+
+bool parse_number(const char* s, long min, long max, long* out) {
+  char* end = nullptr;
+  long v = strtol(s, &end, 10);
+  if (end == s || *end != '\0' || v < min || v > max) {
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+int serve_command(int argc, char** argv) {
+  serve::ServeConfig flags;
+  std::vector<std::string> paths;
+  std::string app;
+  for (int i = 0; i < argc; i++) {
+    std::string a = argv[i];
+    auto value = [&](const char* name) -> const char* {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "valk serve: %s needs a value\n", name);
+        return nullptr;
+      }
+      return argv[++i];
+    };
+    long n;
+    const char* v = nullptr;
+    if (a == "--help" || a == "-h") {
+      usage(stdout);
+      return 0;
+    } else if (a == "--host") {
+      if (!(v = value("--host")))
+        return 2;
+      flags.host = v;
+    } else if (a == "--port") {
+      if (!(v = value("--port")))
+        return 2;
+      if (!parse_number(v, 0, 65535, &n)) {
+        fprintf(stderr, "valk serve: --port must be 0..65535\n");
+        return 2;
+      }
+      flags.port = static_cast<uint16_t>(n);
+    } else if (a == "--tls-cert") {
+      if (!(v = value("--tls-cert")))
+        return 2;
+      flags.tls_cert = v;
+    } else if (a == "--tls-key") {
+      if (!(v = value("--tls-key")))
+        return 2;
+      flags.tls_key = v;
+    } else if (a == "--workers" || a == "--reactors") {
+      if (!(v = value(a.c_str())))
+        return 2;
+      if (!parse_number(v, 1, 256, &n)) {
+        fprintf(stderr, "valk serve: %s must be 1..256\n", a.c_str());
+        return 2;
+      }
+      (a == "--workers" ? flags.workers : flags.reactors) = static_cast<unsigned>(n);
+    } else if (a == "--access-log") {
+      if (!(v = value("--access-log")))
+        return 2;
+      flags.access_log = v;
+    } else if (a == "--log-format") {
+      if (!(v = value("--log-format")))
+        return 2;
+      if (strcmp(v, "json") == 0) {
+        flags.log_format = AccessLogFormat::kJson;
+      } else if (strcmp(v, "combined") == 0) {
+        flags.log_format = AccessLogFormat::kCombined;
+      } else {
+        fprintf(stderr, "valk serve: --log-format must be combined or json\n");
+        return 2;
+      }
+    } else if (a == "--deadline-ms") {
+      if (!(v = value("--deadline-ms")))
+        return 2;
+      if (!parse_number(v, 1, 86400000, &n)) {
+        fprintf(stderr, "valk serve: --deadline-ms must be a positive number\n");
+        return 2;
+      }
+      flags.request_deadline_ms = static_cast<uint32_t>(n);
+    } else if (a == "--path") {
+      if (!(v = value("--path")))
+        return 2;
+      paths.emplace_back(v);
+    } else if (!a.empty() && a[0] == '-') {
+      fprintf(stderr, "valk serve: unknown option '%s' (see valk serve --help)\n", a.c_str());
+      return 2;
+    } else if (app.empty()) {
+      app = a;
+    } else {
+      fprintf(stderr, "valk serve: unexpected argument '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  if (app.empty()) {
+    fprintf(stderr, "valk serve: missing APP.lisp (see valk serve --help)\n");
+    return 2;
+  }
+
+  // Signals are taken synchronously by this thread; block them before any
+  // other thread starts so that they inherit the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  auto make_worker = [&](int index) {
+    serve::WorkerOptions o;
+    o.app_file = app;
+    o.index = index;
+    o.module_paths = paths;
+    return std::make_unique<serve::Worker>(o);
+  };
+  std::vector<std::unique_ptr<serve::Worker>> workers;
+  workers.push_back(make_worker(0));
+  std::string error;
+  if (!workers[0]->start(&error)) {
+    fprintf(stderr, "%s\n", error.c_str());
+    return 1;
+  }
+  serve::ServeConfig config = workers[0]->config();
+  config.override_with(flags);
+  if (config.tls_cert.has_value() != config.tls_key.has_value()) {
+    fprintf(stderr, "valk serve: TLS needs both a certificate and a key\n");
+    return 1;
+  }
+  unsigned n_workers = config.workers.value_or(cores);
+  for (unsigned i = 1; i < n_workers; i++) {
+    workers.push_back(make_worker(static_cast<int>(i)));
+    if (!workers.back()->start(&error)) {
+      fprintf(stderr, "%s\n", error.c_str());
+      return 1;
+    }
+  }
+
+  ServerOptions options;
+  options.listen = {ListenAddress{config.host.value_or("127.0.0.1"), config.port.value_or(8080)}};
+  options.reactors = config.reactors.value_or(std::max(1u, cores / 2));
+  if (config.tls_cert) {
+    options.certificates = {TlsCertificate{*config.tls_cert, *config.tls_key}};
+  }
+  options.access_log = config.access_log.value_or("");
+  options.access_log_format = config.log_format.value_or(AccessLogFormat::kCombined);
+
+  std::atomic<uint64_t> next_id{1};
+  std::atomic<uint64_t> next_worker{0};
+  Handler handler = [&](Request& req, Responder res) {
+    auto r = std::make_unique<serve::HttpRequest>();
+    r->id = next_id.fetch_add(1, std::memory_order_relaxed);
+    r->responder = res;
+    r->method = req.method();
+    r->path = req.path();
+    r->query = req.query();
+    r->authority = req.authority();
+    r->scheme = req.scheme();
+    r->peer = req.peer();
+    r->protocol = req.protocol();
+    for (const HeaderView& h : req.headers()) {
+      r->headers.emplace_back(std::string(h.name), std::string(h.value));
+    }
+    serve::Worker* w =
+        workers[next_worker.fetch_add(1, std::memory_order_relaxed) % workers.size()].get();
+    uint64_t id = r->id;
+    req.on_cancel([w, id] { w->cancel(id); });
+    auto post = [w, res](std::unique_ptr<serve::HttpRequest> r) {
+      if (!w->post(std::move(r))) {
+        res.respond(503, {{"retry-after", "1"}, {"content-type", "text/plain; charset=utf-8"}},
+                    "Service Unavailable: the server is overloaded\n");
+      }
+    };
+    if (!req.has_body()) {
+      post(std::move(r));
+      return;
+    }
+    auto holder = std::make_shared<std::unique_ptr<serve::HttpRequest>>(std::move(r));
+    req.read_body([holder, post](std::string_view chunk, bool last) {
+      (*holder)->body.append(chunk);
+      if (last) {
+        post(std::move(*holder));
+      }
+    });
+  };
+
+  Server server(options, handler);
+  if (!server.start(&error)) {
+    fprintf(stderr, "valk serve: %s\n", error.c_str());
+    return 1;
+  }
+  fprintf(stderr, "valk: serving %s on %s://%s:%u (%u workers, %u reactors)\n", app.c_str(),
+          config.tls_cert ? "https" : "http", options.listen[0].host.c_str(), server.port(),
+          n_workers, options.reactors);
+  fflush(stderr);
+
+  pthread_t main_thread = pthread_self();
+  std::thread drainer;
+  bool draining = false;
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGUSR1) {
+      break;  // the drain finished
+    }
+    if (draining) {
+      fprintf(stderr, "valk: second signal, exiting now\n");
+      server.force_close();
+      _exit(1);
+    }
+    draining = true;
+    fprintf(stderr, "valk: %s received, draining (a second signal exits at once)\n",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server.shutdown();
+    drainer = std::thread([&server, main_thread] {
+      server.wait();
+      pthread_kill(main_thread, SIGUSR1);
+    });
+  }
+  drainer.join();
+  for (auto& w : workers) {
+    w->stop();
+  }
+  fprintf(stderr, "valk: stopped\n");
+  return 0;
+}
+
+}  // namespace valk::cli

@@ -1,0 +1,397 @@
+#include "net/conn.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+
+#include <cstring>
+
+#include "net/h1.h"
+#include "net/h2.h"
+#include "net/reactor.h"
+#include "net/tls.h"
+
+namespace valk::net {
+
+namespace {
+
+constexpr char kPreface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+constexpr size_t kPrefaceLen = sizeof kPreface - 1;
+constexpr size_t kRawHalf = Reactor::kReadBufSize / 2;
+
+std::string format_peer(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(a->sin_port));
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(a->sin6_port));
+  }
+  return "?";
+}
+
+}  // namespace
+
+Conn::Conn(Reactor* r) : reactor(r) {}
+
+Conn::~Conn() {
+  session.reset();
+  if (ssl_ != nullptr) {
+    SSL_free(ssl_);
+  }
+  plain_out_.release(reactor->pool());
+  wire_out_.release(reactor->pool());
+  inflight_.release(reactor->pool());
+}
+
+bool Conn::accept(uv_stream_t* server) {
+  uv_tcp_init(reactor->loop(), &tcp_);
+  uv_timer_init(reactor->loop(), &timer_);
+  tcp_.data = this;
+  timer_.data = this;
+  wreq_.data = this;
+  open_handles_ = 2;
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+    close();
+    return false;
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+  sockaddr_storage ss;
+  int len = sizeof ss;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+    peer = format_peer(ss);
+  }
+  if (!reactor->options().certificates.empty()) {
+    ssl_ = reactor->tls().new_ssl();
+    if (ssl_ == nullptr) {
+      close();
+      return false;
+    }
+    set_timer(kTimerHandshake);
+  } else {
+    set_timer(kTimerHeader);
+  }
+  start_reading();
+  return true;
+}
+
+void Conn::start_reading() {
+  if (!reading_ && !closing_) {
+    reading_ = true;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+  }
+}
+
+void Conn::stop_reading() {
+  if (reading_) {
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  }
+}
+
+void Conn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  // One buffer per reactor serves every read: input is consumed before the
+  // read callback returns. The upper half holds decrypted TLS records.
+  auto* c = static_cast<Conn*>(h->data);
+  buf->base = reinterpret_cast<char*>(c->reactor->read_buf());
+  buf->len = kRawHalf;
+}
+
+void Conn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<Conn*>(s->data);
+  if (nread < 0) {
+    c->close();
+    return;
+  }
+  if (nread > 0) {
+    c->reactor->count(Counter::kBytesIn, nread);
+    c->on_bytes(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
+  }
+}
+
+void Conn::on_bytes(const uint8_t* p, size_t n) {
+  if (ssl_ == nullptr) {
+    if (!on_plain(p, n)) {
+      close();
+    }
+    return;
+  }
+  BIO_write(SSL_get_rbio(ssl_), p, static_cast<int>(n));
+  if (!handshake_done_ && !handshake()) {
+    return;
+  }
+  uint8_t* plain = reactor->read_buf() + kRawHalf;
+  for (;;) {
+    int r = SSL_read(ssl_, plain, static_cast<int>(kRawHalf));
+    if (r > 0) {
+      if (!on_plain(plain, static_cast<size_t>(r))) {
+        close();
+        return;
+      }
+      if (closing_ || close_after_write_) {
+        break;
+      }
+      continue;
+    }
+    int e = SSL_get_error(ssl_, r);
+    if (e == SSL_ERROR_WANT_READ) {
+      break;
+    }
+    // close_notify or a TLS error: nothing more will be read.
+    ERR_clear_error();
+    drain_wbio();
+    close_after_write();
+    return;
+  }
+  drain_wbio();
+}
+
+bool Conn::handshake() {
+  int r = SSL_do_handshake(ssl_);
+  if (r == 1) {
+    handshake_done_ = true;
+    reactor->count(Counter::kTlsHandshakes);
+    tls_info = std::make_unique<TlsInfo>();
+    tls_fill_info(ssl_, tls_info.get());
+    if (tls_info->session_reused) {
+      reactor->count(Counter::kTlsResumed);
+    }
+    drain_wbio();
+    // The session starts only now, so the server's SETTINGS are written
+    // through the finished TLS session and cannot be lost in the handshake.
+    if (tls_info->alpn == "h2") {
+      session = make_h2_session(this);
+    } else {
+      session = make_h1_session(this);
+    }
+    if (session == nullptr) {
+      close();
+      return false;
+    }
+    set_timer(kTimerHeader);
+    return true;
+  }
+  int e = SSL_get_error(ssl_, r);
+  drain_wbio();
+  if (e == SSL_ERROR_WANT_READ) {
+    return false;
+  }
+  reactor->count(Counter::kTlsHandshakeFailures);
+  if (reactor->log().enabled(LogLevel::kDebug)) {
+    char buf[256];
+    ERR_error_string_n(ERR_peek_error(), buf, sizeof buf);
+    reactor->log().log(LogLevel::kDebug, "TLS handshake with %s failed: %s", peer.c_str(), buf);
+  }
+  ERR_clear_error();
+  close_after_write();  // the alert, if any, still goes out
+  return false;
+}
+
+bool Conn::on_plain(const uint8_t* p, size_t n) {
+  if (session != nullptr) {
+    return session->on_input(p, n);
+  }
+  // Plaintext: HTTP/2 with prior knowledge starts with the client preface.
+  detect_.append(reinterpret_cast<const char*>(p), n);
+  size_t k = std::min(detect_.size(), kPrefaceLen);
+  bool h2 = reactor->options().enable_h2c && memcmp(detect_.data(), kPreface, k) == 0;
+  if (h2 && detect_.size() < kPrefaceLen) {
+    return true;
+  }
+  session = h2 ? make_h2_session(this) : make_h1_session(this);
+  if (session == nullptr) {
+    return false;
+  }
+  std::string input = std::move(detect_);
+  detect_ = std::string();
+  return session->on_input(reinterpret_cast<const uint8_t*>(input.data()), input.size());
+}
+
+void Conn::send(const void* p, size_t n) {
+  plain_out_.append(reactor->pool(), static_cast<const uint8_t*>(p), n);
+  mark_dirty();
+}
+
+void Conn::mark_dirty() {
+  if (!closing_) {
+    reactor->mark_dirty(this);
+  }
+}
+
+void Conn::flush() {
+  if (closing_) {
+    return;
+  }
+  if (session != nullptr && !close_after_write_ && !session->produce()) {
+    encrypt();
+    close_after_write();
+  }
+  encrypt();
+  start_write();
+  if (out_pending() == 0 && !closing_ &&
+      (close_after_write_ || (session != nullptr && session->finished()))) {
+    close();
+  }
+}
+
+void Conn::encrypt() {
+  if (ssl_ == nullptr) {
+    plain_out_.move_to(wire_out_);
+    return;
+  }
+  if (plain_out_.empty()) {
+    return;
+  }
+  for (Buf& b : plain_out_.bufs()) {
+    if (SSL_write(ssl_, b.data, static_cast<int>(b.len)) <= 0) {
+      ERR_clear_error();
+      break;
+    }
+  }
+  plain_out_.release(reactor->pool());
+  drain_wbio();
+}
+
+void Conn::drain_wbio() {
+  BIO* w = SSL_get_wbio(ssl_);
+  while (BIO_pending(w) > 0) {
+    uint8_t* b = reactor->pool().get();
+    int n = BIO_read(w, b, static_cast<int>(kBufSize));
+    if (n <= 0) {
+      reactor->pool().put(b);
+      break;
+    }
+    wire_out_.push(Buf{b, static_cast<uint32_t>(n)});
+  }
+  if (!wire_out_.empty()) {
+    mark_dirty();
+  }
+}
+
+void Conn::start_write() {
+  if (writing_ || wire_out_.empty() || closing_) {
+    return;
+  }
+  wire_out_.swap(inflight_);
+  uv_buf_t stack_bufs[16];
+  std::vector<uv_buf_t> heap_bufs;
+  uv_buf_t* bufs = stack_bufs;
+  size_t n = inflight_.bufs().size();
+  if (n > 16) {
+    heap_bufs.resize(n);
+    bufs = heap_bufs.data();
+  }
+  for (size_t i = 0; i < n; ++i) {
+    bufs[i] =
+        uv_buf_init(reinterpret_cast<char*>(inflight_.bufs()[i].data), inflight_.bufs()[i].len);
+  }
+  reactor->count(Counter::kBytesOut, inflight_.bytes());
+  if (uv_write(&wreq_, reinterpret_cast<uv_stream_t*>(&tcp_), bufs, n, on_write) != 0) {
+    inflight_.release(reactor->pool());
+    close();
+    return;
+  }
+  writing_ = true;
+  uint32_t ms = reactor->options().timeouts.write;
+  if (ms != 0) {
+    uv_timer_start(&timer_, on_timer, ms, 0);
+  }
+}
+
+void Conn::on_write(uv_write_t* req, int status) {
+  auto* c = static_cast<Conn*>(req->data);
+  c->writing_ = false;
+  c->inflight_.release(c->reactor->pool());
+  if (c->closing_) {
+    return;
+  }
+  if (status < 0) {
+    c->close();
+    return;
+  }
+  c->arm(c->timer_kind_);
+  c->mark_dirty();
+}
+
+void Conn::set_timer(TimerKind kind) {
+  timer_kind_ = kind;
+  if (!writing_ && !closing_) {
+    arm(kind);
+  }
+}
+
+void Conn::arm(TimerKind kind) {
+  const ServerTimeouts& t = reactor->options().timeouts;
+  uint32_t ms = 0;
+  switch (kind) {
+    case kTimerHandshake:
+      ms = t.handshake;
+      break;
+    case kTimerIdle:
+      ms = t.idle;
+      break;
+    case kTimerHeader:
+      ms = t.header_read;
+      break;
+    case kTimerBody:
+      ms = t.body_read;
+      break;
+    default:
+      break;
+  }
+  if (ms == 0) {
+    uv_timer_stop(&timer_);
+  } else {
+    uv_timer_start(&timer_, on_timer, ms, 0);
+  }
+}
+
+void Conn::on_timer(uv_timer_t* t) {
+  auto* c = static_cast<Conn*>(t->data);
+  if (c->closing_) {
+    return;
+  }
+  if (c->writing_) {
+    c->reactor->count(Counter::kTimeoutsWrite);
+    c->close();
+    return;
+  }
+  if (c->session == nullptr) {
+    c->reactor->count(c->ssl_ != nullptr && !c->handshake_done_ ? Counter::kTimeoutsHandshake
+                                                                : Counter::kTimeoutsHeader);
+    c->close();
+    return;
+  }
+  c->session->on_timeout(c->timer_kind_);
+}
+
+void Conn::close_after_write() {
+  close_after_write_ = true;
+  stop_reading();
+  mark_dirty();
+}
+
+void Conn::close() {
+  if (closing_) {
+    return;
+  }
+  closing_ = true;
+  stop_reading();
+  if (session != nullptr) {
+    session->close_streams();
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_close);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close);
+}
+
+void Conn::on_close(uv_handle_t* h) {
+  auto* c = static_cast<Conn*>(h->data);
+  if (--c->open_handles_ == 0) {
+    c->reactor->conn_closed(c);
+  }
+}
+
+}  // namespace valk::net

@@ -1,0 +1,113 @@
+// A connection: the TCP handle, the TLS layer on memory BIOs, the output
+// path and the connection timer. The protocol on top is a Session (h1 or
+// h2). Lives in its reactor's slab; reactor thread only.
+#pragma once
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "net/buffer.h"
+#include "net/stream.h"
+
+namespace valk::net {
+
+class Reactor;
+class Conn;
+
+// A protocol session on a connection.
+class Session {
+ public:
+  virtual ~Session() = default;
+  // Plaintext input. Returns false if the connection must close now.
+  virtual bool on_input(const uint8_t* p, size_t n) = 0;
+  // Called at the reactor's flush point: move pending output into the
+  // connection, within its high-water mark. Returns false to close.
+  virtual bool produce() = 0;
+  // A Responder call for one of this session's streams.
+  virtual void on_completion(Stream* s, Completion& c) = 0;
+  // Graceful shutdown has begun.
+  virtual void drain() = 0;
+  // The connection timer fired in its idle/header/body state.
+  virtual void on_timeout(int kind) = 0;
+  // Cancels and frees every stream (the connection is closing).
+  virtual void close_streams() = 0;
+  // True when the session has nothing left to do and may be closed.
+  virtual bool finished() const = 0;
+};
+
+enum TimerKind { kTimerNone, kTimerHandshake, kTimerIdle, kTimerHeader, kTimerBody, kTimerWrite };
+
+class Conn {
+ public:
+  explicit Conn(Reactor* r);
+  ~Conn();
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  // Accepts from `server` and starts reading. False if that failed (the
+  // connection then closes itself).
+  bool accept(uv_stream_t* server);
+
+  // ---- for sessions ----
+  void send(const void* p, size_t n);  // plaintext out
+  void send(std::string_view s) { send(s.data(), s.size()); }
+  void mark_dirty();
+  // Bytes handed over but not yet on the wire.
+  size_t out_pending() const { return plain_out_.bytes() + wire_out_.bytes() + inflight_.bytes(); }
+  bool over_high_water() const { return out_pending() >= kHighWater; }
+  void set_timer(TimerKind kind);
+  // Closes once everything queued is written.
+  void close_after_write();
+  void close();
+  void stop_reading();
+  void start_reading();
+
+  // ---- for the reactor ----
+  void flush();  // produce, encrypt, write
+  bool closing() const { return closing_; }
+
+  Reactor* reactor;
+  Conn* prev = nullptr;
+  Conn* next = nullptr;
+  bool dirty = false;
+  std::string peer;
+  std::unique_ptr<TlsInfo> tls_info;
+  std::unique_ptr<Session> session;
+
+  static constexpr size_t kHighWater = 256 * 1024;
+
+ private:
+  static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
+  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
+  static void on_write(uv_write_t* req, int status);
+  static void on_timer(uv_timer_t* t);
+  static void on_close(uv_handle_t* h);
+  void on_bytes(const uint8_t* p, size_t n);
+  bool on_plain(const uint8_t* p, size_t n);
+  bool handshake();
+  void encrypt();
+  void drain_wbio();
+  void start_write();
+  void arm(TimerKind kind);
+
+  uv_tcp_t tcp_;
+  uv_timer_t timer_;
+  uv_write_t wreq_;
+  SSL* ssl_ = nullptr;
+  bool handshake_done_ = false;
+  bool detecting_ = true;
+  std::string detect_;  // the start of a plaintext stream, to spot the h2 preface
+  BufChain plain_out_, wire_out_, inflight_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool close_after_write_ = false;
+  bool reading_ = false;
+  int open_handles_ = 0;
+  TimerKind timer_kind_ = kTimerNone;
+};
+
+}  // namespace valk::net

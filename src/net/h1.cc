@@ -1,0 +1,550 @@
+#include "net/h1.h"
+
+#include <http_parser.h>
+#include <strings.h>
+
+#include <cstring>
+
+#include "net/h2.h"
+#include "net/reactor.h"
+
+namespace valk::net {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Whether a comma-separated header value holds `token` (case-insensitive).
+bool has_token(std::string_view v, std::string_view token) {
+  while (!v.empty()) {
+    size_t c = v.find(',');
+    std::string_view t = v.substr(0, c);
+    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) {
+      t.remove_prefix(1);
+    }
+    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) {
+      t.remove_suffix(1);
+    }
+    if (iequals(t, token)) {
+      return true;
+    }
+    if (c == std::string_view::npos) {
+      break;
+    }
+    v.remove_prefix(c + 1);
+  }
+  return false;
+}
+
+std::string base64url_decode(std::string_view in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char ch : in) {
+    int v;
+    if (ch >= 'A' && ch <= 'Z') {
+      v = ch - 'A';
+    } else if (ch >= 'a' && ch <= 'z') {
+      v = ch - 'a' + 26;
+    } else if (ch >= '0' && ch <= '9') {
+      v = ch - '0' + 52;
+    } else if (ch == '-' || ch == '+') {
+      v = 62;
+    } else if (ch == '_' || ch == '/') {
+      v = 63;
+    } else if (ch == '=') {
+      break;
+    } else {
+      continue;
+    }
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+class H1Session final : public Session {
+ public:
+  explicit H1Session(Conn* c) : conn_(c), r_(c->reactor) {
+    http_parser_init(&parser_, HTTP_REQUEST);
+    parser_.data = this;
+  }
+
+  ~H1Session() override { close_streams(); }
+
+  // ---- Session ----
+
+  bool on_input(const uint8_t* p, size_t n) override {
+    if (paused_ || closing_) {
+      if (!closing_) {
+        backlog_.append(reinterpret_cast<const char*>(p), n);
+      }
+      conn_->stop_reading();
+      return true;
+    }
+    return feed(reinterpret_cast<const char*>(p), n);
+  }
+
+  bool produce() override {
+    Stream* s = cur_;
+    if (s == nullptr || !s->head_ready || s->resp_done) {
+      return true;
+    }
+    if (s->reset_requested) {
+      return false;
+    }
+    if (!s->head_sent) {
+      send_head(s);
+    }
+    uint8_t buf[16384];
+    while (!conn_->over_high_water()) {
+      if (s->head_request || no_body_) {
+        // No body on the wire: wait for the end, drop what was written.
+        s->chunks.clear();
+        if (!s->body_ended && s->source == nullptr) {
+          break;
+        }
+        s->source.reset();
+        return finish_response();
+      }
+      if (!s->body_pending() && !s->body_ended) {
+        break;  // waiting for write() or end()
+      }
+      size_t n = 0;
+      bool eof = false;
+      if (!s->take_body(buf, sizeof buf, &n, &eof)) {
+        return false;
+      }
+      if (n > 0) {
+        if (chunked_) {
+          char hex[24];
+          int k = snprintf(hex, sizeof hex, "%zx\r\n", n);
+          conn_->send(hex, static_cast<size_t>(k));
+          conn_->send(buf, n);
+          conn_->send("\r\n", 2);
+        } else {
+          conn_->send(buf, n);
+        }
+      }
+      if (eof) {
+        if (chunked_) {
+          std::string tail = "0\r\n";
+          for (const Header& h : s->trailers) {
+            tail += h.name + ": " + h.value + "\r\n";
+          }
+          tail += "\r\n";
+          conn_->send(tail);
+        }
+        return finish_response();
+      }
+      if (n == 0) {
+        break;
+      }
+    }
+    return true;
+  }
+
+  void on_completion(Stream* s, Completion& c) override {
+    if (s != cur_) {
+      return;
+    }
+    if (!s->apply(c)) {
+      r_->log().log(LogLevel::kWarn, "responder call out of order; ignored");
+      return;
+    }
+    conn_->mark_dirty();
+  }
+
+  void drain() override {
+    keep_alive_ = false;
+    if (cur_ == nullptr) {
+      conn_->close();
+    }
+  }
+
+  void on_timeout(int kind) override {
+    if (kind == kTimerHeader && cur_ != nullptr && !cur_->dispatched) {
+      r_->count(Counter::kTimeoutsHeader);
+      reject(408);
+    } else if (kind == kTimerBody && cur_ != nullptr) {
+      r_->count(Counter::kTimeoutsBody);
+      reject(408);
+    } else if (kind == kTimerHeader || kind == kTimerIdle) {
+      r_->count(kind == kTimerIdle ? Counter::kTimeoutsIdle : Counter::kTimeoutsHeader);
+      conn_->close();
+    }
+  }
+
+  void close_streams() override {
+    if (cur_ != nullptr) {
+      Stream* s = cur_;
+      cur_ = nullptr;
+      s->cancel();
+      r_->free_stream(s);
+    }
+  }
+
+  bool finished() const override { return false; }
+
+ private:
+  // ---- input ----
+
+  bool feed(const char* p, size_t n) {
+    while (n > 0 && !closing_) {
+      size_t k = http_parser_execute(&parser_, &kSettings, p, n);
+      if (error_status_ != 0) {
+        reject(error_status_);
+        return true;
+      }
+      http_errno err = HTTP_PARSER_ERRNO(&parser_);
+      if (err == HPE_PAUSED) {
+        backlog_.assign(p + k, n - k);
+        conn_->stop_reading();
+        return true;
+      }
+      if (err != HPE_OK) {
+        r_->count(Counter::kProtocolErrors);
+        if (cur_ != nullptr && !cur_->head_sent) {
+          reject(400);
+          return true;
+        }
+        return false;
+      }
+      if (parser_.upgrade) {
+        if (upgrade_ != nullptr) {
+          return switch_to_h2(p + k, n - k);
+        }
+        // An upgrade we do not take (or CONNECT): go on as HTTP/1.1.
+        http_parser_init(&parser_, HTTP_REQUEST);
+        parser_.data = this;
+        if (cur_ != nullptr) {
+          paused_ = true;
+          backlog_.assign(p + k, n - k);
+          conn_->stop_reading();
+          return true;
+        }
+      }
+      p += k;
+      n -= k;
+    }
+    return true;
+  }
+
+  static H1Session* self(http_parser* p) { return static_cast<H1Session*>(p->data); }
+
+  static int on_message_begin(http_parser* p) {
+    H1Session* s = self(p);
+    s->cur_ = s->r_->new_stream(s->conn_);
+    s->url_.clear();
+    s->field_.clear();
+    s->value_.clear();
+    s->in_value_ = false;
+    s->upgrade_ = nullptr;
+    s->r_->count(Counter::kRequestsH1);
+    s->conn_->set_timer(kTimerHeader);
+    return 0;
+  }
+
+  static int on_url(http_parser* p, const char* at, size_t len) {
+    H1Session* s = self(p);
+    if (s->url_.size() + len > s->r_->options().limits.max_url_length) {
+      s->r_->count(Counter::kLimitUrl);
+      s->error_status_ = 414;
+      return -1;
+    }
+    s->url_.append(at, len);
+    return 0;
+  }
+
+  bool add_header_bytes(size_t len) {
+    cur_->header_bytes += len;
+    if (cur_->header_bytes > r_->options().limits.max_header_list_size) {
+      r_->count(Counter::kLimitHeaders);
+      error_status_ = 431;
+      return false;
+    }
+    return true;
+  }
+
+  void commit_header() {
+    for (char& ch : field_) {
+      if (ch >= 'A' && ch <= 'Z') {
+        ch = static_cast<char>(ch - 'A' + 'a');
+      }
+    }
+    cur_->add_header(field_, value_);
+    field_.clear();
+    value_.clear();
+  }
+
+  static int on_header_field(http_parser* p, const char* at, size_t len) {
+    H1Session* s = self(p);
+    if (s->in_value_) {
+      s->commit_header();
+      s->in_value_ = false;
+    }
+    s->field_.append(at, len);
+    return s->add_header_bytes(len) ? 0 : -1;
+  }
+
+  static int on_header_value(http_parser* p, const char* at, size_t len) {
+    H1Session* s = self(p);
+    s->in_value_ = true;
+    s->value_.append(at, len);
+    return s->add_header_bytes(len) ? 0 : -1;
+  }
+
+  static int on_headers_complete(http_parser* p) {
+    H1Session* s = self(p);
+    Stream* st = s->cur_;
+    if (s->in_value_) {
+      s->commit_header();
+      s->in_value_ = false;
+    }
+    st->method = http_method_str(static_cast<http_method>(p->method));
+    st->url = st->intern(s->url_);
+    st->scheme = s->conn_->tls_info != nullptr ? "https" : "http";
+    bool has_cl = (p->flags & F_CONTENTLENGTH) != 0;
+    bool chunked = (p->flags & F_CHUNKED) != 0;
+    int64_t cl = has_cl ? static_cast<int64_t>(p->content_length) : -1;
+    bool has_body = chunked || cl > 0;
+    Protocol proto = p->http_minor == 0 ? Protocol::kHttp10 : Protocol::kHttp11;
+    st->finish_head(proto, s->conn_->peer, s->conn_->tls_info.get(), cl, has_body);
+    st->set_authority(st->req.header("host"));
+    s->http10_ = proto == Protocol::kHttp10;
+    s->keep_alive_ = http_should_keep_alive(p) != 0 && !s->r_->draining();
+    if (cl > 0 && static_cast<uint64_t>(cl) > s->r_->options().limits.max_body_size) {
+      s->r_->count(Counter::kLimitBody);
+      s->error_status_ = 413;
+      return -1;
+    }
+    if (p->upgrade && !has_body && s->conn_->tls_info == nullptr && s->r_->options().enable_h2c &&
+        has_token(st->req.header("upgrade"), "h2c")) {
+      std::string_view settings = st->req.header("http2-settings");
+      if (!settings.empty()) {
+        s->upgrade_ = st;
+        s->h2_settings_ = base64url_decode(settings);
+        return 0;
+      }
+    }
+    if (has_body && !s->http10_ && has_token(st->req.header("expect"), "100-continue")) {
+      s->conn_->send("HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    s->conn_->set_timer(has_body ? kTimerBody : kTimerNone);
+    s->r_->dispatch(st);
+    return 0;
+  }
+
+  static int on_body(http_parser* p, const char* at, size_t len) {
+    H1Session* s = self(p);
+    Stream* st = s->cur_;
+    if (st == nullptr) {
+      return 0;
+    }
+    st->body_bytes += len;
+    if (st->body_bytes > s->r_->options().limits.max_body_size) {
+      s->r_->count(Counter::kLimitBody);
+      s->error_status_ = 413;
+      return -1;
+    }
+    s->conn_->set_timer(kTimerBody);
+    st->deliver_body(std::string_view(at, len), false);
+    return 0;
+  }
+
+  static int on_message_complete(http_parser* p) {
+    H1Session* s = self(p);
+    Stream* st = s->cur_;
+    if (st == nullptr) {
+      return 0;
+    }
+    st->req_complete = true;
+    s->conn_->set_timer(kTimerNone);
+    if (s->upgrade_ != nullptr) {
+      return 0;  // the parser stops here; feed() switches protocols
+    }
+    st->deliver_body({}, true);
+    // One request at a time: the next one stays unparsed until this
+    // response is out, which keeps pipelined responses in order.
+    http_parser_pause(p, 1);
+    s->paused_ = true;
+    return 0;
+  }
+
+  // ---- output ----
+
+  void send_head(Stream* s) {
+    s->head_sent = true;
+    bool user_cl = false;
+    no_body_ = s->status == 204 || s->status == 304 || (s->status >= 100 && s->status < 200);
+    std::string h;
+    h.reserve(256);
+    h += http10_ ? "HTTP/1.0 " : "HTTP/1.1 ";
+    h += std::to_string(s->status);
+    h += ' ';
+    h += status_reason(s->status);
+    h += "\r\n";
+    for (const Header& x : s->resp_headers) {
+      if (iequals(x.name, "content-length")) {
+        user_cl = true;
+      } else if (iequals(x.name, "connection") || iequals(x.name, "transfer-encoding")) {
+        continue;
+      }
+      h += x.name;
+      h += ": ";
+      h += x.value;
+      h += "\r\n";
+    }
+    h += "date: ";
+    h += r_->http_date();
+    h += "\r\n";
+    if (!r_->options().server_name.empty()) {
+      h += "server: " + r_->options().server_name + "\r\n";
+    }
+    chunked_ = false;
+    if (!user_cl && !no_body_) {
+      if (s->complete_body) {
+        size_t len = s->chunks.empty() ? 0 : s->chunks.front().size();
+        h += "content-length: " + std::to_string(len) + "\r\n";
+      } else if (!http10_) {
+        h += "transfer-encoding: chunked\r\n";
+        chunked_ = true;
+      } else {
+        keep_alive_ = false;  // the body ends when the connection does
+      }
+    }
+    if (!s->req_complete || r_->draining()) {
+      keep_alive_ = false;
+    }
+    if (!keep_alive_) {
+      h += "connection: close\r\n";
+    } else if (http10_) {
+      h += "connection: keep-alive\r\n";
+    }
+    h += "\r\n";
+    conn_->send(h);
+  }
+
+  bool finish_response() {
+    Stream* s = cur_;
+    s->resp_done = true;
+    if (s->status >= 500) {
+      r_->count(Counter::kResponses5xx);
+    } else if (s->status >= 400) {
+      r_->count(Counter::kResponses4xx);
+    }
+    s->log_access();
+    if (!s->req_complete) {
+      keep_alive_ = false;
+    }
+    cur_ = nullptr;
+    r_->free_stream(s);
+    if (!keep_alive_ || r_->draining()) {
+      closing_ = true;
+      conn_->close_after_write();
+      return true;
+    }
+    conn_->set_timer(kTimerIdle);
+    paused_ = false;
+    http_parser_pause(&parser_, 0);
+    std::string input = std::move(backlog_);
+    backlog_.clear();
+    if (!input.empty() && !feed(input.data(), input.size())) {
+      return false;
+    }
+    if (!paused_ && !closing_) {
+      conn_->start_reading();
+    }
+    return true;
+  }
+
+  // Answers a request we will not serve (and closes after it).
+  void reject(int status) {
+    closing_ = true;
+    error_status_ = 0;
+    if (cur_ != nullptr && cur_->head_sent) {
+      conn_->close();
+      return;
+    }
+    std::string h = "HTTP/1.1 " + std::to_string(status) + " " + status_reason(status) +
+                    "\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+    conn_->send(h);
+    r_->count(status >= 500 ? Counter::kResponses5xx : Counter::kResponses4xx);
+    if (cur_ != nullptr) {
+      Stream* s = cur_;
+      cur_ = nullptr;
+      if (s->method.empty()) {
+        s->method = "-";
+      }
+      s->status = status;
+      s->log_access();
+      s->cancel();
+      r_->free_stream(s);
+    }
+    conn_->close_after_write();
+  }
+
+  bool switch_to_h2(const char* rest, size_t n) {
+    Stream* st = upgrade_;
+    upgrade_ = nullptr;
+    cur_ = nullptr;
+    conn_->send("HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n");
+    Conn* conn = conn_;
+    std::unique_ptr<Session> h2 = make_h2_upgraded(conn, h2_settings_, st);
+    if (h2 == nullptr) {
+      r_->free_stream(st);
+      return false;
+    }
+    // This session dies here; touch no member after the swap.
+    std::unique_ptr<Session> me = std::move(conn->session);
+    conn->session = std::move(h2);
+    std::string input(rest, n);
+    bool ok = conn->session->on_input(reinterpret_cast<const uint8_t*>(input.data()), n);
+    conn->start_reading();
+    return ok;
+  }
+
+  static const http_parser_settings kSettings;
+
+  Conn* conn_;
+  Reactor* r_;
+  http_parser parser_;
+  Stream* cur_ = nullptr;
+  Stream* upgrade_ = nullptr;
+  std::string url_, field_, value_, backlog_, h2_settings_;
+  bool in_value_ = false;
+  bool paused_ = false;
+  bool closing_ = false;
+  bool keep_alive_ = true;
+  bool http10_ = false;
+  bool chunked_ = false;
+  bool no_body_ = false;
+  int error_status_ = 0;
+};
+
+const http_parser_settings H1Session::kSettings = {
+    .on_message_begin = H1Session::on_message_begin,
+    .on_url = H1Session::on_url,
+    .on_status = nullptr,
+    .on_header_field = H1Session::on_header_field,
+    .on_header_value = H1Session::on_header_value,
+    .on_headers_complete = H1Session::on_headers_complete,
+    .on_body = H1Session::on_body,
+    .on_message_complete = H1Session::on_message_complete,
+    .on_chunk_header = nullptr,
+    .on_chunk_complete = nullptr,
+};
+
+}  // namespace
+
+std::unique_ptr<Session> make_h1_session(Conn* conn) {
+  return std::make_unique<H1Session>(conn);
+}
+
+}  // namespace valk::net

@@ -1,0 +1,588 @@
+#include "net/h2.h"
+
+#include <nghttp2/nghttp2.h>
+#include <strings.h>
+
+#include <cstring>
+#include <unordered_set>
+
+#include "net/reactor.h"
+
+namespace valk::net {
+
+namespace {
+
+constexpr uint8_t kDrainPing[8] = {'v', 'a', 'l', 'k', 'd', 'r', 'a', 'n'};
+
+// A token bucket: `rate` tokens a second, holding at most `rate`.
+struct Bucket {
+  double tokens = -1;
+  uint64_t last_ms = 0;
+  bool take(uint32_t rate, uint64_t now_ms) {
+    if (rate == 0) {
+      return true;
+    }
+    if (tokens < 0) {
+      tokens = rate;
+    } else {
+      tokens = std::min<double>(rate, tokens + (now_ms - last_ms) * rate / 1000.0);
+    }
+    last_ms = now_ms;
+    if (tokens < 1) {
+      return false;
+    }
+    tokens -= 1;
+    return true;
+  }
+};
+
+bool connection_specific(std::string_view n) {
+  return strcasecmp(std::string(n).c_str(), "connection") == 0 ||
+         strcasecmp(std::string(n).c_str(), "keep-alive") == 0 ||
+         strcasecmp(std::string(n).c_str(), "transfer-encoding") == 0 ||
+         strcasecmp(std::string(n).c_str(), "upgrade") == 0 ||
+         strcasecmp(std::string(n).c_str(), "proxy-connection") == 0;
+}
+
+nghttp2_nv make_nv(std::string_view n, std::string_view v) {
+  return nghttp2_nv{const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(n.data())),
+                    const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(v.data())), n.size(),
+                    v.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+class H2Session final : public Session {
+ public:
+  explicit H2Session(Conn* c) : conn_(c), r_(c->reactor) {}
+
+  ~H2Session() override {
+    close_streams();
+    nghttp2_session_del(s_);
+  }
+
+  bool init(std::string_view upgrade_settings, Stream* upgraded) {
+    nghttp2_session_callbacks* cb;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
+    nghttp2_session_callbacks_set_error_callback2(cb, on_error);
+    const ServerLimits& lim = r_->options().limits;
+    nghttp2_option* opt;
+    nghttp2_option_new(&opt);
+    nghttp2_option_set_max_continuations(opt, lim.max_continuations);
+    if (lim.max_resets_per_second != 0) {
+      nghttp2_option_set_stream_reset_rate_limit(opt, lim.max_resets_per_second * 2ull,
+                                                 lim.max_resets_per_second);
+    }
+    int rv = nghttp2_session_server_new2(&s_, cb, this, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rv != 0) {
+      return false;
+    }
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, lim.max_header_list_size},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    };
+    nghttp2_submit_settings(s_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+    nghttp2_session_set_local_window_size(s_, NGHTTP2_FLAG_NONE, 0, 16 << 20);
+    if (upgraded != nullptr) {
+      rv = nghttp2_session_upgrade2(s_, reinterpret_cast<const uint8_t*>(upgrade_settings.data()),
+                                    upgrade_settings.size(), upgraded->head_request, upgraded);
+      if (rv != 0) {
+        return false;
+      }
+      upgraded->h2_id = 1;
+      upgraded->conn = conn_;
+      upgraded->set_protocol(Protocol::kHttp2);
+      streams_.insert(upgraded);
+      max_seen_id_ = 1;
+      r_->count(Counter::kStreamsH2);
+      update_timer();
+      r_->dispatch(upgraded);
+      upgraded->deliver_body({}, true);
+    } else {
+      update_timer();
+    }
+    conn_->mark_dirty();
+    return true;
+  }
+
+  // ---- Session ----
+
+  bool on_input(const uint8_t* p, size_t n) override {
+    ssize_t rv = nghttp2_session_mem_recv(s_, p, n);
+    if (rv < 0) {
+      if (rv == NGHTTP2_ERR_FLOODED) {
+        r_->count(Counter::kFloodsDetected);
+      } else {
+        r_->count(Counter::kProtocolErrors);
+      }
+      r_->log().log(LogLevel::kDebug, "h2 %s: %s", conn_->peer.c_str(),
+                    nghttp2_strerror(static_cast<int>(rv)));
+      return false;
+    }
+    update_timer();
+    conn_->mark_dirty();
+    return true;
+  }
+
+  bool produce() override {
+    while (!conn_->over_high_water()) {
+      const uint8_t* data = nullptr;
+      ssize_t n = nghttp2_session_mem_send(s_, &data);
+      if (n < 0) {
+        return false;
+      }
+      if (n == 0) {
+        break;
+      }
+      conn_->send(data, static_cast<size_t>(n));
+    }
+    return true;
+  }
+
+  void on_completion(Stream* st, Completion& c) override {
+    if (c.kind == Completion::Kind::kReset) {
+      nghttp2_submit_rst_stream(s_, NGHTTP2_FLAG_NONE, st->h2_id, NGHTTP2_INTERNAL_ERROR);
+      conn_->mark_dirty();
+      return;
+    }
+    bool had_head = st->head_ready;
+    if (!st->apply(c)) {
+      r_->log().log(LogLevel::kWarn, "responder call out of order; ignored");
+      return;
+    }
+    if (!had_head) {
+      submit_head(st);
+    } else if (deferred_.erase(st) != 0) {
+      nghttp2_session_resume_data(s_, st->h2_id);
+    }
+    conn_->mark_dirty();
+  }
+
+  void drain() override {
+    if (draining_) {
+      return;
+    }
+    draining_ = true;
+    // Two-step GOAWAY: announce with 2^31-1, then after a round trip (our
+    // PING comes back) send the last stream id we really processed.
+    nghttp2_submit_shutdown_notice(s_);
+    nghttp2_submit_ping(s_, NGHTTP2_FLAG_NONE, kDrainPing);
+    conn_->mark_dirty();
+  }
+
+  void on_timeout(int kind) override {
+    if (streams_.empty()) {
+      r_->count(Counter::kTimeoutsIdle);
+      nghttp2_submit_goaway(s_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s_),
+                            NGHTTP2_NO_ERROR, nullptr, 0);
+      produce();
+      conn_->close_after_write();
+    }
+  }
+
+  void close_streams() override {
+    for (Stream* st : streams_) {
+      nghttp2_session_set_stream_user_data(s_, st->h2_id, nullptr);
+      st->cancel();
+      r_->free_stream(st);
+    }
+    streams_.clear();
+    deferred_.clear();
+  }
+
+  bool finished() const override {
+    return nghttp2_session_want_read(s_) == 0 && nghttp2_session_want_write(s_) == 0;
+  }
+
+ private:
+  static H2Session* self(void* u) { return static_cast<H2Session*>(u); }
+  Stream* stream(int32_t id) {
+    return static_cast<Stream*>(nghttp2_session_get_stream_user_data(s_, id));
+  }
+  uint64_t now_ms() { return uv_now(r_->loop()); }
+
+  void update_timer() {
+    bool idle = streams_.empty();
+    if (idle != idle_) {
+      idle_ = idle;
+      conn_->set_timer(idle ? kTimerIdle : kTimerNone);
+    }
+  }
+
+  void calm_down() {
+    r_->count(Counter::kFloodsDetected);
+    nghttp2_session_terminate_session(s_, NGHTTP2_ENHANCE_YOUR_CALM);
+  }
+
+  // ---- receiving ----
+
+  static int on_begin_frame(nghttp2_session* s, const nghttp2_frame_hd* hd, void* u) {
+    H2Session* h = self(u);
+    switch (hd->type) {
+      case NGHTTP2_HEADERS:
+        h->continuations_ = 0;
+        // nghttp2 silently ignores a new HEADERS whose id is below one
+        // already used when it no longer knows the stream; RFC 9113 5.1.1
+        // wants a connection error.
+        if ((hd->stream_id & 1) != 0 && hd->stream_id <= h->max_seen_id_ &&
+            h->stream(hd->stream_id) == nullptr &&
+            nghttp2_session_find_stream(s, hd->stream_id) == nullptr) {
+          h->r_->count(Counter::kProtocolErrors);
+          nghttp2_session_terminate_session(s, h->recently_closed(hd->stream_id)
+                                                   ? NGHTTP2_STREAM_CLOSED
+                                                   : NGHTTP2_PROTOCOL_ERROR);
+        }
+        break;
+      case NGHTTP2_CONTINUATION:
+        if (++h->continuations_ > h->r_->options().limits.max_continuations) {
+          h->calm_down();
+        }
+        break;
+      case NGHTTP2_SETTINGS:
+      case NGHTTP2_PING:
+        if ((hd->flags & NGHTTP2_FLAG_ACK) == 0 &&
+            !h->control_.take(h->r_->options().limits.max_control_frames_per_second, h->now_ms())) {
+          h->calm_down();
+        }
+        break;
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  bool recently_closed(int32_t id) const {
+    for (int32_t c : closed_ring_) {
+      if (c == id) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  static int on_begin_headers(nghttp2_session* s, const nghttp2_frame* f, void* u) {
+    H2Session* h = self(u);
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST) {
+      return 0;
+    }
+    Stream* st = h->r_->new_stream(h->conn_);
+    st->h2_id = f->hd.stream_id;
+    h->streams_.insert(st);
+    h->max_seen_id_ = std::max(h->max_seen_id_, f->hd.stream_id);
+    nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+    h->r_->count(Counter::kStreamsH2);
+    return 0;
+  }
+
+  static int on_header(nghttp2_session* s, const nghttp2_frame* f, const uint8_t* name,
+                       size_t namelen, const uint8_t* value, size_t valuelen, uint8_t flags,
+                       void* u) {
+    H2Session* h = self(u);
+    Stream* st = h->stream(f->hd.stream_id);
+    if (st == nullptr || f->headers.cat != NGHTTP2_HCAT_REQUEST || st->status != 0) {
+      return 0;  // trailers are not passed on; rejected streams are skipped
+    }
+    const ServerLimits& lim = h->r_->options().limits;
+    std::string_view n(reinterpret_cast<const char*>(name), namelen);
+    std::string_view v(reinterpret_cast<const char*>(value), valuelen);
+    st->header_bytes += namelen + valuelen + 32;
+    if (st->header_bytes > lim.max_header_list_size) {
+      h->r_->count(Counter::kLimitHeaders);
+      st->status = 431;
+      return 0;
+    }
+    if (!n.empty() && n[0] == ':') {
+      if (n == ":method") {
+        st->method = st->intern(v);
+      } else if (n == ":path") {
+        if (valuelen > lim.max_url_length) {
+          h->r_->count(Counter::kLimitUrl);
+          st->status = 414;
+          return 0;
+        }
+        st->url = st->intern(v);
+      } else if (n == ":authority") {
+        st->authority = st->intern(v);
+      } else if (n == ":scheme") {
+        st->scheme = st->intern(v);
+      }
+      return 0;
+    }
+    st->add_header(n, v);
+    return 0;
+  }
+
+  static int on_frame_recv(nghttp2_session* s, const nghttp2_frame* f, void* u) {
+    H2Session* h = self(u);
+    switch (f->hd.type) {
+      case NGHTTP2_HEADERS: {
+        Stream* st = h->stream(f->hd.stream_id);
+        if (st == nullptr) {
+          break;
+        }
+        bool end = (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
+        if (f->headers.cat == NGHTTP2_HCAT_REQUEST) {
+          h->start_request(st, end);
+        } else if (end) {
+          st->req_complete = true;
+          st->deliver_body({}, true);
+        }
+        break;
+      }
+      case NGHTTP2_DATA: {
+        Stream* st = h->stream(f->hd.stream_id);
+        if (st != nullptr && (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+          st->req_complete = true;
+          st->deliver_body({}, true);
+        }
+        break;
+      }
+      case NGHTTP2_RST_STREAM: {
+        h->r_->count(Counter::kClientResets);
+        if (!h->resets_.take(h->r_->options().limits.max_resets_per_second, h->now_ms())) {
+          h->calm_down();
+        }
+        break;
+      }
+      case NGHTTP2_PING:
+        if ((f->hd.flags & NGHTTP2_FLAG_ACK) != 0 && h->draining_ && !h->goaway_sent_ &&
+            memcmp(f->ping.opaque_data, kDrainPing, 8) == 0) {
+          h->goaway_sent_ = true;
+          nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s),
+                                NGHTTP2_NO_ERROR, nullptr, 0);
+        }
+        break;
+      default:
+        break;
+    }
+    return 0;
+  }
+
+  void start_request(Stream* st, bool end) {
+    int64_t cl = -1;
+    std::string_view clh;
+    for (const HeaderView& hv : st->headers) {
+      if (hv.name == "content-length") {
+        clh = hv.value;
+      } else if (hv.name == "host" && st->authority.empty()) {
+        st->authority = hv.value;
+      }
+    }
+    if (!clh.empty()) {
+      cl = strtoll(std::string(clh).c_str(), nullptr, 10);
+    }
+    st->finish_head(Protocol::kHttp2, conn_->peer, conn_->tls_info.get(), cl, !end);
+    if (end) {
+      st->req_complete = true;
+    }
+    if (st->status == 0 && cl > 0 &&
+        static_cast<uint64_t>(cl) > r_->options().limits.max_body_size) {
+      r_->count(Counter::kLimitBody);
+      st->status = 413;
+    }
+    if (st->status != 0) {
+      reject(st, st->status);
+      return;
+    }
+    r_->dispatch(st);
+    if (end) {
+      st->deliver_body({}, true);
+    }
+  }
+
+  // Answers a stream without its handler; the status was set by a limit.
+  void reject(Stream* st, int status) {
+    st->status = 0;
+    st->cancel();
+    Completion c{Completion::Kind::kRespond, st->serial, status, {}, "", nullptr};
+    st->apply(c);
+    submit_head(st);
+  }
+
+  static int on_data_chunk(nghttp2_session* s, uint8_t flags, int32_t id, const uint8_t* data,
+                           size_t len, void* u) {
+    H2Session* h = self(u);
+    Stream* st = h->stream(id);
+    if (st == nullptr || st->cancelled) {
+      return 0;
+    }
+    st->body_bytes += len;
+    if (st->body_bytes > h->r_->options().limits.max_body_size) {
+      h->r_->count(Counter::kLimitBody);
+      if (!st->head_ready) {
+        h->reject(st, 413);
+      } else {
+        st->cancel();
+        nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+      }
+      return 0;
+    }
+    st->deliver_body(std::string_view(reinterpret_cast<const char*>(data), len), false);
+    return 0;
+  }
+
+  static int on_stream_close(nghttp2_session* s, int32_t id, uint32_t error_code, void* u) {
+    H2Session* h = self(u);
+    h->closed_ring_[h->closed_next_++ % 16] = id;
+    Stream* st = h->stream(id);
+    if (st == nullptr) {
+      return 0;
+    }
+    nghttp2_session_set_stream_user_data(s, id, nullptr);
+    if (st->resp_done) {
+      st->log_access();
+    } else {
+      st->cancel();
+    }
+    h->streams_.erase(st);
+    h->deferred_.erase(st);
+    h->r_->free_stream(st);
+    return 0;
+  }
+
+  static int on_frame_send(nghttp2_session* s, const nghttp2_frame* f, void* u) {
+    H2Session* h = self(u);
+    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
+      Stream* st = h->stream(f->hd.stream_id);
+      if (st != nullptr) {
+        st->resp_done = true;
+      }
+    }
+    return 0;
+  }
+
+  static int on_error(nghttp2_session*, int code, const char* msg, size_t len, void* u) {
+    H2Session* h = self(u);
+    h->r_->log().log(LogLevel::kDebug, "h2 %s: %.*s", h->conn_->peer.c_str(), static_cast<int>(len),
+                     msg);
+    return 0;
+  }
+
+  static int on_invalid_frame(nghttp2_session* s, const nghttp2_frame* f, int err, void* u) {
+    self(u)->r_->count(Counter::kProtocolErrors);
+    return 0;
+  }
+
+  // ---- sending ----
+
+  static ssize_t read_body(nghttp2_session* s, int32_t id, uint8_t* buf, size_t len,
+                           uint32_t* flags, nghttp2_data_source* src, void* u) {
+    H2Session* h = self(u);
+    auto* st = static_cast<Stream*>(src->ptr);
+    size_t n = 0;
+    bool eof = false;
+    if (!st->take_body(buf, len, &n, &eof)) {
+      return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    if (eof) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      if (!st->trailers.empty()) {
+        std::vector<nghttp2_nv> nv;
+        for (const Header& t : st->trailers) {
+          nv.push_back(make_nv(t.name, t.value));
+        }
+        if (nghttp2_submit_trailer(s, id, nv.data(), nv.size()) == 0) {
+          *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+          st->resp_done = true;
+        }
+      }
+      return static_cast<ssize_t>(n);
+    }
+    if (n == 0) {
+      h->deferred_.insert(st);
+      return NGHTTP2_ERR_DEFERRED;
+    }
+    return static_cast<ssize_t>(n);
+  }
+
+  void submit_head(Stream* st) {
+    std::string status = std::to_string(st->status);
+    std::string length;
+    std::vector<nghttp2_nv> nv;
+    nv.reserve(st->resp_headers.size() + 4);
+    nv.push_back(make_nv(":status", status));
+    bool user_cl = false;
+    for (Header& x : st->resp_headers) {
+      for (char& ch : x.name) {
+        ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+      }
+      if (connection_specific(x.name)) {
+        continue;
+      }
+      user_cl |= x.name == "content-length";
+      nv.push_back(make_nv(x.name, x.value));
+    }
+    const std::string& server = r_->options().server_name;
+    if (!server.empty()) {
+      nv.push_back(make_nv("server", server));
+    }
+    bool no_body = st->head_request || st->status == 204 || st->status == 304;
+    if (st->complete_body && !user_cl && st->status != 204 && st->status != 304) {
+      length = std::to_string(st->chunks.empty() ? 0 : st->chunks.front().size());
+      nv.push_back(make_nv("content-length", length));
+    }
+    if (st->status >= 500) {
+      r_->count(Counter::kResponses5xx);
+    } else if (st->status >= 400) {
+      r_->count(Counter::kResponses4xx);
+    }
+    nghttp2_data_provider dp;
+    dp.source.ptr = st;
+    dp.read_callback = read_body;
+    bool empty = st->complete_body && st->chunks.empty();
+    if (no_body) {
+      st->chunks.clear();
+      st->source.reset();
+    }
+    int rv = nghttp2_submit_response(s_, st->h2_id, nv.data(), nv.size(),
+                                     no_body || empty ? nullptr : &dp);
+    if (rv != 0) {
+      nghttp2_submit_rst_stream(s_, NGHTTP2_FLAG_NONE, st->h2_id, NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  Conn* conn_;
+  Reactor* r_;
+  nghttp2_session* s_ = nullptr;
+  std::unordered_set<Stream*> streams_;
+  std::unordered_set<Stream*> deferred_;
+  int32_t max_seen_id_ = 0;
+  int32_t closed_ring_[16] = {};
+  uint32_t closed_next_ = 0;
+  uint32_t continuations_ = 0;
+  Bucket resets_, control_;
+  bool draining_ = false;
+  bool goaway_sent_ = false;
+  bool idle_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Session> make_h2_session(Conn* conn) {
+  auto s = std::make_unique<H2Session>(conn);
+  if (!s->init({}, nullptr)) {
+    return nullptr;
+  }
+  return s;
+}
+
+std::unique_ptr<Session> make_h2_upgraded(Conn* conn, std::string_view settings, Stream* stream) {
+  auto s = std::make_unique<H2Session>(conn);
+  if (!s->init(settings, stream)) {
+    return nullptr;
+  }
+  return s;
+}
+
+}  // namespace valk::net

@@ -1,0 +1,124 @@
+#include "net/log.h"
+
+#include <cstdarg>
+#include <ctime>
+
+namespace valk::net {
+
+LogWriter::~LogWriter() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  if (own_access_) {
+    fclose(access_);
+  }
+  if (own_error_) {
+    fclose(error_);
+  }
+}
+
+bool LogWriter::open(const std::string& access_path, const std::string& error_path, LogLevel level,
+                     std::string* error) {
+  level_ = level;
+  auto open_one = [&](const std::string& path, FILE* dash, FILE** out, bool* own) {
+    if (path.empty()) {
+      return true;
+    }
+    if (path == "-") {
+      *out = dash;
+      return true;
+    }
+    *out = fopen(path.c_str(), "a");
+    if (*out == nullptr) {
+      *error = "cannot open log file " + path;
+      return false;
+    }
+    *own = true;
+    return true;
+  };
+  if (!open_one(access_path, stdout, &access_, &own_access_) ||
+      !open_one(error_path, stderr, &error_, &own_error_)) {
+    return false;
+  }
+  if (level == LogLevel::kOff) {
+    error_ = nullptr;
+  }
+  thread_ = std::thread([this] { run(); });
+  return true;
+}
+
+void LogWriter::access(std::string line) {
+  if (access_ == nullptr) {
+    return;
+  }
+  line.push_back('\n');
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    queue_.push_back(Line{access_, std::move(line)});
+  }
+  cv_.notify_one();
+}
+
+void LogWriter::log(LogLevel l, const char* fmt, ...) {
+  if (!enabled(l)) {
+    return;
+  }
+  static const char* kNames[] = {"debug", "info", "warn", "error", "off"};
+  char stamp[32];
+  time_t now = time(nullptr);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  std::string line = std::string(stamp) + " [" + kNames[static_cast<int>(l)] + "] " + msg + "\n";
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    queue_.push_back(Line{error_, std::move(line)});
+  }
+  cv_.notify_one();
+}
+
+void LogWriter::flush() {
+  std::unique_lock<std::mutex> g(mu_);
+  done_cv_.wait(g, [this] { return (queue_.empty() && !busy_) || !thread_.joinable(); });
+}
+
+void LogWriter::run() {
+  std::vector<Line> batch;
+  std::unique_lock<std::mutex> g(mu_);
+  for (;;) {
+    cv_.wait(g, [this] { return stop_ || !queue_.empty(); });
+    if (queue_.empty() && stop_) {
+      return;
+    }
+    batch.swap(queue_);
+    busy_ = true;
+    g.unlock();
+    FILE* last = nullptr;
+    for (Line& l : batch) {
+      fwrite(l.text.data(), 1, l.text.size(), l.to);
+      if (last != nullptr && last != l.to) {
+        fflush(last);
+      }
+      last = l.to;
+    }
+    if (last != nullptr) {
+      fflush(last);
+    }
+    batch.clear();
+    g.lock();
+    busy_ = false;
+    done_cv_.notify_all();
+  }
+}
+
+}  // namespace valk::net

@@ -1,0 +1,48 @@
+// The access log and the error log. Lines are formatted on the calling
+// thread and handed to one writer thread, so no reactor ever blocks on a
+// file or a terminal. Thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "valk/server.h"
+
+namespace valk::net {
+
+class LogWriter {
+ public:
+  LogWriter() = default;
+  ~LogWriter();
+  // Opens the sinks ("" none, "-" stdout/stderr, else a file appended to).
+  bool open(const std::string& access_path, const std::string& error_path, LogLevel level,
+            std::string* error);
+  bool access_enabled() const { return access_ != nullptr; }
+  bool enabled(LogLevel l) const { return error_ != nullptr && l >= level_; }
+  void access(std::string line);  // line without the newline
+  void log(LogLevel l, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+  // Writes out everything queued; blocks until done.
+  void flush();
+
+ private:
+  void run();
+  struct Line {
+    FILE* to;
+    std::string text;
+  };
+  FILE* access_ = nullptr;
+  FILE* error_ = nullptr;
+  bool own_access_ = false, own_error_ = false;
+  LogLevel level_ = LogLevel::kWarn;
+  std::mutex mu_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<Line> queue_;
+  bool stop_ = false, busy_ = false;
+  std::thread thread_;
+};
+
+}  // namespace valk::net

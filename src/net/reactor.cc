@@ -1,0 +1,350 @@
+#include "net/reactor.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "net/server_impl.h"
+
+namespace valk::net {
+
+namespace {
+thread_local Reactor* tl_reactor = nullptr;
+}
+
+Reactor* Reactor::current() {
+  return tl_reactor;
+}
+
+Reactor::Reactor(ServerImpl* server, int index)
+    : server_(server),
+      index_(index),
+      conns_(std::max<size_t>(1, server->options.limits.max_connections /
+                                     std::max<size_t>(1, server->options.reactors))),
+      streams_(size_t{1} << 30),
+      read_buf_(new uint8_t[kReadBufSize]) {}
+
+Reactor::~Reactor() {
+  Completion* c = nullptr;
+  while (queue_.pop(&c)) {
+    delete c;
+  }
+  for (Completion* l : local_) {
+    delete l;
+  }
+  delete[] read_buf_;
+}
+
+const ServerOptions& Reactor::options() const {
+  return server_->options;
+}
+const TlsContext& Reactor::tls() const {
+  return server_->tls;
+}
+LogWriter& Reactor::log() {
+  return server_->log;
+}
+
+bool Reactor::init(const std::vector<int>& fds, std::string* error) {
+  uv_loop_init(&loop_);
+  loop_.data = this;
+  uv_async_init(&loop_, &async_, on_async);
+  async_.data = this;
+  uv_prepare_init(&loop_, &prepare_);
+  prepare_.data = this;
+  uv_prepare_start(&prepare_, on_prepare);
+  uv_timer_init(&loop_, &drain_timer_);
+  drain_timer_.data = this;
+  for (int fd : fds) {
+    auto* t = new uv_tcp_t;
+    uv_tcp_init(&loop_, t);
+    t->data = this;
+    listeners_.push_back(t);
+    int r = uv_tcp_open(t, fd);
+    if (r == 0) {
+      r = uv_listen(reinterpret_cast<uv_stream_t*>(t), 1024, on_connection);
+    }
+    if (r != 0) {
+      *error = std::string("listen: ") + uv_strerror(r);
+      return false;
+    }
+  }
+  return true;
+}
+
+void Reactor::run() {
+  tl_reactor = this;
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  // Everything is closed; run once more for close callbacks, then free.
+  uv_run(&loop_, UV_RUN_NOWAIT);
+  uv_loop_close(&loop_);
+  tl_reactor = nullptr;
+}
+
+// ---- cross-thread entry points ----------------------------------------------
+
+SendResult Reactor::post(Completion* c) {
+  if (tl_reactor == this) {
+    // Applied at this iteration's flush point, never inside the caller.
+    local_.push_back(c);
+    return SendResult::kOk;
+  }
+  if (!queue_.push(c)) {
+    delete c;
+    count(Counter::kQueueFull);
+    return SendResult::kBusy;
+  }
+  if (queue_.claim_wakeup()) {
+    wake();
+  }
+  return SendResult::kOk;
+}
+
+bool Reactor::wake() {
+  posting_.fetch_add(1);
+  bool ok = !async_closed_.load();
+  if (ok) {
+    uv_async_send(&async_);
+  }
+  posting_.fetch_sub(1);
+  return ok;
+}
+
+void Reactor::request_shutdown() {
+  shutdown_req_.store(true);
+  queue_.claim_wakeup();
+  wake();
+}
+
+void Reactor::request_force_close() {
+  force_req_.store(true);
+  queue_.claim_wakeup();
+  wake();
+}
+
+void Reactor::on_async(uv_async_t* a) {
+  auto* r = static_cast<Reactor*>(a->data);
+  r->queue_.clear_wakeup();
+  Completion* c = nullptr;
+  while (r->queue_.pop(&c)) {
+    r->apply(c);
+  }
+  if (r->force_req_.load()) {
+    r->force_close_all();
+  } else if (r->shutdown_req_.load()) {
+    r->begin_shutdown();
+  }
+}
+
+void Reactor::apply(Completion* c) {
+  auto it = stream_map_.find(c->stream);
+  if (it != stream_map_.end()) {
+    Stream* s = it->second;
+    if (s->conn->session != nullptr && !s->conn->closing()) {
+      s->conn->session->on_completion(s, *c);
+    }
+  }
+  delete c;
+}
+
+// ---- the flush point ----------------------------------------------------------
+
+void Reactor::on_prepare(uv_prepare_t* p) {
+  auto* r = static_cast<Reactor*>(p->data);
+  while (!r->local_.empty()) {
+    std::vector<Completion*> batch;
+    batch.swap(r->local_);
+    for (Completion* c : batch) {
+      r->apply(c);
+    }
+  }
+  while (!r->dirty_.empty()) {
+    std::vector<Conn*> batch;
+    batch.swap(r->dirty_);
+    for (Conn* c : batch) {
+      c->dirty = false;
+    }
+    for (Conn* c : batch) {
+      c->flush();
+    }
+    // A flush may queue completions (cancel callbacks respond at once).
+    while (!r->local_.empty()) {
+      std::vector<Completion*> more;
+      more.swap(r->local_);
+      for (Completion* c : more) {
+        r->apply(c);
+      }
+    }
+  }
+  r->update_gauges();
+}
+
+void Reactor::mark_dirty(Conn* c) {
+  if (!c->dirty) {
+    c->dirty = true;
+    dirty_.push_back(c);
+  }
+}
+
+void Reactor::update_gauges() {
+  auto set = [this](Counter c, uint64_t v) {
+    counters_[static_cast<int>(c)].store(v, std::memory_order_relaxed);
+  };
+  set(Counter::kConnSlotsInUse, conns_.in_use());
+  set(Counter::kConnSlotsHighWater, conns_.high_water());
+  set(Counter::kBuffersInUse, pool_.in_use());
+  set(Counter::kBufferBytes, pool_.bytes());
+}
+
+// ---- connections --------------------------------------------------------------
+
+void Reactor::on_connection(uv_stream_t* server, int status) {
+  auto* r = static_cast<Reactor*>(server->data);
+  if (status < 0) {
+    r->log().log(LogLevel::kWarn, "accept: %s", uv_strerror(status));
+    return;
+  }
+  r->accept_one(server);
+}
+
+void Reactor::accept_one(uv_stream_t* server) {
+  Conn* c = conns_.make(this);
+  if (c == nullptr) {
+    // At the limit: leave the connection in libuv's hands. libuv stops
+    // polling this listener until uv_accept is called, which happens when a
+    // slot frees up.
+    count(Counter::kConnectionsRejected);
+    deferred_accepts_.push_back(server);
+    return;
+  }
+  c->next = conn_list_;
+  if (conn_list_ != nullptr) {
+    conn_list_->prev = c;
+  }
+  conn_list_ = c;
+  count(Counter::kConnectionsAccepted);
+  count(Counter::kConnectionsActive);
+  c->accept(server);
+}
+
+void Reactor::conn_closed(Conn* c) {
+  if (c->prev != nullptr) {
+    c->prev->next = c->next;
+  } else {
+    conn_list_ = c->next;
+  }
+  if (c->next != nullptr) {
+    c->next->prev = c->prev;
+  }
+  if (c->dirty) {
+    for (Conn*& d : dirty_) {
+      if (d == c) {
+        d = dirty_.back();
+        dirty_.pop_back();
+        break;
+      }
+    }
+  }
+  count(Counter::kConnectionsActive, -1);
+  conns_.destroy(c);
+  if (!deferred_accepts_.empty() && !draining_) {
+    uv_stream_t* s = deferred_accepts_.back();
+    deferred_accepts_.pop_back();
+    accept_one(s);
+  }
+  maybe_finish();
+}
+
+Stream* Reactor::new_stream(Conn* c) {
+  Stream* s = streams_.make(c, next_serial_++);
+  stream_map_.emplace(s->serial, s);
+  count(Counter::kStreamsActive);
+  return s;
+}
+
+void Reactor::free_stream(Stream* s) {
+  stream_map_.erase(s->serial);
+  count(Counter::kStreamsActive, -1);
+  streams_.destroy(s);
+}
+
+void Reactor::dispatch(Stream* s) {
+  s->dispatched = true;
+  // No exception may cross the loop: a throwing handler answers 500.
+  try {
+    server_->handler(s->req, Responder(this, s->serial));
+  } catch (const std::exception& e) {
+    log().log(LogLevel::kError, "handler threw: %s", e.what());
+    auto* c = new Completion{Completion::Kind::kRespond, s->serial, 500, {}, "", nullptr};
+    post(c);
+  } catch (...) {
+    log().log(LogLevel::kError, "handler threw a non-exception");
+    auto* c = new Completion{Completion::Kind::kRespond, s->serial, 500, {}, "", nullptr};
+    post(c);
+  }
+}
+
+std::string_view Reactor::http_date() {
+  time_t now = time(nullptr);
+  if (now != date_time_) {
+    date_time_ = now;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date_, sizeof date_, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  }
+  return date_;
+}
+
+// ---- shutdown -----------------------------------------------------------------
+
+void Reactor::begin_shutdown() {
+  if (draining_) {
+    return;
+  }
+  draining_ = true;
+  for (uv_tcp_t* t : listeners_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(t),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  }
+  listeners_.clear();
+  deferred_accepts_.clear();
+  for (Conn* c = conn_list_; c != nullptr;) {
+    Conn* next = c->next;
+    if (c->session != nullptr) {
+      c->session->drain();
+    } else {
+      c->close();
+    }
+    c = next;
+  }
+  uint32_t ms = options().timeouts.drain;
+  uv_timer_start(&drain_timer_, on_drain_timer, ms == 0 ? 1 : ms, 0);
+  maybe_finish();
+}
+
+void Reactor::on_drain_timer(uv_timer_t* t) {
+  static_cast<Reactor*>(t->data)->force_close_all();
+}
+
+void Reactor::force_close_all() {
+  begin_shutdown();
+  for (Conn* c = conn_list_; c != nullptr; c = c->next) {
+    c->close();
+  }
+  maybe_finish();
+}
+
+void Reactor::maybe_finish() {
+  if (!draining_ || finished_ || conn_list_ != nullptr) {
+    return;
+  }
+  finished_ = true;
+  async_closed_.store(true);
+  while (posting_.load() != 0) {
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+}
+
+}  // namespace valk::net

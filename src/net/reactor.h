@@ -1,0 +1,110 @@
+// A reactor: one thread, one libuv loop, the connections it accepted and the
+// streams on them. Other threads reach it only through post() (an MPSC queue
+// with one coalesced uv_async wakeup per batch) and the shutdown requests.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "net/buffer.h"
+#include "net/conn.h"
+#include "net/log.h"
+#include "net/mpsc.h"
+#include "net/slab.h"
+#include "net/stream.h"
+#include "valk/server.h"
+
+namespace valk::net {
+
+class ServerImpl;
+class TlsContext;
+
+class Reactor {
+ public:
+  Reactor(ServerImpl* server, int index);
+  ~Reactor();
+
+  // Before the thread starts: sets up the loop and the listeners on the
+  // given bound sockets (ownership of the fds moves in).
+  bool init(const std::vector<int>& fds, std::string* error);
+  // The thread body: runs the loop until shutdown completes.
+  void run();
+
+  // ---- any thread ----
+  SendResult post(Completion* c);
+  void request_shutdown();
+  void request_force_close();
+  uint64_t counter(Counter c) const {
+    return counters_[static_cast<int>(c)].load(std::memory_order_relaxed);
+  }
+
+  // ---- reactor thread ----
+  static Reactor* current();
+  uv_loop_t* loop() { return &loop_; }
+  const ServerOptions& options() const;
+  const TlsContext& tls() const;
+  LogWriter& log();
+  BufferPool& pool() { return pool_; }
+  uint8_t* read_buf() { return read_buf_; }
+  static constexpr size_t kReadBufSize = 65536;
+  bool draining() const { return draining_; }
+
+  void count(Counter c, int64_t d = 1) {
+    counters_[static_cast<int>(c)].fetch_add(static_cast<uint64_t>(d), std::memory_order_relaxed);
+  }
+  Stream* new_stream(Conn* c);
+  void free_stream(Stream* s);
+  // Runs the handler for a stream whose head is complete.
+  void dispatch(Stream* s);
+  void mark_dirty(Conn* c);
+  void conn_closed(Conn* c);  // from Conn::on_close, before the slot is freed
+  std::string_view http_date();
+  void update_gauges();
+
+ private:
+  static void on_connection(uv_stream_t* server, int status);
+  static void on_async(uv_async_t* a);
+  static void on_prepare(uv_prepare_t* p);
+  static void on_drain_timer(uv_timer_t* t);
+  void accept_one(uv_stream_t* server);
+  void apply(Completion* c);
+  void begin_shutdown();
+  void force_close_all();
+  void maybe_finish();
+  bool wake();
+
+  ServerImpl* server_;
+  int index_;
+  uv_loop_t loop_;
+  uv_async_t async_;
+  uv_prepare_t prepare_;
+  uv_timer_t drain_timer_;
+  std::vector<uv_tcp_t*> listeners_;
+  std::vector<uv_stream_t*> deferred_accepts_;
+  MpscQueue<Completion*> queue_{65536};
+  std::vector<Completion*> local_;
+  std::atomic<bool> shutdown_req_{false}, force_req_{false};
+  // Posters in flight and whether the async handle is gone, so that no
+  // thread calls uv_async_send on a closed handle.
+  std::atomic<int> posting_{0};
+  std::atomic<bool> async_closed_{false};
+  bool draining_ = false, finished_ = false;
+  BufferPool pool_;
+  Slab<Conn> conns_;
+  Slab<Stream> streams_;
+  Conn* conn_list_ = nullptr;
+  std::vector<Conn*> dirty_;
+  std::unordered_map<uint64_t, Stream*> stream_map_;
+  uint64_t next_serial_ = 1;
+  time_t date_time_ = 0;
+  char date_[64] = {};
+  uint8_t* read_buf_;
+  std::atomic<uint64_t> counters_[static_cast<int>(Counter::kCount)] = {};
+  friend class Conn;
+};
+
+}  // namespace valk::net

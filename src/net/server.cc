@@ -1,0 +1,261 @@
+// valk::Server, valk::Responder and the listening sockets.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "net/server_impl.h"
+
+namespace valk {
+
+namespace net {
+
+ServerImpl::~ServerImpl() {
+  if (started_) {
+    shutdown();
+    wait();
+  }
+}
+
+// Binds one socket per (reactor, address) with SO_REUSEPORT, so the kernel
+// spreads connections over the reactors without a shared accept lock.
+bool ServerImpl::bind_all(unsigned n, std::vector<std::vector<int>>* fds, std::string* error) {
+  fds->assign(n, {});
+  for (const ListenAddress& la : options.listen) {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (uv_ip4_addr(la.host.c_str(), la.port, reinterpret_cast<sockaddr_in*>(&ss)) == 0) {
+      len = sizeof(sockaddr_in);
+    } else if (uv_ip6_addr(la.host.c_str(), la.port, reinterpret_cast<sockaddr_in6*>(&ss)) == 0) {
+      len = sizeof(sockaddr_in6);
+    } else {
+      *error = "bad listen address " + la.host;
+      return false;
+    }
+    uint16_t port = la.port;
+    for (unsigned i = 0; i < n; ++i) {
+      int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0) {
+        *error = std::string("socket: ") + strerror(errno);
+        return false;
+      }
+      (*fds)[i].push_back(fd);
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+      if (ss.ss_family == AF_INET6) {
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port = htons(port);
+      } else {
+        reinterpret_cast<sockaddr_in*>(&ss)->sin_port = htons(port);
+      }
+      if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+        *error = "bind " + la.host + ":" + std::to_string(port) + ": " + strerror(errno);
+        return false;
+      }
+      if (port == 0) {
+        sockaddr_storage bound{};
+        socklen_t blen = sizeof bound;
+        getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+        port =
+            ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                              : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+      }
+    }
+    ports.push_back(port);
+  }
+  return true;
+}
+
+bool ServerImpl::start(std::string* error) {
+  if (started_) {
+    *error = "already started";
+    return false;
+  }
+  if (options.reactors == 0) {
+    options.reactors = std::max(1u, std::thread::hardware_concurrency());
+  }
+  if (!log.open(options.access_log, options.error_log, options.log_level, error)) {
+    return false;
+  }
+  if (!options.certificates.empty() && !tls.init(options, error)) {
+    return false;
+  }
+  std::vector<std::vector<int>> fds;
+  if (!bind_all(options.reactors, &fds, error)) {
+    for (auto& v : fds) {
+      for (int fd : v) {
+        close(fd);
+      }
+    }
+    return false;
+  }
+  for (unsigned i = 0; i < options.reactors; ++i) {
+    reactors_.push_back(std::make_unique<Reactor>(this, static_cast<int>(i)));
+    if (!reactors_.back()->init(fds[i], error)) {
+      // The loops never ran: let each close its handles.
+      for (auto& r : reactors_) {
+        r->request_force_close();
+        r->run();
+      }
+      reactors_.clear();
+      return false;
+    }
+  }
+  started_ = true;
+  for (auto& r : reactors_) {
+    threads_.emplace_back([p = r.get()] { p->run(); });
+  }
+  return true;
+}
+
+void ServerImpl::shutdown() {
+  for (auto& r : reactors_) {
+    r->request_shutdown();
+  }
+}
+
+void ServerImpl::force_close() {
+  for (auto& r : reactors_) {
+    r->request_force_close();
+  }
+}
+
+void ServerImpl::wait() {
+  std::lock_guard<std::mutex> g(wait_mu_);
+  for (std::thread& t : threads_) {
+    if (t.joinable()) {
+      t.join();
+    }
+  }
+  log.flush();
+}
+
+ServerCounters ServerImpl::counters() const {
+  ServerCounters out;
+  for (const auto& r : reactors_) {
+    for (int i = 0; i < static_cast<int>(Counter::kCount); ++i) {
+      out.values[i] += r->counter(static_cast<Counter>(i));
+    }
+  }
+  return out;
+}
+
+}  // namespace net
+
+// ---- Server -------------------------------------------------------------------
+
+Server::Server(ServerOptions options, Handler handler)
+    : impl_(std::make_unique<net::ServerImpl>(std::move(options), std::move(handler))) {}
+
+Server::~Server() = default;
+
+bool Server::start(std::string* error) {
+  std::string ignored;
+  return impl_->start(error != nullptr ? error : &ignored);
+}
+
+uint16_t Server::port(size_t i) const {
+  return i < impl_->ports.size() ? impl_->ports[i] : 0;
+}
+void Server::shutdown() {
+  impl_->shutdown();
+}
+void Server::force_close() {
+  impl_->force_close();
+}
+void Server::wait() {
+  impl_->wait();
+}
+void Server::stop() {
+  impl_->shutdown();
+  impl_->wait();
+}
+ServerCounters Server::counters() const {
+  return impl_->counters();
+}
+
+const char* counter_name(Counter c) {
+  static const char* kNames[] = {
+      "connections_accepted",
+      "connections_active",
+      "connections_rejected",
+      "tls_handshakes",
+      "tls_handshake_failures",
+      "tls_resumed",
+      "requests_h1",
+      "streams_h2",
+      "streams_active",
+      "bytes_in",
+      "bytes_out",
+      "responses_4xx",
+      "responses_5xx",
+      "protocol_errors",
+      "timeouts_handshake",
+      "timeouts_idle",
+      "timeouts_header",
+      "timeouts_body",
+      "timeouts_write",
+      "limit_url",
+      "limit_headers",
+      "limit_body",
+      "client_resets",
+      "floods_detected",
+      "queue_full",
+      "conn_slots_in_use",
+      "conn_slots_high_water",
+      "buffers_in_use",
+      "buffer_bytes",
+  };
+  static_assert(sizeof kNames / sizeof kNames[0] == static_cast<size_t>(Counter::kCount));
+  int i = static_cast<int>(c);
+  return i >= 0 && i < static_cast<int>(Counter::kCount) ? kNames[i] : "?";
+}
+
+// ---- Responder ----------------------------------------------------------------
+
+namespace {
+
+SendResult send(net::Reactor* r, net::Completion* c) {
+  if (r == nullptr) {
+    delete c;
+    return SendResult::kInvalid;
+  }
+  return r->post(c);
+}
+
+}  // namespace
+
+using K = net::Completion::Kind;
+
+SendResult Responder::respond(int status, Headers headers, std::string body) const {
+  return send(reactor_, new net::Completion{K::kRespond, stream_, status, std::move(headers),
+                                            std::move(body), nullptr});
+}
+
+SendResult Responder::start(int status, Headers headers) const {
+  return send(reactor_,
+              new net::Completion{K::kStart, stream_, status, std::move(headers), {}, nullptr});
+}
+
+SendResult Responder::write(std::string chunk) const {
+  return send(reactor_, new net::Completion{K::kWrite, stream_, 0, {}, std::move(chunk), nullptr});
+}
+
+SendResult Responder::end(Headers trailers) const {
+  return send(reactor_, new net::Completion{K::kEnd, stream_, 0, std::move(trailers), {}, nullptr});
+}
+
+SendResult Responder::respond_with_source(int status, Headers headers,
+                                          std::unique_ptr<BodySource> source) const {
+  return send(
+      reactor_,
+      new net::Completion{K::kSource, stream_, status, std::move(headers), {}, std::move(source)});
+}
+
+SendResult Responder::reset() const {
+  return send(reactor_, new net::Completion{K::kReset, stream_, 0, {}, {}, nullptr});
+}
+
+}  // namespace valk

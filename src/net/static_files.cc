@@ -1,0 +1,341 @@
+#include "valk/static_files.h"
+
+#include <fcntl.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <memory>
+
+namespace valk {
+
+namespace {
+
+struct Mime {
+  const char* ext;
+  const char* type;
+};
+
+constexpr Mime kMimes[] = {
+    {"html", "text/html; charset=utf-8"},
+    {"htm", "text/html; charset=utf-8"},
+    {"css", "text/css; charset=utf-8"},
+    {"js", "text/javascript; charset=utf-8"},
+    {"mjs", "text/javascript; charset=utf-8"},
+    {"json", "application/json"},
+    {"txt", "text/plain; charset=utf-8"},
+    {"md", "text/markdown; charset=utf-8"},
+    {"xml", "application/xml"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"avif", "image/avif"},
+    {"ico", "image/x-icon"},
+    {"wasm", "application/wasm"},
+    {"pdf", "application/pdf"},
+    {"zip", "application/zip"},
+    {"gz", "application/gzip"},
+    {"tar", "application/x-tar"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"ttf", "font/ttf"},
+    {"otf", "font/otf"},
+    {"mp4", "video/mp4"},
+    {"webm", "video/webm"},
+    {"mp3", "audio/mpeg"},
+    {"ogg", "audio/ogg"},
+    {"wav", "audio/wav"},
+    {"csv", "text/csv; charset=utf-8"},
+    {"lisp", "text/plain; charset=utf-8"},
+    {"map", "application/json"},
+};
+
+// Streams [offset, offset+length) of an open file.
+class FileSource final : public BodySource {
+ public:
+  FileSource(int fd, uint64_t offset, uint64_t length) : fd_(fd), off_(offset), left_(length) {}
+  ~FileSource() override { close(fd_); }
+  int64_t read(std::span<uint8_t> buf, bool* eof) override {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), left_));
+    ssize_t n = want == 0 ? 0 : pread(fd_, buf.data(), want, static_cast<off_t>(off_));
+    if (n < 0 || (n == 0 && want > 0)) {
+      return -1;  // shrunk under us or an I/O error
+    }
+    off_ += static_cast<uint64_t>(n);
+    left_ -= static_cast<uint64_t>(n);
+    *eof = left_ == 0;
+    return n;
+  }
+
+ private:
+  int fd_;
+  uint64_t off_, left_;
+};
+
+int hexval(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+// Percent-decodes a path; false if malformed or it holds a NUL.
+bool decode_path(std::string_view in, std::string* out) {
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) {
+        return false;
+      }
+      int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
+      if (h < 0 || l < 0) {
+        return false;
+      }
+      c = static_cast<char>(h * 16 + l);
+      i += 2;
+    }
+    if (c == '\0') {
+      return false;
+    }
+    out->push_back(c);
+  }
+  return true;
+}
+
+bool has_dotdot(std::string_view p) {
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string_view::npos) {
+      j = p.size();
+    }
+    if (p.substr(i, j - i) == "..") {
+      return true;
+    }
+    i = j + 1;
+  }
+  return false;
+}
+
+std::string http_date(time_t t) {
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char b[64];
+  strftime(b, sizeof b, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return b;
+}
+
+time_t parse_http_date(std::string_view s) {
+  struct tm tm {};
+  std::string str(s);
+  if (strptime(str.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) == nullptr) {
+    return -1;
+  }
+  return timegm(&tm);
+}
+
+// Parses a single "bytes=a-b" range against `size`. Returns 1 with the range
+// set, 0 when the header should be ignored, -1 when unsatisfiable.
+int parse_range(std::string_view h, uint64_t size, uint64_t* from, uint64_t* len) {
+  if (h.substr(0, 6) != "bytes=" || h.find(',') != std::string_view::npos) {
+    return 0;
+  }
+  h.remove_prefix(6);
+  size_t dash = h.find('-');
+  if (dash == std::string_view::npos) {
+    return 0;
+  }
+  std::string a(h.substr(0, dash)), b(h.substr(dash + 1));
+  auto digits = [](const std::string& x) {
+    return !x.empty() && x.size() < 19 && x.find_first_not_of("0123456789") == std::string::npos;
+  };
+  if (a.empty()) {
+    if (!digits(b)) {
+      return 0;
+    }
+    uint64_t suffix = std::stoull(b);
+    if (suffix == 0 || size == 0) {
+      return -1;
+    }
+    suffix = std::min(suffix, size);
+    *from = size - suffix;
+    *len = suffix;
+    return 1;
+  }
+  if (!digits(a) || (!b.empty() && !digits(b))) {
+    return 0;
+  }
+  uint64_t first = std::stoull(a);
+  uint64_t last = b.empty() ? size - 1 : std::stoull(b);
+  if (first >= size) {
+    return -1;
+  }
+  if (last < first) {
+    return 0;
+  }
+  last = std::min(last, size - 1);
+  *from = first;
+  *len = last - first + 1;
+  return 1;
+}
+
+struct StaticRoot {
+  std::string root;  // realpath, no trailing slash
+  StaticOptions opts;
+};
+
+void serve(const StaticRoot& sr, Request& req, Responder res) {
+  std::string_view method = req.method();
+  if (method != "GET" && method != "HEAD") {
+    res.respond(405, {{"allow", "GET, HEAD"}}, "");
+    return;
+  }
+  std::string path;
+  if (!decode_path(req.path(), &path) || path.empty() || path[0] != '/') {
+    res.respond(400, {}, "bad path\n");
+    return;
+  }
+  if (has_dotdot(path)) {
+    res.respond(403, {}, "forbidden\n");
+    return;
+  }
+  std::string full = sr.root + path;
+  struct stat st;
+  if (stat(full.c_str(), &st) != 0) {
+    res.respond(404, {{"content-type", "text/plain"}}, "not found\n");
+    return;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    if (path.back() != '/') {
+      std::string loc(req.path());
+      loc += '/';
+      if (!req.query().empty()) {
+        loc += '?';
+        loc += req.query();
+      }
+      res.respond(301, {{"location", loc}}, "");
+      return;
+    }
+    full += sr.opts.index;
+    if (stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      res.respond(404, {{"content-type", "text/plain"}}, "not found\n");
+      return;
+    }
+  }
+  char real[PATH_MAX];
+  if (realpath(full.c_str(), real) == nullptr ||
+      strncmp(real, sr.root.c_str(), sr.root.size()) != 0 || real[sr.root.size()] != '/') {
+    res.respond(403, {}, "forbidden\n");
+    return;
+  }
+  int fd = open(real, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fd >= 0) {
+      close(fd);
+    }
+    res.respond(403, {}, "forbidden\n");
+    return;
+  }
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  char etag[64];
+  snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<unsigned long long>(size),
+           static_cast<unsigned long long>(st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec));
+  std::string last_mod = http_date(st.st_mtim.tv_sec);
+  Headers h = {{"etag", etag}, {"last-modified", last_mod}, {"accept-ranges", "bytes"}};
+  std::string_view inm = req.header("if-none-match");
+  std::string_view ims = req.header("if-modified-since");
+  bool not_modified = false;
+  if (!inm.empty()) {
+    not_modified = inm == "*" || inm.find(etag) != std::string_view::npos;
+  } else if (!ims.empty()) {
+    time_t t = parse_http_date(ims);
+    not_modified = t >= 0 && st.st_mtim.tv_sec <= t;
+  }
+  if (not_modified) {
+    close(fd);
+    res.respond(304, std::move(h), "");
+    return;
+  }
+  h.push_back({"content-type", mime_type(real)});
+  uint64_t from = 0, len = size;
+  int status = 200;
+  std::string_view range = req.header("range");
+  std::string_view if_range = req.header("if-range");
+  if (!range.empty() && (if_range.empty() || if_range == etag)) {
+    int r = parse_range(range, size, &from, &len);
+    if (r < 0) {
+      close(fd);
+      h.push_back({"content-range", "bytes */" + std::to_string(size)});
+      res.respond(416, std::move(h), "");
+      return;
+    }
+    if (r > 0) {
+      status = 206;
+      h.push_back({"content-range", "bytes " + std::to_string(from) + "-" +
+                                        std::to_string(from + len - 1) + "/" +
+                                        std::to_string(size)});
+    }
+  }
+  if (len <= sr.opts.inline_limit) {
+    std::string body(len, '\0');
+    ssize_t n = len == 0 ? 0 : pread(fd, body.data(), len, static_cast<off_t>(from));
+    close(fd);
+    if (n != static_cast<ssize_t>(len)) {
+      res.respond(500, {}, "");
+      return;
+    }
+    res.respond(status, std::move(h), std::move(body));
+    return;
+  }
+  h.push_back({"content-length", std::to_string(len)});
+  res.respond_with_source(status, std::move(h), std::make_unique<FileSource>(fd, from, len));
+}
+
+}  // namespace
+
+const char* mime_type(std::string_view name) {
+  size_t dot = name.rfind('.');
+  size_t slash = name.rfind('/');
+  if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) {
+    return "application/octet-stream";
+  }
+  std::string ext(name.substr(dot + 1));
+  for (const Mime& m : kMimes) {
+    if (strcasecmp(m.ext, ext.c_str()) == 0) {
+      return m.type;
+    }
+  }
+  return "application/octet-stream";
+}
+
+Handler make_static_handler(const StaticOptions& opts, std::string* error) {
+  char real[PATH_MAX];
+  struct stat st;
+  if (realpath(opts.root.c_str(), real) == nullptr || stat(real, &st) != 0 ||
+      !S_ISDIR(st.st_mode)) {
+    *error = "not a directory: " + opts.root;
+    return {};
+  }
+  auto sr = std::make_shared<StaticRoot>();
+  sr->root = real;
+  if (sr->root == "/") {
+    sr->root.clear();
+  }
+  sr->opts = opts;
+  return [sr](Request& req, Responder res) { serve(*sr, req, std::move(res)); };
+}
+
+}  // namespace valk

@@ -1,0 +1,333 @@
+#include "net/stream.h"
+
+#include <cstring>
+#include <ctime>
+
+#include "net/conn.h"
+#include "net/reactor.h"
+
+namespace valk {
+
+std::string_view Request::header(std::string_view name) const {
+  for (const HeaderView& h : headers_) {
+    if (h.name == name) {
+      return h.value;
+    }
+  }
+  return {};
+}
+
+}  // namespace valk
+
+namespace valk::net {
+
+Stream::Stream(Conn* c, uint64_t s)
+    : arena(inline_buf, sizeof inline_buf), conn(c), serial(s), headers(&arena) {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  start_ns = ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+Stream::~Stream() = default;
+
+std::string_view Stream::intern(std::string_view s) {
+  if (s.empty()) {
+    return {};
+  }
+  char* p = static_cast<char*>(arena.allocate(s.size(), 1));
+  memcpy(p, s.data(), s.size());
+  return {p, s.size()};
+}
+
+void Stream::add_header(std::string_view name, std::string_view value) {
+  headers.push_back(HeaderView{intern(name), intern(value)});
+}
+
+void Stream::finish_head(Protocol proto, std::string_view peer, const TlsInfo* tls,
+                         int64_t content_length, bool has_body) {
+  req.content_length_ = content_length;
+  req.has_body_ = has_body;
+  size_t q = url.find('?');
+  path_only = url.substr(0, q);
+  query = q == std::string_view::npos ? std::string_view{} : url.substr(q + 1);
+  req.method_ = method;
+  req.path_ = path_only;
+  req.query_ = query;
+  req.authority_ = authority;
+  req.scheme_ = scheme;
+  req.peer_ = peer;
+  req.headers_ = std::span<const HeaderView>(headers.data(), headers.size());
+  req.protocol_ = proto;
+  req.tls_ = tls;
+  head_request = method == "HEAD";
+}
+
+void Stream::deliver_body(std::string_view chunk, bool last) {
+  if (cancelled) {
+    return;
+  }
+  if (req.body_reader_) {
+    // The reader may be replaced or cleared from inside itself.
+    BodyReader r = req.body_reader_;
+    r(chunk, last);
+  }
+}
+
+void Stream::cancel() {
+  if (cancelled || resp_done) {
+    return;
+  }
+  cancelled = true;
+  if (req.cancel_) {
+    auto cb = std::move(req.cancel_);
+    req.cancel_ = nullptr;
+    cb();
+  }
+}
+
+bool Stream::apply(Completion& c) {
+  using K = Completion::Kind;
+  switch (c.kind) {
+    case K::kRespond:
+    case K::kStart:
+    case K::kSource:
+      if (head_ready) {
+        return false;
+      }
+      head_ready = true;
+      status = c.status;
+      resp_headers = std::move(c.headers);
+      if (c.kind == K::kRespond) {
+        complete_body = true;
+        body_ended = true;
+        if (!c.data.empty()) {
+          chunks.push_back(std::move(c.data));
+        }
+      } else if (c.kind == K::kSource) {
+        source = std::move(c.source);
+      }
+      return true;
+    case K::kWrite:
+      if (!head_ready || body_ended || source != nullptr) {
+        return false;
+      }
+      if (!c.data.empty()) {
+        chunks.push_back(std::move(c.data));
+      }
+      return true;
+    case K::kEnd:
+      if (!head_ready || body_ended || source != nullptr) {
+        return false;
+      }
+      body_ended = true;
+      trailers = std::move(c.headers);
+      return true;
+    case K::kReset:
+      reset_requested = true;
+      return true;
+  }
+  return false;
+}
+
+bool Stream::take_body(uint8_t* buf, size_t len, size_t* n, bool* eof) {
+  *n = 0;
+  if (source != nullptr) {
+    bool src_eof = false;
+    int64_t r = source->read(std::span<uint8_t>(buf, len), &src_eof);
+    if (r < 0) {
+      return false;
+    }
+    *n = static_cast<size_t>(r);
+    if (src_eof) {
+      source.reset();
+      body_ended = true;
+    }
+  } else {
+    while (*n < len && !chunks.empty()) {
+      std::string& front = chunks.front();
+      size_t k = std::min(len - *n, front.size() - chunk_off);
+      memcpy(buf + *n, front.data() + chunk_off, k);
+      *n += k;
+      chunk_off += k;
+      if (chunk_off == front.size()) {
+        chunks.pop_front();
+        chunk_off = 0;
+      }
+    }
+  }
+  resp_bytes += *n;
+  *eof = body_ended && chunks.empty() && source == nullptr;
+  return true;
+}
+
+namespace {
+
+void json_escape(std::string& out, std::string_view s) {
+  for (unsigned char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(ch));
+    } else if (ch < 0x20 || ch == 0x7f) {
+      char b[8];
+      snprintf(b, sizeof b, "\\u%04x", ch);
+      out += b;
+    } else {
+      out.push_back(static_cast<char>(ch));
+    }
+  }
+}
+
+// Combined-log fields are quoted: escape quotes and control bytes.
+void clf_escape(std::string& out, std::string_view s) {
+  for (unsigned char ch : s) {
+    if (ch == '"' || ch == '\\' || ch < 0x20 || ch >= 0x7f) {
+      char b[8];
+      snprintf(b, sizeof b, "\\x%02x", ch);
+      out += b;
+    } else {
+      out.push_back(static_cast<char>(ch));
+    }
+  }
+}
+
+const char* proto_name(Protocol p) {
+  switch (p) {
+    case Protocol::kHttp10:
+      return "HTTP/1.0";
+    case Protocol::kHttp11:
+      return "HTTP/1.1";
+    case Protocol::kHttp2:
+      return "HTTP/2.0";
+  }
+  return "";
+}
+
+}  // namespace
+
+void Stream::log_access() {
+  Reactor* r = conn->reactor;
+  if (!r->log().access_enabled() || method.empty()) {
+    return;
+  }
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  double ms = ((ts.tv_sec * 1000000000ull + ts.tv_nsec) - start_ns) / 1e6;
+  time_t now = time(nullptr);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  char stamp[64];
+  std::string line;
+  line.reserve(256);
+  if (r->options().access_log_format == AccessLogFormat::kCombined) {
+    strftime(stamp, sizeof stamp, "[%d/%b/%Y:%H:%M:%S +0000]", &tm);
+    size_t colon = req.peer_.rfind(':');
+    line.append(req.peer_.substr(0, colon));
+    line += " - - ";
+    line += stamp;
+    line += " \"";
+    clf_escape(line, method);
+    line += ' ';
+    clf_escape(line, url);
+    line += ' ';
+    line += proto_name(req.protocol_);
+    line += "\" " + std::to_string(status) + ' ' + std::to_string(resp_bytes) + " \"";
+    clf_escape(line, req.header("referer"));
+    line += "\" \"";
+    clf_escape(line, req.header("user-agent"));
+    line += '"';
+  } else {
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    line += "{\"time\":\"";
+    line += stamp;
+    line += "\",\"remote\":\"";
+    json_escape(line, req.peer_);
+    line += "\",\"method\":\"";
+    json_escape(line, method);
+    line += "\",\"url\":\"";
+    json_escape(line, url);
+    line += "\",\"protocol\":\"";
+    line += proto_name(req.protocol_);
+    line += "\",\"status\":" + std::to_string(status) + ",\"bytes\":" + std::to_string(resp_bytes) +
+            ",\"ms\":";
+    char b[32];
+    snprintf(b, sizeof b, "%.3f", ms);
+    line += b;
+    line += ",\"user_agent\":\"";
+    json_escape(line, req.header("user-agent"));
+    line += "\"}";
+  }
+  r->log().access(std::move(line));
+}
+
+const char* status_reason(int s) {
+  switch (s) {
+    case 100:
+      return "Continue";
+    case 101:
+      return "Switching Protocols";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 303:
+      return "See Other";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 416:
+      return "Range Not Satisfiable";
+    case 417:
+      return "Expectation Failed";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
+  }
+}
+
+}  // namespace valk::net

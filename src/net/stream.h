@@ -1,0 +1,98 @@
+// A request/response exchange: one HTTP/1.1 message or one h2 stream. It is
+// slab-allocated on its reactor, and everything it receives (URL, headers)
+// is copied into its own arena, freed in one piece when the stream closes.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <memory_resource>
+#include <string>
+#include <vector>
+
+#include "valk/server.h"
+
+namespace valk::net {
+
+class Conn;
+
+// What a Responder sends to the reactor that owns the stream.
+struct Completion {
+  enum class Kind { kRespond, kStart, kWrite, kEnd, kSource, kReset };
+  Kind kind = Kind::kRespond;
+  uint64_t stream = 0;
+  int status = 0;
+  Headers headers;
+  std::string data;
+  std::unique_ptr<BodySource> source;
+};
+
+struct Stream {
+  Stream(Conn* c, uint64_t serial);
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+
+  // ---- request side (reactor thread) ----
+  std::string_view intern(std::string_view s);
+  void add_header(std::string_view name, std::string_view value);
+  // Publishes the request fields into req once the head is complete.
+  void finish_head(Protocol proto, std::string_view peer, const TlsInfo* tls,
+                   int64_t content_length, bool has_body);
+  void set_authority(std::string_view a) {
+    authority = a;
+    req.authority_ = a;
+  }
+  void set_protocol(Protocol p) { req.protocol_ = p; }
+  // Passes a body chunk to the handler's reader, if any.
+  void deliver_body(std::string_view chunk, bool last);
+  // Runs the cancel callback once if the response has not finished.
+  void cancel();
+
+  // ---- response side ----
+  // Applies a Responder call; false if it is out of order (ignored).
+  bool apply(Completion& c);
+  // Pulls up to len body bytes; *eof once all was produced; false on error.
+  bool take_body(uint8_t* buf, size_t len, size_t* n, bool* eof);
+  bool body_pending() const { return !chunks.empty() || source != nullptr; }
+  // Writes the access log line (if enabled).
+  void log_access();
+
+  alignas(16) unsigned char inline_buf[1024];
+  std::pmr::monotonic_buffer_resource arena;
+  Request req;
+  Conn* conn;
+  uint64_t serial;
+  int32_t h2_id = 0;
+  uint64_t start_ns = 0;
+
+  // Request assembly.
+  std::string_view method, url, authority, scheme, path_only, query;
+  std::pmr::vector<HeaderView> headers;
+  size_t header_bytes = 0;
+  uint64_t body_bytes = 0;
+  bool req_complete = false;
+  bool dispatched = false;
+  bool head_request = false;
+  bool expect_continue = false;
+
+  // Response.
+  int status = 0;
+  Headers resp_headers;
+  bool head_ready = false;  // status+headers known
+  bool head_sent = false;
+  bool body_ended = false;     // no more chunks will come (or source hit eof)
+  bool complete_body = false;  // respond(): length known up front
+  bool resp_done = false;      // last byte handed to the connection
+  bool cancelled = false;
+  bool reset_requested = false;
+  std::deque<std::string> chunks;
+  size_t chunk_off = 0;
+  Headers trailers;
+  std::unique_ptr<BodySource> source;
+  uint64_t resp_bytes = 0;
+};
+
+const char* status_reason(int status);
+
+}  // namespace valk::net

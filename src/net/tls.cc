@@ -1,0 +1,181 @@
+#include "net/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <cstring>
+
+namespace valk::net {
+
+namespace {
+
+int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void* arg) {
+  // Prefer h2 wherever the client offers it, whatever its order.
+  static const unsigned char kH2[] = "\x02h2";
+  static const unsigned char kH1[] = "\x08http/1.1";
+  for (const unsigned char* pref : {kH2, kH1}) {
+    for (unsigned int i = 0; i < inlen; i += 1 + in[i]) {
+      if (in[i] == pref[0] && i + 1 + in[i] <= inlen && memcmp(in + i + 1, pref + 1, in[i]) == 0) {
+        *out = in + i + 1;
+        *outlen = in[i];
+        return SSL_TLSEXT_ERR_OK;
+      }
+    }
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+// In request mode a missing or unverifiable certificate does not fail the
+// handshake; the verify result is reported to the handler instead.
+int verify_lenient(int ok, X509_STORE_CTX* ctx) {
+  return 1;
+}
+
+std::string ssl_error() {
+  char buf[256];
+  unsigned long e = ERR_get_error();
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+}  // namespace
+
+TlsContext::~TlsContext() {
+  for (SSL_CTX* c : ctxs_) {
+    SSL_CTX_free(c);
+  }
+}
+
+bool TlsContext::init(const ServerOptions& opts, std::string* error) {
+  for (const TlsCertificate& cert : opts.certificates) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == nullptr) {
+      *error = "SSL_CTX_new: " + ssl_error();
+      return false;
+    }
+    ctxs_.push_back(ctx);
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(
+        ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    static const unsigned char kSid[] = "valk";
+    SSL_CTX_set_session_id_context(ctx, kSid, sizeof kSid - 1);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert.cert_file.c_str()) != 1) {
+      *error = "cannot load certificate " + cert.cert_file + ": " + ssl_error();
+      return false;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, cert.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+      *error = "cannot load key " + cert.key_file + ": " + ssl_error();
+      return false;
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, this);
+    if (opts.client_cert != ClientCertMode::kNone) {
+      if (opts.client_ca_file.empty()) {
+        *error = "client certificates need client_ca_file";
+        return false;
+      }
+      if (SSL_CTX_load_verify_locations(ctx, opts.client_ca_file.c_str(), nullptr) != 1) {
+        *error = "cannot load CA " + opts.client_ca_file + ": " + ssl_error();
+        return false;
+      }
+      STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(opts.client_ca_file.c_str());
+      if (names != nullptr) {
+        SSL_CTX_set_client_CA_list(ctx, names);
+      }
+      if (opts.client_cert == ClientCertMode::kRequire) {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+      } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_lenient);
+      }
+    }
+  }
+  if (!ctxs_.empty()) {
+    SSL_CTX_set_tlsext_servername_callback(ctxs_[0], on_servername);
+    SSL_CTX_set_tlsext_servername_arg(ctxs_[0], this);
+  }
+  return true;
+}
+
+int TlsContext::on_servername(SSL* ssl, int* alert, void* arg) {
+  auto* self = static_cast<TlsContext*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr) {
+    return SSL_TLSEXT_ERR_OK;
+  }
+  for (size_t i = 1; i < self->ctxs_.size(); ++i) {
+    X509* cert = SSL_CTX_get0_certificate(self->ctxs_[i]);
+    if (cert != nullptr && X509_check_host(cert, name, 0, 0, nullptr) == 1) {
+      SSL_set_SSL_CTX(ssl, self->ctxs_[i]);
+      // SSL_set_SSL_CTX does not carry the verify mode over.
+      SSL_set_verify(ssl, SSL_CTX_get_verify_mode(self->ctxs_[i]),
+                     SSL_CTX_get_verify_callback(self->ctxs_[i]));
+      break;
+    }
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
+SSL* TlsContext::new_ssl() const {
+  if (ctxs_.empty()) {
+    return nullptr;
+  }
+  SSL* ssl = SSL_new(ctxs_[0]);
+  if (ssl == nullptr) {
+    return nullptr;
+  }
+  BIO* rbio = BIO_new(BIO_s_mem());
+  BIO* wbio = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(rbio, -1);
+  SSL_set_bio(ssl, rbio, wbio);
+  SSL_set_accept_state(ssl);
+  return ssl;
+}
+
+void tls_fill_info(SSL* ssl, TlsInfo* info) {
+  info->version = SSL_get_version(ssl);
+  info->cipher = SSL_get_cipher_name(ssl);
+  const unsigned char* alpn = nullptr;
+  unsigned int alpn_len = 0;
+  SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+  info->alpn.assign(reinterpret_cast<const char*>(alpn), alpn_len);
+  const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  info->sni = sni != nullptr ? sni : "";
+  info->session_reused = SSL_session_reused(ssl) == 1;
+  X509* peer = SSL_get0_peer_certificate(ssl);
+  if (peer == nullptr) {
+    return;
+  }
+  info->client_cert_present = true;
+  info->client_cert_verified = SSL_get_verify_result(ssl) == X509_V_OK;
+  BIO* mem = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(mem, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253);
+  char* p = nullptr;
+  long n = BIO_get_mem_data(mem, &p);
+  info->client_subject.assign(p, n);
+  BIO_free(mem);
+  // On the server side the peer chain does not include the leaf.
+  auto pem = [](X509* x) {
+    BIO* b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, x);
+    char* d = nullptr;
+    long len = BIO_get_mem_data(b, &d);
+    std::string s(d, len);
+    BIO_free(b);
+    return s;
+  };
+  info->client_chain_pem.push_back(pem(peer));
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+  for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
+    X509* x = sk_X509_value(chain, i);
+    if (X509_cmp(x, peer) != 0) {
+      info->client_chain_pem.push_back(pem(x));
+    }
+  }
+}
+
+}  // namespace valk::net

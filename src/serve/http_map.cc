@@ -1,0 +1,224 @@
+#include "serve/http_map.h"
+
+#include <cctype>
+
+#include "lisp/collections.h"
+#include "lisp/printer.h"
+
+namespace valk::serve {
+
+using lisp::Tag;
+using lisp::Value;
+
+HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
+  lisp::Heap& h = iso.heap();
+  method = h.keyword("method");
+  path = h.keyword("path");
+  query_string = h.keyword("query-string");
+  headers = h.keyword("headers");
+  body = h.keyword("body");
+  scheme = h.keyword("scheme");
+  authority = h.keyword("authority");
+  remote_addr = h.keyword("remote-addr");
+  protocol = h.keyword("protocol");
+  request_id = h.keyword("request-id");
+  status = h.keyword("status");
+  http = h.keyword("http");
+  https = h.keyword("https");
+  keep_ = {method,      path,     query_string, headers, body, scheme, authority,
+           remote_addr, protocol, request_id,   status,  http, https};
+  iso_.push_roots(&keep_);
+}
+
+HttpKeys::~HttpKeys() {
+  iso_.pop_roots(&keep_);
+}
+
+namespace {
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) {
+      return false;
+    }
+    for (size_t k = 1; k < n; k++) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
+        return false;
+      }
+    }
+    i += n;
+  }
+  return true;
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+const char* protocol_name(Protocol p) {
+  switch (p) {
+    case Protocol::kHttp10:
+      return "HTTP/1.0";
+    case Protocol::kHttp11:
+      return "HTTP/1.1";
+    case Protocol::kHttp2:
+      return "HTTP/2";
+  }
+  return "HTTP/1.1";
+}
+
+}  // namespace
+
+Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest& req,
+                       const std::string& request_id) {
+  lisp::Heap& h = iso.heap();
+  // Repeated headers are joined as HTTP allows: ", " (cookies: "; ").
+  Value headers = lisp::map_from(h, nullptr, 0);
+  for (const auto& [name, value] : req.headers) {
+    Value key = h.string(name);
+    Value existing;
+    if (lisp::map_find(headers, key, &existing)) {
+      std::string joined(static_cast<lisp::String*>(existing.o)->view());
+      joined += name == "cookie" ? "; " : ", ";
+      joined += value;
+      headers = lisp::map_assoc(h, headers, key, h.string(joined));
+    } else {
+      headers = lisp::map_assoc(h, headers, key, h.string(value));
+    }
+  }
+  Value body;
+  if (!req.body.empty()) {
+    body =
+        valid_utf8(req.body)
+            ? h.string(req.body)
+            : val(h.make_bytes(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
+  }
+  Value kvs[] = {
+      k.method,       h.keyword(lower(req.method)),
+      k.path,         h.string(req.path),
+      k.query_string, req.query.empty() ? Value::nil() : h.string(req.query),
+      k.headers,      headers,
+      k.body,         body,
+      k.scheme,       req.scheme == "https" ? k.https : k.http,
+      k.authority,    h.string(req.authority),
+      k.remote_addr,  h.string(req.peer),
+      k.protocol,     h.string(protocol_name(req.protocol)),
+      k.request_id,   h.string(request_id),
+  };
+  return lisp::map_from(h, kvs, sizeof(kvs) / sizeof(kvs[0]) / 2);
+}
+
+namespace {
+
+bool header_text(Value v, std::string* out) {
+  switch (v.tag) {
+    case Tag::String:
+      *out = std::string(static_cast<lisp::String*>(v.o)->view());
+      return true;
+    case Tag::Keyword:
+    case Tag::Symbol:
+      *out = std::string(static_cast<lisp::Symbol*>(v.o)->name->view());
+      return true;
+    case Tag::Int:
+    case Tag::Double:
+      *out = lisp::print_str(v, false);
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+bool read_response(lisp::Isolate& iso, const HttpKeys& k, Value result, HttpResponse* out,
+                   std::string* error) {
+  if (result.is_nil()) {
+    out->status = 404;
+    out->headers = {{"content-type", "text/plain; charset=utf-8"}};
+    out->body = "Not Found\n";
+    return true;
+  }
+  if (result.is(Tag::String)) {
+    out->status = 200;
+    out->headers = {{"content-type", "text/plain; charset=utf-8"}};
+    out->body = std::string(static_cast<lisp::String*>(result.o)->view());
+    return true;
+  }
+  if (!result.is(Tag::Map)) {
+    *error = "a handler returned " + std::string(lisp::type_name(result)) +
+             ", expected a response map, a string or nil";
+    return false;
+  }
+  Value status;
+  if (lisp::map_find(result, k.status, &status)) {
+    if (!status.is_int() || status.i < 100 || status.i > 999) {
+      *error = "the response :status must be an integer from 100 to 999, got " +
+               lisp::print_str(status, true);
+      return false;
+    }
+    out->status = static_cast<int>(status.i);
+  }
+  Value headers;
+  if (lisp::map_find(result, k.headers, &headers) && !headers.is_nil()) {
+    if (!headers.is(Tag::Map)) {
+      *error = "the response :headers must be a map";
+      return false;
+    }
+    bool ok = true;
+    lisp::map_each(headers, [&](Value name, Value value) {
+      std::string n, v;
+      if (!header_text(name, &n)) {
+        *error = "a response header name must be a string, got " + lisp::print_str(name, true);
+        ok = false;
+        return false;
+      }
+      n = lower(n);
+      if (value.is(Tag::Vector)) {
+        lisp::vector_each(value, [&](Value item) {
+          if (!header_text(item, &v)) {
+            *error = "the value of response header " + n + " must be a string";
+            ok = false;
+            return false;
+          }
+          out->headers.push_back({n, v});
+          return true;
+        });
+        return ok;
+      }
+      if (!header_text(value, &v)) {
+        *error = "the value of response header " + n + " must be a string, got " +
+                 lisp::print_str(value, true);
+        ok = false;
+        return false;
+      }
+      out->headers.push_back({n, v});
+      return true;
+    });
+    if (!ok) {
+      return false;
+    }
+  }
+  Value body;
+  if (lisp::map_find(result, k.body, &body)) {
+    if (body.is(Tag::String)) {
+      out->body = std::string(static_cast<lisp::String*>(body.o)->view());
+    } else if (body.is(Tag::Bytes)) {
+      auto* b = static_cast<lisp::Bytes*>(body.o);
+      out->body.assign(reinterpret_cast<const char*>(b->data), b->size);
+    } else if (!body.is_nil()) {
+      *error = "the response :body must be a string, bytes or nil, got " +
+               std::string(lisp::type_name(body));
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace valk::serve

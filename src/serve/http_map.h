@@ -1,0 +1,47 @@
+// Converting between HTTP requests and responses and their Lisp maps.
+//
+// A request becomes {:method :get, :path "/x", :query-string "a=1" (or nil),
+// :headers {"host" "..."}, :body "..." (string if UTF-8, bytes otherwise, nil
+// if empty), :scheme :https, :authority "...", :remote-addr "ip:port",
+// :protocol "HTTP/2", :request-id "..."}.
+//
+// A handler's result may be a response map {:status 200, :headers {...},
+// :body ...}, a string (200, text/plain) or nil (404).
+#pragma once
+
+#include <string>
+
+#include "lisp/isolate.h"
+#include "serve/worker.h"
+#include "valk/server.h"
+
+namespace valk::serve {
+
+// Keys of request and response maps, interned once per isolate and rooted.
+class HttpKeys {
+ public:
+  explicit HttpKeys(lisp::Isolate& iso);
+  ~HttpKeys();
+  lisp::Value method, path, query_string, headers, body, scheme, authority, remote_addr, protocol,
+      request_id, status, http, https;
+
+ private:
+  lisp::Isolate& iso_;
+  std::vector<lisp::Value> keep_;
+};
+
+lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, const HttpRequest& req,
+                             const std::string& request_id);
+
+struct HttpResponse {
+  int status = 200;
+  Headers headers;
+  std::string body;
+};
+
+// Reads a handler's result. Returns false with a message in *error when the
+// value is not a valid response.
+bool read_response(lisp::Isolate& iso, const HttpKeys& keys, lisp::Value result, HttpResponse* out,
+                   std::string* error);
+
+}  // namespace valk::serve

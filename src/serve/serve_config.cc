@@ -1,0 +1,121 @@
+#include "serve/serve_config.h"
+
+#include "lisp/collections.h"
+#include "lisp/heap.h"
+#include "lisp/printer.h"
+
+namespace valk::serve {
+
+using lisp::Tag;
+using lisp::Value;
+
+void ServeConfig::override_with(const ServeConfig& o) {
+  if (o.host)
+    host = o.host;
+  if (o.port)
+    port = o.port;
+  if (o.tls_cert)
+    tls_cert = o.tls_cert;
+  if (o.tls_key)
+    tls_key = o.tls_key;
+  if (o.workers)
+    workers = o.workers;
+  if (o.reactors)
+    reactors = o.reactors;
+  if (o.access_log)
+    access_log = o.access_log;
+  if (o.log_format)
+    log_format = o.log_format;
+  if (o.request_deadline_ms)
+    request_deadline_ms = o.request_deadline_ms;
+}
+
+namespace {
+
+bool get_string(lisp::Heap& h, Value map, const char* key, std::optional<std::string>* out,
+                std::string* error) {
+  Value v;
+  if (!lisp::map_find(map, h.keyword(key), &v) || v.is_nil()) {
+    return true;
+  }
+  if (!v.is(Tag::String)) {
+    *error = std::string("serve: :") + key + " must be a string, got " + lisp::print_str(v, true);
+    return false;
+  }
+  *out = std::string(static_cast<lisp::String*>(v.o)->view());
+  return true;
+}
+
+bool get_int(lisp::Heap& h, Value map, const char* key, int64_t min, int64_t max,
+             std::optional<int64_t>* out, std::string* error) {
+  Value v;
+  if (!lisp::map_find(map, h.keyword(key), &v) || v.is_nil()) {
+    return true;
+  }
+  if (!v.is_int() || v.i < min || v.i > max) {
+    *error = std::string("serve: :") + key + " must be an integer from " + std::to_string(min) +
+             " to " + std::to_string(max) + ", got " + lisp::print_str(v, true);
+    return false;
+  }
+  *out = v.i;
+  return true;
+}
+
+}  // namespace
+
+bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::string* error) {
+  if (opts.is_nil()) {
+    return true;
+  }
+  if (!opts.is(Tag::Map)) {
+    *error = "serve: the options must be a map, got " + lisp::print_str(opts, true);
+    return false;
+  }
+  std::optional<int64_t> port, workers, reactors, deadline;
+  std::optional<std::string> format;
+  if (!get_string(h, opts, "host", &out->host, error) ||
+      !get_int(h, opts, "port", 0, 65535, &port, error) ||
+      !get_int(h, opts, "workers", 1, 256, &workers, error) ||
+      !get_int(h, opts, "reactors", 1, 256, &reactors, error) ||
+      !get_int(h, opts, "deadline-ms", 1, 86400000, &deadline, error) ||
+      !get_string(h, opts, "access-log", &out->access_log, error)) {
+    return false;
+  }
+  if (port)
+    out->port = static_cast<uint16_t>(*port);
+  if (workers)
+    out->workers = static_cast<unsigned>(*workers);
+  if (reactors)
+    out->reactors = static_cast<unsigned>(*reactors);
+  if (deadline)
+    out->request_deadline_ms = static_cast<uint32_t>(*deadline);
+  Value fmt;
+  if (lisp::map_find(opts, h.keyword("log-format"), &fmt) && !fmt.is_nil()) {
+    if (identical(fmt, h.keyword("json"))) {
+      out->log_format = AccessLogFormat::kJson;
+    } else if (identical(fmt, h.keyword("combined"))) {
+      out->log_format = AccessLogFormat::kCombined;
+    } else {
+      *error = "serve: :log-format must be :combined or :json, got " + lisp::print_str(fmt, true);
+      return false;
+    }
+  }
+  Value tls;
+  if (lisp::map_find(opts, h.keyword("tls"), &tls) && !tls.is_nil()) {
+    if (!tls.is(Tag::Map)) {
+      *error = "serve: :tls must be a map {:cert \"file\" :key \"file\"}";
+      return false;
+    }
+    if (!get_string(h, tls, "cert", &out->tls_cert, error) ||
+        !get_string(h, tls, "key", &out->tls_key, error)) {
+      return false;
+    }
+    if (!out->tls_cert || !out->tls_key) {
+      *error = "serve: :tls needs both :cert and :key";
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace valk::serve

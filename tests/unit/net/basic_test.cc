@@ -1,0 +1,100 @@
+// The request/response spine over each protocol, with libcurl.
+#include <atomic>
+#include <thread>
+
+#include "net_test_util.h"
+
+namespace valk::test {
+namespace {
+
+TEST(Basic, Http11Get) {
+  TestServer s(base_options(), hello_handler());
+  CurlResult r = curl_do(s.url("/hello?x=1"));
+  ASSERT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "Hello, World!");
+  EXPECT_EQ(r.version, CURL_HTTP_VERSION_1_1);
+  EXPECT_NE(r.headers.find("content-length: 13"), std::string::npos);
+}
+
+TEST(Basic, RequestFieldsReachTheHandler) {
+  std::string seen;
+  TestServer s(base_options(), [&](Request& req, Responder res) {
+    seen = std::string(req.method()) + " " + std::string(req.path()) + " " +
+           std::string(req.query()) + " " + std::string(req.header("x-test")) + " " +
+           std::string(req.authority()) + " " + std::string(req.scheme());
+    res.respond(200, {}, "ok");
+  });
+  CurlResult r = curl_do(s.url("/a/b?c=d"), [](CURL* c) {
+    static curl_slist* h = curl_slist_append(nullptr, "X-Test: yes");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  });
+  ASSERT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(seen, "GET /a/b c=d yes 127.0.0.1:" + std::to_string(s.port()) + " http");
+}
+
+TEST(Basic, H2cPriorKnowledge) {
+  TestServer s(base_options(), hello_handler());
+  CurlResult r = curl_do(s.url("/"), [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  });
+  ASSERT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.version, CURL_HTTP_VERSION_2_0);
+  EXPECT_EQ(r.body, "Hello, World!");
+}
+
+TEST(Basic, H2cUpgrade) {
+  TestServer s(base_options(), hello_handler());
+  CurlResult r = curl_do(s.url("/up"), [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_0);
+  });
+  ASSERT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.version, CURL_HTTP_VERSION_2_0);
+  EXPECT_EQ(r.body, "Hello, World!");
+}
+
+TEST(Basic, H2OverTls) {
+  std::string alpn;
+  TestServer s(tls_options(), [&](Request& req, Responder res) {
+    alpn = req.tls() != nullptr ? req.tls()->alpn : "none";
+    res.respond(200, {}, "Hello, World!");
+  });
+  CurlResult r = curl_do("https://localhost:" + std::to_string(s.port()) + "/");
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.version, CURL_HTTP_VERSION_2_0);
+  EXPECT_EQ(alpn, "h2");
+}
+
+TEST(Basic, Http11OverTls) {
+  TestServer s(tls_options(), hello_handler());
+  CurlResult r = curl_do("https://localhost:" + std::to_string(s.port()) + "/", [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+  });
+  ASSERT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.version, CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(r.body, "Hello, World!");
+}
+
+TEST(Basic, RespondFromAnotherThread) {
+  TestServer s(base_options(), [](Request& req, Responder res) {
+    std::thread([res] {
+      res.start(200, {{"content-type", "text/plain"}});
+      for (int i = 0; i < 10; ++i) {
+        res.write("chunk" + std::to_string(i) + ";");
+      }
+      res.end();
+    }).detach();
+  });
+  for (long v : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    CurlResult r =
+        curl_do(s.url("/"), [v](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, v); });
+    ASSERT_EQ(r.code, CURLE_OK);
+    EXPECT_EQ(r.body, "chunk0;chunk1;chunk2;chunk3;chunk4;chunk5;chunk6;chunk7;chunk8;chunk9;");
+  }
+}
+
+}  // namespace
+}  // namespace valk::test

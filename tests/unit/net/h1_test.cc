@@ -1,0 +1,173 @@
+// HTTP/1.1 over raw sockets: keep-alive, pipelining, chunked both ways,
+// Expect: 100-continue, HEAD, Connection: close.
+#include "net_test_util.h"
+
+namespace valk::test {
+namespace {
+
+// Echoes "METHOD PATH BODY".
+Handler echo_handler() {
+  return [](Request& req, Responder res) {
+    auto body = std::make_shared<std::string>(std::string(req.method()) + " " +
+                                              std::string(req.path()) + " ");
+    req.read_body([body, res](std::string_view chunk, bool last) {
+      body->append(chunk);
+      if (last) {
+        res.respond(200, {}, *body);
+      }
+    });
+  };
+}
+
+bool has_responses(const std::string& d, size_t n) {
+  // Each test response here is small and carries content-length.
+  size_t count = 0, pos = 0;
+  while ((pos = d.find("\r\n\r\n", pos)) != std::string::npos) {
+    size_t head = d.rfind("HTTP/1.", pos);
+    size_t cl = d.find("content-length: ", head);
+    if (cl == std::string::npos || cl > pos) {
+      break;
+    }
+    size_t len = std::stoul(d.substr(cl + 16));
+    if (d.size() < pos + 4 + len) {
+      return false;
+    }
+    pos += 4 + len;
+    ++count;
+  }
+  return count >= n;
+}
+
+TEST(H1, KeepAliveReusesTheConnection) {
+  TestServer s(base_options(), echo_handler());
+  int fd = tcp_connect(s.port());
+  ASSERT_GE(fd, 0);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(send_all(fd, "GET /k" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string r = read_until(fd, [](const std::string& d) { return has_responses(d, 1); });
+    EXPECT_NE(r.find("GET /k" + std::to_string(i) + " "), std::string::npos) << r;
+  }
+  EXPECT_EQ(s.server().counters()[Counter::kConnectionsAccepted], 1u);
+  close(fd);
+}
+
+TEST(H1, PipelinedResponsesComeInOrder) {
+  TestServer s(base_options(), echo_handler());
+  int fd = tcp_connect(s.port());
+  std::string batch;
+  for (int i = 0; i < 20; ++i) {
+    batch += "POST /p" + std::to_string(i) + " HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc";
+  }
+  ASSERT_TRUE(send_all(fd, batch));
+  std::string r = read_until(fd, [](const std::string& d) { return has_responses(d, 20); });
+  size_t last = 0;
+  for (int i = 0; i < 20; ++i) {
+    size_t p = r.find("POST /p" + std::to_string(i) + " abc");
+    ASSERT_NE(p, std::string::npos) << i;
+    EXPECT_GE(p, last);
+    last = p;
+  }
+  close(fd);
+}
+
+TEST(H1, ChunkedRequestBody) {
+  TestServer s(base_options(), echo_handler());
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd,
+                       "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"));
+  std::string r = read_until(fd, [](const std::string& d) { return has_responses(d, 1); });
+  EXPECT_NE(r.find("POST /c hello world"), std::string::npos) << r;
+  close(fd);
+}
+
+TEST(H1, ChunkedResponseWithTrailers) {
+  TestServer s(base_options(), [](Request& req, Responder res) {
+    res.start(200, {{"content-type", "text/plain"}});
+    res.write("abc");
+    res.write("defg");
+    res.end({{"x-checksum", "42"}});
+  });
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\nTE: trailers\r\n\r\n"));
+  std::string r = read_until(fd, [](const std::string& d) {
+    return d.find("\r\n0\r\n") != std::string::npos && d.ends_with("\r\n\r\n") &&
+           d.find("x-checksum") != std::string::npos;
+  });
+  EXPECT_NE(r.find("transfer-encoding: chunked"), std::string::npos) << r;
+  EXPECT_NE(r.find("7\r\nabcdefg\r\n0\r\nx-checksum: 42\r\n\r\n"), std::string::npos) << r;
+  close(fd);
+}
+
+TEST(H1, ExpectContinue) {
+  TestServer s(base_options(), echo_handler());
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd,
+                       "POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n"
+                       "Expect: 100-continue\r\n\r\n"));
+  std::string r =
+      read_until(fd, [](const std::string& d) { return d.find("\r\n\r\n") != std::string::npos; });
+  EXPECT_EQ(r, "HTTP/1.1 100 Continue\r\n\r\n");
+  ASSERT_TRUE(send_all(fd, "data"));
+  r = read_until(fd, [](const std::string& d) { return has_responses(d, 1); });
+  EXPECT_NE(r.find("POST /e data"), std::string::npos) << r;
+  close(fd);
+}
+
+TEST(H1, HeadHasNoBody) {
+  TestServer s(base_options(), hello_handler());
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd, "HEAD / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string r = read_until(
+      fd, [](const std::string& d) { return d.find("Hello, World!") != std::string::npos; });
+  EXPECT_EQ(count_of(r, "content-length: 13"), 2u) << r;
+  EXPECT_EQ(count_of(r, "Hello, World!"), 1u) << r;
+  close(fd);
+}
+
+TEST(H1, ConnectionCloseIsHonoured) {
+  TestServer s(base_options(), hello_handler());
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  bool closed = false;
+  std::string r = read_until(
+      fd, [](const std::string&) { return false; }, 5000, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_NE(r.find("connection: close"), std::string::npos) << r;
+  EXPECT_NE(r.find("Hello, World!"), std::string::npos);
+  close(fd);
+}
+
+TEST(H1, Http10ClosesByDefault) {
+  TestServer s(base_options(), hello_handler());
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.0\r\n\r\n"));
+  bool closed = false;
+  std::string r = read_until(
+      fd, [](const std::string&) { return false; }, 5000, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(r.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << r;
+  close(fd);
+}
+
+TEST(H1, GarbageGets400) {
+  TestServer s(base_options(), hello_handler());
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nBad Header\r\n\r\n"));
+  bool closed = false;
+  std::string r = read_until(
+      fd, [](const std::string&) { return false; }, 5000, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(r.rfind("HTTP/1.1 400", 0), 0u) << r;
+  close(fd);
+}
+
+TEST(H1, ThrowingHandlerGives500) {
+  TestServer s(base_options(), [](Request&, Responder) { throw std::runtime_error("boom"); });
+  CurlResult r = curl_do(s.url("/"));
+  ASSERT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(r.status, 500);
+}
+
+}  // namespace
+}  // namespace valk::test

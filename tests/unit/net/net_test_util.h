@@ -1,0 +1,193 @@
+// Helpers for the network tests: a server on 127.0.0.1 port 0, libcurl
+// requests, raw sockets with bounded waits.
+#pragma once
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "valk/server.h"
+
+namespace valk::test {
+
+inline std::string cert_path(const char* name) {
+  return std::string(VALK_SOURCE_DIR) + "/certs/" + name;
+}
+
+inline ServerOptions base_options() {
+  ServerOptions o;
+  o.reactors = 2;
+  o.log_level = LogLevel::kOff;
+  return o;
+}
+
+inline ServerOptions tls_options() {
+  ServerOptions o = base_options();
+  o.certificates = {{cert_path("dev.crt"), cert_path("dev.key")},
+                    {cert_path("other.crt"), cert_path("other.key")}};
+  return o;
+}
+
+class TestServer {
+ public:
+  TestServer(ServerOptions o, Handler h) : server_(std::move(o), std::move(h)) {
+    std::string err;
+    started_ = server_.start(&err);
+    EXPECT_TRUE(started_) << err;
+  }
+  ~TestServer() {
+    if (started_) {
+      server_.stop();
+    }
+  }
+  uint16_t port() const { return server_.port(); }
+  Server& server() { return server_; }
+  std::string url(const std::string& path, bool tls = false) const {
+    return std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port()) + path;
+  }
+
+ private:
+  Server server_;
+  bool started_ = false;
+};
+
+inline Handler hello_handler() {
+  return [](Request& req, Responder res) {
+    res.respond(200, {{"content-type", "text/plain"}}, "Hello, World!");
+  };
+}
+
+struct CurlResult {
+  CURLcode code = CURLE_OK;
+  long status = 0;
+  long version = 0;  // CURL_HTTP_VERSION_*
+  std::string body;
+  std::string headers;
+};
+
+inline size_t curl_collect(char* p, size_t sz, size_t n, void* ud) {
+  static_cast<std::string*>(ud)->append(p, sz * n);
+  return sz * n;
+}
+
+// Configures TLS trust for the dev certificates and bounded timeouts.
+inline void curl_defaults(CURL* c) {
+  curl_easy_setopt(c, CURLOPT_CAINFO, cert_path("ca.crt").c_str());
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+}
+
+inline CurlResult curl_do(const std::string& url, const std::function<void(CURL*)>& setup = {}) {
+  CurlResult r;
+  CURL* c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_defaults(c);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_collect);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &r.body);
+  curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, curl_collect);
+  curl_easy_setopt(c, CURLOPT_HEADERDATA, &r.headers);
+  if (setup) {
+    setup(c);
+  }
+  r.code = curl_easy_perform(c);
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+  curl_easy_getinfo(c, CURLINFO_HTTP_VERSION, &r.version);
+  curl_easy_cleanup(c);
+  return r;
+}
+
+// ---- raw sockets ----
+
+inline int tcp_connect(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+inline bool send_all(int fd, std::string_view s) {
+  while (!s.empty()) {
+    ssize_t n = send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+    if (n <= 0) {
+      return false;
+    }
+    s.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+// Reads until `done(data)` holds, the peer closes, or `ms` pass. Returns
+// what was read; *closed tells whether the peer closed.
+inline std::string read_until(int fd, const std::function<bool(const std::string&)>& done,
+                              int ms = 5000, bool* closed = nullptr) {
+  std::string data;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  if (closed != nullptr) {
+    *closed = false;
+  }
+  while (!done(data)) {
+    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    deadline - std::chrono::steady_clock::now())
+                                    .count());
+    if (left <= 0) {
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, left) <= 0) {
+      break;
+    }
+    char buf[65536];
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) {
+      if (closed != nullptr) {
+        *closed = true;
+      }
+      break;
+    }
+    data.append(buf, static_cast<size_t>(n));
+  }
+  return data;
+}
+
+inline size_t count_of(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// Polls `cond` until it holds or `ms` pass (for counters updated on
+// another thread); never a fixed sleep.
+inline bool eventually(const std::function<bool()>& cond, int ms = 5000) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) {
+      return true;
+    }
+    std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return cond();
+}
+
+}  // namespace valk::test

@@ -1,0 +1,153 @@
+// TLS: SNI, TLS 1.2 and 1.3, session resumption, client certificates.
+#include <openssl/ssl.h>
+
+#include "net_test_util.h"
+
+namespace valk::test {
+namespace {
+
+// Responds with what the handler saw of the TLS session.
+Handler tls_echo() {
+  return [](Request& req, Responder res) {
+    const TlsInfo* t = req.tls();
+    std::string s = t == nullptr
+                        ? "plain"
+                        : t->version + "|" + t->alpn + "|" + t->sni + "|" +
+                              (t->client_cert_present ? "cert" : "nocert") + "|" +
+                              (t->client_cert_verified ? "verified" : "unverified") + "|" +
+                              t->client_subject + "|" + std::to_string(t->client_chain_pem.size());
+    res.respond(200, {}, s);
+  };
+}
+
+std::string host_url(const TestServer& s, const char* host) {
+  return std::string("https://") + host + ":" + std::to_string(s.port()) + "/";
+}
+
+curl_slist* resolve_list(const TestServer& s) {
+  std::string port = std::to_string(s.port());
+  curl_slist* l = curl_slist_append(nullptr, ("localhost:" + port + ":127.0.0.1").c_str());
+  return curl_slist_append(l, ("other.test:" + port + ":127.0.0.1").c_str());
+}
+
+TEST(Tls, SniChoosesTheCertificate) {
+  TestServer s(tls_options(), tls_echo());
+  curl_slist* res = resolve_list(s);
+  for (const char* host : {"localhost", "other.test"}) {
+    CurlResult r =
+        curl_do(host_url(s, host), [res](CURL* c) { curl_easy_setopt(c, CURLOPT_RESOLVE, res); });
+    ASSERT_EQ(r.code, CURLE_OK) << host << ": " << curl_easy_strerror(r.code);
+    EXPECT_NE(r.body.find(std::string("|h2|") + host + "|"), std::string::npos) << r.body;
+  }
+  curl_slist_free_all(res);
+}
+
+TEST(Tls, Tls12AndTls13) {
+  TestServer s(tls_options(), tls_echo());
+  CurlResult r12 = curl_do(host_url(s, "localhost"), [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_SSLVERSION,
+                     long{CURL_SSLVERSION_TLSv1_2} | long{CURL_SSLVERSION_MAX_TLSv1_2});
+  });
+  ASSERT_EQ(r12.code, CURLE_OK);
+  EXPECT_EQ(r12.body.rfind("TLSv1.2|h2|", 0), 0u) << r12.body;
+  CurlResult r13 = curl_do(host_url(s, "localhost"), [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_3);
+  });
+  ASSERT_EQ(r13.code, CURLE_OK);
+  EXPECT_EQ(r13.body.rfind("TLSv1.3|h2|", 0), 0u) << r13.body;
+}
+
+// A blocking OpenSSL client: handshakes, sends one request, reads the
+// reply, and returns the session for the next connection.
+SSL_SESSION* tls_roundtrip(SSL_CTX* ctx, uint16_t port, SSL_SESSION* resume, bool* reused) {
+  int fd = tcp_connect(port);
+  SSL* ssl = SSL_new(ctx);
+  SSL_set_fd(ssl, fd);
+  SSL_set_tlsext_host_name(ssl, "localhost");
+  if (resume != nullptr) {
+    SSL_set_session(ssl, resume);
+  }
+  EXPECT_EQ(SSL_connect(ssl), 1);
+  const char req[] = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  SSL_write(ssl, req, sizeof req - 1);
+  char buf[4096];
+  std::string got;
+  while (got.find("\r\n\r\n") == std::string::npos) {
+    int n = SSL_read(ssl, buf, sizeof buf);  // TLS 1.3 tickets arrive first
+    if (n <= 0) {
+      break;
+    }
+    got.append(buf, n);
+  }
+  *reused = SSL_session_reused(ssl) == 1;
+  SSL_SESSION* sess = SSL_get1_session(ssl);
+  SSL_shutdown(ssl);
+  SSL_free(ssl);
+  close(fd);
+  return sess;
+}
+
+TEST(Tls, SessionResumption) {
+  TestServer s(tls_options(), tls_echo());
+  for (int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(ctx, version);
+    SSL_CTX_set_max_proto_version(ctx, version);
+    SSL_CTX_load_verify_locations(ctx, cert_path("ca.crt").c_str(), nullptr);
+    bool reused = true;
+    SSL_SESSION* first = tls_roundtrip(ctx, s.port(), nullptr, &reused);
+    EXPECT_FALSE(reused);
+    SSL_SESSION* second = tls_roundtrip(ctx, s.port(), first, &reused);
+    EXPECT_TRUE(reused) << version;
+    SSL_SESSION_free(first);
+    SSL_SESSION_free(second);
+    SSL_CTX_free(ctx);
+  }
+  EXPECT_TRUE(eventually([&] { return s.server().counters()[Counter::kTlsResumed] >= 2; }));
+}
+
+TEST(Tls, ClientCertRequired) {
+  ServerOptions o = tls_options();
+  o.client_cert = ClientCertMode::kRequire;
+  o.client_ca_file = cert_path("ca.crt");
+  TestServer s(std::move(o), tls_echo());
+  CurlResult without = curl_do(host_url(s, "localhost"));
+  EXPECT_NE(without.code, CURLE_OK);
+  CurlResult with = curl_do(host_url(s, "localhost"), [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, cert_path("client.crt").c_str());
+    curl_easy_setopt(c, CURLOPT_SSLKEY, cert_path("client.key").c_str());
+  });
+  ASSERT_EQ(with.code, CURLE_OK) << curl_easy_strerror(with.code);
+  EXPECT_NE(with.body.find("|cert|verified|CN=valk-test-client|"), std::string::npos) << with.body;
+  EXPECT_TRUE(
+      eventually([&] { return s.server().counters()[Counter::kTlsHandshakeFailures] >= 1; }));
+}
+
+TEST(Tls, ClientCertRequested) {
+  ServerOptions o = tls_options();
+  o.client_cert = ClientCertMode::kRequest;
+  o.client_ca_file = cert_path("ca.crt");
+  TestServer s(std::move(o), tls_echo());
+  CurlResult without = curl_do(host_url(s, "localhost"));
+  ASSERT_EQ(without.code, CURLE_OK);
+  EXPECT_NE(without.body.find("|nocert|"), std::string::npos) << without.body;
+  // A certificate the CA did not sign is reported, not refused.
+  CurlResult self_signed = curl_do(host_url(s, "localhost"), [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, cert_path("ca.crt").c_str());
+    curl_easy_setopt(c, CURLOPT_SSLKEY, cert_path("ca.key").c_str());
+  });
+  ASSERT_EQ(self_signed.code, CURLE_OK);
+  EXPECT_NE(self_signed.body.find("|cert|"), std::string::npos) << self_signed.body;
+}
+
+TEST(Tls, BadCertificateFileFailsStart) {
+  ServerOptions o = base_options();
+  o.certificates = {{cert_path("missing.crt"), cert_path("dev.key")}};
+  Server s(o, hello_handler());
+  std::string err;
+  EXPECT_FALSE(s.start(&err));
+  EXPECT_NE(err.find("missing.crt"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace valk::test
