@@ -369,10 +369,11 @@
   (json {:error message} 400))
 
 ;; A request whose content type is application/json (or application/*+json)
-;; gets its parsed body as :json-body; :body stays the raw string. An empty
-;; body gives :json-body nil. A body that is not JSON, or not UTF-8,
-;; answers 400 {"error": "..."} without calling the handler. `opts` is
-;; passed to json/parse.
+;; gets its parsed body as :json-body; :body stays as it was (string or
+;; bytes). An empty body gives :json-body nil. A body that is not JSON (or
+;; not UTF-8) answers 400 {"error": "malformed JSON: ..."} without calling
+;; the handler. `opts` goes to json/parse ({:keywordize false} keeps
+;; string keys).
 (defn wrap-json-body
   ([handler] (wrap-json-body handler nil))
   ([handler opts]
@@ -380,14 +381,13 @@
      (if-not (valk.web/json-request? req)
        (handler req)
        (let [body (:body req)
-             parsed (cond
-                      (nil? body) [:ok nil]
-                      (not (string? body)) [:bad "request body is not UTF-8"]
-                      :else (try
-                              [:ok (if opts (json/parse body opts) (json/parse body))]
-                              (catch e
-                                [:bad (str "malformed JSON: "
-                                           (if (error? e) (error-message e) (pr-str e)))])))]
+             parsed (if (nil? body)
+                      [:ok nil]
+                      (try
+                        [:ok (if opts (json/parse body opts) (json/parse body))]
+                        (catch e
+                          [:bad (str "malformed JSON: "
+                                     (if (error? e) (error-message e) (pr-str e)))])))]
          (if (= :ok (first parsed))
            (handler (assoc req :json-body (second parsed)))
            (valk.web/json-error (second parsed))))))))
@@ -711,7 +711,8 @@
   (let [parsed (valk.web/parse-tag (first node))
         tname (first parsed)
         more (rest node)
-        attrs (when (map? (first more)) (first more))
+        attrs (when (and (map? (first more)) (not (contains? (first more) :valk.web/raw)))
+                (first more))
         children (if attrs (rest more) more)
         acc (valk.web/render-attrs (cons (str "<" tname) acc) (second parsed) (nth parsed 2) attrs)]
     (if (contains? valk.web/void-elements tname)

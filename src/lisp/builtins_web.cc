@@ -37,15 +37,16 @@ int hex_digit(char c) {
   return -1;
 }
 
-// Length of the well-formed UTF-8 sequence at s[i], or 0 if it is not one
-// (bad lead byte, truncated, overlong, surrogate or above U+10FFFF).
-size_t utf8_sequence(std::string_view s, size_t i) {
+// Length of the well-formed UTF-8 sequence at s[i] (positive), or minus the
+// length of its longest ill-formed prefix (the "maximal subpart", at least
+// one byte), which becomes a single U+FFFD.
+int utf8_sequence(std::string_view s, size_t i) {
   auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
   unsigned char c = at(i);
   if (c < 0x80) {
     return 1;
   }
-  size_t n;
+  int n;
   unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
   if (c >= 0xC2 && c <= 0xDF) {
     n = 2;
@@ -58,14 +59,14 @@ size_t utf8_sequence(std::string_view s, size_t i) {
     lo = c == 0xF0 ? 0x90 : 0x80;
     hi = c == 0xF4 ? 0x8F : 0xBF;
   } else {
-    return 0;
+    return -1;
   }
-  if (i + n > s.size() || at(i + 1) < lo || at(i + 1) > hi) {
-    return 0;
+  if (i + 1 >= s.size() || at(i + 1) < lo || at(i + 1) > hi) {
+    return -1;
   }
-  for (size_t k = 2; k < n; k++) {
-    if ((at(i + k) & 0xC0) != 0x80) {
-      return 0;
+  for (int k = 2; k < n; k++) {
+    if (i + k >= s.size() || (at(i + k) & 0xC0) != 0x80) {
+      return -k;
     }
   }
   return n;
@@ -78,10 +79,10 @@ std::string valid_utf8(std::string_view bytes) {
   std::string out;
   out.reserve(bytes.size());
   for (size_t i = 0; i < bytes.size();) {
-    size_t n = utf8_sequence(bytes, i);
-    if (n == 0) {
+    int n = utf8_sequence(bytes, i);
+    if (n < 0) {
       utf8_append(out, 0xFFFD);
-      i++;
+      i += -n;
     } else {
       out.append(bytes.substr(i, n));
       i += n;
