@@ -27,15 +27,19 @@
 (def valk.web/text-type "text/plain; charset=utf-8")
 (def valk.web/html-type "text/html; charset=utf-8")
 (def valk.web/json-type "application/json")
+;; Shared header maps, so that a plain response allocates one map, not two.
+(def valk.web/text-headers {"content-type" valk.web/text-type})
+(def valk.web/html-headers {"content-type" valk.web/html-type})
+(def valk.web/json-headers {"content-type" valk.web/json-type})
 
 (defn text
   ([s] (text s 200))
-  ([s status] {:status status :headers {"content-type" valk.web/text-type} :body s}))
+  ([s status] {:status status :headers valk.web/text-headers :body s}))
 
 (defn json
   ([data] (json data 200))
   ([data status] {:status status
-                  :headers {"content-type" valk.web/json-type}
+                  :headers valk.web/json-headers
                   :body (json/write data)}))
 
 (declare html-str)
@@ -46,7 +50,7 @@
   ([content] (html content 200))
   ([content status]
    {:status status
-    :headers {"content-type" valk.web/html-type}
+    :headers valk.web/html-headers
     :body (cond
             (string? content) content
             (and (vector? content) (keyword? (first content))
@@ -114,6 +118,7 @@
 ;; Routes
 
 (def valk.web/method-order [:get :head :post :put :patch :delete :options])
+(def valk.web/standard-methods (set valk.web/method-order))
 
 ;; A pattern "/users/:id/files/*path" becomes the segment vector
 ;; ["users" [:param :id] "files" [:wild :path]]; "/" becomes [].
@@ -259,18 +264,10 @@
 (defn valk.web/allow-header [methods]
   (let [methods (conj (if (contains? methods :get) (conj methods :head) methods) :options)
         known (filter (fn [m] (contains? methods m)) valk.web/method-order)
-        other (sort (map name (remove (fn [m] (or (= m :any) (contains? (set valk.web/method-order) m)))
+        other (sort (map name (remove (fn [m] (or (= m :any) (contains? valk.web/standard-methods m)))
                                       methods)))]
     (join ", " (concat (map (fn [m] (upper-case (name m))) known)
                        (map upper-case other)))))
-
-;; The decoded segments of a request path: "/" is [], "/a/b/" is ["a" "b" ""].
-(defn valk.web/path-segments [path]
-  (let [body (subs path 1)]
-    (cond
-      (= body "") []
-      (includes? body "%") (mapv url-decode (split body "/" -1))
-      :else (split body "/" -1))))
 
 (defn valk.web/method-not-allowed [allow]
   {:status 405
@@ -291,20 +288,25 @@
           (and (= path "*") (= method :options))
           {:status 204 :headers {"allow" (valk.web/allow-header every-method)} :body nil}
 
-          (not (and (string? path) (starts-with? path "/")))
+          (not (string? path))
           (not-found)
 
           :else
-          (let [segs (valk.web/path-segments path)
+          (let [segs (web/path-segments path)
                 n (count segs)
-                hit (valk.web/match root segs 0 n [] method)]
+                hit (when segs (valk.web/match root segs 0 n [] method))]
             (if hit
-              (let [r (first hit)]
+              (let [r (first hit)
+                    names (:names r)
+                    params (:params req)]
                 ((:handler r)
                  (assoc req
-                        :params (merge (:params req) (zipmap (:names r) (second hit)))
+                        :params (cond
+                                  (empty? names) (or params {})
+                                  (nil? params) (zipmap names (second hit))
+                                  :else (merge params (zipmap names (second hit))))
                         :route (:pattern r))))
-              (let [allowed (valk.web/allowed root segs 0 n #{})]
+              (let [allowed (if segs (valk.web/allowed root segs 0 n #{}) #{})]
                 (cond
                   (empty? allowed) (not-found)
                   (= method :options)
@@ -316,22 +318,9 @@
 
 ;; "a=1&b=x+y&a=2" → {:a ["1" "2"] :b "x y"}. Keys and values are decoded
 ;; with `+` as a space; a key without `=` gets ""; empty pairs are skipped;
-;; a malformed %-escape is kept as it is. nil or "" gives {}.
-(defn parse-query [s]
-  (if (or (nil? s) (= s ""))
-    {}
-    (reduce (fn [m pair]
-              (if (= pair "")
-                m
-                (let [kv (split pair "=" 2)
-                      k (keyword (url-decode (first kv) true))
-                      v (if (= (count kv) 2) (url-decode (second kv) true) "")
-                      old (get m k)]
-                  (assoc m k (cond
-                               (nil? old) v
-                               (vector? old) (conj old v)
-                               :else [old v])))))
-            {} (split s "&"))))
+;; a malformed %-escape is kept as it is. nil or "" gives {}. (A native:
+;; it runs on every request that has a query string.)
+(def parse-query web/parse-query)
 
 ;; {:a "1" :b ["x" "y"]} → "a=1&b=x&b=y" (keys in sorted order).
 (defn query-string [m]
@@ -408,23 +397,10 @@
 ;; ---------------------------------------------------------------------------
 ;; Cookies
 
-;; "a=1; b=\"x y\"" → {"a" "1" "b" "x y"}: names as sent, values
-;; percent-decoded and unquoted. The first of two equal names wins (the
+;; "a=1; b=\"x%20y\"" → {"a" "1" "b" "x y"}: names as sent, values
+;; unquoted and percent-decoded. The first of two equal names wins (the
 ;; browser sends the most specific first); pairs without `=` are skipped.
-(defn parse-cookies [s]
-  (if (or (nil? s) (= s ""))
-    {}
-    (reduce (fn [m pair]
-              (let [kv (split pair "=" 2)
-                    k (trim (first kv))]
-                (if (or (< (count kv) 2) (= k "") (contains? m k))
-                  m
-                  (let [v (trim (second kv))
-                        v (if (and (> (count v) 1) (starts-with? v "\"") (ends-with? v "\""))
-                            (subs v 1 (dec (count v)))
-                            v)]
-                    (assoc m k (url-decode v))))))
-            {} (split s ";"))))
+(def parse-cookies web/parse-cookies)
 
 (defn valk.web/cookie-name-ok? [s]
   (and (string? s) (not= s "")

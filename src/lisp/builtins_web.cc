@@ -5,13 +5,18 @@
 //   (web/url-decode s true)  also turns `+` into a space (query strings, forms)
 //   (web/url-encode s)       percent-encodes all but RFC 3986 unreserved bytes
 //   (web/escape-html s)      escapes & < > " ' for text and attribute values
+//   (web/path-segments path) the decoded segments of a request path
+//   (web/parse-query s)      a query string or form body as a map
+//   (web/parse-cookies s)    a Cookie header as a map
 //
 // All are leaf natives. Each returns its argument itself when there is
 // nothing to change, so the common case allocates nothing.
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "lisp/builtins.h"
+#include "lisp/collections.h"
 #include "lisp/heap.h"
 #include "lisp/isolate.h"
 #include "lisp/object.h"
@@ -91,17 +96,13 @@ std::string valid_utf8(std::string_view bytes) {
   return out;
 }
 
-// (web/url-decode s) (web/url-decode s plus-is-space): a `%` not followed by
-// two hex digits is kept as it is (WHATWG URL percent-decoding).
-Value n_url_decode(Isolate& iso, Value* args, int argc) {
-  if (!args[0].is(Tag::String)) {
-    return iso.type_error("web/url-decode", "a string", args[0]);
-  }
-  bool plus = argc > 1 && args[1].truthy();
-  std::string_view s = view(args[0]);
-  if (s.find('%') == std::string_view::npos &&
-      (!plus || s.find('+') == std::string_view::npos)) {
-    return args[0];
+// Percent-decodes `s` into a string value; `+` becomes a space if `plus`.
+// A `%` not followed by two hex digits is kept as it is (WHATWG URL
+// percent-decoding). Returns `original` itself when nothing changes, if
+// the caller has it.
+Value decode(Isolate& iso, std::string_view s, bool plus, Value original = Value::nil()) {
+  if (s.find('%') == std::string_view::npos && (!plus || s.find('+') == std::string_view::npos)) {
+    return original.is_nil() ? iso.heap().string(s) : original;
   }
   std::string bytes;
   bytes.reserve(s.size());
@@ -117,6 +118,84 @@ Value n_url_decode(Isolate& iso, Value* args, int argc) {
     }
   }
   return iso.heap().string(valid_utf8(bytes));
+}
+
+// (web/url-decode s) (web/url-decode s plus-is-space)
+Value n_url_decode(Isolate& iso, Value* args, int argc) {
+  if (!args[0].is(Tag::String)) {
+    return iso.type_error("web/url-decode", "a string", args[0]);
+  }
+  return decode(iso, view(args[0]), argc > 1 && args[1].truthy(), args[0]);
+}
+
+// (web/path-segments "/a/b%20c/") → ["a" "b c" ""]; "/" gives [] and a
+// path not starting with "/" gives nil. Segments are split before they are
+// decoded, so an encoded slash stays inside its segment.
+Value n_path_segments(Isolate& iso, Value* args, int argc) {
+  if (!args[0].is(Tag::String)) {
+    return iso.type_error("web/path-segments", "a string", args[0]);
+  }
+  std::string_view path = view(args[0]);
+  if (path.empty() || path[0] != '/') {
+    return Value::nil();
+  }
+  std::vector<Value> segments;
+  if (path.size() > 1) {
+    size_t from = 1;
+    while (true) {
+      size_t slash = path.find('/', from);
+      size_t end = slash == std::string_view::npos ? path.size() : slash;
+      segments.push_back(decode(iso, path.substr(from, end - from), false));
+      if (slash == std::string_view::npos) {
+        break;
+      }
+      from = slash + 1;
+    }
+  }
+  return vector_from(iso.heap(), segments.data(), segments.size());
+}
+
+// (web/parse-query "a=1&b=x+y&a=2") → {:a ["1" "2"] :b "x y"}: keys and
+// values decoded with `+` as a space, a key without `=` gets "", empty
+// pairs are skipped, a repeated key collects its values in a vector.
+Value n_parse_query(Isolate& iso, Value* args, int argc) {
+  if (args[0].is_nil()) {
+    return map_from(iso.heap(), nullptr, 0);
+  }
+  if (!args[0].is(Tag::String)) {
+    return iso.type_error("web/parse-query", "a string or nil", args[0]);
+  }
+  Heap& h = iso.heap();
+  std::string_view s = view(args[0]);
+  Value m = map_from(h, nullptr, 0);
+  size_t from = 0;
+  while (from <= s.size()) {
+    size_t amp = s.find('&', from);
+    size_t end = amp == std::string_view::npos ? s.size() : amp;
+    std::string_view pair = s.substr(from, end - from);
+    if (!pair.empty()) {
+      size_t eq = pair.find('=');
+      std::string_view raw_key = pair.substr(0, eq);
+      Value key_string = decode(iso, raw_key, true);
+      Value key = h.keyword(static_cast<String*>(key_string.o)->view());
+      Value value = eq == std::string_view::npos ? h.string("")
+                                                 : decode(iso, pair.substr(eq + 1), true);
+      Value old;
+      if (!map_find(m, key, &old)) {
+        m = map_assoc(h, m, key, value);
+      } else if (old.is(Tag::Vector)) {
+        m = map_assoc(h, m, key, vector_conj(h, old, value));
+      } else {
+        Value both[2] = {old, value};
+        m = map_assoc(h, m, key, vector_from(h, both, 2));
+      }
+    }
+    if (amp == std::string_view::npos) {
+      break;
+    }
+    from = amp + 1;
+  }
+  return m;
 }
 
 bool unreserved(unsigned char c) {
@@ -193,12 +272,65 @@ Value n_escape_html(Isolate& iso, Value* args, int argc) {
   return iso.heap().string(out);
 }
 
+std::string_view trim_spaces(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+// (web/parse-cookies "a=1; b=\"x%20y\"") → {"a" "1" "b" "x y"}: names as
+// sent, values unquoted and percent-decoded (no `+` rule). The first of two
+// equal names wins, as browsers send the most specific cookie first; pairs
+// without `=` or without a name are skipped.
+Value n_parse_cookies(Isolate& iso, Value* args, int argc) {
+  Heap& h = iso.heap();
+  if (args[0].is_nil()) {
+    return map_from(h, nullptr, 0);
+  }
+  if (!args[0].is(Tag::String)) {
+    return iso.type_error("web/parse-cookies", "a string or nil", args[0]);
+  }
+  std::string_view s = view(args[0]);
+  Value m = map_from(h, nullptr, 0);
+  size_t from = 0;
+  while (from <= s.size()) {
+    size_t semi = s.find(';', from);
+    size_t end = semi == std::string_view::npos ? s.size() : semi;
+    std::string_view pair = s.substr(from, end - from);
+    size_t eq = pair.find('=');
+    if (eq != std::string_view::npos) {
+      std::string_view name = trim_spaces(pair.substr(0, eq));
+      std::string_view value = trim_spaces(pair.substr(eq + 1));
+      if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+        value = value.substr(1, value.size() - 2);
+      }
+      Value key = h.string(name);
+      Value old;
+      if (!name.empty() && !map_find(m, key, &old)) {
+        m = map_assoc(h, m, key, decode(iso, value, false));
+      }
+    }
+    if (semi == std::string_view::npos) {
+      break;
+    }
+    from = semi + 1;
+  }
+  return m;
+}
+
 }  // namespace
 
 void register_web_natives(Isolate& iso) {
   iso.define_native("web/url-decode", n_url_decode, 1, 2);
   iso.define_native("web/url-encode", n_url_encode, 1, 1);
   iso.define_native("web/escape-html", n_escape_html, 1, 1);
+  iso.define_native("web/path-segments", n_path_segments, 1, 1);
+  iso.define_native("web/parse-query", n_parse_query, 1, 1);
+  iso.define_native("web/parse-cookies", n_parse_cookies, 1, 1);
 }
 
 }  // namespace valk::lisp
