@@ -354,13 +354,19 @@
     (and t (or (= t "application/json")
                (and (starts-with? t "application/") (ends-with? t "+json"))))))
 
-(defn valk.web/json-error [message]
-  (json {:error message} 400))
+;; The 400 answer to a body json/parse refused: {"error": "malformed JSON",
+;; "detail": message, "line": n, "column": n} (the position when known).
+(defn valk.web/json-error [e]
+  (let [data (if (error? e) (error-data e) {})]
+    (json (merge {:error "malformed JSON"
+                  :detail (if (error? e) (error-message e) (pr-str e))}
+                 (select-keys data [:line :column]))
+          400)))
 
 ;; A request whose content type is application/json (or application/*+json)
 ;; gets its parsed body as :json-body; :body stays as it was (string or
 ;; bytes). An empty body gives :json-body nil. A body that is not JSON (or
-;; not UTF-8) answers 400 {"error": "malformed JSON: ..."} without calling
+;; not UTF-8) answers 400 {"error": "malformed JSON", ...} without calling
 ;; the handler. `opts` goes to json/parse ({:keywordize false} keeps
 ;; string keys).
 (defn wrap-json-body
@@ -374,9 +380,7 @@
                       [:ok nil]
                       (try
                         [:ok (if opts (json/parse body opts) (json/parse body))]
-                        (catch e
-                          [:bad (str "malformed JSON: "
-                                     (if (error? e) (error-message e) (pr-str e)))])))]
+                        (catch e [:bad e])))]
          (if (= :ok (first parsed))
            (handler (assoc req :json-body (second parsed)))
            (valk.web/json-error (second parsed))))))))
