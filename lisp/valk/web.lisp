@@ -89,10 +89,23 @@
 (defn status [resp n]
   (assoc (as-response resp) :status n))
 
-;; Header names are stored lower-case, as HTTP/2 sends them.
+;; `headers` without the keys that equal `lname` but for case.
+(defn valk.web/without-variants [headers lname]
+  (reduce (fn [h k] (if (and (not= k lname) (= lname (lower-case k))) (dissoc h k) h))
+          headers (keys headers)))
+
+;; Sets a header, stored lower-case as HTTP/2 sends it (replacing any
+;; spelling of it already there); a number becomes a string, a vector of
+;; strings is a repeated header, nil removes the header.
 (defn header [resp name value]
-  (assoc-in (as-response resp) [:headers (lower-case name)]
-            (if (or (string? value) (vector? value)) value (str value))))
+  (let [resp (as-response resp)
+        lname (lower-case name)
+        headers (valk.web/without-variants (or (:headers resp) {}) lname)]
+    (assoc resp :headers
+           (cond
+             (nil? value) (dissoc headers lname)
+             (or (string? value) (vector? value)) (assoc headers lname value)
+             :else (assoc headers lname (str value))))))
 
 ;; A header of a request or response map, by case-insensitive name; nil if
 ;; absent. Request maps always have lower-case names; response maps written
@@ -121,7 +134,9 @@
 (def valk.web/standard-methods (set valk.web/method-order))
 
 ;; A pattern "/users/:id/files/*path" becomes the segment vector
-;; ["users" [:param :id] "files" [:wild :path]]; "/" becomes [].
+;; ["users" [:param :id] "files" [:wild :path]]; "/" becomes []. Literal
+;; segments are percent-decoded, as request segments are before they are
+;; compared, so "/a%20b" and "/a b" are the same pattern.
 (defn valk.web/parse-pattern [pattern]
   (when-not (and (string? pattern) (starts-with? pattern "/"))
     (error (str "route pattern must be a string starting with /, got " (pr-str pattern))
@@ -144,7 +159,7 @@
                               (< i (dec n)) (error (str "route " pattern ": a *rest segment must be the last")
                                                    {:type :route-error :pattern pattern})
                               :else [:wild (keyword (subs s 1))])
-                            :else s))
+                            :else (url-decode s)))
                         raw))
         names (keep (fn [s] (when (vector? s) (second s))) segments)]
     (when-not (= (count names) (count (distinct names)))
@@ -376,7 +391,7 @@
      (if-not (valk.web/json-request? req)
        (handler req)
        (let [body (:body req)
-             parsed (if (nil? body)
+             parsed (if (or (nil? body) (= body ""))
                       [:ok nil]
                       (try
                         [:ok (if opts (json/parse body opts) (json/parse body))]
@@ -447,7 +462,12 @@
          (attr :expires "Expires")
          (flag :secure "Secure")
          (flag :http-only "HttpOnly")
-         (when-some [s (:same-site spec)] (str "; SameSite=" (valk.web/same-site s)))
+         (when-some [s (:same-site spec)]
+           (let [v (valk.web/same-site s)]
+             (when (and (= v "None") (not (:secure spec)))
+               (error (str "cookie " cookie-name ": SameSite=None needs :secure true (browsers drop it otherwise)")
+                      {:type :cookie-error :cookie cookie-name}))
+             (str "; SameSite=" v)))
          (flag :partitioned "Partitioned"))))
 
 ;; Request: :cookies from the Cookie header. Response: :cookies
@@ -457,16 +477,15 @@
   (fn [req]
     (let [resp (valk.web/await-response
                  handler (assoc req :cookies (parse-cookies (get (:headers req) "cookie"))))]
-      (if (and (map? resp) (:cookies resp))
+      (cond
+        (not (and (map? resp) (contains? resp :cookies))) resp
+        (empty? (:cookies resp)) (dissoc resp :cookies)
+        :else
         (let [new (map (fn [name] (set-cookie-header name (get (:cookies resp) name)))
                        (sort (keys (:cookies resp))))
               old (get-header resp "set-cookie")
               all (vec (concat (cond (nil? old) [] (string? old) [old] :else old) new))]
-          (-> resp
-              (dissoc :cookies)
-              (update :headers (fn [h] (dissoc h "Set-Cookie")))
-              (header "set-cookie" all)))
-        resp))))
+          (header (dissoc resp :cookies) "set-cookie" all))))))
 
 ;; ---------------------------------------------------------------------------
 ;; Content type, errors, CORS, access log
@@ -546,6 +565,14 @@
            (do (log req (second outcome))
                (render req (second outcome)))))))))
 
+;; `headers` with `token` added to its Vary header.
+(defn valk.web/add-vary [headers token]
+  (let [old (get-header {:headers headers} "vary")]
+    (cond
+      (nil? old) (assoc (valk.web/without-variants headers "vary") "vary" token)
+      (some (fn [t] (= (lower-case (trim t)) (lower-case token))) (split old ",")) headers
+      :else (assoc (valk.web/without-variants headers "vary") "vary" (str old ", " token)))))
+
 ;; CORS. opts:
 ;;   :origins      "*" or a collection of allowed origins (default "*")
 ;;   :methods      allowed methods, keywords (default GET HEAD POST PUT PATCH DELETE)
@@ -555,8 +582,9 @@
 ;;   :max-age      seconds a preflight may be cached
 ;; A preflight (OPTIONS with access-control-request-method) from an allowed
 ;; origin is answered 204 here; other requests from it get the headers
-;; added to the handler's response. Requests from other origins pass
-;; through untouched.
+;; added to the handler's response. Requests from other origins get no
+;; CORS headers. Unless any origin is allowed without credentials, every
+;; response also gets Vary: Origin, so that caches keep the answers apart.
 (defn wrap-cors
   ([handler] (wrap-cors handler {}))
   ([handler opts]
@@ -565,18 +593,23 @@
          allowed (if any-origin? #{} (set origins))
          methods (join ", " (map (fn [m] (upper-case (name m)))
                                  (or (:methods opts) [:get :head :post :put :patch :delete])))
-         credentials? (:credentials opts)]
+         credentials? (:credentials opts)
+         vary? (not (and any-origin? (not credentials?)))
+         with-vary (fn [resp]
+                     (if (and vary? (map? resp))
+                       (assoc resp :headers (valk.web/add-vary (or (:headers resp) {}) "Origin"))
+                       resp))]
      (fn [req]
        (let [origin (get (:headers req) "origin")]
          (if-not (and origin (or any-origin? (contains? allowed origin)))
-           (handler req)
-           (let [allow-origin (if (and any-origin? (not credentials?)) "*" origin)
+           (if vary? (with-vary (valk.web/await-response handler req)) (handler req))
+           (let [allow-origin (if vary? origin "*")
                  common (merge {"access-control-allow-origin" allow-origin}
-                               (when-not (= allow-origin "*") {"vary" "Origin"})
                                (when credentials? {"access-control-allow-credentials" "true"}))]
              (if (and (= (:method req) :options)
                       (get (:headers req) "access-control-request-method"))
-               {:status 204
+               (with-vary
+                {:status 204
                 :headers (merge common
                                 {"access-control-allow-methods" methods}
                                 (when-let [h (if (:headers opts)
@@ -585,16 +618,17 @@
                                   {"access-control-allow-headers" h})
                                 (when-let [m (:max-age opts)]
                                   {"access-control-max-age" (str m)}))
-                :body nil}
+                :body nil})
                (let [resp (valk.web/await-response handler req)]
                  (if-not (map? resp)
                    resp
-                   (update resp :headers
-                           (fn [h]
-                             (merge h common
-                                    (when (:expose opts)
-                                      {"access-control-expose-headers"
-                                       (join ", " (:expose opts))}))))))))))))))
+                   (with-vary
+                     (update resp :headers
+                             (fn [h]
+                               (merge h common
+                                      (when (:expose opts)
+                                        {"access-control-expose-headers"
+                                         (join ", " (:expose opts))})))))))))))))))
 
 ;; One line per request after it is answered:
 ;;   127.0.0.1:5000 "GET /users/7 HTTP/2" 200 3ms r-42

@@ -190,6 +190,12 @@
   (is (fn? (router (GET "/a/:x" echo-params) (GET "/a/*y" echo-params))) "param and wildcard")
   (is (fn? (router (GET "/a/:x" echo-params) (GET "/a/x" echo-params))) "param and static"))
 
+(deftest router-pattern-literals-are-decoded
+  (let [app (router (GET "/a%20b/:x" echo-params))]
+    (is (= {:x "1"} (:body (app (req :get "/a%20b/1")))))
+    (is (= {:x "2"} (:body (app (req :get "/a b/2"))))))
+  (is-thrown? :route-conflict (router (GET "/a b" echo-params) (GET "/a%20b" echo-params))))
+
 (deftest router-rejects-bad-patterns-and-handlers
   (is-thrown? :route-error (GET "users" echo-params))
   (is-thrown? :route-error (GET "/a/*rest/b" echo-params))
@@ -274,6 +280,7 @@
            (:body (app (req :post "/" {:headers {"content-type" "application/merge-patch+json; charset=utf-8"}
                                        :body "[1,2]"})))))
     (is (= [nil nil] (:body (app (req :post "/" {:headers {"content-type" "application/json"}})))))
+    (is (= [nil ""] (:body (app (req :post "/" {:headers {"content-type" "application/json"} :body ""})))))
     (is (= [nil "{\"a\":1}"]
            (:body (app (req :post "/" {:headers {"content-type" "text/plain"} :body "{\"a\":1}"}))))
         "other content types are left alone")))
@@ -322,7 +329,9 @@
          (set-cookie-header "x" {:value 1 :secure false :same-site :strict :partitioned true})))
   (is-thrown? :cookie-error (set-cookie-header "bad name" "v"))
   (is-thrown? :cookie-error (set-cookie-header "ok" {:value "v" :path "/; Domain=evil"}))
-  (is-thrown? :cookie-error (set-cookie-header "ok" {:value "v" :same-site "sometimes"})))
+  (is-thrown? :cookie-error (set-cookie-header "ok" {:value "v" :same-site "sometimes"}))
+  (is-thrown? :cookie-error (set-cookie-header "ok" {:value "v" :same-site :none}))
+  (is (= "ok=v; Secure; SameSite=None" (set-cookie-header "ok" {:value "v" :same-site :none :secure true}))))
 
 (deftest wrap-cookies-round-trip
   (let [app (wrap-cookies
@@ -341,6 +350,12 @@
     (let [cookie-header (join "; " (map (fn [c] (first (split c ";"))) set-cookies))
           again (app (req :get "/" {:headers {"cookie" cookie-header}}))]
       (is (= "dark; blue" (:body again))))))
+
+(deftest wrap-cookies-replaces-any-spelling-of-set-cookie
+  (let [app (wrap-cookies (fn [r] {:status 200 :headers {"Set-Cookie" ["a=1" "b=2"]} :cookies {"c" "3"}}))
+        empty-app (wrap-cookies (fn [r] {:status 200 :headers {} :cookies {}}))]
+    (is (= {"set-cookie" ["a=1" "b=2" "c=3"]} (:headers (app (req :get "/")))))
+    (is (= {:status 200 :headers {}} (empty-app (req :get "/"))))))
 
 (deftest wrap-cookies-without-cookies
   (let [app (wrap-cookies (fn [r] (str (count (:cookies r)))))]
@@ -409,8 +424,18 @@
     (is (= {"x" "1" "access-control-allow-origin" "https://a.example" "vary" "Origin"
             "access-control-expose-headers" "x"}
            (:headers (app (req :get "/api" {:headers {"origin" "https://a.example"}})))))
-    (is (= {"x" "1"} (:headers (app (req :get "/api" {:headers {"origin" "https://evil.example"}})))))
-    (is (= {"x" "1"} (:headers (app (req :get "/api")))))))
+    (is (= {"x" "1" "vary" "Origin"}
+           (:headers (app (req :get "/api" {:headers {"origin" "https://evil.example"}})))))
+    (is (= {"x" "1" "vary" "Origin"} (:headers (app (req :get "/api")))))))
+
+(deftest wrap-cors-appends-to-vary
+  (let [app (wrap-cors (fn [r] {:status 200 :headers {"Vary" "Accept-Encoding"} :body "x"})
+                       {:origins ["https://a.example"]})
+        app2 (wrap-cors (fn [r] {:status 200 :headers {"vary" "origin"} :body "x"})
+                        {:origins ["https://a.example"]})]
+    (is (= {"vary" "Accept-Encoding, Origin" "access-control-allow-origin" "https://a.example"}
+           (:headers (app (req :get "/" {:headers {"origin" "https://a.example"}})))))
+    (is (= {"vary" "origin"} (:headers (app2 (req :get "/")))))))
 
 (deftest wrap-cors-any-origin-and-credentials
   (let [any (wrap-cors (fn [r] "hi"))
@@ -456,7 +481,9 @@
   (is (= {"x-trace" "t1" "content-type" "text/plain; charset=utf-8"}
          (:headers (header "s" "X-Trace" "t1"))))
   (is (= "3" (get-in (header {:body ""} "content-length" 3) [:headers "content-length"])))
-  (is (= ["a" "b"] (get-in (header {} "set-cookie" ["a" "b"]) [:headers "set-cookie"]))))
+  (is (= ["a" "b"] (get-in (header {} "set-cookie" ["a" "b"]) [:headers "set-cookie"])))
+  (is (= {"content-type" "text/html"} (:headers (header {:headers {"Content-Type" "x"}} "content-type" "text/html"))))
+  (is (= {"a" "1"} (:headers (header {:headers {"a" "1" "X-Gone" "y"}} "x-gone" nil)))))
 
 (deftest get-header-is-case-insensitive
   (is (= "v" (get-header {:headers {"x-a" "v"}} "X-A")))
