@@ -9,8 +9,9 @@
 //   (web/parse-query s)      a query string or form body as a map
 //   (web/parse-cookies s)    a Cookie header as a map
 //
-// All are leaf natives. Each returns its argument itself when there is
-// nothing to change, so the common case allocates nothing.
+// All are leaf natives (they allocate, never call Lisp). The first three
+// return their argument itself when nothing changes, so the common case
+// allocates nothing.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -178,8 +179,8 @@ Value n_parse_query(Isolate& iso, Value* args, int argc) {
       std::string_view raw_key = pair.substr(0, eq);
       Value key_string = decode(iso, raw_key, true);
       Value key = h.keyword(static_cast<String*>(key_string.o)->view());
-      Value value = eq == std::string_view::npos ? h.string("")
-                                                 : decode(iso, pair.substr(eq + 1), true);
+      Value value =
+          eq == std::string_view::npos ? h.string("") : decode(iso, pair.substr(eq + 1), true);
       Value old;
       if (!map_find(m, key, &old)) {
         m = map_assoc(h, m, key, value);
@@ -199,8 +200,8 @@ Value n_parse_query(Isolate& iso, Value* args, int argc) {
 }
 
 bool unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 // (web/url-encode s): every byte outside A-Z a-z 0-9 - . _ ~ becomes %XX, so
