@@ -69,11 +69,11 @@
 
 ;; Strings give text/plain; maps and vectors give JSON.
 (defn not-found
-  ([] (text "Not Found" 404))
+  ([] (text "Not Found\n" 404))
   ([body] (valk.web/error-response 404 body)))
 
 (defn bad-request
-  ([] (text "Bad Request" 400))
+  ([] (text "Bad Request\n" 400))
   ([body] (valk.web/error-response 400 body)))
 
 ;; What a handler returned, as a response map: a string is 200 text/plain,
@@ -287,7 +287,7 @@
 (defn valk.web/method-not-allowed [allow]
   {:status 405
    :headers {"allow" allow "content-type" valk.web/text-type}
-   :body "Method Not Allowed"})
+   :body "Method Not Allowed\n"})
 
 ;; (router route ...): a handler dispatching on method and path. Adds
 ;; :params (keyword keys, decoded values, merged over any already there)
@@ -537,7 +537,7 @@
         accept (or (get (:headers req) "accept") "")]
     (if (includes? accept "application/json")
       (json {:error "internal server error" :request-id id} 500)
-      (text (str "Internal Server Error" (if id (str " (request id " id ")") "") "\n") 500))))
+      (text (str "Internal Server Error" (if id (str " (request " id ")") "") "\n") 500))))
 
 (defn valk.web/default-error-log [req e]
   (println (str "error: request " (:request-id req) " " (upper-case (name (or (:method req) :?)))

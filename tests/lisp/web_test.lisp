@@ -126,7 +126,7 @@
 (deftest router-404-body
   (let [resp ((router (GET "/" (fn [r] "x"))) (req :get "/missing"))]
     (is (= 404 (:status resp)))
-    (is (= "Not Found" (:body resp)))
+    (is (= "Not Found\n" (:body resp)))
     (is (= "text/plain; charset=utf-8" (get (:headers resp) "content-type")))))
 
 (deftest router-405-lists-allowed-methods
@@ -137,7 +137,7 @@
     (let [resp (app (req :patch "/items"))]
       (is (= 405 (:status resp)))
       (is (= "GET, HEAD, POST, OPTIONS" (get (:headers resp) "allow")))
-      (is (= "Method Not Allowed" (:body resp))))
+      (is (= "Method Not Allowed\n" (:body resp))))
     (is (= "PUT, DELETE, OPTIONS" (get (:headers (app (req :get "/items/3"))) "allow")))))
 
 (deftest router-head-uses-get-unless-a-head-route-exists
@@ -468,7 +468,7 @@
   (is (= 422 (:status (json {:error "x"} 422))))
   (is (= {:status 302 :headers {"location" "/login"} :body nil} (redirect "/login")))
   (is (= 301 (:status (redirect "/new" 301))))
-  (is (= {:status 404 :headers {"content-type" "text/plain; charset=utf-8"} :body "Not Found"} (not-found)))
+  (is (= {:status 404 :headers {"content-type" "text/plain; charset=utf-8"} :body "Not Found\n"} (not-found)))
   (is (= "no such user" (:body (not-found "no such user"))))
   (is (= {:status 400 :headers {"content-type" "text/plain; charset=utf-8"} :body "bad"} (bad-request "bad")))
   (is (= {:status 400 :headers {"content-type" "application/json"} :body "{\"error\":\"name is required\"}"}
@@ -569,7 +569,7 @@
       (GET "/items" (fn [req] "list"))
       (POST "/items" (fn [req] "create"))
       (ANY "/anything" (fn [req] (name (:method req))))))
-  (is (= {:status 405 :headers {"allow" "GET, HEAD, POST, OPTIONS" "content-type" "text/plain; charset=utf-8"} :body "Method Not Allowed"}
+  (is (= {:status 405 :headers {"allow" "GET, HEAD, POST, OPTIONS" "content-type" "text/plain; charset=utf-8"} :body "Method Not Allowed\n"}
          (items {:method :delete :path "/items"})))
   (is (= {:status 204 :headers {"allow" "GET, HEAD, POST, OPTIONS"} :body nil}
          (items {:method :options :path "/items"})))
@@ -605,7 +605,7 @@
   (is (= 301 (:status (redirect "/new-home" 301))))
   (is (= {:status 201 :headers {"content-type" "text/plain; charset=utf-8" "x-version" "3"} :body "made"}
          (-> (text "made") (status 201) (header "X-Version" "3"))))
-  (is (= {:status 404 :headers {"content-type" "text/plain; charset=utf-8"} :body "Not Found"}
+  (is (= {:status 404 :headers {"content-type" "text/plain; charset=utf-8"} :body "Not Found\n"}
          (not-found)))
   (is (= {:status 400 :headers {"content-type" "application/json"} :body "{\"error\":\"name is required\"}"}
          (bad-request {:error "name is required"}))))
@@ -665,7 +665,7 @@
   (def fragile
     (wrap-errors (fn [req] (error "database down"))
                  {:log (fn [req e] nil)}))
-  (is (= {:status 500 :headers {"content-type" "text/plain; charset=utf-8"} :body "Internal Server Error (request id r-17)\n"}
+  (is (= {:status 500 :headers {"content-type" "text/plain; charset=utf-8"} :body "Internal Server Error (request r-17)\n"}
          (fragile {:method :get :path "/" :request-id "r-17" :headers {}}))))
 
 (deftest doc-wrap-cors
