@@ -53,9 +53,7 @@
     :headers valk.web/html-headers
     :body (cond
             (string? content) content
-            (and (vector? content) (keyword? (first content))
-                 (= "html" (valk.web/tag-name (first content))))
-            (str "<!DOCTYPE html>" (html-str content))
+            (valk.web/html-root? content) (str "<!DOCTYPE html>" (html-str content))
             :else (html-str content))}))
 
 (defn redirect
@@ -652,108 +650,17 @@
 ;; classes; attrs is an optional map. Children that are strings (or other
 ;; scalars) are escaped; nil and false are skipped; lists, seqs and vectors
 ;; not starting with a keyword are spliced in; (raw s) is sent as it is.
-
-(def valk.web/void-elements
-  #{"area" "base" "br" "col" "embed" "hr" "img" "input" "link" "meta" "source" "track" "wbr"})
+;; Attributes render id, class, then the rest sorted by name. The walk is
+;; the native web/render-html: pages are rendered on every request, and a
+;; Lisp walk was ten times slower.
 
 ;; Marks a string as HTML that must not be escaped.
 (defn raw [& strs] {:valk.web/raw (apply str strs)})
 
-(defn valk.web/tag-name [tag]
-  (let [s (name tag)
-        cut (reduce (fn [at c] (let [i (index-of s c)] (if (and i (< i at)) i at)))
-                    (count s) ["#" "."])]
-    (subs s 0 cut)))
-
-;; :div#main.a.b → ["div" "main" ["a" "b"]]
-(defn valk.web/parse-tag [tag]
-  (let [s (name tag)
-        tname (valk.web/tag-name tag)
-        rest-s (subs s (count tname))
-        parts (split rest-s "." -1)
-        head (first parts)
-        id (when (starts-with? head "#") (subs head 1))
-        classes (vec (remove (fn [c] (= c "")) (rest parts)))]
-    (when (or (= tname "") (and (not= head "") (nil? id)))
-      (error (str "html: invalid tag " (pr-str tag)) {:type :html-error}))
-    [tname id classes]))
-
-(defn valk.web/attr-name-ok? [s]
-  (and (not= s "")
-       (not-any? (fn [c] (includes? s c)) [" " "\"" "'" ">" "/" "=" "<" "\t" "\n"])))
-
-(defn valk.web/attr-text [v]
-  (cond
-    (keyword? v) (name v)
-    (map? v) (join "; " (map (fn [k] (str (name k) ": " (get v k))) (sort (keys v))))
-    (sequential? v) (join " " (map (fn [x] (if (keyword? x) (name x) (str x))) v))
-    :else (str v)))
-
-;; Attributes render id first, class second, the rest sorted by name, so
-;; the output does not depend on map order. true gives a bare attribute;
-;; nil and false leave it out.
-(defn valk.web/render-attrs [acc id classes attrs]
-  (let [attrs (if (map? attrs) attrs {})
-        class-attr (get attrs :class)
-        classes (if (and class-attr (not (false? class-attr)))
-                  (conj classes (valk.web/attr-text class-attr))
-                  classes)
-        attrs (dissoc attrs :class)
-        attrs (if id (assoc attrs :id id) attrs)
-        names (sort (map name (keys attrs)))
-        ordered (concat (when (get attrs :id) ["id"])
-                        (when-not (empty? classes) ["class"])
-                        (remove (fn [n] (or (= n "id") (= n "class"))) names))]
-    (reduce (fn [acc n]
-              (let [v (if (= n "class")
-                        (join " " classes)
-                        (let [k (keyword n)] (if (contains? attrs k) (get attrs k) (get attrs n))))]
-                (when-not (valk.web/attr-name-ok? n)
-                  (error (str "html: invalid attribute name " (pr-str n)) {:type :html-error}))
-                (cond
-                  (or (nil? v) (false? v)) acc
-                  (true? v) (cons (str " " n) acc)
-                  :else (cons (str " " n "=\"" (escape-html (valk.web/attr-text v)) "\"") acc))))
-            acc ordered)))
-
-(declare valk.web/render)
-
-(defn valk.web/render-children [acc children]
-  (reduce valk.web/render acc children))
-
-(defn valk.web/render-element [acc node]
-  (let [parsed (valk.web/parse-tag (first node))
-        tname (first parsed)
-        more (rest node)
-        attrs (when (and (map? (first more)) (not (contains? (first more) :valk.web/raw)))
-                (first more))
-        children (if attrs (rest more) more)
-        acc (valk.web/render-attrs (cons (str "<" tname) acc) (second parsed) (nth parsed 2) attrs)]
-    (if (contains? valk.web/void-elements tname)
-      (if (every? nil? children)
-        (cons ">" acc)
-        (error (str "html: <" tname "> is a void element and cannot have children")
-               {:type :html-error}))
-      (cons (str "</" tname ">") (valk.web/render-children (cons ">" acc) children)))))
-
-;; Renders `node` onto `acc`, a list of strings in reverse order.
-(defn valk.web/render [acc node]
-  (cond
-    (nil? node) acc
-    (false? node) acc
-    (string? node) (cons (escape-html node) acc)
-    (vector? node) (if (keyword? (first node))
-                     (valk.web/render-element acc node)
-                     (valk.web/render-children acc node))
-    (map? node) (if (contains? node :valk.web/raw)
-                  (cons (:valk.web/raw node) acc)
-                  (error (str "html: a map is not a node (attributes go second in an element): "
-                              (pr-str node))
-                         {:type :html-error}))
-    (sequential? node) (valk.web/render-children acc node)
-    (keyword? node) (cons (escape-html (name node)) acc)
-    :else (cons (escape-html (str node)) acc)))
-
 ;; (html-str [:p "a < b"]) → "<p>a &lt; b</p>"; any number of nodes.
-(defn html-str [& nodes]
-  (join (reverse (valk.web/render-children (list) nodes))))
+(defn html-str [& nodes] (web/render-html nodes))
+
+(defn valk.web/html-root? [content]
+  (and (vector? content) (keyword? (first content))
+       (let [n (name (first content))]
+         (or (= n "html") (starts-with? n "html#") (starts-with? n "html.")))))

@@ -8,12 +8,16 @@
 //   (web/path-segments path) the decoded segments of a request path
 //   (web/parse-query s)      a query string or form body as a map
 //   (web/parse-cookies s)    a Cookie header as a map
+//   (web/html-name? s)       whether s may be a tag or attribute name
+//   (web/render-html node)   hiccup-style data as an HTML string
 //
 // All are leaf natives (they allocate, never call Lisp). The first three
 // return their argument itself when nothing changes, so the common case
 // allocates nothing.
+#include <algorithm>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "lisp/builtins.h"
@@ -21,6 +25,7 @@
 #include "lisp/heap.h"
 #include "lisp/isolate.h"
 #include "lisp/object.h"
+#include "lisp/printer.h"
 #include "lisp/utf8.h"
 
 namespace valk::lisp {
@@ -323,6 +328,359 @@ Value n_parse_cookies(Isolate& iso, Value* args, int argc) {
   return m;
 }
 
+// ---------------------------------------------------------------------------
+// HTML from data
+//
+// [:tag attrs? child...] is an element; :div#id.a.b gives the id and
+// classes. Strings and other scalars are escaped, nil and false render
+// nothing, lists and vectors not starting with a keyword are spliced in,
+// {:valk.web/raw s} is sent as it is. The walk uses its own stack, so deep
+// data cannot overflow the C++ stack.
+
+bool html_name_ok(std::string_view s) {
+  if (s.empty()) {
+    return false;
+  }
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7F || c == '"' || c == '\'' || c == '<' || c == '>' || c == '/' ||
+        c == '=') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// (web/html-name? s): true when `s` is non-empty and has none of the
+// characters that would end a tag or attribute name early (whitespace,
+// quotes, < > / = and controls), so it cannot inject markup.
+Value n_html_name_p(Isolate& iso, Value* args, int argc) {
+  return Value::boolean(args[0].is(Tag::String) && html_name_ok(view(args[0])));
+}
+
+bool is_void_element(std::string_view tag) {
+  static const std::string_view kVoid[] = {"area",  "base", "br",   "col",    "embed", "hr", "img",
+                                           "input", "link", "meta", "source", "track", "wbr"};
+  return std::find(std::begin(kVoid), std::end(kVoid), tag) != std::end(kVoid);
+}
+
+void append_escaped(std::string& out, std::string_view s) {
+  for (char c : s) {
+    if (const char* e = html_entity(c)) {
+      out += e;
+    } else {
+      out += c;
+    }
+  }
+}
+
+// The name of a string, keyword or symbol; false for anything else.
+bool name_of(Value v, std::string_view* out) {
+  if (v.is(Tag::String)) {
+    *out = view(v);
+    return true;
+  }
+  if (v.is(Tag::Keyword) || v.is(Tag::Symbol)) {
+    *out = static_cast<Symbol*>(v.o)->name->view();
+    return true;
+  }
+  return false;
+}
+
+// What `str` gives for a scalar: keywords and symbols without the colon.
+std::string scalar_text(Value v) {
+  std::string_view name;
+  if (name_of(v, &name)) {
+    return std::string(name);
+  }
+  return print_str(v, false);
+}
+
+void list_items(Value list, std::vector<Value>* out) {
+  for (Value p = list; p.o != nullptr; p = static_cast<Cons*>(p.o)->rest) {
+    out->push_back(static_cast<Cons*>(p.o)->first);
+  }
+}
+
+// An attribute value as text: a map is a style ("k: v; k2: v2", sorted),
+// a list or vector is space-separated (class lists).
+std::string attr_text(Value v) {
+  if (v.is(Tag::Map)) {
+    std::vector<std::pair<std::string, std::string>> entries;
+    map_each(v, [&](Value k, Value x) {
+      entries.emplace_back(scalar_text(k), scalar_text(x));
+      return true;
+    });
+    std::sort(entries.begin(), entries.end());
+    std::string out;
+    for (const auto& [k, x] : entries) {
+      out += out.empty() ? "" : "; ";
+      out += k + ": " + x;
+    }
+    return out;
+  }
+  if (v.is(Tag::Vector) || v.is(Tag::List)) {
+    std::vector<Value> items;
+    if (v.is(Tag::Vector)) {
+      vector_each(v, [&](Value x) {
+        items.push_back(x);
+        return true;
+      });
+    } else {
+      list_items(v, &items);
+    }
+    std::string out;
+    for (Value x : items) {
+      out += out.empty() ? "" : " ";
+      out += scalar_text(x);
+    }
+    return out;
+  }
+  return scalar_text(v);
+}
+
+class HtmlWriter {
+ public:
+  explicit HtmlWriter(Isolate& iso) : iso_(iso), raw_key_(iso.heap().keyword("valk.web/raw")) {}
+
+  // Renders `root`; on an error returns false with the message in *error.
+  bool render(Value root, std::string* out, std::string* error) {
+    out_ = out;
+    error_ = error;
+    stack_.push_back({root, {}});
+    while (!stack_.empty()) {
+      Work w = std::move(stack_.back());
+      stack_.pop_back();
+      if (!w.close.empty()) {
+        *out_ += w.close;
+      } else if (!node(w.node)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  struct Work {
+    Value node;
+    std::string close;  // when non-empty, text to append instead of a node
+  };
+
+  bool fail(std::string message) {
+    *error_ = "html: " + std::move(message);
+    return false;
+  }
+
+  // Pushes items[from..] so that they render in order.
+  void push_children(const std::vector<Value>& items, size_t from) {
+    for (size_t i = items.size(); i > from; i--) {
+      stack_.push_back({items[i - 1], {}});
+    }
+  }
+
+  bool node(Value v) {
+    switch (v.tag) {
+      case Tag::Nil:
+        return true;
+      case Tag::Bool:
+        if (!v.b) {
+          return true;
+        }
+        break;
+      case Tag::String:
+        append_escaped(*out_, view(v));
+        return true;
+      case Tag::List: {
+        std::vector<Value> items;
+        list_items(v, &items);
+        push_children(items, 0);
+        return true;
+      }
+      case Tag::Vector: {
+        std::vector<Value> items;
+        vector_each(v, [&](Value x) {
+          items.push_back(x);
+          return true;
+        });
+        if (!items.empty() && items[0].is(Tag::Keyword)) {
+          return element(items);
+        }
+        push_children(items, 0);
+        return true;
+      }
+      case Tag::Map: {
+        Value raw;
+        if (map_find(v, raw_key_, &raw) && raw.is(Tag::String)) {
+          *out_ += view(raw);
+          return true;
+        }
+        return fail("a map is not a node (attributes go second in an element): " +
+                    print_str(v, true));
+      }
+      default:
+        break;
+    }
+    append_escaped(*out_, scalar_text(v));
+    return true;
+  }
+
+  bool is_attrs(Value v) {
+    Value ignored;
+    return v.is(Tag::Map) && !map_find(v, raw_key_, &ignored);
+  }
+
+  bool element(const std::vector<Value>& items) {
+    std::string_view spec = static_cast<Symbol*>(items[0].o)->name->view();
+    size_t cut = spec.find_first_of("#.");
+    std::string_view tag = spec.substr(0, cut);
+    std::string_view id;
+    std::vector<std::string_view> classes;
+    if (cut != std::string_view::npos) {
+      std::string_view rest = spec.substr(cut);
+      if (rest[0] == '#') {
+        size_t dot = rest.find('.');
+        id = rest.substr(1, dot == std::string_view::npos ? std::string_view::npos : dot - 1);
+        rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot);
+        if (!html_name_ok(id)) {
+          return fail("invalid tag :" + std::string(spec));
+        }
+      }
+      while (!rest.empty()) {  // rest is ".a.b"
+        size_t next = rest.find('.', 1);
+        std::string_view c = rest.substr(1, next == std::string_view::npos ? next : next - 1);
+        if (!c.empty()) {
+          if (!html_name_ok(c) || c.find('#') != std::string_view::npos) {
+            return fail("invalid tag :" + std::string(spec));
+          }
+          classes.push_back(c);
+        }
+        rest = next == std::string_view::npos ? std::string_view() : rest.substr(next);
+      }
+    }
+    if (!html_name_ok(tag)) {
+      return fail("invalid tag :" + std::string(spec));
+    }
+    size_t first_child = 1;
+    Value attrs = Value::nil();
+    if (items.size() > 1 && is_attrs(items[1])) {
+      attrs = items[1];
+      first_child = 2;
+    }
+    *out_ += '<';
+    *out_ += tag;
+    if (!attributes(attrs, id, classes)) {
+      return false;
+    }
+    *out_ += '>';
+    if (is_void_element(tag)) {
+      for (size_t i = first_child; i < items.size(); i++) {
+        if (!items[i].is_nil()) {
+          return fail("<" + std::string(tag) + "> is a void element and cannot have children");
+        }
+      }
+      return true;
+    }
+    stack_.push_back({Value::nil(), "</" + std::string(tag) + ">"});
+    push_children(items, first_child);
+    return true;
+  }
+
+  bool attribute(std::string_view name, Value v) {
+    if (!html_name_ok(name)) {
+      return fail("invalid attribute name \"" + std::string(name) + "\"");
+    }
+    if (v.is_nil() || (v.is(Tag::Bool) && !v.b)) {
+      return true;
+    }
+    *out_ += ' ';
+    *out_ += name;
+    if (v.is(Tag::Bool)) {
+      return true;
+    }
+    *out_ += "=\"";
+    append_escaped(*out_, attr_text(v));
+    *out_ += '"';
+    return true;
+  }
+
+  // id first, class second, the rest sorted by name, so the output does
+  // not depend on map order. The tag's #id wins over an :id attribute; its
+  // .classes come before those of a :class attribute.
+  bool attributes(Value attrs, std::string_view tag_id,
+                  const std::vector<std::string_view>& classes) {
+    Value id_value = Value::nil();
+    std::string class_text;
+    for (std::string_view c : classes) {
+      class_text += class_text.empty() ? "" : " ";
+      class_text += c;
+    }
+    std::vector<std::pair<std::string_view, Value>> others;
+    bool ok = true;
+    if (attrs.is(Tag::Map)) {
+      map_each(attrs, [&](Value k, Value v) {
+        std::string_view name;
+        if (!name_of(k, &name)) {
+          ok = fail("an attribute name must be a keyword or string, got " + print_str(k, true));
+          return false;
+        }
+        if (name == "id") {
+          id_value = v;
+        } else if (name == "class") {
+          if (!v.is_nil() && !(v.is(Tag::Bool) && !v.b)) {
+            class_text += class_text.empty() ? "" : " ";
+            class_text += attr_text(v);
+          }
+        } else {
+          others.emplace_back(name, v);
+        }
+        return true;
+      });
+    }
+    if (!ok) {
+      return false;
+    }
+    if (!tag_id.empty()) {
+      *out_ += " id=\"";
+      append_escaped(*out_, tag_id);
+      *out_ += '"';
+    } else if (!attribute("id", id_value)) {
+      return false;
+    }
+    if (!class_text.empty()) {
+      *out_ += " class=\"";
+      append_escaped(*out_, class_text);
+      *out_ += '"';
+    }
+    std::sort(others.begin(), others.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [name, v] : others) {
+      if (!attribute(name, v)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  Isolate& iso_;
+  Value raw_key_;
+  std::string* out_ = nullptr;
+  std::string* error_ = nullptr;
+  std::vector<Work> stack_;
+};
+
+// (web/render-html node): the HTML text of `node`; raises :html-error for
+// a misplaced map, an invalid tag or attribute name, or children of a void
+// element. Allocates only the result, so it never meets the collector.
+Value n_render_html(Isolate& iso, Value* args, int argc) {
+  std::string out;
+  std::string error;
+  HtmlWriter writer(iso);
+  if (!writer.render(args[0], &out, &error)) {
+    return iso.raise_error("html-error", error);
+  }
+  return iso.heap().string(out);
+}
+
 }  // namespace
 
 void register_web_natives(Isolate& iso) {
@@ -332,6 +690,8 @@ void register_web_natives(Isolate& iso) {
   iso.define_native("web/path-segments", n_path_segments, 1, 1);
   iso.define_native("web/parse-query", n_parse_query, 1, 1);
   iso.define_native("web/parse-cookies", n_parse_cookies, 1, 1);
+  iso.define_native("web/html-name?", n_html_name_p, 1, 1);
+  iso.define_native("web/render-html", n_render_html, 1, 1);
 }
 
 }  // namespace valk::lisp
