@@ -540,7 +540,28 @@
   (is (= "<p data-x=\"1\"></p>" (html-str [:p {"data-x" 1}])))
   (is-thrown? :html-error (html-str [:p {"on click" "x"}]))
   (is-thrown? :html-error (html-str [:p {:a 1} {:b 2}]))
-  (is-thrown? :html-error (html-str [(keyword "#x")])))
+  (is-thrown? :html-error (html-str [(keyword "#x")]))
+  (is-thrown? :html-error (html-str [(keyword "p#a b")]))
+  (is-thrown? :html-error (html-str [(keyword "p.x\"y")]))
+  (is-thrown? :html-error (html-str [:p {1 "one"}])))
+
+(deftest html-str-id-and-class-sources
+  (is (= "<p id=\"from-attr\"></p>" (html-str [:p {:id "from-attr"}])))
+  (is (= "<p id=\"tag\"></p>" (html-str [:p#tag {:id "attr"}])) "the tag's id wins")
+  (is (= "<p class=\"a\"></p>" (html-str [:p.a {:class nil}])))
+  (is (= "<p class=\"a\"></p>" (html-str [:p.a {:class false}])))
+  (is (= "<p class=\"x\" title=\"&lt;\"></p>" (html-str [:p {"class" "x" "title" "<"}])))
+  (is (= "<p>true</p>" (html-str [:p true]))))
+
+(deftest html-str-deep-nesting-and-size
+  (let [deep (loop [i 0 node "core"] (if (= i 20000) node (recur (inc i) [:b node])))
+        out (html-str deep)]
+    (is (= (+ 4 (* 20000 7)) (count out)))
+    (is (starts-with? out "<b><b>"))
+    (is (includes? out "<b>core</b>")))
+  (let [rows (html-str [:table (for [i (range 200)] [:tr [:td i]])])]
+    (is (= 201 (count (split rows "<tr>"))) "200 rows after the head")
+    (is (ends-with? rows "<tr><td>199</td></tr></table>"))))
 
 ;; ---------------------------------------------------------------------------
 ;; The examples of docs/web.md, as written there
