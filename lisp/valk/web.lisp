@@ -589,44 +589,44 @@
    (let [origins (or (:origins opts) "*")
          any-origin? (= origins "*")
          allowed (if any-origin? #{} (set origins))
+         credentials? (:credentials opts)
+         echo? (or credentials? (not any-origin?))
          methods (join ", " (map (fn [m] (upper-case (name m)))
                                  (or (:methods opts) [:get :head :post :put :patch :delete])))
-         credentials? (:credentials opts)
-         vary? (not (and any-origin? (not credentials?)))
-         with-vary (fn [resp]
-                     (if (and vary? (map? resp))
-                       (assoc resp :headers (valk.web/add-vary (or (:headers resp) {}) "Origin"))
-                       resp))]
+         expose (when (:expose opts)
+                  {"access-control-expose-headers" (join ", " (:expose opts))})
+         vary (fn [resp]
+                (if (and echo? (map? resp))
+                  (assoc resp :headers (valk.web/add-vary (or (:headers resp) {}) "Origin"))
+                  resp))]
      (fn [req]
-       (let [origin (get (:headers req) "origin")]
-         (if-not (and origin (or any-origin? (contains? allowed origin)))
-           (if vary? (with-vary (valk.web/await-response handler req)) (handler req))
-           (let [allow-origin (if vary? origin "*")
-                 common (merge {"access-control-allow-origin" allow-origin}
-                               (when credentials? {"access-control-allow-credentials" "true"}))]
-             (if (and (= (:method req) :options)
-                      (get (:headers req) "access-control-request-method"))
-               (with-vary
-                {:status 204
-                :headers (merge common
-                                {"access-control-allow-methods" methods}
-                                (when-let [h (if (:headers opts)
-                                               (join ", " (:headers opts))
-                                               (get (:headers req) "access-control-request-headers"))]
-                                  {"access-control-allow-headers" h})
-                                (when-let [m (:max-age opts)]
-                                  {"access-control-max-age" (str m)}))
-                :body nil})
-               (let [resp (valk.web/await-response handler req)]
-                 (if-not (map? resp)
-                   resp
-                   (with-vary
-                     (update resp :headers
-                             (fn [h]
-                               (merge h common
-                                      (when (:expose opts)
-                                        {"access-control-expose-headers"
-                                         (join ", " (:expose opts))})))))))))))))))
+       (let [headers (:headers req)
+             origin (get headers "origin")]
+         (cond
+           (not (and origin (or any-origin? (contains? allowed origin))))
+           (if echo? (vary (valk.web/await-response handler req)) (handler req))
+
+           (and (= (:method req) :options) (get headers "access-control-request-method"))
+           (vary {:status 204
+                  :headers (merge {"access-control-allow-origin" (if echo? origin "*")
+                                   "access-control-allow-methods" methods}
+                                  (when credentials? {"access-control-allow-credentials" "true"})
+                                  (when-let [h (if (:headers opts)
+                                                 (join ", " (:headers opts))
+                                                 (get headers "access-control-request-headers"))]
+                                    {"access-control-allow-headers" h})
+                                  (when-let [m (:max-age opts)]
+                                    {"access-control-max-age" (str m)}))
+                  :body nil})
+
+           :else
+           (let [resp (valk.web/await-response handler req)]
+             (if-not (map? resp)
+               resp
+               (vary (update resp :headers merge
+                             {"access-control-allow-origin" (if echo? origin "*")}
+                             (when credentials? {"access-control-allow-credentials" "true"})
+                             expose))))))))))
 
 ;; One line per request after it is answered:
 ;;   127.0.0.1:5000 "GET /users/7 HTTP/2" 200 3ms r-42
