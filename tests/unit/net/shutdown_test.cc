@@ -70,11 +70,13 @@ TEST(Shutdown, H1InFlightRequestFinishesWithConnectionClose) {
   ASSERT_TRUE(eventually([&] { return parked.count() == 1; }));
   s.server().shutdown();
   bool idle_closed = false;
-  read_until(idle, [](const std::string&) { return false; }, 5000, &idle_closed);
+  read_until(
+      idle, [](const std::string&) { return false; }, 5000, &idle_closed);
   EXPECT_TRUE(idle_closed);
   parked.release();
   bool closed = false;
-  std::string r = read_until(busy, [](const std::string&) { return false; }, 5000, &closed);
+  std::string r = read_until(
+      busy, [](const std::string&) { return false; }, 5000, &closed);
   EXPECT_NE(r.find("connection: close"), std::string::npos) << r;
   EXPECT_NE(r.find("done"), std::string::npos);
   EXPECT_TRUE(closed);
