@@ -342,11 +342,12 @@ Fiber* Isolate::spawn_call(Value fn, const Value* args, size_t n) {
 
 void Isolate::run_loop(const bool* stop) {
   while (!*stop) {
-    run_ready();
+    run_ready(nullptr);
     if (*stop) {
       break;
     }
-    uv_run(&loop_, UV_RUN_ONCE);
+    // Poll without blocking while fibers are ready; block otherwise.
+    uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
   }
 }
 
