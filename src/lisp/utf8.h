@@ -31,6 +31,49 @@ inline size_t utf8_offset(std::string_view s, size_t index) {
   return i;
 }
 
+// Length of the well-formed UTF-8 sequence at p (p < end, *p >= 0x80), or 0
+// if it is ill-formed: overlong forms, encoded surrogates and code points
+// past U+10FFFF are rejected (Unicode table 3-7).
+inline size_t utf8_sequence(const char* p, const char* end) {
+  auto b = [&](size_t i) { return static_cast<unsigned char>(p[i]); };
+  auto cont = [&](size_t i, unsigned lo, unsigned hi) {
+    return p + i < end && b(i) >= lo && b(i) <= hi;
+  };
+  unsigned c = b(0);
+  if (c >= 0xC2 && c <= 0xDF) {
+    return cont(1, 0x80, 0xBF) ? 2 : 0;
+  }
+  if (c >= 0xE0 && c <= 0xEF) {
+    unsigned lo = c == 0xE0 ? 0xA0 : 0x80;
+    unsigned hi = c == 0xED ? 0x9F : 0xBF;
+    return cont(1, lo, hi) && cont(2, 0x80, 0xBF) ? 3 : 0;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    unsigned lo = c == 0xF0 ? 0x90 : 0x80;
+    unsigned hi = c == 0xF4 ? 0x8F : 0xBF;
+    return cont(1, lo, hi) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
+  }
+  return 0;
+}
+
+// Whether all of `s` is well-formed UTF-8.
+inline bool utf8_valid(std::string_view s) {
+  const char* p = s.data();
+  const char* end = p + s.size();
+  while (p < end) {
+    if (static_cast<unsigned char>(*p) < 0x80) {
+      p++;
+      continue;
+    }
+    size_t n = utf8_sequence(p, end);
+    if (n == 0) {
+      return false;
+    }
+    p += n;
+  }
+  return true;
+}
+
 // Appends the UTF-8 encoding of `cp` to `out`.
 inline void utf8_append(std::string& out, uint32_t cp) {
   if (cp < 0x80) {

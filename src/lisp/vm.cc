@@ -91,25 +91,6 @@ int compare_numbers(Isolate& iso, const char* name, Value a, Value b) {
   return numeric_compare(a, b);
 }
 
-// What calling a keyword, map, set or vector looks up: (:k m), (m :k),
-// (#{1} 1), ([a b] 0).
-bool lookup(Value coll, Value key, Value* out) {
-  switch (coll.tag) {
-    case Tag::Map:
-      return map_find(coll, key, out);
-    case Tag::Set:
-      return set_find(coll, key, out);
-    case Tag::Vector:
-      if (key.is_int() && key.i >= 0 && static_cast<size_t>(key.i) < vector_count(coll)) {
-        *out = vector_nth(coll, static_cast<size_t>(key.i));
-        return true;
-      }
-      return false;
-    default:
-      return false;
-  }
-}
-
 }  // namespace
 
 void Vm::run(Isolate& iso, Fiber* f, bool nested) {
@@ -376,7 +357,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
             Value key = callee.is(Tag::Keyword) ? callee : S[sp - argc];
             Value found = argc == 2 ? S[sp - 1] : Value::nil();
             Value out;
-            if (lookup(coll, key, &out)) {
+            if (collection_lookup(coll, key, &out)) {
               found = out;
             }
             sp -= argc + 1;

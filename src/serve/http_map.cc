@@ -4,6 +4,7 @@
 
 #include "lisp/collections.h"
 #include "lisp/printer.h"
+#include "lisp/utf8.h"
 
 namespace valk::serve {
 
@@ -35,24 +36,6 @@ HttpKeys::~HttpKeys() {
 }
 
 namespace {
-
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (n == 0 || i + n > s.size()) {
-      return false;
-    }
-    for (size_t k = 1; k < n; k++) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
-        return false;
-      }
-    }
-    i += n;
-  }
-  return true;
-}
 
 std::string lower(std::string_view s) {
   std::string out(s);
