@@ -79,7 +79,7 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
   Value body;
   if (!req.body.empty()) {
     body =
-        valid_utf8(req.body)
+        lisp::utf8_valid(req.body)
             ? h.string(req.body)
             : val(h.make_bytes(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
   }
