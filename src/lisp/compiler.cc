@@ -223,7 +223,7 @@ class Compiler {
       return {Where::Global, 0};
     }
     Resolved outer = resolve(fn->parent, name);
-    uint32_t word;
+    uint32_t word = 0;
     switch (outer.where) {
       case Where::Global:
         return outer;
