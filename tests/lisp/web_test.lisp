@@ -389,6 +389,7 @@
         resp (app (req :get "/" {:request-id "req-7"}))]
     (is (= 500 (:status resp)))
     (is (includes? (:body resp) "req-7"))
+    (is (= "req-7" (get-in resp [:headers "x-request-id"])))
     (is (= ["boom"] @logged))
     (let [jresp (app (req :get "/" {:request-id "req-8" :headers {"accept" "application/json"}}))]
       (is (= {:error "internal server error" :request-id "req-8"} (json/parse (:body jresp)))))))
