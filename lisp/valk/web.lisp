@@ -530,12 +530,15 @@
     (str (error-message e) "\n  " (join "\n  " (error-trace e)))
     (pr-str e)))
 
+;; Like the server's own 500: the request id in the body and in
+;; x-request-id, so a user's report can be matched with the log.
 (defn valk.web/default-error-response [req e]
   (let [id (:request-id req)
-        accept (or (get (:headers req) "accept") "")]
-    (if (includes? accept "application/json")
-      (json {:error "internal server error" :request-id id} 500)
-      (text (str "Internal Server Error" (if id (str " (request " id ")") "") "\n") 500))))
+        accept (or (get (:headers req) "accept") "")
+        resp (if (includes? accept "application/json")
+               (json {:error "internal server error" :request-id id} 500)
+               (text (str "Internal Server Error" (if id (str " (request " id ")") "") "\n") 500))]
+    (if id (header resp "x-request-id" id) resp)))
 
 (defn valk.web/default-error-log [req e]
   (println (str "error: request " (:request-id req) " " (upper-case (name (or (:method req) :?)))

@@ -1,6 +1,6 @@
-;; Tests of lisp/valk/web.lisp: handlers are driven directly with request
-;; maps, no server involved. The tests named doc-... run the examples of
-;; docs/web.md as they are written there.
+;; Tests of lisp/valk/web.lisp and its natives: handlers are driven
+;; directly with request maps, no server involved. The examples of
+;; docs/web.md are run by the docs.web test.
 
 (import "valk/test")
 (import "valk/web")
@@ -389,6 +389,7 @@
         resp (app (req :get "/" {:request-id "req-7"}))]
     (is (= 500 (:status resp)))
     (is (includes? (:body resp) "req-7"))
+    (is (= "req-7" (get-in resp [:headers "x-request-id"])))
     (is (= ["boom"] @logged))
     (let [jresp (app (req :get "/" {:request-id "req-8" :headers {"accept" "application/json"}}))]
       (is (= {:error "internal server error" :request-id "req-8"} (json/parse (:body jresp)))))))
@@ -562,173 +563,5 @@
   (let [rows (html-str [:table (for [i (range 200)] [:tr [:td i]])])]
     (is (= 201 (count (split rows "<tr>"))) "200 rows after the head")
     (is (ends-with? rows "<tr><td>199</td></tr></table>"))))
-
-;; ---------------------------------------------------------------------------
-;; The examples of docs/web.md, as written there
-
-(deftest doc-handlers
-  (defn hello [req]
-    (text (str "Hello, " (or (get-in req [:params :name]) "world") "!")))
-  (is (= {:status 200 :headers {"content-type" "text/plain; charset=utf-8"} :body "Hello, world!"}
-         (hello {:method :get :path "/"}))))
-
-(deftest doc-routing
-  (def app
-    (router
-      (GET "/" (fn [req] "home"))
-      (GET "/users/:id" (fn [req] (str "user " (get-in req [:params :id]))))
-      (POST "/users" (fn [req] (status "created" 201)))
-      (GET "/static/*path" (fn [req] (str "file " (get-in req [:params :path]))))))
-  (is (= "user a b" (app {:method :get :path "/users/a%20b"})))
-  (is (= "file css/site.css" (app {:method :get :path "/static/css/site.css"})))
-  (is (= 201 (:status (app {:method :post :path "/users"}))))
-  (is (= 404 (:status (app {:method :get :path "/nowhere"})))))
-
-(deftest doc-routing-405-head-options
-  (def items
-    (router
-      (GET "/items" (fn [req] "list"))
-      (POST "/items" (fn [req] "create"))
-      (ANY "/anything" (fn [req] (name (:method req))))))
-  (is (= {:status 405 :headers {"allow" "GET, HEAD, POST, OPTIONS" "content-type" "text/plain; charset=utf-8"} :body "Method Not Allowed\n"}
-         (items {:method :delete :path "/items"})))
-  (is (= {:status 204 :headers {"allow" "GET, HEAD, POST, OPTIONS"} :body nil}
-         (items {:method :options :path "/items"})))
-  (is (= "list" (items {:method :head :path "/items"})))
-  (is (= "patch" (items {:method :patch :path "/anything"}))))
-
-(deftest doc-routing-conflicts
-  (is (= "route conflict: GET /a/:y has the same shape as GET /a/:x"
-         (try
-           (router (GET "/a/:x" (fn [req] "x")) (GET "/a/:y" (fn [req] "y")))
-           (catch e (error-message e))))))
-
-(deftest doc-routing-grouping
-  (def api
-    (router
-      (context "/api/v1"
-        (GET "/" (fn [req] "api"))
-        (GET "/users/:id" (fn [req] (:route req))))
-      (when false (GET "/debug" (fn [req] "debug")))))
-  (is (= "api" (api {:method :get :path "/api/v1"})))
-  (is (= "/api/v1/users/:id" (api {:method :get :path "/api/v1/users/9"})))
-  (is (= 404 (:status (api {:method :get :path "/debug"})))))
-
-(deftest doc-response-helpers
-  (is (= {:status 200 :headers {"content-type" "text/plain; charset=utf-8"} :body "plain"}
-         (text "plain")))
-  (is (= {:status 201 :headers {"content-type" "application/json"} :body "{\"id\":7}"}
-         (json {:id 7} 201)))
-  (is (= {:status 200 :headers {"content-type" "text/html; charset=utf-8"} :body "<p>Hi</p>"}
-         (html [:p "Hi"])))
-  (is (= {:status 302 :headers {"location" "/login"} :body nil}
-         (redirect "/login")))
-  (is (= 301 (:status (redirect "/new-home" 301))))
-  (is (= {:status 201 :headers {"content-type" "text/plain; charset=utf-8" "x-version" "3"} :body "made"}
-         (-> (text "made") (status 201) (header "X-Version" "3"))))
-  (is (= {:status 404 :headers {"content-type" "text/plain; charset=utf-8"} :body "Not Found\n"}
-         (not-found)))
-  (is (= {:status 400 :headers {"content-type" "application/json"} :body "{\"error\":\"name is required\"}"}
-         (bad-request {:error "name is required"}))))
-
-(deftest doc-middleware
-  (def app
-    (-> (router
-          (GET "/search" (fn [req] (json {:q (get-in req [:query :q])})))
-          (POST "/users" (fn [req] (json {:created (get-in req [:json-body :name])} 201))))
-        (wrap-params)
-        (wrap-json-body)
-        (wrap-errors)))
-  (is (= "{\"q\":\"valk lisp\"}"
-         (:body (app {:method :get :path "/search" :query-string "q=valk+lisp" :headers {}}))))
-  (is (= 201
-         (:status (app {:method :post :path "/users" :headers {"content-type" "application/json"}
-                        :body "{\"name\": \"Ada\"}"}))))
-  (is (= 400
-         (:status (app {:method :post :path "/users" :headers {"content-type" "application/json"}
-                        :body "{\"name\": "})))))
-
-(deftest doc-wrap-params
-  (def show (wrap-params (fn [req] [(:query req) (:form req)])))
-  (is (= [{:tag ["a" "b"] :q "x y!"} {:name "Ada Lovelace" :lang "fr"}]
-         (show {:method :post :path "/" :query-string "tag=a&tag=b&q=x+y%21"
-                :headers {"content-type" "application/x-www-form-urlencoded"}
-                :body "name=Ada+Lovelace&lang=fr"}))))
-
-(deftest doc-wrap-json-body
-  (def create (wrap-json-body (fn [req] (json (:json-body req)))))
-  (def bad (create {:method :post :path "/" :headers {"content-type" "application/json"} :body "[1, 2"}))
-  (is (= 400 (:status bad)))
-  (is (= {:error "malformed JSON" :line 1 :column 6}
-         (select-keys (json/parse (:body bad)) [:error :line :column]))))
-
-(deftest doc-wrap-json-response
-  (is (= {:status 200 :headers {"content-type" "application/json"} :body "{\"ok\":true}"}
-         ((wrap-json-response (fn [req] {:status 200 :body {:ok true}})) {:method :get :path "/"}))))
-
-(deftest doc-wrap-cookies
-  (def visits
-    (wrap-cookies
-      (fn [req]
-        (let [n (inc (or (parse-long (or (get (:cookies req) "visits") "")) 0))]
-          {:status 200
-           :body (str "visit " n)
-           :cookies {"visits" {:value (str n) :path "/" :http-only true :max-age 3600
-                               :same-site "Lax"}}}))))
-  (is (= {:status 200 :body "visit 3" :headers {"set-cookie" ["visits=3; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax"]}}
-         (visits {:method :get :path "/" :headers {"cookie" "visits=2; theme=dark"}}))))
-
-(deftest doc-wrap-content-type
-  (is (= {:status 200 :body "body{}" :headers {"content-type" "text/css; charset=utf-8"}}
-         ((wrap-content-type (fn [req] {:status 200 :body "body{}"})) {:method :get :path "/site.css"}))))
-
-(deftest doc-wrap-errors
-  (def fragile
-    (wrap-errors (fn [req] (error "database down"))
-                 {:log (fn [req e] nil)}))
-  (is (= {:status 500 :headers {"content-type" "text/plain; charset=utf-8"} :body "Internal Server Error (request r-17)\n"}
-         (fragile {:method :get :path "/" :request-id "r-17" :headers {}}))))
-
-(deftest doc-wrap-cors
-  (def cors-api
-    (wrap-cors (fn [req] "data") {:origins ["https://app.example"] :max-age 600}))
-  (is (= {"access-control-allow-origin" "https://app.example" "vary" "Origin" "access-control-allow-methods" "GET, HEAD, POST, PUT, PATCH, DELETE" "access-control-max-age" "600"}
-         (:headers (cors-api {:method :options :path "/data"
-                              :headers {"origin" "https://app.example"
-                                        "access-control-request-method" "POST"}}))))
-  (is (= "https://app.example"
-         (get-header (cors-api {:method :get :path "/data" :headers {"origin" "https://app.example"}})
-                     "access-control-allow-origin")))
-  (is (= nil
-         (get-header (cors-api {:method :get :path "/data" :headers {"origin" "https://evil.example"}})
-                     "access-control-allow-origin"))))
-
-(deftest doc-writing-middleware
-  (defn wrap-server-header [handler]
-    (fn [req]
-      (header (await (handler req)) "server" "valk")))
-  (is (= {:status 200 :headers {"content-type" "text/plain; charset=utf-8" "server" "valk"} :body "hi"}
-         ((wrap-server-header (fn [req] "hi")) {:method :get :path "/"}))))
-
-(deftest doc-html
-  (is (= "<h1 class=\"x\">Hi <em>there</em></h1>"
-         (html-str [:h1 {:class "x"} "Hi " [:em "there"]])))
-  (is (= "<p>Fish &amp; chips &lt;b&gt;<br><i>trusted</i></p>"
-         (html-str [:p "Fish & chips <b>" [:br] (raw "<i>trusted</i>")])))
-  (is (= "<ul id=\"menu\" class=\"nav\"><li><a href=\"/Home\">Home</a></li><li><a href=\"/About\">About</a></li></ul>"
-         (html-str [:ul#menu.nav (for [item ["Home" "About"]] [:li [:a {:href (str "/" item)} item]])])))
-  (is (= "<input checked type=\"checkbox\" value=\"a&quot;b\">"
-         (html-str [:input {:type "checkbox" :checked true :disabled false :value "a\"b"}]))))
-
-(deftest doc-utilities
-  (is (= "café+bar" (url-decode "caf%C3%A9+bar")))
-  (is (= "café bar" (url-decode "caf%C3%A9+bar" true)))
-  (is (= "a%20b%26c%2F%C3%A9" (url-encode "a b&c/é")))
-  (is (= "&lt;a href=&#39;x&#39;&gt;" (escape-html "<a href='x'>")))
-  (is (= {:a ["1" "3"] :b "2"} (parse-query "a=1&b=2&a=3")))
-  (is (= "page=2&q=valk%20lisp" (query-string {:q "valk lisp" :page 2})))
-  (is (= {"sid" "abc" "theme" "dark"} (parse-cookies "sid=abc; theme=\"dark\"")))
-  (is (= "sid=abc; Secure" (set-cookie-header "sid" {:value "abc" :secure true})))
-  (is (= "image/svg+xml" (mime-type "/img/logo.SVG"))))
 
 (run-tests)
