@@ -84,8 +84,11 @@
       `(if ~match ~then ~(valk.core/case-clauses v more)))))
 
 (defmacro case [expr & clauses]
-  `(let [v# ~expr]
-     ~(valk.core/case-clauses 'v# clauses)))
+  ;; One symbol for the binding and the clauses: an auto-gensym (v#) exists
+  ;; only inside its own syntax-quote, so a plain gensym is used.
+  (let [v (gensym "case")]
+    `(let [~v ~expr]
+       ~(valk.core/case-clauses v clauses))))
 
 (defmacro condp [pred expr & clauses]
   (let [v (gensym "condp")

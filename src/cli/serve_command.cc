@@ -182,6 +182,10 @@ int serve_command(int argc, char** argv) {
     }
   }
 
+  for (auto& w : workers) {
+    w->set_deadline_ms(config.request_deadline_ms.value_or(30000));
+  }
+
   ServerOptions options;
   options.listen = {ListenAddress{config.host.value_or("127.0.0.1"), config.port.value_or(8080)}};
   options.reactors = config.reactors.value_or(std::max(1u, cores / 2));

@@ -11,5 +11,6 @@ void register_collection_natives(Isolate& iso);  // builtins_collections.cc
 void register_string_natives(Isolate& iso);      // builtins_string.cc
 void register_number_natives(Isolate& iso);      // builtins_number.cc
 void register_json_natives(Isolate& iso);        // builtins_json.cc
+void register_web_natives(Isolate& iso);         // builtins_web.cc
 
 }  // namespace valk::lisp

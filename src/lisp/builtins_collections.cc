@@ -6,6 +6,7 @@
 // (wrong kind of argument), index-error (an index out of range) and
 // arity-error (an odd number of key/value arguments).
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "lisp/builtins.h"
@@ -21,6 +22,13 @@ namespace {
 Value exception() {
   return Value::sentinel(Tag::Exception);
 }
+
+struct ValueHash {
+  size_t operator()(Value v) const { return hash(v); }
+};
+struct ValueEqual {
+  bool operator()(Value a, Value b) const { return equal(a, b); }
+};
 
 Value index_error(Isolate& iso, std::string_view fn, int64_t i, size_t count) {
   return iso.raise_error("index-error", std::string(fn) + ": index " + std::to_string(i) +
@@ -336,6 +344,42 @@ Value n_conj(Isolate& iso, Value* args, int argc) {
   return coll;
 }
 
+// Adds many entries to a map or set at once. When the additions are at
+// least as many as the entries already there, rebuilding in one pass
+// (map_from/set_from) beats repeated assoc; returns false to let the caller
+// conj one by one otherwise.
+bool bulk_into(Isolate& iso, Value coll, const std::vector<Value>& items, Value* out) {
+  Heap& heap = iso.heap();
+  if (coll.is(Tag::Set)) {
+    if (items.size() < 16 || items.size() < set_count(coll)) {
+      return false;
+    }
+    std::vector<Value> all;
+    seq_items(heap, coll, &all);
+    all.insert(all.end(), items.begin(), items.end());
+    *out = set_from(heap, all.data(), all.size());
+    return true;
+  }
+  if (!coll.is(Tag::Map) || items.size() < 16 || items.size() < map_count(coll)) {
+    return false;
+  }
+  std::vector<Value> kvs;
+  map_each(coll, [&](Value k, Value v) {
+    kvs.push_back(k);
+    kvs.push_back(v);
+    return true;
+  });
+  for (Value x : items) {
+    if (!x.is(Tag::Vector) || vector_count(x) != 2) {
+      return false;  // let conj_one merge maps or report the error
+    }
+    kvs.push_back(vector_nth(x, 0));
+    kvs.push_back(vector_nth(x, 1));
+  }
+  *out = map_from(heap, kvs.data(), kvs.size() / 2);
+  return true;
+}
+
 Value n_into(Isolate& iso, Value* args, int argc) {
   if (argc == 0) {
     return vector_from(iso.heap(), nullptr, 0);
@@ -348,6 +392,9 @@ Value n_into(Isolate& iso, Value* args, int argc) {
     return iso.type_error("into", "a collection to take from", args[1]);
   }
   Value coll = args[0];
+  if (bulk_into(iso, coll, items, &coll)) {
+    return coll;
+  }
   for (Value x : items) {
     if (!conj_one(iso, coll, x, &coll)) {
       return exception();
@@ -404,11 +451,12 @@ Value n_zipmap(Isolate& iso, Value* args, int argc) {
   if (!seq_items(iso.heap(), args[1], &vs)) {
     return iso.type_error("zipmap", "a sequence of values", args[1]);
   }
-  Value out = map_from(iso.heap(), nullptr, 0);
+  std::vector<Value> kvs;
   for (size_t i = 0; i < ks.size() && i < vs.size(); i++) {
-    out = map_assoc(iso.heap(), out, ks[i], vs[i]);
+    kvs.push_back(ks[i]);
+    kvs.push_back(vs[i]);
   }
-  return out;
+  return map_from(iso.heap(), kvs.data(), kvs.size() / 2);
 }
 
 Value n_frequencies(Isolate& iso, Value* args, int argc) {
@@ -416,13 +464,19 @@ Value n_frequencies(Isolate& iso, Value* args, int argc) {
   if (!seq_items(iso.heap(), args[0], &items)) {
     return iso.type_error("frequencies", "a collection", args[0]);
   }
-  Value out = map_from(iso.heap(), nullptr, 0);
+  // Count first, then build the map once; the counts keep first-seen order.
+  std::unordered_map<Value, size_t, ValueHash, ValueEqual> index;
+  std::vector<Value> kvs;
   for (Value x : items) {
-    Value n;
-    int64_t c = map_find(out, x, &n) ? n.i + 1 : 1;
-    out = map_assoc(iso.heap(), out, x, Value::integer(c));
+    auto [it, fresh] = index.emplace(x, kvs.size());
+    if (fresh) {
+      kvs.push_back(x);
+      kvs.push_back(Value::integer(1));
+    } else {
+      kvs[it->second + 1].i++;
+    }
   }
-  return out;
+  return map_from(iso.heap(), kvs.data(), kvs.size() / 2);
 }
 
 Value n_empty(Isolate& iso, Value* args, int argc) {

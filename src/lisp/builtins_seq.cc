@@ -272,9 +272,14 @@ Value n_range(Isolate& iso, Value* args, int argc) {
       x += step.i;
     }
   } else {
-    int64_t n = static_cast<int64_t>(span);
-    for (int64_t i = 0; i < n; i++) {
-      items.push_back(Value::number(s + static_cast<double>(i) * st));
+    // As Clojure: the first element is `start` as given, each next one the
+    // previous plus step (so floating-point error accumulates the same way).
+    Value x = start;
+    double d = s;
+    while ((st > 0 ? d < e : d > e) && static_cast<int64_t>(items.size()) <= kMaxRange) {
+      items.push_back(x);
+      d += st;
+      x = Value::number(d);
     }
   }
   return list_of(iso.heap(), items);

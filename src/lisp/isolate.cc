@@ -342,11 +342,12 @@ Fiber* Isolate::spawn_call(Value fn, const Value* args, size_t n) {
 
 void Isolate::run_loop(const bool* stop) {
   while (!*stop) {
-    run_ready();
+    run_ready(nullptr);
     if (*stop) {
       break;
     }
-    uv_run(&loop_, UV_RUN_ONCE);
+    // Poll without blocking while fibers are ready; block otherwise.
+    uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
   }
 }
 
@@ -395,8 +396,20 @@ void Isolate::cancel(Promise* p) {
   }
 }
 
-void Isolate::run_ready() {
-  while (ready_head_ != nullptr) {
+// Runs one round: each fiber that is ready now gets one slice (until it
+// parks, ends or uses up its budget). Fibers made ready during the round
+// wait for the next one, so a fiber that never parks, preempted and
+// requeued, cannot keep the loop from polling timers and I/O. Stops early
+// once `until` (if given) settles.
+void Isolate::run_ready(Promise* until) {
+  size_t n = 0;
+  for (Fiber* f = ready_head_; f != nullptr; f = f->next_ready) {
+    n++;
+  }
+  for (; n > 0 && ready_head_ != nullptr; n--) {
+    if (until != nullptr && until->state != PromiseState::Pending) {
+      return;
+    }
     Fiber* f = ready_head_;
     ready_head_ = f->next_ready;
     if (ready_head_ == nullptr) {
@@ -407,14 +420,17 @@ void Isolate::run_ready() {
   }
 }
 
+// Returns as soon as `p` settles, even if other fibers are still ready:
+// they go on at the next await or evaluation.
 EvalResult Isolate::run_until(Promise* p) {
   uint32_t slot = root(val(p));
   while (p->state == PromiseState::Pending) {
-    run_ready();
+    run_ready(p);
     if (p->state != PromiseState::Pending) {
       break;
     }
-    int alive = uv_run(&loop_, UV_RUN_ONCE);
+    // Poll without blocking while fibers are ready; block otherwise.
+    int alive = uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
     if (alive == 0 && ready_head_ == nullptr && p->state == PromiseState::Pending) {
       unroot(slot);
       Value data[2] = {heap_.keyword("type"), heap_.keyword("deadlock")};

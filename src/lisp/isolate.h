@@ -161,7 +161,7 @@ class Isolate {
   void load_prelude();
   Fiber* new_fiber(Value fn, const Value* args, size_t n);
   Closure* trampoline(uint32_t argc);
-  void run_ready();
+  void run_ready(Promise* until);
   void settle(Promise* p, PromiseState state, Value v);
 
   IsolateOptions options_;

@@ -16,8 +16,10 @@
 // 32-bit hashes are equal share a collision node, which may sit at any
 // level. The trie is kept canonical: a child left with a single entry is
 // inlined into its parent.
+#include <algorithm>
 #include <bit>
 #include <cstring>
+#include <vector>
 
 #include "lisp/collections.h"
 #include "lisp/collections_internal.h"
@@ -558,9 +560,133 @@ void generic_each(Value m, const std::function<bool(Value, Value)>& f) {
   trie_each(m.o, f);
 }
 
+// ---------------------------------------------------------------------------
+// Bulk construction
+//
+// Building a large map by repeated assoc copies a path per entry and leaves
+// that garbage to the collector. Instead, entries are sorted into trie order
+// and each node is built once, at its exact size.
+
+// Below this many items, repeated assoc is as cheap as sorting.
+constexpr size_t kBulkMin = 16;
+
+struct BuildEntry {
+  Value key;
+  Value value;
+  uint64_t sort_key;  // trie_order(hash)
+  uint32_t hash;
+  uint32_t order;  // position in the input
+};
+
+// A sort key that orders hashes by their level-0 chunk, then level 1, ...:
+// the 5-bit groups reversed, so each node's entries are contiguous.
+uint64_t trie_order(uint32_t h) {
+  uint64_t key = 0;
+  for (uint32_t shift = 0; shift < 32; shift += kBits) {
+    key = (key << kBits) | ((h >> shift) & kMask);
+  }
+  return key;
+}
+
+// Builds the node for entries [b, e), which agree on the hash bits below
+// `shift` and have distinct keys.
+Node* build_node(Heap& heap, const Shape& shape, const BuildEntry* b, const BuildEntry* e,
+                 uint32_t shift) {
+  uint32_t datamap = 0, nodemap = 0;
+  for (const BuildEntry* g = b; g != e;) {
+    uint32_t bit = bit_at(g->hash, shift);
+    const BuildEntry* end = g + 1;
+    while (end != e && bit_at(end->hash, shift) == bit) {
+      end++;
+    }
+    (end - g == 1 ? datamap : nodemap) |= bit;
+    g = end;
+  }
+  Node* n = new_node(heap, shape, datamap, nodemap);
+  Value* kv = n->kv();
+  Obj** kids = n->kids();
+  for (const BuildEntry* g = b; g != e;) {
+    uint32_t bit = bit_at(g->hash, shift);
+    const BuildEntry* end = g + 1;
+    bool same_hash = true;
+    while (end != e && bit_at(end->hash, shift) == bit) {
+      same_hash = same_hash && end->hash == g->hash;
+      end++;
+    }
+    if (end - g == 1) {
+      *kv++ = g->key;
+      *kv++ = g->value;
+    } else if (same_hash) {
+      Collision* c = new_collision(heap, g->hash, static_cast<uint32_t>(end - g));
+      Value* ckv = c->kv();
+      for (const BuildEntry* x = g; x != end; x++) {
+        *ckv++ = x->key;
+        *ckv++ = x->value;
+      }
+      *kids++ = c;
+    } else {
+      *kids++ = build_node(heap, kInner, g, end, shift + kBits);
+    }
+    g = end;
+  }
+  return n;
+}
+
+Value bulk_from(Heap& heap, const Kind& kind, const Value* items, size_t n, size_t stride) {
+  std::vector<BuildEntry> entries(n);
+  for (size_t i = 0; i < n; i++) {
+    const Value* x = items + i * stride;
+    uint32_t h = hash32(x[0]);
+    entries[i] = {x[0], x[stride - 1], trie_order(h), h, static_cast<uint32_t>(i)};
+  }
+  // Input order breaks ties, so equal keys stay in input order.
+  std::sort(entries.begin(), entries.end(), [](const BuildEntry& a, const BuildEntry& b) {
+    return a.sort_key < b.sort_key || (a.sort_key == b.sort_key && a.order < b.order);
+  });
+  // Merge equal keys (adjacent runs of one hash): the first key stays, the
+  // last value wins, as with repeated assoc. A set keeps its first element.
+  size_t out = 0;
+  for (size_t i = 0; i < n;) {
+    size_t run_end = i + 1;
+    while (run_end < n && entries[run_end].hash == entries[i].hash) {
+      run_end++;
+    }
+    size_t run_start = out;
+    for (size_t j = i; j < run_end; j++) {
+      size_t k = run_start;
+      while (k < out && !keys_equal(entries[k].key, entries[j].key)) {
+        k++;
+      }
+      if (k == out) {
+        entries[out++] = entries[j];
+      } else if (stride == 2) {
+        entries[k].value = entries[j].value;
+      }
+    }
+    i = run_end;
+  }
+  entries.resize(out);
+  if (out <= kArrayMax) {
+    std::sort(entries.begin(), entries.end(),
+              [](const BuildEntry& a, const BuildEntry& b) { return a.order < b.order; });
+    ArrayMap* a = new_array(heap, kind, static_cast<uint32_t>(out));
+    for (size_t i = 0; i < out; i++) {
+      a->kv()[2 * i] = entries[i].key;
+      a->kv()[2 * i + 1] = entries[i].value;
+    }
+    return val(a);
+  }
+  Node* root = build_node(heap, {kind.tag, kind.hash_cls}, entries.data(), entries.data() + out, 0);
+  root->count = out;
+  return val(root);
+}
+
 // Builds from key/value pairs (stride 2) or from elements used as both
 // key and value (stride 1). Later keys win.
 Value generic_from(Heap& heap, const Kind& kind, const Value* items, size_t n, size_t stride) {
+  if (n >= kBulkMin) {
+    return bulk_from(heap, kind, items, n, stride);
+  }
   // A small collection is built in one allocation: an update per item would
   // copy the array once per item (JSON objects and literals are mostly
   // small).

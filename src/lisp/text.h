@@ -40,13 +40,18 @@ struct FormatError {
 
 // printf-style formatting for `format`, after Java's Formatter:
 //   %[flags][width][.precision]conversion
-// flags: - (left-justify, needs a width), 0 (zero-pad numbers, needs a
-// width), + and space (sign of numbers); conversions: s (a string raw,
-// nil as "nil", anything else as `pr-str` shows it; precision truncates), d (integer), x X o
-// (integer, in two's complement when negative), f e E g G (any number), b (truthiness),
-// %% and %n. The argument count must match the format exactly. Width and
-// precision are at most 10000. Returns false with *err set on a malformed
-// format, a count mismatch or a wrong argument type.
+// Flags: - (left-justify, needs a width), 0 (zero-pad numbers, needs a
+// width), + and space (sign of numbers). Conversions:
+//   s        a string raw, nil as "nil", anything else as `pr-str` shows
+//            it; a precision truncates to that many characters
+//   d        an integer
+//   x X o    an integer, in two's complement when negative
+//   f e E g G  any number
+//   b        truthiness ("true" or "false")
+//   %% %n    a percent sign, a newline
+// The argument count must match the format exactly. Width and precision
+// are at most 10000. Returns false with *err set on a malformed format, a
+// count mismatch or a wrong argument type.
 bool format_text(std::string_view fmt, const Value* args, int argc, std::string* out,
                  FormatError* err);
 

@@ -569,6 +569,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       heap.collect();
     }
     if (budget == 0) {
+      uv_update_time(iso.loop());
       if (f->deadline_ms != 0 && uv_now(iso.loop()) >= f->deadline_ms) {
         f->deadline_ms = 0;
         iso.raise_error("deadline-exceeded", "the fiber ran past its deadline");

@@ -34,6 +34,25 @@ bool ServerImpl::bind_all(unsigned n, std::vector<std::vector<int>>* fds, std::s
       return false;
     }
     uint16_t port = la.port;
+    // SO_REUSEPORT would also let us share the port with another process's
+    // listener. A probe bound without it fails with EADDRINUSE then, so a
+    // port in use is an error, not a silent split of the traffic.
+    int probe = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) {
+      *error = std::string("socket: ") + strerror(errno);
+      return false;
+    }
+    int yes = 1;
+    setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    if (ss.ss_family == AF_INET6) {
+      setsockopt(probe, IPPROTO_IPV6, IPV6_V6ONLY, &yes, sizeof yes);
+    }
+    if (bind(probe, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      *error = "bind " + la.host + ":" + std::to_string(port) + ": " + strerror(errno);
+      close(probe);
+      return false;
+    }
+    close(probe);
     for (unsigned i = 0; i < n; ++i) {
       int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
       if (fd < 0) {

@@ -64,7 +64,9 @@ void respond_text(const Responder& r, int status, const std::string& text, Heade
 }  // namespace
 
 Worker::Worker(WorkerOptions options)
-    : options_(std::move(options)), inbox_(options_.queue_capacity) {}
+    : options_(std::move(options)),
+      inbox_(options_.queue_capacity),
+      deadline_ms_(options_.request_deadline_ms) {}
 
 Worker::~Worker() {
   if (thread_.joinable()) {
@@ -215,8 +217,7 @@ void Worker::begin(std::unique_ptr<HttpRequest> request) {
   Value req = make_request_map(iso, *keys_, *request, f->request_id);
   f->request = std::move(request);
   lisp::Fiber* fiber = iso.spawn_call(iso.rooted(app_slot_), &req, 1);
-  uint32_t deadline = config_.request_deadline_ms.value_or(options_.request_deadline_ms);
-  f->deadline_ms = uv_now(iso.loop()) + deadline;
+  f->deadline_ms = uv_now(iso.loop()) + deadline_ms_.load(std::memory_order_relaxed);
   fiber->deadline_ms = f->deadline_ms;
   f->promise_slot = iso.root(val(fiber->result));
   auto* reaction =

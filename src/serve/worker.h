@@ -79,6 +79,10 @@ class Worker {
   // `drain_ms` passed. Main thread.
   void stop();
 
+  // Sets the per-request deadline (the flags may override the app's
+  // setting after the app loaded). Any thread.
+  void set_deadline_ms(uint32_t ms) { deadline_ms_.store(ms, std::memory_order_relaxed); }
+
   // Requests answered 503 because the queue was full. Any thread.
   uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
 
@@ -99,6 +103,7 @@ class Worker {
   std::thread thread_;
   net::MpscQueue<std::unique_ptr<WorkerMessage>> inbox_;
   std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint32_t> deadline_ms_;
 
   // Startup handshake with the main thread.
   std::mutex mu_;

@@ -33,6 +33,21 @@ TEST(Set, FromDropsDuplicatesAndKeepsOrder) {
   EXPECT_EQ(Elements(s), (std::vector<int64_t>{3, 1, 2}));
 }
 
+TEST(Set, BulkBuildKeepsFirstElements) {
+  Heap heap;
+  std::vector<Value> items;
+  for (int i = 0; i < 3000; i++) {
+    items.push_back(heap.string(std::to_string(i % 1000)));
+  }
+  Value s = set_from(heap, items.data(), items.size());
+  EXPECT_EQ(set_count(s), 1000u);
+  for (int i = 0; i < 1000; i++) {
+    Value out;
+    ASSERT_TRUE(set_find(s, heap.string(std::to_string(i)), &out));
+    EXPECT_TRUE(identical(out, items[i]));
+  }
+}
+
 TEST(Set, ConjAndDisj) {
   Heap heap;
   Value s = set_from(heap, nullptr, 0);

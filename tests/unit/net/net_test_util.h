@@ -156,7 +156,7 @@ inline std::string read_until(int fd, const std::function<bool(const std::string
       break;
     }
     char buf[65536];
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    ssize_t n = read(fd, buf, sizeof buf);  // sockets and pipes
     if (n <= 0) {
       if (closed != nullptr) {
         *closed = true;

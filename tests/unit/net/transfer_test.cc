@@ -111,6 +111,10 @@ struct Mode {
   long version;
 };
 
+void PrintTo(const Mode& m, std::ostream* os) {
+  *os << m.name;
+}
+
 constexpr Mode kModes[] = {
     {"http1.1", false, CURL_HTTP_VERSION_1_1},
     {"h2c", false, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE},

@@ -1,0 +1,666 @@
+;; valk/web: routing, middleware, response helpers and HTML for `valk serve`.
+;;
+;;   (import "valk/web")
+;;   (def app (-> (router (GET "/" (fn [req] (html [:h1 "Hello"])))
+;;                        (GET "/users/:id" (fn [req] (json {:id (get-in req [:params :id])}))))
+;;                (wrap-params)
+;;                (wrap-errors)))
+;;
+;; A handler is a function from a request map to a response map, a string
+;; (200 text/plain), nil (404) or a promise of one of those; handlers may
+;; await. Middleware is a function from handler to handler. docs/web.md is
+;; the reference; tests/lisp/web_test.lisp runs every example in it.
+;;
+;; Public names are unqualified; helpers private to this file are named
+;; valk.web/..., as valk/test does.
+
+;; ---------------------------------------------------------------------------
+;; Strings (the byte-level work is in src/lisp/builtins_web.cc)
+
+(def url-decode web/url-decode)
+(def url-encode web/url-encode)
+(def escape-html web/escape-html)
+
+;; ---------------------------------------------------------------------------
+;; Responses
+
+(def valk.web/text-type "text/plain; charset=utf-8")
+(def valk.web/html-type "text/html; charset=utf-8")
+(def valk.web/json-type "application/json")
+;; Shared header maps, so that a plain response allocates one map, not two.
+(def valk.web/text-headers {"content-type" valk.web/text-type})
+(def valk.web/html-headers {"content-type" valk.web/html-type})
+(def valk.web/json-headers {"content-type" valk.web/json-type})
+
+(defn text
+  ([s] (text s 200))
+  ([s status] {:status status :headers valk.web/text-headers :body s}))
+
+(defn json
+  ([data] (json data 200))
+  ([data status] {:status status
+                  :headers valk.web/json-headers
+                  :body (json/write data)}))
+
+(declare html-str)
+
+;; A string is sent as it is; any other value is rendered with html-str,
+;; and a document whose root element is :html gets a doctype.
+(defn html
+  ([content] (html content 200))
+  ([content status]
+   {:status status
+    :headers valk.web/html-headers
+    :body (cond
+            (string? content) content
+            (valk.web/html-root? content) (str "<!DOCTYPE html>" (html-str content))
+            :else (html-str content))}))
+
+(defn redirect
+  ([url] (redirect url 302))
+  ([url status] {:status status :headers {"location" url} :body nil}))
+
+(defn valk.web/error-response [status body]
+  (if (or (map? body) (vector? body))
+    (json body status)
+    (text body status)))
+
+;; Strings give text/plain; maps and vectors give JSON.
+(defn not-found
+  ([] (text "Not Found\n" 404))
+  ([body] (valk.web/error-response 404 body)))
+
+(defn bad-request
+  ([] (text "Bad Request\n" 400))
+  ([body] (valk.web/error-response 400 body)))
+
+;; What a handler returned, as a response map: a string is 200 text/plain,
+;; nil is 404. Anything else (a map, or a stream the server understands) is
+;; returned unchanged.
+(defn as-response [r]
+  (cond
+    (map? r) r
+    (string? r) (text r)
+    (nil? r) (not-found)
+    :else r))
+
+(defn status [resp n]
+  (assoc (as-response resp) :status n))
+
+;; `headers` without the keys that equal `lname` but for case.
+(defn valk.web/without-variants [headers lname]
+  (reduce (fn [h k] (if (and (not= k lname) (= lname (lower-case k))) (dissoc h k) h))
+          headers (keys headers)))
+
+;; Sets a header, stored lower-case as HTTP/2 sends it (replacing any
+;; spelling of it already there); a number becomes a string, a vector of
+;; strings is a repeated header, nil removes the header.
+(defn header [resp name value]
+  (let [resp (as-response resp)
+        lname (lower-case name)
+        headers (valk.web/without-variants (or (:headers resp) {}) lname)]
+    (assoc resp :headers
+           (cond
+             (nil? value) (dissoc headers lname)
+             (or (string? value) (vector? value)) (assoc headers lname value)
+             :else (assoc headers lname (str value))))))
+
+;; A header of a request or response map, by case-insensitive name; nil if
+;; absent. Request maps always have lower-case names; response maps written
+;; by hand may not.
+(defn get-header [m name]
+  (let [headers (:headers m)
+        lname (lower-case name)
+        v (get headers lname)]
+    (if (or v (empty? headers))
+      v
+      (some (fn [kv] (when (= lname (lower-case (first kv))) (second kv))) headers))))
+
+;; The media type of a content-type value, lower-case, without parameters.
+(defn valk.web/media-type [content-type]
+  (when content-type
+    (let [semi (index-of content-type ";")]
+      (lower-case (trim (if semi (subs content-type 0 semi) content-type))))))
+
+(defn valk.web/await-response [handler req]
+  (as-response (await (handler req))))
+
+;; ---------------------------------------------------------------------------
+;; Routes
+
+(def valk.web/method-order [:get :head :post :put :patch :delete :options])
+(def valk.web/standard-methods (set valk.web/method-order))
+
+;; A pattern "/users/:id/files/*path" becomes the segment vector
+;; ["users" [:param :id] "files" [:wild :path]]; "/" becomes []. Literal
+;; segments are percent-decoded, as request segments are before they are
+;; compared, so "/a%20b" and "/a b" are the same pattern.
+(defn valk.web/parse-pattern [pattern]
+  (when-not (and (string? pattern) (starts-with? pattern "/"))
+    (error (str "route pattern must be a string starting with /, got " (pr-str pattern))
+           {:type :route-error :pattern pattern}))
+  (let [body (subs pattern 1)
+        raw (if (= body "") [] (split body "/" -1))
+        n (count raw)
+        segments (vec (map-indexed
+                        (fn [i s]
+                          (cond
+                            (starts-with? s ":")
+                            (if (= s ":")
+                              (error (str "route " pattern ": a :param segment needs a name")
+                                     {:type :route-error :pattern pattern})
+                              [:param (keyword (subs s 1))])
+                            (starts-with? s "*")
+                            (cond
+                              (= s "*") (error (str "route " pattern ": a *rest segment needs a name")
+                                               {:type :route-error :pattern pattern})
+                              (< i (dec n)) (error (str "route " pattern ": a *rest segment must be the last")
+                                                   {:type :route-error :pattern pattern})
+                              :else [:wild (keyword (subs s 1))])
+                            :else (url-decode s)))
+                        raw))
+        names (keep (fn [s] (when (vector? s) (second s))) segments)]
+    (when-not (= (count names) (count (distinct names)))
+      (error (str "route " pattern ": a parameter name is used twice")
+             {:type :route-error :pattern pattern}))
+    segments))
+
+;; (route :propfind "/dav/*path" handler): a route for any method keyword;
+;; :any matches every method.
+(defn route [method pattern handler]
+  (when-not (keyword? method)
+    (error (str "route method must be a keyword, got " (pr-str method)) {:type :route-error}))
+  (when-not (fn? handler)
+    (error (str (upper-case (name method)) " " pattern ": the handler must be a function, got "
+                (pr-str handler))
+           {:type :route-error :pattern pattern}))
+  {:valk.web/route true
+   :method method
+   :pattern pattern
+   :segments (valk.web/parse-pattern pattern)
+   :handler handler})
+
+(defn GET [pattern handler] (route :get pattern handler))
+(defn HEAD [pattern handler] (route :head pattern handler))
+(defn POST [pattern handler] (route :post pattern handler))
+(defn PUT [pattern handler] (route :put pattern handler))
+(defn PATCH [pattern handler] (route :patch pattern handler))
+(defn DELETE [pattern handler] (route :delete pattern handler))
+(defn OPTIONS [pattern handler] (route :options pattern handler))
+(defn ANY [pattern handler] (route :any pattern handler))
+
+;; The routes of `items`: route maps, nested vectors or lists of them, and
+;; nils (skipped, so `(when dev? (GET ...))` works).
+(defn valk.web/flatten-routes [items]
+  (reduce (fn [acc x]
+            (cond
+              (nil? x) acc
+              (and (map? x) (:valk.web/route x)) (conj acc x)
+              (sequential? x) (into acc (valk.web/flatten-routes x))
+              :else (error (str "router: not a route: " (pr-str x)) {:type :route-error})))
+          [] items))
+
+;; (context "/api" (GET "/users" h) ...): the routes with the prefix
+;; prepended; a route "/" under a context matches the prefix itself.
+(defn context [prefix & routes]
+  (valk.web/parse-pattern prefix)
+  (let [prefix (if (ends-with? prefix "/") (subs prefix 0 (dec (count prefix))) prefix)]
+    (mapv (fn [r]
+            (let [p (:pattern r)]
+              (route (:method r) (if (and (= p "/") (not= prefix "")) prefix (str prefix p))
+                     (:handler r))))
+          (valk.web/flatten-routes routes))))
+
+;; ---------------------------------------------------------------------------
+;; The trie. A node is {:static {"seg" node} :param node :wild {method route}
+;; :routes {method route}}. Every pattern with the same shape ends at the same
+;; place whatever its parameter names, which is what makes a conflict easy to
+;; see; each route carries its own names.
+
+(defn valk.web/insert [root r]
+  (let [segs (:segments r)
+        method (:method r)
+        wild? (and (not (empty? segs)) (= :wild (first (last segs))))
+        steps (mapcat (fn [s]
+                        (cond
+                          (string? s) [:static s]
+                          (= :param (first s)) [:param]
+                          :else []))
+                      segs)
+        at (vec (concat steps (if wild? [:wild] [:routes]) [method]))
+        old (get-in root at)]
+    (when old
+      (error (str "route conflict: " (upper-case (name method)) " " (:pattern r)
+                  " has the same shape as " (upper-case (name method)) " " (:pattern old))
+             {:type :route-conflict :patterns [(:pattern old) (:pattern r)] :method method}))
+    (assoc-in root at (assoc r :names (vec (keep (fn [s] (when (vector? s) (second s))) segs))))))
+
+;; The route for `method` among a node's routes: an exact match, GET for
+;; HEAD, then ANY.
+(defn valk.web/pick [routes method]
+  (when routes
+    (or (get routes method)
+        (when (= method :head) (get routes :get))
+        (get routes :any))))
+
+;; Depth-first search: static children before parameters before a wildcard,
+;; backtracking when a branch has no route for the method. Returns
+;; [route captured-values] or nil.
+(defn valk.web/match [node segs i n caps method]
+  (if (= i n)
+    (or (when-let [r (valk.web/pick (:routes node) method)] [r caps])
+        (when-let [r (valk.web/pick (:wild node) method)] [r (conj caps "")]))
+    (let [seg (nth segs i)]
+      (or (when-let [child (get (:static node) seg)]
+            (valk.web/match child segs (inc i) n caps method))
+          (when-let [child (:param node)]
+            (when-not (= seg "")
+              (valk.web/match child segs (inc i) n (conj caps seg) method)))
+          (when-let [r (valk.web/pick (:wild node) method)]
+            [r (conj caps (join "/" (subvec segs i)))])))))
+
+;; Every method with a route whose pattern matches the path.
+(defn valk.web/allowed [node segs i n acc]
+  (let [acc (into acc (keys (:wild node)))]
+    (if (= i n)
+      (into acc (keys (:routes node)))
+      (let [seg (nth segs i)
+            acc (if-let [child (get (:static node) seg)]
+                  (valk.web/allowed child segs (inc i) n acc)
+                  acc)]
+        (if-let [child (:param node)]
+          (if (= seg "") acc (valk.web/allowed child segs (inc i) n acc))
+          acc)))))
+
+;; The Allow header for a set of methods: GET implies HEAD, OPTIONS is
+;; always answered; the standard methods in their usual order, then others.
+(defn valk.web/allow-header [methods]
+  (let [methods (conj (if (contains? methods :get) (conj methods :head) methods) :options)
+        known (filter (fn [m] (contains? methods m)) valk.web/method-order)
+        other (sort (map name (remove (fn [m] (or (= m :any) (contains? valk.web/standard-methods m)))
+                                      methods)))]
+    (join ", " (concat (map (fn [m] (upper-case (name m))) known)
+                       (map upper-case other)))))
+
+(defn valk.web/method-not-allowed [allow]
+  {:status 405
+   :headers {"allow" allow "content-type" valk.web/text-type}
+   :body "Method Not Allowed\n"})
+
+;; (router route ...): a handler dispatching on method and path. Adds
+;; :params (keyword keys, decoded values, merged over any already there)
+;; and :route (the pattern that matched) to the request.
+(defn router [& routes]
+  (let [routes (valk.web/flatten-routes routes)
+        root (reduce valk.web/insert {} routes)
+        every-method (set (map :method routes))]
+    (fn [req]
+      (let [path (:path req)
+            method (:method req)]
+        (cond
+          (and (= path "*") (= method :options))
+          {:status 204 :headers {"allow" (valk.web/allow-header every-method)} :body nil}
+
+          (not (string? path))
+          (not-found)
+
+          :else
+          (let [segs (web/path-segments path)
+                n (count segs)
+                hit (when segs (valk.web/match root segs 0 n [] method))]
+            (if hit
+              (let [r (first hit)
+                    names (:names r)
+                    params (:params req)]
+                ((:handler r)
+                 (assoc req
+                        :params (cond
+                                  (empty? names) (or params {})
+                                  (nil? params) (zipmap names (second hit))
+                                  :else (merge params (zipmap names (second hit))))
+                        :route (:pattern r))))
+              (let [allowed (if segs (valk.web/allowed root segs 0 n #{}) #{})]
+                (cond
+                  (empty? allowed) (not-found)
+                  (= method :options)
+                  {:status 204 :headers {"allow" (valk.web/allow-header allowed)} :body nil}
+                  :else (valk.web/method-not-allowed (valk.web/allow-header allowed)))))))))))
+
+;; ---------------------------------------------------------------------------
+;; Query strings and forms
+
+;; "a=1&b=x+y&a=2" → {:a ["1" "2"] :b "x y"}. Keys and values are decoded
+;; with `+` as a space; a key without `=` gets ""; empty pairs are skipped;
+;; a malformed %-escape is kept as it is. nil or "" gives {}. (A native:
+;; it runs on every request that has a query string.)
+(def parse-query web/parse-query)
+
+;; {:a "1" :b ["x" "y"]} → "a=1&b=x&b=y" (keys in sorted order).
+(defn query-string [m]
+  (join "&" (mapcat (fn [k]
+                      (let [v (get m k)
+                            ek (url-encode (name k))]
+                        (map (fn [x] (str ek "=" (url-encode (str x))))
+                             (if (sequential? v) v [v]))))
+                    (sort (keys m)))))
+
+(defn valk.web/form-request? [req]
+  (= "application/x-www-form-urlencoded"
+     (valk.web/media-type (get (:headers req) "content-type"))))
+
+;; :query from the query string; :form from an urlencoded string body
+;; ({} otherwise).
+(defn wrap-params [handler]
+  (fn [req]
+    (let [body (:body req)]
+      (handler (assoc req
+                      :query (parse-query (:query-string req))
+                      :form (if (and (string? body) (valk.web/form-request? req))
+                              (parse-query body)
+                              {}))))))
+
+;; ---------------------------------------------------------------------------
+;; JSON
+
+(defn valk.web/json-request? [req]
+  (let [t (valk.web/media-type (get (:headers req) "content-type"))]
+    (and t (or (= t "application/json")
+               (and (starts-with? t "application/") (ends-with? t "+json"))))))
+
+;; The 400 answer to a body json/parse refused: {"error": "malformed JSON",
+;; "detail": message, "line": n, "column": n} (the position when known).
+(defn valk.web/json-error [e]
+  (let [data (if (error? e) (error-data e) {})]
+    (json (merge {:error "malformed JSON"
+                  :detail (if (error? e) (error-message e) (pr-str e))}
+                 (select-keys data [:line :column]))
+          400)))
+
+;; A request whose content type is application/json (or application/*+json)
+;; gets its parsed body as :json-body; :body stays as it was (string or
+;; bytes). An empty body gives :json-body nil. A body that is not JSON (or
+;; not UTF-8) answers 400 {"error": "malformed JSON", ...} without calling
+;; the handler. `opts` goes to json/parse ({:keywordize false} keeps
+;; string keys).
+(defn wrap-json-body
+  ([handler] (wrap-json-body handler nil))
+  ([handler opts]
+   (fn [req]
+     (if-not (valk.web/json-request? req)
+       (handler req)
+       (let [body (:body req)
+             parsed (if (or (nil? body) (= body ""))
+                      [:ok nil]
+                      (try
+                        [:ok (if opts (json/parse body opts) (json/parse body))]
+                        (catch e [:bad e])))]
+         (if (= :ok (first parsed))
+           (handler (assoc req :json-body (second parsed)))
+           (valk.web/json-error (second parsed))))))))
+
+;; A response whose :body is a map or a vector is written as JSON, with
+;; content-type application/json unless it already has one.
+(defn wrap-json-response [handler]
+  (fn [req]
+    (let [resp (valk.web/await-response handler req)
+          body (when (map? resp) (:body resp))]
+      (if (or (map? body) (vector? body))
+        (let [resp (assoc resp :body (json/write body))]
+          (if (get-header resp "content-type")
+            resp
+            (header resp "content-type" valk.web/json-type)))
+        resp))))
+
+;; ---------------------------------------------------------------------------
+;; Cookies
+
+;; "a=1; b=\"x%20y\"" → {"a" "1" "b" "x y"}: names as sent, values
+;; unquoted and percent-decoded. The first of two equal names wins (the
+;; browser sends the most specific first); pairs without `=` are skipped.
+(def parse-cookies web/parse-cookies)
+
+(defn valk.web/cookie-name-ok? [s]
+  (and (string? s) (not= s "")
+       (not-any? (fn [c] (includes? s c))
+                 ["(" ")" "<" ">" "@" "," ";" ":" "\\" "\"" "/" "[" "]" "?" "=" "{" "}" " " "\t"
+                  "\r" "\n"])))
+
+(defn valk.web/attr-value [cookie-name attr v]
+  (let [s (if (keyword? v) (name v) (str v))]
+    (when (or (includes? s ";") (includes? s "\r") (includes? s "\n"))
+      (error (str "cookie " cookie-name ": the " attr " attribute may not contain ; or a line break")
+             {:type :cookie-error :cookie cookie-name}))
+    s))
+
+(defn valk.web/same-site [v]
+  (let [s (lower-case (name v))]
+    (cond
+      (= s "lax") "Lax"
+      (= s "strict") "Strict"
+      (= s "none") "None"
+      :else (error (str "cookie :same-site must be Lax, Strict or None, got " (pr-str v))
+                   {:type :cookie-error}))))
+
+;; One Set-Cookie value. `spec` is a string (the value) or a map with
+;; :value and the attributes :path :domain :max-age :expires :secure
+;; :http-only :same-site :partitioned. The value is percent-encoded, which
+;; parse-cookies undoes.
+(defn set-cookie-header [cookie-name spec]
+  (when-not (valk.web/cookie-name-ok? cookie-name)
+    (error (str "invalid cookie name " (pr-str cookie-name)) {:type :cookie-error}))
+  (let [spec (if (map? spec) spec {:value spec})
+        attr (fn [k label]
+               (when-some [v (get spec k)]
+                 (str "; " label "=" (valk.web/attr-value cookie-name label v))))
+        flag (fn [k label] (when (get spec k) (str "; " label)))]
+    (str cookie-name "=" (url-encode (str (or (:value spec) "")))
+         (attr :path "Path")
+         (attr :domain "Domain")
+         (attr :max-age "Max-Age")
+         (attr :expires "Expires")
+         (flag :secure "Secure")
+         (flag :http-only "HttpOnly")
+         (when-some [s (:same-site spec)]
+           (let [v (valk.web/same-site s)]
+             (when (and (= v "None") (not (:secure spec)))
+               (error (str "cookie " cookie-name ": SameSite=None needs :secure true (browsers drop it otherwise)")
+                      {:type :cookie-error :cookie cookie-name}))
+             (str "; SameSite=" v)))
+         (flag :partitioned "Partitioned"))))
+
+;; Request: :cookies from the Cookie header. Response: :cookies
+;; {"name" "value"} or {"name" {:value "v" :path "/" ...}} becomes
+;; set-cookie headers (a vector, after any the response already has).
+(defn wrap-cookies [handler]
+  (fn [req]
+    (let [resp (valk.web/await-response
+                 handler (assoc req :cookies (parse-cookies (get (:headers req) "cookie"))))]
+      (cond
+        (not (and (map? resp) (contains? resp :cookies))) resp
+        (empty? (:cookies resp)) (dissoc resp :cookies)
+        :else
+        (let [new (map (fn [name] (set-cookie-header name (get (:cookies resp) name)))
+                       (sort (keys (:cookies resp))))
+              old (get-header resp "set-cookie")
+              all (vec (concat (cond (nil? old) [] (string? old) [old] :else old) new))]
+          (header (dissoc resp :cookies) "set-cookie" all))))))
+
+;; ---------------------------------------------------------------------------
+;; Content type, errors, CORS, access log
+
+(def valk.web/mime-types
+  {"html" "text/html; charset=utf-8" "htm" "text/html; charset=utf-8"
+   "css" "text/css; charset=utf-8" "js" "text/javascript; charset=utf-8"
+   "mjs" "text/javascript; charset=utf-8" "json" "application/json"
+   "txt" "text/plain; charset=utf-8" "csv" "text/csv; charset=utf-8"
+   "xml" "application/xml" "svg" "image/svg+xml" "png" "image/png"
+   "jpg" "image/jpeg" "jpeg" "image/jpeg" "gif" "image/gif" "webp" "image/webp"
+   "avif" "image/avif" "ico" "image/x-icon" "wasm" "application/wasm"
+   "pdf" "application/pdf" "woff" "font/woff" "woff2" "font/woff2"
+   "mp4" "video/mp4" "webm" "video/webm" "mp3" "audio/mpeg" "zip" "application/zip"})
+
+;; The content type for a path's extension (case-insensitive), or nil.
+(defn mime-type [path]
+  (let [slash (or (last-index-of path "/") -1)
+        dot (last-index-of path ".")]
+    (when (and dot (> dot (inc slash)))
+      (get valk.web/mime-types (lower-case (subs path (inc dot)))))))
+
+;; Gives a response with a body and no content-type one: `default` if
+;; given, else the type of the request path's extension, else text/plain
+;; for a string body and application/octet-stream otherwise.
+(defn wrap-content-type
+  ([handler] (wrap-content-type handler nil))
+  ([handler default]
+   (fn [req]
+     (let [resp (valk.web/await-response handler req)]
+       (if (or (not (map? resp)) (nil? (:body resp)) (get-header resp "content-type"))
+         resp
+         (header resp "content-type"
+                 (or default
+                     (mime-type (or (:path req) ""))
+                     (if (string? (:body resp)) valk.web/text-type "application/octet-stream"))))))))
+
+;; Errors that belong to the server, not to the app: a cancelled request
+;; and a fiber past its deadline are never turned into a 500 here.
+(def valk.web/server-errors #{:cancelled :deadline-exceeded :budget-exceeded})
+
+(defn valk.web/error-text [e]
+  (if (error? e)
+    (str (error-message e) "\n  " (join "\n  " (error-trace e)))
+    (pr-str e)))
+
+(defn valk.web/default-error-response [req e]
+  (let [id (:request-id req)
+        accept (or (get (:headers req) "accept") "")]
+    (if (includes? accept "application/json")
+      (json {:error "internal server error" :request-id id} 500)
+      (text (str "Internal Server Error" (if id (str " (request " id ")") "") "\n") 500))))
+
+(defn valk.web/default-error-log [req e]
+  (println (str "error: request " (:request-id req) " " (upper-case (name (or (:method req) :?)))
+                " " (:path req) ": " (valk.web/error-text e))))
+
+;; Catches what the handler raises and answers 500 mentioning the request
+;; id. opts: :render (fn [req e] response) and :log (fn [req e]), which by
+;; default prints the error and its Lisp stack trace. Cancellation and
+;; deadline errors pass through to the server.
+(defn wrap-errors
+  ([handler] (wrap-errors handler {}))
+  ([handler opts]
+   (let [render (or (:render opts) valk.web/default-error-response)
+         log (or (:log opts) valk.web/default-error-log)]
+     (fn [req]
+       (let [outcome (try
+                       [:ok (await (handler req))]
+                       (catch e
+                         (if (and (error? e)
+                                  (contains? valk.web/server-errors (:type (error-data e))))
+                           (throw e)
+                           [:error e])))]
+         (if (= :ok (first outcome))
+           (second outcome)
+           (do (log req (second outcome))
+               (render req (second outcome)))))))))
+
+;; `headers` with `token` added to its Vary header.
+(defn valk.web/add-vary [headers token]
+  (let [old (get-header {:headers headers} "vary")]
+    (cond
+      (nil? old) (assoc (valk.web/without-variants headers "vary") "vary" token)
+      (some (fn [t] (= (lower-case (trim t)) (lower-case token))) (split old ",")) headers
+      :else (assoc (valk.web/without-variants headers "vary") "vary" (str old ", " token)))))
+
+;; CORS. opts:
+;;   :origins      "*" or a collection of allowed origins (default "*")
+;;   :methods      allowed methods, keywords (default GET HEAD POST PUT PATCH DELETE)
+;;   :headers      allowed request headers (default: those the preflight asks for)
+;;   :expose       response headers the browser may read
+;;   :credentials  true to allow cookies (the origin is then echoed, never "*")
+;;   :max-age      seconds a preflight may be cached
+;; A preflight (OPTIONS with access-control-request-method) from an allowed
+;; origin is answered 204 here; other requests from it get the headers
+;; added to the handler's response. Requests from other origins get no
+;; CORS headers. Unless any origin is allowed without credentials, every
+;; response also gets Vary: Origin, so that caches keep the answers apart.
+(defn wrap-cors
+  ([handler] (wrap-cors handler {}))
+  ([handler opts]
+   (let [origins (or (:origins opts) "*")
+         any-origin? (= origins "*")
+         allowed (if any-origin? #{} (set origins))
+         credentials? (:credentials opts)
+         echo? (or credentials? (not any-origin?))
+         methods (join ", " (map (fn [m] (upper-case (name m)))
+                                 (or (:methods opts) [:get :head :post :put :patch :delete])))
+         expose (when (:expose opts)
+                  {"access-control-expose-headers" (join ", " (:expose opts))})
+         vary (fn [resp]
+                (if (and echo? (map? resp))
+                  (assoc resp :headers (valk.web/add-vary (or (:headers resp) {}) "Origin"))
+                  resp))]
+     (fn [req]
+       (let [headers (:headers req)
+             origin (get headers "origin")]
+         (cond
+           (not (and origin (or any-origin? (contains? allowed origin))))
+           (if echo? (vary (valk.web/await-response handler req)) (handler req))
+
+           (and (= (:method req) :options) (get headers "access-control-request-method"))
+           (vary {:status 204
+                  :headers (merge {"access-control-allow-origin" (if echo? origin "*")
+                                   "access-control-allow-methods" methods}
+                                  (when credentials? {"access-control-allow-credentials" "true"})
+                                  (when-let [h (if (:headers opts)
+                                                 (join ", " (:headers opts))
+                                                 (get headers "access-control-request-headers"))]
+                                    {"access-control-allow-headers" h})
+                                  (when-let [m (:max-age opts)]
+                                    {"access-control-max-age" (str m)}))
+                  :body nil})
+
+           :else
+           (let [resp (valk.web/await-response handler req)]
+             (if-not (map? resp)
+               resp
+               (vary (update resp :headers merge
+                             {"access-control-allow-origin" (if echo? origin "*")}
+                             (when credentials? {"access-control-allow-credentials" "true"})
+                             expose))))))))))
+
+;; One line per request after it is answered:
+;;   127.0.0.1:5000 "GET /users/7 HTTP/2" 200 3ms r-42
+;; `log` (default println) receives the line.
+(defn wrap-access-log
+  ([handler] (wrap-access-log handler println))
+  ([handler log]
+   (fn [req]
+     (let [start (now-ms)
+           resp (valk.web/await-response handler req)
+           st (if (map? resp) (or (:status resp) 200) 200)]
+       (log (str (:remote-addr req) " \"" (upper-case (name (or (:method req) :?))) " " (:path req)
+                 (if (:query-string req) (str "?" (:query-string req)) "")
+                 " " (:protocol req) "\" " st " " (- (now-ms) start) "ms " (:request-id req)))
+       resp))))
+
+;; ---------------------------------------------------------------------------
+;; HTML from data
+;;
+;; [:tag attrs? child...] is an element: :div#id.cls1.cls2 sets the id and
+;; classes; attrs is an optional map. Children that are strings (or other
+;; scalars) are escaped; nil and false are skipped; lists, seqs and vectors
+;; not starting with a keyword are spliced in; (raw s) is sent as it is.
+;; Attributes render id, class, then the rest sorted by name. The walk is
+;; the native web/render-html: pages are rendered on every request, and a
+;; Lisp walk was ten times slower.
+
+;; Marks a string as HTML that must not be escaped.
+(defn raw [& strs] {:valk.web/raw (apply str strs)})
+
+;; (html-str [:p "a < b"]) → "<p>a &lt; b</p>"; any number of nodes.
+(defn html-str [& nodes] (web/render-html nodes))
+
+(defn valk.web/html-root? [content]
+  (and (vector? content) (keyword? (first content))
+       (let [n (name (first content))]
+         (or (= n "html") (starts-with? n "html#") (starts-with? n "html.")))))

@@ -1,0 +1,195 @@
+// valk serve end to end: a Lisp app behind the network core, driven by
+// libcurl over HTTP/1.1, h2c and h2 over TLS.
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+#include "../net/net_test_util.h"
+#include "serve_process.h"
+
+namespace valk::test {
+namespace {
+
+const char* kApp = R"(
+(defn handler [req]
+  (case (:path req)
+    "/" {:status 200 :headers {"content-type" "text/plain"} :body "Hello, World!"}
+    "/req" {:status 200 :body (pr-str [(:method req) (:query-string req) (:protocol req)
+                                       (get (:headers req) "x-test") (:scheme req)])}
+    "/sleep" (do (await (sleep 200)) "slept")
+    "/boom" (error "boom" {:x 1})
+    "/echo" {:status 201 :headers {"x-len" (str (count (:body req)))} :body (:body req)}
+    "/spin" (loop [] (recur))
+    "/multi" {:headers {"set-cookie" ["a=1" "b=2"]} :body "two cookies"}
+    "/bad" 42
+    nil))
+(serve handler {:port 0 :workers 2 :reactors 1})
+)";
+
+class ServeTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string app = write_app("serve_app.lisp", kApp);
+    server_ = new ServeProcess({"--deadline-ms", "1000", app});
+    ASSERT_NE(server_->port(), 0) << server_->output();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static ServeProcess* server_;
+};
+
+ServeProcess* ServeTest::server_ = nullptr;
+
+CurlResult get(const std::string& url, long version) {
+  return curl_do(url, [version](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version); });
+}
+
+TEST_F(ServeTest, HelloOverHttp1AndH2c) {
+  CurlResult h1 = get(server_->url("/"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(h1.status, 200);
+  EXPECT_EQ(h1.body, "Hello, World!");
+  CurlResult h2 = get(server_->url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  EXPECT_EQ(h2.status, 200);
+  EXPECT_EQ(h2.version, CURL_HTTP_VERSION_2_0);
+  EXPECT_EQ(h2.body, "Hello, World!");
+}
+
+TEST_F(ServeTest, RequestMapCarriesMethodQueryHeadersAndProtocol) {
+  CurlResult r = curl_do(server_->url("/req?a=1&b=2"), [](CURL* c) {
+    static curl_slist* headers = curl_slist_append(nullptr, "X-Test: yes");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  });
+  EXPECT_EQ(r.body, "[:get \"a=1&b=2\" \"HTTP/2\" \"yes\" :http]");
+}
+
+TEST_F(ServeTest, HandlersAwaitWithoutBlockingOthers) {
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 20; i++) {
+    clients.emplace_back([&] {
+      if (get(server_->url("/sleep"), CURL_HTTP_VERSION_1_1).body == "slept") {
+        ok++;
+      }
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
+                .count();
+  EXPECT_EQ(ok.load(), 20);
+  EXPECT_LT(ms, 2000) << "20 sleeping handlers of 200 ms should overlap";
+}
+
+TEST_F(ServeTest, PostBodyReachesTheHandler) {
+  std::string body(100000, 'x');
+  CurlResult r = curl_do(server_->url("/echo"), [&](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  });
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, body);
+  EXPECT_NE(r.headers.find("x-len: 100000"), std::string::npos) << r.headers;
+}
+
+TEST_F(ServeTest, LispErrorGives500WithRequestIdAndServerGoesOn) {
+  CurlResult r = get(server_->url("/boom"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(r.status, 500);
+  EXPECT_NE(r.body.find("request "), std::string::npos);
+  EXPECT_NE(r.headers.find("x-request-id: "), std::string::npos);
+  server_->read_until([&] { return server_->output().find("boom") != std::string::npos; }, 5000);
+  EXPECT_NE(server_->output().find("serve_app.lisp:8:"), std::string::npos) << server_->output();
+  EXPECT_EQ(get(server_->url("/"), CURL_HTTP_VERSION_1_1).status, 200);
+}
+
+TEST_F(ServeTest, InvalidResponseGives500) {
+  EXPECT_EQ(get(server_->url("/bad"), CURL_HTTP_VERSION_1_1).status, 500);
+}
+
+TEST_F(ServeTest, NilIs404AndRepeatedHeadersAreSent) {
+  EXPECT_EQ(get(server_->url("/nothing"), CURL_HTTP_VERSION_1_1).status, 404);
+  CurlResult r = get(server_->url("/multi"), CURL_HTTP_VERSION_1_1);
+  EXPECT_NE(r.headers.find("set-cookie: a=1"), std::string::npos) << r.headers;
+  EXPECT_NE(r.headers.find("set-cookie: b=2"), std::string::npos) << r.headers;
+}
+
+TEST_F(ServeTest, RunawayHandlerGets503AndOthersKeepRunning) {
+  std::thread spinner([&] {
+    CurlResult r = get(server_->url("/spin"), CURL_HTTP_VERSION_1_1);
+    EXPECT_EQ(r.status, 503);
+  });
+  // While one fiber spins, the other requests on the same workers finish.
+  for (int i = 0; i < 5; i++) {
+    EXPECT_EQ(get(server_->url("/"), CURL_HTTP_VERSION_1_1).body, "Hello, World!");
+  }
+  spinner.join();
+}
+
+TEST(ServeTls, H2OverTlsWithAlpn) {
+  std::string app = write_app("tls_app.lisp", "(serve (fn [req] \"secure\") {:port 0})\n");
+  std::string certs = std::string(VALK_SOURCE_DIR) + "/certs/";
+  ServeProcess p({"--tls-cert", certs + "dev.crt", "--tls-key", certs + "dev.key", app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  CurlResult r = curl_do(p.url("/", true), [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+  });
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.version, CURL_HTTP_VERSION_2_0);
+  EXPECT_EQ(r.body, "secure");
+  EXPECT_EQ(p.signal_and_wait(SIGTERM), 0);
+}
+
+TEST(ServeStartup, SyntaxErrorExitsOneWithPosition) {
+  std::string app = write_app("broken.lisp", "(defn f [x]\n  (+ x 1)\n(serve f)\n");
+  ServeProcess p({app});
+  EXPECT_EQ(p.wait_exit(), 1);
+  EXPECT_NE(p.output().find("broken.lisp:1:1"), std::string::npos) << p.output();
+}
+
+TEST(ServeStartup, AppThatNeverCallsServeExitsOne) {
+  std::string app = write_app("noserve.lisp", "(def x 1)\n");
+  ServeProcess p({app});
+  EXPECT_EQ(p.wait_exit(), 1);
+  EXPECT_NE(p.output().find("never called (serve"), std::string::npos) << p.output();
+}
+
+TEST(ServeStartup, PortInUseExitsOne) {
+  std::string app = write_app("port_app.lisp", "(serve (fn [r] \"x\") {:port 0})\n");
+  ServeProcess first({app});
+  ASSERT_NE(first.port(), 0);
+  ServeProcess second({"--port", std::to_string(first.port()), app});
+  EXPECT_EQ(second.wait_exit(), 1);
+  EXPECT_NE(second.output().find("valk serve:"), std::string::npos) << second.output();
+}
+
+TEST(ServeStartup, UnreadableTlsFileExitsOne) {
+  std::string app = write_app("tls_missing.lisp",
+                              "(serve (fn [r] \"x\") {:port 0 :tls {:cert \"/nonexistent.crt\" "
+                              ":key \"/nonexistent.key\"}})\n");
+  ServeProcess p({app});
+  EXPECT_EQ(p.wait_exit(), 1);
+  EXPECT_NE(p.output().find("nonexistent"), std::string::npos) << p.output();
+}
+
+TEST(ServeShutdown, SigtermDrainsRequestsInFlight) {
+  std::string app =
+      write_app("drain_app.lisp", "(serve (fn [r] (await (sleep 500)) \"drained\") {:port 0})\n");
+  ServeProcess p({app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  CurlResult r;
+  std::thread client([&] { r = get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
+  client.join();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "drained");
+}
+
+}  // namespace
+}  // namespace valk::test
