@@ -120,8 +120,7 @@ class Parser {
 
  private:
   struct Open {
-    size_t start;      // index in values_ of its first element or key
-    const char* from;  // its opening bracket, for error messages
+    size_t start;  // index in values_ of its first element or key
     bool object;
   };
 
@@ -198,7 +197,7 @@ bool Parser::open(bool object) {
     return fail(p_, "arrays and objects nested deeper than " + std::to_string(options_.max_depth) +
                         " levels");
   }
-  open_.push_back(Open{values_.size(), p_, object});
+  open_.push_back(Open{values_.size(), object});
   p_++;
   return true;
 }

@@ -687,6 +687,30 @@ Value generic_from(Heap& heap, const Kind& kind, const Value* items, size_t n, s
   if (n >= kBulkMin) {
     return bulk_from(heap, kind, items, n, stride);
   }
+  // A small collection is built in one allocation: an update per item would
+  // copy the array once per item (JSON objects and literals are mostly
+  // small).
+  if (n <= kArrayMax) {
+    ArrayMap* a = new_array(heap, kind, static_cast<uint32_t>(n));
+    Value* kv = a->kv();
+    uint32_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+      const Value* e = items + i * stride;
+      uint32_t j = 0;
+      while (j < len && !keys_equal(kv[2 * j], e[0])) {
+        j++;
+      }
+      if (j == len) {
+        kv[2 * len] = e[0];
+        kv[2 * len + 1] = e[stride - 1];
+        len++;
+      } else if (stride == 2) {
+        kv[2 * j + 1] = e[1];  // a later key wins; a set keeps the element it has
+      }
+    }
+    a->aux = len;
+    return val(a);
+  }
   Value m = val(new_array(heap, kind, 0));
   for (size_t i = 0; i < n; i++) {
     const Value* e = items + i * stride;
