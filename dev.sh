@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one entry point for building, running and testing valk.
 #
-#   ./dev.sh run     install what is missing, build, run the example program
+#   ./dev.sh run     install what is missing, build, serve examples/hello.lisp
+#                    on http://127.0.0.1:8080/ (Ctrl-C stops it)
 #   ./dev.sh test    install what is missing, build, run the whole test suite:
 #                    normal build (with the GC stress pass), then an
 #                    ASan+UBSan build, then bounded fuzz runs
@@ -78,8 +79,8 @@ case "${1:-}" in
   run)
     deps
     configure_build build
-    echo "==> build/valk run examples/hello.lisp"
-    build/valk run examples/hello.lisp
+    echo "==> build/valk serve examples/hello.lisp   (try: curl http://127.0.0.1:8080/)"
+    exec build/valk serve examples/hello.lisp
     ;;
   test)
     deps
@@ -95,7 +96,7 @@ case "${1:-}" in
     echo "==> all tests passed"
     ;;
   *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]
     ;;
 esac

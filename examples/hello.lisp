@@ -1,23 +1,15 @@
-;; A first valk program: data, functions, errors and fibers.
-;; Run it with: build/valk run examples/hello.lisp
+;; Hello, World! as a valk web app.
+;; Run it with: build/valk serve examples/hello.lisp   (then: curl http://127.0.0.1:8080/)
 
-(defn greet [who] (str "Hello, " who "!"))
+(import "valk/web")
 
-(println (greet "valk"))
+(def app
+  (router
+    (GET "/" (fn [req] (text "Hello, World!")))
+    (GET "/hello/:name" (fn [req] (text (str "Hello, " (get-in req [:params :name]) "!"))))
+    (GET "/slow" (fn [req]
+                   ;; Waiting here parks this request's fiber; others keep running.
+                   (await (sleep 100))
+                   (text "Sorry for the wait.")))))
 
-;; Immutable data: assoc returns a new map.
-(def user {:name "Ada" :langs ["Lisp" "C++"]})
-(println (pr-str (assoc user :admin true)))
-
-;; Errors carry a message, data and a stack trace.
-(println (try
-           (error "not found" {:status 404})
-           (catch e (str "caught: " (error-message e) " " (:status (error-data e))))))
-
-;; Fibers: three sleeps of 50 ms run concurrently, so this takes ~50 ms.
-(defn slow-square [n]
-  (spawn (fn [] (await (sleep 50)) (* n n))))
-
-(let [start (now-ms)
-      squares (await (all [(slow-square 1) (slow-square 2) (slow-square 3)]))]
-  (println "squares:" (pr-str squares) "in about" (* 50 (quot (+ (- (now-ms) start) 25) 50)) "ms"))
+(serve app {:port 8080})

@@ -8,11 +8,19 @@
 ;; Module loading (used by the native `import`)
 
 (def valk.core/load-forms
-  (fn load-forms [forms]
-    (if (empty? forms)
-      nil
-      (do (eval (first forms))
-          (load-forms (rest forms))))))
+  (fn load-forms
+    ([forms]
+     (if (empty? forms)
+       nil
+       (do (eval (first forms))
+           (load-forms (rest forms)))))
+    ([forms path]
+     ;; A module that raises while loading is not marked as loaded: a later
+     ;; import tries again instead of finding it half defined.
+     (try (load-forms forms)
+          (catch e
+            (valk.core/forget-module path)
+            (throw e))))))
 
 ;; ---------------------------------------------------------------------------
 ;; Definition macros

@@ -160,7 +160,18 @@ Value n_import(Isolate& iso, Value* args, int argc) {
   if (!loader->defined) {
     return iso.raise_error("internal-error", "import: valk.core/load-forms is not defined");
   }
-  return iso.tail_call(loader->value, &forms, 1);
+  Value load_args[2] = {forms, h.string(path)};
+  return iso.tail_call(loader->value, load_args, 2);
+}
+
+// (valk.core/forget-module path): a module that raised while loading is
+// not loaded, so that the next import of it tries again.
+Value n_forget_module(Isolate& iso, Value* args, int argc) {
+  if (!args[0].is(Tag::String)) {
+    return iso.type_error("valk.core/forget-module", "a path string", args[0]);
+  }
+  iso.modules.erase(std::string(static_cast<String*>(args[0].o)->view()));
+  return Value::nil();
 }
 
 // ---- errors -------------------------------------------------------------------
@@ -510,6 +521,7 @@ void register_core_natives(Isolate& iso) {
   iso.define_native("eval", n_eval, 1, 1);
   iso.define_native("read-string", n_read_string, 1, 1);
   iso.define_native("import", n_import, 1, 1);
+  iso.define_native("valk.core/forget-module", n_forget_module, 1, 1);
   iso.define_native("error", n_error, 1, 2);
   iso.define_native("ex-info", n_make_error, 1, 2);
   iso.define_native("error?", n_error_p, 1, 1);

@@ -51,6 +51,17 @@ struct FnState {
   std::unordered_map<uint64_t, uint32_t> constant_index;
 };
 
+// How deeply compile() and syntax_quote() may recurse, counting macro
+// expansions: past this, a form is an error instead of a C++ stack
+// overflow. The reader rejects source nested deeper than kMaxReadDepth, but
+// eval and macros can build deeper forms, and a macro can expand into a call
+// of itself forever.
+constexpr int kMaxCompileDepth = 10000;
+
+// Shared by every Compiler of the thread: a macro that calls eval compiles
+// with a new Compiler inside the outer one's recursion.
+thread_local int compile_depth = 0;
+
 // Thrown inside the compiler only and caught in compile_toplevel: a compile
 // error unwinds the recursive descent in one step. It never crosses the VM
 // loop: macro expansion returns its errors as values.
@@ -223,7 +234,7 @@ class Compiler {
       return {Where::Global, 0};
     }
     Resolved outer = resolve(fn->parent, name);
-    uint32_t word;
+    uint32_t word = 0;
     switch (outer.where) {
       case Where::Global:
         return outer;
@@ -265,7 +276,28 @@ class Compiler {
   }
 
   // ---- dispatch ---------------------------------------------------------------
+  // Counts `weight` levels of recursion while alive. The steps that take
+  // much C++ stack (a fn, a try, a macro expansion, which runs the VM) weigh
+  // more than one.
+  class DepthGuard {
+   public:
+    explicit DepthGuard(Compiler* c, int weight = 1) : weight_(weight) {
+      if (compile_depth + weight > kMaxCompileDepth) {
+        c->fail("form nested too deeply (more than " + std::to_string(kMaxCompileDepth) +
+                " levels, counting macro expansions)");
+      }
+      compile_depth += weight;
+    }
+    ~DepthGuard() { compile_depth -= weight_; }
+    DepthGuard(const DepthGuard&) = delete;
+    DepthGuard& operator=(const DepthGuard&) = delete;
+
+   private:
+    int weight_;
+  };
+
   void compile(Value form, bool tail) {
+    DepthGuard guard(this);
     switch (form.tag) {
       case Tag::Symbol:
         compile_symbol(static_cast<Symbol*>(form.o));
@@ -390,9 +422,19 @@ class Compiler {
   }
 
   Value expand(Var* macro, Value form, Value args) {
+    DepthGuard guard(this, 2);
     std::vector<Value> items = list_items(args);
     EvalResult r = iso_.call_macro(macro->value, items.data(), items.size());
     if (!r.ok) {
+      // A syntax error from a compile inside the macro (it called eval) goes
+      // on as it is: wrapping it again at every level of a recursive
+      // expansion would print each inner message, escaped, into the next.
+      Value type;
+      if (r.value.is(Tag::Error) && static_cast<Error*>(r.value.o)->data.is(Tag::Map) &&
+          map_find(static_cast<Error*>(r.value.o)->data, heap_.keyword("type"), &type) &&
+          identical(type, heap_.keyword("syntax-error"))) {
+        throw CompileError{r.value};
+      }
       std::string msg = "while expanding " + std::string(macro->name->name->view()) + ": " +
                         print_str(r.value, false);
       fail(msg);
@@ -568,6 +610,7 @@ class Compiler {
 
   // (fn name? [params] body...) or (fn name? ([params] body...) ...)
   void compile_fn(std::vector<Value> parts, Symbol* name) {
+    DepthGuard guard(this, 2);
     Symbol* self = nullptr;
     if (!parts.empty() && parts[0].is(Tag::Symbol)) {
       self = static_cast<Symbol*>(parts[0].o);
@@ -713,6 +756,7 @@ class Compiler {
 
   // (try body... (catch e handler...) (finally cleanup...))
   void compile_try(const std::vector<Value>& a) {
+    DepthGuard guard(this, 2);
     std::vector<Value> body;
     Value catch_form, finally_form;
     for (Value v : a) {
@@ -806,6 +850,7 @@ class Compiler {
   }
 
   Value syntax_quote(Value form, std::unordered_map<Symbol*, Value>& gensyms) {
+    DepthGuard guard(this);
     if (form.is(Tag::Symbol)) {
       auto* s = static_cast<Symbol*>(form.o);
       std::string_view n = s->name->view();

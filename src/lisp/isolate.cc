@@ -27,6 +27,7 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   register_string_natives(*this);
   register_number_natives(*this);
   register_json_natives(*this);
+  register_web_natives(*this);
   // Syntax-quote expands to calls of these names, which user code cannot
   // shadow by accident.
   for (const char* name : {"list", "concat", "vec", "apply", "hash-map", "set"}) {

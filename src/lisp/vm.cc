@@ -12,6 +12,7 @@
 #include <string>
 
 #include "lisp/collections.h"
+#include "lisp/numeric.h"
 #include "lisp/opcodes.h"
 #include "lisp/printer.h"
 
@@ -86,12 +87,8 @@ int compare_numbers(Isolate& iso, const char* name, Value a, Value b) {
     iso.type_error(name, "a number", a.is_number() ? b : a);
     return -2;
   }
-  double x = a.is_int() ? static_cast<double>(a.i) : a.d;
-  double y = b.is_int() ? static_cast<double>(b.i) : b.d;
-  if (std::isnan(x) || std::isnan(y)) {
-    return 2;  // unordered: every comparison is false
-  }
-  return x < y ? -1 : x > y ? 1 : 0;
+  // Exact, as the comparison natives do; 2 means unordered (NaN).
+  return numeric_compare(a, b);
 }
 
 // What calling a keyword, map, set or vector looks up: (:k m), (m :k),

@@ -102,6 +102,24 @@
   (is-thrown? :syntax-error (eval '(unless)))
   (is-thrown? :syntax-error (eval '(~x))))
 
+(defmacro forever [] '(forever))
+(defmacro forever-via-eval [] (eval '(forever-via-eval)))
+
+(deftest runaway-expansion-is-a-syntax-error
+  ;; Not a crash of the compiler's C++ stack.
+  (is-thrown? :syntax-error (eval '(forever)))
+  (is-thrown? :syntax-error (eval '(forever-via-eval)))
+  (let [e (try (eval '(forever)) (catch e e))]
+    (is (includes? (error-message e) "nested too deeply"))))
+
+(deftest deeply-nested-forms
+  (let [nest (fn [n wrap] (reduce (fn [acc _] (wrap acc)) 1 (range n)))]
+    (is (= 1 (eval (nest 2000 (fn [x] (list 'do x))))))
+    (is (fn? (eval (nest 1000 (fn [x] (list 'fn [] x))))))
+    (is-thrown? :syntax-error (eval (nest 12000 (fn [x] (list 'do x)))))
+    (is-thrown? :syntax-error (eval (nest 12000 (fn [x] (list 'fn [] x)))))
+    (is-thrown? :syntax-error (eval (nest 12000 (fn [x] (list 'try x '(finally 1))))))))
+
 (deftest core-macros
   (is (= 2 (-> 1 inc)))
   (is (= 12 (-> 5 (- 2) (* 4))))

@@ -41,7 +41,10 @@
 (deftest a-module-that-raises-while-loading
   (let [e (try (import "./fixtures/raises") (catch e e))]
     (is (= "raised while loading" (error-message e)))
-    (is (= "raises" (:module (error-data e))))))
+    (is (= "raises" (:module (error-data e)))))
+  ;; It did not load, so importing it again tries again (and raises again).
+  (is (= "raised while loading"
+         (try (import "./fixtures/raises") :loaded (catch e (error-message e))))))
 
 (deftest a-module-may-await-at-top-level
   (import "./fixtures/awaits")

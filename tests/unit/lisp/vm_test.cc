@@ -47,6 +47,9 @@ TEST_P(VmTest, ArithmeticIsChecked) {
   EXPECT_EQ(eval("(- 1 2.5)"), "-1.5");
   EXPECT_EQ(eval("(< 1 2)"), "true");
   EXPECT_EQ(eval("(>= 1 2)"), "false");
+  // Mixed comparisons are exact: 2^53 + 1 is above the double 2^53.
+  EXPECT_EQ(eval("(> 9007199254740993 9007199254740992.0)"), "true");
+  EXPECT_EQ(eval("(apply > [9007199254740993 9007199254740992.0])"), "true");
   EXPECT_NE(eval("(+ 9223372036854775807 1)").find("integer overflow"), std::string::npos);
   EXPECT_NE(eval("(+ 1 \"a\")").find("type-error"), std::string::npos);
 }
