@@ -325,6 +325,9 @@ Fiber* Isolate::new_fiber(Value fn, const Value* args, size_t n) {
     f->stack[2 + i] = args[i];
   }
   f->sp = static_cast<uint32_t>(n + 2);
+  // Room for the trampoline and the function it calls, so that the first
+  // call does not reallocate (more would cost ~48 bytes per parked fiber).
+  f->frames.reserve(2);
   f->frames.push_back(Frame{t, t->proto, 0, 1});
   return f;
 }
