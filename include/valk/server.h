@@ -43,6 +43,9 @@ struct HeaderView {
 struct ListenAddress {
   std::string host = "127.0.0.1";  // IPv4 or IPv6 literal; "::" binds IPv6 only
   uint16_t port = 0;               // 0 picks a free port; see Server::port()
+  // With certificates configured, whether this address speaks TLS; false
+  // serves plain HTTP/1.1 and h2c there alongside TLS elsewhere.
+  bool tls = true;
 };
 
 // A PEM certificate chain and its private key. With several, the first is the

@@ -47,7 +47,7 @@ Conn::~Conn() {
   inflight_.release(reactor->pool());
 }
 
-bool Conn::accept(uv_stream_t* server) {
+bool Conn::accept(uv_stream_t* server, bool tls) {
   uv_tcp_init(reactor->loop(), &tcp_);
   uv_timer_init(reactor->loop(), &timer_);
   tcp_.data = this;
@@ -64,7 +64,7 @@ bool Conn::accept(uv_stream_t* server) {
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     peer = format_peer(ss);
   }
-  if (!reactor->options().certificates.empty()) {
+  if (tls) {
     ssl_ = reactor->tls().new_ssl();
     if (ssl_ == nullptr) {
       close();

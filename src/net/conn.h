@@ -50,7 +50,7 @@ class Conn {
 
   // Accepts from `server` and starts reading. False if that failed (the
   // connection then closes itself).
-  bool accept(uv_stream_t* server);
+  bool accept(uv_stream_t* server, bool tls);
 
   // ---- for sessions ----
   void send(const void* p, size_t n);  // plaintext out

@@ -45,7 +45,7 @@ LogWriter& Reactor::log() {
   return server_->log;
 }
 
-bool Reactor::init(const std::vector<int>& fds, std::string* error) {
+bool Reactor::init(const std::vector<ListenFd>& fds, std::string* error) {
   uv_loop_init(&loop_);
   loop_.data = this;
   uv_async_init(&loop_, &async_, on_async);
@@ -55,12 +55,14 @@ bool Reactor::init(const std::vector<int>& fds, std::string* error) {
   uv_prepare_start(&prepare_, on_prepare);
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
-  for (int fd : fds) {
-    auto* t = new uv_tcp_t;
+  for (const ListenFd& lf : fds) {
+    auto* l = new Listener;
+    l->tls = lf.tls;
+    uv_tcp_t* t = &l->tcp;
     uv_tcp_init(&loop_, t);
     t->data = this;
-    listeners_.push_back(t);
-    int r = uv_tcp_open(t, fd);
+    listeners_.push_back(l);
+    int r = uv_tcp_open(t, lf.fd);
     if (r == 0) {
       r = uv_listen(reinterpret_cast<uv_stream_t*>(t), 1024, on_connection);
     }
@@ -224,7 +226,7 @@ void Reactor::accept_one(uv_stream_t* server) {
   conn_list_ = c;
   count(Counter::kConnectionsAccepted);
   count(Counter::kConnectionsActive);
-  c->accept(server);
+  c->accept(server, reinterpret_cast<Listener*>(server)->tls);
 }
 
 void Reactor::conn_closed(Conn* c) {
@@ -302,9 +304,9 @@ void Reactor::begin_shutdown() {
     return;
   }
   draining_ = true;
-  for (uv_tcp_t* t : listeners_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(t),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  for (Listener* l : listeners_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
+             [](uv_handle_t* h) { delete reinterpret_cast<Listener*>(h); });
   }
   listeners_.clear();
   deferred_accepts_.clear();
