@@ -100,6 +100,9 @@ struct ServerOptions {
   std::string error_log = "-";  // "-" stderr, else a file
   LogLevel log_level = LogLevel::kWarn;
   std::string server_name = "valk";  // the server header; empty: none
+  // Non-zero: requests on plain (non-TLS) listeners get a 308 redirect to
+  // https://HOST:this-port with the same path, without reaching the handler.
+  uint16_t https_redirect_port = 0;
 };
 
 enum class Protocol { kHttp10, kHttp11, kHttp2 };

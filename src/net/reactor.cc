@@ -272,6 +272,18 @@ void Reactor::free_stream(Stream* s) {
 
 void Reactor::dispatch(Stream* s) {
   s->dispatched = true;
+  if (options().https_redirect_port != 0 && s->conn->tls_info == nullptr) {
+    std::string_view host = s->req.authority();
+    size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+      host = host.substr(0, colon);
+    }
+    std::string loc = "https://" + std::string(host.empty() ? "localhost" : host) + ":" +
+                      std::to_string(options().https_redirect_port) + std::string(s->url);
+    post(new Completion{
+        Completion::Kind::kRespond, s->serial, 308, {{"location", loc}}, "", nullptr});
+    return;
+  }
   // No exception may cross the loop: a throwing handler answers 500.
   try {
     server_->handler(s->req, Responder(this, s->serial));

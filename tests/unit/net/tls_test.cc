@@ -156,6 +156,18 @@ TEST(Tls, PlainAndTlsListenersSideBySide) {
   EXPECT_EQ(tls.body.rfind("TLSv1.3|h2|localhost|", 0), 0u) << tls.body;
 }
 
+TEST(Tls, PlainHttpRedirectsToHttps) {
+  ServerOptions o = tls_options();
+  o.listen = {ListenAddress{"127.0.0.1", 0, false}};
+  o.https_redirect_port = 8443;
+  TestServer s(o, hello_handler());
+  CurlResult r = curl_do(s.url("/a/b?c=d"));
+  ASSERT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(r.status, 308);
+  EXPECT_NE(r.headers.find("location: https://127.0.0.1:8443/a/b?c=d"), std::string::npos)
+      << r.headers;
+}
+
 TEST(Tls, BadCertificateFileFailsStart) {
   ServerOptions o = base_options();
   o.certificates = {{cert_path("missing.crt"), cert_path("dev.key")}};
