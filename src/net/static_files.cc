@@ -1,8 +1,10 @@
 #include "valk/static_files.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <climits>
@@ -193,9 +195,53 @@ int parse_range(std::string_view h, uint64_t size, uint64_t* from, uint64_t* len
 }
 
 struct StaticRoot {
+  ~StaticRoot() {
+    if (root_fd >= 0) {
+      close(root_fd);
+    }
+  }
   std::string root;  // realpath, no trailing slash
+  int root_fd = -1;  // O_PATH directory for openat2
   StaticOptions opts;
 };
+
+// Opens `rel` (relative, decoded, no ".." segments) under the root. With
+// openat2(RESOLVE_BENEATH) the kernel refuses any escape, symlinks
+// included, in one syscall; older kernels fall back to realpath. Returns
+// the fd, or -1 with *status set to 404 or 403.
+int open_beneath(const StaticRoot& sr, const std::string& rel, int* status) {
+  static bool have_openat2 = true;
+  if (have_openat2) {
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(SYS_openat2, sr.root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how);
+    if (fd >= 0) {
+      return static_cast<int>(fd);
+    }
+    if (errno != ENOSYS) {
+      *status = errno == ENOENT || errno == ENOTDIR ? 404 : 403;
+      return -1;
+    }
+    have_openat2 = false;
+  }
+  std::string full = sr.root + "/" + rel;
+  char real[PATH_MAX];
+  if (realpath(full.c_str(), real) == nullptr) {
+    *status = errno == ENOENT || errno == ENOTDIR ? 404 : 403;
+    return -1;
+  }
+  if (strncmp(real, sr.root.c_str(), sr.root.size()) != 0 ||
+      (real[sr.root.size()] != '/' && real[sr.root.size()] != '\0')) {
+    *status = 403;
+    return -1;
+  }
+  int fd = open(real, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *status = errno == ENOENT ? 404 : 403;
+  }
+  return fd;
+}
 
 void serve(const StaticRoot& sr, Request& req, Responder res) {
   std::string_view method = req.method();
@@ -212,13 +258,13 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
     res.respond(403, {}, "forbidden\n");
     return;
   }
-  std::string full = sr.root + path;
+  std::string rel = path.substr(1);
+  int status = 0;
+  int fd = open_beneath(sr, rel, &status);
   struct stat st;
-  if (stat(full.c_str(), &st) != 0) {
-    res.respond(404, {{"content-type", "text/plain"}}, "not found\n");
-    return;
-  }
-  if (S_ISDIR(st.st_mode)) {
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    close(fd);
+    fd = -1;
     if (path.back() != '/') {
       std::string loc(req.path());
       loc += '/';
@@ -229,24 +275,25 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
       res.respond(301, {{"location", loc}}, "");
       return;
     }
-    full += sr.opts.index;
-    if (stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      res.respond(404, {{"content-type", "text/plain"}}, "not found\n");
-      return;
-    }
-  }
-  char real[PATH_MAX];
-  if (realpath(full.c_str(), real) == nullptr ||
-      strncmp(real, sr.root.c_str(), sr.root.size()) != 0 || real[sr.root.size()] != '/') {
-    res.respond(403, {}, "forbidden\n");
-    return;
-  }
-  int fd = open(real, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    if (fd >= 0) {
+    rel += sr.opts.index;
+    fd = open_beneath(sr, rel, &status);
+    if (fd >= 0 && fstat(fd, &st) != 0) {
       close(fd);
+      fd = -1;
+      status = 403;
     }
-    res.respond(403, {}, "forbidden\n");
+  }
+  if (fd >= 0 && !S_ISREG(st.st_mode)) {
+    close(fd);
+    fd = -1;
+    status = S_ISDIR(st.st_mode) ? 404 : 403;
+  }
+  if (fd < 0) {
+    if (status == 404) {
+      res.respond(404, {{"content-type", "text/plain"}}, "not found\n");
+    } else {
+      res.respond(403, {}, "forbidden\n");
+    }
     return;
   }
   uint64_t size = static_cast<uint64_t>(st.st_size);
@@ -269,9 +316,9 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
     res.respond(304, std::move(h), "");
     return;
   }
-  h.push_back({"content-type", mime_type(real)});
+  h.push_back({"content-type", mime_type(rel)});
   uint64_t from = 0, len = size;
-  int status = 200;
+  int code = 200;
   std::string_view range = req.header("range");
   std::string_view if_range = req.header("if-range");
   if (!range.empty() && (if_range.empty() || if_range == etag)) {
@@ -283,7 +330,7 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
       return;
     }
     if (r > 0) {
-      status = 206;
+      code = 206;
       h.push_back({"content-range", "bytes " + std::to_string(from) + "-" +
                                         std::to_string(from + len - 1) + "/" +
                                         std::to_string(size)});
@@ -297,11 +344,11 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
       res.respond(500, {}, "");
       return;
     }
-    res.respond(status, std::move(h), std::move(body));
+    res.respond(code, std::move(h), std::move(body));
     return;
   }
   h.push_back({"content-length", std::to_string(len)});
-  res.respond_with_source(status, std::move(h), std::make_unique<FileSource>(fd, from, len));
+  res.respond_with_source(code, std::move(h), std::make_unique<FileSource>(fd, from, len));
 }
 
 }  // namespace
@@ -335,6 +382,11 @@ Handler make_static_handler(const StaticOptions& opts, std::string* error) {
     sr->root.clear();
   }
   sr->opts = opts;
+  sr->root_fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (sr->root_fd < 0) {
+    *error = "cannot open " + opts.root;
+    return {};
+  }
   return [sr](Request& req, Responder res) { serve(*sr, req, std::move(res)); };
 }
 
