@@ -35,6 +35,9 @@ class Session {
   virtual void on_timeout(int kind) = 0;
   // Cancels and frees every stream (the connection is closing).
   virtual void close_streams() = 0;
+  // The peer half-closed (EOF). True to keep the connection for the output
+  // still owed (the connection stops reading); false to close now.
+  virtual bool on_eof() { return false; }
   // True when the session has nothing left to do and may be closed.
   virtual bool finished() const = 0;
 };

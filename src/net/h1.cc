@@ -190,6 +190,15 @@ class H1Session final : public Session {
     }
   }
 
+  bool on_eof() override {
+    if (cur_ == nullptr || !cur_->req_complete) {
+      return false;
+    }
+    keep_alive_ = false;
+    closing_eof_ = true;
+    return true;
+  }
+
   bool finished() const override { return false; }
 
  private:
@@ -419,7 +428,7 @@ class H1Session final : public Session {
         keep_alive_ = false;  // the body ends when the connection does
       }
     }
-    if (!s->req_complete || r_->draining()) {
+    if (!s->req_complete || r_->draining() || closing_eof_) {
       keep_alive_ = false;
     }
     if (!keep_alive_) {
@@ -522,6 +531,7 @@ class H1Session final : public Session {
   bool paused_ = false;
   bool closing_ = false;
   bool keep_alive_ = true;
+  bool closing_eof_ = false;  // the peer half-closed; finish the current response
   bool http10_ = false;
   bool chunked_ = false;
   bool no_body_ = false;

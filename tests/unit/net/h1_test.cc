@@ -1,5 +1,7 @@
 // HTTP/1.1 over raw sockets: keep-alive, pipelining, chunked both ways,
 // Expect: 100-continue, HEAD, Connection: close.
+#include <thread>
+
 #include "net_test_util.h"
 
 namespace valk::test {
@@ -147,6 +149,21 @@ TEST(H1, Http10ClosesByDefault) {
       fd, [](const std::string&) { return false; }, 5000, &closed);
   EXPECT_TRUE(closed);
   EXPECT_EQ(r.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << r;
+  close(fd);
+}
+
+TEST(H1, HalfClosedClientStillGetsItsResponse) {
+  TestServer s(base_options(), [](Request& req, Responder res) {
+    std::thread([res] { res.respond(200, {}, "late answer"); }).detach();
+  });
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  shutdown(fd, SHUT_WR);
+  bool closed = false;
+  std::string r = read_until(
+      fd, [](const std::string&) { return false; }, 5000, &closed);
+  EXPECT_NE(r.find("late answer"), std::string::npos) << r;
+  EXPECT_TRUE(closed);
   close(fd);
 }
 
