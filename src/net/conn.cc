@@ -39,6 +39,7 @@ Conn::Conn(Reactor* r) : reactor(r) {}
 
 Conn::~Conn() {
   session.reset();
+  retired_session.reset();
   if (ssl_ != nullptr) {
     SSL_free(ssl_);
   }

@@ -80,6 +80,9 @@ class Conn {
   std::string peer;
   std::unique_ptr<TlsInfo> tls_info;
   std::unique_ptr<Session> session;
+  // A session replaced while its own code is still on the stack (h1 → h2c
+  // upgrade); kept until the connection goes.
+  std::unique_ptr<Session> retired_session;
 
   static constexpr size_t kHighWater = 256 * 1024;
 

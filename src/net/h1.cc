@@ -467,6 +467,9 @@ class H1Session final : public Session {
     if (!input.empty() && !feed(input.data(), input.size())) {
       return false;
     }
+    if (conn_->session.get() != this) {
+      return true;  // switched to h2c; the new session reads from here on
+    }
     if (!paused_ && !closing_) {
       conn_->start_reading();
     }
@@ -510,8 +513,9 @@ class H1Session final : public Session {
       r_->free_stream(st);
       return false;
     }
-    // This session dies here; touch no member after the swap.
-    std::unique_ptr<Session> me = std::move(conn->session);
+    // Callers up the stack (finish_response, feed) still run in this
+    // session, so it is retired rather than destroyed.
+    conn->retired_session = std::move(conn->session);
     conn->session = std::move(h2);
     std::string input(rest, n);
     bool ok = conn->session->on_input(reinterpret_cast<const uint8_t*>(input.data()), n);

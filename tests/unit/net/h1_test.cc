@@ -167,6 +167,25 @@ TEST(H1, HalfClosedClientStillGetsItsResponse) {
   close(fd);
 }
 
+// Found by fuzz_h1: an h2c upgrade pipelined behind another request
+// replaced the HTTP/1.1 session while its code was still running.
+TEST(H1, PipelinedH2cUpgrade) {
+  TestServer s(base_options(), hello_handler());
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd,
+                       "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
+                       "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                       "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"));
+  std::string r = read_until(fd, [](const std::string& d) {
+    return d.find("101 Switching Protocols") != std::string::npos &&
+           d.find("Hello, World!") != std::string::npos;
+  });
+  EXPECT_NE(r.find("HTTP/1.1 200 OK"), std::string::npos) << r;
+  EXPECT_NE(r.find("101 Switching Protocols"), std::string::npos) << r;
+  EXPECT_NE(r.find("Hello, World!"), std::string::npos);  // stream 1 over h2
+  close(fd);
+}
+
 TEST(H1, GarbageGets400) {
   TestServer s(base_options(), hello_handler());
   int fd = tcp_connect(s.port());
