@@ -43,6 +43,9 @@ struct HeaderView {
 struct ListenAddress {
   std::string host = "127.0.0.1";  // IPv4 or IPv6 literal; "::" binds IPv6 only
   uint16_t port = 0;               // 0 picks a free port; see Server::port()
+  // With certificates configured, whether this address speaks TLS; false
+  // serves plain HTTP/1.1 and h2c there alongside TLS elsewhere.
+  bool tls = true;
 };
 
 // A PEM certificate chain and its private key. With several, the first is the
@@ -97,6 +100,9 @@ struct ServerOptions {
   std::string error_log = "-";  // "-" stderr, else a file
   LogLevel log_level = LogLevel::kWarn;
   std::string server_name = "valk";  // the server header; empty: none
+  // Non-zero: requests on plain (non-TLS) listeners get a 308 redirect to
+  // https://HOST:this-port with the same path, without reaching the handler.
+  uint16_t https_redirect_port = 0;
 };
 
 enum class Protocol { kHttp10, kHttp11, kHttp2 };

@@ -27,6 +27,8 @@ void usage(FILE* out) {
           "  --port PORT            port (default 8080; 0 picks one and prints it)\n"
           "  --tls-cert FILE        PEM certificate chain (enables TLS)\n"
           "  --tls-key FILE         PEM private key\n"
+          "  --tls-port PORT        with TLS: serve TLS on this port and plain\n"
+          "                         HTTP/1.1 + h2c on --port\n"
           "  --reactors N           reactor threads (default: one per core)\n"
           "  --access-log PATH      access log: '-' for stdout, or a file (default off)\n"
           "  --log-format FMT       access log format: combined or json\n"
@@ -53,6 +55,7 @@ int static_command(int argc, char** argv) {
   ServerOptions opts;
   opts.listen = {ListenAddress{"127.0.0.1", 8080}};
   std::string cert, key, dir;
+  long tls_port = -1;
   for (int i = 0; i < argc; ++i) {
     std::string_view a = argv[i];
     auto value = [&](const char** out) {
@@ -89,6 +92,12 @@ int static_command(int argc, char** argv) {
         return 2;
       }
       key = v;
+    } else if (a == "--tls-port") {
+      if (!value(&v) || !parse_uint(v, 65535, &n)) {
+        fprintf(stderr, "valk static: bad --tls-port\n");
+        return 2;
+      }
+      tls_port = static_cast<long>(n);
     } else if (a == "--reactors") {
       if (!value(&v) || !parse_uint(v, 1024, &n)) {
         fprintf(stderr, "valk static: bad --reactors\n");
@@ -157,6 +166,14 @@ int static_command(int argc, char** argv) {
   }
   if (!cert.empty()) {
     opts.certificates.push_back({cert, key});
+    if (tls_port >= 0) {
+      opts.listen[0].tls = false;
+      opts.listen.push_back(
+          ListenAddress{opts.listen[0].host, static_cast<uint16_t>(tls_port), true});
+    }
+  } else if (tls_port >= 0) {
+    fprintf(stderr, "valk static: --tls-port needs --tls-cert and --tls-key\n");
+    return 2;
   }
   std::string error;
   StaticOptions so;
@@ -179,8 +196,11 @@ int static_command(int argc, char** argv) {
     fprintf(stderr, "valk static: %s\n", error.c_str());
     return 1;
   }
-  fprintf(stderr, "valk static: serving %s on %s://%s:%u\n", dir.c_str(),
-          cert.empty() ? "http" : "https", opts.listen[0].host.c_str(), server.port());
+  for (size_t i = 0; i < opts.listen.size(); ++i) {
+    bool tls = !cert.empty() && opts.listen[i].tls;
+    fprintf(stderr, "valk static: serving %s on %s://%s:%u\n", dir.c_str(), tls ? "https" : "http",
+            opts.listen[i].host.c_str(), server.port(i));
+  }
   std::thread([&server, set] {
     int sig = 0;
     sigwait(&set, &sig);

@@ -39,6 +39,7 @@ Conn::Conn(Reactor* r) : reactor(r) {}
 
 Conn::~Conn() {
   session.reset();
+  retired_session.reset();
   if (ssl_ != nullptr) {
     SSL_free(ssl_);
   }
@@ -47,7 +48,7 @@ Conn::~Conn() {
   inflight_.release(reactor->pool());
 }
 
-bool Conn::accept(uv_stream_t* server) {
+bool Conn::accept(uv_stream_t* server, bool tls) {
   uv_tcp_init(reactor->loop(), &tcp_);
   uv_timer_init(reactor->loop(), &timer_);
   tcp_.data = this;
@@ -64,7 +65,7 @@ bool Conn::accept(uv_stream_t* server) {
   if (uv_tcp_getpeername(&tcp_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
     peer = format_peer(ss);
   }
-  if (!reactor->options().certificates.empty()) {
+  if (tls) {
     ssl_ = reactor->tls().new_ssl();
     if (ssl_ == nullptr) {
       close();
@@ -103,6 +104,11 @@ void Conn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void Conn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Conn*>(s->data);
   if (nread < 0) {
+    // A client that half-closes after its request still gets the answer.
+    if (nread == UV_EOF && c->session != nullptr && !c->closing_ && c->session->on_eof()) {
+      c->stop_reading();
+      return;
+    }
     c->close();
     return;
   }

@@ -35,6 +35,9 @@ class Session {
   virtual void on_timeout(int kind) = 0;
   // Cancels and frees every stream (the connection is closing).
   virtual void close_streams() = 0;
+  // The peer half-closed (EOF). True to keep the connection for the output
+  // still owed (the connection stops reading); false to close now.
+  virtual bool on_eof() { return false; }
   // True when the session has nothing left to do and may be closed.
   virtual bool finished() const = 0;
 };
@@ -50,7 +53,7 @@ class Conn {
 
   // Accepts from `server` and starts reading. False if that failed (the
   // connection then closes itself).
-  bool accept(uv_stream_t* server);
+  bool accept(uv_stream_t* server, bool tls);
 
   // ---- for sessions ----
   void send(const void* p, size_t n);  // plaintext out
@@ -77,6 +80,9 @@ class Conn {
   std::string peer;
   std::unique_ptr<TlsInfo> tls_info;
   std::unique_ptr<Session> session;
+  // A session replaced while its own code is still on the stack (h1 → h2c
+  // upgrade); kept until the connection goes.
+  std::unique_ptr<Session> retired_session;
 
   static constexpr size_t kHighWater = 256 * 1024;
 

@@ -190,6 +190,15 @@ class H1Session final : public Session {
     }
   }
 
+  bool on_eof() override {
+    if (cur_ == nullptr || !cur_->req_complete) {
+      return false;
+    }
+    keep_alive_ = false;
+    closing_eof_ = true;
+    return true;
+  }
+
   bool finished() const override { return false; }
 
  private:
@@ -419,7 +428,7 @@ class H1Session final : public Session {
         keep_alive_ = false;  // the body ends when the connection does
       }
     }
-    if (!s->req_complete || r_->draining()) {
+    if (!s->req_complete || r_->draining() || closing_eof_) {
       keep_alive_ = false;
     }
     if (!keep_alive_) {
@@ -457,6 +466,9 @@ class H1Session final : public Session {
     backlog_.clear();
     if (!input.empty() && !feed(input.data(), input.size())) {
       return false;
+    }
+    if (conn_->session.get() != this) {
+      return true;  // switched to h2c; the new session reads from here on
     }
     if (!paused_ && !closing_) {
       conn_->start_reading();
@@ -501,8 +513,9 @@ class H1Session final : public Session {
       r_->free_stream(st);
       return false;
     }
-    // This session dies here; touch no member after the swap.
-    std::unique_ptr<Session> me = std::move(conn->session);
+    // Callers up the stack (finish_response, feed) still run in this
+    // session, so it is retired rather than destroyed.
+    conn->retired_session = std::move(conn->session);
     conn->session = std::move(h2);
     std::string input(rest, n);
     bool ok = conn->session->on_input(reinterpret_cast<const uint8_t*>(input.data()), n);
@@ -522,6 +535,7 @@ class H1Session final : public Session {
   bool paused_ = false;
   bool closing_ = false;
   bool keep_alive_ = true;
+  bool closing_eof_ = false;  // the peer half-closed; finish the current response
   bool http10_ = false;
   bool chunked_ = false;
   bool no_body_ = false;

@@ -45,7 +45,7 @@ LogWriter& Reactor::log() {
   return server_->log;
 }
 
-bool Reactor::init(const std::vector<int>& fds, std::string* error) {
+bool Reactor::init(const std::vector<ListenFd>& fds, std::string* error) {
   uv_loop_init(&loop_);
   loop_.data = this;
   uv_async_init(&loop_, &async_, on_async);
@@ -55,12 +55,14 @@ bool Reactor::init(const std::vector<int>& fds, std::string* error) {
   uv_prepare_start(&prepare_, on_prepare);
   uv_timer_init(&loop_, &drain_timer_);
   drain_timer_.data = this;
-  for (int fd : fds) {
-    auto* t = new uv_tcp_t;
+  for (const ListenFd& lf : fds) {
+    auto* l = new Listener;
+    l->tls = lf.tls;
+    uv_tcp_t* t = &l->tcp;
     uv_tcp_init(&loop_, t);
     t->data = this;
-    listeners_.push_back(t);
-    int r = uv_tcp_open(t, fd);
+    listeners_.push_back(l);
+    int r = uv_tcp_open(t, lf.fd);
     if (r == 0) {
       r = uv_listen(reinterpret_cast<uv_stream_t*>(t), 1024, on_connection);
     }
@@ -224,7 +226,7 @@ void Reactor::accept_one(uv_stream_t* server) {
   conn_list_ = c;
   count(Counter::kConnectionsAccepted);
   count(Counter::kConnectionsActive);
-  c->accept(server);
+  c->accept(server, reinterpret_cast<Listener*>(server)->tls);
 }
 
 void Reactor::conn_closed(Conn* c) {
@@ -270,6 +272,18 @@ void Reactor::free_stream(Stream* s) {
 
 void Reactor::dispatch(Stream* s) {
   s->dispatched = true;
+  if (options().https_redirect_port != 0 && s->conn->tls_info == nullptr) {
+    std::string_view host = s->req.authority();
+    size_t colon = host.rfind(':');
+    if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+      host = host.substr(0, colon);
+    }
+    std::string loc = "https://" + std::string(host.empty() ? "localhost" : host) + ":" +
+                      std::to_string(options().https_redirect_port) + std::string(s->url);
+    post(new Completion{
+        Completion::Kind::kRespond, s->serial, 308, {{"location", loc}}, "", nullptr});
+    return;
+  }
   // No exception may cross the loop: a throwing handler answers 500.
   try {
     server_->handler(s->req, Responder(this, s->serial));
@@ -302,9 +316,9 @@ void Reactor::begin_shutdown() {
     return;
   }
   draining_ = true;
-  for (uv_tcp_t* t : listeners_) {
-    uv_close(reinterpret_cast<uv_handle_t*>(t),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  for (Listener* l : listeners_) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&l->tcp),
+             [](uv_handle_t* h) { delete reinterpret_cast<Listener*>(h); });
   }
   listeners_.clear();
   deferred_accepts_.clear();

@@ -23,6 +23,12 @@ namespace valk::net {
 class ServerImpl;
 class TlsContext;
 
+// A bound listening socket and whether it speaks TLS.
+struct ListenFd {
+  int fd;
+  bool tls;
+};
+
 class Reactor {
  public:
   Reactor(ServerImpl* server, int index);
@@ -30,7 +36,7 @@ class Reactor {
 
   // Before the thread starts: sets up the loop and the listeners on the
   // given bound sockets (ownership of the fds moves in).
-  bool init(const std::vector<int>& fds, std::string* error);
+  bool init(const std::vector<ListenFd>& fds, std::string* error);
   // The thread body: runs the loop until shutdown completes.
   void run();
 
@@ -83,7 +89,11 @@ class Reactor {
   uv_async_t async_;
   uv_prepare_t prepare_;
   uv_timer_t drain_timer_;
-  std::vector<uv_tcp_t*> listeners_;
+  struct Listener {
+    uv_tcp_t tcp;  // first: the uv_stream_t* of a callback is the Listener
+    bool tls;
+  };
+  std::vector<Listener*> listeners_;
   std::vector<uv_stream_t*> deferred_accepts_;
   MpscQueue<Completion*> queue_{65536};
   std::vector<Completion*> local_;

@@ -20,7 +20,7 @@ ServerImpl::~ServerImpl() {
 
 // Binds one socket per (reactor, address) with SO_REUSEPORT, so the kernel
 // spreads connections over the reactors without a shared accept lock.
-bool ServerImpl::bind_all(unsigned n, std::vector<std::vector<int>>* fds, std::string* error) {
+bool ServerImpl::bind_all(unsigned n, std::vector<std::vector<ListenFd>>* fds, std::string* error) {
   fds->assign(n, {});
   for (const ListenAddress& la : options.listen) {
     sockaddr_storage ss{};
@@ -59,7 +59,7 @@ bool ServerImpl::bind_all(unsigned n, std::vector<std::vector<int>>* fds, std::s
         *error = std::string("socket: ") + strerror(errno);
         return false;
       }
-      (*fds)[i].push_back(fd);
+      (*fds)[i].push_back(ListenFd{fd, la.tls && !options.certificates.empty()});
       int one = 1;
       setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
@@ -101,11 +101,11 @@ bool ServerImpl::start(std::string* error) {
   if (!options.certificates.empty() && !tls.init(options, error)) {
     return false;
   }
-  std::vector<std::vector<int>> fds;
+  std::vector<std::vector<ListenFd>> fds;
   if (!bind_all(options.reactors, &fds, error)) {
     for (auto& v : fds) {
-      for (int fd : v) {
-        close(fd);
+      for (ListenFd& l : v) {
+        close(l.fd);
       }
     }
     return false;

@@ -31,7 +31,7 @@ class ServerImpl {
   std::vector<uint16_t> ports;
 
  private:
-  bool bind_all(unsigned n, std::vector<std::vector<int>>* fds, std::string* error);
+  bool bind_all(unsigned n, std::vector<std::vector<ListenFd>>* fds, std::string* error);
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::vector<std::thread> threads_;
   std::mutex wait_mu_;

@@ -1,15 +1,19 @@
 #include "valk/static_files.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <unordered_map>
 
 namespace valk {
 
@@ -193,9 +197,132 @@ int parse_range(std::string_view h, uint64_t size, uint64_t* from, uint64_t* len
 }
 
 struct StaticRoot {
+  ~StaticRoot() {
+    if (root_fd >= 0) {
+      close(root_fd);
+    }
+  }
   std::string root;  // realpath, no trailing slash
+  int root_fd = -1;  // O_PATH directory for openat2
+  uint64_t id = 0;   // distinguishes roots in the per-thread cache
   StaticOptions opts;
 };
+
+// Opens `rel` (relative, decoded, no ".." segments) under the root. With
+// openat2(RESOLVE_BENEATH) the kernel refuses any escape, symlinks
+// included, in one syscall; older kernels fall back to realpath. Returns
+// the fd, or -1 with *status set to 404 or 403.
+int open_beneath(const StaticRoot& sr, const std::string& rel, int* status) {
+  static bool have_openat2 = true;
+  if (have_openat2) {
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(SYS_openat2, sr.root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how);
+    if (fd >= 0) {
+      return static_cast<int>(fd);
+    }
+    if (errno != ENOSYS) {
+      *status = errno == ENOENT || errno == ENOTDIR ? 404 : 403;
+      return -1;
+    }
+    have_openat2 = false;
+  }
+  std::string full = sr.root + "/" + rel;
+  char real[PATH_MAX];
+  if (realpath(full.c_str(), real) == nullptr) {
+    *status = errno == ENOENT || errno == ENOTDIR ? 404 : 403;
+    return -1;
+  }
+  if (strncmp(real, sr.root.c_str(), sr.root.size()) != 0 ||
+      (real[sr.root.size()] != '/' && real[sr.root.size()] != '\0')) {
+    *status = 403;
+    return -1;
+  }
+  int fd = open(real, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *status = errno == ENOENT ? 404 : 403;
+  }
+  return fd;
+}
+
+// What a response needs to know about a file. Small files carry their
+// bytes (shared with the cache); large ones an open fd.
+struct FileInfo {
+  int fd = -1;
+  uint64_t size = 0;
+  time_t mtime = 0;
+  std::string etag, last_mod;
+  const char* mime = "";
+  std::shared_ptr<const std::string> body;
+};
+
+// Small files are cached per reactor thread for a second, which spares the
+// open/fstat/read/close of every request for a hot file; a change on disk
+// is seen within that second.
+struct CacheEntry {
+  FileInfo info;
+  uint64_t loaded_ms;
+};
+constexpr uint64_t kCacheTtlMs = 1000;
+constexpr size_t kCacheMaxEntries = 1024;
+
+uint64_t coarse_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+std::atomic<uint64_t> g_root_ids{0};
+
+// Opens the file for `path` (decoded, starting with '/'). Returns 0 with
+// *info filled, or an HTTP status: 301 (directory without slash), 403, 404.
+int open_file(const StaticRoot& sr, const std::string& path, FileInfo* info) {
+  std::string rel = path.substr(1);
+  int status = 0;
+  int fd = open_beneath(sr, rel, &status);
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    close(fd);
+    if (path.back() != '/') {
+      return 301;
+    }
+    rel += sr.opts.index;
+    fd = open_beneath(sr, rel, &status);
+    if (fd >= 0 && fstat(fd, &st) != 0) {
+      close(fd);
+      fd = -1;
+      status = 403;
+    }
+  }
+  if (fd >= 0 && !S_ISREG(st.st_mode)) {
+    close(fd);
+    return S_ISDIR(st.st_mode) ? 404 : 403;
+  }
+  if (fd < 0) {
+    return status == 404 ? 404 : 403;
+  }
+  info->size = static_cast<uint64_t>(st.st_size);
+  info->mtime = st.st_mtim.tv_sec;
+  char etag[64];
+  snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<unsigned long long>(info->size),
+           static_cast<unsigned long long>(st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec));
+  info->etag = etag;
+  info->last_mod = http_date(st.st_mtim.tv_sec);
+  info->mime = mime_type(rel);
+  if (info->size <= sr.opts.inline_limit) {
+    auto body = std::make_shared<std::string>(info->size, '\0');
+    ssize_t n = info->size == 0 ? 0 : pread(fd, body->data(), info->size, 0);
+    close(fd);
+    if (n != static_cast<ssize_t>(info->size)) {
+      return 403;
+    }
+    info->body = std::move(body);
+  } else {
+    info->fd = fd;
+  }
+  return 0;
+}
 
 void serve(const StaticRoot& sr, Request& req, Responder res) {
   std::string_view method = req.method();
@@ -212,14 +339,19 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
     res.respond(403, {}, "forbidden\n");
     return;
   }
-  std::string full = sr.root + path;
-  struct stat st;
-  if (stat(full.c_str(), &st) != 0) {
-    res.respond(404, {{"content-type", "text/plain"}}, "not found\n");
-    return;
-  }
-  if (S_ISDIR(st.st_mode)) {
-    if (path.back() != '/') {
+  thread_local std::unordered_map<std::string, CacheEntry> cache;
+  std::string key = std::to_string(sr.id) + ":" + path;
+  uint64_t now = coarse_ms();
+  FileInfo info;
+  auto it = cache.find(key);
+  if (it != cache.end() && now - it->second.loaded_ms < kCacheTtlMs) {
+    info = it->second.info;
+  } else {
+    if (it != cache.end()) {
+      cache.erase(it);
+    }
+    int status = open_file(sr, path, &info);
+    if (status == 301) {
       std::string loc(req.path());
       loc += '/';
       if (!req.query().empty()) {
@@ -229,79 +361,67 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
       res.respond(301, {{"location", loc}}, "");
       return;
     }
-    full += sr.opts.index;
-    if (stat(full.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (status == 404) {
       res.respond(404, {{"content-type", "text/plain"}}, "not found\n");
       return;
     }
-  }
-  char real[PATH_MAX];
-  if (realpath(full.c_str(), real) == nullptr ||
-      strncmp(real, sr.root.c_str(), sr.root.size()) != 0 || real[sr.root.size()] != '/') {
-    res.respond(403, {}, "forbidden\n");
-    return;
-  }
-  int fd = open(real, O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    if (fd >= 0) {
-      close(fd);
+    if (status != 0) {
+      res.respond(403, {}, "forbidden\n");
+      return;
     }
-    res.respond(403, {}, "forbidden\n");
-    return;
+    if (info.body != nullptr) {
+      if (cache.size() >= kCacheMaxEntries) {
+        cache.clear();
+      }
+      cache.emplace(std::move(key), CacheEntry{info, now});
+    }
   }
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  char etag[64];
-  snprintf(etag, sizeof etag, "\"%llx-%llx\"", static_cast<unsigned long long>(size),
-           static_cast<unsigned long long>(st.st_mtim.tv_sec * 1000000000ll + st.st_mtim.tv_nsec));
-  std::string last_mod = http_date(st.st_mtim.tv_sec);
-  Headers h = {{"etag", etag}, {"last-modified", last_mod}, {"accept-ranges", "bytes"}};
+  Headers h = {{"etag", info.etag}, {"last-modified", info.last_mod}, {"accept-ranges", "bytes"}};
   std::string_view inm = req.header("if-none-match");
   std::string_view ims = req.header("if-modified-since");
   bool not_modified = false;
   if (!inm.empty()) {
-    not_modified = inm == "*" || inm.find(etag) != std::string_view::npos;
+    not_modified = inm == "*" || inm.find(info.etag) != std::string_view::npos;
   } else if (!ims.empty()) {
     time_t t = parse_http_date(ims);
-    not_modified = t >= 0 && st.st_mtim.tv_sec <= t;
+    not_modified = t >= 0 && info.mtime <= t;
   }
+  auto done_with_fd = [&info] {
+    if (info.fd >= 0) {
+      close(info.fd);
+    }
+  };
   if (not_modified) {
-    close(fd);
+    done_with_fd();
     res.respond(304, std::move(h), "");
     return;
   }
-  h.push_back({"content-type", mime_type(real)});
-  uint64_t from = 0, len = size;
-  int status = 200;
+  h.push_back({"content-type", info.mime});
+  uint64_t from = 0, len = info.size;
+  int code = 200;
   std::string_view range = req.header("range");
   std::string_view if_range = req.header("if-range");
-  if (!range.empty() && (if_range.empty() || if_range == etag)) {
-    int r = parse_range(range, size, &from, &len);
+  if (!range.empty() && (if_range.empty() || if_range == info.etag)) {
+    int r = parse_range(range, info.size, &from, &len);
     if (r < 0) {
-      close(fd);
-      h.push_back({"content-range", "bytes */" + std::to_string(size)});
+      done_with_fd();
+      h.push_back({"content-range", "bytes */" + std::to_string(info.size)});
       res.respond(416, std::move(h), "");
       return;
     }
     if (r > 0) {
-      status = 206;
+      code = 206;
       h.push_back({"content-range", "bytes " + std::to_string(from) + "-" +
                                         std::to_string(from + len - 1) + "/" +
-                                        std::to_string(size)});
+                                        std::to_string(info.size)});
     }
   }
-  if (len <= sr.opts.inline_limit) {
-    std::string body(len, '\0');
-    ssize_t n = len == 0 ? 0 : pread(fd, body.data(), len, static_cast<off_t>(from));
-    close(fd);
-    if (n != static_cast<ssize_t>(len)) {
-      res.respond(500, {}, "");
-      return;
-    }
-    res.respond(status, std::move(h), std::move(body));
+  if (info.body != nullptr) {
+    res.respond(code, std::move(h), info.body->substr(from, len));
     return;
   }
   h.push_back({"content-length", std::to_string(len)});
-  res.respond_with_source(status, std::move(h), std::make_unique<FileSource>(fd, from, len));
+  res.respond_with_source(code, std::move(h), std::make_unique<FileSource>(info.fd, from, len));
 }
 
 }  // namespace
@@ -335,6 +455,12 @@ Handler make_static_handler(const StaticOptions& opts, std::string* error) {
     sr->root.clear();
   }
   sr->opts = opts;
+  sr->id = ++g_root_ids;
+  sr->root_fd = open(real, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (sr->root_fd < 0) {
+    *error = "cannot open " + opts.root;
+    return {};
+  }
   return [sr](Request& req, Responder res) { serve(*sr, req, std::move(res)); };
 }
 

@@ -1,5 +1,7 @@
 // HTTP/1.1 over raw sockets: keep-alive, pipelining, chunked both ways,
 // Expect: 100-continue, HEAD, Connection: close.
+#include <thread>
+
 #include "net_test_util.h"
 
 namespace valk::test {
@@ -147,6 +149,40 @@ TEST(H1, Http10ClosesByDefault) {
       fd, [](const std::string&) { return false; }, 5000, &closed);
   EXPECT_TRUE(closed);
   EXPECT_EQ(r.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << r;
+  close(fd);
+}
+
+TEST(H1, HalfClosedClientStillGetsItsResponse) {
+  TestServer s(base_options(), [](Request& req, Responder res) {
+    std::thread([res] { res.respond(200, {}, "late answer"); }).detach();
+  });
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  shutdown(fd, SHUT_WR);
+  bool closed = false;
+  std::string r = read_until(
+      fd, [](const std::string&) { return false; }, 5000, &closed);
+  EXPECT_NE(r.find("late answer"), std::string::npos) << r;
+  EXPECT_TRUE(closed);
+  close(fd);
+}
+
+// Found by fuzz_h1: an h2c upgrade pipelined behind another request
+// replaced the HTTP/1.1 session while its code was still running.
+TEST(H1, PipelinedH2cUpgrade) {
+  TestServer s(base_options(), hello_handler());
+  int fd = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(fd,
+                       "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"
+                       "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                       "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"));
+  std::string r = read_until(fd, [](const std::string& d) {
+    return d.find("101 Switching Protocols") != std::string::npos &&
+           d.find("Hello, World!") != std::string::npos;
+  });
+  EXPECT_NE(r.find("HTTP/1.1 200 OK"), std::string::npos) << r;
+  EXPECT_NE(r.find("101 Switching Protocols"), std::string::npos) << r;
+  EXPECT_NE(r.find("Hello, World!"), std::string::npos);  // stream 1 over h2
   close(fd);
 }
 

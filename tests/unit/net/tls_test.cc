@@ -140,6 +140,34 @@ TEST(Tls, ClientCertRequested) {
   EXPECT_NE(self_signed.body.find("|cert|"), std::string::npos) << self_signed.body;
 }
 
+TEST(Tls, PlainAndTlsListenersSideBySide) {
+  ServerOptions o = tls_options();
+  o.listen = {ListenAddress{"127.0.0.1", 0, false}, ListenAddress{"::1", 0, true}};
+  TestServer s(o, tls_echo());
+  CurlResult plain = curl_do("http://127.0.0.1:" + std::to_string(s.server().port(0)) + "/");
+  ASSERT_EQ(plain.code, CURLE_OK);
+  EXPECT_EQ(plain.body, "plain");
+  curl_slist* res = curl_slist_append(
+      nullptr, ("localhost:" + std::to_string(s.server().port(1)) + ":[::1]").c_str());
+  CurlResult tls = curl_do("https://localhost:" + std::to_string(s.server().port(1)) + "/",
+                           [res](CURL* c) { curl_easy_setopt(c, CURLOPT_RESOLVE, res); });
+  curl_slist_free_all(res);
+  ASSERT_EQ(tls.code, CURLE_OK) << curl_easy_strerror(tls.code);
+  EXPECT_EQ(tls.body.rfind("TLSv1.3|h2|localhost|", 0), 0u) << tls.body;
+}
+
+TEST(Tls, PlainHttpRedirectsToHttps) {
+  ServerOptions o = tls_options();
+  o.listen = {ListenAddress{"127.0.0.1", 0, false}};
+  o.https_redirect_port = 8443;
+  TestServer s(o, hello_handler());
+  CurlResult r = curl_do(s.url("/a/b?c=d"));
+  ASSERT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(r.status, 308);
+  EXPECT_NE(r.headers.find("location: https://127.0.0.1:8443/a/b?c=d"), std::string::npos)
+      << r.headers;
+}
+
 TEST(Tls, BadCertificateFileFailsStart) {
   ServerOptions o = base_options();
   o.certificates = {{cert_path("missing.crt"), cert_path("dev.key")}};
