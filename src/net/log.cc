@@ -1,5 +1,8 @@
 #include "net/log.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cstdarg>
 #include <ctime>
 
@@ -93,6 +96,10 @@ void LogWriter::flush() {
 }
 
 void LogWriter::run() {
+  sigset_t pipe;  // a closed stdout must not kill the process
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   std::vector<Line> batch;
   std::unique_lock<std::mutex> g(mu_);
   for (;;) {

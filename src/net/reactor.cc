@@ -1,5 +1,7 @@
 #include "net/reactor.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -75,6 +77,13 @@ bool Reactor::init(const std::vector<ListenFd>& fds, std::string* error) {
 }
 
 void Reactor::run() {
+  // A write to a socket the peer has closed raises SIGPIPE in the writing
+  // thread. Blocked here it stays pending and harmless (the write reports
+  // EPIPE), so hosts need not ignore SIGPIPE process-wide.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   tl_reactor = this;
   uv_run(&loop_, UV_RUN_DEFAULT);
   // Everything is closed; run once more for close callbacks, then free.

@@ -47,8 +47,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   a.sin_family = AF_INET;
   a.sin_port = htons(server->port());
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    abort();
+  // Reset on close: thousands of runs a second would otherwise use up the
+  // ephemeral ports in TIME_WAIT.
+  linger lg{1, 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  for (int tries = 0; connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0; ++tries) {
+    if (tries == 100) {
+      abort();  // the server stopped accepting: that is a finding
+    }
+    usleep(10000);
   }
   size_t off = 0;
   while (off < size) {
