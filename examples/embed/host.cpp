@@ -11,15 +11,16 @@ int main() {
   valk::Runtime rt;
 
   // A leaf native: (host/add a b).
-  rt.define_function("host/add", 2, 2, [](valk::Runtime& rt, std::span<const valk::Value> args)
-                                           -> valk::Result<valk::Value> {
-    auto a = args[0].as_int();
-    auto b = args[1].as_int();
-    if (!a || !b) {
-      return rt.error("type-error", "host/add: expected two integers");
-    }
-    return rt.integer(*a + *b);
-  });
+  rt.define_function(
+      "host/add", 2, 2,
+      [](valk::Runtime& rt, std::span<const valk::Value> args) -> valk::Result<valk::Value> {
+        auto a = args[0].as_int();
+        auto b = args[1].as_int();
+        if (!a || !b) {
+          return rt.error("type-error", "host/add: expected two integers");
+        }
+        return rt.integer(*a + *b);
+      });
 
   // An async native: (host/later ms value) returns a promise that a libuv
   // timer on the runtime's loop resolves with `value` after `ms`.

@@ -13,6 +13,7 @@
 #include "lisp/collections.h"
 #include "lisp/opcodes.h"
 #include "lisp/printer.h"
+#include "lisp/syntax_quote.h"
 
 namespace valk::lisp {
 namespace {
@@ -51,7 +52,7 @@ struct FnState {
   std::unordered_map<uint64_t, uint32_t> constant_index;
 };
 
-// How deeply compile() and syntax_quote() may recurse, counting macro
+// How deeply compile() and syntax-quote expansion may recurse, counting macro
 // expansions: past this, a form is an error instead of a C++ stack
 // overflow. The reader rejects source nested deeper than kMaxReadDepth, but
 // eval and macros can build deeper forms, and a macro can expand into a call
@@ -514,8 +515,11 @@ class Compiler {
       if (items().size() != 1) {
         fail("syntax-quote takes one form");
       }
-      std::unordered_map<Symbol*, Value> gensyms;
-      Value expanded = syntax_quote(a[0], gensyms);
+      Value expanded;
+      std::string error;
+      if (!expand_syntax_quote(iso_, a[0], kMaxCompileDepth - compile_depth, &expanded, &error)) {
+        fail(error);
+      }
       keep_.push_back(expanded);
       compile(expanded, tail);
     } else if (name == "unquote" || name == "unquote-splicing") {
@@ -835,80 +839,6 @@ class Compiler {
     }
     compile_body(cleanup, false);
     emit(OP_POP, 0, -1);
-  }
-
-  // ---- syntax-quote -------------------------------------------------------------
-  Value sym(const char* name) { return heap_.symbol(name); }
-
-  Value call_form(const char* fn, std::vector<Value> args) {
-    args.insert(args.begin(), sym(fn));
-    return heap_.list(args.data(), args.size());
-  }
-
-  bool is_call_of(Value v, const char* name) {
-    return v.is(Tag::List) && v.o != nullptr && is_symbol(as_cons(v)->first, name);
-  }
-
-  Value syntax_quote(Value form, std::unordered_map<Symbol*, Value>& gensyms) {
-    DepthGuard guard(this);
-    if (form.is(Tag::Symbol)) {
-      auto* s = static_cast<Symbol*>(form.o);
-      std::string_view n = s->name->view();
-      if (n.size() > 1 && n.back() == '#') {
-        auto it = gensyms.find(s);
-        if (it == gensyms.end()) {
-          std::string g = std::string(n.substr(0, n.size() - 1)) + "__" +
-                          std::to_string(iso_.next_gensym()) + "__auto__";
-          it = gensyms.emplace(s, heap_.symbol(g)).first;
-        }
-        return call_form("quote", {it->second});
-      }
-      return call_form("quote", {form});
-    }
-    bool is_list = form.is(Tag::List) && form.o != nullptr;
-    if (!is_list && !form.is(Tag::Vector) && !form.is(Tag::Map) && !form.is(Tag::Set)) {
-      return is_constant_form(form) ? form : call_form("quote", {form});
-    }
-    if (is_list && is_call_of(form, "unquote")) {
-      return as_cons(as_cons(form)->rest)->first;
-    }
-    if (is_list && is_call_of(form, "unquote-splicing")) {
-      fail("~@ must be inside a list, vector, map or set");
-    }
-    std::vector<Value> items;
-    if (form.is(Tag::Map)) {
-      map_each(form, [&](Value k, Value v) {
-        items.push_back(k);
-        items.push_back(v);
-        return true;
-      });
-    } else if (form.is(Tag::Set)) {
-      set_each(form, [&](Value x) {
-        items.push_back(x);
-        return true;
-      });
-    } else {
-      items = seq_items(form);
-    }
-    std::vector<Value> parts;
-    for (Value item : items) {
-      if (is_call_of(item, "unquote-splicing")) {
-        parts.push_back(as_cons(as_cons(item)->rest)->first);
-      } else {
-        parts.push_back(call_form("valk.core/list", {syntax_quote(item, gensyms)}));
-      }
-    }
-    Value concat = call_form("valk.core/concat", parts);
-    if (form.is(Tag::Vector)) {
-      return call_form("valk.core/vec", {concat});
-    }
-    if (form.is(Tag::Map)) {
-      return call_form("valk.core/apply", {sym("valk.core/hash-map"), concat});
-    }
-    if (form.is(Tag::Set)) {
-      return call_form("valk.core/set", {concat});
-    }
-    return concat;
   }
 
   Isolate& iso_;
