@@ -71,31 +71,6 @@ int hex_value(char c) {
   return -1;
 }
 
-// Length of the well-formed UTF-8 sequence at p (p < end, *p >= 0x80), or 0
-// if it is ill-formed: overlong forms, encoded surrogates and code points
-// past U+10FFFF are rejected (Unicode table 3-7).
-size_t utf8_sequence(const char* p, const char* end) {
-  auto b = [&](size_t i) { return static_cast<unsigned char>(p[i]); };
-  auto cont = [&](size_t i, unsigned lo, unsigned hi) {
-    return p + i < end && b(i) >= lo && b(i) <= hi;
-  };
-  unsigned c = b(0);
-  if (c >= 0xC2 && c <= 0xDF) {
-    return cont(1, 0x80, 0xBF) ? 2 : 0;
-  }
-  if (c >= 0xE0 && c <= 0xEF) {
-    unsigned lo = c == 0xE0 ? 0xA0 : 0x80;
-    unsigned hi = c == 0xED ? 0x9F : 0xBF;
-    return cont(1, lo, hi) && cont(2, 0x80, 0xBF) ? 3 : 0;
-  }
-  if (c >= 0xF0 && c <= 0xF4) {
-    unsigned lo = c == 0xF0 ? 0x90 : 0x80;
-    unsigned hi = c == 0xF4 ? 0x8F : 0xBF;
-    return cont(1, lo, hi) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
-  }
-  return 0;
-}
-
 void append_u_escape(std::string& out, unsigned cp) {
   static const char kHex[] = "0123456789abcdef";
   char buf[6] = {
