@@ -57,7 +57,12 @@ struct FnState {
 // overflow. The reader rejects source nested deeper than kMaxReadDepth, but
 // eval and macros can build deeper forms, and a macro can expand into a call
 // of itself forever.
+#if defined(__SANITIZE_ADDRESS__)
+// AddressSanitizer's frames are several times larger.
+constexpr int kMaxCompileDepth = 3200;
+#else
 constexpr int kMaxCompileDepth = 10000;
+#endif
 
 // Shared by every Compiler of the thread: a macro that calls eval compiles
 // with a new Compiler inside the outer one's recursion.
