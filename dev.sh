@@ -44,11 +44,19 @@ configure_build() {
   cmake --build "$dir" -j "$JOBS"
 }
 
+PASSED=0  # tests and fuzz runs that passed, for the closing line
+
 run_ctest() {
   local dir=$1
   shift
   echo "==> testing $dir"
-  ctest --test-dir "$dir" -j "$JOBS" --output-on-failure "$@"
+  local log
+  log=$(mktemp)
+  ctest --test-dir "$dir" -j "$JOBS" --output-on-failure "$@" 2>&1 | tee "$log"
+  local n
+  n=$(grep -oE 'tests passed, 0 tests failed out of [0-9]+' "$log" | grep -oE '[0-9]+$' | tail -n 1)
+  rm -f "$log"
+  PASSED=$((PASSED + ${n:-0}))
 }
 
 fuzz() {
@@ -65,6 +73,7 @@ fuzz() {
     "$target" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
       -artifact_prefix="build-fuzz/" "$work" "$corpus" 2>&1 | tail -n 3
     rm -rf "$work"
+    PASSED=$((PASSED + 1))
   done
 }
 
@@ -94,6 +103,7 @@ case "${1:-}" in
       fuzz
     fi
     echo "==> all tests passed"
+    echo "valk: $PASSED passed, 0 failed"
     ;;
   *)
     sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
