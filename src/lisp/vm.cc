@@ -515,7 +515,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       }
       case OP_EQ: {
         Value a = S[sp - 2], b = S[sp - 1];
-        S[sp - 2] = Value::boolean(identical(a, b) || equal(a, b));
+        S[sp - 2] = Value::boolean(equal(a, b));  // equal() tests identity first
         sp--;
         break;
       }

@@ -1,6 +1,9 @@
 #include "serve/http_map.h"
 
+#include <algorithm>
 #include <cctype>
+#include <string_view>
+#include <vector>
 
 #include "lisp/collections.h"
 #include "lisp/printer.h"
@@ -62,20 +65,27 @@ const char* protocol_name(Protocol p) {
 Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest& req,
                        const std::string& request_id) {
   lisp::Heap& h = iso.heap();
-  // Repeated headers are joined as HTTP allows: ", " (cookies: "; ").
-  Value headers = lisp::map_from(h, nullptr, 0);
+  // Repeated headers are joined as HTTP allows (", ", cookies "; "), then
+  // the map is built in one step rather than one assoc per header.
+  std::vector<std::pair<std::string_view, std::string>> joined;
+  joined.reserve(req.headers.size());
   for (const auto& [name, value] : req.headers) {
-    Value key = h.string(name);
-    Value existing;
-    if (lisp::map_find(headers, key, &existing)) {
-      std::string joined(static_cast<lisp::String*>(existing.o)->view());
-      joined += name == "cookie" ? "; " : ", ";
-      joined += value;
-      headers = lisp::map_assoc(h, headers, key, h.string(joined));
+    auto same = [&](const auto& e) { return e.first == name; };
+    auto it = std::find_if(joined.begin(), joined.end(), same);
+    if (it == joined.end()) {
+      joined.emplace_back(name, value);
     } else {
-      headers = lisp::map_assoc(h, headers, key, h.string(value));
+      it->second += name == "cookie" ? "; " : ", ";
+      it->second += value;
     }
   }
+  std::vector<Value> header_kvs;
+  header_kvs.reserve(joined.size() * 2);
+  for (const auto& [name, value] : joined) {
+    header_kvs.push_back(h.string(name));
+    header_kvs.push_back(h.string(value));
+  }
+  Value headers = lisp::map_from(h, header_kvs.data(), joined.size());
   Value body;
   if (!req.body.empty()) {
     body =

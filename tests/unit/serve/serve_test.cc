@@ -66,6 +66,15 @@ TEST_F(ServeTest, RequestMapCarriesMethodQueryHeadersAndProtocol) {
   EXPECT_EQ(r.body, "[:get \"a=1&b=2\" \"HTTP/2\" \"yes\" :http]");
 }
 
+TEST_F(ServeTest, RepeatedHeadersAreJoined) {
+  CurlResult r = curl_do(server_->url("/req"), [](CURL* c) {
+    static curl_slist* headers =
+        curl_slist_append(curl_slist_append(nullptr, "X-Test: a"), "X-Test: b");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  });
+  EXPECT_EQ(r.body, "[:get nil \"HTTP/1.1\" \"a, b\" :http]");
+}
+
 TEST_F(ServeTest, HandlersAwaitWithoutBlockingOthers) {
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> clients;
