@@ -441,7 +441,7 @@ std::string attr_text(Value v) {
 
 class HtmlWriter {
  public:
-  explicit HtmlWriter(Isolate& iso) : iso_(iso), raw_key_(iso.heap().keyword("valk.web/raw")) {}
+  explicit HtmlWriter(Isolate& iso) : raw_key_(iso.heap().keyword("valk.web/raw")) {}
 
   // Renders `root`; on an error returns false with the message in *error.
   bool render(Value root, std::string* out, std::string* error) {
@@ -661,7 +661,6 @@ class HtmlWriter {
     return true;
   }
 
-  Isolate& iso_;
   Value raw_key_;
   std::string* out_ = nullptr;
   std::string* error_ = nullptr;

@@ -27,7 +27,6 @@ class TlsContext {
  private:
   static int on_servername(SSL* ssl, int* alert, void* arg);
   std::vector<SSL_CTX*> ctxs_;
-  bool allow_h2_ = true;
 };
 
 // Fills `info` from a finished handshake.

@@ -69,7 +69,9 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
   // the map is built in one step rather than one assoc per header.
   std::vector<std::pair<std::string_view, std::string>> joined;
   joined.reserve(req.headers.size());
-  for (const auto& [name, value] : req.headers) {
+  for (const auto& header : req.headers) {
+    const std::string& name = header.first;
+    const std::string& value = header.second;
     auto same = [&](const auto& e) { return e.first == name; };
     auto it = std::find_if(joined.begin(), joined.end(), same);
     if (it == joined.end()) {
