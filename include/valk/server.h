@@ -100,6 +100,10 @@ struct ServerOptions {
   std::string error_log = "-";  // "-" stderr, else a file
   LogLevel log_level = LogLevel::kWarn;
   std::string server_name = "valk";  // the server header; empty: none
+  // HTTP/1.1: a client's EOF before its response started means it left,
+  // and the request is cancelled (as nginx does). True keeps serving
+  // clients that half-close after sending their request.
+  bool serve_half_closed = false;
   // Non-zero: requests on plain (non-TLS) listeners get a 308 redirect to
   // https://HOST:this-port with the same path, without reaching the handler.
   uint16_t https_redirect_port = 0;
@@ -176,6 +180,13 @@ class BodySource {
   virtual int64_t read(std::span<uint8_t> buf, bool* eof) = 0;
 };
 
+// Runs on the reactor thread each time everything written to a streamed
+// response so far has been handed to the connection (into the peer's h2
+// flow-control window and under the socket's write high-water mark), with
+// the body bytes handed over in total. A writer that keeps its bytes
+// written minus this figure bounded never makes the server buffer more.
+using DrainCallback = std::function<void(uint64_t bytes_sent)>;
+
 enum class SendResult {
   kOk,       // queued for the reactor; dropped there if the stream is gone
   kBusy,     // the reactor's queue is full: back off and retry
@@ -191,8 +202,9 @@ class Responder {
   // A whole response. "content-length" is added.
   SendResult respond(int status, Headers headers, std::string body) const;
   // The head of a streamed response: chunked on HTTP/1.1 unless the headers
-  // carry content-length; DATA frames on h2.
-  SendResult start(int status, Headers headers) const;
+  // carry content-length; DATA frames on h2. `on_drained` (optional) reports
+  // the progress of the writes that follow.
+  SendResult start(int status, Headers headers, DrainCallback on_drained = nullptr) const;
   SendResult write(std::string chunk) const;
   // Ends a streamed response; trailers go out on h2 and chunked HTTP/1.1.
   SendResult end(Headers trailers = {}) const;
@@ -240,8 +252,8 @@ enum class Counter : int {
   kLimitHeaders,
   kLimitBody,
   kClientResets,
-  kFloodsDetected,  // rapid reset, SETTINGS/PING/CONTINUATION floods
-  kQueueFull,
+  kFloodsDetected,      // rapid reset, SETTINGS/PING/CONTINUATION floods
+  kQueueFull,           // a Responder call found its reactor's queue full too long
   kConnSlotsInUse,      // (g) slab slots
   kConnSlotsHighWater,  // max over reactors' high-water marks, summed
   kBuffersInUse,        // (g) pool buffers

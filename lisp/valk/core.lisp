@@ -127,8 +127,9 @@
   (if (empty? forms)
     x
     (let [form (first forms)
-          step (if (list? form) `(~(first form) v# ~@(rest form)) `(~form v#))]
-      `(let [v# ~x] (if (nil? v#) nil (some-> ~step ~@(rest forms)))))))
+          v (gensym "v")
+          step (if (list? form) `(~(first form) ~v ~@(rest form)) `(~form ~v))]
+      `(let [~v ~x] (if (nil? ~v) nil (some-> ~step ~@(rest forms)))))))
 
 (defmacro as-> [expr name & forms]
   `(let [~name ~expr

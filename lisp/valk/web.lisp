@@ -60,6 +60,64 @@
   ([url] (redirect url 302))
   ([url status] {:status status :headers {"location" url} :body nil}))
 
+;; ---------------------------------------------------------------------------
+;; Streaming and server-sent events
+
+;; A streamed response. Once the head is out, `f` runs in a fiber of its
+;; own with the response stream and writes the body with (write out chunk),
+;; a string or bytes; a write waits while the client reads slower than `f`
+;; writes. The response ends when `f` returns; if `f` raises, the error is
+;; logged and the stream aborted (h2 RST_STREAM, HTTP/1.1 close). When the
+;; client leaves, `f` is cancelled at its next write or await. `resp` gives
+;; the status and headers (default 200, text/plain).
+(defn stream
+  ([f] (stream {} f))
+  ([resp f] (merge {:status 200 :headers valk.web/text-headers} resp {:body f})))
+
+(def valk.web/sse-headers {"content-type" "text/event-stream"
+                           "cache-control" "no-cache"})
+
+;; A stream of server-sent events: `f` gets the stream and sends events
+;; with send-event. Headers in `resp` are added to the SSE ones.
+(defn sse
+  ([f] (sse {} f))
+  ([resp f]
+   (stream (assoc resp :headers (merge valk.web/sse-headers (:headers resp))) f)))
+
+(defn valk.web/sse-field [field v]
+  (let [s (str v)]
+    (when (or (includes? s "\n") (includes? s "\r"))
+      (throw (ex-info (str "sse-event: the " field " field cannot contain a line break")
+                      {:type :sse-error})))
+    (str field ": " s "\n")))
+
+(defn valk.web/sse-lines [prefix s]
+  (apply str (map (fn [line] (str prefix line "\n")) (split-lines s))))
+
+;; The text of one server-sent event. `event` is the data (a string, or any
+;; other value, sent as JSON), or a map with :data and any of :event, :id,
+;; :retry (milliseconds) and :comment. Multi-line data becomes several
+;; data: lines, as the EventSource reader expects.
+(defn sse-event [event]
+  (let [ev (if (map? event) event {:data event})
+        data (:data ev)
+        retry (:retry ev)]
+    (when (and retry (not (and (int? retry) (>= retry 0))))
+      (throw (ex-info "sse-event: :retry must be a non-negative integer" {:type :sse-error})))
+    (str (when-let [c (:comment ev)] (valk.web/sse-lines ": " c))
+         (when-let [e (:event ev)] (valk.web/sse-field "event" e))
+         (when-let [id (:id ev)] (valk.web/sse-field "id" id))
+         (when retry (str "retry: " retry "\n"))
+         (cond
+           (nil? data) nil
+           (string? data) (valk.web/sse-lines "data: " data)
+           :else (str "data: " (json/write data) "\n"))
+         "\n")))
+
+;; Sends one event (see sse-event); waits like write.
+(defn send-event [out event]
+  (write out (sse-event event)))
+
 (defn valk.web/error-response [status body]
   (if (or (map? body) (vector? body))
     (json body status)

@@ -39,6 +39,10 @@ void usage(FILE* out) {
           "  --access-log FILE    access log ('-' for stdout; default off)\n"
           "  --log-format FMT     access log format: combined or json (default combined)\n"
           "  --deadline-ms MS     per-request deadline, then 503 (default 30000)\n"
+          "  --instruction-budget N\n"
+          "                       Lisp instructions a request may run, then 503\n"
+          "                       (default 1000000000; 0: no limit)\n"
+          "  --queue-size N       requests waiting per worker; more get 503 (default 4096)\n"
           "  --path DIR           also search DIR for (import ...)\n\n"
           "Exit status: 0 after a graceful shutdown, 1 startup error, 2 usage error.\n");
 }
@@ -124,6 +128,27 @@ int serve_command(int argc, char** argv) {
         return 2;
       }
       flags.request_deadline_ms = static_cast<uint32_t>(n);
+    } else if (a == "--instruction-budget") {
+      if (!(v = value("--instruction-budget")))
+        return 2;
+      char* end = nullptr;
+      unsigned long long b = strtoull(v, &end, 10);
+      if (end == v || *end != '\0' || v[0] == '-' ||
+          b > static_cast<unsigned long long>(serve::kMaxInstructionBudget)) {
+        fprintf(stderr, "valk serve: --instruction-budget must be a number from 0 to %lld\n",
+                static_cast<long long>(serve::kMaxInstructionBudget));
+        return 2;
+      }
+      flags.instruction_budget = b;
+    } else if (a == "--queue-size") {
+      if (!(v = value("--queue-size")))
+        return 2;
+      if (!parse_number(v, 1, serve::kMaxQueueSize, &n)) {
+        fprintf(stderr, "valk serve: --queue-size must be 1..%lld\n",
+                static_cast<long long>(serve::kMaxQueueSize));
+        return 2;
+      }
+      flags.queue_size = static_cast<uint32_t>(n);
     } else if (a == "--path") {
       if (!(v = value("--path")))
         return 2;
@@ -158,6 +183,7 @@ int serve_command(int argc, char** argv) {
     o.app_file = app;
     o.index = index;
     o.module_paths = paths;
+    o.flags = flags;
     return std::make_unique<serve::Worker>(o);
   };
   std::vector<std::unique_ptr<serve::Worker>> workers;
@@ -167,8 +193,7 @@ int serve_command(int argc, char** argv) {
     fprintf(stderr, "%s\n", error.c_str());
     return 1;
   }
-  serve::ServeConfig config = workers[0]->config();
-  config.override_with(flags);
+  const serve::ServeConfig& config = workers[0]->config();
   if (config.tls_cert.has_value() != config.tls_key.has_value()) {
     fprintf(stderr, "valk serve: TLS needs both a certificate and a key\n");
     return 1;
@@ -180,10 +205,6 @@ int serve_command(int argc, char** argv) {
       fprintf(stderr, "%s\n", error.c_str());
       return 1;
     }
-  }
-
-  for (auto& w : workers) {
-    w->set_deadline_ms(config.request_deadline_ms.value_or(30000));
   }
 
   ServerOptions options;

@@ -61,6 +61,10 @@ struct Fiber : Obj {
   std::vector<Value> tail_args;
   Fiber* next_ready = nullptr;  // intrusive run-queue link
   uint64_t deadline_ms = 0;     // 0: none
+  // Instructions run so far (counted when a slice ends or the fiber parks)
+  // and the most it may run before it raises :budget-exceeded; 0: no limit.
+  uint64_t instructions = 0;
+  uint64_t instruction_limit = 0;
 };
 
 enum class PromiseState : uint8_t { Pending, Fulfilled, Rejected };

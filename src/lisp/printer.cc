@@ -252,7 +252,9 @@ void print_one(std::string& out, const Item& item, bool readably, std::vector<It
       return;
     }
     case Tag::Internal:
-      out += "#<internal>";
+      out += "#<";
+      out += static_cast<const ClassObj*>(v.o)->cls->name;
+      out += '>';
       return;
     case Tag::Exception:
     case Tag::Park:

@@ -98,7 +98,8 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
   Fiber* outer = iso.current_;
   iso.current_ = f;
   f->state = FiberState::Running;
-  uint32_t budget = nested ? UINT32_MAX : iso.options().slice_budget;
+  const uint32_t slice = nested ? UINT32_MAX : iso.options().slice_budget;
+  uint32_t budget = slice;
 
   Value* S;
   uint32_t sp;
@@ -547,6 +548,13 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       heap.collect();
     }
     if (budget == 0) {
+      f->instructions += slice;
+      budget = slice;  // a raise below goes on to a handler with a fresh slice
+      if (f->instruction_limit != 0 && f->instructions >= f->instruction_limit) {
+        f->instruction_limit = 0;
+        iso.raise_error("budget-exceeded", "the fiber ran past its instruction budget");
+        goto do_raise;
+      }
       uv_update_time(iso.loop());
       if (f->deadline_ms != 0 && uv_now(iso.loop()) >= f->deadline_ms) {
         f->deadline_ms = 0;
@@ -585,6 +593,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
   }
 
 parked:
+  f->instructions += slice - budget;  // unused when nested
   iso.current_ = outer;
   if (nested) {
     // A macro may not wait: forget the wait and fail the expansion.

@@ -104,7 +104,7 @@ void Conn::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void Conn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Conn*>(s->data);
   if (nread < 0) {
-    // A client that half-closes after its request still gets the answer.
+    // A client that half-closes while its answer is going out gets the rest.
     if (nread == UV_EOF && c->session != nullptr && !c->closing_ && c->session->on_eof()) {
       c->stop_reading();
       return;

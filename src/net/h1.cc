@@ -106,7 +106,7 @@ class H1Session final : public Session {
     while (!conn_->over_high_water()) {
       if (s->head_request || no_body_) {
         // No body on the wire: wait for the end, drop what was written.
-        s->chunks.clear();
+        s->drop_chunks();
         if (!s->body_ended && s->source == nullptr) {
           break;
         }
@@ -191,7 +191,12 @@ class H1Session final : public Session {
   }
 
   bool on_eof() override {
-    if (cur_ == nullptr || !cur_->req_complete) {
+    // EOF before the handler answered means the client left (curl timing
+    // out, a closed tab): like nginx, close, which cancels the handler;
+    // unless half-closed clients are served. A client that half-closes
+    // after its answer started gets the rest.
+    if (cur_ == nullptr || !cur_->req_complete ||
+        (!cur_->head_ready && !r_->options().serve_half_closed)) {
       return false;
     }
     keep_alive_ = false;
@@ -213,8 +218,13 @@ class H1Session final : public Session {
       }
       http_errno err = HTTP_PARSER_ERRNO(&parser_);
       if (err == HPE_PAUSED) {
+        // Pipelined bytes wait for this response. Without any, reading
+        // goes on so that a client leaving (EOF) is seen at once; the
+        // next read is kept (on_input) and reading stops then.
         backlog_.assign(p + k, n - k);
-        conn_->stop_reading();
+        if (!backlog_.empty()) {
+          conn_->stop_reading();
+        }
         return true;
       }
       if (err != HPE_OK) {

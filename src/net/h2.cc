@@ -542,7 +542,7 @@ class H2Session final : public Session {
     dp.read_callback = read_body;
     bool empty = st->complete_body && st->chunks.empty();
     if (no_body) {
-      st->chunks.clear();
+      st->drop_chunks();
       st->source.reset();
     }
     int rv = nghttp2_submit_response(s_, st->h2_id, nv.data(), nv.size(),

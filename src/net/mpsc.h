@@ -27,6 +27,8 @@ class MpscQueue {
     }
   }
 
+  size_t capacity() const { return mask_ + 1; }
+
   // Any thread. Returns false if the queue is full (nothing is stored).
   bool push(T value) {
     size_t pos = tail_.load(std::memory_order_relaxed);

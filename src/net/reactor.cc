@@ -4,7 +4,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "net/server_impl.h"
 
@@ -100,7 +102,7 @@ SendResult Reactor::post(Completion* c) {
     local_.push_back(c);
     return SendResult::kOk;
   }
-  if (!queue_.push(c)) {
+  if (!queue_.push(c) && !push_when_drained(c)) {
     delete c;
     count(Counter::kQueueFull);
     return SendResult::kBusy;
@@ -109,6 +111,26 @@ SendResult Reactor::post(Completion* c) {
     wake();
   }
   return SendResult::kOk;
+}
+
+// The reactor empties its queue every loop turn, so a full one frees up
+// soon: the posting thread waits for it (backpressure on the producer)
+// rather than drop a response part, up to a bound in case the reactor is
+// gone or stuck.
+bool Reactor::push_when_drained(Completion* c) {
+  auto give_up = std::chrono::steady_clock::now() + std::chrono::milliseconds(500);
+  for (;;) {
+    if (!wake()) {
+      return false;  // the reactor has exited
+    }
+    std::this_thread::yield();
+    if (queue_.push(c)) {
+      return true;
+    }
+    if (std::chrono::steady_clock::now() > give_up) {
+      return false;
+    }
+  }
 }
 
 bool Reactor::wake() {

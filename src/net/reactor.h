@@ -82,6 +82,7 @@ class Reactor {
   void force_close_all();
   void maybe_finish();
   bool wake();
+  bool push_when_drained(Completion* c);
 
   ServerImpl* server_;
   int index_;

@@ -253,9 +253,11 @@ SendResult Responder::respond(int status, Headers headers, std::string body) con
                                             std::move(body), nullptr});
 }
 
-SendResult Responder::start(int status, Headers headers) const {
-  return send(reactor_,
-              new net::Completion{K::kStart, stream_, status, std::move(headers), {}, nullptr});
+SendResult Responder::start(int status, Headers headers, DrainCallback on_drained) const {
+  return send(
+      reactor_,
+      new net::Completion{
+          K::kStart, stream_, status, std::move(headers), {}, nullptr, std::move(on_drained)});
 }
 
 SendResult Responder::write(std::string chunk) const {

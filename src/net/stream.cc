@@ -105,6 +105,8 @@ bool Stream::apply(Completion& c) {
         }
       } else if (c.kind == K::kSource) {
         source = std::move(c.source);
+      } else {
+        on_drained = std::move(c.on_drained);
       }
       return true;
     case K::kWrite:
@@ -129,6 +131,20 @@ bool Stream::apply(Completion& c) {
   return false;
 }
 
+void Stream::drop_chunks() {
+  if (chunks.empty()) {
+    return;
+  }
+  for (size_t i = 0; i < chunks.size(); i++) {
+    chunk_bytes_taken += chunks[i].size() - (i == 0 ? chunk_off : 0);
+  }
+  chunks.clear();
+  chunk_off = 0;
+  if (on_drained) {
+    on_drained(chunk_bytes_taken);
+  }
+}
+
 bool Stream::take_body(uint8_t* buf, size_t len, size_t* n, bool* eof) {
   *n = 0;
   if (source != nullptr) {
@@ -143,6 +159,7 @@ bool Stream::take_body(uint8_t* buf, size_t len, size_t* n, bool* eof) {
       body_ended = true;
     }
   } else {
+    bool had_chunks = !chunks.empty();
     while (*n < len && !chunks.empty()) {
       std::string& front = chunks.front();
       size_t k = std::min(len - *n, front.size() - chunk_off);
@@ -153,6 +170,10 @@ bool Stream::take_body(uint8_t* buf, size_t len, size_t* n, bool* eof) {
         chunks.pop_front();
         chunk_off = 0;
       }
+    }
+    chunk_bytes_taken += *n;
+    if (had_chunks && chunks.empty() && on_drained) {
+      on_drained(chunk_bytes_taken);
     }
   }
   resp_bytes += *n;

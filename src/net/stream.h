@@ -25,6 +25,7 @@ struct Completion {
   Headers headers;
   std::string data;
   std::unique_ptr<BodySource> source;
+  DrainCallback on_drained = nullptr;  // kStart
 };
 
 struct Stream {
@@ -55,6 +56,8 @@ struct Stream {
   // Pulls up to len body bytes; *eof once all was produced; false on error.
   bool take_body(uint8_t* buf, size_t len, size_t* n, bool* eof);
   bool body_pending() const { return !chunks.empty() || source != nullptr; }
+  // Drops the written chunks (a response without a body on the wire).
+  void drop_chunks();
   // Writes the access log line (if enabled).
   void log_access();
 
@@ -90,6 +93,8 @@ struct Stream {
   size_t chunk_off = 0;
   Headers trailers;
   std::unique_ptr<BodySource> source;
+  DrainCallback on_drained;
+  uint64_t chunk_bytes_taken = 0;  // written, then sent or dropped
   uint64_t resp_bytes = 0;
 };
 

@@ -207,8 +207,10 @@ bool read_response(lisp::Isolate& iso, const HttpKeys& k, Value result, HttpResp
     } else if (body.is(Tag::Bytes)) {
       auto* b = static_cast<lisp::Bytes*>(body.o);
       out->body.assign(reinterpret_cast<const char*>(b->data), b->size);
+    } else if (body.is(Tag::Closure) || body.is(Tag::Native)) {
+      out->stream_fn = body;
     } else if (!body.is_nil()) {
-      *error = "the response :body must be a string, bytes or nil, got " +
+      *error = "the response :body must be a string, bytes, a function or nil, got " +
                std::string(lisp::type_name(body));
       return false;
     }

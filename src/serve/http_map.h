@@ -6,7 +6,8 @@
 // :protocol "HTTP/2", :request-id "..."}.
 //
 // A handler's result may be a response map {:status 200, :headers {...},
-// :body ...}, a string (200, text/plain) or nil (404).
+// :body ...}, a string (200, text/plain) or nil (404). A :body that is a
+// function streams: it is called with the response stream and writes to it.
 #pragma once
 
 #include <string>
@@ -37,6 +38,9 @@ struct HttpResponse {
   int status = 200;
   Headers headers;
   std::string body;
+  // A streamed body: the function the handler put in :body, to be called
+  // with the response stream. Nil otherwise.
+  lisp::Value stream_fn;
 };
 
 // Reads a handler's result. Returns false with a message in *error when the

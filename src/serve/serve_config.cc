@@ -28,6 +28,10 @@ void ServeConfig::override_with(const ServeConfig& o) {
     log_format = o.log_format;
   if (o.request_deadline_ms)
     request_deadline_ms = o.request_deadline_ms;
+  if (o.instruction_budget)
+    instruction_budget = o.instruction_budget;
+  if (o.queue_size)
+    queue_size = o.queue_size;
 }
 
 namespace {
@@ -71,13 +75,15 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
     *error = "serve: the options must be a map, got " + lisp::print_str(opts, true);
     return false;
   }
-  std::optional<int64_t> port, workers, reactors, deadline;
+  std::optional<int64_t> port, workers, reactors, deadline, budget, queue;
   std::optional<std::string> format;
   if (!get_string(h, opts, "host", &out->host, error) ||
       !get_int(h, opts, "port", 0, 65535, &port, error) ||
       !get_int(h, opts, "workers", 1, 256, &workers, error) ||
       !get_int(h, opts, "reactors", 1, 256, &reactors, error) ||
       !get_int(h, opts, "deadline-ms", 1, 86400000, &deadline, error) ||
+      !get_int(h, opts, "instruction-budget", 0, kMaxInstructionBudget, &budget, error) ||
+      !get_int(h, opts, "queue-size", 1, kMaxQueueSize, &queue, error) ||
       !get_string(h, opts, "access-log", &out->access_log, error)) {
     return false;
   }
@@ -89,6 +95,10 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
     out->reactors = static_cast<unsigned>(*reactors);
   if (deadline)
     out->request_deadline_ms = static_cast<uint32_t>(*deadline);
+  if (budget)
+    out->instruction_budget = static_cast<uint64_t>(*budget);
+  if (queue)
+    out->queue_size = static_cast<uint32_t>(*queue);
   Value fmt;
   if (lisp::map_find(opts, h.keyword("log-format"), &fmt) && !fmt.is_nil()) {
     if (identical(fmt, h.keyword("json"))) {

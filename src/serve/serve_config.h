@@ -15,6 +15,12 @@ class Heap;
 
 namespace valk::serve {
 
+constexpr int64_t kMaxInstructionBudget = 1'000'000'000'000'000;
+constexpr int64_t kMaxQueueSize = 1 << 20;
+constexpr uint64_t kDefaultInstructionBudget = 1'000'000'000;
+constexpr uint32_t kDefaultQueueSize = 4096;
+constexpr uint32_t kDefaultDeadlineMs = 30000;
+
 struct ServeConfig {
   std::optional<std::string> host;
   std::optional<uint16_t> port;
@@ -25,6 +31,8 @@ struct ServeConfig {
   std::optional<std::string> access_log;  // "-" for stdout
   std::optional<AccessLogFormat> log_format;
   std::optional<uint32_t> request_deadline_ms;
+  std::optional<uint64_t> instruction_budget;  // 0: no limit
+  std::optional<uint32_t> queue_size;
 
   // Fills the fields `other` has set.
   void override_with(const ServeConfig& other);
@@ -32,7 +40,8 @@ struct ServeConfig {
 
 // Reads the options map of (serve app {...}): :host :port :tls {:cert :key}
 // :workers :reactors :access-log :log-format (:combined or :json)
-// :deadline-ms. Returns false with a message naming the bad option.
+// :deadline-ms :instruction-budget :queue-size. Returns false with a
+// message naming the bad option.
 bool parse_serve_options(lisp::Heap& heap, lisp::Value opts, ServeConfig* out, std::string* error);
 
 }  // namespace valk::serve

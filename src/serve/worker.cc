@@ -1,6 +1,8 @@
 #include "serve/worker.h"
 
+#include <chrono>
 #include <cstdio>
+#include <limits>
 
 #include "lisp/collections.h"
 #include "lisp/fiber.h"
@@ -14,13 +16,36 @@ using lisp::Isolate;
 using lisp::Tag;
 using lisp::Value;
 
+constexpr uint32_t kNoSlot = std::numeric_limits<uint32_t>::max();
+constexpr uint64_t kNoDeadline = std::numeric_limits<uint64_t>::max();
+
+// Body bytes the reactor has sent of a streamed response; written by its
+// drain callback, read by the worker.
+struct Worker::StreamFlow {
+  std::atomic<uint64_t> sent{0};
+};
+
 struct Worker::InFlight {
   std::unique_ptr<HttpRequest> request;
   std::string request_id;
-  uint32_t promise_slot;
-  uint64_t deadline_ms;
+  uint32_t promise_slot = kNoSlot;  // the handler's fiber, then the stream writer's
+  uint64_t deadline_ms = kNoDeadline;
+  // Nothing more may be sent: a response went out (an error, or the end of
+  // a stream), or the client is gone.
   bool answered = false;
+  // A streamed response: its head is out and a writer fiber runs.
+  bool streaming = false;
+  std::shared_ptr<StreamFlow> flow;
+  uint64_t written = 0;
+  uint32_t drain_slot = kNoSlot;  // the promise a parked write waits on
 };
+
+// The Lisp value a stream's writer function receives.
+struct ResponseStream : lisp::ClassObj {
+  uint64_t id;
+};
+const lisp::ObjClass kResponseStreamClass = {"response-stream", [](lisp::Obj*, lisp::Tracer&) {},
+                                             nullptr};
 
 // Gives the natives and callbacks below access to the worker's internals.
 struct WorkerAccess {
@@ -44,6 +69,50 @@ struct WorkerAccess {
   static void on_done(Isolate& iso, lisp::NativeReaction* self, lisp::Promise* p) {
     static_cast<Worker*>(self->data)->finish(self->id, p);
   }
+
+  // (write stream chunk): sends a string or bytes chunk of a streamed
+  // response. Parks the fiber while too much is unsent.
+  static Value write(Isolate& iso, Value* args, int argc) {
+    Worker* w = of(iso);
+    if (!args[0].is(Tag::Internal) ||
+        static_cast<lisp::ClassObj*>(args[0].o)->cls != &kResponseStreamClass) {
+      return iso.type_error("write", "a response stream", args[0]);
+    }
+    std::string chunk;
+    if (args[1].is(Tag::String)) {
+      chunk = std::string(static_cast<lisp::String*>(args[1].o)->view());
+    } else if (args[1].is(Tag::Bytes)) {
+      auto* b = static_cast<lisp::Bytes*>(args[1].o);
+      chunk.assign(reinterpret_cast<const char*>(b->data), b->size);
+    } else {
+      return iso.type_error("write", "a string or bytes", args[1]);
+    }
+    auto it = w->in_flight_.find(static_cast<ResponseStream*>(args[0].o)->id);
+    if (it == w->in_flight_.end() || it->second->answered) {
+      return iso.raise_error("stream-closed",
+                             "write: the response stream is closed (it ended or the client left)");
+    }
+    Worker::InFlight& f = *it->second;
+    if (chunk.empty()) {
+      return Value::nil();
+    }
+    f.written += chunk.size();
+    if (f.request->responder.write(std::move(chunk)) != SendResult::kOk) {
+      f.answered = true;
+      return iso.raise_error("stream-closed", "write: the server is not taking more output");
+    }
+    if (f.written - f.flow->sent.load(std::memory_order_acquire) <= Worker::kStreamHighWater) {
+      return Value::nil();
+    }
+    if (f.drain_slot != kNoSlot) {
+      // Another fiber already waits on this stream: wait with it.
+      return iso.park_on(static_cast<lisp::Promise*>(iso.rooted(f.drain_slot).o));
+    }
+    lisp::Promise* p = iso.make_promise();
+    f.drain_slot = iso.root(val(p));
+    w->parked_writers_.push_back(f.request->id);
+    return iso.park_on(p);
+  }
 };
 
 namespace {
@@ -51,6 +120,12 @@ namespace {
 void log_error(int worker, const std::string& message) {
   fprintf(stderr, "valk: [worker %d] %s\n", worker, message.c_str());
   fflush(stderr);
+}
+
+uint64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 void respond_text(const Responder& r, int status, const std::string& text, Headers extra = {}) {
@@ -63,10 +138,7 @@ void respond_text(const Responder& r, int status, const std::string& text, Heade
 
 }  // namespace
 
-Worker::Worker(WorkerOptions options)
-    : options_(std::move(options)),
-      inbox_(options_.queue_capacity),
-      deadline_ms_(options_.request_deadline_ms) {}
+Worker::Worker(WorkerOptions options) : options_(std::move(options)) {}
 
 Worker::~Worker() {
   if (thread_.joinable()) {
@@ -88,10 +160,10 @@ bool Worker::start(std::string* error) {
 }
 
 bool Worker::push(std::unique_ptr<WorkerMessage> m) {
-  if (!inbox_.push(std::move(m))) {
+  if (!inbox_->push(std::move(m))) {
     return false;
   }
-  if (inbox_.claim_wakeup()) {
+  if (inbox_->claim_wakeup()) {
     uv_async_send(&wakeup_);
   }
   return true;
@@ -102,7 +174,15 @@ bool Worker::post(std::unique_ptr<HttpRequest> request) {
   m->kind = WorkerMessage::Kind::Request;
   m->request = std::move(request);
   if (!push(std::move(m))) {
-    rejected_.fetch_add(1, std::memory_order_relaxed);
+    uint64_t n = rejected_.fetch_add(1, std::memory_order_relaxed) + 1;
+    // Logged at most once a second, with the running total.
+    uint64_t now = now_ms();
+    uint64_t last = last_reject_log_ms_.load(std::memory_order_relaxed);
+    if (now >= last + 1000 && last_reject_log_ms_.compare_exchange_strong(last, now)) {
+      log_error(options_.index, "queue full (" + std::to_string(inbox_->capacity()) +
+                                    " requests waiting): answered 503, " + std::to_string(n) +
+                                    " so far");
+    }
     return false;
   }
   return true;
@@ -131,6 +211,7 @@ void Worker::stop() {
 
 bool Worker::load_app(Isolate& iso, std::string* error) {
   iso.define_native("serve", WorkerAccess::serve, 1, 2, this);
+  iso.define_native("write", WorkerAccess::write, 2, 2, this);
   lisp::EvalResult r = iso.eval_file(options_.app_file);
   if (!r.ok) {
     *error = iso.describe(r.value);
@@ -156,6 +237,11 @@ void Worker::thread_main() {
 
   std::string error;
   bool ok = load_app(iso, &error);
+  config_.override_with(options_.flags);
+  deadline_ms_ = config_.request_deadline_ms.value_or(kDefaultDeadlineMs);
+  instruction_budget_ = config_.instruction_budget.value_or(kDefaultInstructionBudget);
+  inbox_ = std::make_unique<net::MpscQueue<std::unique_ptr<WorkerMessage>>>(
+      config_.queue_size.value_or(kDefaultQueueSize));
   {
     std::lock_guard<std::mutex> lock(mu_);
     started_ = true;
@@ -176,17 +262,23 @@ void Worker::thread_main() {
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);
   for (auto& [id, f] : in_flight_) {
-    respond_text(f->request->responder, 503, "Service Unavailable: shutting down\n");
-    iso.unroot(f->promise_slot);
+    if (f->streaming) {
+      f->request->responder.reset();
+    } else if (!f->answered) {
+      respond_text(f->request->responder, 503, "Service Unavailable: shutting down\n");
+    }
   }
   in_flight_.clear();
   iso_ = nullptr;
 }
 
 void Worker::drain_inbox() {
-  inbox_.clear_wakeup();
+  inbox_->clear_wakeup();
+  if (drained_signal_.exchange(false, std::memory_order_acq_rel)) {
+    resume_writers();
+  }
   std::unique_ptr<WorkerMessage> m;
-  while (inbox_.pop(&m)) {
+  while (inbox_->pop(&m)) {
     switch (m->kind) {
       case WorkerMessage::Kind::Request:
         begin(std::move(m->request));
@@ -217,15 +309,22 @@ void Worker::begin(std::unique_ptr<HttpRequest> request) {
   Value req = make_request_map(iso, *keys_, *request, f->request_id);
   f->request = std::move(request);
   lisp::Fiber* fiber = iso.spawn_call(iso.rooted(app_slot_), &req, 1);
-  f->deadline_ms = uv_now(iso.loop()) + deadline_ms_.load(std::memory_order_relaxed);
+  f->deadline_ms = uv_now(iso.loop()) + deadline_ms_;
   fiber->deadline_ms = f->deadline_ms;
-  f->promise_slot = iso.root(val(fiber->result));
+  fiber->instruction_limit = instruction_budget_;
+  InFlight& ref = *f;
+  in_flight_.emplace(id, std::move(f));
+  watch(ref, fiber);
+}
+
+void Worker::watch(InFlight& f, lisp::Fiber* fiber) {
+  Isolate& iso = *iso_;
+  f.promise_slot = iso.root(val(fiber->result));
   auto* reaction =
       iso.heap().make_class<lisp::NativeReaction>(Tag::Internal, &lisp::kNativeReactionClass);
   reaction->fn = WorkerAccess::on_done;
   reaction->data = this;
-  reaction->id = id;
-  in_flight_.emplace(id, std::move(f));
+  reaction->id = f.request->id;
   iso.on_settle(fiber->result, reaction);
 }
 
@@ -237,8 +336,13 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
   std::unique_ptr<InFlight> f = std::move(it->second);
   in_flight_.erase(it);
   iso_->unroot(f->promise_slot);
+  f->promise_slot = kNoSlot;
   if (stopping_ && in_flight_.empty()) {
     stop_loop_ = true;
+  }
+  if (f->streaming) {
+    finish_stream(std::move(f), p);
+    return;
   }
   if (f->answered) {
     return;
@@ -249,6 +353,10 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
     HttpResponse resp;
     std::string error;
     if (read_response(*iso_, *keys_, p->value, &resp, &error)) {
+      if (!resp.stream_fn.is_nil()) {
+        start_stream(std::move(f), resp.status, std::move(resp.headers), resp.stream_fn);
+        return;
+      }
       responder.respond(resp.status, std::move(resp.headers), std::move(resp.body));
       return;
     }
@@ -265,8 +373,11 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
       lisp::map_find(e->data, iso_->heap().keyword("type"), &type);
     }
   }
-  if (identical(type, iso_->heap().keyword("deadline-exceeded"))) {
-    log_error(options_.index, "request " + f->request_id + " ran past its deadline");
+  bool over_budget = identical(type, iso_->heap().keyword("budget-exceeded"));
+  if (over_budget || identical(type, iso_->heap().keyword("deadline-exceeded"))) {
+    log_error(options_.index, "request " + f->request_id + " " + f->request->method + " " +
+                                  f->request->path + " ran past its " +
+                                  (over_budget ? "instruction budget" : "deadline"));
     respond_text(responder, 503,
                  "Service Unavailable: the request took too long (request " + f->request_id + ")\n",
                  request_id);
@@ -276,6 +387,81 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
                                 f->request->path + ": " + iso_->describe(raised));
   respond_text(responder, 500, "Internal Server Error (request " + f->request_id + ")\n",
                request_id);
+}
+
+void Worker::start_stream(std::unique_ptr<InFlight> f, int status, Headers headers, Value fn) {
+  Isolate& iso = *iso_;
+  const Responder& responder = f->request->responder;
+  if (f->request->method == "HEAD" || status == 204 || status == 304) {
+    // No body goes on the wire: the writer does not run.
+    responder.start(status, std::move(headers));
+    responder.end();
+    return;
+  }
+  auto flow = std::make_shared<StreamFlow>();
+  DrainCallback on_drained = [this, flow](uint64_t sent) {
+    flow->sent.store(sent, std::memory_order_release);
+    drained_signal_.store(true, std::memory_order_release);
+    uv_async_send(&wakeup_);
+  };
+  if (responder.start(status, std::move(headers), std::move(on_drained)) != SendResult::kOk) {
+    log_error(options_.index, "request " + f->request_id + ": the server refused the stream");
+    return;
+  }
+  f->streaming = true;
+  f->flow = std::move(flow);
+  f->deadline_ms = kNoDeadline;  // a stream lasts as long as the client listens
+  auto* stream = iso.heap().make_class<ResponseStream>(Tag::Internal, &kResponseStreamClass);
+  stream->id = f->request->id;
+  Value arg = val(stream);
+  lisp::Fiber* fiber = iso.spawn_call(fn, &arg, 1);
+  InFlight& ref = *f;
+  uint64_t id = f->request->id;
+  in_flight_.emplace(id, std::move(f));
+  watch(ref, fiber);
+}
+
+void Worker::finish_stream(std::unique_ptr<InFlight> f, lisp::Promise* p) {
+  unpark_writer(*f);
+  if (f->answered) {
+    return;  // the client left; the writer was cancelled
+  }
+  if (p->state == lisp::PromiseState::Fulfilled) {
+    f->request->responder.end();
+    return;
+  }
+  // The head is out: the only way left to say "failed" is to abort.
+  log_error(options_.index,
+            "request " + f->request_id + " " + f->request->method + " " + f->request->path +
+                ": the stream writer failed, resetting: " + iso_->describe(p->value));
+  f->request->responder.reset();
+}
+
+void Worker::unpark_writer(InFlight& f) {
+  if (f.drain_slot == kNoSlot) {
+    return;
+  }
+  Value p = iso_->rooted(f.drain_slot);
+  iso_->unroot(f.drain_slot);
+  f.drain_slot = kNoSlot;
+  iso_->resolve(static_cast<lisp::Promise*>(p.o), Value::nil());
+}
+
+void Worker::resume_writers() {
+  size_t kept = 0;
+  for (uint64_t id : parked_writers_) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end() || it->second->drain_slot == kNoSlot) {
+      continue;
+    }
+    InFlight& f = *it->second;
+    if (f.written - f.flow->sent.load(std::memory_order_acquire) <= kStreamLowWater) {
+      unpark_writer(f);
+    } else {
+      parked_writers_[kept++] = id;
+    }
+  }
+  parked_writers_.resize(kept);
 }
 
 void Worker::sweep_deadlines() {

@@ -4,6 +4,13 @@
 // Reactor threads hand requests over with post() through a bounded MPSC
 // queue with one coalesced wakeup per batch; responses go back through the
 // request's valk::Responder, whose own queue hops to the reactor.
+//
+// A handler whose response :body is a function streams: the worker sends
+// the head, then runs the function in a new fiber with a response stream
+// that `write` sends chunks to. A write that leaves more than
+// kStreamHighWater bytes unsent parks the fiber until the reactor reports
+// the bytes sent (the peer's flow-control window and the socket set the
+// pace).
 #pragma once
 
 #include <uv.h>
@@ -24,6 +31,7 @@
 
 namespace valk::lisp {
 class Isolate;
+struct Fiber;
 struct Promise;
 }  // namespace valk::lisp
 
@@ -51,8 +59,7 @@ struct WorkerMessage {
 struct WorkerOptions {
   std::string app_file;
   int index = 0;
-  size_t queue_capacity = 4096;
-  uint32_t request_deadline_ms = 30000;
+  ServeConfig flags;  // override what the app passes to serve
   std::vector<std::string> module_paths;
 };
 
@@ -67,7 +74,8 @@ class Worker {
   // (serve app opts). Returns false with a message (the Lisp error report
   // with file:line:column) if loading failed. Main thread.
   bool start(std::string* error);
-  // What the app passed to `serve`. Valid after a successful start().
+  // What the app passed to `serve`, overridden by the flags. Valid after a
+  // successful start().
   const ServeConfig& config() const { return config_; }
 
   // Hands a request over. False when the queue is full (the caller answers
@@ -79,20 +87,28 @@ class Worker {
   // `drain_ms` passed. Main thread.
   void stop();
 
-  // Sets the per-request deadline (the flags may override the app's
-  // setting after the app loaded). Any thread.
-  void set_deadline_ms(uint32_t ms) { deadline_ms_.store(ms, std::memory_order_relaxed); }
-
   // Requests answered 503 because the queue was full. Any thread.
   uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
 
+  static constexpr uint64_t kStreamHighWater = 64 * 1024;
+  static constexpr uint64_t kStreamLowWater = 16 * 1024;
+
  private:
   struct InFlight;
+  struct StreamFlow;
   void thread_main();
   bool load_app(lisp::Isolate& iso, std::string* error);
   void drain_inbox();
   void begin(std::unique_ptr<HttpRequest> request);
   void finish(uint64_t id, lisp::Promise* result);
+  void finish_stream(std::unique_ptr<InFlight> f, lisp::Promise* result);
+  // Sends the head of a streamed response and starts its writer fiber.
+  void start_stream(std::unique_ptr<InFlight> f, int status, Headers headers, lisp::Value fn);
+  // Roots the fiber's result and calls finish() when it settles.
+  void watch(InFlight& f, lisp::Fiber* fiber);
+  // Wakes parked writers whose streams drained. Worker thread.
+  void resume_writers();
+  void unpark_writer(InFlight& f);
   void sweep_deadlines();
   bool push(std::unique_ptr<WorkerMessage> m);
 
@@ -101,9 +117,11 @@ class Worker {
   WorkerOptions options_;
   ServeConfig config_;
   std::thread thread_;
-  net::MpscQueue<std::unique_ptr<WorkerMessage>> inbox_;
+  // Sized by the config, so made once the app has loaded.
+  std::unique_ptr<net::MpscQueue<std::unique_ptr<WorkerMessage>>> inbox_;
   std::atomic<uint64_t> rejected_{0};
-  std::atomic<uint32_t> deadline_ms_;
+  std::atomic<uint64_t> last_reject_log_ms_{0};
+  std::atomic<bool> drained_signal_{false};  // a reactor reported progress
 
   // Startup handshake with the main thread.
   std::mutex mu_;
@@ -121,7 +139,10 @@ class Worker {
   bool has_app_ = false;
   uint32_t app_slot_ = 0;
   const HttpKeys* keys_ = nullptr;
+  uint32_t deadline_ms_ = 0;
+  uint64_t instruction_budget_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<InFlight>> in_flight_;
+  std::vector<uint64_t> parked_writers_;  // ids of streams whose write waits
 };
 
 }  // namespace valk::serve

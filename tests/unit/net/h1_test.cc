@@ -1,6 +1,9 @@
 // HTTP/1.1 over raw sockets: keep-alive, pipelining, chunked both ways,
 // Expect: 100-continue, HEAD, Connection: close.
+#include <atomic>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "net_test_util.h"
 
@@ -153,7 +156,9 @@ TEST(H1, Http10ClosesByDefault) {
 }
 
 TEST(H1, HalfClosedClientStillGetsItsResponse) {
-  TestServer s(base_options(), [](Request& req, Responder res) {
+  ServerOptions o = base_options();
+  o.serve_half_closed = true;
+  TestServer s(o, [](Request& req, Responder res) {
     std::thread([res] { res.respond(200, {}, "late answer"); }).detach();
   });
   int fd = tcp_connect(s.port());
@@ -165,6 +170,29 @@ TEST(H1, HalfClosedClientStillGetsItsResponse) {
   EXPECT_NE(r.find("late answer"), std::string::npos) << r;
   EXPECT_TRUE(closed);
   close(fd);
+}
+
+TEST(H1, ClientEofBeforeTheAnswerCancelsTheRequest) {
+  std::atomic<int> cancelled{0};
+  std::vector<Responder> held;
+  std::mutex mu;
+  TestServer s(base_options(), [&](Request& req, Responder res) {
+    req.on_cancel([&] { cancelled++; });
+    std::lock_guard<std::mutex> lock(mu);
+    held.push_back(res);  // never answered
+  });
+  for (int how : {SHUT_WR, SHUT_RDWR}) {
+    int before = cancelled.load();
+    int fd = tcp_connect(s.port());
+    ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+    EXPECT_TRUE(eventually([&] {
+      std::lock_guard<std::mutex> lock(mu);
+      return held.size() == static_cast<size_t>(before + 1);
+    }));
+    shutdown(fd, how);
+    EXPECT_TRUE(eventually([&] { return cancelled.load() == before + 1; })) << how;
+    close(fd);
+  }
 }
 
 // Found by fuzz_h1: an h2c upgrade pipelined behind another request

@@ -2,6 +2,8 @@
 // with libcurl over HTTP/1.1, h2c and h2 over TLS.
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include "../net/net_test_util.h"
 #include "serve_process.h"
 
@@ -80,6 +82,74 @@ TEST(Examples, PageEscapesText) {
   EXPECT_NE(r.body.find("<h1 class=\"greeting\">Hello, &lt;script&gt;!</h1>"), std::string::npos)
       << r.body;
   EXPECT_NE(r.body.find("<li>HTTP/2</li>"), std::string::npos) << r.body;
+}
+
+// What a streamed body looked like on arrival: the text, and the time from
+// the first byte to the last.
+struct Timed {
+  std::string body;
+  std::chrono::steady_clock::time_point first, last;
+};
+size_t timed_collect(char* p, size_t sz, size_t n, void* ud) {
+  auto* t = static_cast<Timed*>(ud);
+  auto now = std::chrono::steady_clock::now();
+  if (t->body.empty()) {
+    t->first = now;
+  }
+  t->last = now;
+  t->body.append(p, sz * n);
+  return sz * n;
+}
+
+Timed timed_get(const std::string& url, long version, const char* header = nullptr) {
+  Timed t;
+  CurlResult r = curl_do(url, [&](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, timed_collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
+    if (header != nullptr) {
+      static curl_slist* h = nullptr;
+      curl_slist_free_all(h);
+      h = curl_slist_append(nullptr, header);
+      curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    }
+  });
+  EXPECT_EQ(r.code, CURLE_OK);
+  EXPECT_EQ(r.status, 200);
+  return t;
+}
+
+TEST(Examples, StreamAndServerSentEventsOverEveryProtocol) {
+  std::string certs = std::string(VALK_SOURCE_DIR) + "/certs/";
+  ServeProcess plain({"--port", "0", example("stream.lisp")});
+  ASSERT_NE(plain.port(), 0) << plain.output();
+  ServeProcess tls({"--port", "0", "--tls-cert", certs + "dev.crt", "--tls-key", certs + "dev.key",
+                    example("stream.lisp")});
+  ASSERT_NE(tls.port(), 0) << tls.output();
+  struct Case {
+    std::string base;
+    long version;
+  };
+  for (const Case& c : {Case{plain.url(""), CURL_HTTP_VERSION_1_1},
+                        Case{plain.url(""), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE},
+                        Case{tls.url("", true), CURL_HTTP_VERSION_2TLS}}) {
+    // Four lines 50 ms apart: they arrive as written, not all at the end.
+    Timed lines = timed_get(c.base + "/count?n=4", c.version);
+    EXPECT_EQ(lines.body, "line 1 of 4\nline 2 of 4\nline 3 of 4\nline 4 of 4\n");
+    EXPECT_GE(lines.last - lines.first, std::chrono::milliseconds(100)) << c.version;
+
+    Timed events = timed_get(c.base + "/ticks?n=2", c.version);
+    EXPECT_EQ(events.body,
+              ": ticks from the valk stream example\nretry: 2000\n\n"
+              "event: tick\nid: 1\ndata: {\"n\":1}\n\n"
+              "event: tick\nid: 2\ndata: {\"n\":2}\n\n");
+    // A reconnecting EventSource goes on after the last id it saw.
+    Timed resumed = timed_get(c.base + "/ticks?n=6", c.version, "Last-Event-ID: 4");
+    EXPECT_NE(resumed.body.find("id: 5\ndata: {\"n\":5}"), std::string::npos) << resumed.body;
+    EXPECT_EQ(resumed.body.find("id: 4\n"), std::string::npos) << resumed.body;
+  }
+  CurlResult page = request(plain.url("/"));
+  EXPECT_NE(page.body.find("new EventSource('/ticks')"), std::string::npos) << page.body;
 }
 
 }  // namespace

@@ -1,0 +1,270 @@
+// Streamed responses through `valk serve`: chunks over time, backpressure
+// from slow readers (h1 socket, h2 flow control), a client leaving cancels
+// the writer, a failing writer aborts the stream; and the request limits
+// around handlers (queue full, instruction budget).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <thread>
+#include <vector>
+
+#include "../net/h2_client.h"
+#include "../net/net_test_util.h"
+#include "serve_process.h"
+
+namespace valk::test {
+namespace {
+
+const char* kApp = R"(
+(import "valk/web")
+
+(def stats (atom {:written 0 :closed 0}))
+(defn bump [k n] (swap! stats update k + n))
+
+(defn text-of-size [size]
+  (loop [s "x"] (if (>= (count s) size) (subs s 0 size) (recur (str s s)))))
+
+(def app
+  (wrap-params
+    (router
+      ;; n chunks of `size` bytes, counted as they are written.
+      (GET "/big" (fn [req]
+                    (let [n (parse-long (get-in req [:query :n]))
+                          chunk (text-of-size (parse-long (get-in req [:query :size])))]
+                      (stream (fn [out]
+                                (dotimes [i n]
+                                  (write out chunk)
+                                  (bump :written (count chunk))))))))
+      (GET "/forever" (fn [req]
+                        (sse (fn [out]
+                               (try
+                                 (loop [i 0]
+                                   (send-event out {:id i :data "tick"})
+                                   (await (sleep 10))
+                                   (recur (inc i)))
+                                 (finally (bump :closed 1)))))))
+      (GET "/hang" (fn [req]
+                     (try (await (sleep 20000)) "late"
+                          (finally (bump :closed 1)))))
+      (GET "/fail" (fn [req]
+                     (stream (fn [out]
+                               (write out "partial\n")
+                               (await (sleep 50))
+                               (error "the writer broke")))))
+      (GET "/stats" (fn [req] (json @stats))))))
+
+(serve app {:port 0 :workers 1 :reactors 1})
+)";
+
+class StreamTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new ServeProcess({write_app("stream_app.lisp", kApp)});
+    ASSERT_NE(server_->port(), 0) << server_->output();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+
+  // A counter of the app's stats map.
+  static long stat(const std::string& name) {
+    std::string body = curl_do(server_->url("/stats")).body;
+    size_t p = body.find("\"" + name + "\":");
+    return p == std::string::npos ? -1 : std::stol(body.substr(p + name.size() + 3));
+  }
+
+  static ServeProcess* server_;
+};
+
+ServeProcess* StreamTest::server_ = nullptr;
+
+// A write callback that stops the transfer after `limit` bytes.
+struct Abort {
+  std::string body;
+  size_t limit;
+};
+size_t abort_after(char* p, size_t sz, size_t n, void* ud) {
+  auto* a = static_cast<Abort*>(ud);
+  a->body.append(p, sz * n);
+  return a->body.size() >= a->limit ? 0 : sz * n;
+}
+
+TEST_F(StreamTest, BigStreamArrivesWholeOverEveryProtocol) {
+  CurlResult h1 = curl_do(server_->url("/big?n=300&size=10000"));
+  EXPECT_EQ(h1.code, CURLE_OK);
+  EXPECT_EQ(h1.status, 200);
+  EXPECT_NE(h1.headers.find("transfer-encoding: chunked"), std::string::npos) << h1.headers;
+  EXPECT_EQ(h1.body.size(), 3000000u);
+  EXPECT_EQ(h1.body.find_first_not_of('x'), std::string::npos);
+  // nghttp2's client over h2c. (libcurl 7.88 over h2 at times misses the
+  // END_STREAM at the end of a long body and waits for its timeout.)
+  H2Client h2(server_->port());
+  int32_t id = h2.submit("GET", "/big?n=300&size=10000");
+  ASSERT_TRUE(h2.run_until([&] { return h2.streams[id].closed; }));
+  EXPECT_EQ(h2.streams[id].status, 200);
+  EXPECT_EQ(h2.streams[id].error, 0u);
+  EXPECT_EQ(h2.streams[id].body.size(), 3000000u);
+}
+
+// A client that does not read: the writer parks once the socket buffers
+// and the server's high-water mark are full, instead of the server
+// buffering the whole 64 MiB body.
+TEST_F(StreamTest, SlowHttp1ReaderParksTheWriter) {
+  long before = stat("written");
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 64 * 1024;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(server_->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_TRUE(send_all(fd, "GET /big?n=1024&size=65536 HTTP/1.1\r\nHost: x\r\n\r\n"));
+  // Let the writer run as far as it can.
+  long last = -1;
+  EXPECT_TRUE(eventually(
+      [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        long now = stat("written");
+        bool settled = now == last && now > before;
+        last = now;
+        return settled;
+      },
+      10000));
+  EXPECT_LT(last - before, 16l << 20) << "the writer ran ahead of the reader";
+  // Reading everything lets the writer finish.
+  std::string data = read_until(
+      fd, [](const std::string& d) { return d.size() >= 5 && d.ends_with("0\r\n\r\n"); }, 60000);
+  close(fd);
+  EXPECT_GT(data.size(), 64u << 20);
+  EXPECT_TRUE(eventually([&] { return stat("written") - before == 64l << 20; }));
+}
+
+// Over h2 the peer's flow-control window sets the pace: without
+// WINDOW_UPDATE frames the server may send 64 KiB, and the writer stops
+// soon after.
+TEST_F(StreamTest, H2FlowControlWindowParksTheWriter) {
+  long before = stat("written");
+  RawH2 h2(server_->port());
+  ASSERT_TRUE(send_all(h2.fd(), h2.headers_frame(1, "/big?n=1024&size=16384")));
+  long last = -1;
+  EXPECT_TRUE(eventually(
+      [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        long now = stat("written");
+        bool settled = now == last && now > before;
+        last = now;
+        return settled;
+      },
+      10000));
+  EXPECT_LT(last - before, 1l << 20) << "the writer ignored the flow-control window";
+  // Resetting the stream cancels the parked writer.
+  ASSERT_TRUE(send_all(h2.fd(), RawH2::rst_frame(1)));
+  EXPECT_EQ(stat("written"), last);
+}
+
+TEST_F(StreamTest, ClientLeavingCancelsTheWriterAndRunsFinally) {
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    long closed = stat("closed");
+    Abort a{"", 100};
+    CurlResult r = curl_do(server_->url("/forever"), [&](CURL* c) {
+      curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
+      curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, abort_after);
+      curl_easy_setopt(c, CURLOPT_WRITEDATA, &a);
+    });
+    EXPECT_EQ(r.code, CURLE_WRITE_ERROR);
+    EXPECT_NE(a.body.find("id: 0\ndata: tick\n\n"), std::string::npos) << a.body;
+    EXPECT_TRUE(eventually([&] { return stat("closed") == closed + 1; })) << version;
+  }
+}
+
+TEST_F(StreamTest, ClientLeavingCancelsAnAwaitingHandler) {
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    long closed = stat("closed");
+    CurlResult r = curl_do(server_->url("/hang"), [&](CURL* c) {
+      curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
+      curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 300L);
+    });
+    EXPECT_EQ(r.code, CURLE_OPERATION_TIMEDOUT);
+    EXPECT_TRUE(eventually([&] { return stat("closed") == closed + 1; })) << version;
+  }
+}
+
+TEST_F(StreamTest, FailingWriterAbortsTheStream) {
+  CurlResult h1 = curl_do(server_->url("/fail"));
+  EXPECT_EQ(h1.status, 200);
+  EXPECT_EQ(h1.body, "partial\n");
+  EXPECT_NE(h1.code, CURLE_OK) << "a truncated chunked body must not look complete";
+  CurlResult h2 = curl_do(server_->url("/fail"), [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  });
+  EXPECT_EQ(h2.body, "partial\n");
+  EXPECT_EQ(h2.code, CURLE_HTTP2_STREAM);
+  server_->read_until(
+      [&] { return server_->output().find("the writer broke") != std::string::npos; }, 5000);
+  EXPECT_NE(server_->output().find("stream writer failed"), std::string::npos) << server_->output();
+  EXPECT_NE(server_->output().find("stream_app.lisp:"), std::string::npos) << server_->output();
+}
+
+TEST(ServeLimits, FullQueueAnswers503AndLogsIt) {
+  // The first request keeps the worker busy in one long native call, so
+  // the next ones pile up in a queue of two.
+  std::string app = write_app("queue_app.lisp", R"(
+(serve (fn [req]
+         (if (= (:path req) "/block")
+           (str (count (json/write (vec (range 400000)))))
+           "ok"))
+       {:port 0 :workers 1 :reactors 1 :queue-size 2})
+)");
+  ServeProcess p({app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  H2Client h2(p.port());
+  int32_t block = h2.submit("GET", "/block");
+  h2.pump(50);
+  std::vector<int32_t> ids;
+  for (int i = 0; i < 20; i++) {
+    ids.push_back(h2.submit("GET", "/x"));
+  }
+  h2.run_until([&] { return h2.all_closed(); }, 20000);
+  int ok = 0, busy = 0;
+  for (int32_t id : ids) {
+    const H2Stream& s = h2.streams[id];
+    if (s.status == 200) {
+      ok++;
+    } else if (s.status == 503) {
+      busy++;
+      auto retry = std::find(s.headers.begin(), s.headers.end(),
+                             std::pair<std::string, std::string>("retry-after", "1"));
+      EXPECT_NE(retry, s.headers.end());
+    }
+  }
+  EXPECT_EQ(h2.streams[block].status, 200);
+  EXPECT_EQ(ok + busy, 20);
+  EXPECT_GE(busy, 10) << "a queue of two cannot hold 20 requests";
+  p.read_until([&] { return p.output().find("queue full") != std::string::npos; }, 5000);
+  EXPECT_NE(p.output().find("queue full (2 requests waiting): answered 503"), std::string::npos)
+      << p.output();
+}
+
+TEST(ServeLimits, InstructionBudgetGives503) {
+  std::string app = write_app("budget_app.lisp", R"(
+(serve (fn [req]
+         (if (= (:path req) "/spin")
+           (loop [i 0] (recur (inc i)))
+           (do (reduce + (range 1000)) "fine")))
+       {:port 0 :workers 1 :instruction-budget 1000000})
+)");
+  ServeProcess p({app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  CurlResult spin = curl_do(p.url("/spin"));
+  EXPECT_EQ(spin.status, 503);
+  EXPECT_NE(spin.headers.find("x-request-id:"), std::string::npos);
+  EXPECT_EQ(curl_do(p.url("/")).body, "fine");
+  p.read_until([&] { return p.output().find("instruction budget") != std::string::npos; }, 5000);
+  EXPECT_NE(p.output().find("GET /spin ran past its instruction budget"), std::string::npos)
+      << p.output();
+}
+
+}  // namespace
+}  // namespace valk::test
