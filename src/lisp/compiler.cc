@@ -377,9 +377,14 @@ class Compiler {
       case Where::Captured:
         emit(OP_CAPTURED, r.index, 1);
         return;
-      case Where::Global:
-        emit(OP_GLOBAL, constant(val(iso_.var(name))), 1);
+      case Where::Global: {
+        Var* var = iso_.var(name);
+        if (!var->defined && iso_.unresolved_refs != nullptr) {
+          iso_.unresolved_refs->push_back({var, fn_->pos});
+        }
+        emit(OP_GLOBAL, constant(val(var)), 1);
         return;
+      }
     }
   }
 

@@ -31,6 +31,12 @@ struct PendingOp {
   PendingOp* next = nullptr;
 };
 
+// A reference to the global `var`, compiled at `pos` while it was undefined.
+struct UnresolvedRef {
+  Var* var;
+  SourcePos pos;
+};
+
 struct IsolateOptions {
   // Directories searched by `import`, in order.
   std::vector<std::string> module_paths;
@@ -183,6 +189,10 @@ class Isolate {
  public:
   // Absolute paths of modules imported so far.
   std::unordered_map<std::string, bool> modules;
+  // When set, the compiler notes each reference to a global that is not
+  // defined yet (a forward reference, or a typo that would fail when run);
+  // a host checks after loading that they all got defined.
+  std::vector<UnresolvedRef>* unresolved_refs = nullptr;
 };
 
 }  // namespace valk::lisp

@@ -212,10 +212,24 @@ void Worker::stop() {
 bool Worker::load_app(Isolate& iso, std::string* error) {
   iso.define_native("serve", WorkerAccess::serve, 1, 2, this);
   iso.define_native("write", WorkerAccess::write, 2, 2, this);
+  std::vector<lisp::UnresolvedRef> refs;
+  iso.unresolved_refs = &refs;
   lisp::EvalResult r = iso.eval_file(options_.app_file);
+  iso.unresolved_refs = nullptr;
   if (!r.ok) {
     *error = iso.describe(r.value);
     return false;
+  }
+  // A name no form defined would fail each request that reaches it: say so
+  // now, where it is used.
+  for (const lisp::UnresolvedRef& ref : refs) {
+    if (!ref.var->defined) {
+      *error = iso.heap().file_name(ref.pos.file) + ":" + std::to_string(ref.pos.line) + ":" +
+               std::to_string(ref.pos.column) +
+               ": unable to resolve symbol: " + std::string(ref.var->name->name->view()) +
+               " (used here, never defined)";
+      return false;
+    }
   }
   if (!has_app_) {
     *error = options_.app_file + ": the app never called (serve handler {...})";

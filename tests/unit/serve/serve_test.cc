@@ -161,6 +161,22 @@ TEST(ServeStartup, SyntaxErrorExitsOneWithPosition) {
   EXPECT_NE(p.output().find("broken.lisp:1:1"), std::string::npos) << p.output();
 }
 
+TEST(ServeStartup, UnboundSymbolInARouteExitsOneWithPosition) {
+  std::string app = write_app("unbound.lisp", R"((import "valk/web")
+(defn show [req] (text (str (helper req))))
+(defn user [req]
+  (json (lookup-user (get-in req [:params :id]))))
+(defn helper [req] "defined after use: fine")
+(serve (router (GET "/" show) (GET "/users/:id" user)) {:port 0})
+)");
+  ServeProcess p({app});
+  EXPECT_EQ(p.wait_exit(), 1);
+  EXPECT_NE(p.output().find("unbound.lisp:4:9: unable to resolve symbol: lookup-user"),
+            std::string::npos)
+      << p.output();
+  EXPECT_EQ(p.output().find("helper"), std::string::npos) << p.output();
+}
+
 TEST(ServeStartup, AppThatNeverCallsServeExitsOne) {
   std::string app = write_app("noserve.lisp", "(def x 1)\n");
   ServeProcess p({app});
