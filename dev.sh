@@ -19,7 +19,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 PACKAGES=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libuv1-dev libnghttp2-dev libssl-dev libhttp-parser-dev libedit-dev libgtest-dev
-  libcurl4-openssl-dev curl nghttp2-client openssl lua5.4 python3)
+  libcurl4-openssl-dev curl nghttp2-client openssl lua5.4 python3 chromium)
 
 deps() {
   local missing=()
@@ -32,6 +32,20 @@ deps() {
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+# Node.js (the machine's, else Debian's) and playwright-core for the browser
+# tests in tests/browser, pinned by its package-lock.json.
+browser_deps() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    echo "==> installing playwright-core for the browser tests"
+    (cd tests/browser && npm ci --silent --no-audit --no-fund)
   fi
 }
 
@@ -93,6 +107,7 @@ case "${1:-}" in
     ;;
   test)
     deps
+    browser_deps
     configure_build build
     run_ctest build
     if [ "${SKIP_ASAN:-0}" != 1 ]; then
