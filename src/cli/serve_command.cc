@@ -42,7 +42,7 @@ void usage(FILE* out) {
           "  --instruction-budget N\n"
           "                       Lisp instructions a request may run, then 503\n"
           "                       (default 1000000000; 0: no limit)\n"
-          "  --queue-size N       requests waiting per worker; more get 503 (default 4096)\n"
+          "  --queue-size N       requests waiting per worker; more get 503 (default 16384)\n"
           "  --path DIR           also search DIR for (import ...)\n\n"
           "Exit status: 0 after a graceful shutdown, 1 startup error, 2 usage error.\n");
 }

@@ -18,7 +18,8 @@ namespace valk::serve {
 constexpr int64_t kMaxInstructionBudget = 1'000'000'000'000'000;
 constexpr int64_t kMaxQueueSize = 1 << 20;
 constexpr uint64_t kDefaultInstructionBudget = 1'000'000'000;
-constexpr uint32_t kDefaultQueueSize = 4096;
+// Enough for a burst of 100 h2 connections × 128 streams on one worker.
+constexpr uint32_t kDefaultQueueSize = 16384;
 constexpr uint32_t kDefaultDeadlineMs = 30000;
 
 struct ServeConfig {
