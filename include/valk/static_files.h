@@ -12,6 +12,9 @@ namespace valk {
 struct StaticOptions {
   std::string root;                  // the directory served
   std::string index = "index.html";  // served for a directory
+  // Taken off the front of request paths: with "/assets", /assets/app.css
+  // is ROOT/app.css. The caller sends only paths under it.
+  std::string url_prefix;
   // Files up to this size are read at once; larger ones are streamed.
   size_t inline_limit = 64 * 1024;
 };

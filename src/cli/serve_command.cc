@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
@@ -20,6 +21,7 @@
 #include "serve/serve_config.h"
 #include "serve/worker.h"
 #include "valk/server.h"
+#include "valk/static_files.h"
 
 namespace valk::cli {
 namespace {
@@ -43,6 +45,8 @@ void usage(FILE* out) {
           "                       Lisp instructions a request may run, then 503\n"
           "                       (default 1000000000; 0: no limit)\n"
           "  --queue-size N       requests waiting per worker; more get 503 (default 16384)\n"
+          "  --static PREFIX=DIR  serve files of DIR under the URL PREFIX (e.g.\n"
+          "                       /assets=public) without the app; repeatable\n"
           "  --path DIR           also search DIR for (import ...)\n\n"
           "Exit status: 0 after a graceful shutdown, 1 startup error, 2 usage error.\n");
 }
@@ -149,6 +153,22 @@ int serve_command(int argc, char** argv) {
         return 2;
       }
       flags.queue_size = static_cast<uint32_t>(n);
+    } else if (a == "--static") {
+      if (!(v = value("--static")))
+        return 2;
+      std::string spec = v;
+      size_t eq = spec.find('=');
+      std::string problem;
+      if (eq == std::string::npos || eq + 1 == spec.size()) {
+        fprintf(stderr, "valk serve: --static takes PREFIX=DIR, e.g. /assets=public\n");
+        return 2;
+      }
+      if (!serve::valid_static_prefix(spec.substr(0, eq), &problem)) {
+        fprintf(stderr, "valk serve: --static: %s\n", problem.c_str());
+        return 2;
+      }
+      flags.static_dirs.emplace_back(spec.substr(0, eq),
+                                     std::filesystem::absolute(spec.substr(eq + 1)).string());
     } else if (a == "--path") {
       if (!(v = value("--path")))
         return 2;
@@ -218,7 +238,34 @@ int serve_command(int argc, char** argv) {
 
   std::atomic<uint64_t> next_id{1};
   std::atomic<uint64_t> next_worker{0};
+  // Static directories, served on the reactors. A relative directory in the
+  // app's options is relative to the app file (the flags' are absolute).
+  struct StaticMount {
+    std::string prefix;
+    Handler handler;
+  };
+  std::vector<StaticMount> mounts;
+  for (const auto& entry : config.static_dirs) {
+    StaticOptions so;
+    so.root = std::filesystem::path(app).parent_path() / entry.second;
+    so.url_prefix = entry.first;
+    Handler h = make_static_handler(so, &error);
+    if (!h) {
+      fprintf(stderr, "valk serve: static %s: %s\n", entry.first.c_str(), error.c_str());
+      return 1;
+    }
+    mounts.push_back({entry.first, std::move(h)});
+  }
+
   Handler handler = [&](Request& req, Responder res) {
+    for (const StaticMount& m : mounts) {
+      std::string_view path = req.path();
+      if (path.starts_with(m.prefix) &&
+          (path.size() == m.prefix.size() || path[m.prefix.size()] == '/')) {
+        m.handler(req, std::move(res));
+        return;
+      }
+    }
     auto r = std::make_unique<serve::HttpRequest>();
     r->id = next_id.fetch_add(1, std::memory_order_relaxed);
     r->responder = res;

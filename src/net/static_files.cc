@@ -324,14 +324,34 @@ int open_file(const StaticRoot& sr, const std::string& path, FileInfo* info) {
   return 0;
 }
 
+// A directory asked for without its trailing slash: relative links in its
+// index only resolve with it.
+void redirect_to_directory(const Request& req, const Responder& res) {
+  std::string loc(req.path());
+  loc += '/';
+  if (!req.query().empty()) {
+    loc += '?';
+    loc += req.query();
+  }
+  res.respond(301, {{"location", loc}}, "");
+}
+
 void serve(const StaticRoot& sr, Request& req, Responder res) {
   std::string_view method = req.method();
   if (method != "GET" && method != "HEAD") {
     res.respond(405, {{"allow", "GET, HEAD"}}, "");
     return;
   }
+  std::string_view url_path = req.path();
+  if (url_path.starts_with(sr.opts.url_prefix)) {
+    url_path.remove_prefix(sr.opts.url_prefix.size());
+  }
+  if (url_path.empty()) {
+    redirect_to_directory(req, res);  // "/assets" → "/assets/"
+    return;
+  }
   std::string path;
-  if (!decode_path(req.path(), &path) || path.empty() || path[0] != '/') {
+  if (!decode_path(url_path, &path) || path.empty() || path[0] != '/') {
     res.respond(400, {}, "bad path\n");
     return;
   }
@@ -352,13 +372,7 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
     }
     int status = open_file(sr, path, &info);
     if (status == 301) {
-      std::string loc(req.path());
-      loc += '/';
-      if (!req.query().empty()) {
-        loc += '?';
-        loc += req.query();
-      }
-      res.respond(301, {{"location", loc}}, "");
+      redirect_to_directory(req, res);
       return;
     }
     if (status == 404) {

@@ -1,5 +1,7 @@
 #include "serve/serve_config.h"
 
+#include <algorithm>
+
 #include "lisp/collections.h"
 #include "lisp/heap.h"
 #include "lisp/printer.h"
@@ -32,6 +34,25 @@ void ServeConfig::override_with(const ServeConfig& o) {
     instruction_budget = o.instruction_budget;
   if (o.queue_size)
     queue_size = o.queue_size;
+  for (const auto& entry : o.static_dirs) {
+    auto same = [&](const auto& e) { return e.first == entry.first; };
+    auto it = std::find_if(static_dirs.begin(), static_dirs.end(), same);
+    if (it != static_dirs.end()) {
+      it->second = entry.second;
+    } else {
+      static_dirs.push_back(entry);
+    }
+  }
+}
+
+bool valid_static_prefix(const std::string& prefix, std::string* error) {
+  if (prefix.size() < 2 || prefix[0] != '/' || prefix.back() == '/' ||
+      prefix.find("//") != std::string::npos) {
+    *error = "a static URL prefix looks like \"/assets\" (a path, no trailing slash), got \"" +
+             prefix + "\"";
+    return false;
+  }
+  return true;
 }
 
 namespace {
@@ -107,6 +128,33 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
       out->log_format = AccessLogFormat::kCombined;
     } else {
       *error = "serve: :log-format must be :combined or :json, got " + lisp::print_str(fmt, true);
+      return false;
+    }
+  }
+  Value statics;
+  if (lisp::map_find(opts, h.keyword("static"), &statics) && !statics.is_nil()) {
+    if (!statics.is(Tag::Map)) {
+      *error = "serve: :static must be a map {\"/prefix\" \"directory\"}";
+      return false;
+    }
+    bool ok = true;
+    lisp::map_each(statics, [&](Value prefix, Value dir) {
+      if (!prefix.is(Tag::String) || !dir.is(Tag::String)) {
+        *error = "serve: :static maps a URL prefix string to a directory string";
+        ok = false;
+        return false;
+      }
+      std::string p(static_cast<lisp::String*>(prefix.o)->view());
+      if (!valid_static_prefix(p, error)) {
+        *error = "serve: :static: " + *error;
+        ok = false;
+        return false;
+      }
+      out->static_dirs.emplace_back(std::move(p),
+                                    std::string(static_cast<lisp::String*>(dir.o)->view()));
+      return true;
+    });
+    if (!ok) {
       return false;
     }
   }

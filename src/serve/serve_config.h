@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "lisp/value.h"
 #include "valk/server.h"
@@ -34,6 +36,8 @@ struct ServeConfig {
   std::optional<uint32_t> request_deadline_ms;
   std::optional<uint64_t> instruction_budget;  // 0: no limit
   std::optional<uint32_t> queue_size;
+  // URL prefix → directory, served by the reactors without the app.
+  std::vector<std::pair<std::string, std::string>> static_dirs;
 
   // Fills the fields `other` has set.
   void override_with(const ServeConfig& other);
@@ -41,8 +45,12 @@ struct ServeConfig {
 
 // Reads the options map of (serve app {...}): :host :port :tls {:cert :key}
 // :workers :reactors :access-log :log-format (:combined or :json)
-// :deadline-ms :instruction-budget :queue-size. Returns false with a
-// message naming the bad option.
+// :deadline-ms :instruction-budget :queue-size :static ({"/prefix" "dir"}).
+// Returns false with a message naming the bad option.
+// Checks a :static / --static URL prefix: "/x" or "/x/y", no trailing
+// slash. Returns false with a message.
+bool valid_static_prefix(const std::string& prefix, std::string* error);
+
 bool parse_serve_options(lisp::Heap& heap, lisp::Value opts, ServeConfig* out, std::string* error);
 
 }  // namespace valk::serve

@@ -2,6 +2,8 @@
 // libcurl over HTTP/1.1, h2c and h2 over TLS.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
 
@@ -152,6 +154,63 @@ TEST(ServeTls, H2OverTlsWithAlpn) {
   EXPECT_EQ(r.version, CURL_HTTP_VERSION_2_0);
   EXPECT_EQ(r.body, "secure");
   EXPECT_EQ(p.signal_and_wait(SIGTERM), 0);
+}
+
+TEST(ServeStatic, DirectoriesAreServedBesideTheApp) {
+  std::string dir = testing::TempDir() + "/static_site";
+  std::filesystem::create_directories(dir + "/public/css");
+  std::filesystem::create_directories(dir + "/other");
+  std::ofstream(dir + "/public/hello.txt") << "hello from disk\n";
+  std::ofstream(dir + "/public/css/site.css") << "body { color: teal }\n";
+  std::ofstream(dir + "/other/note.txt") << "from the flag\n";
+  std::ofstream(dir + "/app.lisp")
+      << "(serve (fn [req] (str \"app: \" (:path req))) {:port 0 :static {\"/assets\" "
+         "\"public\" \"/docs\" \"public\"}})\n";
+  ServeProcess p({"--static", "/docs=" + dir + "/other", dir + "/app.lisp"});
+  ASSERT_NE(p.port(), 0) << p.output();
+
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    CurlResult css = get(p.url("/assets/css/site.css"), version);
+    EXPECT_EQ(css.status, 200);
+    EXPECT_EQ(css.body, "body { color: teal }\n");
+    EXPECT_NE(css.headers.find("content-type: text/css"), std::string::npos) << css.headers;
+  }
+  CurlResult hello = get(p.url("/assets/hello.txt"), CURL_HTTP_VERSION_1_1);
+  size_t at = hello.headers.find("etag: ");
+  ASSERT_NE(at, std::string::npos) << hello.headers;
+  std::string etag = hello.headers.substr(at + 6, hello.headers.find('\r', at) - at - 6);
+  CurlResult again = curl_do(p.url("/assets/hello.txt"), [&](CURL* c) {
+    static curl_slist* h = nullptr;
+    curl_slist_free_all(h);
+    h = curl_slist_append(nullptr, ("If-None-Match: " + etag).c_str());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  });
+  EXPECT_EQ(again.status, 304);
+  // The flag's directory wins over the app's for the same prefix.
+  EXPECT_EQ(get(p.url("/docs/note.txt"), CURL_HTTP_VERSION_1_1).body, "from the flag\n");
+  EXPECT_EQ(get(p.url("/assets/missing.txt"), CURL_HTTP_VERSION_1_1).status, 404);
+  CurlResult bare = get(p.url("/assets"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(bare.status, 301);
+  EXPECT_NE(bare.headers.find("location: /assets/"), std::string::npos) << bare.headers;
+  CurlResult escape = curl_do(p.url("/assets/../app.lisp"),
+                              [](CURL* c) { curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); });
+  EXPECT_EQ(escape.status, 403);
+  EXPECT_EQ(escape.body.find("serve"), std::string::npos);
+  // Everything else, including look-alike prefixes, goes to the app.
+  EXPECT_EQ(get(p.url("/assetsx/hello.txt"), CURL_HTTP_VERSION_1_1).body,
+            "app: /assetsx/hello.txt");
+  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).body, "app: /");
+}
+
+TEST(ServeStatic, MissingDirectoryIsAStartupError) {
+  std::string app = write_app("static_missing.lisp",
+                              "(serve (fn [r] \"x\") {:port 0 :static {\"/s\" \"nope\"}})\n");
+  ServeProcess p({app});
+  EXPECT_EQ(p.wait_exit(), 1);
+  EXPECT_NE(p.output().find("static /s: not a directory"), std::string::npos) << p.output();
+  ServeProcess bad({"--static", "assets=public", app});
+  EXPECT_EQ(bad.wait_exit(), 2);
+  EXPECT_NE(bad.output().find("a static URL prefix looks like"), std::string::npos) << bad.output();
 }
 
 TEST(ServeStartup, SyntaxErrorExitsOneWithPosition) {
