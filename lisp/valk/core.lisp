@@ -395,3 +395,113 @@
             (swap! cache assoc args v)
             v)
           hit)))))
+
+;; ---------------------------------------------------------------------------
+;; More sequence functions, eager like the rest: they take finite
+;; collections and return lists (vectors where Clojure does). `repeat` and
+;; `repeatedly` need a count, as there are no infinite sequences.
+
+(defn repeat [n x]
+  (loop [i 0 acc ()]
+    (if (< i n) (recur (inc i) (cons x acc)) acc)))
+
+(defn repeatedly [n f]
+  (loop [i 0 acc []]
+    (if (< i n) (recur (inc i) (conj acc (f))) (apply list acc))))
+
+(defn drop-last
+  ([coll] (drop-last 1 coll))
+  ([n coll] (take (- (count coll) n) coll)))
+
+(defn butlast [coll] (seq (drop-last 1 coll)))
+
+(defn take-last [n coll] (seq (drop (- (count coll) n) coll)))
+
+(defn split-at [n coll] [(take n coll) (drop n coll)])
+
+(defn split-with [pred coll] [(take-while pred coll) (drop-while pred coll)])
+
+(defn take-nth [n coll]
+  (when-not (pos? n)
+    (throw (ex-info "take-nth: n must be positive" {:type :argument-error})))
+  (loop [xs (seq coll) i 0 acc []]
+    (cond
+      (empty? xs) (apply list acc)
+      (zero? (mod i n)) (recur (rest xs) (inc i) (conj acc (first xs)))
+      :else (recur (rest xs) (inc i) acc))))
+
+;; The entry [k v] of map `m` for key `k`, or nil.
+(defn find [m k]
+  (when (contains? m k) [k (get m k)]))
+
+(defn not-empty [coll]
+  (when (seq coll) coll))
+
+(defn keep-indexed [f coll]
+  (remove nil? (map-indexed f coll)))
+
+(defn every-pred [& preds]
+  (fn [& xs] (every? (fn [p] (every? p xs)) preds)))
+
+(defn some-fn [& preds]
+  (fn [& xs] (some (fn [p] (some p xs)) preds)))
+
+;; The x with the greatest (least) (k x); of equals, the last.
+(defn max-key [k x & more]
+  (reduce (fn [best y] (if (>= (k y) (k best)) y best)) x more))
+
+(defn min-key [k x & more]
+  (reduce (fn [best y] (if (<= (k y) (k best)) y best)) x more))
+
+;; Drops each element equal to the one before it.
+(defn dedupe [coll]
+  (reverse (reduce (fn [acc x] (if (and (seq acc) (= x (first acc))) acc (cons x acc)))
+                   () coll)))
+
+;; Chunks of n taken every `step` elements, the last ones shorter.
+(defn partition-all
+  ([n coll] (partition-all n n coll))
+  ([n step coll]
+   (when-not (and (pos? n) (pos? step))
+     (throw (ex-info "partition-all: n and step must be positive" {:type :argument-error})))
+   (loop [v (vec coll) acc []]
+     (if (empty? v)
+       (apply list acc)
+       (recur (subvec v (min step (count v)))
+              (conj acc (apply list (subvec v 0 (min n (count v))))))))))
+
+;; Splits `coll` each time (f x) changes.
+(defn partition-by [f coll]
+  (loop [xs (seq coll) acc [] cur [] last-key :valk.core/none]
+    (if (empty? xs)
+      (apply list (if (seq cur) (conj acc (apply list cur)) acc))
+      (let [x (first xs) k (f x)]
+        (if (or (= last-key :valk.core/none) (= k last-key))
+          (recur (rest xs) acc (conj cur x) k)
+          (recur (rest xs) (conj acc (apply list cur)) [x] k))))))
+
+;; The nodes of a tree, depth first, each before its children.
+(defn tree-seq [branch? children root]
+  (loop [stack (list root) acc []]
+    (if (empty? stack)
+      (apply list acc)
+      (let [node (first stack)
+            kids (when (branch? node) (children node))]
+        (recur (concat kids (rest stack)) (conj acc node))))))
+
+(defn rand-nth [coll]
+  (nth (vec coll) (rand-int (count coll))))
+
+;; A vector of the elements of `coll` in random order (Fisher-Yates, with
+;; the isolate's seeded generator).
+(defn shuffle [coll]
+  (loop [v (vec coll) i (dec (count v))]
+    (if (pos? i)
+      (let [j (rand-int (inc i))]
+        (recur (assoc v i (nth v j) j (nth v i)) (dec i)))
+      v)))
+
+;; `m` with the keys of `kmap` renamed to its values.
+(defn rename-keys [m kmap]
+  (reduce-kv (fn [acc old new] (if (contains? m old) (assoc acc new (get m old)) acc))
+             (apply dissoc m (keys kmap)) kmap))
