@@ -154,9 +154,15 @@ using Work = std::vector<std::pair<Value, Value>>;
 // for collections the sizes, queueing element pairs on `work`.
 bool equal_step(Value a, Value b, Work& work);
 
+// The same bits, and not NaN (which equals nothing, itself included, as
+// IEEE 754 and Clojure's = have it).
+inline bool same_value(Value a, Value b) {
+  return identical(a, b) && !(a.tag == Tag::Double && a.d != a.d);
+}
+
 // Queues a pair, or decides it at once when neither side is a collection.
 inline bool equal_or_queue(Value a, Value b, Work& work) {
-  if (identical(a, b)) {
+  if (same_value(a, b)) {
     return true;
   }
   if (a.tag == Tag::List || a.tag == Tag::Vector || a.tag == Tag::Map || a.tag == Tag::Set) {
@@ -215,7 +221,7 @@ bool equal_seqs(Value a, Value b, Work& work) {
 }
 
 bool equal_step(Value a, Value b, Work& work) {
-  if (identical(a, b)) {
+  if (same_value(a, b)) {
     return true;
   }
   if (a.tag != b.tag) {
@@ -271,7 +277,7 @@ bool equal_step(Value a, Value b, Work& work) {
 }  // namespace
 
 bool equal(Value a, Value b) {
-  if (identical(a, b)) {
+  if (same_value(a, b)) {
     return true;
   }
   Work work;

@@ -96,6 +96,11 @@
   (is (< 1 1.5 2))
   (is (not (< ##NaN 1 2)))
   (is (not (== ##NaN ##NaN 1)))
+  (is (not (= ##NaN ##NaN)))
+  (is (not (let [x ##NaN] (= x x))))
+  (is (not (= [##NaN] [##NaN])))
+  (is (not= ##NaN ##NaN))
+  (is (identical? ##NaN ##NaN))
   ;; Exact comparison of integers beyond 2^53 with doubles.
   (is (> 9007199254740993 9007199254740992.0 0))
   (is (< -9007199254740993 -9007199254740992.0 0))
