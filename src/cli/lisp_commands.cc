@@ -64,7 +64,8 @@ int run_command(int argc, char** argv) {
   if (!args.empty() && is_help(args[0])) {
     printf(
         "Usage: valk run [OPTIONS] FILE.lisp [ARGS...]\n\n"
-        "Runs a Lisp program. ARGS are visible to it as *command-line-args*.\n\n"
+        "Runs a Lisp program. ARGS are visible to it as *command-line-args*.\n"
+        "It ends when its last form and every fiber it spawned are done.\n\n"
         "Options:\n"
         "  --path DIR    also search DIR for (import ...)\n"
         "  --gc-stress   collect garbage at every safe point (for testing)\n\n"
@@ -87,7 +88,11 @@ int run_command(int argc, char** argv) {
   iso.define("*command-line-args*",
              lisp::vector_from(iso.heap(), program_args.data(), program_args.size()));
   iso.define("*file*", iso.heap().string(args[0]));
-  return report(iso, iso.eval_file(args[0]));
+  EvalResult r = iso.eval_file(args[0]);
+  if (r.ok) {
+    iso.run_until_idle();  // fibers the program spawned and did not await
+  }
+  return report(iso, r);
 }
 
 int eval_command(int argc, char** argv) {

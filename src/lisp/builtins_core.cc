@@ -11,6 +11,7 @@
 #include <string>
 
 #include "lisp/builtins.h"
+#include "lisp/builtins_seq.h"
 #include "lisp/collections.h"
 #include "lisp/compiler.h"
 #include "lisp/isolate.h"
@@ -388,64 +389,6 @@ Value n_not_equal(Isolate& iso, Value* args, int argc) {
   return Value::boolean(!n_equal(iso, args, argc).b);
 }
 
-// Clojure's compare: numbers numerically, strings, symbols and keywords by
-// text, booleans false first, nil before everything, vectors by length then
-// element-wise. Returns false (with an error raised) for other pairs.
-bool compare_values(Isolate& iso, Value a, Value b, int* out) {
-  auto sign = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
-  if (a.is_nil() || b.is_nil()) {
-    *out = a.is_nil() ? (b.is_nil() ? 0 : -1) : 1;
-    return true;
-  }
-  if (a.is_number() && b.is_number()) {
-    if (a.is_int() && b.is_int()) {
-      *out = sign(a.i, b.i);
-    } else {
-      *out = sign(a.is_int() ? static_cast<double>(a.i) : a.d,
-                  b.is_int() ? static_cast<double>(b.i) : b.d);
-    }
-    return true;
-  }
-  if (a.tag != b.tag) {
-    iso.raise_error("type-error", "compare: cannot compare " + std::string(type_name(a)) +
-                                      " with " + std::string(type_name(b)));
-    return false;
-  }
-  switch (a.tag) {
-    case Tag::Bool:
-      *out = sign(a.b, b.b);
-      return true;
-    case Tag::String:
-      *out = sign(static_cast<String*>(a.o)->view(), static_cast<String*>(b.o)->view());
-      return true;
-    case Tag::Symbol:
-    case Tag::Keyword:
-      *out = sign(static_cast<Symbol*>(a.o)->name->view(), static_cast<Symbol*>(b.o)->name->view());
-      return true;
-    case Tag::Vector: {
-      size_t na = vector_count(a), nb = vector_count(b);
-      if (na != nb) {
-        *out = sign(na, nb);
-        return true;
-      }
-      for (size_t i = 0; i < na; i++) {
-        if (!compare_values(iso, vector_nth(a, i), vector_nth(b, i), out)) {
-          return false;
-        }
-        if (*out != 0) {
-          return true;
-        }
-      }
-      *out = 0;
-      return true;
-    }
-    default:
-      iso.raise_error("type-error",
-                      "compare: cannot compare values of type " + std::string(type_name(a)));
-      return false;
-  }
-}
-
 Value n_compare(Isolate& iso, Value* args, int argc) {
   int c;
   if (!compare_values(iso, args[0], args[1], &c)) {
@@ -515,6 +458,64 @@ Value n_gc(Isolate& iso, Value* args, int argc) {
 }
 
 }  // namespace
+
+// Clojure's compare: numbers numerically, strings, symbols and keywords by
+// text, booleans false first, nil before everything, vectors by length then
+// element-wise. Returns false (with an error raised) for other pairs.
+bool compare_values(Isolate& iso, Value a, Value b, int* out) {
+  auto sign = [](auto x, auto y) { return x < y ? -1 : (y < x ? 1 : 0); };
+  if (a.is_nil() || b.is_nil()) {
+    *out = a.is_nil() ? (b.is_nil() ? 0 : -1) : 1;
+    return true;
+  }
+  if (a.is_number() && b.is_number()) {
+    if (a.is_int() && b.is_int()) {
+      *out = sign(a.i, b.i);
+    } else {
+      *out = sign(a.is_int() ? static_cast<double>(a.i) : a.d,
+                  b.is_int() ? static_cast<double>(b.i) : b.d);
+    }
+    return true;
+  }
+  if (a.tag != b.tag) {
+    iso.raise_error("type-error", "compare: cannot compare " + std::string(type_name(a)) +
+                                      " with " + std::string(type_name(b)));
+    return false;
+  }
+  switch (a.tag) {
+    case Tag::Bool:
+      *out = sign(a.b, b.b);
+      return true;
+    case Tag::String:
+      *out = sign(static_cast<String*>(a.o)->view(), static_cast<String*>(b.o)->view());
+      return true;
+    case Tag::Symbol:
+    case Tag::Keyword:
+      *out = sign(static_cast<Symbol*>(a.o)->name->view(), static_cast<Symbol*>(b.o)->name->view());
+      return true;
+    case Tag::Vector: {
+      size_t na = vector_count(a), nb = vector_count(b);
+      if (na != nb) {
+        *out = sign(na, nb);
+        return true;
+      }
+      for (size_t i = 0; i < na; i++) {
+        if (!compare_values(iso, vector_nth(a, i), vector_nth(b, i), out)) {
+          return false;
+        }
+        if (*out != 0) {
+          return true;
+        }
+      }
+      *out = 0;
+      return true;
+    }
+    default:
+      iso.raise_error("type-error",
+                      "compare: cannot compare values of type " + std::string(type_name(a)));
+      return false;
+  }
+}
 
 void register_core_natives(Isolate& iso) {
   iso.define_native("apply", n_apply, 2, -1);

@@ -384,12 +384,23 @@ Value n_sort(Isolate& iso, Value* args, int argc) {
     return Value::empty_list();
   }
   Value first = items[0];
+  bool fast = true;  // numbers, strings or keywords, all of one kind
   for (Value x : items) {
     bool same = first.is_number() ? x.is_number() : x.tag == first.tag;
-    bool sortable = x.is_number() || x.is(Tag::String) || x.is(Tag::Keyword);
-    if (!same || !sortable) {
-      return iso.type_error("sort", "numbers, strings or keywords, all of one kind", x);
-    }
+    fast = fast && same && (x.is_number() || x.is(Tag::String) || x.is(Tag::Keyword));
+  }
+  if (!fast) {
+    // Anything else `compare` orders (vectors, booleans, nil, mixes with
+    // nil); the first pair it cannot compare raises its error.
+    bool failed = false;
+    std::stable_sort(items.begin(), items.end(), [&](Value a, Value b) {
+      int c = 0;
+      if (!failed && !compare_values(iso, a, b, &c)) {
+        failed = true;
+      }
+      return !failed && c < 0;
+    });
+    return failed ? exception() : list_of(iso.heap(), items);
   }
   if (first.is_number()) {
     std::stable_sort(items.begin(), items.end(),

@@ -17,4 +17,8 @@ void register_seq_natives(Isolate& iso);
 // anything else.
 bool conj_one(Isolate& iso, Value coll, Value x, Value* out);
 
+// Clojure's compare (builtins_core.cc): sets *out to -1, 0 or 1, or returns
+// false with a type-error raised for values that do not compare.
+bool compare_values(Isolate& iso, Value a, Value b, int* out);
+
 }  // namespace valk::lisp

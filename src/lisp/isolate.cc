@@ -355,6 +355,16 @@ void Isolate::run_loop(const bool* stop) {
   }
 }
 
+void Isolate::run_until_idle() {
+  for (;;) {
+    run_ready(nullptr);
+    int alive = uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+    if (alive == 0 && ready_head_ == nullptr) {
+      return;
+    }
+  }
+}
+
 Value Isolate::park_on(Promise* p) {
   Fiber* f = current_;
   if (f->cancel_requested) {

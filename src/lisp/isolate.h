@@ -136,6 +136,9 @@ class Isolate {
   // Runs ready fibers and loop events until `*stop` becomes true (checked
   // after each loop turn; set it from a loop callback).
   void run_loop(const bool* stop);
+  // Runs fibers and loop events until nothing is left to run: no ready
+  // fiber, no timer or I/O pending (what `valk run` does at the end).
+  void run_until_idle();
   // Parks the current fiber until `p` settles; returns Tag::Park.
   Value park_on(Promise* p);
   // Requests cancellation of the fiber behind `p` (or of its operation).

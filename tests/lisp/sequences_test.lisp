@@ -158,3 +158,10 @@
   (is (vector? (shuffle '(1 2))))
   (is (contains? #{1 2 3} (rand-nth [1 2 3])))
   (is (= {:x 1 :a 2} (rename-keys {:a 1 :b 2} {:a :x :b :a}))))
+
+(deftest sort-orders-what-compare-orders
+  (is (= '([1] [1 2] [2 1]) (sort [[2 1] [1 2] [1]])))
+  (is (= '(nil false true) (sort [true false nil])))
+  (is (= '(nil 1 2) (sort [2 nil 1])))
+  (is-thrown? :type-error (sort [1 "a"]))
+  (is-thrown? :type-error (sort [{:a 1} {:a 2}])))

@@ -85,6 +85,15 @@ TEST(Cli, RunPassesArguments) {
   EXPECT_EQ(o.out, "[\"a\" \"--b\"]\n");
 }
 
+TEST(Cli, RunWaitsForTheFibersItSpawned) {
+  std::string path = write_file(
+      "spawned.lisp",
+      "(spawn (fn [] (await (sleep 50)) (println \"late fiber ran\")))\n(println \"main done\")\n");
+  Outcome o = run("run " + path);
+  EXPECT_EQ(o.status, 0);
+  EXPECT_EQ(o.out, "main done\nlate fiber ran\n");
+}
+
 TEST(Cli, ReplEvaluatesMultiLineInputAndSurvivesErrors) {
   Outcome o = run("repl", "(+ 1\n2)\n(error \"bad\")\n(* 6 7)\n");
   EXPECT_EQ(o.status, 0);
