@@ -213,8 +213,13 @@ class H1Session final : public Session {
       }
       http_errno err = HTTP_PARSER_ERRNO(&parser_);
       if (err == HPE_PAUSED) {
+        // Pipelined bytes wait for this response. Without any, reading
+        // goes on so that a client leaving (EOF) is seen at once; the
+        // next read is kept (on_input) and reading stops then.
         backlog_.assign(p + k, n - k);
-        conn_->stop_reading();
+        if (!backlog_.empty()) {
+          conn_->stop_reading();
+        }
         return true;
       }
       if (err != HPE_OK) {
