@@ -567,8 +567,12 @@ void generic_each(Value m, const std::function<bool(Value, Value)>& f) {
 // that garbage to the collector. Instead, entries are sorted into trie order
 // and each node is built once, at its exact size.
 
-// Below this many items, repeated assoc is as cheap as sorting.
-constexpr size_t kBulkMin = 16;
+// Past an array map's size, sorting wins: repeated assoc would copy the
+// array once per item up to kArrayMax, then a trie path per item.
+constexpr size_t kBulkMin = kArrayMax + 1;
+// Entries of a bulk build up to this many live on the stack (request maps,
+// JSON objects), so the build allocates only the nodes.
+constexpr size_t kBulkInline = 32;
 
 struct BuildEntry {
   Value key;
@@ -633,14 +637,20 @@ Node* build_node(Heap& heap, const Shape& shape, const BuildEntry* b, const Buil
 }
 
 Value bulk_from(Heap& heap, const Kind& kind, const Value* items, size_t n, size_t stride) {
-  std::vector<BuildEntry> entries(n);
+  BuildEntry inline_entries[kBulkInline];
+  std::vector<BuildEntry> heap_entries;
+  BuildEntry* entries = inline_entries;
+  if (n > kBulkInline) {
+    heap_entries.resize(n);
+    entries = heap_entries.data();
+  }
   for (size_t i = 0; i < n; i++) {
     const Value* x = items + i * stride;
     uint32_t h = hash32(x[0]);
     entries[i] = {x[0], x[stride - 1], trie_order(h), h, static_cast<uint32_t>(i)};
   }
   // Input order breaks ties, so equal keys stay in input order.
-  std::sort(entries.begin(), entries.end(), [](const BuildEntry& a, const BuildEntry& b) {
+  std::sort(entries, entries + n, [](const BuildEntry& a, const BuildEntry& b) {
     return a.sort_key < b.sort_key || (a.sort_key == b.sort_key && a.order < b.order);
   });
   // Merge equal keys (adjacent runs of one hash): the first key stays, the
@@ -665,9 +675,8 @@ Value bulk_from(Heap& heap, const Kind& kind, const Value* items, size_t n, size
     }
     i = run_end;
   }
-  entries.resize(out);
   if (out <= kArrayMax) {
-    std::sort(entries.begin(), entries.end(),
+    std::sort(entries, entries + out,
               [](const BuildEntry& a, const BuildEntry& b) { return a.order < b.order; });
     ArrayMap* a = new_array(heap, kind, static_cast<uint32_t>(out));
     for (size_t i = 0; i < out; i++) {
@@ -676,7 +685,7 @@ Value bulk_from(Heap& heap, const Kind& kind, const Value* items, size_t n, size
     }
     return val(a);
   }
-  Node* root = build_node(heap, {kind.tag, kind.hash_cls}, entries.data(), entries.data() + out, 0);
+  Node* root = build_node(heap, {kind.tag, kind.hash_cls}, entries, entries + out, 0);
   root->count = out;
   return val(root);
 }

@@ -14,6 +14,18 @@ namespace valk::serve {
 using lisp::Tag;
 using lisp::Value;
 
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+}  // namespace
+
 HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   lisp::Heap& h = iso.heap();
   method = h.keyword("method");
@@ -29,8 +41,15 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   status = h.keyword("status");
   http = h.keyword("http");
   https = h.keyword("https");
-  keep_ = {method,      path,     query_string, headers, body, scheme, authority,
-           remote_addr, protocol, request_id,   status,  http, https};
+  http10 = h.string("HTTP/1.0");
+  http11 = h.string("HTTP/1.1");
+  http2 = h.string("HTTP/2");
+  keep_ = {method,   path,       query_string, headers, body,  scheme, authority, remote_addr,
+           protocol, request_id, status,       http,    https, http10, http11,    http2};
+  for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    methods.emplace_back(m, h.keyword(lower(m)));
+    keep_.push_back(methods.back().second);
+  }
   iso_.push_roots(&keep_);
 }
 
@@ -40,24 +59,17 @@ HttpKeys::~HttpKeys() {
 
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
+// Requests arrive with this many headers or fewer almost always; their
+// keys and values are gathered on the stack.
+constexpr size_t kInlineHeaders = 32;
 
-const char* protocol_name(Protocol p) {
-  switch (p) {
-    case Protocol::kHttp10:
-      return "HTTP/1.0";
-    case Protocol::kHttp11:
-      return "HTTP/1.1";
-    case Protocol::kHttp2:
-      return "HTTP/2";
+Value method_keyword(lisp::Isolate& iso, const HttpKeys& k, const std::string& method) {
+  for (const auto& [name, keyword] : k.methods) {
+    if (method == name) {
+      return keyword;
+    }
   }
-  return "HTTP/1.1";
+  return iso.heap().keyword(lower(method));
 }
 
 }  // namespace
@@ -66,28 +78,40 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
                        const std::string& request_id) {
   lisp::Heap& h = iso.heap();
   // Repeated headers are joined as HTTP allows (", ", cookies "; "), then
-  // the map is built in one step rather than one assoc per header.
-  std::vector<std::pair<std::string_view, std::string>> joined;
-  joined.reserve(req.headers.size());
-  for (const auto& header : req.headers) {
-    const std::string& name = header.first;
-    const std::string& value = header.second;
+  // the map is built in one step rather than one assoc per header. Only a
+  // repeated name builds a joined copy; the rest go straight to the heap.
+  const auto& in = req.headers;
+  Value inline_kvs[2 * kInlineHeaders];
+  std::vector<Value> heap_kvs;
+  Value* header_kvs = inline_kvs;
+  if (in.size() > kInlineHeaders) {
+    heap_kvs.resize(2 * in.size());
+    header_kvs = heap_kvs.data();
+  }
+  size_t n_kvs = 0;
+  std::string joined;
+  for (size_t i = 0; i < in.size(); i++) {
+    const std::string& name = in[i].first;
     auto same = [&](const auto& e) { return e.first == name; };
-    auto it = std::find_if(joined.begin(), joined.end(), same);
-    if (it == joined.end()) {
-      joined.emplace_back(name, value);
-    } else {
-      it->second += name == "cookie" ? "; " : ", ";
-      it->second += value;
+    if (std::find_if(in.begin(), in.begin() + static_cast<ptrdiff_t>(i), same) !=
+        in.begin() + static_cast<ptrdiff_t>(i)) {
+      continue;  // joined into its first occurrence
     }
+    auto next = std::find_if(in.begin() + static_cast<ptrdiff_t>(i) + 1, in.end(), same);
+    header_kvs[n_kvs++] = h.string(name);
+    if (next == in.end()) {
+      header_kvs[n_kvs++] = h.string(in[i].second);
+      continue;
+    }
+    const char* sep = name == "cookie" ? "; " : ", ";
+    joined = in[i].second;
+    for (; next != in.end(); next = std::find_if(next + 1, in.end(), same)) {
+      joined += sep;
+      joined += next->second;
+    }
+    header_kvs[n_kvs++] = h.string(joined);
   }
-  std::vector<Value> header_kvs;
-  header_kvs.reserve(joined.size() * 2);
-  for (const auto& [name, value] : joined) {
-    header_kvs.push_back(h.string(name));
-    header_kvs.push_back(h.string(value));
-  }
-  Value headers = lisp::map_from(h, header_kvs.data(), joined.size());
+  Value headers = lisp::map_from(h, header_kvs, n_kvs / 2);
   Value body;
   if (!req.body.empty()) {
     body =
@@ -96,7 +120,7 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
             : val(h.make_bytes(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
   }
   Value kvs[] = {
-      k.method,       h.keyword(lower(req.method)),
+      k.method,       method_keyword(iso, k, req.method),
       k.path,         h.string(req.path),
       k.query_string, req.query.empty() ? Value::nil() : h.string(req.query),
       k.headers,      headers,
@@ -104,7 +128,7 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
       k.scheme,       req.scheme == "https" ? k.https : k.http,
       k.authority,    h.string(req.authority),
       k.remote_addr,  h.string(req.peer),
-      k.protocol,     h.string(protocol_name(req.protocol)),
+      k.protocol,     k.protocol_name(req.protocol),
       k.request_id,   h.string(request_id),
   };
   return lisp::map_from(h, kvs, sizeof(kvs) / sizeof(kvs[0]) / 2);

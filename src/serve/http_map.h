@@ -25,6 +25,14 @@ class HttpKeys {
   ~HttpKeys();
   lisp::Value method, path, query_string, headers, body, scheme, authority, remote_addr, protocol,
       request_id, status, http, https;
+  // The :protocol strings, shared by every request (strings are immutable).
+  lisp::Value http10, http11, http2;
+  // The standard methods' keywords, by their upper-case names.
+  std::vector<std::pair<std::string, lisp::Value>> methods;
+
+  lisp::Value protocol_name(Protocol p) const {
+    return p == Protocol::kHttp2 ? http2 : p == Protocol::kHttp10 ? http10 : http11;
+  }
 
  private:
   lisp::Isolate& iso_;

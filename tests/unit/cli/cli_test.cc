@@ -1,6 +1,7 @@
 // The valk command end to end: exit codes, help, run, eval and repl.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
@@ -14,7 +15,8 @@ struct Outcome {
 };
 
 Outcome run(const std::string& args, const std::string& stdin_text = "") {
-  std::string input = testing::TempDir() + "/valk_cli_stdin";
+  // One file per process: ctest runs these tests in parallel processes.
+  std::string input = testing::TempDir() + "/valk_cli_stdin_" + std::to_string(getpid());
   std::ofstream(input) << stdin_text;
   std::string cmd = std::string(VALK_BINARY) + " " + args + " <" + input + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
@@ -25,6 +27,7 @@ Outcome run(const std::string& args, const std::string& stdin_text = "") {
     out.append(buf, n);
   }
   int status = pclose(p);
+  std::remove(input.c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 

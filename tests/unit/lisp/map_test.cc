@@ -154,6 +154,41 @@ TEST(Map, BulkBuildMatchesRepeatedAssoc) {
   }
 }
 
+// Nine to fifteen pairs (request maps) take the bulk path too, with their
+// entries on the stack; a duplicate that leaves eight keys gives an array
+// map in first-insertion order, as repeated assoc would.
+TEST(Map, SmallBulkBuildsMatchRepeatedAssoc) {
+  Heap heap;
+  for (int64_t n = 9; n <= 15; n++) {
+    for (bool dup : {false, true}) {
+      std::vector<Value> kvs;
+      for (int64_t i = 0; i < n; i++) {
+        kvs.push_back(i % 2 == 0 ? heap.keyword("k" + std::to_string(i)) : I(i * 7919));
+        kvs.push_back(I(i));
+      }
+      if (dup) {
+        // Every key past the eighth repeats an earlier one.
+        for (int64_t i = 8; i < n; i++) {
+          kvs[2 * i] = kvs[2 * (i - 8)];
+        }
+      }
+      Value bulk = map_from(heap, kvs.data(), kvs.size() / 2);
+      Value slow = Empty(heap);
+      for (size_t i = 0; i < kvs.size() / 2; i++) {
+        slow = map_assoc(heap, slow, kvs[2 * i], kvs[2 * i + 1]);
+      }
+      ASSERT_EQ(map_count(bulk), map_count(slow)) << n;
+      EXPECT_EQ(map_is_array(bulk), map_is_array(slow)) << n;
+      EXPECT_TRUE(equal(bulk, slow)) << n;
+      std::vector<Value> a = Keys(bulk), b = Keys(slow);
+      ASSERT_EQ(a.size(), b.size());
+      for (size_t i = 0; i < a.size(); i++) {
+        EXPECT_TRUE(identical(a[i], b[i])) << n << " " << i;
+      }
+    }
+  }
+}
+
 TEST(Map, BulkBuildWithFewDistinctKeysIsAnArrayMapInOrder) {
   Heap heap;
   std::vector<Value> kvs;

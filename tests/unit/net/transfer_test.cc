@@ -164,6 +164,42 @@ INSTANTIATE_TEST_SUITE_P(Net, Transfer, ::testing::ValuesIn(kModes), [](const au
   return n;
 });
 
+// A reader with a tiny receive window makes the socket take only part of
+// each write: the rest goes out later from the right offset, and the
+// connection stays usable for the next request.
+TEST(Transfer, PartialWritesKeepEveryByteInOrder) {
+  TestServer s(base_options(), transfer_handler());
+  // Set before connecting, so the window is small from the start (shrunk
+  // afterwards, TCP would crawl on zero-window probes).
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 16384;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(s.port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  constexpr uint64_t kSize = 12ull << 20;
+  for (int round = 0; round < 2; round++) {
+    ASSERT_TRUE(
+        send_all(fd, "GET /download?" + std::to_string(kSize) + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string data = read_until(
+        fd,
+        [&](const std::string& d) {
+          size_t head = d.find("\r\n\r\n");
+          return head != std::string::npos && d.size() >= head + 4 + kSize;
+        },
+        20000);
+    size_t head = data.find("\r\n\r\n");
+    ASSERT_NE(head, std::string::npos);
+    ASSERT_EQ(data.size(), head + 4 + kSize) << "round " << round;
+    Fnv f;
+    f.add(data.data() + head + 4, kSize);
+    EXPECT_EQ(f.h, expected_sum(kSize)) << "round " << round;
+  }
+  close(fd);
+}
+
 TEST(Transfer, ChunkedUploadOfUnknownLength) {
   TestServer s(base_options(), transfer_handler());
   Gen gen{0, 3 << 20};
