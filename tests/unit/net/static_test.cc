@@ -31,7 +31,9 @@ class StaticFiles : public ::testing::Test {
     std::ofstream(root_ + "/../valk-static-secret") << "secret";
     symlink("/etc/hostname", (root_ + "/escape").c_str());
     std::string err;
-    handler_ = make_static_handler(StaticOptions{root_}, &err);
+    StaticOptions so;
+    so.root = root_;
+    handler_ = make_static_handler(so, &err);
     ASSERT_TRUE(handler_) << err;
     server_ = std::make_unique<TestServer>(base_options(), handler_);
   }
