@@ -3,6 +3,8 @@
 #include <cstring>
 #include <ctime>
 
+#include <nghttp2/nghttp2.h>
+
 #include "net/conn.h"
 #include "net/reactor.h"
 
@@ -85,6 +87,22 @@ void Stream::cancel() {
   }
 }
 
+std::string header_problem(const Header& h) {
+  std::string lower = h.name;
+  for (char& ch : lower) {
+    ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+  }
+  if (lower.empty() || lower[0] == ':' ||
+      !nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(lower.data()), lower.size())) {
+    return "invalid response header name \"" + h.name + "\"";
+  }
+  if (!nghttp2_check_header_value(reinterpret_cast<const uint8_t*>(h.value.data()),
+                                  h.value.size())) {
+    return "response header " + lower + " has a CR, LF or NUL in its value";
+  }
+  return "";
+}
+
 bool Stream::apply(Completion& c) {
   using K = Completion::Kind;
   switch (c.kind) {
@@ -95,6 +113,16 @@ bool Stream::apply(Completion& c) {
         return false;
       }
       head_ready = true;
+      if (c.status < 200 || c.status > 999) {
+        replace_head("invalid response status " + std::to_string(c.status), c);
+        return true;
+      }
+      for (const Header& h : c.headers) {
+        if (std::string problem = header_problem(h); !problem.empty()) {
+          replace_head(problem, c);
+          return true;
+        }
+      }
       status = c.status;
       resp_headers = std::move(c.headers);
       if (c.kind == K::kRespond) {
@@ -110,6 +138,14 @@ bool Stream::apply(Completion& c) {
       }
       return true;
     case K::kWrite:
+      if (head_replaced) {
+        // Dropped, but reported sent so that a waiting writer goes on.
+        dropped_bytes += c.data.size();
+        if (on_dropped) {
+          on_dropped(dropped_bytes);
+        }
+        return true;
+      }
       if (!head_ready || body_ended || source != nullptr) {
         return false;
       }
@@ -118,17 +154,39 @@ bool Stream::apply(Completion& c) {
       }
       return true;
     case K::kEnd:
+      if (head_replaced) {
+        return true;
+      }
       if (!head_ready || body_ended || source != nullptr) {
         return false;
       }
       body_ended = true;
-      trailers = std::move(c.headers);
+      for (Header& t : c.headers) {
+        if (std::string problem = header_problem(t); !problem.empty()) {
+          conn->reactor->log().log(LogLevel::kWarn, "%s (a trailer; dropped)", problem.c_str());
+        } else {
+          trailers.push_back(std::move(t));
+        }
+      }
       return true;
     case K::kReset:
       reset_requested = true;
       return true;
   }
   return false;
+}
+
+void Stream::replace_head(const std::string& problem, Completion& c) {
+  conn->reactor->log().log(LogLevel::kError, "%s in the answer to %.*s %.*s; sent 500 instead",
+                           problem.c_str(), static_cast<int>(method.size()), method.data(),
+                           static_cast<int>(url.size()), url.data());
+  status = 500;
+  resp_headers = {{"content-type", "text/plain; charset=utf-8"}};
+  complete_body = true;
+  body_ended = true;
+  chunks.push_back("Internal Server Error\n");
+  on_dropped = std::move(c.on_drained);
+  head_replaced = true;
 }
 
 void Stream::drop_chunks() {

@@ -58,6 +58,8 @@ struct Stream {
   bool body_pending() const { return !chunks.empty() || source != nullptr; }
   // Drops the written chunks (a response without a body on the wire).
   void drop_chunks();
+  // Answers 500 in place of a head that may not be sent (logged).
+  void replace_head(const std::string& problem, Completion& c);
   // Writes the access log line (if enabled).
   void log_access();
 
@@ -89,6 +91,9 @@ struct Stream {
   bool resp_done = false;      // last byte handed to the connection
   bool cancelled = false;
   bool reset_requested = false;
+  bool head_replaced = false;  // an invalid head became a 500; later writes are dropped
+  DrainCallback on_dropped;    // the refused head's on_drained, told of dropped writes
+  uint64_t dropped_bytes = 0;
   std::deque<std::string> chunks;
   size_t chunk_off = 0;
   Headers trailers;
@@ -99,5 +104,11 @@ struct Stream {
 };
 
 const char* status_reason(int status);
+
+// Why response header `h` may not be sent, or "" if it may: a name that is
+// not an HTTP token (upper case is fine; HTTP/2 lower-cases it), or a value
+// with CR, LF or NUL, which would let it forge headers on HTTP/1.1. The
+// reactor answers 500 in place of a head with such a header.
+std::string header_problem(const Header& h);
 
 }  // namespace valk::net

@@ -8,6 +8,7 @@
 #include "lisp/collections.h"
 #include "lisp/printer.h"
 #include "lisp/utf8.h"
+#include "net/stream.h"
 
 namespace valk::serve {
 
@@ -177,8 +178,8 @@ bool read_response(lisp::Isolate& iso, const HttpKeys& k, Value result, HttpResp
   }
   Value status;
   if (lisp::map_find(result, k.status, &status)) {
-    if (!status.is_int() || status.i < 100 || status.i > 999) {
-      *error = "the response :status must be an integer from 100 to 999, got " +
+    if (!status.is_int() || status.i < 200 || status.i > 999) {
+      *error = "the response :status must be an integer from 200 to 999, got " +
                lisp::print_str(status, true);
       return false;
     }
@@ -221,6 +222,12 @@ bool read_response(lisp::Isolate& iso, const HttpKeys& k, Value result, HttpResp
       return true;
     });
     if (!ok) {
+      return false;
+    }
+  }
+  for (const Header& h : out->headers) {
+    if (std::string problem = net::header_problem(h); !problem.empty()) {
+      *error = problem;
       return false;
     }
   }

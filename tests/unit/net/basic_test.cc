@@ -96,5 +96,62 @@ TEST(Basic, RespondFromAnotherThread) {
   }
 }
 
+// A header value with CR LF would forge headers on HTTP/1.1: the reactor
+// answers 500 instead of sending it, on every protocol.
+TEST(ResponseHeads, InvalidHeadersBecome500) {
+  TestServer s(base_options(), [](Request& req, Responder res) {
+    if (req.path() == "/crlf") {
+      res.respond(200, {{"x-evil", "a\r\nset-cookie: pwned=1"}}, "body");
+    } else if (req.path() == "/name") {
+      res.respond(200, {{"bad name", "v"}}, "body");
+    } else if (req.path() == "/status") {
+      res.respond(42, {}, "body");
+    } else {
+      res.respond(200, {{"X-Mixed-Case", "fine"}}, "ok");
+    }
+  });
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    for (const char* path : {"/crlf", "/name", "/status"}) {
+      CurlResult r = curl_do(s.url(path),
+                             [&](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version); });
+      EXPECT_EQ(r.status, 500) << path;
+      EXPECT_EQ(r.headers.find("pwned"), std::string::npos) << r.headers;
+      EXPECT_EQ(r.body, "Internal Server Error\n");
+    }
+    CurlResult ok =
+        curl_do(s.url("/"), [&](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version); });
+    EXPECT_EQ(ok.status, 200);
+    EXPECT_EQ(ok.body, "ok");
+  }
+}
+
+// A streamed response whose head was refused: the writes that follow are
+// dropped but reported sent, so a writer waiting on them goes on.
+TEST(ResponseHeads, WritesAfterARefusedHeadStillDrain) {
+  std::atomic<uint64_t> sent{0};
+  TestServer s(base_options(), [&](Request& req, Responder res) {
+    res.start(200, {{"x-evil", "a\nb"}}, [&](uint64_t n) { sent = n; });
+    res.write(std::string(1000, 'x'));
+    res.write(std::string(500, 'y'));
+    res.end();
+  });
+  CurlResult r = curl_do(s.url("/"));
+  EXPECT_EQ(r.status, 500);
+  EXPECT_TRUE(eventually([&] { return sent.load() == 1500; }));
+}
+
+TEST(ResponseHeads, InvalidTrailersAreDropped) {
+  TestServer s(base_options(), [](Request& req, Responder res) {
+    res.start(200, {});
+    res.write("body");
+    res.end({{"x-good", "yes"}, {"x-bad", "a\r\nb"}});
+  });
+  CurlResult r = curl_do(s.url("/"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "body");
+  EXPECT_NE(r.headers.find("x-good: yes"), std::string::npos) << r.headers;
+  EXPECT_EQ(r.headers.find("x-bad"), std::string::npos) << r.headers;
+}
+
 }  // namespace
 }  // namespace valk::test

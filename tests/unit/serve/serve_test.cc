@@ -25,6 +25,7 @@ const char* kApp = R"(
     "/spin" (loop [] (recur))
     "/multi" {:headers {"set-cookie" ["a=1" "b=2"]} :body "two cookies"}
     "/bad" 42
+    "/inject" {:headers {"x-evil" "a\r\nset-cookie: pwned=1"} :body "no"}
     nil))
 (serve handler {:port 0 :workers 2 :reactors 1})
 )";
@@ -121,6 +122,17 @@ TEST_F(ServeTest, LispErrorGives500WithRequestIdAndServerGoesOn) {
 
 TEST_F(ServeTest, InvalidResponseGives500) {
   EXPECT_EQ(get(server_->url("/bad"), CURL_HTTP_VERSION_1_1).status, 500);
+}
+
+TEST_F(ServeTest, HeaderValueWithCrLfGives500AndForgesNothing) {
+  CurlResult r = get(server_->url("/inject"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(r.headers.find("pwned"), std::string::npos) << r.headers;
+  EXPECT_NE(r.headers.find("x-request-id: "), std::string::npos) << r.headers;
+  server_->read_until(
+      [&] { return server_->output().find("x-evil has a CR") != std::string::npos; }, 5000);
+  EXPECT_NE(server_->output().find("response header x-evil has a CR, LF or NUL"), std::string::npos)
+      << server_->output();
 }
 
 TEST_F(ServeTest, NilIs404AndRepeatedHeadersAreSent) {
