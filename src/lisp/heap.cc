@@ -109,13 +109,18 @@ void* Heap::allocate_large(size_t size) {
   return mem;
 }
 
-String* Heap::make_string(std::string_view s) {
-  String* str = make<String>(Tag::String, s.size());
-  str->size = static_cast<uint32_t>(s.size());
-  str->char_count = static_cast<uint32_t>(utf8_count(s));
+String* Heap::make_string(size_t size, size_t char_count) {
+  String* str = make<String>(Tag::String, size);
+  str->size = static_cast<uint32_t>(size);
+  str->char_count = static_cast<uint32_t>(char_count);
   str->hash_code = 0;
+  str->data[size] = '\0';
+  return str;
+}
+
+String* Heap::make_string(std::string_view s) {
+  String* str = make_string(s.size(), utf8_count(s));
   memcpy(str->data, s.data(), s.size());
-  str->data[s.size()] = '\0';
   return str;
 }
 

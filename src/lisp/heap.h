@@ -122,6 +122,9 @@ class Heap {
   }
 
   String* make_string(std::string_view s);
+  // A string of `size` bytes whose data the caller fills in before the
+  // next allocation; `char_count` must be its length in code points.
+  String* make_string(size_t size, size_t char_count);
   Value string(std::string_view s) { return val(make_string(s)); }
   Symbol* intern_symbol(std::string_view name);
   Keyword* intern_keyword(std::string_view name);  // name without the ':'
