@@ -99,6 +99,15 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
   iso.current_ = f;
   f->state = FiberState::Running;
   uint32_t budget = nested ? UINT32_MAX : iso.options().slice_budget;
+  // Charges the slice's work (at least one unit) to the isolate when the
+  // fiber stops running, whichever way it does; see Isolate::poll_due().
+  struct Charge {
+    Isolate& iso;
+    const uint32_t& budget;
+    uint32_t start;
+    ~Charge() { iso.work_since_poll_ += start - budget + 1; }
+  };
+  Charge charge{iso, budget, budget};
 
   Value* S;
   uint32_t sp;
