@@ -120,15 +120,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
   iso.current_ = f;
   f->state = FiberState::Running;
   uint32_t budget = nested ? UINT32_MAX : iso.options().slice_budget;
-  // Charges the slice's work (at least one unit) to the isolate when the
-  // fiber stops running, whichever way it does; see Isolate::poll_due().
-  struct Charge {
-    Isolate& iso;
-    const uint32_t& budget;
-    uint32_t start;
-    ~Charge() { iso.work_since_poll_ += start - budget + 1; }
-  };
-  Charge charge{iso, budget, budget};
+  const uint32_t start_budget = budget;
 
   Value* S;
   uint32_t sp;
@@ -155,6 +147,14 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     pc = fr_.pc;                   \
     S = f->stack.data();           \
     sp = f->sp;                    \
+  } while (0)
+  // Every way out of the loop: restore the outer fiber and charge this
+  // slice's work (at least one unit) to the isolate; see
+  // Isolate::poll_due().
+#define LEAVE()                                        \
+  do {                                                 \
+    iso.current_ = outer;                              \
+    iso.work_since_poll_ += start_budget - budget + 1; \
   } while (0)
 #define RAISE()    \
   do {             \
@@ -319,9 +319,16 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
             uint32_t need = new_base + p->max_stack + kStackSlack;
             if (need > f->stack.size()) {
               f->stack.resize(std::max<size_t>(need, f->stack.size() * 2));
+              S = f->stack.data();
             }
             f->sp = sp;
-            LOAD();
+            // The registers of the new frame, as LOAD() would read them back.
+            cl = c;
+            proto = p;
+            code = p->code.data();
+            K = p->constants.data();
+            base = new_base;
+            pc = 0;
             break;
           }
           case Tag::Native: {
@@ -580,7 +587,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       }
       f->state = FiberState::Ready;
       iso.enqueue(f);
-      iso.current_ = outer;
+      LEAVE();
       return;
     }
     LOAD();
@@ -594,7 +601,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       f->state = FiberState::Done;
       f->frames.clear();
       f->sp = 0;
-      iso.current_ = outer;
+      LEAVE();
       iso.reject(f->result, raised);
       return;
     }
@@ -610,7 +617,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
   }
 
 parked:
-  iso.current_ = outer;
+  LEAVE();
   if (nested) {
     // A macro may not wait: forget the wait and fail the expansion.
     f->wait_gen++;
@@ -621,7 +628,7 @@ parked:
 
 finished:
   f->state = FiberState::Done;
-  iso.current_ = outer;
+  LEAVE();
   iso.resolve(f->result, f->stack[f->sp - 1]);
   f->sp = 0;
   f->stack.clear();
@@ -630,6 +637,7 @@ finished:
 #undef SAVE
 #undef LOAD
 #undef RAISE
+#undef LEAVE
 #undef CASE
 }
 
