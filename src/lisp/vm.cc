@@ -183,14 +183,22 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
 #define CASE(op) \
   case op:       \
     L_##op
+  // The table is padded with 256 entries for invalid opcodes, so that any
+  // 8-bit opcode indexes it without a bounds check.
 #define VALK_OP_LABEL(name) &&L_##name,
-  static const void* const kDispatch[OP_COUNT_ + 1] = {VALK_OPCODES(VALK_OP_LABEL) && L_bad_opcode};
+#define VALK_BAD4 &&L_bad_opcode, &&L_bad_opcode, &&L_bad_opcode, &&L_bad_opcode,
+#define VALK_BAD32 VALK_BAD4 VALK_BAD4 VALK_BAD4 VALK_BAD4 VALK_BAD4 VALK_BAD4 VALK_BAD4 VALK_BAD4
+  static const void* const kDispatch[OP_COUNT_ + 256] = {
+      VALK_OPCODES(VALK_OP_LABEL)
+          VALK_BAD32 VALK_BAD32 VALK_BAD32 VALK_BAD32 VALK_BAD32 VALK_BAD32 VALK_BAD32 VALK_BAD32};
+#undef VALK_BAD32
+#undef VALK_BAD4
 #undef VALK_OP_LABEL
 
   uint32_t word;
   for (;;) {
     word = code[pc++];
-    goto* kDispatch[std::min<uint32_t>(op_of(word), OP_COUNT_)];
+    goto* kDispatch[op_of(word)];
     switch (op_of(word)) {
       CASE(OP_CONST) : S[sp++] = K[arg_of(word)];
       break;
