@@ -92,7 +92,7 @@ struct HeapStats {
 class Heap {
  public:
   static constexpr size_t kGranule = 16;
-  static constexpr size_t kMaxSmall = 512;
+  static constexpr size_t kMaxSmall = 2048;
   static constexpr size_t kNumClasses = kMaxSmall / kGranule;
   static constexpr size_t kPageSize = 64 << 10;
 
