@@ -50,6 +50,11 @@ struct FnState {
   int try_depth = 0;
   SourcePos pos;
   std::unordered_map<uint64_t, uint32_t> constant_index;
+  // here() just after the last comparison intrinsic, and the last position
+  // a forward jump was patched to land on: a comparison followed by a
+  // conditional jump fuses unless a jump lands between the two.
+  uint32_t compare_end = UINT32_MAX;
+  uint32_t last_label = UINT32_MAX;
 };
 
 // How deeply compile() and syntax-quote expansion may recurse, counting macro
@@ -190,6 +195,23 @@ class Compiler {
   void patch(uint32_t at, uint32_t target) {
     uint32_t& word = fn_->proto->code[at];
     word = encode(op_of(word), target);
+    fn_->last_label = target;
+  }
+
+  // Emits "pop; if falsy, jump" (target patched later). When the value is
+  // a comparison emitted just before, and no jump lands between the two,
+  // the comparison becomes a compare-and-branch instruction instead.
+  uint32_t emit_jump_if_false() {
+    uint32_t end = here();
+    if (fn_->compare_end == end && fn_->last_label != end) {
+      uint32_t& word = fn_->proto->code[end - 1];
+      Op fused = static_cast<Op>(OP_JUMP_UNLESS_LT + (op_of(word) - OP_LT));
+      word = encode(fused);
+      fn_->compare_end = UINT32_MAX;
+      adjust(-1);
+      return end - 1;
+    }
+    return emit(OP_JUMP_IF_FALSE, 0, -1);
   }
 
   uint32_t constant(Value v) {
@@ -479,6 +501,9 @@ class Compiler {
           compile(as_cons(a)->first, false);
         }
         emit(in.op, 0, 1 - in.argc);
+        if (in.op >= OP_LT && in.op <= OP_NUM_EQ) {
+          fn_->compare_end = here();
+        }
         return true;
       }
     }
@@ -559,7 +584,7 @@ class Compiler {
       fail("if takes a test, a then form and an optional else form");
     }
     compile(a[0], false);
-    uint32_t to_else = emit(OP_JUMP_IF_FALSE, 0, -1);
+    uint32_t to_else = emit_jump_if_false();
     compile(a[1], tail);
     uint32_t to_end = emit(OP_JUMP);
     adjust(-1);  // the else branch starts without the then branch's value

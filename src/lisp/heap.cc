@@ -2,9 +2,11 @@
 
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 
 #include "lisp/fiber.h"
 #include "lisp/function.h"
@@ -13,53 +15,112 @@
 namespace valk::lisp {
 
 namespace {
+// Collect when the heap has grown by its live size since the last
+// collection, and by at least this much.
 constexpr size_t kMinThreshold = 4 << 20;
-}
+// Empty pages kept for reuse instead of being freed (2 MiB).
+constexpr size_t kMaxSparePages = 32;
+}  // namespace
 
-Heap::Heap() : threshold_(kMinThreshold) {
+Heap::Heap() : next_collection_(kMinThreshold) {
   file_names_.emplace_back("?");
 }
 
 Heap::~Heap() {
-  Obj* o = objects_;
-  while (o != nullptr) {
-    Obj* next = o->gc_next;
+  for (size_t c = 0; c < kNumClasses; c++) {
+    SizeClass& sc = classes_[c];
+    size_t cell = (c + 1) * kGranule;
+    for (char* page : sc.pages) {
+      char* limit =
+          page == sc.pages.back() && sc.bump != nullptr ? sc.bump : page_limit(page, cell);
+      for (char* p = page; p < limit; p += cell) {
+        auto* o = reinterpret_cast<Obj*>(p);
+        if (o->type != Tag::Nil) {
+          destroy(o);
+        }
+      }
+      unpoison(page, kPageSize);
+      free(page);
+    }
+  }
+  for (Obj* o : large_) {
     destroy(o);
     free(o);
-    o = next;
+  }
+  for (char* page : spare_pages_) {
+    free(page);
   }
 }
 
-void* Heap::allocate(size_t size) {
+// ---------------------------------------------------------------------------
+// Allocation
+
+char* Heap::page_limit(char* page, size_t cell) {
+  return page + kPageSize / cell * cell;
+}
+
+char* Heap::new_page() {
+  char* page;
+  if (!spare_pages_.empty()) {
+    page = spare_pages_.back();
+    spare_pages_.pop_back();
+  } else {
+    page = static_cast<char*>(malloc(kPageSize));
+    if (page == nullptr) {
+      fprintf(stderr, "valk: out of memory allocating a %zu-byte heap page\n", kPageSize);
+      abort();
+    }
+  }
+  poison(page, kPageSize);
+  stats_.bytes_in_pages += kPageSize;
+  return page;
+}
+
+void Heap::release_page(char* page) {
+  stats_.bytes_in_pages -= kPageSize;
+  unpoison(page, kPageSize);
+  if (spare_pages_.size() < kMaxSparePages) {
+    spare_pages_.push_back(page);
+  } else {
+    free(page);
+  }
+}
+
+void* Heap::allocate_from_new_page(size_t c) {
+  SizeClass& sc = classes_[c];
+  size_t cell = (c + 1) * kGranule;
+  char* page = new_page();
+  sc.pages.push_back(page);
+  sc.bump = page + cell;
+  sc.bump_end = page_limit(page, cell);
+  unpoison(page, cell);
+  return page;
+}
+
+void* Heap::allocate_large(size_t size) {
   void* mem = malloc(size);
   if (mem == nullptr) {
     fprintf(stderr, "valk: out of memory allocating %zu bytes\n", size);
     abort();
   }
+  stats_.bytes_live += malloc_usable_size(mem);
+  stats_.objects_live++;
+  large_.push_back(static_cast<Obj*>(mem));
   return mem;
 }
 
-void Heap::link(Obj* o, size_t size) {
-  size_t real = malloc_usable_size(o);
-  (void)size;
-  o->gc_next = objects_;
-  objects_ = o;
-  bytes_since_gc_ += real;
-  stats_.bytes_live += real;
-  stats_.objects_live++;
-  stats_.bytes_allocated_total += real;
-  if (stats_.bytes_live > stats_.bytes_high_water) {
-    stats_.bytes_high_water = stats_.bytes_live;
-  }
+String* Heap::make_string(size_t size, size_t char_count) {
+  String* str = make<String>(Tag::String, size);
+  str->size = static_cast<uint32_t>(size);
+  str->char_count = static_cast<uint32_t>(char_count);
+  str->hash_code = 0;
+  str->data[size] = '\0';
+  return str;
 }
 
 String* Heap::make_string(std::string_view s) {
-  String* str = make<String>(Tag::String, s.size());
-  str->size = static_cast<uint32_t>(s.size());
-  str->char_count = static_cast<uint32_t>(utf8_count(s));
-  str->hash_code = 0;
+  String* str = make_string(s.size(), utf8_count(s));
   memcpy(str->data, s.data(), s.size());
-  str->data[s.size()] = '\0';
   return str;
 }
 
@@ -138,7 +199,16 @@ uint32_t Heap::file_id(std::string_view file_name) {
 
 void Heap::set_stress(bool on) {
   stress_ = on;
-  threshold_ = on ? 1 : kMinThreshold;
+  next_collection_ = stats_.bytes_live + (on ? 1 : kMinThreshold);
+}
+
+HeapStats Heap::stats() const {
+  HeapStats s = stats_;
+  // bytes_live only grows between collections, so its peak is either now
+  // or recorded at a collection.
+  s.bytes_high_water = std::max(s.bytes_high_water, s.bytes_live);
+  s.bytes_allocated_total = allocated_before_gc_ + (s.bytes_live - live_after_gc_);
+  return s;
 }
 
 // ---------------------------------------------------------------------------
@@ -262,7 +332,82 @@ void Heap::destroy(Obj* o) {
   }
 }
 
+// A dead object's destructor runs before its cell is reused. Destructors
+// (ObjClass::destroy included) release C++ storage only and never read
+// other heap objects, which may be dead in the same sweep.
+void Heap::finalize(Obj* o) {
+  if (o->flags & kHasSourcePos) {
+    positions_.erase(o);
+  }
+  destroy(o);
+}
+
+void Heap::sweep_class(size_t c) {
+  SizeClass& sc = classes_[c];
+  size_t cell = (c + 1) * kGranule;
+  FreeCell** tail = &sc.free;
+  size_t kept = 0;
+  for (char* page : sc.pages) {
+    bool bump_page = page == sc.pages.back() && sc.bump != nullptr;
+    char* limit = bump_page ? sc.bump : page_limit(page, cell);
+    // The page's free cells, in address order, spliced onto the class's
+    // list unless the page turns out empty.
+    FreeCell* head = nullptr;
+    FreeCell** page_tail = &head;
+    size_t live = 0;
+    for (char* p = page; p < limit; p += cell) {
+      auto* o = reinterpret_cast<Obj*>(p);
+      if (o->type != Tag::Nil) {
+        if (o->marked) {
+          o->marked = 0;
+          live++;
+          continue;
+        }
+        finalize(o);
+        stats_.bytes_live -= cell;
+        stats_.objects_live--;
+        o->type = Tag::Nil;
+        poison(p + sizeof(FreeCell), cell - sizeof(FreeCell));
+      }
+      auto* f = static_cast<FreeCell*>(o);
+      *page_tail = f;
+      page_tail = &f->next;
+    }
+    *page_tail = nullptr;
+    if (live == 0 && !bump_page) {
+      release_page(page);
+      continue;
+    }
+    sc.pages[kept++] = page;
+    if (head != nullptr) {
+      *tail = head;
+      tail = page_tail;
+    }
+  }
+  *tail = nullptr;
+  sc.pages.resize(kept);
+}
+
+void Heap::sweep_large() {
+  size_t kept = 0;
+  for (Obj* o : large_) {
+    if (o->marked) {
+      o->marked = 0;
+      large_[kept++] = o;
+      continue;
+    }
+    finalize(o);
+    stats_.bytes_live -= malloc_usable_size(o);
+    stats_.objects_live--;
+    free(o);
+  }
+  large_.resize(kept);
+}
+
 void Heap::collect() {
+  stats_.bytes_high_water = std::max(stats_.bytes_high_water, stats_.bytes_live);
+  allocated_before_gc_ += stats_.bytes_live - live_after_gc_;
+
   Tracer t;
   if (root_marker_) {
     root_marker_(t);
@@ -273,38 +418,24 @@ void Heap::collect() {
     trace(o, t);
   }
 
-  // Sweep: unlink and free every unmarked object, clearing the marks of the
-  // survivors for the next cycle.
-  Obj** link = &objects_;
-  while (*link != nullptr) {
-    Obj* o = *link;
-    if (o->marked) {
-      o->marked = 0;
-      link = &o->gc_next;
-      continue;
+  // The intern tables are weak: drop the entries of unmarked symbols while
+  // their names are still intact.
+  for (auto* table : {&symbols_, &keywords_}) {
+    for (auto it = table->begin(); it != table->end();) {
+      it = it->second->marked ? std::next(it) : table->erase(it);
     }
-    *link = o->gc_next;
-    // A symbol is always allocated after its name, so it comes earlier in
-    // the (newest-first) list and its name is still readable here.
-    if (o->type == Tag::Symbol) {
-      symbols_.erase(static_cast<Symbol*>(o)->name->view());
-    } else if (o->type == Tag::Keyword) {
-      keywords_.erase(static_cast<Symbol*>(o)->name->view());
-    }
-    if (o->flags & kHasSourcePos) {
-      positions_.erase(o);
-    }
-    size_t size = malloc_usable_size(o);
-    stats_.bytes_live -= size;
-    stats_.objects_live--;
-    destroy(o);
-    free(o);
   }
+
+  // Sweep: free every unmarked object, clearing the marks of the survivors
+  // for the next cycle.
+  for (size_t c = 0; c < kNumClasses; c++) {
+    sweep_class(c);
+  }
+  sweep_large();
+
   stats_.collections++;
-  bytes_since_gc_ = 0;
-  if (!stress_) {
-    threshold_ = std::max(kMinThreshold, stats_.bytes_live);
-  }
+  live_after_gc_ = stats_.bytes_live;
+  next_collection_ = stats_.bytes_live + (stress_ ? 1 : std::max(kMinThreshold, stats_.bytes_live));
 }
 
 }  // namespace valk::lisp

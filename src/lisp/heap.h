@@ -22,6 +22,17 @@
 #include "lisp/object.h"
 #include "lisp/value.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define VALK_HEAP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VALK_HEAP_ASAN 1
+#endif
+#endif
+#ifdef VALK_HEAP_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace valk::lisp {
 
 // Marks objects reachable from a root; used by root providers and by the
@@ -58,15 +69,33 @@ struct ClassObj : Obj {
 };
 
 struct HeapStats {
-  size_t bytes_live = 0;  // bytes allocated and not yet freed
+  size_t bytes_live = 0;  // bytes of the cells (or blocks) of live objects
   size_t objects_live = 0;
   size_t bytes_high_water = 0;
+  size_t bytes_in_pages = 0;  // memory held for small objects, used or free
   uint64_t collections = 0;
   uint64_t bytes_allocated_total = 0;
 };
 
+// Memory layout. Objects of up to kMaxSmall bytes live in 64 KiB pages, one
+// size class (a multiple of kGranule) per page; allocation pops the class's
+// free list, else bumps through the class's newest page. Larger objects are
+// malloc'd one by one. "Allocated since the last collection" and "live
+// after it" are both read off bytes_live, so allocating touches two
+// counters and the cell.
+//
+// The sweep walks each page's cells in address order (sequential memory,
+// no pointer chasing), runs the destructors of the dead ones and threads
+// them onto the class's free list in address order, so that allocation
+// after a collection fills the holes front to back. A page left with no
+// live object goes back to a small spare pool (or to malloc).
 class Heap {
  public:
+  static constexpr size_t kGranule = 16;
+  static constexpr size_t kMaxSmall = 2048;
+  static constexpr size_t kNumClasses = kMaxSmall / kGranule;
+  static constexpr size_t kPageSize = 64 << 10;
+
   Heap();
   ~Heap();
   Heap(const Heap&) = delete;
@@ -77,10 +106,10 @@ class Heap {
   // the isolate cannot continue without memory).
   template <class T>
   T* make(Tag type, size_t extra = 0) {
+    static_assert(alignof(T) <= kGranule);
     void* mem = allocate(sizeof(T) + extra);
     T* o = new (mem) T();
     o->type = type;
-    link(o, sizeof(T) + extra);
     return o;
   }
 
@@ -93,6 +122,9 @@ class Heap {
   }
 
   String* make_string(std::string_view s);
+  // A string of `size` bytes whose data the caller fills in before the
+  // next allocation; `char_count` must be its length in code points.
+  String* make_string(size_t size, size_t char_count);
   Value string(std::string_view s) { return val(make_string(s)); }
   Symbol* intern_symbol(std::string_view name);
   Keyword* intern_keyword(std::string_view name);  // name without the ':'
@@ -116,28 +148,91 @@ class Heap {
 
   // True when enough was allocated since the last collection (or, in
   // stress mode, when anything was).
-  bool should_collect() const { return bytes_since_gc_ >= threshold_; }
+  bool should_collect() const { return stats_.bytes_live >= next_collection_; }
   void collect();
   // Stress mode: collect at every safe point that follows an allocation.
   void set_stress(bool on);
   bool stress() const { return stress_; }
-  const HeapStats& stats() const { return stats_; }
+  HeapStats stats() const;
 
  private:
-  void* allocate(size_t size);
-  void link(Obj* o, size_t size);
+  // A free cell: type Tag::Nil (which no object has), then the link.
+  struct FreeCell : Obj {
+    FreeCell* next;
+  };
+  struct SizeClass {
+    FreeCell* free = nullptr;
+    char* bump = nullptr;  // next never-used cell of pages.back(), or null
+    char* bump_end = nullptr;
+    std::vector<char*> pages;
+  };
+
+  void* allocate(size_t size) {
+    if (size <= kMaxSmall) {
+      size_t c = (size - 1) / kGranule;
+      size_t cell = (c + 1) * kGranule;
+      stats_.bytes_live += cell;
+      stats_.objects_live++;
+      SizeClass& sc = classes_[c];
+      if (sc.free != nullptr) {
+        FreeCell* f = sc.free;
+        unpoison(f, cell);
+        sc.free = f->next;
+        return f;
+      }
+      if (sc.bump != sc.bump_end) {
+        char* p = sc.bump;
+        sc.bump += cell;
+        unpoison(p, cell);
+        return p;
+      }
+      return allocate_from_new_page(c);
+    }
+    return allocate_large(size);
+  }
+  void* allocate_from_new_page(size_t c);
+  void* allocate_large(size_t size);
+  static char* page_limit(char* page, size_t cell);  // end of the last whole cell
+  char* new_page();
+  void release_page(char* page);
+  // Under ASan, the body of a free cell (past its link) is poisoned, so a
+  // use of a collected object is reported instead of reading a reused cell.
+  static void poison(void* p, size_t n) {
+#ifdef VALK_HEAP_ASAN
+    ASAN_POISON_MEMORY_REGION(p, n);
+#else
+    (void)p, (void)n;
+#endif
+  }
+  static void unpoison(void* p, size_t n) {
+#ifdef VALK_HEAP_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(p, n);
+#else
+    (void)p, (void)n;
+#endif
+  }
+  void sweep_class(size_t c);
+  void sweep_large();
+  // Runs the destructor and forgets the side-table entries of a dead object.
+  void finalize(Obj* o);
   void trace(Obj* o, Tracer& t);
   void destroy(Obj* o);
   Symbol* intern(std::unordered_map<std::string_view, Symbol*>& table, Tag type,
                  std::string_view name);
 
-  Obj* objects_ = nullptr;
-  size_t bytes_since_gc_ = 0;
-  size_t threshold_;
+  SizeClass classes_[kNumClasses];
+  std::vector<Obj*> large_;
+  std::vector<char*> spare_pages_;
+  // Collect when bytes_live reaches this.
+  size_t next_collection_;
+  // bytes_live right after the last collection, and the running total of
+  // bytes allocated up to then: the rest of the figures derive from them.
+  size_t live_after_gc_ = 0;
+  uint64_t allocated_before_gc_ = 0;
   bool stress_ = false;
   HeapStats stats_;
   std::function<void(Tracer&)> root_marker_;
-  // Weak: entries of unmarked symbols are removed by the sweep.
+  // Weak: entries of unmarked symbols are removed before the sweep.
   std::unordered_map<std::string_view, Symbol*> symbols_;
   std::unordered_map<std::string_view, Symbol*> keywords_;
   std::unordered_map<const Obj*, SourcePos> positions_;

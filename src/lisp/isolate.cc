@@ -350,7 +350,11 @@ void Isolate::run_loop(const bool* stop) {
     if (*stop) {
       break;
     }
+    if (!poll_due()) {
+      continue;
+    }
     // Poll without blocking while fibers are ready; block otherwise.
+    work_since_poll_ = 0;
     uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
   }
 }
@@ -443,7 +447,11 @@ EvalResult Isolate::run_until(Promise* p) {
     if (p->state != PromiseState::Pending) {
       break;
     }
+    if (!poll_due()) {
+      continue;
+    }
     // Poll without blocking while fibers are ready; block otherwise.
+    work_since_poll_ = 0;
     int alive = uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
     if (alive == 0 && ready_head_ == nullptr && p->state == PromiseState::Pending) {
       unroot(slot);

@@ -171,6 +171,14 @@ class Isolate {
   Fiber* new_fiber(Value fn, const Value* args, size_t n);
   Closure* trampoline(uint32_t argc);
   void run_ready(Promise* until);
+  // Polling the loop costs a clock read and a system call, too much to do
+  // after every round of short slices: while fibers are ready, the loop is
+  // polled once a slice budget of work (Vm::run adds to work_since_poll_)
+  // has been done since the last poll, which bounds timer and I/O latency
+  // as preemption does.
+  bool poll_due() const {
+    return ready_head_ == nullptr || work_since_poll_ >= options_.slice_budget;
+  }
   void settle(Promise* p, PromiseState state, Value v);
 
   IsolateOptions options_;
@@ -188,6 +196,7 @@ class Isolate {
   std::vector<Closure*> trampolines_;  // index: argc
   PendingOp* ops_ = nullptr;           // intrusive list of pending operations
   uint64_t gensym_counter_ = 0;
+  uint64_t work_since_poll_ = 0;
 
  public:
   // Absolute paths of modules imported so far.

@@ -17,8 +17,9 @@ namespace valk::lisp {
 class Heap;
 class Tracer;
 
+// The 8-byte header. The collector finds objects through its pages (see
+// heap.h), so the header holds no list link.
 struct Obj {
-  Obj* gc_next = nullptr;  // intrusive list of all objects, for the sweep
   Tag type;
   uint8_t marked = 0;
   uint8_t flags = 0;  // ObjFlag bits

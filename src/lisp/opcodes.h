@@ -10,50 +10,63 @@
 
 namespace valk::lisp {
 
+// Every opcode, in order, with its meaning; the VM builds its dispatch
+// table from this list.
+#define VALK_OPCODES(X)                                                                \
+  X(OP_CONST)         /* push constants[a] */                                          \
+  X(OP_NIL)           /* push nil */                                                   \
+  X(OP_TRUE)          /* push true */                                                  \
+  X(OP_FALSE)         /* push false */                                                 \
+  X(OP_LOCAL)         /* push slot a */                                                \
+  X(OP_SET_LOCAL)     /* slot a = pop */                                               \
+  X(OP_CAPTURED)      /* push captured value a of the running closure */               \
+  X(OP_SELF)          /* push the running closure */                                   \
+  X(OP_GLOBAL)        /* push the value of Var constants[a]; error if undefined */     \
+  X(OP_DEF)           /* Var constants[a] = pop; push the var's symbol */              \
+  X(OP_DEFMACRO)      /* as OP_DEF, and mark the var as a macro */                     \
+  X(OP_POP)           /* drop the top */                                               \
+  X(OP_POPN)          /* drop a values */                                              \
+  X(OP_SLIDE)         /* keep the top, drop the a values below it */                   \
+  X(OP_JUMP)          /* pc = a */                                                     \
+  X(OP_JUMP_IF_FALSE) /* pop; if falsy, pc = a */                                      \
+  X(OP_AND_JUMP)      /* if the top is falsy, pc = a keeping it; else pop */           \
+  X(OP_OR_JUMP)       /* if the top is truthy, pc = a keeping it; else pop */          \
+  X(OP_LOOP)          /* pc = a; a safe point that also charges the budget */          \
+  X(OP_CALL)          /* call the value below a arguments */                           \
+  X(OP_TAILCALL)      /* the same, replacing the running frame */                      \
+  X(OP_RETURN)        /* return the top to the caller */                               \
+  X(OP_CLOSURE)       /* push a closure of Proto constants[a]; capture words follow */ \
+  X(OP_TRY)           /* enter a try; on a raise, unwind and continue at a */          \
+  X(OP_END_TRY)       /* leave the innermost try */                                    \
+  X(OP_THROW)         /* raise the top */                                              \
+  /* Intrinsics for the core functions (binary forms only). */                         \
+  X(OP_ADD)                                                                            \
+  X(OP_SUB)                                                                            \
+  X(OP_MUL)                                                                            \
+  X(OP_LT)                                                                             \
+  X(OP_LE)                                                                             \
+  X(OP_GT)                                                                             \
+  X(OP_GE)                                                                             \
+  X(OP_NUM_EQ) /* (== a b) */                                                          \
+  X(OP_EQ)     /* (= a b) */                                                           \
+  X(OP_INC)                                                                            \
+  X(OP_DEC)                                                                            \
+  X(OP_NOT)                                                                            \
+  X(OP_VECTOR) /* build a vector from the top a values */                              \
+  X(OP_MAP)    /* build a map from the top a values (key, value, ...) */               \
+  X(OP_SET)    /* build a set from the top a values */                                 \
+  /* Compare and branch, fused from OP_LT ... + OP_JUMP_IF_FALSE. */                   \
+  X(OP_JUMP_UNLESS_LT)     /* pop b, pop a; unless a < b, pc = a */                    \
+  X(OP_JUMP_UNLESS_LE)     /* the same with <= */                                      \
+  X(OP_JUMP_UNLESS_GT)     /* the same with > */                                       \
+  X(OP_JUMP_UNLESS_GE)     /* the same with >= */                                      \
+  X(OP_JUMP_UNLESS_NUM_EQ) /* the same with == */
+
 enum Op : uint8_t {
-  OP_CONST,          // push constants[a]
-  OP_NIL,            // push nil
-  OP_TRUE,           // push true
-  OP_FALSE,          // push false
-  OP_LOCAL,          // push slot a
-  OP_SET_LOCAL,      // slot a = pop
-  OP_CAPTURED,       // push captured value a of the running closure
-  OP_SELF,           // push the running closure
-  OP_GLOBAL,         // push the value of Var constants[a]; error if undefined
-  OP_DEF,            // Var constants[a] = pop; push the var's symbol
-  OP_DEFMACRO,       // as OP_DEF, and mark the var as a macro
-  OP_POP,            // drop the top
-  OP_POPN,           // drop a values
-  OP_SLIDE,          // keep the top, drop the a values below it
-  OP_JUMP,           // pc = a
-  OP_JUMP_IF_FALSE,  // pop; if falsy, pc = a
-  OP_AND_JUMP,       // if the top is falsy, pc = a keeping it; else pop
-  OP_OR_JUMP,        // if the top is truthy, pc = a keeping it; else pop
-  OP_LOOP,           // pc = a; a safe point that also charges the budget
-  OP_CALL,           // call the value below a arguments
-  OP_TAILCALL,       // the same, replacing the running frame
-  OP_RETURN,         // return the top to the caller
-  OP_CLOSURE,        // push a closure of Proto constants[a]; capture words follow
-  OP_TRY,            // enter a try; on a raise, unwind and continue at a
-  OP_END_TRY,        // leave the innermost try
-  OP_THROW,          // raise the top
-  // Intrinsics for the core functions (binary forms only).
-  OP_ADD,
-  OP_SUB,
-  OP_MUL,
-  OP_LT,
-  OP_LE,
-  OP_GT,
-  OP_GE,
-  OP_NUM_EQ,  // ==
-  OP_EQ,      // =
-  OP_INC,
-  OP_DEC,
-  OP_NOT,
-  OP_VECTOR,  // build a vector from the top a values
-  OP_MAP,     // build a map from the top a values (key, value, ...)
-  OP_SET,     // build a set from the top a values
-  OP_COUNT_,  // number of opcodes
+#define VALK_OP_ENUM(name) name,
+  VALK_OPCODES(VALK_OP_ENUM)
+#undef VALK_OP_ENUM
+      OP_COUNT_,  // number of opcodes
 };
 
 // Capture words after OP_CLOSURE: kind in the top 2 bits, index below.
@@ -73,6 +86,9 @@ inline Op op_of(uint32_t word) {
 inline uint32_t arg_of(uint32_t word) {
   return word >> 8;
 }
+
+static_assert(OP_JUMP_UNLESS_NUM_EQ - OP_JUMP_UNLESS_LT == OP_NUM_EQ - OP_LT,
+              "the compare-and-branch opcodes follow the order of the comparisons");
 
 constexpr uint32_t kMaxOperand = (1u << 24) - 1;
 

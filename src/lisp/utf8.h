@@ -2,20 +2,32 @@
 // index by code point.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
 namespace valk::lisp {
 
 // Number of code points in `s` (continuation bytes are not counted).
+// Eight bytes at a time: a continuation byte (10xxxxxx) is one whose bit 7
+// is set and whose bit 6 (shifted into bit 7's place) is clear.
 inline size_t utf8_count(std::string_view s) {
-  size_t n = 0;
-  for (unsigned char c : s) {
-    n += (c & 0xC0) != 0x80;
+  const char* p = s.data();
+  size_t n = s.size();
+  size_t continuations = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    continuations += std::popcount(w & ~(w << 1) & 0x8080808080808080ull);
   }
-  return n;
+  for (; i < n; i++) {
+    continuations += (static_cast<unsigned char>(p[i]) & 0xC0) == 0x80;
+  }
+  return n - continuations;
 }
 
 // Byte offset of code point `index` in `s`; s.size() if index is the count.

@@ -8,6 +8,7 @@
 // in grow(), which reloads `S`.
 #include "lisp/vm.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -91,6 +92,26 @@ int compare_numbers(Isolate& iso, const char* name, Value a, Value b) {
   return numeric_compare(a, b);
 }
 
+// Names of OP_LT ... OP_NUM_EQ for error messages.
+constexpr const char* kCompareNames[] = {"<", "<=", ">", ">=", "=="};
+
+// Whether comparison `op` (OP_LT ... OP_NUM_EQ) holds, given the result of
+// compare_numbers (-1, 0, 1, or 2 when unordered).
+bool compare_holds(Op op, int c) {
+  switch (op) {
+    case OP_LT:
+      return c == -1;
+    case OP_LE:
+      return c == -1 || c == 0;
+    case OP_GT:
+      return c == 1;
+    case OP_GE:
+      return c == 1 || c == 0;
+    default:
+      return c == 0;
+  }
+}
+
 }  // namespace
 
 void Vm::run(Isolate& iso, Fiber* f, bool nested) {
@@ -127,6 +148,14 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     S = f->stack.data();           \
     sp = f->sp;                    \
   } while (0)
+  // Every way out of the loop: restore the outer fiber and charge this
+  // slice's work (at least one unit) to the isolate; see
+  // Isolate::poll_due().
+#define LEAVE()                                 \
+  do {                                          \
+    iso.current_ = outer;                       \
+    iso.work_since_poll_ += slice - budget + 1; \
+  } while (0)
 #define RAISE()    \
   do {             \
     SAVE();        \
@@ -146,35 +175,48 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     S[sp++] = v;
   }
 
+  // Threaded dispatch (a GNU extension that GCC and Clang support): the
+  // compiler copies the jump through this table to the end of each handler,
+  // so every handler predicts its successor on its own, with no range
+  // check. The switch below is never entered by its head; it only gives
+  // the handlers their structure (`break` ends one).
+#define CASE(op) \
+  case op:       \
+    L_##op
+  // The table is padded with 256 entries for invalid opcodes, so that any
+  // 8-bit opcode indexes it without a bounds check.
+#define VALK_OP_LABEL(name) &&L_##name,
+#define VALK_BAD4 &&L_bad_opcode, &&L_bad_opcode, &&L_bad_opcode, &&L_bad_opcode,
+#define VALK_BAD32 VALK_BAD4 VALK_BAD4 VALK_BAD4 VALK_BAD4 VALK_BAD4 VALK_BAD4 VALK_BAD4 VALK_BAD4
+  static const void* const kDispatch[OP_COUNT_ + 256] = {
+      VALK_OPCODES(VALK_OP_LABEL)
+          VALK_BAD32 VALK_BAD32 VALK_BAD32 VALK_BAD32 VALK_BAD32 VALK_BAD32 VALK_BAD32 VALK_BAD32};
+#undef VALK_BAD32
+#undef VALK_BAD4
+#undef VALK_OP_LABEL
+
   uint32_t word;
   for (;;) {
     word = code[pc++];
+    goto* kDispatch[op_of(word)];
     switch (op_of(word)) {
-      case OP_CONST:
-        S[sp++] = K[arg_of(word)];
-        break;
-      case OP_NIL:
-        S[sp++] = Value::nil();
-        break;
-      case OP_TRUE:
-        S[sp++] = Value::boolean(true);
-        break;
-      case OP_FALSE:
-        S[sp++] = Value::boolean(false);
-        break;
-      case OP_LOCAL:
-        S[sp++] = S[base + arg_of(word)];
-        break;
-      case OP_SET_LOCAL:
-        S[base + arg_of(word)] = S[--sp];
-        break;
-      case OP_CAPTURED:
-        S[sp++] = cl->captured[arg_of(word)];
-        break;
-      case OP_SELF:
-        S[sp++] = val(cl);
-        break;
-      case OP_GLOBAL: {
+      CASE(OP_CONST) : S[sp++] = K[arg_of(word)];
+      break;
+      CASE(OP_NIL) : S[sp++] = Value::nil();
+      break;
+      CASE(OP_TRUE) : S[sp++] = Value::boolean(true);
+      break;
+      CASE(OP_FALSE) : S[sp++] = Value::boolean(false);
+      break;
+      CASE(OP_LOCAL) : S[sp++] = S[base + arg_of(word)];
+      break;
+      CASE(OP_SET_LOCAL) : S[base + arg_of(word)] = S[--sp];
+      break;
+      CASE(OP_CAPTURED) : S[sp++] = cl->captured[arg_of(word)];
+      break;
+      CASE(OP_SELF) : S[sp++] = val(cl);
+      break;
+      CASE(OP_GLOBAL) : {
         auto* var = static_cast<Var*>(K[arg_of(word)].o);
         if (!var->defined) {
           SAVE();
@@ -185,8 +227,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         S[sp++] = var->value;
         break;
       }
-      case OP_DEF:
-      case OP_DEFMACRO: {
+      CASE(OP_DEF) : CASE(OP_DEFMACRO) : {
         auto* var = static_cast<Var*>(K[arg_of(word)].o);
         var->value = S[sp - 1];
         var->defined = true;
@@ -194,50 +235,44 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         S[sp - 1] = val(var->name);
         break;
       }
-      case OP_POP:
-        sp--;
-        break;
-      case OP_POPN:
-        sp -= arg_of(word);
-        break;
-      case OP_SLIDE: {
+      CASE(OP_POP) : sp--;
+      break;
+      CASE(OP_POPN) : sp -= arg_of(word);
+      break;
+      CASE(OP_SLIDE) : {
         uint32_t n = arg_of(word);
         S[sp - 1 - n] = S[sp - 1];
         sp -= n;
         break;
       }
-      case OP_JUMP:
+      CASE(OP_JUMP) : pc = arg_of(word);
+      break;
+      CASE(OP_JUMP_IF_FALSE) : if (!S[--sp].truthy()) {
         pc = arg_of(word);
-        break;
-      case OP_JUMP_IF_FALSE:
-        if (!S[--sp].truthy()) {
-          pc = arg_of(word);
-        }
-        break;
-      case OP_AND_JUMP:
-        if (!S[sp - 1].truthy()) {
-          pc = arg_of(word);
-        } else {
-          sp--;
-        }
-        break;
-      case OP_OR_JUMP:
-        if (S[sp - 1].truthy()) {
-          pc = arg_of(word);
-        } else {
-          sp--;
-        }
-        break;
-      case OP_LOOP:
+      }
+      break;
+      CASE(OP_AND_JUMP) : if (!S[sp - 1].truthy()) {
         pc = arg_of(word);
-        if (--budget == 0 || heap.should_collect()) {
-          SAVE();
-          goto safe_point;
-        }
-        break;
+      }
+      else {
+        sp--;
+      }
+      break;
+      CASE(OP_OR_JUMP) : if (S[sp - 1].truthy()) {
+        pc = arg_of(word);
+      }
+      else {
+        sp--;
+      }
+      break;
+      CASE(OP_LOOP) : pc = arg_of(word);
+      if (--budget == 0 || heap.should_collect()) {
+        SAVE();
+        goto safe_point;
+      }
+      break;
 
-      case OP_CALL:
-      case OP_TAILCALL: {
+      CASE(OP_CALL) : CASE(OP_TAILCALL) : {
         uint32_t argc = arg_of(word);
         bool tail = op_of(word) == OP_TAILCALL;
         if (--budget == 0 || heap.should_collect()) {
@@ -292,9 +327,16 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
             uint32_t need = new_base + p->max_stack + kStackSlack;
             if (need > f->stack.size()) {
               f->stack.resize(std::max<size_t>(need, f->stack.size() * 2));
+              S = f->stack.data();
             }
             f->sp = sp;
-            LOAD();
+            // The registers of the new frame, as LOAD() would read them back.
+            cl = c;
+            proto = p;
+            code = p->code.data();
+            K = p->constants.data();
+            base = new_base;
+            pc = 0;
             break;
           }
           case Tag::Native: {
@@ -376,8 +418,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         break;
       }
 
-      case OP_RETURN:
-      do_return : {
+      CASE(OP_RETURN) : do_return : {
         Value result = S[sp - 1];
         sp = base - 1;
         S[sp++] = result;
@@ -391,7 +432,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         break;
       }
 
-      case OP_CLOSURE: {
+      CASE(OP_CLOSURE) : {
         auto* p = static_cast<Proto*>(K[arg_of(word)].o);
         uint32_t n = p->num_captures;
         auto* c = heap.make<Closure>(Tag::Closure, n > 0 ? (n - 1) * sizeof(Value) : 0);
@@ -416,19 +457,16 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         break;
       }
 
-      case OP_TRY:
-        f->handlers.push_back(Handler{static_cast<uint32_t>(f->frames.size()), sp, arg_of(word)});
-        break;
-      case OP_END_TRY:
-        f->handlers.pop_back();
-        break;
-      case OP_THROW:
-        f->pending_error = S[--sp];
-        RAISE();
+      CASE(OP_TRY)
+          : f->handlers.push_back(
+                Handler{static_cast<uint32_t>(f->frames.size()), sp, arg_of(word)});
+      break;
+      CASE(OP_END_TRY) : f->handlers.pop_back();
+      break;
+      CASE(OP_THROW) : f->pending_error = S[--sp];
+      RAISE();
 
-      case OP_ADD:
-      case OP_SUB:
-      case OP_MUL: {
+      CASE(OP_ADD) : CASE(OP_SUB) : CASE(OP_MUL) : {
         Value a = S[sp - 2], b = S[sp - 1];
         if (a.is_int() && b.is_int()) {
           int64_t r;
@@ -454,8 +492,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         sp--;
         break;
       }
-      case OP_INC:
-      case OP_DEC: {
+      CASE(OP_INC) : CASE(OP_DEC) : {
         Value a = S[sp - 1];
         if (a.is_int()) {
           int64_t r;
@@ -475,57 +512,58 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         S[sp - 1] = out;
         break;
       }
-      case OP_LT:
-      case OP_LE:
-      case OP_GT:
-      case OP_GE:
-      case OP_NUM_EQ: {
+      CASE(OP_LT) : CASE(OP_LE) : CASE(OP_GT) : CASE(OP_GE) : CASE(OP_NUM_EQ) : {
         Value a = S[sp - 2], b = S[sp - 1];
         int c;
         if (a.is_int() && b.is_int()) {
           c = a.i < b.i ? -1 : a.i > b.i ? 1 : 0;
         } else {
-          static const char* kNames[] = {"<", "<=", ">", ">=", "=="};
           SAVE();
-          c = compare_numbers(iso, kNames[op_of(word) - OP_LT], a, b);
+          c = compare_numbers(iso, kCompareNames[op_of(word) - OP_LT], a, b);
           if (c == -2) {
             goto do_raise;
           }
         }
-        bool r;
-        switch (op_of(word)) {
-          case OP_LT:
-            r = c == -1;
-            break;
-          case OP_LE:
-            r = c == -1 || c == 0;
-            break;
-          case OP_GT:
-            r = c == 1;
-            break;
-          case OP_GE:
-            r = c == 1 || c == 0;
-            break;
-          default:
-            r = c == 0;
-            break;
-        }
-        S[sp - 2] = Value::boolean(r);
+        S[sp - 2] = Value::boolean(compare_holds(op_of(word), c));
         sp--;
         break;
       }
-      case OP_EQ: {
+      // OP_JUMP_UNLESS_xx: the comparison, then OP_JUMP_IF_FALSE's jump.
+#define COMPARE_AND_BRANCH(op, cmp, int_test)                         \
+  CASE(op) : {                                                        \
+    Value a = S[sp - 2], b = S[sp - 1];                               \
+    bool r;                                                           \
+    if (a.is_int() && b.is_int()) {                                   \
+      r = a.i int_test b.i;                                           \
+    } else {                                                          \
+      SAVE();                                                         \
+      int c = compare_numbers(iso, kCompareNames[cmp - OP_LT], a, b); \
+      if (c == -2) {                                                  \
+        goto do_raise;                                                \
+      }                                                               \
+      r = compare_holds(cmp, c);                                      \
+    }                                                                 \
+    sp -= 2;                                                          \
+    if (!r) {                                                         \
+      pc = arg_of(word);                                              \
+    }                                                                 \
+    break;                                                            \
+  }
+      COMPARE_AND_BRANCH(OP_JUMP_UNLESS_LT, OP_LT, <)
+      COMPARE_AND_BRANCH(OP_JUMP_UNLESS_LE, OP_LE, <=)
+      COMPARE_AND_BRANCH(OP_JUMP_UNLESS_GT, OP_GT, >)
+      COMPARE_AND_BRANCH(OP_JUMP_UNLESS_GE, OP_GE, >=)
+      COMPARE_AND_BRANCH(OP_JUMP_UNLESS_NUM_EQ, OP_NUM_EQ, ==)
+#undef COMPARE_AND_BRANCH
+      CASE(OP_EQ) : {
         Value a = S[sp - 2], b = S[sp - 1];
         S[sp - 2] = Value::boolean(equal(a, b));  // equal() tests identity first
         sp--;
         break;
       }
-      case OP_NOT:
-        S[sp - 1] = Value::boolean(!S[sp - 1].truthy());
-        break;
-      case OP_VECTOR:
-      case OP_MAP:
-      case OP_SET: {
+      CASE(OP_NOT) : S[sp - 1] = Value::boolean(!S[sp - 1].truthy());
+      break;
+      CASE(OP_VECTOR) : CASE(OP_MAP) : CASE(OP_SET) : {
         uint32_t n = arg_of(word);
         Value* items = &S[sp - n];
         Value r = op_of(word) == OP_VECTOR ? vector_from(heap, items, n)
@@ -536,6 +574,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         break;
       }
       default:
+      L_bad_opcode:
         SAVE();
         iso.raise_error("internal-error", "bad opcode " + std::to_string(op_of(word)));
         goto do_raise;
@@ -549,21 +588,22 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     }
     if (budget == 0) {
       f->instructions += slice;
-      budget = slice;  // a raise below goes on to a handler with a fresh slice
       if (f->instruction_limit != 0 && f->instructions >= f->instruction_limit) {
         f->instruction_limit = 0;
         iso.raise_error("budget-exceeded", "the fiber ran past its instruction budget");
+        budget = slice;  // the handler that catches it runs with a fresh slice
         goto do_raise;
       }
       uv_update_time(iso.loop());
       if (f->deadline_ms != 0 && uv_now(iso.loop()) >= f->deadline_ms) {
         f->deadline_ms = 0;
         iso.raise_error("deadline-exceeded", "the fiber ran past its deadline");
+        budget = slice;
         goto do_raise;
       }
       f->state = FiberState::Ready;
       iso.enqueue(f);
-      iso.current_ = outer;
+      LEAVE();
       return;
     }
     LOAD();
@@ -577,7 +617,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       f->state = FiberState::Done;
       f->frames.clear();
       f->sp = 0;
-      iso.current_ = outer;
+      LEAVE();
       iso.reject(f->result, raised);
       return;
     }
@@ -594,7 +634,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
 
 parked:
   f->instructions += slice - budget;  // unused when nested
-  iso.current_ = outer;
+  LEAVE();
   if (nested) {
     // A macro may not wait: forget the wait and fail the expansion.
     f->wait_gen++;
@@ -605,7 +645,7 @@ parked:
 
 finished:
   f->state = FiberState::Done;
-  iso.current_ = outer;
+  LEAVE();
   iso.resolve(f->result, f->stack[f->sp - 1]);
   f->sp = 0;
   f->stack.clear();
@@ -614,6 +654,8 @@ finished:
 #undef SAVE
 #undef LOAD
 #undef RAISE
+#undef LEAVE
+#undef CASE
 }
 
 }  // namespace valk::lisp

@@ -164,6 +164,19 @@
 
 (def gc-stress? (some? (getenv "VALK_GC_STRESS")))
 
+(deftest fibers-that-keep-switching-do-not-starve-timers
+  ;; Every slice here is short (spawn, await, resume), so the loop is polled
+  ;; only once enough of them have run; the timer must still fire.
+  (let [flag (atom false)
+        pinger (spawn (fn []
+                        (loop [i 0]
+                          (cond
+                            @flag [:saw-flag i]
+                            (< i 50000000) (recur (+ i (await (spawn (fn [] 1)))))
+                            :else [:starved i]))))]
+    (spawn (fn [] (await (sleep 1)) (reset! flag true)))
+    (is (= :saw-flag (first (await pinger))))))
+
 (deftest many-fibers-sleep-concurrently
   ;; The GC stress mode collects at every allocation, which makes timing
   ;; meaningless and 10000 fibers slow: it checks the same with fewer.

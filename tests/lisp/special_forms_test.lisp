@@ -23,6 +23,36 @@
   (is (nil? (if false :then)))
   (is (= 2 (if (< 1 2) (+ 1 1) (+ 2 2)))))
 
+;; A comparison that is the test of an if compiles to one compare-and-branch
+;; instruction; it must behave as the comparison followed by the if, also
+;; when another branch jumps to the end of the test.
+(deftest if-on-a-comparison
+  (let [pick (fn [a b]
+               [(if (< a b) :lt :not-lt) (if (<= a b) :le :not-le) (if (> a b) :gt :not-gt)
+                (if (>= a b) :ge :not-ge) (if (== a b) :eq :not-eq)])]
+    (is (= [:lt :le :not-gt :not-ge :not-eq] (pick 1 2)))
+    (is (= [:not-lt :le :not-gt :ge :eq] (pick 2 2)))
+    (is (= [:not-lt :not-le :gt :ge :not-eq] (pick 3 2)))
+    (is (= [:lt :le :not-gt :not-ge :not-eq] (pick 1 2.5)))
+    (is (= [:not-lt :le :not-gt :ge :eq] (pick 2.0 2)))
+    (is (= [:not-lt :not-le :not-gt :not-ge :not-eq] (pick ##NaN 1)))
+    (is-thrown? :type-error (pick "a" 1))
+    (is-thrown? :type-error (if (< 1 nil) 1 2)))
+  (let [nested (fn [c a b] (if (if c true (< a b)) :yes :no))
+        anded (fn [c a b] (if (and c (< a b)) :yes :no))
+        ored (fn [c a b] (if (or c (< a b)) :yes :no))]
+    (is (= :yes (nested true 5 1)))
+    (is (= :no (nested false 5 1)))
+    (is (= :yes (nested false 1 5)))
+    (is (= :no (anded false 1 5)))
+    (is (= :yes (anded true 1 5)))
+    (is (= :no (anded true 5 1)))
+    (is (= :yes (ored true 5 1)))
+    (is (= :no (ored false 5 1)))
+    (is (= :yes (ored false 1 5))))
+  (is (= :done (loop [i 0] (if (< i 10) (recur (inc i)) :done))))
+  (is (= 55 (loop [i 10 acc 0] (if (== i 0) acc (recur (dec i) (+ acc i)))))))
+
 (deftest if-evaluates-one-branch
   (let [hits (atom [])]
     (if true (swap! hits conj :a) (swap! hits conj :b))

@@ -149,3 +149,12 @@
   (is (not (string? nil))))
 
 (run-tests)
+
+(deftest str-concatenation-counts-code-points
+  (is (= "héλ😀" (str "h" nil "éλ" "😀")))
+  (is (= 4 (count (str "h" nil "éλ" "😀"))))
+  (is (= 12 (count (str "ααααα" "ββββ" "γγγ"))))
+  (is (= "" (str nil nil)))
+  (is (= "a1b" (str "a" 1 "b")))
+  (is (= "λ" (subs (str "abcdefgh" "λ" "ijklmnop") 8 9)))
+  (is (= 18 (count (str "abcdefghé" "ijklmnop" "λ")))))

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace valk::lisp {
 namespace {
 
@@ -33,6 +35,56 @@ TEST(Heap, UnreachableSymbolsLeaveTheInternTable) {
   (void)a;
   EXPECT_EQ(heap.stats().objects_live, 2u);  // the new symbol and its name
   EXPECT_EQ(b->name->view(), "transient");
+}
+
+TEST(Heap, SweptCellsAreReusedAndEmptyPagesReleased) {
+  Heap heap;
+  Value kept = heap.string("kept");
+  heap.set_root_marker([&](Tracer& t) { t.mark(kept); });
+  for (int i = 0; i < 20000; i++) {
+    heap.string("garbage");
+  }
+  size_t grown = heap.stats().bytes_in_pages;
+  heap.collect();
+  EXPECT_EQ(heap.stats().objects_live, 1u);
+  // Only the page that holds `kept` (and the class's newest) stays in use.
+  EXPECT_LE(heap.stats().bytes_in_pages, 2 * Heap::kPageSize);
+  for (int round = 0; round < 5; round++) {
+    for (int i = 0; i < 20000; i++) {
+      heap.string("garbage");
+    }
+    heap.collect();
+  }
+  EXPECT_LE(heap.stats().bytes_in_pages, grown);
+  EXPECT_EQ(static_cast<String*>(kept.o)->view(), "kept");
+}
+
+TEST(Heap, LargeObjectsAreCollectedAndCounted) {
+  Heap heap;
+  std::string big(100000, 'x');
+  Value kept = heap.string(big);
+  heap.set_root_marker([&](Tracer& t) { t.mark(kept); });
+  size_t live = heap.stats().bytes_live;
+  EXPECT_GE(live, big.size());
+  heap.string(big);
+  EXPECT_GE(heap.stats().bytes_live, live + big.size());
+  heap.collect();
+  EXPECT_EQ(heap.stats().bytes_live, live);
+  EXPECT_EQ(heap.stats().objects_live, 1u);
+  EXPECT_EQ(static_cast<String*>(kept.o)->view(), big);
+  EXPECT_GE(heap.stats().bytes_allocated_total, 2 * big.size());
+  EXPECT_GE(heap.stats().bytes_high_water, 2 * big.size());
+}
+
+TEST(Heap, StressModeCollectsAfterEveryAllocation) {
+  Heap heap;
+  heap.set_stress(true);
+  EXPECT_FALSE(heap.should_collect());
+  heap.string("a");
+  EXPECT_TRUE(heap.should_collect());
+  heap.collect();
+  EXPECT_FALSE(heap.should_collect());
+  EXPECT_EQ(heap.stats().objects_live, 0u);
 }
 
 }  // namespace

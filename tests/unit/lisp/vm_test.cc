@@ -4,7 +4,9 @@
 
 #include <string>
 
+#include "lisp/function.h"
 #include "lisp/isolate.h"
+#include "lisp/opcodes.h"
 #include "lisp/printer.h"
 
 namespace valk::lisp {
@@ -168,6 +170,21 @@ TEST_P(VmTest, PreemptionLetsOthersRun) {
       "(let [p (spawn (fn [] (reset! flag true)))]"
       "  (loop [i 0] (if (deref flag) i (recur (inc i)))))");
   EXPECT_GT(std::stoll(r), 0) << r;
+}
+
+// Bytecode comes from the compiler only, but an opcode past the last one
+// must still fail cleanly: the dispatch table is padded for every byte.
+TEST_P(VmTest, InvalidOpcodesRaiseAnInternalError) {
+  for (uint32_t op : {static_cast<uint32_t>(OP_COUNT_), 200u, 255u}) {
+    Proto* p = iso_.heap().make<Proto>(Tag::Proto);
+    p->code = {op, encode(OP_RETURN)};
+    p->max_stack = 1;
+    Closure* c = iso_.heap().make<Closure>(Tag::Closure);
+    c->proto = p;
+    EvalResult r = iso_.call(val(c), nullptr, 0);
+    ASSERT_FALSE(r.ok);
+    EXPECT_NE(iso_.describe(r.value).find("bad opcode " + std::to_string(op)), std::string::npos);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Gc, VmTest, ::testing::Values(false, true),
