@@ -74,6 +74,22 @@ class StreamTest : public ::testing::Test {
     return p == std::string::npos ? -1 : std::stol(body.substr(p + name.size() + 3));
   }
 
+  // Lets the writer run as far as it can: the bytes written, once that
+  // figure is above `before` and stops moving.
+  static long written_once_settled(long before) {
+    long last = -1;
+    EXPECT_TRUE(eventually(
+        [&] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          long now = stat("written");
+          bool settled = now == last && now > before;
+          last = now;
+          return settled;
+        },
+        10000));
+    return last;
+  }
+
   static ServeProcess* server_;
 };
 
@@ -121,17 +137,7 @@ TEST_F(StreamTest, SlowHttp1ReaderParksTheWriter) {
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
   ASSERT_TRUE(send_all(fd, "GET /big?n=1024&size=65536 HTTP/1.1\r\nHost: x\r\n\r\n"));
-  // Let the writer run as far as it can.
-  long last = -1;
-  EXPECT_TRUE(eventually(
-      [&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        long now = stat("written");
-        bool settled = now == last && now > before;
-        last = now;
-        return settled;
-      },
-      10000));
+  long last = written_once_settled(before);
   EXPECT_LT(last - before, 16l << 20) << "the writer ran ahead of the reader";
   // Reading everything lets the writer finish.
   std::string data = read_until(
@@ -148,16 +154,7 @@ TEST_F(StreamTest, H2FlowControlWindowParksTheWriter) {
   long before = stat("written");
   RawH2 h2(server_->port());
   ASSERT_TRUE(send_all(h2.fd(), h2.headers_frame(1, "/big?n=1024&size=16384")));
-  long last = -1;
-  EXPECT_TRUE(eventually(
-      [&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
-        long now = stat("written");
-        bool settled = now == last && now > before;
-        last = now;
-        return settled;
-      },
-      10000));
+  long last = written_once_settled(before);
   EXPECT_LT(last - before, 1l << 20) << "the writer ignored the flow-control window";
   // Resetting the stream cancels the parked writer.
   ASSERT_TRUE(send_all(h2.fd(), RawH2::rst_frame(1)));
