@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+struct uv_loop_s;  // libuv's uv_loop_t
+
 namespace valk {
 
 namespace net {
@@ -104,6 +106,13 @@ struct ServerOptions {
   // and the request is cancelled (as nginx does). True keeps serving
   // clients that half-close after sending their request.
   bool serve_half_closed = false;
+  // Run one reactor on this libuv loop, on the thread that runs it, instead
+  // of starting reactor threads (`reactors` is then ignored). start() must
+  // be called on that thread; the host keeps running the loop until wait()
+  // (called from another thread) returns, or after a failed start() until
+  // the loop has run once more, and closes it only after the Server is
+  // destroyed.
+  uv_loop_s* loop = nullptr;
   // Non-zero: requests on plain (non-TLS) listeners get a 308 redirect to
   // https://HOST:this-port with the same path, without reaching the handler.
   uint16_t https_redirect_port = 0;

@@ -45,6 +45,8 @@ void usage(FILE* out) {
           "                       Lisp instructions a request may run, then 503\n"
           "                       (default 1000000000; 0: no limit)\n"
           "  --queue-size N       requests waiting per worker; more get 503 (default 16384)\n"
+          "  --single-thread      one worker whose thread also runs the network loop\n"
+          "                       (no thread hop; the default on one core)\n"
           "  --static PREFIX=DIR  serve files of DIR under the URL PREFIX (e.g.\n"
           "                       /assets=public) without the app; repeatable\n"
           "  --path DIR           also search DIR for (import ...)\n\n"
@@ -153,6 +155,8 @@ int serve_command(int argc, char** argv) {
         return 2;
       }
       flags.queue_size = static_cast<uint32_t>(n);
+    } else if (a == "--single-thread") {
+      flags.single_thread = true;
     } else if (a == "--static") {
       if (!(v = value("--static")))
         return 2;
@@ -218,7 +222,9 @@ int serve_command(int argc, char** argv) {
     fprintf(stderr, "valk serve: TLS needs both a certificate and a key\n");
     return 1;
   }
-  unsigned n_workers = config.workers.value_or(cores);
+  // On one core the reactor shares the worker's thread unless told not to.
+  bool single_thread = config.single_thread.value_or(cores == 1);
+  unsigned n_workers = single_thread ? 1 : config.workers.value_or(cores);
   for (unsigned i = 1; i < n_workers; i++) {
     workers.push_back(make_worker(static_cast<int>(i)));
     if (!workers.back()->start(&error)) {
@@ -302,9 +308,21 @@ int serve_command(int argc, char** argv) {
     });
   };
 
+  if (single_thread) {
+    options.loop = workers[0]->loop();
+    options.reactors = 1;
+  }
   Server server(options, handler);
-  if (!server.start(&error)) {
+  bool started = false;
+  if (single_thread) {
+    // The server's reactor lives on the worker's loop: start it there.
+    workers[0]->call([&] { started = server.start(&error); });
+  } else {
+    started = server.start(&error);
+  }
+  if (!started) {
     fprintf(stderr, "valk serve: %s\n", error.c_str());
+    workers[0]->stop();  // its loop finishes closing a single-thread server
     return 1;
   }
   fprintf(stderr, "valk: serving %s on %s://%s:%u (%u workers, %u reactors)\n", app.c_str(),

@@ -50,20 +50,24 @@ LogWriter& Reactor::log() {
 }
 
 bool Reactor::init(const std::vector<ListenFd>& fds, std::string* error) {
-  uv_loop_init(&loop_);
-  loop_.data = this;
-  uv_async_init(&loop_, &async_, on_async);
+  if (options().loop != nullptr) {
+    loop_ = options().loop;
+  } else {
+    uv_loop_init(loop_);
+    loop_->data = this;
+  }
+  uv_async_init(loop_, &async_, on_async);
   async_.data = this;
-  uv_prepare_init(&loop_, &prepare_);
+  uv_prepare_init(loop_, &prepare_);
   prepare_.data = this;
   uv_prepare_start(&prepare_, on_prepare);
-  uv_timer_init(&loop_, &drain_timer_);
+  uv_timer_init(loop_, &drain_timer_);
   drain_timer_.data = this;
   for (const ListenFd& lf : fds) {
     auto* l = new Listener;
     l->tls = lf.tls;
     uv_tcp_t* t = &l->tcp;
-    uv_tcp_init(&loop_, t);
+    uv_tcp_init(loop_, t);
     t->data = this;
     listeners_.push_back(l);
     int r = uv_tcp_open(t, lf.fd);
@@ -78,7 +82,7 @@ bool Reactor::init(const std::vector<ListenFd>& fds, std::string* error) {
   return true;
 }
 
-void Reactor::run() {
+void Reactor::enter_thread() {
   // A write to a socket the peer has closed raises SIGPIPE in the writing
   // thread. Blocked here it stays pending and harmless (the write reports
   // EPIPE), so hosts need not ignore SIGPIPE process-wide.
@@ -87,11 +91,19 @@ void Reactor::run() {
   sigaddset(&pipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   tl_reactor = this;
-  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void Reactor::run() {
+  enter_thread();
+  uv_run(loop_, UV_RUN_DEFAULT);
   // Everything is closed; run once more for close callbacks, then free.
-  uv_run(&loop_, UV_RUN_NOWAIT);
-  uv_loop_close(&loop_);
+  uv_run(loop_, UV_RUN_NOWAIT);
+  uv_loop_close(loop_);
   tl_reactor = nullptr;
+}
+
+void Reactor::attach() {
+  enter_thread();
 }
 
 // ---- cross-thread entry points ----------------------------------------------
@@ -387,9 +399,21 @@ void Reactor::maybe_finish() {
   async_closed_.store(true);
   while (posting_.load() != 0) {
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), nullptr);
-  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), nullptr);
+  // On a host's loop, wait() returns once the last of these has closed.
+  auto closed = [](uv_handle_t* h) {
+    auto* r = static_cast<Reactor*>(h->data);
+    if (--r->closes_pending_ == 0) {
+      if (tl_reactor == r) {
+        tl_reactor = nullptr;
+      }
+      r->finished_flag_.store(true);
+      r->server_->notify_finished();
+    }
+  };
+  closes_pending_ = 3;
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&prepare_), closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&drain_timer_), closed);
 }
 
 }  // namespace valk::net

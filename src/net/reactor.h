@@ -39,6 +39,13 @@ class Reactor {
   bool init(const std::vector<ListenFd>& fds, std::string* error);
   // The thread body: runs the loop until shutdown completes.
   void run();
+  // On a host's loop (ServerOptions::loop), from its thread: makes this
+  // thread the reactor's. The host runs the loop.
+  void attach();
+  // Closes everything at once. The reactor's thread.
+  void close_now() { force_close_all(); }
+  // Whether shutdown has closed everything (host's loop). Any thread.
+  bool finished() const { return finished_flag_.load(); }
 
   // ---- any thread ----
   SendResult post(Completion* c);
@@ -50,7 +57,7 @@ class Reactor {
 
   // ---- reactor thread ----
   static Reactor* current();
-  uv_loop_t* loop() { return &loop_; }
+  uv_loop_t* loop() { return loop_; }
   const ServerOptions& options() const;
   const TlsContext& tls() const;
   LogWriter& log();
@@ -83,10 +90,14 @@ class Reactor {
   void maybe_finish();
   bool wake();
   bool push_when_drained(Completion* c);
+  void enter_thread();
 
   ServerImpl* server_;
   int index_;
-  uv_loop_t loop_;
+  std::atomic<bool> finished_flag_{false};
+  int closes_pending_ = 0;
+  uv_loop_t own_loop_;
+  uv_loop_t* loop_ = &own_loop_;  // or the host's (ServerOptions::loop)
   uv_async_t async_;
   uv_prepare_t prepare_;
   uv_timer_t drain_timer_;

@@ -92,7 +92,9 @@ bool ServerImpl::start(std::string* error) {
     *error = "already started";
     return false;
   }
-  if (options.reactors == 0) {
+  if (options.loop != nullptr) {
+    options.reactors = 1;  // on the host's loop and thread
+  } else if (options.reactors == 0) {
     options.reactors = std::max(1u, std::thread::hardware_concurrency());
   }
   if (!log.open(options.access_log, options.error_log, options.log_level, error)) {
@@ -114,6 +116,13 @@ bool ServerImpl::start(std::string* error) {
     reactors_.push_back(std::make_unique<Reactor>(this, static_cast<int>(i)));
     if (!reactors_.back()->init(fds[i], error)) {
       // The loops never ran: let each close its handles.
+      if (options.loop != nullptr) {
+        // On the host's loop (and thread): close now; the host's loop
+        // finishes the closes before the Server may be destroyed.
+        reactors_[0]->attach();
+        reactors_[0]->close_now();
+        return false;
+      }
       for (auto& r : reactors_) {
         r->request_force_close();
         r->run();
@@ -123,10 +132,19 @@ bool ServerImpl::start(std::string* error) {
     }
   }
   started_ = true;
+  if (options.loop != nullptr) {
+    reactors_[0]->attach();
+    return true;
+  }
   for (auto& r : reactors_) {
     threads_.emplace_back([p = r.get()] { p->run(); });
   }
   return true;
+}
+
+void ServerImpl::notify_finished() {
+  std::lock_guard<std::mutex> g(finished_mu_);
+  finished_cv_.notify_all();
 }
 
 void ServerImpl::shutdown() {
@@ -143,6 +161,10 @@ void ServerImpl::force_close() {
 
 void ServerImpl::wait() {
   std::lock_guard<std::mutex> g(wait_mu_);
+  if (options.loop != nullptr) {
+    std::unique_lock<std::mutex> lock(finished_mu_);
+    finished_cv_.wait(lock, [this] { return reactors_.empty() || reactors_[0]->finished(); });
+  }
   for (std::thread& t : threads_) {
     if (t.joinable()) {
       t.join();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -23,6 +24,8 @@ class ServerImpl {
   void force_close();
   void wait();
   ServerCounters counters() const;
+  // A reactor on a host's loop has closed everything. Its thread.
+  void notify_finished();
 
   ServerOptions options;
   Handler handler;
@@ -35,6 +38,8 @@ class ServerImpl {
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::vector<std::thread> threads_;
   std::mutex wait_mu_;
+  std::mutex finished_mu_;
+  std::condition_variable finished_cv_;
   bool started_ = false;
 };
 

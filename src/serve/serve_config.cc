@@ -34,6 +34,8 @@ void ServeConfig::override_with(const ServeConfig& o) {
     instruction_budget = o.instruction_budget;
   if (o.queue_size)
     queue_size = o.queue_size;
+  if (o.single_thread)
+    single_thread = o.single_thread;
   for (const auto& entry : o.static_dirs) {
     auto same = [&](const auto& e) { return e.first == entry.first; };
     auto it = std::find_if(static_dirs.begin(), static_dirs.end(), same);
@@ -130,6 +132,14 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
       *error = "serve: :log-format must be :combined or :json, got " + lisp::print_str(fmt, true);
       return false;
     }
+  }
+  Value single;
+  if (lisp::map_find(opts, h.keyword("single-thread"), &single) && !single.is_nil()) {
+    if (!single.is(Tag::Bool)) {
+      *error = "serve: :single-thread must be true or false, got " + lisp::print_str(single, true);
+      return false;
+    }
+    out->single_thread = single.b;
   }
   Value statics;
   if (lisp::map_find(opts, h.keyword("static"), &statics) && !statics.is_nil()) {

@@ -36,6 +36,8 @@ struct ServeConfig {
   std::optional<uint32_t> request_deadline_ms;
   std::optional<uint64_t> instruction_budget;  // 0: no limit
   std::optional<uint32_t> queue_size;
+  // One worker whose thread and loop also run the reactor.
+  std::optional<bool> single_thread;
   // URL prefix → directory, served by the reactors without the app.
   std::vector<std::pair<std::string, std::string>> static_dirs;
 
@@ -45,7 +47,8 @@ struct ServeConfig {
 
 // Reads the options map of (serve app {...}): :host :port :tls {:cert :key}
 // :workers :reactors :access-log :log-format (:combined or :json)
-// :deadline-ms :instruction-budget :queue-size :static ({"/prefix" "dir"}).
+// :deadline-ms :instruction-budget :queue-size :static ({"/prefix" "dir"})
+// :single-thread.
 // Returns false with a message naming the bad option.
 // Checks a :static / --static URL prefix: "/x" or "/x/y", no trailing
 // slash. Returns false with a message.

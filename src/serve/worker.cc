@@ -197,6 +197,29 @@ void Worker::cancel(uint64_t id) {
   push(std::move(m));
 }
 
+void Worker::call(std::function<void()> fn) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  auto run = [&] {
+    fn();
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+    cv.notify_all();
+  };
+  for (;;) {
+    auto m = std::make_unique<WorkerMessage>();
+    m->kind = WorkerMessage::Kind::Call;
+    m->fn = run;
+    if (push(std::move(m))) {
+      break;
+    }
+    std::this_thread::yield();
+  }
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait(lock, [&] { return done; });
+}
+
 void Worker::stop() {
   for (;;) {
     auto m = std::make_unique<WorkerMessage>();
@@ -243,6 +266,7 @@ void Worker::thread_main() {
   o.module_paths = options_.module_paths;
   Isolate iso(o);
   iso_ = &iso;
+  loop_ = iso.loop();
   uv_async_init(iso.loop(), &wakeup_,
                 [](uv_async_t* a) { static_cast<Worker*>(a->data)->drain_inbox(); });
   wakeup_.data = this;
@@ -307,6 +331,9 @@ void Worker::drain_inbox() {
       }
       case WorkerMessage::Kind::Stop:
         stopping_ = true;
+        break;
+      case WorkerMessage::Kind::Call:
+        m->fn();
         break;
     }
   }

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,10 +51,11 @@ struct HttpRequest {
 };
 
 struct WorkerMessage {
-  enum class Kind { Request, Cancel, Stop };
+  enum class Kind { Request, Cancel, Stop, Call };
   Kind kind = Kind::Request;
   std::unique_ptr<HttpRequest> request;
-  uint64_t id = 0;  // for Cancel
+  uint64_t id = 0;           // for Cancel
+  std::function<void()> fn;  // for Call
 };
 
 struct WorkerOptions {
@@ -83,6 +85,12 @@ class Worker {
   bool post(std::unique_ptr<HttpRequest> request);
   // Cancels the request's fiber (client reset or disconnect). Any thread.
   void cancel(uint64_t id);
+  // Runs `fn` on the worker thread and waits for it. Main thread, after a
+  // successful start().
+  void call(std::function<void()> fn);
+  // The worker's libuv loop (for a server sharing its thread). Valid after
+  // a successful start().
+  uv_loop_t* loop() const { return loop_; }
   // Stops the thread after the requests in flight are answered or
   // `drain_ms` passed. Main thread.
   void stop();
@@ -132,6 +140,7 @@ class Worker {
 
   // Owned by the worker thread.
   lisp::Isolate* iso_ = nullptr;
+  uv_loop_t* loop_ = nullptr;
   uv_async_t wakeup_;
   uv_timer_t deadline_timer_;
   bool stopping_ = false;

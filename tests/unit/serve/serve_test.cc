@@ -2,11 +2,14 @@
 // libcurl over HTTP/1.1, h2c and h2 over TLS.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 #include <vector>
 
+#include "../net/h2_client.h"
 #include "../net/net_test_util.h"
 #include "serve_process.h"
 
@@ -223,6 +226,58 @@ TEST(ServeStatic, MissingDirectoryIsAStartupError) {
   ServeProcess bad({"--static", "assets=public", app});
   EXPECT_EQ(bad.wait_exit(), 2);
   EXPECT_NE(bad.output().find("a static URL prefix looks like"), std::string::npos) << bad.output();
+}
+
+// --single-thread: the worker's loop also runs the reactor (no thread hop).
+TEST(ServeSingleThread, ServesAwaitsStreamsAndDrains) {
+  std::string app = write_app("single_app.lisp", R"((import "valk/web")
+(serve (router
+         (GET "/" (fn [req] (text "one thread")))
+         (GET "/sleep" (fn [req] (await (sleep 200)) (text "slept")))
+         (GET "/big" (fn [req] (stream (fn [out] (dotimes [i 100] (write out (apply str (repeat 1000 "x")))))))))
+       {:port 0 :workers 4})
+)");
+  ServeProcess p({"--single-thread", app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  EXPECT_NE(p.output().find("(1 workers, 1 reactors)"), std::string::npos) << p.output();
+  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "one thread");
+  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).body, "one thread");
+  auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 10; i++) {
+    clients.emplace_back([&] {
+      if (get(p.url("/sleep"), CURL_HTTP_VERSION_1_1).body == "slept") {
+        ok++;
+      }
+    });
+  }
+  for (auto& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(ok.load(), 10);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  {
+    H2Client h2(p.port());
+    int32_t id = h2.submit("GET", "/big");
+    ASSERT_TRUE(h2.run_until([&] { return h2.streams[id].closed; }));
+    EXPECT_EQ(h2.streams[id].body.size(), 100000u);
+  }
+  CurlResult r;
+  std::thread slow([&] { r = get(p.url("/sleep"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
+  slow.join();
+  EXPECT_EQ(r.body, "slept");
+}
+
+TEST(ServeSingleThread, PortInUseExitsOne) {
+  std::string app = write_app("single_port.lisp", "(serve (fn [r] \"x\") {:port 0})\n");
+  ServeProcess first({app});
+  ASSERT_NE(first.port(), 0);
+  ServeProcess second({"--single-thread", "--port", std::to_string(first.port()), app});
+  EXPECT_EQ(second.wait_exit(), 1);
+  EXPECT_NE(second.output().find("valk serve:"), std::string::npos) << second.output();
 }
 
 TEST(ServeStartup, SyntaxErrorExitsOneWithPosition) {
