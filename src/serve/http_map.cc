@@ -157,6 +157,57 @@ bool header_text(Value v, std::string* out) {
 
 }  // namespace
 
+bool read_headers(Value headers, const char* what, Headers* out, std::string* error) {
+  if (headers.is_nil()) {
+    return true;
+  }
+  if (!headers.is(Tag::Map)) {
+    *error = std::string(what) + "s must be a map, got " + lisp::print_str(headers, true);
+    return false;
+  }
+  bool ok = true;
+  lisp::map_each(headers, [&](Value name, Value value) {
+    std::string n, v;
+    if (!header_text(name, &n)) {
+      *error =
+          std::string("a ") + what + " name must be a string, got " + lisp::print_str(name, true);
+      ok = false;
+      return false;
+    }
+    n = lower(n);
+    if (value.is(Tag::Vector)) {
+      lisp::vector_each(value, [&](Value item) {
+        if (!header_text(item, &v)) {
+          *error = std::string("the value of ") + what + " " + n + " must be a string";
+          ok = false;
+          return false;
+        }
+        out->push_back({n, v});
+        return true;
+      });
+      return ok;
+    }
+    if (!header_text(value, &v)) {
+      *error = std::string("the value of ") + what + " " + n + " must be a string, got " +
+               lisp::print_str(value, true);
+      ok = false;
+      return false;
+    }
+    out->push_back({n, v});
+    return true;
+  });
+  if (!ok) {
+    return false;
+  }
+  for (const Header& h : *out) {
+    if (std::string problem = net::header_problem(h); !problem.empty()) {
+      *error = problem;
+      return false;
+    }
+  }
+  return true;
+}
+
 bool read_response(lisp::Isolate& iso, const HttpKeys& k, Value result, HttpResponse* out,
                    std::string* error) {
   if (result.is_nil()) {
@@ -186,50 +237,9 @@ bool read_response(lisp::Isolate& iso, const HttpKeys& k, Value result, HttpResp
     out->status = static_cast<int>(status.i);
   }
   Value headers;
-  if (lisp::map_find(result, k.headers, &headers) && !headers.is_nil()) {
-    if (!headers.is(Tag::Map)) {
-      *error = "the response :headers must be a map";
-      return false;
-    }
-    bool ok = true;
-    lisp::map_each(headers, [&](Value name, Value value) {
-      std::string n, v;
-      if (!header_text(name, &n)) {
-        *error = "a response header name must be a string, got " + lisp::print_str(name, true);
-        ok = false;
-        return false;
-      }
-      n = lower(n);
-      if (value.is(Tag::Vector)) {
-        lisp::vector_each(value, [&](Value item) {
-          if (!header_text(item, &v)) {
-            *error = "the value of response header " + n + " must be a string";
-            ok = false;
-            return false;
-          }
-          out->headers.push_back({n, v});
-          return true;
-        });
-        return ok;
-      }
-      if (!header_text(value, &v)) {
-        *error = "the value of response header " + n + " must be a string, got " +
-                 lisp::print_str(value, true);
-        ok = false;
-        return false;
-      }
-      out->headers.push_back({n, v});
-      return true;
-    });
-    if (!ok) {
-      return false;
-    }
-  }
-  for (const Header& h : out->headers) {
-    if (std::string problem = net::header_problem(h); !problem.empty()) {
-      *error = problem;
-      return false;
-    }
+  if (lisp::map_find(result, k.headers, &headers) &&
+      !read_headers(headers, "response header", &out->headers, error)) {
+    return false;
   }
   Value body;
   if (lisp::map_find(result, k.body, &body)) {

@@ -51,6 +51,12 @@ struct HttpResponse {
   lisp::Value stream_fn;
 };
 
+// Reads a map of header names to values (strings, keywords, numbers, or a
+// vector of them for a repeated header) into `out`, names lower-cased;
+// nil is no headers. Returns false with a message naming `what` ("response
+// header", "trailer") when a name or value is not one, or may not be sent.
+bool read_headers(lisp::Value headers, const char* what, Headers* out, std::string* error);
+
 // Reads a handler's result. Returns false with a message in *error when the
 // value is not a valid response.
 bool read_response(lisp::Isolate& iso, const HttpKeys& keys, lisp::Value result, HttpResponse* out,

@@ -35,6 +35,7 @@ struct Worker::InFlight {
   bool answered = false;
   // A streamed response: its head is out and a writer fiber runs.
   bool streaming = false;
+  bool ended = false;  // end-stream was called
   std::shared_ptr<StreamFlow> flow;
   uint64_t written = 0;
   uint32_t drain_slot = kNoSlot;  // the promise a parked write waits on
@@ -70,14 +71,50 @@ struct WorkerAccess {
     static_cast<Worker*>(self->data)->finish(self->id, p);
   }
 
+  // The open stream `v` names, or nullptr with an error raised.
+  static Worker::InFlight* open_stream(Isolate& iso, const char* fn, Value v) {
+    if (!v.is(Tag::Internal) || static_cast<lisp::ClassObj*>(v.o)->cls != &kResponseStreamClass) {
+      iso.type_error(fn, "a response stream", v);
+      return nullptr;
+    }
+    Worker* w = of(iso);
+    auto it = w->in_flight_.find(static_cast<ResponseStream*>(v.o)->id);
+    if (it == w->in_flight_.end() || it->second->answered || it->second->ended) {
+      iso.raise_error("stream-closed", std::string(fn) +
+                                           ": the response stream is closed (it ended or the "
+                                           "client left)");
+      return nullptr;
+    }
+    return it->second.get();
+  }
+
+  // (end-stream stream) or (end-stream stream trailers): ends a streamed
+  // response now, with trailers (h2 and chunked HTTP/1.1); the writer may
+  // go on with other work but not write.
+  static Value end_stream(Isolate& iso, Value* args, int argc) {
+    Worker::InFlight* f = open_stream(iso, "end-stream", args[0]);
+    if (f == nullptr) {
+      return Value::sentinel(Tag::Exception);
+    }
+    Headers trailers;
+    std::string error;
+    if (argc > 1 && !read_headers(args[1], "trailer", &trailers, &error)) {
+      return iso.raise_error("argument-error", "end-stream: " + error);
+    }
+    f->ended = true;
+    f->request->responder.end(std::move(trailers));
+    return Value::nil();
+  }
+
   // (write stream chunk): sends a string or bytes chunk of a streamed
   // response. Parks the fiber while too much is unsent.
   static Value write(Isolate& iso, Value* args, int argc) {
     Worker* w = of(iso);
-    if (!args[0].is(Tag::Internal) ||
-        static_cast<lisp::ClassObj*>(args[0].o)->cls != &kResponseStreamClass) {
-      return iso.type_error("write", "a response stream", args[0]);
+    Worker::InFlight* open = open_stream(iso, "write", args[0]);
+    if (open == nullptr) {
+      return Value::sentinel(Tag::Exception);
     }
+    Worker::InFlight& f = *open;
     std::string chunk;
     if (args[1].is(Tag::String)) {
       chunk = std::string(static_cast<lisp::String*>(args[1].o)->view());
@@ -87,12 +124,6 @@ struct WorkerAccess {
     } else {
       return iso.type_error("write", "a string or bytes", args[1]);
     }
-    auto it = w->in_flight_.find(static_cast<ResponseStream*>(args[0].o)->id);
-    if (it == w->in_flight_.end() || it->second->answered) {
-      return iso.raise_error("stream-closed",
-                             "write: the response stream is closed (it ended or the client left)");
-    }
-    Worker::InFlight& f = *it->second;
     if (chunk.empty()) {
       return Value::nil();
     }
@@ -235,6 +266,7 @@ void Worker::stop() {
 bool Worker::load_app(Isolate& iso, std::string* error) {
   iso.define_native("serve", WorkerAccess::serve, 1, 2, this);
   iso.define_native("write", WorkerAccess::write, 2, 2, this);
+  iso.define_native("end-stream", WorkerAccess::end_stream, 1, 2, this);
   std::vector<lisp::UnresolvedRef> refs;
   iso.unresolved_refs = &refs;
   lisp::EvalResult r = iso.eval_file(options_.app_file);
@@ -468,7 +500,16 @@ void Worker::finish_stream(std::unique_ptr<InFlight> f, lisp::Promise* p) {
     return;  // the client left; the writer was cancelled
   }
   if (p->state == lisp::PromiseState::Fulfilled) {
-    f->request->responder.end();
+    if (!f->ended) {
+      f->request->responder.end();
+    }
+    return;
+  }
+  if (f->ended) {
+    log_error(options_.index, "request " + f->request_id +
+                                  ": the stream writer failed after "
+                                  "end-stream: " +
+                                  iso_->describe(p->value));
     return;
   }
   // The head is out: the only way left to say "failed" is to abort.

@@ -18,7 +18,7 @@ namespace {
 const char* kApp = R"(
 (import "valk/web")
 
-(def stats (atom {:written 0 :closed 0}))
+(def stats (atom {:written 0 :closed 0 :refused 0}))
 (defn bump [k n] (swap! stats update k + n))
 
 (defn text-of-size [size]
@@ -51,6 +51,13 @@ const char* kApp = R"(
                                (write out "partial\n")
                                (await (sleep 50))
                                (error "the writer broke")))))
+      (GET "/trailers" (fn [req]
+                         (stream (fn [out]
+                                   (write out "data")
+                                   (end-stream out {"x-checksum" "abc"})
+                                   (try (write out "more")
+                                        (catch e (when (= :stream-closed (:type (error-data e)))
+                                                   (bump :refused 1))))))))
       (GET "/stats" (fn [req] (json @stats))))))
 
 (serve app {:port 0 :workers 1 :reactors 1})
@@ -202,6 +209,22 @@ TEST_F(StreamTest, FailingWriterAbortsTheStream) {
       [&] { return server_->output().find("the writer broke") != std::string::npos; }, 5000);
   EXPECT_NE(server_->output().find("stream writer failed"), std::string::npos) << server_->output();
   EXPECT_NE(server_->output().find("stream_app.lisp:"), std::string::npos) << server_->output();
+}
+
+TEST_F(StreamTest, EndStreamSendsTrailersAndRefusesLaterWrites) {
+  long refused = stat("refused");
+  CurlResult h1 = curl_do(server_->url("/trailers"));
+  EXPECT_EQ(h1.code, CURLE_OK);
+  EXPECT_EQ(h1.body, "data");
+  EXPECT_NE(h1.headers.find("x-checksum: abc"), std::string::npos) << h1.headers;
+  H2Client h2(server_->port());
+  int32_t id = h2.submit("GET", "/trailers");
+  ASSERT_TRUE(h2.run_until([&] { return h2.streams[id].closed; }));
+  EXPECT_EQ(h2.streams[id].body, "data");
+  ASSERT_EQ(h2.streams[id].trailers.size(), 1u);
+  EXPECT_EQ(h2.streams[id].trailers[0].first, "x-checksum");
+  EXPECT_EQ(h2.streams[id].trailers[0].second, "abc");
+  EXPECT_TRUE(eventually([&] { return stat("refused") == refused + 2; }));
 }
 
 TEST(ServeLimits, FullQueueAnswers503AndLogsIt) {
