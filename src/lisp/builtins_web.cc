@@ -27,25 +27,13 @@
 #include "lisp/object.h"
 #include "lisp/printer.h"
 #include "lisp/utf8.h"
+#include "util/hex.h"
 
 namespace valk::lisp {
 namespace {
 
 std::string_view view(Value v) {
   return static_cast<String*>(v.o)->view();
-}
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
 }
 
 // Length of the well-formed UTF-8 sequence at s[i] (positive), or minus the
@@ -114,8 +102,8 @@ Value decode(Isolate& iso, std::string_view s, bool plus, Value original = Value
   bytes.reserve(s.size());
   for (size_t i = 0; i < s.size(); i++) {
     char c = s[i];
-    if (c == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 && hex_digit(s[i + 2]) >= 0) {
-      bytes += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+    if (c == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      bytes += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
       i += 2;
     } else if (c == '+' && plus) {
       bytes += ' ';

@@ -24,6 +24,7 @@
 #include "lisp/object.h"
 #include "lisp/printer.h"
 #include "lisp/utf8.h"
+#include "util/hex.h"
 
 namespace valk::lisp {
 
@@ -56,19 +57,6 @@ bool is_digit(char c) {
 
 bool is_word_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '_';
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
 }
 
 void append_u_escape(std::string& out, unsigned cp) {

@@ -11,6 +11,7 @@
 
 #include "lisp/heap.h"
 #include "lisp/reader.h"
+#include "util/hex.h"
 
 namespace valk::lisp::reader_detail {
 
@@ -36,19 +37,6 @@ inline bool is_terminator(char c) {
 
 inline bool is_digit(char c) {
   return c >= '0' && c <= '9';
-}
-
-inline int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
 }
 
 // Byte offset of the first byte in s[from..] that does not start or

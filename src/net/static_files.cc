@@ -1,4 +1,5 @@
 #include "valk/static_files.h"
+#include "util/hex.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -83,19 +84,6 @@ class FileSource final : public BodySource {
   uint64_t off_, left_;
 };
 
-int hexval(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // Percent-decodes a path; false if malformed or it holds a NUL.
 bool decode_path(std::string_view in, std::string* out) {
   for (size_t i = 0; i < in.size(); ++i) {
@@ -104,7 +92,7 @@ bool decode_path(std::string_view in, std::string* out) {
       if (i + 2 >= in.size()) {
         return false;
       }
-      int h = hexval(in[i + 1]), l = hexval(in[i + 2]);
+      int h = hex_value(in[i + 1]), l = hex_value(in[i + 2]);
       if (h < 0 || l < 0) {
         return false;
       }
