@@ -87,18 +87,34 @@ void Stream::cancel() {
   }
 }
 
-std::string header_problem(const Header& h) {
-  std::string lower = h.name;
+namespace {
+
+// nghttp2's token check, which refuses upper case (HTTP/2 sends names lower
+// case); HTTP/1.1 names may have it, so a failing name is retried lower-cased.
+bool valid_name(const std::string& name) {
+  auto ok = [](const std::string& n) {
+    return !n.empty() && n[0] != ':' &&
+           nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(n.data()), n.size());
+  };
+  if (ok(name)) {
+    return true;  // the usual case, checked without a copy
+  }
+  std::string lower = name;
   for (char& ch : lower) {
     ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
   }
-  if (lower.empty() || lower[0] == ':' ||
-      !nghttp2_check_header_name(reinterpret_cast<const uint8_t*>(lower.data()), lower.size())) {
+  return lower != name && ok(lower);
+}
+
+}  // namespace
+
+std::string header_problem(const Header& h) {
+  if (!valid_name(h.name)) {
     return "invalid response header name \"" + h.name + "\"";
   }
   if (!nghttp2_check_header_value(reinterpret_cast<const uint8_t*>(h.value.data()),
                                   h.value.size())) {
-    return "response header " + lower + " has a CR, LF or NUL in its value";
+    return "response header " + h.name + " has a CR, LF or NUL in its value";
   }
   return "";
 }
