@@ -18,7 +18,7 @@ namespace {
 const char* kApp = R"(
 (import "valk/web")
 
-(def stats (atom {:written 0 :closed 0 :refused 0}))
+(def stats (atom {:written 0 :closed 0 :refused 0 :big-cancelled 0}))
 (defn bump [k n] (swap! stats update k + n))
 
 (defn text-of-size [size]
@@ -32,9 +32,14 @@ const char* kApp = R"(
                     (let [n (parse-long (get-in req [:query :n]))
                           chunk (text-of-size (parse-long (get-in req [:query :size])))]
                       (stream (fn [out]
-                                (dotimes [i n]
-                                  (write out chunk)
-                                  (bump :written (count chunk))))))))
+                                (try
+                                  (dotimes [i n]
+                                    (write out chunk)
+                                    (bump :written (count chunk)))
+                                  (catch e
+                                    (when (= :cancelled (:type (error-data e)))
+                                      (bump :big-cancelled 1))
+                                    (throw e))))))))
       (GET "/forever" (fn [req]
                         (sse (fn [out]
                                (try
@@ -163,8 +168,10 @@ TEST_F(StreamTest, H2FlowControlWindowParksTheWriter) {
   ASSERT_TRUE(send_all(h2.fd(), h2.headers_frame(1, "/big?n=1024&size=16384")));
   long last = written_once_settled(before);
   EXPECT_LT(last - before, 1l << 20) << "the writer ignored the flow-control window";
-  // Resetting the stream cancels the parked writer.
+  // Resetting the stream cancels the parked writer (at its write).
+  long cancelled = stat("big-cancelled");
   ASSERT_TRUE(send_all(h2.fd(), RawH2::rst_frame(1)));
+  EXPECT_TRUE(eventually([&] { return stat("big-cancelled") == cancelled + 1; }));
   EXPECT_EQ(stat("written"), last);
 }
 
