@@ -26,9 +26,7 @@ const char* kApp = R"(
       ;; How the body came: whole in :body, or in how many chunks.
       (POST "/count" (fn [req]
                        (let [whole (some? (:body req))
-                             got (chunks req)
-                             n (first got)
-                             total (second got)]
+                             [n total] (chunks req)]
                          (text (str (if whole "whole" "streamed") " " total
                                     (when (> n 1) " chunked"))))))
       (POST "/length" (fn [req]
