@@ -139,37 +139,18 @@ TEST(PacedBody, Http1StopsReadingUntilConsumedAndKeepsTheBodyTimerAtRest) {
   ASSERT_GE(fd, 0);
   ASSERT_TRUE(send_all(fd, "POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: " +
                                std::to_string(kSize) + "\r\n\r\n"));
-  // Send without blocking until the kernel's buffers are full too.
-  const std::string block(65536, 'y');
-  size_t sent = 0;
-  auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(800);
-  while (sent < kSize && std::chrono::steady_clock::now() < until) {
-    ssize_t n = ::send(fd, block.data(), std::min(block.size(), kSize - sent), MSG_DONTWAIT);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-    } else {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-  }
-  ASSERT_LT(sent, kSize) << "the kernel took the whole body; make it bigger";
+  RawUpload upload(fd, kSize);
+  ASSERT_LT(upload.send_for(800), kSize) << "the kernel took the whole body; make it bigger";
   uint64_t seen = held->seen();
   EXPECT_GE(seen, kWindow);
   // A window, plus at most what one read brought in after the limit.
   EXPECT_LE(seen, kWindow + 64 * 1024);
 
   held->open();
-  std::thread rest([&] {
-    while (sent < kSize) {
-      ssize_t n = ::send(fd, block.data(), std::min(block.size(), kSize - sent), 0);
-      if (n <= 0) {
-        break;
-      }
-      sent += static_cast<size_t>(n);
-    }
-  });
+  upload.send_rest_in_background();
   std::string resp = read_until(
       fd, [](const std::string& d) { return d.find("\r\n\r\n") != std::string::npos; }, 10000);
-  rest.join();
+  upload.finish();
   EXPECT_EQ(resp.substr(0, 15), "HTTP/1.1 200 OK") << resp;
   resp += read_until(
       fd, [&](const std::string& d) { return (resp + d).ends_with(std::to_string(kSize)); }, 2000);
