@@ -27,14 +27,26 @@ inline valk::Server* start_server() {
   o.timeouts.header_read = 50;
   o.timeouts.body_read = 50;
   o.timeouts.idle = 50;
+  o.limits.body_window = 1 << 14;
   auto* s = new valk::Server(o, [](valk::Request& req, valk::Responder res) {
     auto n = std::make_shared<size_t>(0);
-    req.read_body([n, res](std::string_view chunk, bool last) {
-      *n += chunk.size();
-      if (last) {
-        res.respond(200, {{"x-len", std::to_string(*n)}}, "ok");
-      }
-    });
+    // Paths under /paced read at a pace: each chunk is consumed only when
+    // the next one comes (the last one never), exercising the flow-control
+    // credit and what the session releases when the stream ends.
+    bool paced = req.path().starts_with("/paced");
+    auto held = std::make_shared<size_t>(0);
+    req.read_body(
+        [n, held, paced, res](std::string_view chunk, bool last) {
+          *n += chunk.size();
+          if (paced) {
+            res.consume_body(*held);
+            *held = chunk.size();
+          }
+          if (last) {
+            res.respond(200, {{"x-len", std::to_string(*n)}}, "ok");
+          }
+        },
+        paced ? valk::BodyFlow::kPaced : valk::BodyFlow::kAuto);
   });
   if (!s->start(nullptr)) {
     abort();
