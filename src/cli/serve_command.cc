@@ -7,22 +7,19 @@
 #include <pthread.h>
 #include <signal.h>
 
-#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cli/commands.h"
+#include "serve/app.h"
 #include "serve/serve_config.h"
-#include "serve/worker.h"
 #include "valk/server.h"
-#include "valk/static_files.h"
 
 namespace valk::cli {
 namespace {
@@ -218,152 +215,34 @@ int serve_command(int argc, char** argv) {
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  auto make_worker = [&](int index) {
-    serve::WorkerOptions o;
-    o.app_file = app;
-    o.index = index;
-    o.module_paths = paths;
-    o.flags = flags;
-    return std::make_unique<serve::Worker>(o);
-  };
-  std::vector<std::unique_ptr<serve::Worker>> workers;
-  workers.push_back(make_worker(0));
+  serve::AppSetup setup;
+  setup.app_file = app;
+  setup.module_paths = paths;
+  setup.flags = flags;
+  serve::App lisp_app;
   std::string error;
-  if (!workers[0]->start(&error)) {
+  if (!lisp_app.start(std::move(setup), &error)) {
     fprintf(stderr, "%s\n", error.c_str());
     return 1;
   }
-  const serve::ServeConfig& config = workers[0]->config();
-  if (config.tls_cert.has_value() != config.tls_key.has_value()) {
-    fprintf(stderr, "valk serve: TLS needs both a certificate and a key\n");
-    return 1;
-  }
-  // On one core the reactor shares the worker's thread unless told not to.
-  bool single_thread = config.single_thread.value_or(cores == 1);
-  unsigned n_workers = single_thread ? 1 : config.workers.value_or(cores);
-  for (unsigned i = 1; i < n_workers; i++) {
-    workers.push_back(make_worker(static_cast<int>(i)));
-    if (!workers.back()->start(&error)) {
-      fprintf(stderr, "%s\n", error.c_str());
-      return 1;
-    }
-  }
-
-  ServerOptions options;
-  options.listen = {ListenAddress{config.host.value_or("127.0.0.1"), config.port.value_or(8080)}};
-  options.reactors = config.reactors.value_or(std::max(1u, cores / 2));
-  if (config.tls_cert) {
-    options.certificates = {TlsCertificate{*config.tls_cert, *config.tls_key}};
-  }
-  if (config.max_body_size) {
-    options.limits.max_body_size = *config.max_body_size;
-  }
-  uint64_t buffered_body_limit = config.buffered_body_limit.value_or(serve::kDefaultBufferedBody);
-  options.access_log = config.access_log.value_or("");
-  options.access_log_format = config.log_format.value_or(AccessLogFormat::kCombined);
-
-  std::atomic<uint64_t> next_id{1};
-  std::atomic<uint64_t> next_worker{0};
-  // Static directories, served on the reactors. A relative directory in the
-  // app's options is relative to the app file (the flags' are absolute).
-  struct StaticMount {
-    std::string prefix;
-    Handler handler;
-  };
-  std::vector<StaticMount> mounts;
-  for (const auto& entry : config.static_dirs) {
-    StaticOptions so;
-    so.root = std::filesystem::path(app).parent_path() / entry.second;
-    so.url_prefix = entry.first;
-    Handler h = make_static_handler(so, &error);
-    if (!h) {
-      fprintf(stderr, "valk serve: static %s: %s\n", entry.first.c_str(), error.c_str());
-      return 1;
-    }
-    mounts.push_back({entry.first, std::move(h)});
-  }
-
-  Handler handler = [&](Request& req, Responder res) {
-    for (const StaticMount& m : mounts) {
-      std::string_view path = req.path();
-      if (path.starts_with(m.prefix) &&
-          (path.size() == m.prefix.size() || path[m.prefix.size()] == '/')) {
-        m.handler(req, std::move(res));
-        return;
-      }
-    }
-    auto r = std::make_unique<serve::HttpRequest>();
-    r->id = next_id.fetch_add(1, std::memory_order_relaxed);
-    r->responder = res;
-    r->method = req.method();
-    r->path = req.path();
-    r->query = req.query();
-    r->authority = req.authority();
-    r->scheme = req.scheme();
-    r->peer = req.peer();
-    r->protocol = req.protocol();
-    for (const HeaderView& h : req.headers()) {
-      r->headers.emplace_back(std::string(h.name), std::string(h.value));
-    }
-    serve::Worker* w =
-        workers[next_worker.fetch_add(1, std::memory_order_relaxed) % workers.size()].get();
-    uint64_t id = r->id;
-    req.on_cancel([w, id] { w->cancel(id); });
-    auto post = [w, res](std::unique_ptr<serve::HttpRequest> r) {
-      if (w->post(std::move(r))) {
-        return true;
-      }
-      res.respond(503, {{"retry-after", "1"}, {"content-type", "text/plain; charset=utf-8"}},
-                  "Service Unavailable: the server is overloaded\n");
-      return false;
-    };
-    if (!req.has_body()) {
-      post(std::move(r));
-      return;
-    }
-    int64_t length = req.content_length();
-    if (length < 0 || static_cast<uint64_t>(length) > buffered_body_limit) {
-      // The handler runs now and reads the body as it comes, at its pace.
-      auto pipe = std::make_shared<serve::BodyPipe>();
-      r->body_pipe = pipe;
-      req.read_body(serve::make_pipe_reader(pipe, res, [w] { w->body_arrived(); }),
-                    BodyFlow::kPaced);
-      if (!post(std::move(r))) {
-        std::lock_guard<std::mutex> lock(pipe->mu);
-        pipe->abandoned = true;
-      }
-      return;
-    }
-    auto holder = std::make_shared<std::unique_ptr<serve::HttpRequest>>(std::move(r));
-    req.read_body([holder, post](std::string_view chunk, bool last) {
-      (*holder)->body.append(chunk);
-      if (last) {
-        post(std::move(*holder));
-      }
-    });
-  };
-
-  if (single_thread) {
-    options.loop = workers[0]->loop();
-    options.reactors = 1;
-  }
-  Server server(options, handler);
+  ServerOptions options = lisp_app.server_options();
+  Server server(options,
+                [&](Request& req, Responder res) { lisp_app.handle(req, std::move(res)); });
   bool started = false;
-  if (single_thread) {
+  if (lisp_app.single_thread()) {
     // The server's reactor lives on the worker's loop: start it there.
-    workers[0]->call([&] { started = server.start(&error); });
+    lisp_app.worker(0).call([&] { started = server.start(&error); });
   } else {
     started = server.start(&error);
   }
   if (!started) {
     fprintf(stderr, "valk serve: %s\n", error.c_str());
-    workers[0]->stop();  // its loop finishes closing a single-thread server
+    lisp_app.stop();  // a single-thread worker's loop finishes closing the server
     return 1;
   }
-  fprintf(stderr, "valk: serving %s on %s://%s:%u (%u workers, %u reactors)\n", app.c_str(),
-          config.tls_cert ? "https" : "http", options.listen[0].host.c_str(), server.port(),
-          n_workers, options.reactors);
+  fprintf(stderr, "valk: serving %s on %s://%s:%u (%zu workers, %u reactors)\n", app.c_str(),
+          options.certificates.empty() ? "http" : "https", options.listen[0].host.c_str(),
+          server.port(), lisp_app.worker_count(), options.reactors);
   fflush(stderr);
 
   pthread_t main_thread = pthread_self();
@@ -390,9 +269,7 @@ int serve_command(int argc, char** argv) {
     });
   }
   drainer.join();
-  for (auto& w : workers) {
-    w->stop();
-  }
+  lisp_app.stop();
   fprintf(stderr, "valk: stopped\n");
   return 0;
 }

@@ -9,6 +9,7 @@
 #include "lisp/isolate.h"
 #include "lisp/printer.h"
 #include "serve/http_map.h"
+#include "valk/valk.h"
 
 namespace valk::serve {
 
@@ -432,9 +433,15 @@ bool Worker::load_app(Isolate& iso, std::string* error) {
 }
 
 void Worker::thread_main() {
-  lisp::IsolateOptions o;
+  // The isolate lives in a Runtime so that a host's natives can be defined
+  // through the embedding API.
+  RuntimeOptions o;
   o.module_paths = options_.module_paths;
-  Isolate iso(o);
+  Runtime runtime(o);
+  if (options_.define_natives) {
+    options_.define_natives(runtime);
+  }
+  Isolate& iso = runtime.isolate();
   iso_ = &iso;
   loop_ = iso.loop();
   uv_async_init(iso.loop(), &wakeup_,

@@ -31,6 +31,10 @@
 #include "serve/serve_config.h"
 #include "valk/server.h"
 
+namespace valk {
+class Runtime;
+}
+
 namespace valk::lisp {
 class Isolate;
 struct Fiber;
@@ -66,6 +70,8 @@ struct WorkerOptions {
   int index = 0;
   ServeConfig flags;  // override what the app passes to serve
   std::vector<std::string> module_paths;
+  // Runs on the worker's thread before the app loads (a host's natives).
+  std::function<void(Runtime&)> define_natives;
 };
 
 class Worker {

@@ -19,5 +19,13 @@ if [ "$out" != "$expected" ]; then
   echo "$expected" >&2
   exit 1
 fi
+web=$("$work/build/web_host" "$source_dir/examples/embed/web_app.lisp")
+echo "$web"
+expected=$'Lisp says the answer is 42\nfrom C++'
+if [ "$web" != "$expected" ]; then
+  echo "unexpected web_host output; expected:" >&2
+  echo "$expected" >&2
+  exit 1
+fi
 PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs valk | grep -q -- "-lvalk"
 echo "embed example ok"

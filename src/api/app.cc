@@ -1,0 +1,40 @@
+#include "valk/app.h"
+
+#include "serve/app.h"
+
+namespace valk {
+
+App::App() : impl_(std::make_unique<serve::App>()) {}
+
+App::~App() = default;
+
+std::unique_ptr<App> App::load(AppOptions options, std::string* error) {
+  serve::AppSetup setup;
+  setup.app_file = std::move(options.app_file);
+  setup.module_paths = std::move(options.module_paths);
+  if (options.workers != 0) {
+    setup.flags.workers = options.workers;
+  }
+  setup.define_natives = std::move(options.define_natives);
+  // The host runs its own server and loops; the app keeps to its threads.
+  setup.allow_single_thread = false;
+  std::unique_ptr<App> app(new App());
+  if (!app->impl_->start(std::move(setup), error)) {
+    return nullptr;
+  }
+  return app;
+}
+
+void App::handle(Request& req, Responder res) {
+  impl_->handle(req, std::move(res));
+}
+
+Handler App::handler() {
+  return [this](Request& req, Responder res) { impl_->handle(req, std::move(res)); };
+}
+
+ServerOptions App::server_options() const {
+  return impl_->server_options();
+}
+
+}  // namespace valk

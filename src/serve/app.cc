@@ -1,0 +1,158 @@
+#include "serve/app.h"
+
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include "serve/request_body.h"
+#include "valk/static_files.h"
+
+namespace valk::serve {
+
+App::~App() {
+  stop();
+}
+
+bool App::start(AppSetup setup, std::string* error) {
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  auto make_worker = [&](int index) {
+    WorkerOptions o;
+    o.app_file = setup.app_file;
+    o.index = index;
+    o.module_paths = setup.module_paths;
+    o.flags = setup.flags;
+    o.define_natives = setup.define_natives;
+    return std::make_unique<Worker>(o);
+  };
+  workers_.push_back(make_worker(0));
+  if (!workers_[0]->start(error)) {
+    workers_.clear();
+    return false;
+  }
+  const ServeConfig& c = config();
+  if (c.tls_cert.has_value() != c.tls_key.has_value()) {
+    *error = "valk serve: TLS needs both a certificate and a key";
+    stop();
+    return false;
+  }
+  // On one core the reactor shares the worker's thread unless told not to.
+  single_thread_ = setup.allow_single_thread && c.single_thread.value_or(cores == 1);
+  unsigned n_workers = single_thread_ ? 1 : c.workers.value_or(cores);
+  buffered_body_limit_ = c.buffered_body_limit.value_or(kDefaultBufferedBody);
+  // A relative directory in the app's options is relative to the app file
+  // (the flags' are absolute).
+  for (const auto& [prefix, dir] : c.static_dirs) {
+    StaticOptions so;
+    so.root = std::filesystem::path(setup.app_file).parent_path() / dir;
+    so.url_prefix = prefix;
+    Handler h = make_static_handler(so, error);
+    if (!h) {
+      *error = "valk serve: static " + prefix + ": " + *error;
+      stop();
+      return false;
+    }
+    mounts_.push_back({prefix, std::move(h)});
+  }
+  for (unsigned i = 1; i < n_workers; i++) {
+    workers_.push_back(make_worker(static_cast<int>(i)));
+    if (!workers_.back()->start(error)) {
+      workers_.pop_back();
+      stop();
+      return false;
+    }
+  }
+  return true;
+}
+
+ServerOptions App::server_options() const {
+  const ServeConfig& c = config();
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  ServerOptions o;
+  o.listen = {ListenAddress{c.host.value_or("127.0.0.1"), c.port.value_or(8080)}};
+  o.reactors = c.reactors.value_or(std::max(1u, cores / 2));
+  if (c.tls_cert) {
+    o.certificates = {TlsCertificate{*c.tls_cert, *c.tls_key}};
+  }
+  if (c.max_body_size) {
+    o.limits.max_body_size = *c.max_body_size;
+  }
+  o.access_log = c.access_log.value_or("");
+  o.access_log_format = c.log_format.value_or(AccessLogFormat::kCombined);
+  if (single_thread_) {
+    o.loop = workers_[0]->loop();
+    o.reactors = 1;
+  }
+  return o;
+}
+
+void App::handle(Request& req, Responder res) {
+  for (const StaticMount& m : mounts_) {
+    std::string_view path = req.path();
+    if (path.starts_with(m.prefix) &&
+        (path.size() == m.prefix.size() || path[m.prefix.size()] == '/')) {
+      m.handler(req, std::move(res));
+      return;
+    }
+  }
+  post(req, std::move(res));
+}
+
+void App::post(Request& req, Responder res) {
+  auto r = std::make_unique<HttpRequest>();
+  r->id = next_id_.fetch_add(1, std::memory_order_relaxed);
+  r->responder = res;
+  r->method = req.method();
+  r->path = req.path();
+  r->query = req.query();
+  r->authority = req.authority();
+  r->scheme = req.scheme();
+  r->peer = req.peer();
+  r->protocol = req.protocol();
+  for (const HeaderView& h : req.headers()) {
+    r->headers.emplace_back(std::string(h.name), std::string(h.value));
+  }
+  Worker* w =
+      workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()].get();
+  uint64_t id = r->id;
+  req.on_cancel([w, id] { w->cancel(id); });
+  auto post = [w, res](std::unique_ptr<HttpRequest> r) {
+    if (w->post(std::move(r))) {
+      return true;
+    }
+    res.respond(503, {{"retry-after", "1"}, {"content-type", "text/plain; charset=utf-8"}},
+                "Service Unavailable: the server is overloaded\n");
+    return false;
+  };
+  if (!req.has_body()) {
+    post(std::move(r));
+    return;
+  }
+  int64_t length = req.content_length();
+  if (length < 0 || static_cast<uint64_t>(length) > buffered_body_limit_) {
+    // The handler runs now and reads the body as it comes, at its pace.
+    auto pipe = std::make_shared<BodyPipe>();
+    r->body_pipe = pipe;
+    req.read_body(make_pipe_reader(pipe, res, [w] { w->body_arrived(); }), BodyFlow::kPaced);
+    if (!post(std::move(r))) {
+      std::lock_guard<std::mutex> lock(pipe->mu);
+      pipe->abandoned = true;
+    }
+    return;
+  }
+  auto holder = std::make_shared<std::unique_ptr<HttpRequest>>(std::move(r));
+  req.read_body([holder, post](std::string_view chunk, bool last) {
+    (*holder)->body.append(chunk);
+    if (last) {
+      post(std::move(*holder));
+    }
+  });
+}
+
+void App::stop() {
+  for (auto& w : workers_) {
+    w->stop();
+  }
+  workers_.clear();
+}
+
+}  // namespace valk::serve

@@ -1,0 +1,73 @@
+// A Lisp web app in this process: its workers, the static directories of
+// its options, and the bridge that hands each request to a worker. Used by
+// `valk serve` and, through valk::App (include/valk/app.h), by hosts.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "serve/serve_config.h"
+#include "serve/worker.h"
+#include "valk/server.h"
+
+namespace valk {
+class Runtime;
+}
+
+namespace valk::serve {
+
+struct AppSetup {
+  std::string app_file;
+  std::vector<std::string> module_paths;
+  ServeConfig flags;  // override what the app passes to serve
+  // Runs on each worker's thread before the app loads.
+  std::function<void(Runtime&)> define_natives;
+  // Whether one worker may share its thread and loop with the server's
+  // reactor (:single-thread, the default on one core).
+  bool allow_single_thread = true;
+};
+
+class App {
+ public:
+  App() = default;
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Loads the app in worker 0 first (a broken app fails fast with one
+  // message: the Lisp report with file:line:column), then in the others,
+  // and opens the static directories of its options. Main thread.
+  bool start(AppSetup setup, std::string* error);
+  // What the app passed to `serve`, overridden by the flags.
+  const ServeConfig& config() const { return workers_[0]->config(); }
+  // The server settings the config asks for.
+  ServerOptions server_options() const;
+  bool single_thread() const { return single_thread_; }
+  Worker& worker(size_t i) { return *workers_[i]; }
+  size_t worker_count() const { return workers_.size(); }
+
+  // Hands a request to a static directory or to a worker (round robin).
+  // Reactor thread.
+  void handle(Request& req, Responder res);
+  // Stops the workers after the requests they hold are answered.
+  void stop();
+
+ private:
+  struct StaticMount {
+    std::string prefix;
+    Handler handler;
+  };
+  void post(Request& req, Responder res);
+
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<StaticMount> mounts_;
+  bool single_thread_ = false;
+  uint64_t buffered_body_limit_ = kDefaultBufferedBody;
+  std::atomic<uint64_t> next_id_{1};
+  std::atomic<uint64_t> next_worker_{0};
+};
+
+}  // namespace valk::serve
