@@ -20,6 +20,8 @@ const char* kApp = R"(
       (recur (inc n) (+ total (count c)))
       [n total])))
 
+(def left (atom 0))  ; readers whose client went away mid-body
+
 (def app
   (wrap-json-body
     (router
@@ -37,6 +39,10 @@ const char* kApp = R"(
                       (await (sleep (parse-long (get-header req "x-sleep"))))
                       (text (str (second (chunks req))))))
       (POST "/json" (fn [req] (text (str (count (:json-body req))))))
+      (ANY "/wait-body" (fn [req]
+                           (try (text (str (count (read-body req))))
+                                (finally (swap! left inc)))))
+      (GET "/left" (fn [req] (text (str @left))))
       ;; Sends back what it reads, as it reads it.
       (POST "/echo" (fn [req]
                       (stream (fn [out]
@@ -176,6 +182,27 @@ TEST_F(Upload, EchoStreamsBothWaysAtOnce) {
   for (size_t i = 0; i < r.body.size(); i += 4099) {
     ASSERT_EQ(r.body[i], static_cast<char>(byte_at(i))) << "at " << i;
   }
+}
+
+// A client that leaves while its handler waits for the body cancels the
+// handler (its finally runs) on both protocols.
+TEST_F(Upload, ClientLeavingMidBodyCancelsTheWaitingReader) {
+  auto left = [] { return curl_do(server_->url("/left")).body; };
+  std::string before = left();
+  int fd = tcp_connect(server_->port());
+  ASSERT_TRUE(send_all(fd,
+                       "POST /wait-body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "5\r\nhello\r\n"));
+  RawH2 h2(server_->port());
+  h2.frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, h2.header_block("/wait-body"));
+  h2.frame(NGHTTP2_DATA, 0, 1, std::string(1000, 'p'));  // and no END_STREAM
+  // Both handlers wait in read-body (none has finished); then the clients go.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(left(), before);
+  close(fd);
+  send_all(h2.fd(), RawH2::rst_frame(1));
+  std::string want = std::to_string(std::stol(before) + 2);
+  EXPECT_TRUE(eventually([&] { return left() == want; })) << left();
 }
 
 TEST(UploadLimits, BodiesOverMaxBodySizeGet413) {
