@@ -11,6 +11,8 @@ so that the server has finished all the work the connection caused:
   h2c    the same over cleartext (prior knowledge)
   h1tls  TLS with ALPN http/1.1, one keep-alive GET of --path answered
   h1     the same over cleartext
+With --h2-get, h2 and h2c connections also GET --path (on stream 1) before
+the PING, to see what a connection that has served a body keeps.
 The server's VmRSS is read from /proc/PID/status before the first and after
 the last connection (after a short pause for the allocator to settle), and
 the delta divided by N is printed in KiB. The connections close on exit.
@@ -24,8 +26,9 @@ import sys
 import time
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-SETTINGS, PING = 0x4, 0x6
-ACK = 0x1
+DATA, HEADERS, SETTINGS, PING = 0x0, 0x1, 0x4, 0x6
+ACK = END_STREAM = 0x1
+END_HEADERS = 0x4
 
 
 def frame(ftype, flags, stream, payload=b""):
@@ -58,7 +61,18 @@ def read_frames(sock, buf, want):
         buf += chunk
 
 
-def settle_h2(sock):
+def get_headers(scheme, host, path):
+    """A HPACK block for GET: indexed :method GET and :scheme, literal
+    :authority and :path (name indexed, value not huffman-coded)."""
+    def literal(index, value):
+        v = value.encode()
+        assert len(v) < 127
+        return bytes([index, len(v)]) + v
+    return bytes([0x82, 0x87 if scheme == "https" else 0x86]) + \
+        literal(0x01, host) + literal(0x04, path)
+
+
+def settle_h2(sock, get=None):
     sock.sendall(PREFACE + frame(SETTINGS, 0, 0))
     seen = set()
 
@@ -68,7 +82,12 @@ def settle_h2(sock):
         return seen == {0, 1}
 
     buf = read_frames(sock, b"", settings_both)
-    sock.sendall(frame(SETTINGS, ACK, 0) + frame(PING, 0, 0, b"idlemem!"))
+    sock.sendall(frame(SETTINGS, ACK, 0))
+    if get is not None:
+        # The body must fit the default 64 KiB windows: no WINDOW_UPDATE is sent.
+        sock.sendall(frame(HEADERS, END_STREAM | END_HEADERS, 1, get))
+        buf = read_frames(sock, buf, lambda t, f: t in (DATA, HEADERS) and f & END_STREAM)
+    sock.sendall(frame(PING, 0, 0, b"idlemem!"))
     read_frames(sock, buf, lambda t, f: t == PING and f & ACK)
 
 
@@ -102,7 +121,10 @@ def open_conn(args, ctx):
         if sock.selected_alpn_protocol() != want:
             raise RuntimeError(f"ALPN gave {sock.selected_alpn_protocol()}, wanted {want}")
     if args.proto in ("h2", "h2c"):
-        settle_h2(sock)
+        get = None
+        if args.h2_get:
+            get = get_headers("https" if ctx else "http", args.host, args.path)
+        settle_h2(sock, get)
     else:
         settle_h1(sock, args.host, args.path)
     return sock
@@ -114,6 +136,7 @@ def main():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", default="/hello.txt", help="what HTTP/1.1 requests")
+    p.add_argument("--h2-get", action="store_true", help="h2 and h2c request --path too")
     p.add_argument("--proto", choices=["h2", "h2c", "h1tls", "h1"], required=True)
     p.add_argument("-n", type=int, default=1000, help="connections (default 1000)")
     p.add_argument("--warmup", type=int, default=20,

@@ -7,6 +7,8 @@
 #   N=2000 PROTOS="h2 h1" bench/net/idle_memory.sh
 #   SERVERS="valk nghttpd nginx" bench/net/idle_memory.sh   # with peers
 #   VALK_BIN=/tmp/valk-before bench/net/idle_memory.sh      # another build
+#   BODY_BYTES=60000 bench/net/idle_memory.sh   # each connection first GETs a
+#                                               # body of that size, every protocol
 #
 # Protocols: h2 (TLS, ALPN h2), h2c (prior knowledge), h1tls (HTTP/1.1 over
 # TLS), h1 (cleartext HTTP/1.1). Peers, when installed, are started the way
@@ -18,6 +20,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 N=${N:-1000}
 PROTOS=${PROTOS:-"h2 h2c h1tls"}
 SERVERS=${SERVERS:-valk}
+BODY_BYTES=${BODY_BYTES:-0}
 VALK_BIN=${VALK_BIN:-$root/build/valk}
 CERT=$root/certs/dev.crt
 KEY=$root/certs/dev.key
@@ -29,6 +32,12 @@ chmod 755 "$work"
 mkdir -p "$work/www"
 printf 'Hello, World!' >"$work/www/hello.txt"
 chmod 644 "$work/www/hello.txt"
+get_args=()
+if [ "$BODY_BYTES" -gt 0 ]; then
+  head -c "$BODY_BYTES" /dev/urandom >"$work/www/body.bin"
+  chmod 644 "$work/www/body.bin"
+  get_args=(--path /body.bin --h2-get)
+fi
 srv_pid=""
 
 stop_server() {
@@ -149,7 +158,7 @@ for server in $SERVERS; do
     fi
     [ "$rc" = 0 ] || { stop_server; exit 1; }
     printf '%s\t' "$server"
-    python3 "$client" --pid "$measure_pid" --port "$port" --proto "$proto" -n "$N"
+    python3 "$client" --pid "$measure_pid" --port "$port" --proto "$proto" -n "$N" "${get_args[@]}"
     stop_server
   done
 done
