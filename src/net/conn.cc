@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 
+#include <cassert>
 #include <cstring>
 
 #include "net/h1.h"
@@ -133,6 +134,10 @@ void Conn::on_bytes(const uint8_t* p, size_t n) {
   tls_io_.in = p;
   tls_io_.in_len = n;
   decrypt();
+  // OpenSSL answers WANT_READ only once the BIO has run dry (with
+  // SSL_MODE_AUTO_RETRY, on by default, post-handshake messages do not
+  // interrupt SSL_read either).
+  assert(tls_io_.in_len == 0 || closing_ || close_after_write_);
   tls_io_.in = nullptr;
   tls_io_.in_len = 0;
   wire_queued();
