@@ -68,11 +68,15 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError, kOff };
 
 // Everything a client controls has a limit. Each one is answered as noted.
 struct ServerLimits {
-  uint32_t max_connections = 10000;              // per server; accept backs off
-  uint32_t max_concurrent_streams = 128;         // h2 SETTINGS; excess → RST_STREAM
-  uint32_t max_header_list_size = 65536;         // bytes of names+values → 431
-  uint32_t max_url_length = 8192;                // → 414
-  uint64_t max_body_size = 64ull << 20;          // → 413 (or RST_STREAM once started)
+  uint32_t max_connections = 10000;       // per server; accept backs off
+  uint32_t max_concurrent_streams = 128;  // h2 SETTINGS; excess → RST_STREAM
+  uint32_t max_header_list_size = 65536;  // bytes of names+values → 431
+  uint32_t max_url_length = 8192;         // → 414
+  uint64_t max_body_size = 64ull << 20;   // → 413 (or RST_STREAM once started)
+  // A paced body reader (BodyFlow::kPaced) holds at most about this many
+  // bytes it has not consumed: the h2 stream window, and on HTTP/1.1 the
+  // point where the connection stops reading.
+  uint32_t body_window = 1 << 20;
   uint32_t max_resets_per_second = 200;          // h2 rapid reset → GOAWAY
   uint32_t max_control_frames_per_second = 500;  // SETTINGS/PING flood → GOAWAY
   uint32_t max_continuations = 8;                // CONTINUATION frames per header block
@@ -137,6 +141,16 @@ struct TlsInfo {
 // on the final call (whose chunk may be empty). Reactor thread.
 using BodyReader = std::function<void(std::string_view chunk, bool last)>;
 
+// How fast a body reader is fed.
+enum class BodyFlow {
+  // As fast as the client sends (up to max_body_size): the reader keeps up.
+  kAuto,
+  // The reader says what it has used with Responder::consume_body(); the
+  // client is held back (h2 flow control, or HTTP/1.1 reads paused) while
+  // about limits.body_window bytes are delivered and not consumed.
+  kPaced,
+};
+
 // A request as seen by a handler. It lives on the reactor thread and stays
 // valid until its stream closes (response finished or cancelled); a handler
 // answering from another thread copies what it needs first. Not thread-safe.
@@ -160,7 +174,11 @@ class Request {
 
   // Streams the body to `reader`. Call it from the handler (before it
   // returns); without a reader the body is read and dropped. Reactor thread.
-  void read_body(BodyReader reader) { body_reader_ = std::move(reader); }
+  void read_body(BodyReader reader, BodyFlow flow = BodyFlow::kAuto) {
+    body_reader_ = std::move(reader);
+    body_flow_ = flow;
+  }
+  BodyFlow body_flow() const { return body_flow_; }
   // `cb` runs once if the stream ends before the response finished (client
   // reset or disconnect, timeout, shutdown deadline). Reactor thread.
   void on_cancel(std::function<void()> cb) { cancel_ = std::move(cb); }
@@ -174,6 +192,7 @@ class Request {
   int64_t content_length_ = -1;
   bool has_body_ = false;
   BodyReader body_reader_;
+  BodyFlow body_flow_ = BodyFlow::kAuto;
   std::function<void()> cancel_;
 };
 
@@ -220,6 +239,9 @@ class Responder {
   // A response whose body is pulled from `source` on the reactor thread.
   SendResult respond_with_source(int status, Headers headers,
                                  std::unique_ptr<BodySource> source) const;
+  // Tells a paced body reader's connection that `n` more delivered body
+  // bytes are used, so the client may send more (BodyFlow::kPaced).
+  SendResult consume_body(uint64_t n) const;
   // Abandons the response: RST_STREAM(INTERNAL_ERROR) on h2; on HTTP/1.1 the
   // connection closes.
   SendResult reset() const;

@@ -407,15 +407,13 @@
      (valk.web/media-type (get (:headers req) "content-type"))))
 
 ;; :query from the query string; :form from an urlencoded string body
-;; ({} otherwise).
+;; (read with read-body; {} otherwise).
 (defn wrap-params [handler]
   (fn [req]
-    (let [body (:body req)]
+    (let [body (when (valk.web/form-request? req) (read-body req))]
       (handler (assoc req
                       :query (parse-query (:query-string req))
-                      :form (if (and (string? body) (valk.web/form-request? req))
-                              (parse-query body)
-                              {}))))))
+                      :form (if (string? body) (parse-query body) {}))))))
 
 ;; ---------------------------------------------------------------------------
 ;; JSON
@@ -435,8 +433,8 @@
           400)))
 
 ;; A request whose content type is application/json (or application/*+json)
-;; gets its parsed body as :json-body; :body stays as it was (string or
-;; bytes). An empty body gives :json-body nil. A body that is not JSON (or
+;; gets its parsed body as :json-body (read with read-body, so a body that
+;; streams in is awaited); :body stays as it was. An empty body gives :json-body nil. A body that is not JSON (or
 ;; not UTF-8) answers 400 {"error": "malformed JSON", ...} without calling
 ;; the handler. `opts` goes to json/parse ({:keywordize false} keeps
 ;; string keys).
@@ -446,7 +444,7 @@
    (fn [req]
      (if-not (valk.web/json-request? req)
        (handler req)
-       (let [body (:body req)
+       (let [body (read-body req)
              parsed (if (or (nil? body) (= body ""))
                       [:ok nil]
                       (try

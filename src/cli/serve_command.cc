@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,6 +46,12 @@ void usage(FILE* out) {
           "                       Lisp instructions a request may run, then 503\n"
           "                       (default 1000000000; 0: no limit)\n"
           "  --queue-size N       requests waiting per worker; more get 503 (default 16384)\n"
+          "  --max-body-size N    largest request body in bytes; more gets 413\n"
+          "                       (default 67108864)\n"
+          "  --buffered-body-limit N\n"
+          "                       bodies of a declared length up to N bytes are read\n"
+          "                       whole before the handler runs; others stream in\n"
+          "                       (default 1048576)\n"
           "  --single-thread      one worker whose thread also runs the network loop\n"
           "                       (no thread hop; the default on one core)\n"
           "  --static PREFIX=DIR  serve files of DIR under the URL PREFIX (e.g.\n"
@@ -155,6 +162,16 @@ int serve_command(int argc, char** argv) {
         return 2;
       }
       flags.queue_size = static_cast<uint32_t>(n);
+    } else if (a == "--max-body-size" || a == "--buffered-body-limit") {
+      if (!(v = value(a.c_str())))
+        return 2;
+      if (!parse_number(v, 0, serve::kMaxBodySize, &n)) {
+        fprintf(stderr, "valk serve: %s must be a number of bytes from 0 to %lld\n", a.c_str(),
+                static_cast<long long>(serve::kMaxBodySize));
+        return 2;
+      }
+      (a == "--max-body-size" ? flags.max_body_size : flags.buffered_body_limit) =
+          static_cast<uint64_t>(n);
     } else if (a == "--single-thread") {
       flags.single_thread = true;
     } else if (a == "--static") {
@@ -239,6 +256,10 @@ int serve_command(int argc, char** argv) {
   if (config.tls_cert) {
     options.certificates = {TlsCertificate{*config.tls_cert, *config.tls_key}};
   }
+  if (config.max_body_size) {
+    options.limits.max_body_size = *config.max_body_size;
+  }
+  uint64_t buffered_body_limit = config.buffered_body_limit.value_or(serve::kDefaultBufferedBody);
   options.access_log = config.access_log.value_or("");
   options.access_log_format = config.log_format.value_or(AccessLogFormat::kCombined);
 
@@ -290,13 +311,28 @@ int serve_command(int argc, char** argv) {
     uint64_t id = r->id;
     req.on_cancel([w, id] { w->cancel(id); });
     auto post = [w, res](std::unique_ptr<serve::HttpRequest> r) {
-      if (!w->post(std::move(r))) {
-        res.respond(503, {{"retry-after", "1"}, {"content-type", "text/plain; charset=utf-8"}},
-                    "Service Unavailable: the server is overloaded\n");
+      if (w->post(std::move(r))) {
+        return true;
       }
+      res.respond(503, {{"retry-after", "1"}, {"content-type", "text/plain; charset=utf-8"}},
+                  "Service Unavailable: the server is overloaded\n");
+      return false;
     };
     if (!req.has_body()) {
       post(std::move(r));
+      return;
+    }
+    int64_t length = req.content_length();
+    if (length < 0 || static_cast<uint64_t>(length) > buffered_body_limit) {
+      // The handler runs now and reads the body as it comes, at its pace.
+      auto pipe = std::make_shared<serve::BodyPipe>();
+      r->body_pipe = pipe;
+      req.read_body(serve::make_pipe_reader(pipe, res, [w] { w->body_arrived(); }),
+                    BodyFlow::kPaced);
+      if (!post(std::move(r))) {
+        std::lock_guard<std::mutex> lock(pipe->mu);
+        pipe->abandoned = true;
+      }
       return;
     }
     auto holder = std::make_shared<std::unique_ptr<serve::HttpRequest>>(std::move(r));

@@ -668,9 +668,30 @@ Value n_render_html(Isolate& iso, Value* args, int argc) {
   return iso.heap().string(out);
 }
 
+// (read-body req) and (read-chunk req) outside `valk serve`, for request
+// maps made by hand (tests): :body, and no chunks. A serve worker
+// replaces both with versions that read bodies streaming in.
+Value n_read_body(Isolate& iso, Value* args, int) {
+  if (!args[0].is(Tag::Map)) {
+    return iso.type_error("read-body", "a request", args[0]);
+  }
+  Value body;
+  map_find(args[0], iso.heap().keyword("body"), &body);
+  return body;
+}
+
+Value n_read_chunk(Isolate& iso, Value* args, int) {
+  if (!args[0].is(Tag::Map)) {
+    return iso.type_error("read-chunk", "a request", args[0]);
+  }
+  return Value::nil();
+}
+
 }  // namespace
 
 void register_web_natives(Isolate& iso) {
+  iso.define_native("read-body", n_read_body, 1, 1);
+  iso.define_native("read-chunk", n_read_chunk, 1, 1);
   iso.define_native("web/url-decode", n_url_decode, 1, 2);
   iso.define_native("web/url-encode", n_url_encode, 1, 1);
   iso.define_native("web/escape-html", n_escape_html, 1, 1);

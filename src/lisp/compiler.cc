@@ -6,11 +6,13 @@
 // which its value was pushed.
 #include "lisp/compiler.h"
 
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "lisp/collections.h"
+#include "lisp/destructure.h"
 #include "lisp/opcodes.h"
 #include "lisp/printer.h"
 #include "lisp/syntax_quote.h"
@@ -712,6 +714,11 @@ class Compiler {
     fn.self_name = self;
     fn.pos = fn_->pos;
     std::vector<Value> ps = seq_items(params);
+    std::vector<Value> unpacked_body;
+    if (std::any_of(ps.begin(), ps.end(), is_pattern)) {
+      unpack_params(&ps, body, &unpacked_body);
+    }
+    const std::vector<Value>& fn_body = unpacked_body.empty() ? body : unpacked_body;
     bool rest = false;
     for (size_t i = 0; i < ps.size(); i++) {
       Symbol* p = expect_symbol(ps[i], "a parameter");
@@ -731,10 +738,37 @@ class Compiler {
     fn.loops.push_back({0, 0, static_cast<uint32_t>(fn.locals.size()), fn.depth, true});
     FnState* outer = fn_;
     fn_ = &fn;
-    compile_body(body, true);
+    compile_body(fn_body, true);
     emit(OP_RETURN);
     fn_ = outer;
     return proto;
+  }
+
+  // Parameters that are patterns become generated names, taken apart by a
+  // let around the body: (fn [[a b]] body) is (fn [p] (let [[a b] p] body)).
+  // A map pattern after & reads the rest arguments as key/value pairs.
+  void unpack_params(std::vector<Value>* ps, const std::vector<Value>& body,
+                     std::vector<Value>* out_body) {
+    std::vector<Value> pairs;
+    for (size_t i = 0; i < ps->size(); i++) {
+      Value p = (*ps)[i];
+      if (!is_pattern(p)) {
+        continue;
+      }
+      Value name = destructure_name(iso_, "p__");
+      bool rest_map = p.is(Tag::Map) && i > 0 && is_symbol((*ps)[i - 1], "&");
+      pairs.push_back(p);
+      pairs.push_back(rest_map ? heap_.list({heap_.symbol("valk.core/apply"),
+                                             heap_.symbol("valk.core/hash-map"), name})
+                               : name);
+      (*ps)[i] = name;
+    }
+    std::vector<Value> let_form = {heap_.symbol("let"),
+                                   vector_from(heap_, pairs.data(), pairs.size())};
+    let_form.insert(let_form.end(), body.begin(), body.end());
+    Value form = heap_.list(let_form.data(), let_form.size());
+    keep_.push_back(form);
+    *out_body = {form};
   }
 
   // (let [name init ...] body...) and (loop [...] body...).
@@ -745,6 +779,23 @@ class Compiler {
     std::vector<Value> bindings = seq_items(a[0]);
     if (bindings.size() % 2 != 0) {
       fail("a binding vector needs an even number of forms");
+    }
+    bool has_pattern = false;
+    for (size_t i = 0; i < bindings.size(); i += 2) {
+      has_pattern = has_pattern || is_pattern(bindings[i]);
+    }
+    if (has_pattern && is_loop) {
+      compile_loop_with_patterns(bindings, a, tail);
+      return;
+    }
+    if (has_pattern) {
+      std::vector<Value> plain;
+      std::string error;
+      if (!destructure(iso_, bindings, &plain, &error)) {
+        fail(error);
+      }
+      keep_.push_back(vector_from(heap_, plain.data(), plain.size()));
+      bindings = std::move(plain);
     }
     size_t locals_before = fn_->locals.size();
     uint32_t depth_before = fn_->depth;
@@ -767,6 +818,31 @@ class Compiler {
     if (count > 0) {
       emit(OP_SLIDE, count, -static_cast<int>(count));
     }
+  }
+
+  // (loop [[a b] init] body) is (loop [g init] (let [[a b] g] body)): recur
+  // rebinds the generated names.
+  void compile_loop_with_patterns(const std::vector<Value>& bindings, const std::vector<Value>& a,
+                                  bool tail) {
+    std::vector<Value> loop_bindings, let_bindings;
+    for (size_t i = 0; i < bindings.size(); i += 2) {
+      Value target = bindings[i];
+      if (is_pattern(target)) {
+        Value name = destructure_name(iso_, "loop__");
+        let_bindings.push_back(target);
+        let_bindings.push_back(name);
+        target = name;
+      }
+      loop_bindings.push_back(target);
+      loop_bindings.push_back(bindings[i + 1]);
+    }
+    std::vector<Value> let_form = {heap_.symbol("let"),
+                                   vector_from(heap_, let_bindings.data(), let_bindings.size())};
+    let_form.insert(let_form.end(), a.begin() + 1, a.end());
+    std::vector<Value> loop_args = {vector_from(heap_, loop_bindings.data(), loop_bindings.size()),
+                                    heap_.list(let_form.data(), let_form.size())};
+    keep_.push_back(vector_from(heap_, loop_args.data(), loop_args.size()));
+    compile_let(loop_args, tail, true);
   }
 
   void compile_recur(const std::vector<Value>& a, bool tail) {

@@ -28,9 +28,10 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   register_number_natives(*this);
   register_json_natives(*this);
   register_web_natives(*this);
-  // Syntax-quote expands to calls of these names, which user code cannot
-  // shadow by accident.
-  for (const char* name : {"list", "concat", "vec", "apply", "hash-map", "set"}) {
+  // Syntax-quote and destructuring expand to calls of these names, which
+  // user code cannot shadow by accident.
+  for (const char* name :
+       {"list", "concat", "vec", "apply", "hash-map", "set", "nth", "get", "seq", "drop"}) {
     Var* v = var(name);
     define(std::string("valk.core/") + name, v->value);
   }

@@ -3,6 +3,7 @@
 #include <http_parser.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "net/h2.h"
@@ -152,6 +153,10 @@ class H1Session final : public Session {
 
   void on_completion(Stream* s, Completion& c) override {
     if (s != cur_) {
+      return;
+    }
+    if (c.kind == Completion::Kind::kConsume) {
+      consume_body(c.consumed);
       return;
     }
     if (!s->apply(c)) {
@@ -372,9 +377,42 @@ class H1Session final : public Session {
       s->error_status_ = 413;
       return -1;
     }
-    s->conn_->set_timer(kTimerBody);
+    if (st->req.body_flow() == BodyFlow::kPaced) {
+      st->body_held += len;
+      if (st->body_held >= s->r_->options().limits.body_window) {
+        s->hold_body();
+      }
+    }
+    if (!s->body_held_back_) {
+      s->conn_->set_timer(kTimerBody);
+    }
     st->deliver_body(std::string_view(at, len), false);
     return 0;
+  }
+
+  // A paced reader has a window's worth of body it has not used: stop
+  // reading (what is already read still gets parsed) until it catches up.
+  // Its slowness is not the client's, so the body timer rests meanwhile.
+  void hold_body() {
+    if (!body_held_back_) {
+      body_held_back_ = true;
+      conn_->stop_reading();
+      conn_->set_timer(kTimerNone);
+    }
+  }
+
+  void consume_body(uint64_t n) {
+    Stream* st = cur_;
+    st->body_held -= std::min(n, st->body_held);
+    if (body_held_back_ && st->body_held <= r_->options().limits.body_window / 2) {
+      body_held_back_ = false;
+      if (!st->req_complete) {
+        conn_->set_timer(kTimerBody);
+      }
+      if (!paused_ && !closing_) {
+        conn_->start_reading();
+      }
+    }
   }
 
   static int on_message_complete(http_parser* p) {
@@ -463,6 +501,7 @@ class H1Session final : public Session {
       keep_alive_ = false;
     }
     cur_ = nullptr;
+    body_held_back_ = false;
     r_->free_stream(s);
     if (!keep_alive_ || r_->draining()) {
       closing_ = true;
@@ -543,6 +582,7 @@ class H1Session final : public Session {
   std::string url_, field_, value_, backlog_, h2_settings_;
   bool in_value_ = false;
   bool paused_ = false;
+  bool body_held_back_ = false;  // reads stopped for a paced body reader
   bool closing_ = false;
   bool keep_alive_ = true;
   bool closing_eof_ = false;  // the peer half-closed; finish the current response

@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <cassert>
 #include <cstring>
 #include <unordered_set>
@@ -77,6 +78,9 @@ class H2Session final : public Session {
     nghttp2_option* opt;
     nghttp2_option_new(&opt);
     nghttp2_option_set_max_continuations(opt, lim.max_continuations);
+    // Received DATA opens the windows again only once consumed: at once,
+    // unless a paced body reader holds it (on_data_chunk).
+    nghttp2_option_set_no_auto_window_update(opt, 1);
     if (lim.max_resets_per_second != 0) {
       nghttp2_option_set_stream_reset_rate_limit(opt, lim.max_resets_per_second * 2ull,
                                                  lim.max_resets_per_second);
@@ -89,7 +93,7 @@ class H2Session final : public Session {
     }
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim.max_concurrent_streams},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, 1 << 20},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, lim.body_window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, lim.max_header_list_size},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
     };
@@ -152,6 +156,13 @@ class H2Session final : public Session {
   }
 
   void on_completion(Stream* st, Completion& c) override {
+    if (c.kind == Completion::Kind::kConsume) {
+      uint64_t n = std::min(c.consumed, st->body_held);
+      st->body_held -= n;
+      nghttp2_session_consume(s_, st->h2_id, n);
+      conn_->mark_dirty();  // a WINDOW_UPDATE may be due
+      return;
+    }
     if (c.kind == Completion::Kind::kReset) {
       nghttp2_submit_rst_stream(s_, NGHTTP2_FLAG_NONE, st->h2_id, NGHTTP2_INTERNAL_ERROR);
       conn_->mark_dirty();
@@ -415,12 +426,19 @@ class H2Session final : public Session {
                            size_t len, void* u) {
     H2Session* h = self(u);
     Stream* st = h->stream(id);
+    bool paced = st != nullptr && !st->cancelled && st->req.body_flow() == BodyFlow::kPaced;
+    if (!paced) {
+      nghttp2_session_consume(s, id, len);
+    }
     if (st == nullptr || st->cancelled) {
       return 0;
     }
     st->body_bytes += len;
     if (st->body_bytes > h->r_->options().limits.max_body_size) {
       h->r_->count(Counter::kLimitBody);
+      if (paced) {
+        nghttp2_session_consume(s, id, len);
+      }
       if (!st->head_ready) {
         h->reject(st, 413);
       } else {
@@ -428,6 +446,9 @@ class H2Session final : public Session {
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
       }
       return 0;
+    }
+    if (paced) {
+      st->body_held += len;
     }
     st->deliver_body(std::string_view(reinterpret_cast<const char*>(data), len), false);
     return 0;
@@ -441,6 +462,9 @@ class H2Session final : public Session {
       return 0;
     }
     nghttp2_session_set_stream_user_data(s, id, nullptr);
+    // Body bytes a paced reader never consumed still count against the
+    // connection's window.
+    nghttp2_session_consume_connection(s, st->body_held);
     if (st->resp_done) {
       st->log_access();
     } else {
@@ -459,6 +483,12 @@ class H2Session final : public Session {
       Stream* st = h->stream(f->hd.stream_id);
       if (st != nullptr) {
         st->resp_done = true;
+        if (!st->req_complete) {
+          // Answered before the whole request came: the rest of the body
+          // is read and dropped. (RST_STREAM NO_ERROR would stop it, but
+          // libcurl 7.88 reports that as a failed request.)
+          nghttp2_session_consume(s, f->hd.stream_id, st->stop_pacing());
+        }
       }
     }
     return 0;

@@ -297,6 +297,12 @@ SendResult Responder::respond_with_source(int status, Headers headers,
       new net::Completion{K::kSource, stream_, status, std::move(headers), {}, std::move(source)});
 }
 
+SendResult Responder::consume_body(uint64_t n) const {
+  auto* c = new net::Completion{K::kConsume, stream_, 0, {}, {}, nullptr};
+  c->consumed = n;
+  return send(reactor_, c);
+}
+
 SendResult Responder::reset() const {
   return send(reactor_, new net::Completion{K::kReset, stream_, 0, {}, {}, nullptr});
 }

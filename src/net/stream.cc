@@ -188,6 +188,8 @@ bool Stream::apply(Completion& c) {
     case K::kReset:
       reset_requested = true;
       return true;
+    case K::kConsume:
+      return false;  // the session's, never applied here
   }
   return false;
 }

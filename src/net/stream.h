@@ -18,7 +18,7 @@ class Conn;
 
 // What a Responder sends to the reactor that owns the stream.
 struct Completion {
-  enum class Kind { kRespond, kStart, kWrite, kEnd, kSource, kReset };
+  enum class Kind { kRespond, kStart, kWrite, kEnd, kSource, kReset, kConsume };
   Kind kind = Kind::kRespond;
   uint64_t stream = 0;
   int status = 0;
@@ -26,6 +26,7 @@ struct Completion {
   std::string data;
   std::unique_ptr<BodySource> source;
   DrainCallback on_drained = nullptr;  // kStart
+  uint64_t consumed = 0;               // kConsume: body bytes used
 };
 
 struct Stream {
@@ -49,6 +50,14 @@ struct Stream {
   void deliver_body(std::string_view chunk, bool last);
   // Runs the cancel callback once if the response has not finished.
   void cancel();
+  // The rest of the body no longer waits for a paced reader (its answer is
+  // complete). Returns the bytes it held, now the session's to release.
+  uint64_t stop_pacing() {
+    req.body_flow_ = BodyFlow::kAuto;
+    uint64_t held = body_held;
+    body_held = 0;
+    return held;
+  }
 
   // ---- response side ----
   // Applies a Responder call; false if it is out of order (ignored).
@@ -76,6 +85,7 @@ struct Stream {
   std::pmr::vector<HeaderView> headers;
   size_t header_bytes = 0;
   uint64_t body_bytes = 0;
+  uint64_t body_held = 0;  // delivered to a paced reader, not yet consumed
   bool req_complete = false;
   bool dispatched = false;
   bool head_request = false;

@@ -9,6 +9,7 @@
 #include "lisp/printer.h"
 #include "lisp/utf8.h"
 #include "net/stream.h"
+#include "serve/request_body.h"
 
 namespace valk::serve {
 
@@ -34,6 +35,7 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   query_string = h.keyword("query-string");
   headers = h.keyword("headers");
   body = h.keyword("body");
+  body_stream = h.keyword("body-stream");
   scheme = h.keyword("scheme");
   authority = h.keyword("authority");
   remote_addr = h.keyword("remote-addr");
@@ -45,8 +47,9 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   http10 = h.string("HTTP/1.0");
   http11 = h.string("HTTP/1.1");
   http2 = h.string("HTTP/2");
-  keep_ = {method,   path,       query_string, headers, body,  scheme, authority, remote_addr,
-           protocol, request_id, status,       http,    https, http10, http11,    http2};
+  keep_ = {method, path,      query_string, headers,  body,       body_stream,
+           scheme, authority, remote_addr,  protocol, request_id, status,
+           http,   https,     http10,       http11,   http2};
   for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
     methods.emplace_back(m, h.keyword(lower(m)));
     keep_.push_back(methods.back().second);
@@ -113,12 +116,16 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
     header_kvs[n_kvs++] = h.string(joined);
   }
   Value headers = lisp::map_from(h, header_kvs, n_kvs / 2);
-  Value body;
+  Value body, body_stream;
   if (!req.body.empty()) {
-    body =
-        lisp::utf8_valid(req.body)
-            ? h.string(req.body)
-            : val(h.make_bytes(reinterpret_cast<const uint8_t*>(req.body.data()), req.body.size()));
+    body = body_value(h, req.body);
+  }
+  if (!req.body.empty() || req.body_pipe != nullptr) {
+    auto* b = h.make_class<RequestBody>(Tag::Internal, &kRequestBodyClass);
+    b->id = req.id;
+    b->streamed = req.body_pipe != nullptr;
+    b->rest = body;
+    body_stream = val(b);
   }
   Value kvs[] = {
       k.method,       method_keyword(iso, k, req.method),
@@ -126,6 +133,7 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
       k.query_string, req.query.empty() ? Value::nil() : h.string(req.query),
       k.headers,      headers,
       k.body,         body,
+      k.body_stream,  body_stream,
       k.scheme,       req.scheme == "https" ? k.https : k.http,
       k.authority,    h.string(req.authority),
       k.remote_addr,  h.string(req.peer),

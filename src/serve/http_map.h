@@ -2,8 +2,9 @@
 //
 // A request becomes {:method :get, :path "/x", :query-string "a=1" (or nil),
 // :headers {"host" "..."}, :body "..." (string if UTF-8, bytes otherwise, nil
-// if empty), :scheme :https, :authority "...", :remote-addr "ip:port",
-// :protocol "HTTP/2", :request-id "..."}.
+// if empty or streamed), :body-stream (with any body: what read-body and
+// read-chunk read), :scheme :https, :authority "...", :remote-addr
+// "ip:port", :protocol "HTTP/2", :request-id "..."}.
 //
 // A handler's result may be a response map {:status 200, :headers {...},
 // :body ...}, a string (200, text/plain) or nil (404). A :body that is a
@@ -23,8 +24,8 @@ class HttpKeys {
  public:
   explicit HttpKeys(lisp::Isolate& iso);
   ~HttpKeys();
-  lisp::Value method, path, query_string, headers, body, scheme, authority, remote_addr, protocol,
-      request_id, status, http, https;
+  lisp::Value method, path, query_string, headers, body, body_stream, scheme, authority,
+      remote_addr, protocol, request_id, status, http, https;
   // The :protocol strings, shared by every request (strings are immutable).
   lisp::Value http10, http11, http2;
   // The standard methods' keywords, by their upper-case names.

@@ -34,6 +34,10 @@ void ServeConfig::override_with(const ServeConfig& o) {
     instruction_budget = o.instruction_budget;
   if (o.queue_size)
     queue_size = o.queue_size;
+  if (o.max_body_size)
+    max_body_size = o.max_body_size;
+  if (o.buffered_body_limit)
+    buffered_body_limit = o.buffered_body_limit;
   if (o.single_thread)
     single_thread = o.single_thread;
   for (const auto& entry : o.static_dirs) {
@@ -98,7 +102,7 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
     *error = "serve: the options must be a map, got " + lisp::print_str(opts, true);
     return false;
   }
-  std::optional<int64_t> port, workers, reactors, deadline, budget, queue;
+  std::optional<int64_t> port, workers, reactors, deadline, budget, queue, max_body, buffered;
   std::optional<std::string> format;
   if (!get_string(h, opts, "host", &out->host, error) ||
       !get_int(h, opts, "port", 0, 65535, &port, error) ||
@@ -107,6 +111,8 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
       !get_int(h, opts, "deadline-ms", 1, 86400000, &deadline, error) ||
       !get_int(h, opts, "instruction-budget", 0, kMaxInstructionBudget, &budget, error) ||
       !get_int(h, opts, "queue-size", 1, kMaxQueueSize, &queue, error) ||
+      !get_int(h, opts, "max-body-size", 0, kMaxBodySize, &max_body, error) ||
+      !get_int(h, opts, "buffered-body-limit", 0, kMaxBodySize, &buffered, error) ||
       !get_string(h, opts, "access-log", &out->access_log, error)) {
     return false;
   }
@@ -122,6 +128,10 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
     out->instruction_budget = static_cast<uint64_t>(*budget);
   if (queue)
     out->queue_size = static_cast<uint32_t>(*queue);
+  if (max_body)
+    out->max_body_size = static_cast<uint64_t>(*max_body);
+  if (buffered)
+    out->buffered_body_limit = static_cast<uint64_t>(*buffered);
   Value fmt;
   if (lisp::map_find(opts, h.keyword("log-format"), &fmt) && !fmt.is_nil()) {
     if (identical(fmt, h.keyword("json"))) {

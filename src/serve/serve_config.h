@@ -23,6 +23,10 @@ constexpr uint64_t kDefaultInstructionBudget = 1'000'000'000;
 // Enough for a burst of 100 h2 connections × 128 streams on one worker.
 constexpr uint32_t kDefaultQueueSize = 16384;
 constexpr uint32_t kDefaultDeadlineMs = 30000;
+// Bodies with a declared length up to this are read whole before the
+// handler runs; others stream in (read-body, read-chunk).
+constexpr uint64_t kDefaultBufferedBody = 1 << 20;
+constexpr int64_t kMaxBodySize = int64_t{1} << 40;
 
 struct ServeConfig {
   std::optional<std::string> host;
@@ -36,6 +40,8 @@ struct ServeConfig {
   std::optional<uint32_t> request_deadline_ms;
   std::optional<uint64_t> instruction_budget;  // 0: no limit
   std::optional<uint32_t> queue_size;
+  std::optional<uint64_t> max_body_size;        // larger bodies get 413
+  std::optional<uint64_t> buffered_body_limit;  // see kDefaultBufferedBody
   // One worker whose thread and loop also run the reactor.
   std::optional<bool> single_thread;
   // URL prefix → directory, served by the reactors without the app.
@@ -47,8 +53,8 @@ struct ServeConfig {
 
 // Reads the options map of (serve app {...}): :host :port :tls {:cert :key}
 // :workers :reactors :access-log :log-format (:combined or :json)
-// :deadline-ms :instruction-budget :queue-size :static ({"/prefix" "dir"})
-// :single-thread.
+// :deadline-ms :instruction-budget :queue-size :max-body-size
+// :buffered-body-limit :static ({"/prefix" "dir"}) :single-thread.
 // Returns false with a message naming the bad option.
 // Checks a :static / --static URL prefix: "/x" or "/x/y", no trailing
 // slash. Returns false with a message.

@@ -26,6 +26,12 @@ struct Worker::StreamFlow {
 };
 
 struct Worker::InFlight {
+  explicit InFlight(Worker* w) : worker(w) {}
+  ~InFlight() { worker->release_body(*this); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+  Worker* worker;
   std::unique_ptr<HttpRequest> request;
   std::string request_id;
   uint32_t promise_slot = kNoSlot;  // the handler's fiber, then the stream writer's
@@ -39,6 +45,12 @@ struct Worker::InFlight {
   std::shared_ptr<StreamFlow> flow;
   uint64_t written = 0;
   uint32_t drain_slot = kNoSlot;  // the promise a parked write waits on
+  // A body read waiting for more of a streamed request body: the promise
+  // it is parked on and its RequestBody; read-body gathers into body_acc.
+  uint32_t read_slot = kNoSlot;
+  uint32_t read_obj_slot = kNoSlot;
+  bool read_whole = false;
+  std::string body_acc;
 };
 
 // The Lisp value a stream's writer function receives.
@@ -144,6 +156,125 @@ struct WorkerAccess {
     w->parked_writers_.push_back(f.request->id);
     return iso.park_on(p);
   }
+
+  // The body object of `v`, a request map (its :body-stream) or such an
+  // object; *out is nullptr for a request without a body. False with an
+  // error raised when `v` is neither.
+  static bool body_arg(Isolate& iso, const char* fn, Value v, RequestBody** out) {
+    *out = nullptr;
+    if (v.is(Tag::Map)) {
+      Value b;
+      if (lisp::map_find(v, of(iso)->keys_->body_stream, &b) && b.is(Tag::Internal) &&
+          static_cast<lisp::ClassObj*>(b.o)->cls == &kRequestBodyClass) {
+        *out = static_cast<RequestBody*>(b.o);
+      }
+      return true;
+    }
+    if (v.is(Tag::Internal) && static_cast<lisp::ClassObj*>(v.o)->cls == &kRequestBodyClass) {
+      *out = static_cast<RequestBody*>(v.o);
+      return true;
+    }
+    iso.type_error(fn, "a request", v);
+    return false;
+  }
+
+  // The request a streamed body belongs to, free for one more reader; or
+  // nullptr with an error raised.
+  static Worker::InFlight* body_owner(Isolate& iso, const char* fn, RequestBody* b) {
+    Worker* w = of(iso);
+    auto it = w->in_flight_.find(b->id);
+    if (it == w->in_flight_.end()) {
+      iso.raise_error("request-over", std::string(fn) + ": the request is over");
+      return nullptr;
+    }
+    if (it->second->read_slot != kNoSlot) {
+      iso.raise_error("body-busy", std::string(fn) + ": another fiber is reading this body");
+      return nullptr;
+    }
+    return it->second.get();
+  }
+
+  static Value park_reader(Isolate& iso, Worker::InFlight& f, RequestBody* b) {
+    lisp::Promise* p = iso.make_promise();
+    f.read_slot = iso.root(val(p));
+    f.read_obj_slot = iso.root(val(b));
+    of(iso)->parked_readers_.push_back(f.request->id);
+    return iso.park_on(p);
+  }
+
+  // (read-body req): the whole request body, a string when UTF-8, else
+  // bytes, nil when empty; waits for a body that streams in. Later calls
+  // return the same value.
+  static Value read_body(Isolate& iso, Value* args, int) {
+    RequestBody* b;
+    if (!body_arg(iso, "read-body", args[0], &b)) {
+      return Value::sentinel(Tag::Exception);
+    }
+    if (b == nullptr) {
+      Value body;
+      if (args[0].is(Tag::Map)) {
+        lisp::map_find(args[0], of(iso)->keys_->body, &body);
+      }
+      return body;
+    }
+    if (b->whole_read) {
+      return b->whole;
+    }
+    if (b->chunk_taken) {
+      return iso.raise_error("body-busy", "read-body: read-chunk already took part of this body");
+    }
+    if (!b->streamed) {
+      b->whole = b->rest;
+      b->rest = Value::nil();
+      b->whole_read = true;
+      return b->whole;
+    }
+    Worker::InFlight* f = body_owner(iso, "read-body", b);
+    if (f == nullptr) {
+      return Value::sentinel(Tag::Exception);
+    }
+    f->read_whole = true;
+    Value out;
+    if (of(iso)->take_body(*f, &out)) {
+      b->whole = out;
+      b->whole_read = true;
+      return out;
+    }
+    return park_reader(iso, *f, b);
+  }
+
+  // (read-chunk req): the next part of the request body as bytes, waiting
+  // for it if need be; nil once all of it was read.
+  static Value read_chunk(Isolate& iso, Value* args, int) {
+    RequestBody* b;
+    if (!body_arg(iso, "read-chunk", args[0], &b)) {
+      return Value::sentinel(Tag::Exception);
+    }
+    if (b == nullptr || b->whole_read) {
+      return Value::nil();
+    }
+    if (!b->streamed) {
+      Value rest = b->rest;
+      b->rest = Value::nil();
+      b->chunk_taken = true;
+      if (rest.is(Tag::String)) {
+        std::string_view s = static_cast<lisp::String*>(rest.o)->view();
+        return val(iso.heap().make_bytes(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+      }
+      return rest;
+    }
+    Worker::InFlight* f = body_owner(iso, "read-chunk", b);
+    if (f == nullptr) {
+      return Value::sentinel(Tag::Exception);
+    }
+    f->read_whole = false;
+    Value out;
+    if (of(iso)->take_body(*f, &out)) {
+      b->chunk_taken = b->chunk_taken || !out.is_nil();
+      return out;
+    }
+    return park_reader(iso, *f, b);
+  }
 };
 
 namespace {
@@ -228,6 +359,11 @@ void Worker::cancel(uint64_t id) {
   push(std::move(m));
 }
 
+void Worker::body_arrived() {
+  body_signal_.store(true, std::memory_order_release);
+  uv_async_send(&wakeup_);
+}
+
 void Worker::call(std::function<void()> fn) {
   std::mutex mu;
   std::condition_variable cv;
@@ -267,6 +403,8 @@ bool Worker::load_app(Isolate& iso, std::string* error) {
   iso.define_native("serve", WorkerAccess::serve, 1, 2, this);
   iso.define_native("write", WorkerAccess::write, 2, 2, this);
   iso.define_native("end-stream", WorkerAccess::end_stream, 1, 2, this);
+  iso.define_native("read-body", WorkerAccess::read_body, 1, 1, this);
+  iso.define_native("read-chunk", WorkerAccess::read_chunk, 1, 1, this);
   std::vector<lisp::UnresolvedRef> refs;
   iso.unresolved_refs = &refs;
   lisp::EvalResult r = iso.eval_file(options_.app_file);
@@ -347,6 +485,9 @@ void Worker::drain_inbox() {
   if (drained_signal_.exchange(false, std::memory_order_acq_rel)) {
     resume_writers();
   }
+  if (body_signal_.exchange(false, std::memory_order_acq_rel)) {
+    resume_readers();
+  }
   std::unique_ptr<WorkerMessage> m;
   while (inbox_->pop(&m)) {
     switch (m->kind) {
@@ -377,7 +518,7 @@ void Worker::drain_inbox() {
 void Worker::begin(std::unique_ptr<HttpRequest> request) {
   Isolate& iso = *iso_;
   uint64_t id = request->id;
-  auto f = std::make_unique<InFlight>();
+  auto f = std::make_unique<InFlight>(this);
   f->request_id = std::to_string(options_.index) + "-" + std::to_string(id);
   Value req = make_request_map(iso, *keys_, *request, f->request_id);
   f->request = std::move(request);
@@ -544,6 +685,91 @@ void Worker::resume_writers() {
     }
   }
   parked_writers_.resize(kept);
+}
+
+bool Worker::take_body(InFlight& f, Value* out) {
+  BodyPipe& pipe = *f.request->body_pipe;
+  std::string taken;
+  bool ended;
+  {
+    std::lock_guard<std::mutex> lock(pipe.mu);
+    taken.swap(pipe.data);
+    ended = pipe.ended;
+    pipe.waiting = !ended && (f.read_whole || taken.empty());
+  }
+  if (!taken.empty()) {
+    f.request->responder.consume_body(taken.size());
+  }
+  if (f.read_whole) {
+    f.body_acc += taken;
+    if (!ended) {
+      return false;
+    }
+    *out = f.body_acc.empty() ? Value::nil() : body_value(iso_->heap(), f.body_acc);
+    std::string().swap(f.body_acc);
+    return true;
+  }
+  if (!taken.empty()) {
+    *out =
+        val(iso_->heap().make_bytes(reinterpret_cast<const uint8_t*>(taken.data()), taken.size()));
+    return true;
+  }
+  *out = Value::nil();
+  return ended;
+}
+
+void Worker::resume_readers() {
+  size_t kept = 0;
+  for (uint64_t id : parked_readers_) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end() || it->second->read_slot == kNoSlot) {
+      continue;
+    }
+    InFlight& f = *it->second;
+    Value out;
+    if (!take_body(f, &out)) {
+      parked_readers_[kept++] = id;
+      continue;
+    }
+    auto* b = static_cast<RequestBody*>(iso_->rooted(f.read_obj_slot).o);
+    if (f.read_whole) {
+      b->whole = out;
+      b->whole_read = true;
+    } else {
+      b->chunk_taken = b->chunk_taken || !out.is_nil();
+    }
+    Value p = iso_->rooted(f.read_slot);
+    iso_->unroot(f.read_slot);
+    iso_->unroot(f.read_obj_slot);
+    f.read_slot = f.read_obj_slot = kNoSlot;
+    iso_->resolve(static_cast<lisp::Promise*>(p.o), out);
+  }
+  parked_readers_.resize(kept);
+}
+
+void Worker::release_body(InFlight& f) {
+  if (f.request == nullptr || f.request->body_pipe == nullptr) {
+    return;
+  }
+  BodyPipe& pipe = *f.request->body_pipe;
+  size_t dropped;
+  {
+    std::lock_guard<std::mutex> lock(pipe.mu);
+    pipe.abandoned = true;
+    dropped = pipe.data.size();
+    std::string().swap(pipe.data);
+  }
+  if (dropped != 0) {
+    f.request->responder.consume_body(dropped);
+  }
+  if (f.read_slot != kNoSlot) {
+    Value p = iso_->rooted(f.read_slot);
+    iso_->unroot(f.read_slot);
+    iso_->unroot(f.read_obj_slot);
+    f.read_slot = f.read_obj_slot = kNoSlot;
+    lisp::Error* e = iso_->make_error(iso_->heap().string("the request is over"), Value::nil());
+    iso_->reject(static_cast<lisp::Promise*>(p.o), val(e));
+  }
 }
 
 void Worker::sweep_deadlines() {

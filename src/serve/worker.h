@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "net/mpsc.h"
+#include "serve/request_body.h"
 #include "serve/serve_config.h"
 #include "valk/server.h"
 
@@ -46,7 +47,9 @@ struct HttpRequest {
   Responder responder;
   std::string method, path, query, authority, scheme, peer;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;
+  std::string body;  // the whole body, read before the handler runs
+  // Or, for a body that streams in after the head: what the reactor feeds.
+  std::shared_ptr<BodyPipe> body_pipe;
   Protocol protocol = Protocol::kHttp11;
 };
 
@@ -85,6 +88,8 @@ class Worker {
   bool post(std::unique_ptr<HttpRequest> request);
   // Cancels the request's fiber (client reset or disconnect). Any thread.
   void cancel(uint64_t id);
+  // A streamed request body has what a parked reader waits for. Any thread.
+  void body_arrived();
   // Runs `fn` on the worker thread and waits for it. Main thread, after a
   // successful start().
   void call(std::function<void()> fn);
@@ -117,6 +122,14 @@ class Worker {
   // Wakes parked writers whose streams drained. Worker thread.
   void resume_writers();
   void unpark_writer(InFlight& f);
+  // Takes what the request body's pipe holds for the parked or calling
+  // reader: true with the result in *out, or false to wait for more.
+  bool take_body(InFlight& f, lisp::Value* out);
+  // Wakes parked body readers that can go on. Worker thread.
+  void resume_readers();
+  // The request is over: its body pipe drops what still comes, and a
+  // reader still parked on it gets an error.
+  void release_body(InFlight& f);
   void sweep_deadlines();
   bool push(std::unique_ptr<WorkerMessage> m);
 
@@ -130,6 +143,7 @@ class Worker {
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> last_reject_log_ms_{0};
   std::atomic<bool> drained_signal_{false};  // a reactor reported progress
+  std::atomic<bool> body_signal_{false};     // a request body has more
 
   // Startup handshake with the main thread.
   std::mutex mu_;
@@ -152,6 +166,7 @@ class Worker {
   uint64_t instruction_budget_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<InFlight>> in_flight_;
   std::vector<uint64_t> parked_writers_;  // ids of streams whose write waits
+  std::vector<uint64_t> parked_readers_;  // ids of requests whose body read waits
 };
 
 }  // namespace valk::serve

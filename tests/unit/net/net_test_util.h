@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -189,5 +190,72 @@ inline bool eventually(const std::function<bool()>& cond, int ms = 5000) {
   }
   return cond();
 }
+
+// Deterministic body bytes: the value at offset i.
+inline uint8_t byte_at(uint64_t i) {
+  return static_cast<uint8_t>((i * 2654435761u) >> 13);
+}
+
+// A libcurl upload of `total` byte_at() bytes (CURLOPT_READFUNCTION gen_read,
+// CURLOPT_READDATA a Gen).
+struct Gen {
+  uint64_t off = 0, total;
+};
+
+inline size_t gen_read(char* p, size_t sz, size_t n, void* ud) {
+  auto* g = static_cast<Gen*>(ud);
+  size_t k = static_cast<size_t>(std::min<uint64_t>(sz * n, g->total - g->off));
+  for (size_t i = 0; i < k; ++i) {
+    p[i] = static_cast<char>(byte_at(g->off + i));
+  }
+  g->off += k;
+  return k;
+}
+
+// Sends a body of `total` bytes on a raw socket in two phases: for `ms`
+// without blocking (to see how much a server that holds back takes), then
+// the rest from a thread while the test reads the answer.
+class RawUpload {
+ public:
+  RawUpload(int fd, size_t total) : fd_(fd), total_(total), block_(65536, 'u') {}
+  ~RawUpload() { finish(); }
+
+  // Returns the bytes sent so far.
+  size_t send_for(int ms) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    while (sent_ < total_ && std::chrono::steady_clock::now() < until) {
+      ssize_t n = ::send(fd_, block_.data(), std::min(block_.size(), total_ - sent_), MSG_DONTWAIT);
+      if (n > 0) {
+        sent_ += static_cast<size_t>(n);
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    return sent_;
+  }
+  void send_rest_in_background() {
+    rest_ = std::thread([this] {
+      while (sent_ < total_) {
+        ssize_t n = ::send(fd_, block_.data(), std::min(block_.size(), total_ - sent_), 0);
+        if (n <= 0) {
+          break;
+        }
+        sent_ += static_cast<size_t>(n);
+      }
+    });
+  }
+  void finish() {
+    if (rest_.joinable()) {
+      rest_.join();
+    }
+  }
+
+ private:
+  int fd_;
+  size_t total_;
+  std::string block_;
+  size_t sent_ = 0;
+  std::thread rest_;
+};
 
 }  // namespace valk::test

@@ -10,11 +10,6 @@ constexpr uint64_t kBig = 16ull << 20;  // sanitizers are slow; keep the suite b
 constexpr uint64_t kBig = 100ull << 20;
 #endif
 
-// Deterministic bytes: the value at offset i.
-inline uint8_t byte_at(uint64_t i) {
-  return static_cast<uint8_t>((i * 2654435761u) >> 13);
-}
-
 struct Fnv {
   uint64_t h = 1469598103934665603ull;
   void add(const void* p, size_t n) {
@@ -89,20 +84,6 @@ size_t sink_write(char* p, size_t sz, size_t n, void* ud) {
   s->f.add(p, sz * n);
   s->n += sz * n;
   return sz * n;
-}
-
-struct Gen {
-  uint64_t off = 0, total;
-};
-
-size_t gen_read(char* p, size_t sz, size_t n, void* ud) {
-  auto* g = static_cast<Gen*>(ud);
-  size_t k = static_cast<size_t>(std::min<uint64_t>(sz * n, g->total - g->off));
-  for (size_t i = 0; i < k; ++i) {
-    p[i] = static_cast<char>(byte_at(g->off + i));
-  }
-  g->off += k;
-  return k;
 }
 
 struct Mode {
