@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <openssl/err.h>
 
+#include <cassert>
 #include <cstring>
 
 #include "net/h1.h"
@@ -66,7 +67,9 @@ bool Conn::accept(uv_stream_t* server, bool tls) {
     peer = format_peer(ss);
   }
   if (tls) {
-    ssl_ = reactor->tls().new_ssl();
+    tls_io_.out = &wire_out_;
+    tls_io_.pool = &reactor->pool();
+    ssl_ = reactor->tls().new_ssl(&tls_io_);
     if (ssl_ == nullptr) {
       close();
       return false;
@@ -125,7 +128,22 @@ void Conn::on_bytes(const uint8_t* p, size_t n) {
     }
     return;
   }
-  BIO_write(SSL_get_rbio(ssl_), p, static_cast<int>(n));
+  // OpenSSL reads from `p` through tls_io_ only during this call: whatever
+  // it has not taken by the end (nothing, unless the connection is closing)
+  // is dropped, and no pointer into the reactor's read buffer outlives it.
+  tls_io_.in = p;
+  tls_io_.in_len = n;
+  decrypt();
+  // OpenSSL answers WANT_READ only once the BIO has run dry (with
+  // SSL_MODE_AUTO_RETRY, on by default, post-handshake messages do not
+  // interrupt SSL_read either).
+  assert(tls_io_.in_len == 0 || closing_ || close_after_write_);
+  tls_io_.in = nullptr;
+  tls_io_.in_len = 0;
+  wire_queued();
+}
+
+void Conn::decrypt() {
   if (!handshake_done_ && !handshake()) {
     return;
   }
@@ -138,21 +156,17 @@ void Conn::on_bytes(const uint8_t* p, size_t n) {
         return;
       }
       if (closing_ || close_after_write_) {
-        break;
+        return;
       }
       continue;
     }
-    int e = SSL_get_error(ssl_, r);
-    if (e == SSL_ERROR_WANT_READ) {
-      break;
+    if (SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) {
+      // close_notify or a TLS error: nothing more will be read.
+      ERR_clear_error();
+      close_after_write();
     }
-    // close_notify or a TLS error: nothing more will be read.
-    ERR_clear_error();
-    drain_wbio();
-    close_after_write();
     return;
   }
-  drain_wbio();
 }
 
 bool Conn::handshake() {
@@ -165,7 +179,6 @@ bool Conn::handshake() {
     if (tls_info->session_reused) {
       reactor->count(Counter::kTlsResumed);
     }
-    drain_wbio();
     // The session starts only now, so the server's SETTINGS are written
     // through the finished TLS session and cannot be lost in the handshake.
     if (tls_info->alpn == "h2") {
@@ -181,7 +194,6 @@ bool Conn::handshake() {
     return true;
   }
   int e = SSL_get_error(ssl_, r);
-  drain_wbio();
   if (e == SSL_ERROR_WANT_READ) {
     return false;
   }
@@ -251,6 +263,7 @@ void Conn::encrypt() {
   if (plain_out_.empty()) {
     return;
   }
+  // The records go straight into wire_out_ through tls_io_.
   for (Buf& b : plain_out_.bufs()) {
     if (SSL_write(ssl_, b.data, static_cast<int>(b.len)) <= 0) {
       ERR_clear_error();
@@ -258,20 +271,10 @@ void Conn::encrypt() {
     }
   }
   plain_out_.release(reactor->pool());
-  drain_wbio();
+  wire_queued();
 }
 
-void Conn::drain_wbio() {
-  BIO* w = SSL_get_wbio(ssl_);
-  while (BIO_pending(w) > 0) {
-    uint8_t* b = reactor->pool().get();
-    int n = BIO_read(w, b, static_cast<int>(kBufSize));
-    if (n <= 0) {
-      reactor->pool().put(b);
-      break;
-    }
-    wire_out_.push(Buf{b, static_cast<uint32_t>(n)});
-  }
+void Conn::wire_queued() {
   if (!wire_out_.empty()) {
     mark_dirty();
   }

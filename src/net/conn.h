@@ -1,6 +1,6 @@
-// A connection: the TCP handle, the TLS layer on memory BIOs, the output
-// path and the connection timer. The protocol on top is a Session (h1 or
-// h2). Lives in its reactor's slab; reactor thread only.
+// A connection: the TCP handle, the TLS layer (on a TlsTransport over the
+// connection's own buffers), the output path and the connection timer. The protocol on top is a
+// Session (h1 or h2). Lives in its reactor's slab; reactor thread only.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -12,6 +12,7 @@
 
 #include "net/buffer.h"
 #include "net/stream.h"
+#include "net/tls.h"
 
 namespace valk::net {
 
@@ -94,9 +95,10 @@ class Conn {
   static void on_close(uv_handle_t* h);
   void on_bytes(const uint8_t* p, size_t n);
   bool on_plain(const uint8_t* p, size_t n);
+  void decrypt();
   bool handshake();
   void encrypt();
-  void drain_wbio();
+  void wire_queued();
   void start_write();
   void arm(TimerKind kind);
 
@@ -104,6 +106,7 @@ class Conn {
   uv_timer_t timer_;
   uv_write_t wreq_;
   SSL* ssl_ = nullptr;
+  TlsTransport tls_io_;  // under ssl_: input being read, wire_out_ as output
   bool handshake_done_ = false;
   bool detecting_ = true;
   std::string detect_;  // the start of a plaintext stream, to spot the h2 preface

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <unordered_set>
 
@@ -70,6 +71,7 @@ class H2Session final : public Session {
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, on_invalid_frame);
     nghttp2_session_callbacks_set_error_callback2(cb, on_error);
     const ServerLimits& lim = r_->options().limits;
@@ -506,14 +508,24 @@ class H2Session final : public Session {
 
   // ---- sending ----
 
-  static ssize_t read_body(nghttp2_session* s, int32_t id, uint8_t* buf, size_t len,
-                           uint32_t* flags, nghttp2_data_source* src, void* u) {
+  // DATA payloads bypass nghttp2's frame buffer (NGHTTP2_DATA_FLAG_NO_COPY):
+  // read_body puts them in the reactor's data buffer and send_data, called
+  // next, hands header and payload to the connection. nghttp2's 16 KiB frame
+  // buffer then carries only HEADERS and control frames, so most of its
+  // pages are never touched and a connection that has served bodies stays
+  // as small when idle as a fresh one.
+  static ssize_t read_body(nghttp2_session* s, int32_t id, uint8_t*, size_t len, uint32_t* flags,
+                           nghttp2_data_source* src, void* u) {
     H2Session* h = self(u);
     auto* st = static_cast<Stream*>(src->ptr);
     size_t n = 0;
     bool eof = false;
-    if (!st->take_body(buf, len, &n, &eof)) {
+    len = std::min(len, Reactor::kDataBufSize);
+    if (!st->take_body(h->r_->data_buf(), len, &n, &eof)) {
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    if (n > 0 || eof) {
+      *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     }
     if (eof) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -534,6 +546,17 @@ class H2Session final : public Session {
       return NGHTTP2_ERR_DEFERRED;
     }
     return static_cast<ssize_t>(n);
+  }
+
+  static int send_data(nghttp2_session*, nghttp2_frame* f, const uint8_t* framehd, size_t length,
+                       nghttp2_data_source*, void* u) {
+    H2Session* h = self(u);
+    assert(f->data.padlen == 0);  // no padding callback is set
+    h->conn_->send(framehd, 9);
+    h->conn_->send(h->r_->data_buf(), length);
+    // nghttp2_session_mem_send goes on to the next DATA frame by itself:
+    // pausing hands control back to produce(), which stops at high water.
+    return h->conn_->over_high_water() ? NGHTTP2_ERR_PAUSE : 0;
   }
 
   void submit_head(Stream* st) {

@@ -26,7 +26,8 @@ Reactor::Reactor(ServerImpl* server, int index)
       conns_(std::max<size_t>(1, server->options.limits.max_connections /
                                      std::max<size_t>(1, server->options.reactors))),
       streams_(size_t{1} << 30),
-      read_buf_(new uint8_t[kReadBufSize]) {}
+      read_buf_(new uint8_t[kReadBufSize]),
+      data_buf_(new uint8_t[kDataBufSize]) {}
 
 Reactor::~Reactor() {
   Completion* c = nullptr;

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -64,6 +65,11 @@ class Reactor {
   BufferPool& pool() { return pool_; }
   uint8_t* read_buf() { return read_buf_; }
   static constexpr size_t kReadBufSize = 65536;
+  // One h2 DATA payload on its way from nghttp2's read callback to its
+  // send_data callback (h2.cc); both run inside one nghttp2_session_mem_send
+  // call, so one buffer serves every session of the reactor.
+  uint8_t* data_buf() { return data_buf_.get(); }
+  static constexpr size_t kDataBufSize = 16384;
   bool draining() const { return draining_; }
 
   void count(Counter c, int64_t d = 1) {
@@ -125,6 +131,7 @@ class Reactor {
   time_t date_time_ = 0;
   char date_[64] = {};
   uint8_t* read_buf_;
+  std::unique_ptr<uint8_t[]> data_buf_;
   std::atomic<uint64_t> counters_[static_cast<int>(Counter::kCount)] = {};
   friend class Conn;
 };

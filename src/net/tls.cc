@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace valk::net {
@@ -31,6 +32,61 @@ int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, cons
 // handshake; the verify result is reported to the handler instead.
 int verify_lenient(int ok, X509_STORE_CTX* ctx) {
   return 1;
+}
+
+// ---- the transport BIO ----
+
+int transport_write(BIO* b, const char* p, size_t n, size_t* written) {
+  auto* t = static_cast<TlsTransport*>(BIO_get_data(b));
+  t->out->append(*t->pool, reinterpret_cast<const uint8_t*>(p), n);
+  *written = n;
+  return 1;
+}
+
+int transport_read(BIO* b, char* p, size_t n, size_t* readbytes) {
+  auto* t = static_cast<TlsTransport*>(BIO_get_data(b));
+  BIO_clear_retry_flags(b);
+  if (t->in_len == 0) {
+    BIO_set_retry_read(b);
+    return 0;
+  }
+  size_t k = std::min(n, t->in_len);
+  memcpy(p, t->in, k);
+  t->in += k;
+  t->in_len -= k;
+  *readbytes = k;
+  return 1;
+}
+
+long transport_ctrl(BIO* b, int cmd, long, void*) {
+  switch (cmd) {
+    case BIO_CTRL_FLUSH:
+      return 1;  // writes are never held back
+    case BIO_CTRL_PENDING:
+      return static_cast<long>(static_cast<TlsTransport*>(BIO_get_data(b))->in_len);
+    default:
+      return 0;
+  }
+}
+
+int transport_create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+// Process-wide and never freed: every SSL of every reactor uses it.
+const BIO_METHOD* transport_method() {
+  static BIO_METHOD* m = [] {
+    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "valk transport");
+    if (bm != nullptr) {
+      BIO_meth_set_write_ex(bm, transport_write);
+      BIO_meth_set_read_ex(bm, transport_read);
+      BIO_meth_set_ctrl(bm, transport_ctrl);
+      BIO_meth_set_create(bm, transport_create);
+    }
+    return bm;
+  }();
+  return m;
 }
 
 std::string ssl_error() {
@@ -120,18 +176,22 @@ int TlsContext::on_servername(SSL* ssl, int* alert, void* arg) {
   return SSL_TLSEXT_ERR_OK;
 }
 
-SSL* TlsContext::new_ssl() const {
-  if (ctxs_.empty()) {
+SSL* TlsContext::new_ssl(TlsTransport* t) const {
+  if (ctxs_.empty() || transport_method() == nullptr) {
     return nullptr;
   }
   SSL* ssl = SSL_new(ctxs_[0]);
   if (ssl == nullptr) {
     return nullptr;
   }
-  BIO* rbio = BIO_new(BIO_s_mem());
-  BIO* wbio = BIO_new(BIO_s_mem());
-  BIO_set_mem_eof_return(rbio, -1);
-  SSL_set_bio(ssl, rbio, wbio);
+  BIO* bio = BIO_new(transport_method());
+  if (bio == nullptr) {
+    SSL_free(ssl);
+    return nullptr;
+  }
+  BIO_set_data(bio, t);
+  // One BIO both ways: SSL_set_bio then takes the single reference.
+  SSL_set_bio(ssl, bio, bio);
   SSL_set_accept_state(ssl);
   return ssl;
 }

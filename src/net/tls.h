@@ -1,6 +1,12 @@
 // TLS server contexts: one SSL_CTX per certificate, SNI choosing among them,
 // ALPN (h2, http/1.1), TLS 1.2 and 1.3, session resumption (cache and
 // tickets) and client certificates. Built once; SSL_new on it is thread-safe.
+//
+// Each SSL sits on one TlsTransport BIO instead of a pair of memory BIOs:
+// reads come straight from the bytes the socket just delivered, and
+// ciphertext goes straight into the connection's pool blocks. Nothing is
+// buffered in between, so an idle connection holds no BIO buffers (memory
+// BIOs keep their high-water capacity) and output is copied once, not twice.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -8,9 +14,23 @@
 #include <string>
 #include <vector>
 
+#include "net/buffer.h"
 #include "valk/server.h"
 
 namespace valk::net {
+
+// The byte source and sink under one connection's SSL. Reactor thread only.
+struct TlsTransport {
+  // Input of the current read callback not yet taken by OpenSSL. Set before
+  // calling SSL_do_handshake or SSL_read on it; the bytes must stay valid
+  // until the call returns. OpenSSL takes what it needs record by record and
+  // sees "retry later" once this is empty.
+  const uint8_t* in = nullptr;
+  size_t in_len = 0;
+  // Where ciphertext is appended (copied into pool blocks).
+  BufChain* out = nullptr;
+  BufferPool* pool = nullptr;
+};
 
 class TlsContext {
  public:
@@ -21,8 +41,9 @@ class TlsContext {
 
   // Loads every certificate; returns false with *error set on failure.
   bool init(const ServerOptions& opts, std::string* error);
-  // A new server-side SSL on memory BIOs, or nullptr on failure.
-  SSL* new_ssl() const;
+  // A new server-side SSL reading from and writing to `t`, which must outlive
+  // it; nullptr on failure. The caller owns the SSL (SSL_free).
+  SSL* new_ssl(TlsTransport* t) const;
 
  private:
   static int on_servername(SSL* ssl, int* alert, void* arg);

@@ -1,6 +1,7 @@
 // HTTP/2 with nghttp2's client in-process: bodies, trailers, concurrency,
 // resets, and the strict-conformance corners.
 #include <atomic>
+#include <memory>
 
 #include "h2_client.h"
 
@@ -44,6 +45,30 @@ TEST(H2, StreamedResponseWithTrailers) {
   EXPECT_EQ(c.streams[id].body, "one two");
   ASSERT_EQ(c.streams[id].trailers.size(), 1u);
   EXPECT_EQ(c.streams[id].trailers[0].first, "x-checksum");
+  EXPECT_EQ(c.streams[id].error, 0u);
+}
+
+// The body arrives in pieces, each only once the last one has gone out, so
+// DATA is deferred and resumed, spans several frames, and ends with an empty
+// DATA whose END_STREAM moves to the trailers.
+TEST(H2, DeferredBodyInManyFramesThenTrailers) {
+  TestServer s(base_options(), [](Request& req, Responder res) {
+    auto step = std::make_shared<int>(0);
+    res.start(200, {}, [res, step](uint64_t) {
+      ++*step;
+      if (*step == 1) {
+        res.write(std::string(40000, 'b'));
+      } else if (*step == 2) {
+        res.end({{"x-checksum", "abc"}});
+      }
+    });
+    res.write("abc");
+  });
+  H2Client c(s.port());
+  int32_t id = c.submit("GET", "/");
+  ASSERT_TRUE(c.run_until([&] { return c.streams[id].closed; }));
+  EXPECT_EQ(c.streams[id].body, "abc" + std::string(40000, 'b'));
+  ASSERT_EQ(c.streams[id].trailers.size(), 1u);
   EXPECT_EQ(c.streams[id].error, 0u);
 }
 

@@ -99,6 +99,7 @@ void PrintTo(const Mode& m, std::ostream* os) {
 constexpr Mode kModes[] = {
     {"http1.1", false, CURL_HTTP_VERSION_1_1},
     {"h2c", false, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE},
+    {"http1.1-tls", true, CURL_HTTP_VERSION_1_1},
     {"h2-tls", true, CURL_HTTP_VERSION_2TLS},
 };
 
