@@ -103,7 +103,8 @@ class H1Session final : public Session {
     if (!s->head_sent) {
       send_head(s);
     }
-    uint8_t buf[16384];
+    // Large reads: each take_body may be a file read, a syscall.
+    uint8_t buf[65536];
     while (!conn_->over_high_water()) {
       if (s->head_request || no_body_) {
         // No body on the wire: wait for the end, drop what was written.
