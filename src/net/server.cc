@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "net/server_impl.h"
+#include "util/cores.h"
 
 namespace valk {
 
@@ -95,7 +96,7 @@ bool ServerImpl::start(std::string* error) {
   if (options.loop != nullptr) {
     options.reactors = 1;  // on the host's loop and thread
   } else if (options.reactors == 0) {
-    options.reactors = std::max(1u, std::thread::hardware_concurrency());
+    options.reactors = available_cores();
   }
   if (!log.open(options.access_log, options.error_log, options.log_level, error)) {
     return false;

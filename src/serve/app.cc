@@ -2,9 +2,9 @@
 
 #include <filesystem>
 #include <mutex>
-#include <thread>
 
 #include "serve/request_body.h"
+#include "util/cores.h"
 #include "valk/static_files.h"
 
 namespace valk::serve {
@@ -14,7 +14,7 @@ App::~App() {
 }
 
 bool App::start(AppSetup setup, std::string* error) {
-  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  unsigned cores = available_cores();
   auto make_worker = [&](int index) {
     WorkerOptions o;
     o.app_file = setup.app_file;
@@ -66,7 +66,7 @@ bool App::start(AppSetup setup, std::string* error) {
 
 ServerOptions App::server_options() const {
   const ServeConfig& c = config();
-  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  unsigned cores = available_cores();
   ServerOptions o;
   o.listen = {ListenAddress{c.host.value_or("127.0.0.1"), c.port.value_or(8080)}};
   o.reactors = c.reactors.value_or(std::max(1u, cores / 2));

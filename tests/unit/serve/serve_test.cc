@@ -1,6 +1,7 @@
 // valk serve end to end: a Lisp app behind the network core, driven by
 // libcurl over HTTP/1.1, h2c and h2 over TLS.
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
@@ -226,6 +227,30 @@ TEST(ServeStatic, MissingDirectoryIsAStartupError) {
   ServeProcess bad({"--static", "assets=public", app});
   EXPECT_EQ(bad.wait_exit(), 2);
   EXPECT_NE(bad.output().find("a static URL prefix looks like"), std::string::npos) << bad.output();
+}
+
+// A process limited to one CPU (taskset, a cpuset) runs one thread by
+// default, whatever the machine has; --single-thread false keeps the hop.
+TEST(ServeSingleThread, IsTheDefaultWhenPinnedToOneCpu) {
+  std::string app = write_app("pinned_app.lisp", R"((import "valk/web")
+(serve (fn [req] (text "pinned")) {:port 0})
+)");
+  cpu_set_t saved, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  CPU_ZERO(&one);
+  for (int c = 0; c < CPU_SETSIZE; c++) {
+    if (CPU_ISSET(c, &saved)) {
+      CPU_SET(c, &one);
+      break;
+    }
+  }
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  // The child inherits the mask.
+  ServeProcess p({app});
+  sched_setaffinity(0, sizeof saved, &saved);
+  ASSERT_NE(p.port(), 0) << p.output();
+  EXPECT_NE(p.output().find("(1 workers, 1 reactors)"), std::string::npos) << p.output();
+  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "pinned");
 }
 
 // --single-thread: the worker's loop also runs the reactor (no thread hop).
