@@ -8,6 +8,7 @@
 
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "lisp/collections.h"
@@ -205,6 +206,15 @@ class Compiler {
     uint32_t end = here();
     if (fn_->compare_end == end && fn_->last_label != end) {
       uint32_t& word = fn_->proto->code[end - 1];
+      if (op_of(word) >= OP_LTI) {
+        // The literal moves to a word of its own after the jump.
+        auto literal = static_cast<uint32_t>(sarg_of(word));
+        word = encode(static_cast<Op>(OP_JUMP_UNLESS_LTI + (op_of(word) - OP_LTI)));
+        fn_->proto->code.push_back(literal);
+        fn_->compare_end = UINT32_MAX;
+        adjust(-1);
+        return end - 1;
+      }
       Op fused = static_cast<Op>(OP_JUMP_UNLESS_LT + (op_of(word) - OP_LT));
       word = encode(fused);
       fn_->compare_end = UINT32_MAX;
@@ -497,6 +507,9 @@ class Compiler {
     int64_t argc = args.o == nullptr ? 0 : as_cons(args)->count;
     for (const Intrinsic& in : kIntrinsics) {
       if (name == in.name && argc == in.argc) {
+        if (argc == 2 && compile_immediate(in.op, args)) {
+          return true;
+        }
         for (Value a = args; a.o != nullptr; a = as_cons(a)->rest) {
           compile(as_cons(a)->first, false);
         }
@@ -508,6 +521,37 @@ class Compiler {
       }
     }
     return false;
+  }
+
+  static bool small_int(Value v) {
+    return v.is_int() && v.i >= kMinImmediate && v.i <= kMaxImmediate;
+  }
+
+  // (+ x k), (+ k x), (- x k) and (< x k) ... (== x k), where k is a small
+  // integer literal, compile to one instruction with k as its operand
+  // instead of a push of k and the operation.
+  bool compile_immediate(Op op, Value args) {
+    Value x = as_cons(args)->first;
+    Value k = as_cons(as_cons(args)->rest)->first;
+    bool compare = op >= OP_LT && op <= OP_NUM_EQ;
+    if (op != OP_ADD && op != OP_SUB && !compare) {
+      return false;
+    }
+    if (op == OP_ADD && !small_int(k)) {
+      std::swap(x, k);  // k is a literal: evaluating it first or last is the same
+    }
+    if (!small_int(k)) {
+      return false;
+    }
+    compile(x, false);
+    Op imm = op == OP_ADD   ? OP_ADDI
+             : op == OP_SUB ? OP_SUBI
+                            : static_cast<Op>(OP_LTI + (op - OP_LT));
+    emit(imm, static_cast<uint32_t>(k.i) & kMaxOperand, 0);
+    if (compare) {
+      fn_->compare_end = here();
+    }
+    return true;
   }
 
   // ---- special forms -----------------------------------------------------------

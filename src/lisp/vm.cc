@@ -555,6 +555,70 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       COMPARE_AND_BRANCH(OP_JUMP_UNLESS_GE, OP_GE, >=)
       COMPARE_AND_BRANCH(OP_JUMP_UNLESS_NUM_EQ, OP_NUM_EQ, ==)
 #undef COMPARE_AND_BRANCH
+      // OP_ADDI, OP_SUBI: the operand is the literal.
+#define ARITH_IMMEDIATE(op, overflows, kind)             \
+  CASE(op) : {                                           \
+    Value a = S[sp - 1];                                 \
+    int64_t k = sarg_of(word);                           \
+    int64_t r;                                           \
+    if (a.is_int() && !overflows(a.i, k, &r)) {          \
+      S[sp - 1] = Value::integer(r);                     \
+      break;                                             \
+    }                                                    \
+    Value out;                                           \
+    SAVE();                                              \
+    if (!arith(iso, kind, a, Value::integer(k), &out)) { \
+      goto do_raise;                                     \
+    }                                                    \
+    S[sp - 1] = out;                                     \
+    break;                                               \
+  }
+      ARITH_IMMEDIATE(OP_ADDI, __builtin_add_overflow, Arith::Add)
+      ARITH_IMMEDIATE(OP_SUBI, __builtin_sub_overflow, Arith::Sub)
+#undef ARITH_IMMEDIATE
+      // OP_LTI ...: the top against the literal `k`; `then` follows with
+      // the result `r` in hand.
+#define COMPARE_IMMEDIATE(op, cmp, int_test, literal, then)                           \
+  CASE(op) : {                                                                        \
+    Value a = S[sp - 1];                                                              \
+    int64_t k = literal;                                                              \
+    bool r;                                                                           \
+    if (a.is_int()) {                                                                 \
+      r = a.i int_test k;                                                             \
+    } else {                                                                          \
+      SAVE();                                                                         \
+      int c = compare_numbers(iso, kCompareNames[cmp - OP_LT], a, Value::integer(k)); \
+      if (c == -2) {                                                                  \
+        goto do_raise;                                                                \
+      }                                                                               \
+      r = compare_holds(cmp, c);                                                      \
+    }                                                                                 \
+    then;                                                                             \
+    break;                                                                            \
+  }
+#define PUSH_RESULT S[sp - 1] = Value::boolean(r)
+#define BRANCH_UNLESS_RESULT \
+  sp--;                      \
+  if (!r) {                  \
+    pc = arg_of(word);       \
+  }
+#define OPERAND sarg_of(word)
+#define NEXT_WORD static_cast<int32_t>(code[pc++])
+      COMPARE_IMMEDIATE(OP_LTI, OP_LT, <, OPERAND, PUSH_RESULT)
+      COMPARE_IMMEDIATE(OP_LEI, OP_LE, <=, OPERAND, PUSH_RESULT)
+      COMPARE_IMMEDIATE(OP_GTI, OP_GT, >, OPERAND, PUSH_RESULT)
+      COMPARE_IMMEDIATE(OP_GEI, OP_GE, >=, OPERAND, PUSH_RESULT)
+      COMPARE_IMMEDIATE(OP_NUM_EQI, OP_NUM_EQ, ==, OPERAND, PUSH_RESULT)
+      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_LTI, OP_LT, <, NEXT_WORD, BRANCH_UNLESS_RESULT)
+      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_LEI, OP_LE, <=, NEXT_WORD, BRANCH_UNLESS_RESULT)
+      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_GTI, OP_GT, >, NEXT_WORD, BRANCH_UNLESS_RESULT)
+      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_GEI, OP_GE, >=, NEXT_WORD, BRANCH_UNLESS_RESULT)
+      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_NUM_EQI, OP_NUM_EQ, ==, NEXT_WORD, BRANCH_UNLESS_RESULT)
+#undef NEXT_WORD
+#undef OPERAND
+#undef BRANCH_UNLESS_RESULT
+#undef PUSH_RESULT
+#undef COMPARE_IMMEDIATE
       CASE(OP_EQ) : {
         Value a = S[sp - 2], b = S[sp - 1];
         S[sp - 2] = Value::boolean(equal(a, b));  // equal() tests identity first
