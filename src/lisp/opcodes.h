@@ -61,16 +61,17 @@ namespace valk::lisp {
   X(OP_JUMP_UNLESS_GT)     /* the same with > */                                       \
   X(OP_JUMP_UNLESS_GE)     /* the same with >= */                                      \
   X(OP_JUMP_UNLESS_NUM_EQ) /* the same with == */                                      \
-  /* With a small integer literal as the second operand (sarg_of(word)). */            \
+  /* With an integer literal as the second operand: a, signed (sarg_of), */            \
+  /* for OP_ADDI and OP_SUBI; the next word, a signed 32-bit integer, for */           \
+  /* the comparisons. */                                                               \
   X(OP_ADDI)    /* top + a */                                                          \
   X(OP_SUBI)    /* top - a */                                                          \
-  X(OP_LTI)     /* top < a */                                                          \
-  X(OP_LEI)     /* top <= a */                                                         \
-  X(OP_GTI)     /* top > a */                                                          \
-  X(OP_GEI)     /* top >= a */                                                         \
-  X(OP_NUM_EQI) /* (== top a) */                                                       \
-  /* Fused from OP_LTI ... + OP_JUMP_IF_FALSE: the literal moves to the word */        \
-  /* that follows, as a signed 32-bit integer, and a is the jump target. */            \
+  X(OP_LTI)     /* top < literal */                                                    \
+  X(OP_LEI)     /* top <= literal */                                                   \
+  X(OP_GTI)     /* top > literal */                                                    \
+  X(OP_GEI)     /* top >= literal */                                                   \
+  X(OP_NUM_EQI) /* (== top literal) */                                                 \
+  /* Fused from OP_LTI ... + OP_JUMP_IF_FALSE; a is the jump target. */                \
   X(OP_JUMP_UNLESS_LTI)     /* pop x; unless x < literal, pc = a */                    \
   X(OP_JUMP_UNLESS_LEI)     /* the same with <= */                                     \
   X(OP_JUMP_UNLESS_GTI)     /* the same with > */                                      \
@@ -114,8 +115,8 @@ static_assert(OP_NUM_EQI - OP_LTI == OP_NUM_EQ - OP_LT &&
               "the immediate comparisons follow the order of the comparisons");
 
 constexpr uint32_t kMaxOperand = (1u << 24) - 1;
-// The range of a signed operand (OP_ADDI ... OP_NUM_EQI).
-constexpr int64_t kMinImmediate = -(1 << 23);
-constexpr int64_t kMaxImmediate = (1 << 23) - 1;
+// The range of a signed operand (OP_ADDI, OP_SUBI).
+constexpr int64_t kMinOperand = -(1 << 23);
+constexpr int64_t kMaxSignedOperand = (1 << 23) - 1;
 
 }  // namespace valk::lisp

@@ -576,12 +576,12 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       ARITH_IMMEDIATE(OP_ADDI, __builtin_add_overflow, Arith::Add)
       ARITH_IMMEDIATE(OP_SUBI, __builtin_sub_overflow, Arith::Sub)
 #undef ARITH_IMMEDIATE
-      // OP_LTI ...: the top against the literal `k`; `then` follows with
-      // the result `r` in hand.
-#define COMPARE_IMMEDIATE(op, cmp, int_test, literal, then)                           \
+      // OP_LTI ...: the top against the literal in the next word; `then`
+      // follows with the result `r` in hand.
+#define COMPARE_IMMEDIATE(op, cmp, int_test, then)                                    \
   CASE(op) : {                                                                        \
     Value a = S[sp - 1];                                                              \
-    int64_t k = literal;                                                              \
+    int64_t k = static_cast<int32_t>(code[pc++]);                                     \
     bool r;                                                                           \
     if (a.is_int()) {                                                                 \
       r = a.i int_test k;                                                             \
@@ -602,20 +602,16 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
   if (!r) {                  \
     pc = arg_of(word);       \
   }
-#define OPERAND sarg_of(word)
-#define NEXT_WORD static_cast<int32_t>(code[pc++])
-      COMPARE_IMMEDIATE(OP_LTI, OP_LT, <, OPERAND, PUSH_RESULT)
-      COMPARE_IMMEDIATE(OP_LEI, OP_LE, <=, OPERAND, PUSH_RESULT)
-      COMPARE_IMMEDIATE(OP_GTI, OP_GT, >, OPERAND, PUSH_RESULT)
-      COMPARE_IMMEDIATE(OP_GEI, OP_GE, >=, OPERAND, PUSH_RESULT)
-      COMPARE_IMMEDIATE(OP_NUM_EQI, OP_NUM_EQ, ==, OPERAND, PUSH_RESULT)
-      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_LTI, OP_LT, <, NEXT_WORD, BRANCH_UNLESS_RESULT)
-      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_LEI, OP_LE, <=, NEXT_WORD, BRANCH_UNLESS_RESULT)
-      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_GTI, OP_GT, >, NEXT_WORD, BRANCH_UNLESS_RESULT)
-      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_GEI, OP_GE, >=, NEXT_WORD, BRANCH_UNLESS_RESULT)
-      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_NUM_EQI, OP_NUM_EQ, ==, NEXT_WORD, BRANCH_UNLESS_RESULT)
-#undef NEXT_WORD
-#undef OPERAND
+      COMPARE_IMMEDIATE(OP_LTI, OP_LT, <, PUSH_RESULT)
+      COMPARE_IMMEDIATE(OP_LEI, OP_LE, <=, PUSH_RESULT)
+      COMPARE_IMMEDIATE(OP_GTI, OP_GT, >, PUSH_RESULT)
+      COMPARE_IMMEDIATE(OP_GEI, OP_GE, >=, PUSH_RESULT)
+      COMPARE_IMMEDIATE(OP_NUM_EQI, OP_NUM_EQ, ==, PUSH_RESULT)
+      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_LTI, OP_LT, <, BRANCH_UNLESS_RESULT)
+      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_LEI, OP_LE, <=, BRANCH_UNLESS_RESULT)
+      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_GTI, OP_GT, >, BRANCH_UNLESS_RESULT)
+      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_GEI, OP_GE, >=, BRANCH_UNLESS_RESULT)
+      COMPARE_IMMEDIATE(OP_JUMP_UNLESS_NUM_EQI, OP_NUM_EQ, ==, BRANCH_UNLESS_RESULT)
 #undef BRANCH_UNLESS_RESULT
 #undef PUSH_RESULT
 #undef COMPARE_IMMEDIATE

@@ -56,7 +56,7 @@ TEST_P(VmTest, ArithmeticIsChecked) {
   EXPECT_NE(eval("(+ 1 \"a\")").find("type-error"), std::string::npos);
 }
 
-// (+ x 1), (- x 1), (< x 2) ... with a small literal compile to the
+// (+ x 1), (- x 1), (< x 2) ... with a literal compile to the
 // immediate instructions (OP_ADDI ... OP_JUMP_UNLESS_NUM_EQI); they must
 // behave as the general forms, at the edges of the literal's range too.
 TEST_P(VmTest, ImmediateOperandsBehaveAsTheGeneralForms) {
@@ -70,6 +70,10 @@ TEST_P(VmTest, ImmediateOperandsBehaveAsTheGeneralForms) {
   EXPECT_EQ(eval("[(if (< x 6) :y :n) (if (<= x 4) :y :n) (if (> x -1) :y :n)"
                  " (if (>= x 5) :y :n) (if (== x 5) :y :n) (if (== 5.0 5) :y :n)]"),
             "[:y :n :y :y :y :y]");
+  // Comparisons take 32-bit literals.
+  EXPECT_EQ(eval("(def big 3000000000) [(< big 2147483647) (> big -2147483648) (< big 2147483648)"
+                 " (== big 3000000000) (if (>= x 10000000) 1 2)]"),
+            "[false true false true 2]");
   EXPECT_EQ(eval("(def nan (- 0.0 (/ 0.0 0.0))) [(< nan 1) (>= nan 1) (if (== nan 1) 1 2)]"),
             "[false false 2]");
   EXPECT_NE(eval("(+ 9223372036854775807 1)").find("+: integer overflow"), std::string::npos);
