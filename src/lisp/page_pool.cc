@@ -7,9 +7,31 @@
 #include <cstdlib>
 #include <functional>
 
+// LeakSanitizer looks for pointers in malloc'd blocks, stacks and globals,
+// not in memory mapped directly: the chunks are registered with it, or the
+// C++ storage that live heap objects own (a fiber's frames, say) would be
+// reported as leaked while the isolate runs.
+#if defined(__SANITIZE_ADDRESS__)
+#define VALK_PAGE_POOL_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define VALK_PAGE_POOL_LSAN 1
+#endif
+#endif
+#ifdef VALK_PAGE_POOL_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 namespace valk::lisp {
 
 namespace {
+
+void unmap_chunk(char* chunk) {
+#ifdef VALK_PAGE_POOL_LSAN
+  __lsan_unregister_root_region(chunk, PagePool::kChunkSize);
+#endif
+  munmap(chunk, PagePool::kChunkSize);
+}
 
 char* chunk_of(char* page) {
   return reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(page) &
@@ -20,7 +42,7 @@ char* chunk_of(char* page) {
 
 PagePool::~PagePool() {
   for (char* chunk : chunks_) {
-    munmap(chunk, kChunkSize);
+    unmap_chunk(chunk);
   }
 }
 
@@ -45,6 +67,9 @@ void PagePool::map_chunk() {
   }
 #ifdef MADV_HUGEPAGE
   madvise(chunk, kChunkSize, MADV_HUGEPAGE);  // advice only: failure is harmless
+#endif
+#ifdef VALK_PAGE_POOL_LSAN
+  __lsan_register_root_region(chunk, kChunkSize);
 #endif
   chunks_.push_back(chunk);
   for (size_t i = kPagesPerChunk; i > 0; i--) {
@@ -81,7 +106,7 @@ void PagePool::trim(size_t keep_free) {
       run++;
     }
     if (run == kPagesPerChunk && excess >= kPagesPerChunk) {
-      munmap(chunk, kChunkSize);
+      unmap_chunk(chunk);
       chunks_.erase(std::find(chunks_.begin(), chunks_.end(), chunk));
       excess -= kPagesPerChunk;
     } else {
