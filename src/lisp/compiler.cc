@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "lisp/collections.h"
@@ -56,6 +57,7 @@ struct FnState {
   // a forward jump was patched to land on: a comparison followed by a
   // conditional jump fuses unless a jump lands between the two.
   uint32_t compare_end = UINT32_MAX;
+  bool compare_has_literal = false;  // the comparison is OP_LTI ... and its literal
   uint32_t last_label = UINT32_MAX;
 };
 
@@ -206,6 +208,14 @@ class Compiler {
   uint32_t emit_jump_if_false() {
     uint32_t end = here();
     if (fn_->compare_end == end && fn_->last_label != end) {
+      if (fn_->compare_has_literal) {
+        // The literal stays in the word after the comparison.
+        uint32_t& word = fn_->proto->code[end - 2];
+        word = encode(static_cast<Op>(OP_JUMP_UNLESS_LTI + (op_of(word) - OP_LTI)));
+        fn_->compare_end = UINT32_MAX;
+        adjust(-1);
+        return end - 2;
+      }
       uint32_t& word = fn_->proto->code[end - 1];
       Op fused = static_cast<Op>(OP_JUMP_UNLESS_LT + (op_of(word) - OP_LT));
       word = encode(fused);
@@ -499,17 +509,54 @@ class Compiler {
     int64_t argc = args.o == nullptr ? 0 : as_cons(args)->count;
     for (const Intrinsic& in : kIntrinsics) {
       if (name == in.name && argc == in.argc) {
+        if (argc == 2 && compile_immediate(in.op, args)) {
+          return true;
+        }
         for (Value a = args; a.o != nullptr; a = as_cons(a)->rest) {
           compile(as_cons(a)->first, false);
         }
         emit(in.op, 0, 1 - in.argc);
         if (in.op >= OP_LT && in.op <= OP_NUM_EQ) {
           fn_->compare_end = here();
+          fn_->compare_has_literal = false;
         }
         return true;
       }
     }
     return false;
+  }
+
+  // (+ x k), (+ k x), (- x k) and (< x k) ... (== x k), where k is an
+  // integer literal, compile to one instruction with k as an operand
+  // instead of a push of k and the operation: a signed 24-bit k in the
+  // operand of OP_ADDI and OP_SUBI, a 32-bit one in the word after the
+  // comparisons.
+  bool compile_immediate(Op op, Value args) {
+    Value x = as_cons(args)->first;
+    Value k = as_cons(as_cons(args)->rest)->first;
+    bool compare = op >= OP_LT && op <= OP_NUM_EQ;
+    int64_t min = compare ? INT32_MIN : kMinOperand;
+    int64_t max = compare ? INT32_MAX : kMaxSignedOperand;
+    auto fits = [&](Value v) { return v.is_int() && v.i >= min && v.i <= max; };
+    if (op != OP_ADD && op != OP_SUB && !compare) {
+      return false;
+    }
+    if (op == OP_ADD && !fits(k)) {
+      std::swap(x, k);  // k is a literal: evaluating it first or last is the same
+    }
+    if (!fits(k)) {
+      return false;
+    }
+    compile(x, false);
+    if (!compare) {
+      emit(op == OP_ADD ? OP_ADDI : OP_SUBI, static_cast<uint32_t>(k.i) & kMaxOperand, 0);
+      return true;
+    }
+    emit(static_cast<Op>(OP_LTI + (op - OP_LT)), 0, 0);
+    fn_->proto->code.push_back(static_cast<uint32_t>(k.i));
+    fn_->compare_end = here();
+    fn_->compare_has_literal = true;
+    return true;
   }
 
   // ---- special forms -----------------------------------------------------------

@@ -18,7 +18,8 @@ namespace {
 // Collect when the heap has grown by its live size since the last
 // collection, and by at least this much.
 constexpr size_t kMinThreshold = 4 << 20;
-// Empty pages kept for reuse instead of being freed (2 MiB).
+// Empty pages kept for reuse when whole chunks could go back to the system
+// (2 MiB).
 constexpr size_t kMaxSparePages = 32;
 }  // namespace
 
@@ -40,15 +41,11 @@ Heap::~Heap() {
         }
       }
       unpoison(page, kPageSize);
-      free(page);
     }
   }
   for (Obj* o : large_) {
     destroy(o);
     free(o);
-  }
-  for (char* page : spare_pages_) {
-    free(page);
   }
 }
 
@@ -60,17 +57,7 @@ char* Heap::page_limit(char* page, size_t cell) {
 }
 
 char* Heap::new_page() {
-  char* page;
-  if (!spare_pages_.empty()) {
-    page = spare_pages_.back();
-    spare_pages_.pop_back();
-  } else {
-    page = static_cast<char*>(malloc(kPageSize));
-    if (page == nullptr) {
-      fprintf(stderr, "valk: out of memory allocating a %zu-byte heap page\n", kPageSize);
-      abort();
-    }
-  }
+  char* page = pages_.take();
   poison(page, kPageSize);
   stats_.bytes_in_pages += kPageSize;
   return page;
@@ -79,11 +66,7 @@ char* Heap::new_page() {
 void Heap::release_page(char* page) {
   stats_.bytes_in_pages -= kPageSize;
   unpoison(page, kPageSize);
-  if (spare_pages_.size() < kMaxSparePages) {
-    spare_pages_.push_back(page);
-  } else {
-    free(page);
-  }
+  pages_.give(page);
 }
 
 void* Heap::allocate_from_new_page(size_t c) {
@@ -432,6 +415,7 @@ void Heap::collect() {
     sweep_class(c);
   }
   sweep_large();
+  pages_.trim(kMaxSparePages);
 
   stats_.collections++;
   live_after_gc_ = stats_.bytes_live;

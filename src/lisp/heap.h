@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "lisp/object.h"
+#include "lisp/page_pool.h"
 #include "lisp/value.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -88,13 +89,14 @@ struct HeapStats {
 // no pointer chasing), runs the destructors of the dead ones and threads
 // them onto the class's free list in address order, so that allocation
 // after a collection fills the holes front to back. A page left with no
-// live object goes back to a small spare pool (or to malloc).
+// live object goes back to the page pool, which keeps a few spare pages and
+// returns whole free chunks to the system.
 class Heap {
  public:
   static constexpr size_t kGranule = 16;
   static constexpr size_t kMaxSmall = 2048;
   static constexpr size_t kNumClasses = kMaxSmall / kGranule;
-  static constexpr size_t kPageSize = 64 << 10;
+  static constexpr size_t kPageSize = PagePool::kPageSize;
 
   Heap();
   ~Heap();
@@ -222,7 +224,7 @@ class Heap {
 
   SizeClass classes_[kNumClasses];
   std::vector<Obj*> large_;
-  std::vector<char*> spare_pages_;
+  PagePool pages_;
   // Collect when bytes_live reaches this.
   size_t next_collection_;
   // bytes_live right after the last collection, and the running total of

@@ -60,7 +60,23 @@ namespace valk::lisp {
   X(OP_JUMP_UNLESS_LE)     /* the same with <= */                                      \
   X(OP_JUMP_UNLESS_GT)     /* the same with > */                                       \
   X(OP_JUMP_UNLESS_GE)     /* the same with >= */                                      \
-  X(OP_JUMP_UNLESS_NUM_EQ) /* the same with == */
+  X(OP_JUMP_UNLESS_NUM_EQ) /* the same with == */                                      \
+  /* With an integer literal as the second operand: a, signed (sarg_of), */            \
+  /* for OP_ADDI and OP_SUBI; the next word, a signed 32-bit integer, for */           \
+  /* the comparisons. */                                                               \
+  X(OP_ADDI)    /* top + a */                                                          \
+  X(OP_SUBI)    /* top - a */                                                          \
+  X(OP_LTI)     /* top < literal */                                                    \
+  X(OP_LEI)     /* top <= literal */                                                   \
+  X(OP_GTI)     /* top > literal */                                                    \
+  X(OP_GEI)     /* top >= literal */                                                   \
+  X(OP_NUM_EQI) /* (== top literal) */                                                 \
+  /* Fused from OP_LTI ... + OP_JUMP_IF_FALSE; a is the jump target. */                \
+  X(OP_JUMP_UNLESS_LTI)     /* pop x; unless x < literal, pc = a */                    \
+  X(OP_JUMP_UNLESS_LEI)     /* the same with <= */                                     \
+  X(OP_JUMP_UNLESS_GTI)     /* the same with > */                                      \
+  X(OP_JUMP_UNLESS_GEI)     /* the same with >= */                                     \
+  X(OP_JUMP_UNLESS_NUM_EQI) /* the same with == */
 
 enum Op : uint8_t {
 #define VALK_OP_ENUM(name) name,
@@ -86,10 +102,21 @@ inline Op op_of(uint32_t word) {
 inline uint32_t arg_of(uint32_t word) {
   return word >> 8;
 }
+// The operand read as a signed 24-bit integer.
+inline int32_t sarg_of(uint32_t word) {
+  return static_cast<int32_t>(word) >> 8;
+}
 
 static_assert(OP_JUMP_UNLESS_NUM_EQ - OP_JUMP_UNLESS_LT == OP_NUM_EQ - OP_LT,
               "the compare-and-branch opcodes follow the order of the comparisons");
 
+static_assert(OP_NUM_EQI - OP_LTI == OP_NUM_EQ - OP_LT &&
+                  OP_JUMP_UNLESS_NUM_EQI - OP_JUMP_UNLESS_LTI == OP_NUM_EQ - OP_LT,
+              "the immediate comparisons follow the order of the comparisons");
+
 constexpr uint32_t kMaxOperand = (1u << 24) - 1;
+// The range of a signed operand (OP_ADDI, OP_SUBI).
+constexpr int64_t kMinOperand = -(1 << 23);
+constexpr int64_t kMaxSignedOperand = (1 << 23) - 1;
 
 }  // namespace valk::lisp

@@ -57,6 +57,15 @@ struct Value {
     Obj* o;
   };
   Tag tag;
+  // Zero with every tag written, so that a Value is stored as two whole
+  // words. Copies load the tag's word whole; after a store of the tag byte
+  // alone, that load could not be forwarded from the store and stalled
+  // (the VM's operand stack: a push, then the next instruction's pop).
+  // Scalars, not an array, so that GCC keeps a Value in registers and
+  // merges the tag and these into one 8-byte store.
+  uint8_t pad1_ = 0;
+  uint16_t pad2_ = 0;
+  uint32_t pad4_ = 0;
 
   constexpr Value() : i(0), tag(Tag::Nil) {}
 

@@ -112,6 +112,63 @@ bool compare_holds(Op op, int c) {
   }
 }
 
+// Errors and slow paths out of line: their temporaries (strings above
+// all) would otherwise widen Vm::run's frame, which matters in unoptimised
+// builds, where macros that expand through eval nest that frame deeply.
+
+[[gnu::cold, gnu::noinline]] void raise_plain(Isolate& iso, const char* type, const char* message) {
+  iso.raise_error(type, message);
+}
+
+[[gnu::cold, gnu::noinline]] void raise_unbound(Isolate& iso, Var* var) {
+  iso.raise_error("unbound-symbol",
+                  "unable to resolve symbol: " + std::string(var->name->name->view()));
+}
+
+[[gnu::cold, gnu::noinline]] void raise_arity_error(Isolate& iso, Value callee, uint32_t argc) {
+  iso.raise_error("arity-error",
+                  fn_name(callee) + ": wrong number of arguments (" + std::to_string(argc) + ")");
+}
+
+[[gnu::cold, gnu::noinline]] void raise_stack_overflow(Isolate& iso) {
+  iso.raise_error("stack-overflow", "stack overflow: more than " +
+                                        std::to_string(iso.options().max_frames) + " nested calls");
+}
+
+[[gnu::cold, gnu::noinline]] void raise_not_a_function(Isolate& iso, Value callee) {
+  iso.raise_error("type-error", "not a function: " + print_str(callee, true));
+}
+
+[[gnu::cold, gnu::noinline]] void raise_bad_opcode(Isolate& iso, uint32_t op) {
+  iso.raise_error("internal-error", "bad opcode " + std::to_string(op));
+}
+
+// OP_ADDI or OP_SUBI on a top that is not an int, or that overflowed.
+// False with an error raised.
+[[gnu::noinline]] bool arith_literal(Isolate& iso, uint32_t word, Value* top) {
+  Value out;
+  Arith kind = op_of(word) == OP_ADDI ? Arith::Add : Arith::Sub;
+  if (!arith(iso, kind, *top, Value::integer(sarg_of(word)), &out)) {
+    return false;
+  }
+  *top = out;
+  return true;
+}
+
+// Whether `x` compares to the literal `k` as OP_LTI ... or
+// OP_JUMP_UNLESS_LTI ... in `word` asks: 1 or 0, or -1 with an error raised
+// when x is not a number.
+[[gnu::noinline]] int compare_literal(Isolate& iso, uint32_t word, Value x, int64_t k) {
+  Op op = op_of(word);
+  auto cmp =
+      static_cast<Op>(OP_LT + (op - (op >= OP_JUMP_UNLESS_LTI ? OP_JUMP_UNLESS_LTI : OP_LTI)));
+  int c = compare_numbers(iso, kCompareNames[cmp - OP_LT], x, Value::integer(k));
+  if (c == -2) {
+    return -1;
+  }
+  return compare_holds(cmp, c) ? 1 : 0;
+}
+
 }  // namespace
 
 void Vm::run(Isolate& iso, Fiber* f, bool nested) {
@@ -220,8 +277,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         auto* var = static_cast<Var*>(K[arg_of(word)].o);
         if (!var->defined) {
           SAVE();
-          iso.raise_error("unbound-symbol",
-                          "unable to resolve symbol: " + std::string(var->name->name->view()));
+          raise_unbound(iso, var);
           goto do_raise;
         }
         S[sp++] = var->value;
@@ -288,8 +344,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
             Proto* p = select_arity(c, argc);
             if (p == nullptr) {
               SAVE();
-              iso.raise_error("arity-error", fn_name(callee) + ": wrong number of arguments (" +
-                                                 std::to_string(argc) + ")");
+              raise_arity_error(iso, callee, argc);
               goto do_raise;
             }
             if (p->variadic) {
@@ -315,9 +370,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
             } else {
               if (f->frames.size() >= iso.options().max_frames) {
                 SAVE();
-                iso.raise_error("stack-overflow", "stack overflow: more than " +
-                                                      std::to_string(iso.options().max_frames) +
-                                                      " nested calls");
+                raise_stack_overflow(iso);
                 goto do_raise;
               }
               f->frames.back().pc = pc;
@@ -344,8 +397,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
             if (static_cast<int>(argc) < n->min_args ||
                 (n->max_args >= 0 && static_cast<int>(argc) > n->max_args)) {
               SAVE();
-              iso.raise_error("arity-error", fn_name(callee) + ": wrong number of arguments (" +
-                                                 std::to_string(argc) + ")");
+              raise_arity_error(iso, callee, argc);
               goto do_raise;
             }
             SAVE();
@@ -391,9 +443,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
           case Tag::Vector: {
             if (argc < 1 || argc > 2) {
               SAVE();
-              iso.raise_error("arity-error", print_str(callee, true) +
-                                                 ": wrong number of arguments (" +
-                                                 std::to_string(argc) + ")");
+              raise_arity_error(iso, callee, argc);
               goto do_raise;
             }
             Value coll = callee.is(Tag::Keyword) ? S[sp - argc] : callee;
@@ -412,7 +462,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
           }
           default:
             SAVE();
-            iso.raise_error("type-error", "not a function: " + print_str(callee, true));
+            raise_not_a_function(iso, callee);
             goto do_raise;
         }
         break;
@@ -555,6 +605,49 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       COMPARE_AND_BRANCH(OP_JUMP_UNLESS_GE, OP_GE, >=)
       COMPARE_AND_BRANCH(OP_JUMP_UNLESS_NUM_EQ, OP_NUM_EQ, ==)
 #undef COMPARE_AND_BRANCH
+      // OP_ADDI ... OP_JUMP_UNLESS_NUM_EQI: only the integer fast paths
+      // here, with as few locals as possible; the rest is shared below
+      // (every local of a handler widens Vm::run's frame in unoptimised
+      // builds, and macros that expand through eval nest that frame).
+#define ARITH_IMMEDIATE(op, overflows)                                      \
+  CASE(op) : {                                                              \
+    int64_t r;                                                              \
+    if (S[sp - 1].is_int() && !overflows(S[sp - 1].i, sarg_of(word), &r)) { \
+      S[sp - 1] = Value::integer(r);                                        \
+      break;                                                                \
+    }                                                                       \
+    goto arith_literal;                                                     \
+  }
+      ARITH_IMMEDIATE(OP_ADDI, __builtin_add_overflow)
+      ARITH_IMMEDIATE(OP_SUBI, __builtin_sub_overflow)
+#undef ARITH_IMMEDIATE
+      // The literal is the next word.
+#define COMPARE_IMMEDIATE(op, int_test)                                              \
+  CASE(op) : if (!S[sp - 1].is_int()) {                                              \
+    goto compare_literal;                                                            \
+  }                                                                                  \
+  S[sp - 1] = Value::boolean(S[sp - 1].i int_test static_cast<int32_t>(code[pc++])); \
+  break;
+#define COMPARE_IMMEDIATE_AND_BRANCH(op, int_test)                              \
+  CASE(op) : if (!S[sp - 1].is_int()) {                                         \
+    goto compare_literal;                                                       \
+  }                                                                             \
+  sp--;                                                                         \
+  pc = S[sp].i int_test static_cast<int32_t>(code[pc]) ? pc + 1 : arg_of(word); \
+  break;
+      COMPARE_IMMEDIATE(OP_LTI, <)
+      COMPARE_IMMEDIATE(OP_LEI, <=)
+      COMPARE_IMMEDIATE(OP_GTI, >)
+      COMPARE_IMMEDIATE(OP_GEI, >=)
+      COMPARE_IMMEDIATE(OP_NUM_EQI, ==)
+      COMPARE_IMMEDIATE_AND_BRANCH(OP_JUMP_UNLESS_LTI, <)
+      COMPARE_IMMEDIATE_AND_BRANCH(OP_JUMP_UNLESS_LEI, <=)
+      COMPARE_IMMEDIATE_AND_BRANCH(OP_JUMP_UNLESS_GTI, >)
+      COMPARE_IMMEDIATE_AND_BRANCH(OP_JUMP_UNLESS_GEI, >=)
+      COMPARE_IMMEDIATE_AND_BRANCH(OP_JUMP_UNLESS_NUM_EQI, ==)
+#undef COMPARE_IMMEDIATE_AND_BRANCH
+#undef COMPARE_IMMEDIATE
+#undef COMPARE_IMMEDIATE
       CASE(OP_EQ) : {
         Value a = S[sp - 2], b = S[sp - 1];
         S[sp - 2] = Value::boolean(equal(a, b));  // equal() tests identity first
@@ -576,10 +669,31 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       default:
       L_bad_opcode:
         SAVE();
-        iso.raise_error("internal-error", "bad opcode " + std::to_string(op_of(word)));
+        raise_bad_opcode(iso, op_of(word));
         goto do_raise;
     }
     continue;
+
+  arith_literal:
+    SAVE();
+    if (!arith_literal(iso, word, &S[sp - 1])) {
+      goto do_raise;
+    }
+    continue;
+
+  compare_literal : {
+    SAVE();
+    int holds = compare_literal(iso, word, S[sp - 1], static_cast<int32_t>(code[pc++]));
+    if (holds < 0) {
+      goto do_raise;
+    }
+    if (op_of(word) < OP_JUMP_UNLESS_LTI) {
+      S[sp - 1] = Value::boolean(holds);
+    } else if (sp--, !holds) {
+      pc = arg_of(word);
+    }
+    continue;
+  }
 
   safe_point:
     // Registers are saved. Collect, then yield if the slice is used up.
@@ -590,14 +704,14 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
       f->instructions += slice;
       if (f->instruction_limit != 0 && f->instructions >= f->instruction_limit) {
         f->instruction_limit = 0;
-        iso.raise_error("budget-exceeded", "the fiber ran past its instruction budget");
+        raise_plain(iso, "budget-exceeded", "the fiber ran past its instruction budget");
         budget = slice;  // the handler that catches it runs with a fresh slice
         goto do_raise;
       }
       uv_update_time(iso.loop());
       if (f->deadline_ms != 0 && uv_now(iso.loop()) >= f->deadline_ms) {
         f->deadline_ms = 0;
-        iso.raise_error("deadline-exceeded", "the fiber ran past its deadline");
+        raise_plain(iso, "deadline-exceeded", "the fiber ran past its deadline");
         budget = slice;
         goto do_raise;
       }

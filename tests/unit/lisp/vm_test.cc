@@ -56,6 +56,42 @@ TEST_P(VmTest, ArithmeticIsChecked) {
   EXPECT_NE(eval("(+ 1 \"a\")").find("type-error"), std::string::npos);
 }
 
+// (+ x 1), (- x 1), (< x 2) ... with a literal compile to the
+// immediate instructions (OP_ADDI ... OP_JUMP_UNLESS_NUM_EQI); they must
+// behave as the general forms, at the edges of the literal's range too.
+TEST_P(VmTest, ImmediateOperandsBehaveAsTheGeneralForms) {
+  EXPECT_EQ(eval("(def x 5) [(+ x 1) (+ 1 x) (- x 1) (- x -3) (+ x -8388608) (+ x 8388607)]"),
+            "[6 6 4 8 -8388603 8388612]");
+  // Just outside the range: an ordinary constant.
+  EXPECT_EQ(eval("[(+ x 8388608) (- x -8388609)]"), "[8388613 8388614]");
+  EXPECT_EQ(eval("(def d 2.5) [(+ d 1) (+ 1 d) (- d 1) (- 1 d)]"), "[3.5 3.5 1.5 -1.5]");
+  EXPECT_EQ(eval("[(< x 6) (<= x 5) (> x 5) (>= x 6) (== x 5) (== d 2) (< d 3) (> d -1)]"),
+            "[true true false false true false true true]");
+  EXPECT_EQ(eval("[(if (< x 6) :y :n) (if (<= x 4) :y :n) (if (> x -1) :y :n)"
+                 " (if (>= x 5) :y :n) (if (== x 5) :y :n) (if (== 5.0 5) :y :n)]"),
+            "[:y :n :y :y :y :y]");
+  // Comparisons take 32-bit literals.
+  EXPECT_EQ(eval("(def big 3000000000) [(< big 2147483647) (> big -2147483648) (< big 2147483648)"
+                 " (== big 3000000000) (if (>= x 10000000) 1 2)]"),
+            "[false true false true 2]");
+  EXPECT_EQ(eval("(def nan (- 0.0 (/ 0.0 0.0))) [(< nan 1) (>= nan 1) (if (== nan 1) 1 2)]"),
+            "[false false 2]");
+  EXPECT_NE(eval("(+ 9223372036854775807 1)").find("+: integer overflow"), std::string::npos);
+  EXPECT_NE(eval("(- -9223372036854775808 1)").find("-: integer overflow"), std::string::npos);
+  EXPECT_NE(eval("(def m 9223372036854775807) (+ 1 m)").find("overflow"), std::string::npos);
+  std::string e = eval("(- \"a\" 1)");
+  EXPECT_NE(e.find("type-error"), std::string::npos) << e;
+  EXPECT_NE(e.find("-"), std::string::npos) << e;
+  e = eval("(if (< :k 2) 1 2)");
+  EXPECT_NE(e.find("type-error"), std::string::npos) << e;
+  EXPECT_NE(e.find("<"), std::string::npos) << e;
+  // Positions still point at the form with the literal.
+  e = eval("(def f (fn [x]\n  (if (<= x 2) 1 2)))\n(f :a)");
+  EXPECT_NE(e.find("test.lisp:2:"), std::string::npos) << e;
+  // A loop counting with immediates.
+  EXPECT_EQ(eval("(loop [i 0 s 0] (if (< i 10) (recur (+ i 1) (- s -2)) s))"), "20");
+}
+
 TEST_P(VmTest, IfDoAndOr) {
   EXPECT_EQ(eval("(if nil 1 2)"), "2");
   EXPECT_EQ(eval("(if false 1)"), "nil");
