@@ -327,7 +327,17 @@ bool Worker::push(std::unique_ptr<WorkerMessage> m) {
     return false;
   }
   if (inbox_->claim_wakeup()) {
-    uv_async_send(&wakeup_);
+    if (std::this_thread::get_id() == thread_id_) {
+      uv_idle_start(&keep_polling_, [](uv_idle_t*) {});
+      uv_check_start(&local_wakeup_, [](uv_check_t* c) {
+        auto* w = static_cast<Worker*>(c->data);
+        uv_check_stop(c);
+        uv_idle_stop(&w->keep_polling_);
+        w->drain_inbox();
+      });
+    } else {
+      uv_async_send(&wakeup_);
+    }
   }
   return true;
 }
@@ -447,6 +457,10 @@ void Worker::thread_main() {
   uv_async_init(iso.loop(), &wakeup_,
                 [](uv_async_t* a) { static_cast<Worker*>(a->data)->drain_inbox(); });
   wakeup_.data = this;
+  uv_check_init(iso.loop(), &local_wakeup_);
+  local_wakeup_.data = this;
+  uv_idle_init(iso.loop(), &keep_polling_);
+  thread_id_ = std::this_thread::get_id();
   uv_timer_init(iso.loop(), &deadline_timer_);
   deadline_timer_.data = this;
 
@@ -475,6 +489,8 @@ void Worker::thread_main() {
     keys_ = nullptr;
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&local_wakeup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&keep_polling_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&deadline_timer_), nullptr);
   for (auto& [id, f] : in_flight_) {
     if (f->streaming) {

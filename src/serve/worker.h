@@ -162,6 +162,13 @@ class Worker {
   lisp::Isolate* iso_ = nullptr;
   uv_loop_t* loop_ = nullptr;
   uv_async_t wakeup_;
+  // A post from the worker's own thread (the reactor shares its loop in
+  // single-thread mode) drains the inbox in this loop turn's check phase,
+  // without the eventfd round trip of wakeup_; the idle handle keeps the
+  // poll before it from blocking (for a post made in the prepare phase).
+  uv_check_t local_wakeup_;
+  uv_idle_t keep_polling_;
+  std::thread::id thread_id_;
   uv_timer_t deadline_timer_;
   bool stopping_ = false;
   bool stop_loop_ = false;
