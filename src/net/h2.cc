@@ -1,7 +1,6 @@
 #include "net/h2.h"
 
 #include <nghttp2/nghttp2.h>
-#include <strings.h>
 
 #include <algorithm>
 #include <cassert>
@@ -38,12 +37,10 @@ struct Bucket {
   }
 };
 
+// `n` is lower case.
 bool connection_specific(std::string_view n) {
-  return strcasecmp(std::string(n).c_str(), "connection") == 0 ||
-         strcasecmp(std::string(n).c_str(), "keep-alive") == 0 ||
-         strcasecmp(std::string(n).c_str(), "transfer-encoding") == 0 ||
-         strcasecmp(std::string(n).c_str(), "upgrade") == 0 ||
-         strcasecmp(std::string(n).c_str(), "proxy-connection") == 0;
+  return n == "connection" || n == "keep-alive" || n == "transfer-encoding" || n == "upgrade" ||
+         n == "proxy-connection";
 }
 
 nghttp2_nv make_nv(std::string_view n, std::string_view v) {
@@ -568,7 +565,9 @@ class H2Session final : public Session {
     bool user_cl = false;
     for (Header& x : st->resp_headers) {
       for (char& ch : x.name) {
-        ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+        if (ch >= 'A' && ch <= 'Z') {
+          ch = static_cast<char>(ch - 'A' + 'a');
+        }
       }
       if (connection_specific(x.name)) {
         continue;

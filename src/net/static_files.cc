@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,7 +20,7 @@ namespace valk {
 namespace {
 
 struct Mime {
-  const char* ext;
+  std::string_view ext;  // lower case
   const char* type;
 };
 
@@ -385,15 +384,17 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
   thread_local std::unordered_map<std::string, CacheEntry> cache;
   std::string key = std::to_string(sr.id) + ":" + path;
   uint64_t now = coarse_ms();
-  FileInfo info;
+  // A hit is used in place (no copy of its strings); a miss is loaded here.
+  FileInfo loaded;
+  const FileInfo* found = nullptr;
   auto it = cache.find(key);
   if (it != cache.end() && now - it->second.loaded_ms < kCacheTtlMs) {
-    info = it->second.info;
+    found = &it->second.info;
   } else {
     if (it != cache.end()) {
       cache.erase(it);
     }
-    int status = open_file(sr, path, &info);
+    int status = open_file(sr, path, &loaded);
     if (status == 301) {
       redirect_to_directory(req, res);
       return;
@@ -406,14 +407,20 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
       res.respond(403, {}, "forbidden\n");
       return;
     }
-    if (info.body != nullptr) {
+    if (loaded.body != nullptr) {
       if (cache.size() >= kCacheMaxEntries) {
         cache.clear();
       }
-      cache.emplace(std::move(key), CacheEntry{info, now});
+      cache.emplace(std::move(key), CacheEntry{loaded, now});
     }
+    found = &loaded;
   }
-  Headers h = {{"etag", info.etag}, {"last-modified", info.last_mod}, {"accept-ranges", "bytes"}};
+  const FileInfo& info = *found;
+  Headers h;
+  h.reserve(6);
+  h.push_back({"etag", info.etag});
+  h.push_back({"last-modified", info.last_mod});
+  h.push_back({"accept-ranges", "bytes"});
   std::string_view inm = req.header("if-none-match");
   std::string_view ims = req.header("if-modified-since");
   bool not_modified = false;
@@ -470,8 +477,13 @@ const char* mime_type(std::string_view name) {
     return "application/octet-stream";
   }
   std::string ext(name.substr(dot + 1));
+  for (char& c : ext) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
   for (const Mime& m : kMimes) {
-    if (strcasecmp(m.ext, ext.c_str()) == 0) {
+    if (m.ext == ext) {
       return m.type;
     }
   }
