@@ -169,27 +169,10 @@ def describe(f):
     return "%s(stream %d, flags 0x%x, %d bytes%s)" % (name, sid, flags, len(payload), extra)
 
 
-def expect_connection_error(conn, *codes):
-    """GOAWAY with one of `codes`, or the connection closing."""
-    seen = []
-    try:
-        while True:
-            f = conn.read_frame()
-            if f is None:
-                return
-            if f[0] == GOAWAY:
-                code = int.from_bytes(f[3][4:8], "big")
-                if code in codes:
-                    return
-                raise Failure("GOAWAY %s, expected %s" % (
-                    CODE_NAMES.get(code, code), " or ".join(CODE_NAMES[c] for c in codes)))
-            seen.append(describe(f))
-    except TimeoutError:
-        raise Failure("no connection error; got " + (", ".join(seen) or "nothing"))
-
-
-def expect_stream_error(conn, stream_id, *codes):
-    """RST_STREAM on the stream with one of `codes`, or a connection error."""
+def expect_error(conn, codes, stream_id=None):
+    """GOAWAY with one of `codes` or the connection closing; with a stream
+    id, also RST_STREAM on that stream with one of `codes`."""
+    kind = "connection" if stream_id is None else "stream"
     seen = []
     try:
         while True:
@@ -197,19 +180,23 @@ def expect_stream_error(conn, stream_id, *codes):
             if f is None:
                 return
             ftype, _, sid, payload = f
-            if ftype == RST_STREAM and sid == stream_id:
-                code = int.from_bytes(payload, "big")
+            if ftype == GOAWAY or (ftype == RST_STREAM and sid == stream_id):
+                code = int.from_bytes(payload[4:8] if ftype == GOAWAY else payload, "big")
                 if code in codes:
                     return
-                raise Failure("RST_STREAM %s" % CODE_NAMES.get(code, code))
-            if ftype == GOAWAY:
-                code = int.from_bytes(payload[4:8], "big")
-                if code in codes:
-                    return
-                raise Failure("GOAWAY %s" % CODE_NAMES.get(code, code))
+                raise Failure("%s, expected %s" % (
+                    describe(f), " or ".join(CODE_NAMES[c] for c in codes)))
             seen.append(describe(f))
     except TimeoutError:
-        raise Failure("no stream error; got " + (", ".join(seen) or "nothing"))
+        raise Failure("no %s error; got %s" % (kind, ", ".join(seen) or "nothing"))
+
+
+def expect_connection_error(conn, *codes):
+    expect_error(conn, codes)
+
+
+def expect_stream_error(conn, stream_id, *codes):
+    expect_error(conn, codes, stream_id)
 
 
 def expect_response(conn, stream_id):

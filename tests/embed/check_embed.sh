@@ -11,21 +11,21 @@ cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
 cmake -S "$source_dir/examples/embed" -B "$work/build" -G Ninja \
   -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/build" >/dev/null
-out=$(cd / && "$work/build/host")
-echo "$out"
-expected=$'sum: 42\nHello, embedder!\nerror type: type-error'
-if [ "$out" != "$expected" ]; then
-  echo "unexpected output; expected:" >&2
-  echo "$expected" >&2
-  exit 1
-fi
-web=$("$work/build/web_host" "$source_dir/examples/embed/web_app.lisp")
-echo "$web"
-expected=$'Lisp says the answer is 42\nfrom C++'
-if [ "$web" != "$expected" ]; then
-  echo "unexpected web_host output; expected:" >&2
-  echo "$expected" >&2
-  exit 1
-fi
+# check NAME EXPECTED COMMAND...: runs the command and compares its output.
+check() {
+  local name=$1 expected=$2 out
+  shift 2
+  out=$("$@")
+  echo "$out"
+  if [ "$out" != "$expected" ]; then
+    echo "unexpected $name output; expected:" >&2
+    echo "$expected" >&2
+    exit 1
+  fi
+}
+check host $'sum: 42\nHello, embedder!\nerror type: type-error' \
+  bash -c "cd / && '$work/build/host'"
+check web_host $'Lisp says the answer is 42\nfrom C++' \
+  "$work/build/web_host" "$source_dir/examples/embed/web_app.lisp"
 PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs valk | grep -q -- "-lvalk"
 echo "embed example ok"
