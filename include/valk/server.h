@@ -94,7 +94,7 @@ struct ServerTimeouts {
 
 struct ServerOptions {
   std::vector<ListenAddress> listen = {ListenAddress{}};
-  unsigned reactors = 0;                     // 0: one per core
+  unsigned reactors = 0;  // 0: one per CPU the process may run on (affinity mask)
   std::vector<TlsCertificate> certificates;  // empty: plain TCP
   std::string client_ca_file;
   ClientCertMode client_cert = ClientCertMode::kNone;
