@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "lisp/collections.h"
+#include "lisp/compiler_state.h"
 #include "lisp/destructure.h"
 #include "lisp/opcodes.h"
 #include "lisp/printer.h"
@@ -21,45 +22,10 @@
 namespace valk::lisp {
 namespace {
 
-struct Local {
-  Symbol* name;
-  uint32_t slot;
-};
-
-struct Capture {
-  Symbol* name;
-  uint32_t word;  // CaptureKind | index in the enclosing function
-};
-
-struct LoopTarget {
-  uint32_t start_pc;
-  uint32_t first_slot;
-  uint32_t count;
-  uint32_t depth;  // stack depth right after the bindings
-  // Whether a call in tail position of this loop's body may replace the
-  // frame: only when the loop itself is in the function's tail position
-  // and no try is active.
-  bool calls_in_tail;
-};
-
-struct FnState {
-  FnState* parent = nullptr;
-  Proto* proto = nullptr;
-  std::vector<Local> locals;
-  std::vector<Capture>* captures = nullptr;  // shared by all arities of a fn
-  Symbol* self_name = nullptr;
-  uint32_t depth = 0;
-  std::vector<LoopTarget> loops;  // innermost last; [0] is the fn itself
-  int try_depth = 0;
-  SourcePos pos;
-  std::unordered_map<uint64_t, uint32_t> constant_index;
-  // here() just after the last comparison intrinsic, and the last position
-  // a forward jump was patched to land on: a comparison followed by a
-  // conditional jump fuses unless a jump lands between the two.
-  uint32_t compare_end = UINT32_MAX;
-  bool compare_has_literal = false;  // the comparison is OP_LTI ... and its literal
-  uint32_t last_label = UINT32_MAX;
-};
+using compiling::Capture;
+using compiling::FnState;
+using compiling::Local;
+using compiling::LoopTarget;
 
 // How deeply compile() and syntax-quote expansion may recurse, counting macro
 // expansions: past this, a form is an error instead of a C++ stack
@@ -763,7 +729,8 @@ class Compiler {
     std::vector<Value> ps = seq_items(params);
     std::vector<Value> unpacked_body;
     if (std::any_of(ps.begin(), ps.end(), is_pattern)) {
-      unpack_params(&ps, body, &unpacked_body);
+      unpacked_body = {unpack_params(iso_, &ps, body)};
+      keep_.push_back(unpacked_body[0]);
     }
     const std::vector<Value>& fn_body = unpacked_body.empty() ? body : unpacked_body;
     bool rest = false;
@@ -791,33 +758,6 @@ class Compiler {
     return proto;
   }
 
-  // Parameters that are patterns become generated names, taken apart by a
-  // let around the body: (fn [[a b]] body) is (fn [p] (let [[a b] p] body)).
-  // A map pattern after & reads the rest arguments as key/value pairs.
-  void unpack_params(std::vector<Value>* ps, const std::vector<Value>& body,
-                     std::vector<Value>* out_body) {
-    std::vector<Value> pairs;
-    for (size_t i = 0; i < ps->size(); i++) {
-      Value p = (*ps)[i];
-      if (!is_pattern(p)) {
-        continue;
-      }
-      Value name = destructure_name(iso_, "p__");
-      bool rest_map = p.is(Tag::Map) && i > 0 && is_symbol((*ps)[i - 1], "&");
-      pairs.push_back(p);
-      pairs.push_back(rest_map ? heap_.list({heap_.symbol("valk.core/apply"),
-                                             heap_.symbol("valk.core/hash-map"), name})
-                               : name);
-      (*ps)[i] = name;
-    }
-    std::vector<Value> let_form = {heap_.symbol("let"),
-                                   vector_from(heap_, pairs.data(), pairs.size())};
-    let_form.insert(let_form.end(), body.begin(), body.end());
-    Value form = heap_.list(let_form.data(), let_form.size());
-    keep_.push_back(form);
-    *out_body = {form};
-  }
-
   // (let [name init ...] body...) and (loop [...] body...).
   void compile_let(const std::vector<Value>& a, bool tail, bool is_loop) {
     if (a.empty() || !a[0].is(Tag::Vector)) {
@@ -832,7 +772,9 @@ class Compiler {
       has_pattern = has_pattern || is_pattern(bindings[i]);
     }
     if (has_pattern && is_loop) {
-      compile_loop_with_patterns(bindings, a, tail);
+      std::vector<Value> plain = loop_without_patterns(iso_, bindings, a);
+      keep_.push_back(vector_from(heap_, plain.data(), plain.size()));
+      compile_let(plain, tail, true);
       return;
     }
     if (has_pattern) {
@@ -865,31 +807,6 @@ class Compiler {
     if (count > 0) {
       emit(OP_SLIDE, count, -static_cast<int>(count));
     }
-  }
-
-  // (loop [[a b] init] body) is (loop [g init] (let [[a b] g] body)): recur
-  // rebinds the generated names.
-  void compile_loop_with_patterns(const std::vector<Value>& bindings, const std::vector<Value>& a,
-                                  bool tail) {
-    std::vector<Value> loop_bindings, let_bindings;
-    for (size_t i = 0; i < bindings.size(); i += 2) {
-      Value target = bindings[i];
-      if (is_pattern(target)) {
-        Value name = destructure_name(iso_, "loop__");
-        let_bindings.push_back(target);
-        let_bindings.push_back(name);
-        target = name;
-      }
-      loop_bindings.push_back(target);
-      loop_bindings.push_back(bindings[i + 1]);
-    }
-    std::vector<Value> let_form = {heap_.symbol("let"),
-                                   vector_from(heap_, let_bindings.data(), let_bindings.size())};
-    let_form.insert(let_form.end(), a.begin() + 1, a.end());
-    std::vector<Value> loop_args = {vector_from(heap_, loop_bindings.data(), loop_bindings.size()),
-                                    heap_.list(let_form.data(), let_form.size())};
-    keep_.push_back(vector_from(heap_, loop_args.data(), loop_args.size()));
-    compile_let(loop_args, tail, true);
   }
 
   void compile_recur(const std::vector<Value>& a, bool tail) {

@@ -157,6 +157,51 @@ Value destructure_name(Isolate& iso, const char* prefix) {
   return iso.heap().symbol(std::string(prefix) + std::to_string(iso.next_gensym()));
 }
 
+Value unpack_params(Isolate& iso, std::vector<Value>* params, const std::vector<Value>& body) {
+  Heap& h = iso.heap();
+  std::vector<Value> pairs;
+  for (size_t i = 0; i < params->size(); i++) {
+    Value p = (*params)[i];
+    if (!is_pattern(p)) {
+      continue;
+    }
+    Value name = destructure_name(iso, "p__");
+    Value before = i > 0 ? (*params)[i - 1] : Value::nil();
+    bool rest_map = p.is(Tag::Map) && before.is(Tag::Symbol) &&
+                    static_cast<Symbol*>(before.o)->name->view() == "&";
+    pairs.push_back(p);
+    pairs.push_back(
+        rest_map ? h.list({h.symbol("valk.core/apply"), h.symbol("valk.core/hash-map"), name})
+                 : name);
+    (*params)[i] = name;
+  }
+  std::vector<Value> let_form = {h.symbol("let"), vector_from(h, pairs.data(), pairs.size())};
+  let_form.insert(let_form.end(), body.begin(), body.end());
+  return h.list(let_form.data(), let_form.size());
+}
+
+std::vector<Value> loop_without_patterns(Isolate& iso, const std::vector<Value>& bindings,
+                                         const std::vector<Value>& loop_args) {
+  Heap& h = iso.heap();
+  std::vector<Value> loop_bindings, let_bindings;
+  for (size_t i = 0; i + 1 < bindings.size(); i += 2) {
+    Value target = bindings[i];
+    if (is_pattern(target)) {
+      Value name = destructure_name(iso, "loop__");
+      let_bindings.push_back(target);
+      let_bindings.push_back(name);
+      target = name;
+    }
+    loop_bindings.push_back(target);
+    loop_bindings.push_back(bindings[i + 1]);
+  }
+  std::vector<Value> let_form = {h.symbol("let"),
+                                 vector_from(h, let_bindings.data(), let_bindings.size())};
+  let_form.insert(let_form.end(), loop_args.begin() + 1, loop_args.end());
+  return {vector_from(h, loop_bindings.data(), loop_bindings.size()),
+          h.list(let_form.data(), let_form.size())};
+}
+
 bool destructure(Isolate& iso, const std::vector<Value>& pairs, std::vector<Value>* out,
                  std::string* error) {
   Destructurer d(iso, out);

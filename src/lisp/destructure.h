@@ -29,4 +29,17 @@ bool destructure(Isolate& iso, const std::vector<Value>& pairs, std::vector<Valu
 // A fresh name for a value a pattern takes apart.
 Value destructure_name(Isolate& iso, const char* prefix);
 
+// Parameters that are patterns become generated names (replaced in
+// *params), taken apart by a let around the body: (fn [[a b]] body) is
+// (fn [p] (let [[a b] p] body)). A map pattern after & reads the rest
+// arguments as key/value pairs. Returns the let form.
+Value unpack_params(Isolate& iso, std::vector<Value>* params, const std::vector<Value>& body);
+
+// (loop [[a b] init] body...) is (loop [g init] (let [[a b] g] body...)),
+// so that recur rebinds the generated names. Takes the loop's binding
+// pairs and its arguments (bindings vector, then the body); returns the
+// new arguments.
+std::vector<Value> loop_without_patterns(Isolate& iso, const std::vector<Value>& bindings,
+                                         const std::vector<Value>& loop_args);
+
 }  // namespace valk::lisp
