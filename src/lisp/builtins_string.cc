@@ -419,9 +419,36 @@ Value n_parse_double(Isolate& iso, Value* args, int argc) {
   return parse_double_text(view(args[0]), &v) ? Value::number(v) : Value::nil();
 }
 
+// (bytes->string b): the text of UTF-8 bytes (a request body's chunks, for
+// one); an :encoding-error when they are not UTF-8, which a chunk cut in
+// the middle of a character is not.
+Value n_bytes_to_string(Isolate& iso, Value* args, int) {
+  if (!args[0].is(Tag::Bytes)) {
+    return iso.type_error("bytes->string", "bytes", args[0]);
+  }
+  auto* b = static_cast<Bytes*>(args[0].o);
+  std::string_view text(reinterpret_cast<const char*>(b->data), b->size);
+  if (!utf8_valid(text)) {
+    return iso.raise_error("encoding-error", "bytes->string: the bytes are not valid UTF-8");
+  }
+  return iso.heap().string(text);
+}
+
+// (string->bytes s): the UTF-8 bytes of `s`.
+Value n_string_to_bytes(Isolate& iso, Value* args, int) {
+  Value raised;
+  if (!strings(iso, "string->bytes", args, 1, &raised)) {
+    return raised;
+  }
+  std::string_view text = view(args[0]);
+  return val(iso.heap().make_bytes(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
+
 }  // namespace
 
 void register_string_natives(Isolate& iso) {
+  iso.define_native("bytes->string", n_bytes_to_string, 1, 1);
+  iso.define_native("string->bytes", n_string_to_bytes, 1, 1);
   iso.define_native("subs", n_subs, 2, 3);
   iso.define_native("index-of", n_index_of, 2, 3);
   iso.define_native("last-index-of", n_last_index_of, 2, 3);

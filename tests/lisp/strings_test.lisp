@@ -150,6 +150,15 @@
 
 (run-tests)
 
+(deftest bytes-and-strings
+  (let [b (string->bytes "日本 ok")]
+    (is (bytes? b))
+    (is (= 9 (count b)))
+    (is (= "日本 ok" (bytes->string b))))
+  (is (= "" (bytes->string (string->bytes ""))))
+  (is-thrown? :type-error (bytes->string "not bytes"))
+  (is-thrown? :type-error (string->bytes 1)))
+
 (deftest str-concatenation-counts-code-points
   (is (= "héλ😀" (str "h" nil "éλ" "😀")))
   (is (= 4 (count (str "h" nil "éλ" "😀"))))

@@ -43,6 +43,10 @@ const char* kApp = R"(
                            (try (text (str (count (read-body req))))
                                 (finally (swap! left inc)))))
       (GET "/left" (fn [req] (text (str @left))))
+      ;; The first chunk as text, or the error's type.
+      (POST "/decode" (fn [req]
+                        (text (try (bytes->string (read-chunk req))
+                                   (catch e (name (:type (error-data e))))))))
       ;; Sends back what it reads, as it reads it.
       (POST "/echo" (fn [req]
                       (stream (fn [out]
@@ -203,6 +207,19 @@ TEST_F(Upload, ClientLeavingMidBodyCancelsTheWaitingReader) {
   send_all(h2.fd(), RawH2::rst_frame(1));
   std::string want = std::to_string(std::stol(before) + 2);
   EXPECT_TRUE(eventually([&] { return left() == want; })) << left();
+}
+
+TEST_F(Upload, ChunksDecodeAsUtf8OrSayWhyNot) {
+  auto decode = [](const std::string& body) {
+    return curl_do(server_->url("/decode"),
+                   [&](CURL* c) {
+                     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+                     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+                   })
+        .body;
+  };
+  EXPECT_EQ(decode("h\xc3\xa9llo"), "h\xc3\xa9llo");
+  EXPECT_EQ(decode("\xff\xfe"), "encoding-error");
 }
 
 TEST(UploadLimits, BodiesOverMaxBodySizeGet413) {
