@@ -327,19 +327,23 @@ bool Worker::push(std::unique_ptr<WorkerMessage> m) {
     return false;
   }
   if (inbox_->claim_wakeup()) {
-    if (std::this_thread::get_id() == thread_id_) {
-      uv_idle_start(&keep_polling_, [](uv_idle_t*) {});
-      uv_check_start(&local_wakeup_, [](uv_check_t* c) {
-        auto* w = static_cast<Worker*>(c->data);
-        uv_check_stop(c);
-        uv_idle_stop(&w->keep_polling_);
-        w->drain_inbox();
-      });
-    } else {
-      uv_async_send(&wakeup_);
-    }
+    wake();
   }
   return true;
+}
+
+void Worker::wake() {
+  if (std::this_thread::get_id() != thread_id_) {
+    uv_async_send(&wakeup_);
+    return;
+  }
+  uv_idle_start(&keep_polling_, [](uv_idle_t*) {});
+  uv_check_start(&local_wakeup_, [](uv_check_t* c) {
+    auto* w = static_cast<Worker*>(c->data);
+    uv_check_stop(c);
+    uv_idle_stop(&w->keep_polling_);
+    w->drain_inbox();
+  });
 }
 
 bool Worker::post(std::unique_ptr<HttpRequest> request) {
@@ -372,7 +376,7 @@ void Worker::cancel(uint64_t id) {
 
 void Worker::body_arrived() {
   body_signal_.store(true, std::memory_order_release);
-  uv_async_send(&wakeup_);
+  wake();
 }
 
 void Worker::call(std::function<void()> fn) {
@@ -639,7 +643,7 @@ void Worker::start_stream(std::unique_ptr<InFlight> f, int status, Headers heade
   DrainCallback on_drained = [this, flow](uint64_t sent) {
     flow->sent.store(sent, std::memory_order_release);
     drained_signal_.store(true, std::memory_order_release);
-    uv_async_send(&wakeup_);
+    wake();
   };
   if (responder.start(status, std::move(headers), std::move(on_drained)) != SendResult::kOk) {
     log_error(options_.index, "request " + f->request_id + ": the server refused the stream");

@@ -138,6 +138,10 @@ class Worker {
   void release_body(InFlight& f);
   void sweep_deadlines();
   bool push(std::unique_ptr<WorkerMessage> m);
+  // Has the worker drain its inbox and signals: through wakeup_ from
+  // another thread; from its own (the reactor shares its loop in
+  // single-thread mode), in this loop turn's check phase. Any thread.
+  void wake();
 
   friend struct WorkerAccess;
 
@@ -162,10 +166,10 @@ class Worker {
   lisp::Isolate* iso_ = nullptr;
   uv_loop_t* loop_ = nullptr;
   uv_async_t wakeup_;
-  // A post from the worker's own thread (the reactor shares its loop in
-  // single-thread mode) drains the inbox in this loop turn's check phase,
-  // without the eventfd round trip of wakeup_; the idle handle keeps the
-  // poll before it from blocking (for a post made in the prepare phase).
+  // wake() from the worker's own thread runs drain_inbox in this loop
+  // turn's check phase, without the eventfd round trip of wakeup_; the idle
+  // handle keeps the poll before it from blocking (for a wake in the
+  // prepare phase, where the reactor flushes).
   uv_check_t local_wakeup_;
   uv_idle_t keep_polling_;
   std::thread::id thread_id_;

@@ -233,7 +233,7 @@ TEST(ServeStatic, MissingDirectoryIsAStartupError) {
 // default, whatever the machine has; --single-thread false keeps the hop.
 TEST(ServeSingleThread, IsTheDefaultWhenPinnedToOneCpu) {
   std::string app = write_app("pinned_app.lisp", R"((import "valk/web")
-(serve (fn [req] (text "pinned")) {:port 0})
+(serve (fn [req] (text (str "pinned " (count (or (read-body req) ""))))) {:port 0})
 )");
   cpu_set_t saved, one;
   ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
@@ -250,7 +250,18 @@ TEST(ServeSingleThread, IsTheDefaultWhenPinnedToOneCpu) {
   sched_setaffinity(0, sizeof saved, &saved);
   ASSERT_NE(p.port(), 0) << p.output();
   EXPECT_NE(p.output().find("(1 workers, 1 reactors)"), std::string::npos) << p.output();
-  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "pinned");
+  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "pinned 0");
+  // A body over the buffered limit streams in on the shared loop: the
+  // reader parks, and the reactor's arrivals wake it in the same thread.
+  std::string body(3 << 20, 'b');
+  for (long v : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    CurlResult r = curl_do(p.url("/"), [&](CURL* c) {
+      curl_easy_setopt(c, CURLOPT_HTTP_VERSION, v);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    });
+    EXPECT_EQ(r.body, "pinned 3145728") << "version " << v;
+  }
 }
 
 // --single-thread: the worker's loop also runs the reactor (no thread hop).
