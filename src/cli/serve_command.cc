@@ -240,9 +240,13 @@ int serve_command(int argc, char** argv) {
     lisp_app.stop();  // a single-thread worker's loop finishes closing the server
     return 1;
   }
-  fprintf(stderr, "valk: serving %s on %s://%s:%u (%zu workers, %u reactors)\n", app.c_str(),
+  fprintf(stderr, "valk: serving %s on %s://%s:%u (%s)\n", app.c_str(),
           options.certificates.empty() ? "http" : "https", options.listen[0].host.c_str(),
-          server.port(), lisp_app.worker_count(), options.reactors);
+          server.port(),
+          lisp_app.single_thread() ? "one thread: 1 worker sharing its loop with the reactor"
+                                   : (std::to_string(lisp_app.worker_count()) + " workers, " +
+                                      std::to_string(options.reactors) + " reactors")
+                                         .c_str());
   fflush(stderr);
 
   pthread_t main_thread = pthread_self();

@@ -728,7 +728,11 @@ bool Worker::take_body(InFlight& f, Value* out) {
     f.request->responder.consume_body(taken.size());
   }
   if (f.read_whole) {
-    f.body_acc += taken;
+    if (f.body_acc.empty()) {
+      f.body_acc.swap(taken);  // the common case: the whole body came at once
+    } else {
+      f.body_acc += taken;
+    }
     if (!ended) {
       return false;
     }

@@ -249,7 +249,9 @@ TEST(ServeSingleThread, IsTheDefaultWhenPinnedToOneCpu) {
   ServeProcess p({app});
   sched_setaffinity(0, sizeof saved, &saved);
   ASSERT_NE(p.port(), 0) << p.output();
-  EXPECT_NE(p.output().find("(1 workers, 1 reactors)"), std::string::npos) << p.output();
+  EXPECT_NE(p.output().find("(one thread: 1 worker sharing its loop with the reactor)"),
+            std::string::npos)
+      << p.output();
   EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "pinned 0");
   // A body over the buffered limit streams in on the shared loop: the
   // reader parks, and the reactor's arrivals wake it in the same thread.
@@ -275,7 +277,9 @@ TEST(ServeSingleThread, ServesAwaitsStreamsAndDrains) {
 )");
   ServeProcess p({"--single-thread", app});
   ASSERT_NE(p.port(), 0) << p.output();
-  EXPECT_NE(p.output().find("(1 workers, 1 reactors)"), std::string::npos) << p.output();
+  EXPECT_NE(p.output().find("(one thread: 1 worker sharing its loop with the reactor)"),
+            std::string::npos)
+      << p.output();
   EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "one thread");
   EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).body, "one thread");
   auto start = std::chrono::steady_clock::now();
