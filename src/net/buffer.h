@@ -3,6 +3,8 @@
 // record on the way out. Not thread-safe.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -38,7 +40,18 @@ class BufferPool {
 // A FIFO of pool blocks: appending copies into the tail block.
 class BufChain {
  public:
+  // Fills each block up to `cap` bytes (at most kBufSize). Plaintext bound
+  // for TLS uses 16384, so that each block is one full record.
+  void set_block_cap(size_t cap) { cap_ = cap; }
   void append(BufferPool& pool, const uint8_t* p, size_t n);
+  // Makes room for `n` more bytes (taking blocks from the pool) and returns
+  // the free spans in order, for a caller that writes into them directly
+  // (preadv). At most kMaxSpans spans; `n` must fit in them.
+  static constexpr int kMaxSpans = 8;
+  int reserve(BufferPool& pool, size_t n, iovec* spans);
+  // Adds the first `n` bytes written into the spans of the last reserve();
+  // blocks it left empty go back to the pool.
+  void commit(BufferPool& pool, size_t n);
   // Appends a block filled by the caller (ownership moves in).
   void push(Buf b) {
     bytes_ += b.len;
@@ -64,6 +77,8 @@ class BufChain {
  private:
   std::vector<Buf> bufs_;
   size_t bytes_ = 0;
+  size_t cap_ = kBufSize;
+  size_t reserved_from_ = 0;  // the block the last reserve() started in
 };
 
 }  // namespace valk::net

@@ -6,6 +6,7 @@
 #include <cassert>
 #include <cstring>
 
+#include "net/file_body.h"
 #include "net/h1.h"
 #include "net/h2.h"
 #include "net/reactor.h"
@@ -67,6 +68,9 @@ bool Conn::accept(uv_stream_t* server, bool tls) {
     peer = format_peer(ss);
   }
   if (tls) {
+    // One SSL_write per block: a block of 16 KiB of plaintext becomes one
+    // full record (a 16.5 KiB block would make a full one and a tiny one).
+    plain_out_.set_block_cap(16384);
     tls_io_.out = &wire_out_;
     tls_io_.pool = &reactor->pool();
     ssl_ = reactor->tls().new_ssl(&tls_io_);
@@ -231,6 +235,30 @@ bool Conn::on_plain(const uint8_t* p, size_t n) {
 void Conn::send(const void* p, size_t n) {
   plain_out_.append(reactor->pool(), static_cast<const uint8_t*>(p), n);
   mark_dirty();
+}
+
+bool Conn::send_file(const uint8_t* head, size_t head_len, FileBody& file, size_t n) {
+  iovec spans[BufChain::kMaxSpans];
+  int count = plain_out_.reserve(reactor->pool(), head_len + n, spans);
+  // The head goes into the first span(s), the file into what follows.
+  int i = 0;
+  for (size_t done = 0; done < head_len; ++i) {
+    size_t k = std::min(head_len - done, spans[i].iov_len);
+    memcpy(spans[i].iov_base, head + done, k);
+    done += k;
+    if (k < spans[i].iov_len) {
+      spans[i].iov_base = static_cast<uint8_t*>(spans[i].iov_base) + k;
+      spans[i].iov_len -= k;
+      break;
+    }
+  }
+  if (!file.read_into(spans + i, count - i)) {
+    plain_out_.commit(reactor->pool(), 0);
+    return false;
+  }
+  plain_out_.commit(reactor->pool(), head_len + n);
+  mark_dirty();
+  return true;
 }
 
 void Conn::mark_dirty() {

@@ -18,6 +18,7 @@ namespace valk::net {
 
 class Reactor;
 class Conn;
+class FileBody;
 
 // A protocol session on a connection.
 class Session {
@@ -59,6 +60,9 @@ class Conn {
   // ---- for sessions ----
   void send(const void* p, size_t n);  // plaintext out
   void send(std::string_view s) { send(s.data(), s.size()); }
+  // Sends `head` then the next `n` bytes of `file`, read straight into the
+  // output blocks. Sends nothing and returns false if the file read fails.
+  bool send_file(const uint8_t* head, size_t head_len, FileBody& file, size_t n);
   void mark_dirty();
   // Bytes handed over but not yet on the wire.
   size_t out_pending() const { return plain_out_.bytes() + wire_out_.bytes() + inflight_.bytes(); }

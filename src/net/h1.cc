@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "net/file_body.h"
 #include "net/h2.h"
 #include "net/reactor.h"
 
@@ -112,11 +113,23 @@ class H1Session final : public Session {
         if (!s->body_ended && s->source == nullptr) {
           break;
         }
-        s->source.reset();
+        s->drop_source();
         return finish_response();
       }
       if (!s->body_pending() && !s->body_ended) {
         break;  // waiting for write() or end()
+      }
+      if (s->file != nullptr && !chunked_) {
+        // A file range: read straight into the connection's blocks.
+        size_t n = static_cast<size_t>(std::min<uint64_t>(sizeof buf, s->file->remaining()));
+        if (!conn_->send_file(nullptr, 0, *s->file, n)) {
+          return false;
+        }
+        s->file_sent(n);
+        if (s->source == nullptr) {
+          return finish_response();
+        }
+        continue;
       }
       size_t n = 0;
       bool eof = false;

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "net/file_body.h"
 #include "net/reactor.h"
 
 namespace valk::net {
@@ -517,8 +518,11 @@ class H2Session final : public Session {
     auto* st = static_cast<Stream*>(src->ptr);
     size_t n = 0;
     bool eof = false;
-    len = std::min(len, Reactor::kDataBufSize);
-    if (!st->take_body(h->r_->data_buf(), len, &n, &eof)) {
+    if (st->file != nullptr) {
+      // Only sized here: send_data reads it straight into the connection.
+      n = static_cast<size_t>(std::min<uint64_t>(len, st->file->remaining()));
+      eof = n == st->file->remaining();
+    } else if (!st->take_body(h->r_->data_buf(), std::min(len, Reactor::kDataBufSize), &n, &eof)) {
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     if (n > 0 || eof) {
@@ -546,11 +550,19 @@ class H2Session final : public Session {
   }
 
   static int send_data(nghttp2_session*, nghttp2_frame* f, const uint8_t* framehd, size_t length,
-                       nghttp2_data_source*, void* u) {
+                       nghttp2_data_source* src, void* u) {
     H2Session* h = self(u);
+    auto* st = static_cast<Stream*>(src->ptr);
     assert(f->data.padlen == 0);  // no padding callback is set
-    h->conn_->send(framehd, 9);
-    h->conn_->send(h->r_->data_buf(), length);
+    if (st->file != nullptr) {
+      if (!h->conn_->send_file(framehd, 9, *st->file, length)) {
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;  // nothing was sent: reset the stream
+      }
+      st->file_sent(length);
+    } else {
+      h->conn_->send(framehd, 9);
+      h->conn_->send(h->r_->data_buf(), length);
+    }
     // nghttp2_session_mem_send goes on to the next DATA frame by itself:
     // pausing hands control back to produce(), which stops at high water.
     return h->conn_->over_high_water() ? NGHTTP2_ERR_PAUSE : 0;
@@ -595,7 +607,7 @@ class H2Session final : public Session {
     bool empty = st->complete_body && st->chunks.empty();
     if (no_body) {
       st->drop_chunks();
-      st->source.reset();
+      st->drop_source();
     }
     int rv = nghttp2_submit_response(s_, st->h2_id, nv.data(), nv.size(),
                                      no_body || empty ? nullptr : &dp);

@@ -1,4 +1,6 @@
 #include "valk/static_files.h"
+
+#include "net/file_body.h"
 #include "util/hex.h"
 
 #include <fcntl.h>
@@ -59,63 +61,6 @@ constexpr Mime kMimes[] = {
     {"csv", "text/csv; charset=utf-8"},
     {"lisp", "text/plain; charset=utf-8"},
     {"map", "application/json"},
-};
-
-// Streams [offset, offset+length) of an open file.
-// Reads a file range. Small reads (h2 DATA frames are 16 KiB) are served
-// from one 64 KiB pread ahead, as a syscall costs more than the copy.
-class FileSource final : public BodySource {
- public:
-  FileSource(int fd, uint64_t offset, uint64_t length) : fd_(fd), off_(offset), left_(length) {}
-  ~FileSource() override { close(fd_); }
-  int64_t read(std::span<uint8_t> buf, bool* eof) override {
-    if (buffered() == 0 && buf.size() < kReadAhead && left_ > buf.size() && !fill()) {
-      return -1;
-    }
-    size_t n;
-    if (buffered() > 0) {
-      n = std::min(buf.size(), buffered());
-      memcpy(buf.data(), ahead_.get() + ahead_pos_, n);
-      ahead_pos_ += n;
-    } else {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), left_));
-      ssize_t got = want == 0 ? 0 : pread(fd_, buf.data(), want, static_cast<off_t>(off_));
-      if (got < 0 || (got == 0 && want > 0)) {
-        return -1;  // shrunk under us or an I/O error
-      }
-      n = static_cast<size_t>(got);
-      off_ += n;
-      left_ -= n;
-    }
-    *eof = left_ == 0 && buffered() == 0;
-    return static_cast<int64_t>(n);
-  }
-
- private:
-  static constexpr size_t kReadAhead = 65536;
-
-  size_t buffered() const { return ahead_len_ - ahead_pos_; }
-
-  bool fill() {
-    if (ahead_ == nullptr) {
-      ahead_ = std::make_unique<uint8_t[]>(kReadAhead);
-    }
-    size_t want = static_cast<size_t>(std::min<uint64_t>(kReadAhead, left_));
-    ssize_t got = pread(fd_, ahead_.get(), want, static_cast<off_t>(off_));
-    if (got <= 0) {
-      return false;
-    }
-    off_ += static_cast<uint64_t>(got);
-    left_ -= static_cast<uint64_t>(got);
-    ahead_pos_ = 0;
-    ahead_len_ = static_cast<size_t>(got);
-    return true;
-  }
-
-  int fd_;
-  uint64_t off_, left_;  // the next byte not read from the file, and how many remain
-  std::unique_ptr<uint8_t[]> ahead_;
-  size_t ahead_pos_ = 0, ahead_len_ = 0;
 };
 
 // Percent-decodes a path; false if malformed or it holds a NUL.
@@ -465,7 +410,7 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
     return;
   }
   h.push_back({"content-length", std::to_string(len)});
-  res.respond_with_source(code, std::move(h), std::make_unique<FileSource>(info.fd, from, len));
+  res.respond_with_source(code, std::move(h), std::make_unique<net::FileBody>(info.fd, from, len));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "net/conn.h"
+#include "net/file_body.h"
 #include "net/reactor.h"
 
 namespace valk {
@@ -149,6 +150,7 @@ bool Stream::apply(Completion& c) {
         }
       } else if (c.kind == K::kSource) {
         source = std::move(c.source);
+        file = dynamic_cast<FileBody*>(source.get());
       } else {
         on_drained = std::move(c.on_drained);
       }
@@ -231,7 +233,7 @@ bool Stream::take_body(uint8_t* buf, size_t len, size_t* n, bool* eof) {
     }
     *n = static_cast<size_t>(r);
     if (src_eof) {
-      source.reset();
+      drop_source();
       body_ended = true;
     }
   } else {
@@ -255,6 +257,14 @@ bool Stream::take_body(uint8_t* buf, size_t len, size_t* n, bool* eof) {
   resp_bytes += *n;
   *eof = body_ended && chunks.empty() && source == nullptr;
   return true;
+}
+
+void Stream::file_sent(size_t n) {
+  resp_bytes += n;
+  if (file->remaining() == 0) {
+    drop_source();
+    body_ended = true;
+  }
 }
 
 namespace {

@@ -15,6 +15,7 @@
 namespace valk::net {
 
 class Conn;
+class FileBody;
 
 // What a Responder sends to the reactor that owns the stream.
 struct Completion {
@@ -65,6 +66,14 @@ struct Stream {
   // Pulls up to len body bytes; *eof once all was produced; false on error.
   bool take_body(uint8_t* buf, size_t len, size_t* n, bool* eof);
   bool body_pending() const { return !chunks.empty() || source != nullptr; }
+  // Accounts for `n` bytes of `file` handed to the connection; the source
+  // goes once they were its last.
+  void file_sent(size_t n);
+  // Frees the body source (and `file` with it).
+  void drop_source() {
+    source.reset();
+    file = nullptr;
+  }
   // Drops the written chunks (a response without a body on the wire).
   void drop_chunks();
   // Answers 500 in place of a head that may not be sent (logged).
@@ -108,6 +117,7 @@ struct Stream {
   size_t chunk_off = 0;
   Headers trailers;
   std::unique_ptr<BodySource> source;
+  FileBody* file = nullptr;  // `source`, when it is a file range (read straight into blocks)
   DrainCallback on_drained;
   uint64_t chunk_bytes_taken = 0;  // written, then sent or dropped
   uint64_t resp_bytes = 0;

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstring>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -105,6 +107,41 @@ TEST(Buffers, ChainAppendsAcrossBlocks) {
   other.release(pool);
   EXPECT_EQ(pool.in_use(), 0u);
   EXPECT_EQ(pool.bytes(), 2 * kBufSize);  // keeps at most max_free blocks
+}
+
+TEST(Buffers, ReserveAndCommitWriteIntoTheBlocks) {
+  BufferPool pool;
+  BufChain chain;
+  chain.set_block_cap(100);
+  std::string head(30, 'h');
+  chain.append(pool, reinterpret_cast<const uint8_t*>(head.data()), head.size());
+  iovec spans[BufChain::kMaxSpans];
+  // The tail's 70 free bytes come first, then new blocks of 100.
+  int n = chain.reserve(pool, 250, spans);
+  ASSERT_EQ(n, 3);
+  EXPECT_EQ(spans[0].iov_len, 70u);
+  EXPECT_EQ(spans[1].iov_len, 100u);
+  EXPECT_EQ(spans[2].iov_len, 80u);
+  for (int i = 0; i < n; ++i) {
+    memset(spans[i].iov_base, 'a' + i, spans[i].iov_len);
+  }
+  EXPECT_EQ(pool.in_use(), 3u);
+  // Fewer bytes than reserved: the blocks left empty go back.
+  chain.commit(pool, 120);
+  EXPECT_EQ(chain.bytes(), 150u);
+  ASSERT_EQ(chain.bufs().size(), 2u);
+  EXPECT_EQ(pool.in_use(), 2u);
+  EXPECT_EQ(chain.bufs()[0].len, 100u);
+  EXPECT_EQ(chain.bufs()[0].data[29], 'h');
+  EXPECT_EQ(chain.bufs()[0].data[30], 'a');
+  EXPECT_EQ(chain.bufs()[1].len, 50u);
+  EXPECT_EQ(chain.bufs()[1].data[49], 'b');
+  // Nothing committed: the chain is as it was.
+  chain.reserve(pool, 300, spans);
+  chain.commit(pool, 0);
+  EXPECT_EQ(chain.bytes(), 150u);
+  EXPECT_EQ(pool.in_use(), 2u);
+  chain.release(pool);
 }
 
 TEST(Counters, EveryCounterHasAName) {

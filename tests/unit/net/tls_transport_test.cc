@@ -5,6 +5,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
+#include <vector>
+
 #include "net_test_util.h"
 
 namespace valk::test {
@@ -220,6 +223,39 @@ TEST(TlsTransport, GarbageAfterHandshakeClosesTheConnection) {
   read_until(
       c.fd(), [](const std::string&) { return false; }, 5000, &closed);
   EXPECT_TRUE(closed);
+}
+
+// Records the sizes of the records the server sends (TLS 1.3: 16 bytes of
+// tag and one of content type on top of the plaintext).
+void count_records(int write_p, int, int content_type, const void* buf, size_t len, SSL*,
+                   void* arg) {
+  if (write_p == 0 && content_type == SSL3_RT_HEADER && len == 5) {
+    auto* p = static_cast<const uint8_t*>(buf);
+    static_cast<std::vector<size_t>*>(arg)->push_back((p[3] << 8 | p[4]) - 17u);
+  }
+}
+
+TEST(TlsTransport, LargeBodyGoesOutInFullRecords) {
+  constexpr size_t kBody = 300000;
+  TestServer s(tls_options(), [](Request& req, Responder res) {
+    res.respond(200, {}, std::string(kBody, 'r') + "Hello, World!");
+  });
+  RawTls c(s.port());
+  std::vector<size_t> records;
+  SSL_set_msg_callback(c.ssl(), count_records);
+  SSL_set_msg_callback_arg(c.ssl(), &records);
+  ASSERT_TRUE(c.handshake());
+  records.clear();
+  c.write(kGet);
+  ASSERT_TRUE(c.send(c.take_ciphertext()));
+  ASSERT_EQ(count_of(c.read_until(responses(1)), "Hello, World!"), 1u);
+  // A record carries 16 KiB of plaintext (the most TLS allows), which the
+  // client decrypts in one go; a block of plaintext larger than that would
+  // add a small record after each full one. The last may be short, and
+  // session tickets may come too.
+  size_t full = std::count(records.begin(), records.end(), 16384u);
+  EXPECT_GE(full, kBody / 16384) << records.size() << " records";
+  EXPECT_LE(records.size(), full + 4);
 }
 
 }  // namespace
