@@ -338,8 +338,9 @@ void Conn::start_write() {
   }
   if (written >= 0 && static_cast<size_t>(written) == total) {
     inflight_.release(reactor->pool());
-    if (total >= kHighWater) {
-      mark_dirty();  // the session may have held output back
+    if (held_back_) {
+      held_back_ = false;
+      mark_dirty();
     }
     return;
   }

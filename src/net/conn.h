@@ -66,7 +66,13 @@ class Conn {
   void mark_dirty();
   // Bytes handed over but not yet on the wire.
   size_t out_pending() const { return plain_out_.bytes() + wire_out_.bytes() + inflight_.bytes(); }
-  bool over_high_water() const { return out_pending() >= kHighWater; }
+  // Whether the session should stop producing: `mark` bytes are pending.
+  // Once it said so, the connection asks the session for more as soon as
+  // those bytes are written.
+  bool over_high_water(size_t mark = kHighWater) {
+    held_back_ = out_pending() >= mark;
+    return held_back_;
+  }
   void set_timer(TimerKind kind);
   // Closes once everything queued is written.
   void close_after_write();
@@ -116,6 +122,7 @@ class Conn {
   std::string detect_;  // the start of a plaintext stream, to spot the h2 preface
   BufChain plain_out_, wire_out_, inflight_;
   bool writing_ = false;
+  bool held_back_ = false;  // the session stopped at the high-water mark
   bool closing_ = false;
   bool close_after_write_ = false;
   bool reading_ = false;

@@ -104,9 +104,12 @@ class H1Session final : public Session {
     if (!s->head_sent) {
       send_head(s);
     }
-    // Large reads: each take_body may be a file read, a syscall.
-    uint8_t buf[65536];
-    while (!conn_->over_high_water()) {
+    // Large reads: each take_body may be a file read, a syscall. What one
+    // read brings is written before the next: copied into the socket while
+    // it is still in the cache (64 KiB writes took a 1 MiB download from
+    // about 0.38 to 0.32 CPU-s/GB against 256 KiB ones).
+    uint8_t buf[kBodyRead];
+    while (!conn_->over_high_water(kBodyRead)) {
       if (s->head_request || no_body_) {
         // No body on the wire: wait for the end, drop what was written.
         s->drop_chunks();
@@ -587,6 +590,7 @@ class H1Session final : public Session {
   }
 
   static const http_parser_settings kSettings;
+  static constexpr size_t kBodyRead = 65536;
 
   Conn* conn_;
   Reactor* r_;
