@@ -7,11 +7,16 @@
 #
 #   bench/net/big_file.sh
 #   SERVERS="valk h2o" PROTOS=h2c DURATION=10 bench/net/big_file.sh
+#   VALK_BEFORE=/tmp/valk-before bench/net/big_file.sh   # adds a valk-before row
 #
 # Needs: nghttp2-client nghttp2-server h2o nginx (Debian packages).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 SERVERS=${SERVERS:-"valk nghttpd h2o nginx"}
+# Another valk build measured in the same run, right after valk.
+if [ -n "${VALK_BEFORE:-}" ]; then
+  SERVERS=${SERVERS/valk/valk valk-before}
+fi
 PROTOS=${PROTOS:-"h2 h2c h1"}
 DURATION=${DURATION:-5}
 CONNS=${CONNS:-4}
@@ -33,11 +38,13 @@ start_server() {
   local name=$1 proto=$2 tls=0
   [ "$proto" = h2 ] && tls=1
   case $name in
-    valk)
+    valk | valk-before)
+      local bin=$VALK_BIN
+      [ "$name" = valk-before ] && bin=$VALK_BEFORE
       if [ $tls = 1 ]; then
-        set -- "$VALK_BIN" static --port $PORT --tls-cert "$CERT" --tls-key "$KEY"
+        set -- "$bin" static --port $PORT --tls-cert "$CERT" --tls-key "$KEY"
       else
-        set -- "$VALK_BIN" static --port $PORT
+        set -- "$bin" static --port $PORT
       fi
       set -- "$@" --reactors 1 --log-level error "$work/www" ;;
     nghttpd)
@@ -125,7 +132,7 @@ cpu_ticks() {
   echo $total
 }
 
-printf "%-8s %-4s %10s %10s %14s\n" server proto "req/s" "MB/s" "cpu-s/GB"
+printf "%-11s %-4s %10s %10s %14s\n" server proto "req/s" "MB/s" "cpu-s/GB"
 for proto in $PROTOS; do
   for name in $SERVERS; do
     start_server "$name" "$proto" || continue
@@ -146,7 +153,7 @@ for proto in $PROTOS; do
     awk -v n="$name" -v p="$proto" -v rps="$rps" -v ok="$ok" -v ticks=$((t1 - t0)) \
       -v hz="$(getconf CLK_TCK)" 'BEGIN {
         gb = ok * 1048576 / 1e9
-        printf "%-8s %-4s %10.0f %10.0f %14.3f\n", n, p, rps, rps * 1.048576, (gb > 0 ? ticks / hz / gb : 0)
+        printf "%-11s %-4s %10.0f %10.0f %14.3f\n", n, p, rps, rps * 1.048576, (gb > 0 ? ticks / hz / gb : 0)
       }'
   done
 done
