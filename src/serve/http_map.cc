@@ -67,7 +67,7 @@ namespace {
 // keys and values are gathered on the stack.
 constexpr size_t kInlineHeaders = 32;
 
-Value method_keyword(lisp::Isolate& iso, const HttpKeys& k, const std::string& method) {
+Value method_keyword(lisp::Isolate& iso, const HttpKeys& k, std::string_view method) {
   for (const auto& [name, keyword] : k.methods) {
     if (method == name) {
       return keyword;
@@ -77,6 +77,43 @@ Value method_keyword(lisp::Isolate& iso, const HttpKeys& k, const std::string& m
 }
 
 }  // namespace
+
+HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()) {
+  std::string_view parts[] = {req.method(),    req.path(),   req.query(),
+                              req.authority(), req.scheme(), req.peer()};
+  size_t size = 0;
+  for (std::string_view p : parts) {
+    size += p.size();
+  }
+  for (const HeaderView& h : req.headers()) {
+    size += h.name.size() + h.value.size();
+  }
+  // Reserved whole, so the views taken while appending stay valid.
+  text.reserve(size);
+  auto copy = [this](std::string_view from) {
+    size_t at = text.size();
+    text.append(from);
+    return std::string_view(text).substr(at, from.size());
+  };
+  method = copy(parts[0]);
+  path = copy(parts[1]);
+  query = copy(parts[2]);
+  authority = copy(parts[3]);
+  scheme = copy(parts[4]);
+  peer = copy(parts[5]);
+  headers.reserve(req.headers().size());
+  for (const HeaderView& h : req.headers()) {
+    std::string_view name = copy(h.name);
+    headers.emplace_back(name, copy(h.value));
+  }
+}
+
+std::string HttpRequest::line() const {
+  std::string out(method);
+  out += ' ';
+  out += path;
+  return out;
+}
 
 Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest& req,
                        const std::string& request_id) {
@@ -95,7 +132,7 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
   size_t n_kvs = 0;
   std::string joined;
   for (size_t i = 0; i < in.size(); i++) {
-    const std::string& name = in[i].first;
+    std::string_view name = in[i].first;
     auto same = [&](const auto& e) { return e.first == name; };
     if (std::find_if(in.begin(), in.begin() + static_cast<ptrdiff_t>(i), same) !=
         in.begin() + static_cast<ptrdiff_t>(i)) {
