@@ -54,6 +54,10 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
     methods.emplace_back(m, h.keyword(lower(m)));
     keep_.push_back(methods.back().second);
   }
+  lisp::Value request_keys[] = {method, path,      query_string, headers,  body,      body_stream,
+                                scheme, authority, remote_addr,  protocol, request_id};
+  request_map = lisp::MapTemplate(h, request_keys, std::size(request_keys));
+  keep_.push_back(request_map.proto());
   iso_.push_roots(&keep_);
 }
 
@@ -164,20 +168,21 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
     b->rest = body;
     body_stream = val(b);
   }
-  Value kvs[] = {
-      k.method,       method_keyword(iso, k, req.method),
-      k.path,         h.string(req.path),
-      k.query_string, req.query.empty() ? Value::nil() : h.string(req.query),
-      k.headers,      headers,
-      k.body,         body,
-      k.body_stream,  body_stream,
-      k.scheme,       req.scheme == "https" ? k.https : k.http,
-      k.authority,    h.string(req.authority),
-      k.remote_addr,  h.string(req.peer),
-      k.protocol,     k.protocol_name(req.protocol),
-      k.request_id,   h.string(request_id),
+  // In the order of HttpKeys::request_map's keys.
+  Value values[] = {
+      method_keyword(iso, k, req.method),
+      h.string(req.path),
+      req.query.empty() ? Value::nil() : h.string(req.query),
+      headers,
+      body,
+      body_stream,
+      req.scheme == "https" ? k.https : k.http,
+      h.string(req.authority),
+      h.string(req.peer),
+      k.protocol_name(req.protocol),
+      h.string(request_id),
   };
-  return lisp::map_from(h, kvs, sizeof(kvs) / sizeof(kvs[0]) / 2);
+  return k.request_map.make(h, values);
 }
 
 namespace {
