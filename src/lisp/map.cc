@@ -792,108 +792,60 @@ void map_each(Value map, const std::function<bool(Value key, Value value)>& f) {
   generic_each(map, f);
 }
 
-// ---- map templates ------------------------------------------------------------
+// ---- the objects of a map, for map templates ------------------------------------
 
 namespace {
 
-// The entries of a map's object (array map, trie node or collision node).
-Value* entries_of(Obj* o, uint32_t* n) {
-  const ObjClass* cls = static_cast<ClassObj*>(o)->cls;
-  if (cls == &kHashMapClass || cls == &kNodeClass) {
+bool is_trie_node(const Obj* o) {
+  const ObjClass* cls = static_cast<const ClassObj*>(o)->cls;
+  return cls == &kHashMapClass || cls == &kNodeClass;
+}
+
+}  // namespace
+
+Value* map_object_entries(Obj* o, uint32_t* n) {
+  if (is_trie_node(o)) {
     *n = static_cast<Node*>(o)->data_len();
     return static_cast<Node*>(o)->kv();
   }
   *n = o->aux;
-  return cls == &kCollisionClass ? static_cast<Collision*>(o)->kv()
-                                 : static_cast<ArrayMap*>(o)->kv();
+  return is_collision(o) ? static_cast<Collision*>(o)->kv() : static_cast<ArrayMap*>(o)->kv();
 }
 
-// Calls f on `o` and the objects under it, in preorder.
-template <class F>
-void each_object(Obj* o, const F& f) {
+void map_each_object(Obj* o, const std::function<void(Obj*)>& f) {
   f(o);
-  const ObjClass* cls = static_cast<ClassObj*>(o)->cls;
-  if (cls == &kHashMapClass || cls == &kNodeClass) {
+  if (is_trie_node(o)) {
     auto* n = static_cast<Node*>(o);
     for (uint32_t i = 0; i < n->node_len(); i++) {
-      each_object(n->kids()[i], f);
+      map_each_object(n->kids()[i], f);
     }
   }
 }
 
-// Copies `o` and the objects under it; appends the copies in preorder.
-Obj* clone_objects(Heap& heap, Obj* o, Obj** out, uint32_t* count) {
-  const ObjClass* cls = static_cast<ClassObj*>(o)->cls;
+Obj* map_clone_objects(Heap& heap, Obj* o, Obj** out, uint32_t* count) {
   uint32_t n;
-  Value* from = entries_of(o, &n);
+  Value* from = map_object_entries(o, &n);
   Obj* copy;
-  if (cls == &kHashMapClass || cls == &kNodeClass) {
+  if (is_trie_node(o)) {
     auto* src = static_cast<Node*>(o);
-    Node* dst = new_node(heap, {o->type, cls}, src->datamap, src->nodemap);
+    Node* dst = new_node(heap, {o->type, src->cls}, src->datamap, src->nodemap);
     dst->count = src->count;
     copy = dst;
-  } else if (cls == &kCollisionClass) {
+  } else if (is_collision(o)) {
     copy = new_collision(heap, static_cast<Collision*>(o)->hash, n);
   } else {
     copy = new_array(heap, kMapKind, n);
   }
-  uint32_t ignored;
-  memcpy(entries_of(copy, &ignored), from, 2 * n * sizeof(Value));
+  uint32_t same;
+  memcpy(map_object_entries(copy, &same), from, 2 * n * sizeof(Value));
   out[(*count)++] = copy;
-  if (cls == &kHashMapClass || cls == &kNodeClass) {
+  if (is_trie_node(o)) {
     auto* src = static_cast<Node*>(o);
     for (uint32_t i = 0; i < src->node_len(); i++) {
-      static_cast<Node*>(copy)->kids()[i] = clone_objects(heap, src->kids()[i], out, count);
+      static_cast<Node*>(copy)->kids()[i] = map_clone_objects(heap, src->kids()[i], out, count);
     }
   }
   return copy;
-}
-
-// Templates with more objects than this (large or unlucky key sets) fall
-// back to map_from.
-constexpr uint32_t kTemplateObjects = 16;
-
-}  // namespace
-
-MapTemplate::MapTemplate(Heap& heap, const Value* keys, size_t n) : keys_(keys, keys + n) {
-  std::vector<Value> kvs(2 * n);
-  for (size_t i = 0; i < n; i++) {
-    kvs[2 * i] = keys[i];
-  }
-  proto_ = map_from(heap, kvs.data(), n);
-  std::vector<Obj*> objects;
-  each_object(proto_.o, [&](Obj* o) { objects.push_back(o); });
-  objects_ = static_cast<uint32_t>(objects.size());
-  for (size_t i = 0; i < n; i++) {
-    for (uint32_t at = 0; at < objects.size(); at++) {
-      uint32_t len;
-      Value* kv = entries_of(objects[at], &len);
-      for (uint32_t e = 0; e < len; e++) {
-        if (identical(kv[2 * e], keys[i])) {
-          slots_.push_back({at, e});
-        }
-      }
-    }
-  }
-}
-
-Value MapTemplate::make(Heap& heap, const Value* values) const {
-  if (objects_ > kTemplateObjects) {
-    std::vector<Value> kvs(2 * keys_.size());
-    for (size_t i = 0; i < keys_.size(); i++) {
-      kvs[2 * i] = keys_[i];
-      kvs[2 * i + 1] = values[i];
-    }
-    return map_from(heap, kvs.data(), keys_.size());
-  }
-  Obj* copies[kTemplateObjects];
-  uint32_t count = 0;
-  Obj* root = clone_objects(heap, proto_.o, copies, &count);
-  for (size_t i = 0; i < slots_.size(); i++) {
-    uint32_t len;
-    entries_of(copies[slots_[i].object], &len)[2 * slots_[i].entry + 1] = values[i];
-  }
-  return Value::object(root, proto_.tag);
 }
 
 }  // namespace valk::lisp
