@@ -17,6 +17,12 @@ std::string exchange(uint16_t port, const std::string& req, bool* closed, int ms
   return r;
 }
 
+int64_t ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               t0)
+      .count();
+}
+
 TEST(Limits, UrlTooLongIs414) {
   ServerOptions o = base_options();
   o.limits.max_url_length = 64;
@@ -110,9 +116,7 @@ TEST(Timeouts, LaterIdleDeadlineOutlastsTheHeaderDeadline) {
   auto t0 = std::chrono::steady_clock::now();
   bool closed = false;
   std::string r = exchange(s.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
-  auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
+  auto ms = ms_since(t0);
   EXPECT_NE(r.find("Hello, World!"), std::string::npos);
   EXPECT_TRUE(closed);
   EXPECT_GE(ms, 550);
@@ -136,9 +140,7 @@ TEST(Timeouts, EarlierHeaderDeadlineCutsTheIdleWaitShort) {
   bool closed = false;
   std::string r = read_until(
       fd, [](const std::string&) { return false; }, 5000, &closed);
-  auto ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
-          .count();
+  auto ms = ms_since(t0);
   close(fd);
   EXPECT_EQ(r.rfind("HTTP/1.1 408", 0), 0u) << r;
   EXPECT_TRUE(closed);
