@@ -216,6 +216,7 @@ bool read_headers(Value headers, const char* what, Headers* out, std::string* er
     return false;
   }
   bool ok = true;
+  out->reserve(out->size() + lisp::map_count(headers));
   lisp::map_each(headers, [&](Value name, Value value) {
     std::string n, v;
     if (!header_text(name, &n)) {
@@ -224,7 +225,9 @@ bool read_headers(Value headers, const char* what, Headers* out, std::string* er
       ok = false;
       return false;
     }
-    n = lower(n);
+    for (char& c : n) {
+      c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
     if (value.is(Tag::Vector)) {
       lisp::vector_each(value, [&](Value item) {
         if (!header_text(item, &v)) {
@@ -243,7 +246,7 @@ bool read_headers(Value headers, const char* what, Headers* out, std::string* er
       ok = false;
       return false;
     }
-    out->push_back({n, v});
+    out->push_back({std::move(n), std::move(v)});
     return true;
   });
   if (!ok) {
