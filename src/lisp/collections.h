@@ -41,6 +41,30 @@ Value map_dissoc(Heap& heap, Value map, Value key);
 // Calls f on each entry; stops early when f returns false.
 void map_each(Value map, const std::function<bool(Value key, Value value)>& f);
 
+// Many maps with the same keys (a request map per request): the map for
+// the keys is laid out once, and each map made is a copy of its objects
+// with the values written in, without map_from's hashing and sorting.
+class MapTemplate {
+ public:
+  MapTemplate() = default;
+  // `keys` must be distinct. The prototype map it builds must stay
+  // reachable while the template is used: root proto().
+  MapTemplate(Heap& heap, const Value* keys, size_t n);
+  // The map of keys[i] -> values[i] (n values).
+  Value make(Heap& heap, const Value* values) const;
+  Value proto() const { return proto_; }
+
+ private:
+  struct Slot {
+    uint32_t object;  // preorder index of the object holding the entry
+    uint32_t entry;   // index of the entry in it
+  };
+  std::vector<Value> keys_;  // reachable through proto_
+  Value proto_;
+  std::vector<Slot> slots_;  // where each key's value goes, in key order
+  uint32_t objects_ = 0;
+};
+
 // ---- sets -----------------------------------------------------------------
 Value set_from(Heap& heap, const Value* items, size_t n);
 size_t set_count(Value set);

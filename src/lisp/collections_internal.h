@@ -33,4 +33,12 @@ Value entries_assoc(Heap& heap, EntryKind kind, Value m, Value key, Value value)
 Value entries_dissoc(Heap& heap, EntryKind kind, Value m, Value key);
 void entries_each(Value m, const std::function<bool(Value, Value)>& f);
 
+// The objects a map is made of (its root, trie nodes, collision nodes), for
+// MapTemplate: the entries an object holds inline, and a walk in preorder.
+Value* map_object_entries(Obj* o, uint32_t* n);
+void map_each_object(Obj* o, const std::function<void(Obj*)>& f);
+// Copies `o` and the objects under it (a map's root: the whole map), adding
+// the copies to out[*count...] in preorder.
+Obj* map_clone_objects(Heap& heap, Obj* o, Obj** out, uint32_t* count);
+
 }  // namespace valk::lisp

@@ -319,7 +319,17 @@ Fiber* Isolate::new_fiber(Value fn, const Value* args, size_t n) {
   Fiber* f = heap_.make<Fiber>(Tag::Fiber);
   f->result = make_promise();
   f->result->fiber = f;
-  f->stack.resize(std::max<size_t>(16, n + 10));
+  size_t need = std::max<size_t>(16, n + 10);
+  if (!spare_stacks_.empty()) {
+    // Slots past sp are never read before written, nor traced: the old
+    // values may stay.
+    f->stack = std::move(spare_stacks_.back().stack);
+    f->frames = std::move(spare_stacks_.back().frames);
+    spare_stacks_.pop_back();
+  }
+  if (f->stack.size() < need) {
+    f->stack.resize(need);
+  }
   f->stack[0] = val(t);
   f->stack[1] = fn;
   for (size_t i = 0; i < n; i++) {
@@ -331,6 +341,18 @@ Fiber* Isolate::new_fiber(Value fn, const Value* args, size_t n) {
   f->frames.reserve(2);
   f->frames.push_back(Frame{t, t->proto, 0, 1});
   return f;
+}
+
+void Isolate::recycle_stack(Fiber* f) {
+  // Deep recursion's stacks are not worth keeping.
+  constexpr size_t kMaxSpares = 16, kMaxSlots = 4096;
+  f->sp = 0;
+  f->frames.clear();
+  if (spare_stacks_.size() < kMaxSpares && f->stack.size() <= kMaxSlots) {
+    spare_stacks_.push_back(SpareStack{std::move(f->stack), std::move(f->frames)});
+  }
+  f->stack = std::vector<Value>();
+  f->frames = std::vector<Frame>();
 }
 
 Fiber* Isolate::spawn(Value fn) {

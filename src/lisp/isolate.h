@@ -169,6 +169,8 @@ class Isolate {
   void mark_roots(Tracer& t);
   void load_prelude();
   Fiber* new_fiber(Value fn, const Value* args, size_t n);
+  // Keeps a finished fiber's stack and frame vectors for the next fiber.
+  void recycle_stack(Fiber* f);
   Closure* trampoline(uint32_t argc);
   void run_ready(Promise* until);
   // Polling the loop costs a clock read and a system call, too much to do
@@ -194,7 +196,14 @@ class Isolate {
   std::vector<uint32_t> free_roots_;
   std::vector<std::vector<Value>*> root_vectors_;
   std::vector<Closure*> trampolines_;  // index: argc
-  PendingOp* ops_ = nullptr;           // intrusive list of pending operations
+  // Stacks of finished fibers, reused by new ones: a request's fiber would
+  // otherwise grow its stack from 16 slots, reallocating, every time.
+  struct SpareStack {
+    std::vector<Value> stack;
+    std::vector<Frame> frames;
+  };
+  std::vector<SpareStack> spare_stacks_;
+  PendingOp* ops_ = nullptr;  // intrusive list of pending operations
   uint64_t gensym_counter_ = 0;
   uint64_t work_since_poll_ = 0;
 

@@ -792,4 +792,60 @@ void map_each(Value map, const std::function<bool(Value key, Value value)>& f) {
   generic_each(map, f);
 }
 
+// ---- the objects of a map, for map templates ------------------------------------
+
+namespace {
+
+bool is_trie_node(const Obj* o) {
+  const ObjClass* cls = static_cast<const ClassObj*>(o)->cls;
+  return cls == &kHashMapClass || cls == &kNodeClass;
+}
+
+}  // namespace
+
+Value* map_object_entries(Obj* o, uint32_t* n) {
+  if (is_trie_node(o)) {
+    *n = static_cast<Node*>(o)->data_len();
+    return static_cast<Node*>(o)->kv();
+  }
+  *n = o->aux;
+  return is_collision(o) ? static_cast<Collision*>(o)->kv() : static_cast<ArrayMap*>(o)->kv();
+}
+
+void map_each_object(Obj* o, const std::function<void(Obj*)>& f) {
+  f(o);
+  if (is_trie_node(o)) {
+    auto* n = static_cast<Node*>(o);
+    for (uint32_t i = 0; i < n->node_len(); i++) {
+      map_each_object(n->kids()[i], f);
+    }
+  }
+}
+
+Obj* map_clone_objects(Heap& heap, Obj* o, Obj** out, uint32_t* count) {
+  uint32_t n;
+  Value* from = map_object_entries(o, &n);
+  Obj* copy;
+  if (is_trie_node(o)) {
+    auto* src = static_cast<Node*>(o);
+    Node* dst = new_node(heap, {o->type, src->cls}, src->datamap, src->nodemap);
+    dst->count = src->count;
+    copy = dst;
+  } else if (is_collision(o)) {
+    copy = new_collision(heap, static_cast<Collision*>(o)->hash, n);
+  } else {
+    copy = new_array(heap, kMapKind, n);
+  }
+  uint32_t same;
+  memcpy(map_object_entries(copy, &same), from, 2 * n * sizeof(Value));
+  out[(*count)++] = copy;
+  if (is_trie_node(o)) {
+    auto* src = static_cast<Node*>(o);
+    for (uint32_t i = 0; i < src->node_len(); i++) {
+      static_cast<Node*>(copy)->kids()[i] = map_clone_objects(heap, src->kids()[i], out, count);
+    }
+  }
+  return copy;
+}
+
 }  // namespace valk::lisp

@@ -729,9 +729,8 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     f->pending_error = Value::nil();
     if (f->handlers.empty()) {
       f->state = FiberState::Done;
-      f->frames.clear();
-      f->sp = 0;
       LEAVE();
+      iso.recycle_stack(f);
       iso.reject(f->result, raised);
       return;
     }
@@ -760,10 +759,9 @@ parked:
 finished:
   f->state = FiberState::Done;
   LEAVE();
-  iso.resolve(f->result, f->stack[f->sp - 1]);
-  f->sp = 0;
-  f->stack.clear();
-  f->stack.shrink_to_fit();
+  Value result = f->stack[f->sp - 1];
+  iso.recycle_stack(f);
+  iso.resolve(f->result, result);
 
 #undef SAVE
 #undef LOAD

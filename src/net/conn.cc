@@ -360,10 +360,7 @@ void Conn::start_write() {
     return;
   }
   writing_ = true;
-  uint32_t ms = reactor->options().timeouts.write;
-  if (ms != 0) {
-    uv_timer_start(&timer_, on_timer, ms, 0);
-  }
+  set_deadline(reactor->options().timeouts.write);
 }
 
 void Conn::on_write(uv_write_t* req, int status) {
@@ -407,18 +404,34 @@ void Conn::arm(TimerKind kind) {
     default:
       break;
   }
+  set_deadline(ms);
+}
+
+void Conn::set_deadline(uint32_t ms) {
   if (ms == 0) {
-    uv_timer_stop(&timer_);
-  } else {
+    deadline_ = 0;  // the timer, if running, fires to no effect
+    return;
+  }
+  uint64_t now = uv_now(reactor->loop());
+  deadline_ = now + ms;
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_)) || timer_due_ > deadline_) {
+    timer_due_ = deadline_;
     uv_timer_start(&timer_, on_timer, ms, 0);
   }
 }
 
 void Conn::on_timer(uv_timer_t* t) {
   auto* c = static_cast<Conn*>(t->data);
-  if (c->closing_) {
+  if (c->closing_ || c->deadline_ == 0) {
     return;
   }
+  uint64_t now = uv_now(c->reactor->loop());
+  if (now < c->deadline_) {
+    c->timer_due_ = c->deadline_;
+    uv_timer_start(&c->timer_, on_timer, c->deadline_ - now, 0);
+    return;
+  }
+  c->deadline_ = 0;
   if (c->writing_) {
     c->reactor->count(Counter::kTimeoutsWrite);
     c->close();

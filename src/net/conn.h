@@ -116,6 +116,7 @@ class Conn {
   void wire_queued();
   void start_write();
   void arm(TimerKind kind);
+  void set_deadline(uint32_t ms);
 
   uv_tcp_t tcp_;
   uv_timer_t timer_;
@@ -133,6 +134,13 @@ class Conn {
   bool reading_ = false;
   int open_handles_ = 0;
   TimerKind timer_kind_ = kTimerNone;
+  // When the current timeout expires (loop time, ms; 0: none) and when the
+  // uv timer is due. The timer is moved only when a deadline comes earlier
+  // than it is due; a later one is found when it fires, so the header and
+  // idle deadlines a keep-alive connection sets per request cost no timer
+  // heap operations.
+  uint64_t deadline_ = 0;
+  uint64_t timer_due_ = 0;
 };
 
 }  // namespace valk::net

@@ -4,12 +4,12 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <memory_resource>
 #include <string>
 #include <vector>
 
+#include "net/chunk_queue.h"
 #include "valk/server.h"
 
 namespace valk::net {
@@ -113,7 +113,7 @@ struct Stream {
   bool head_replaced = false;  // an invalid head became a 500; later writes are dropped
   DrainCallback on_dropped;    // the refused head's on_drained, told of dropped writes
   uint64_t dropped_bytes = 0;
-  std::deque<std::string> chunks;
+  ChunkQueue chunks;
   size_t chunk_off = 0;
   Headers trailers;
   std::unique_ptr<BodySource> source;

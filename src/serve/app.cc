@@ -98,19 +98,9 @@ void App::handle(Request& req, Responder res) {
 }
 
 void App::post(Request& req, Responder res) {
-  auto r = std::make_unique<HttpRequest>();
+  auto r = std::make_unique<HttpRequest>(req);
   r->id = next_id_.fetch_add(1, std::memory_order_relaxed);
   r->responder = res;
-  r->method = req.method();
-  r->path = req.path();
-  r->query = req.query();
-  r->authority = req.authority();
-  r->scheme = req.scheme();
-  r->peer = req.peer();
-  r->protocol = req.protocol();
-  for (const HeaderView& h : req.headers()) {
-    r->headers.emplace_back(std::string(h.name), std::string(h.value));
-  }
   Worker* w =
       workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()].get();
   uint64_t id = r->id;

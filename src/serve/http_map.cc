@@ -54,6 +54,10 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
     methods.emplace_back(m, h.keyword(lower(m)));
     keep_.push_back(methods.back().second);
   }
+  lisp::Value request_keys[] = {method, path,      query_string, headers,  body,      body_stream,
+                                scheme, authority, remote_addr,  protocol, request_id};
+  request_map = lisp::MapTemplate(h, request_keys, std::size(request_keys));
+  keep_.push_back(request_map.proto());
   iso_.push_roots(&keep_);
 }
 
@@ -67,7 +71,7 @@ namespace {
 // keys and values are gathered on the stack.
 constexpr size_t kInlineHeaders = 32;
 
-Value method_keyword(lisp::Isolate& iso, const HttpKeys& k, const std::string& method) {
+Value method_keyword(lisp::Isolate& iso, const HttpKeys& k, std::string_view method) {
   for (const auto& [name, keyword] : k.methods) {
     if (method == name) {
       return keyword;
@@ -77,6 +81,43 @@ Value method_keyword(lisp::Isolate& iso, const HttpKeys& k, const std::string& m
 }
 
 }  // namespace
+
+HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()) {
+  std::string_view parts[] = {req.method(),    req.path(),   req.query(),
+                              req.authority(), req.scheme(), req.peer()};
+  size_t size = 0;
+  for (std::string_view p : parts) {
+    size += p.size();
+  }
+  for (const HeaderView& h : req.headers()) {
+    size += h.name.size() + h.value.size();
+  }
+  // Reserved whole, so the views taken while appending stay valid.
+  text.reserve(size);
+  auto copy = [this](std::string_view from) {
+    size_t at = text.size();
+    text.append(from);
+    return std::string_view(text).substr(at, from.size());
+  };
+  method = copy(parts[0]);
+  path = copy(parts[1]);
+  query = copy(parts[2]);
+  authority = copy(parts[3]);
+  scheme = copy(parts[4]);
+  peer = copy(parts[5]);
+  headers.reserve(req.headers().size());
+  for (const HeaderView& h : req.headers()) {
+    std::string_view name = copy(h.name);
+    headers.emplace_back(name, copy(h.value));
+  }
+}
+
+std::string HttpRequest::line() const {
+  std::string out(method);
+  out += ' ';
+  out += path;
+  return out;
+}
 
 Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest& req,
                        const std::string& request_id) {
@@ -95,7 +136,7 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
   size_t n_kvs = 0;
   std::string joined;
   for (size_t i = 0; i < in.size(); i++) {
-    const std::string& name = in[i].first;
+    std::string_view name = in[i].first;
     auto same = [&](const auto& e) { return e.first == name; };
     if (std::find_if(in.begin(), in.begin() + static_cast<ptrdiff_t>(i), same) !=
         in.begin() + static_cast<ptrdiff_t>(i)) {
@@ -127,20 +168,21 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
     b->rest = body;
     body_stream = val(b);
   }
-  Value kvs[] = {
-      k.method,       method_keyword(iso, k, req.method),
-      k.path,         h.string(req.path),
-      k.query_string, req.query.empty() ? Value::nil() : h.string(req.query),
-      k.headers,      headers,
-      k.body,         body,
-      k.body_stream,  body_stream,
-      k.scheme,       req.scheme == "https" ? k.https : k.http,
-      k.authority,    h.string(req.authority),
-      k.remote_addr,  h.string(req.peer),
-      k.protocol,     k.protocol_name(req.protocol),
-      k.request_id,   h.string(request_id),
+  // In the order of HttpKeys::request_map's keys.
+  Value values[] = {
+      method_keyword(iso, k, req.method),
+      h.string(req.path),
+      req.query.empty() ? Value::nil() : h.string(req.query),
+      headers,
+      body,
+      body_stream,
+      req.scheme == "https" ? k.https : k.http,
+      h.string(req.authority),
+      h.string(req.peer),
+      k.protocol_name(req.protocol),
+      h.string(request_id),
   };
-  return lisp::map_from(h, kvs, sizeof(kvs) / sizeof(kvs[0]) / 2);
+  return k.request_map.make(h, values);
 }
 
 namespace {
@@ -174,6 +216,7 @@ bool read_headers(Value headers, const char* what, Headers* out, std::string* er
     return false;
   }
   bool ok = true;
+  out->reserve(out->size() + lisp::map_count(headers));
   lisp::map_each(headers, [&](Value name, Value value) {
     std::string n, v;
     if (!header_text(name, &n)) {
@@ -182,7 +225,9 @@ bool read_headers(Value headers, const char* what, Headers* out, std::string* er
       ok = false;
       return false;
     }
-    n = lower(n);
+    for (char& c : n) {
+      c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    }
     if (value.is(Tag::Vector)) {
       lisp::vector_each(value, [&](Value item) {
         if (!header_text(item, &v)) {
@@ -201,7 +246,7 @@ bool read_headers(Value headers, const char* what, Headers* out, std::string* er
       ok = false;
       return false;
     }
-    out->push_back({n, v});
+    out->push_back({std::move(n), std::move(v)});
     return true;
   });
   if (!ok) {

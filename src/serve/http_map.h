@@ -13,6 +13,7 @@
 
 #include <string>
 
+#include "lisp/collections.h"
 #include "lisp/isolate.h"
 #include "serve/worker.h"
 #include "valk/server.h"
@@ -30,6 +31,8 @@ class HttpKeys {
   lisp::Value http10, http11, http2;
   // The standard methods' keywords, by their upper-case names.
   std::vector<std::pair<std::string, lisp::Value>> methods;
+  // The request map's keys, in the order make_request_map gives values.
+  lisp::MapTemplate request_map;
 
   lisp::Value protocol_name(Protocol p) const {
     return p == Protocol::kHttp2 ? http2 : p == Protocol::kHttp10 ? http10 : http11;

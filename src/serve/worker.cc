@@ -589,7 +589,8 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
     return;
   }
   const Responder& responder = f->request->responder;
-  Headers request_id = {{"x-request-id", f->request_id}};
+  // Only error answers carry it, so it is built only for them.
+  auto request_id = [&f] { return Headers{{"x-request-id", f->request_id}}; };
   if (p->state == lisp::PromiseState::Fulfilled) {
     HttpResponse resp;
     std::string error;
@@ -603,7 +604,7 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
     }
     log_error(options_.index, "request " + f->request_id + ": " + error);
     respond_text(responder, 500, "Internal Server Error (request " + f->request_id + ")\n",
-                 request_id);
+                 request_id());
     return;
   }
   Value raised = p->value;
@@ -616,18 +617,18 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
   }
   bool over_budget = identical(type, iso_->heap().keyword("budget-exceeded"));
   if (over_budget || identical(type, iso_->heap().keyword("deadline-exceeded"))) {
-    log_error(options_.index, "request " + f->request_id + " " + f->request->method + " " +
-                                  f->request->path + " ran past its " +
+    log_error(options_.index, "request " + f->request_id + " " + f->request->line() +
+                                  " ran past its " +
                                   (over_budget ? "instruction budget" : "deadline"));
     respond_text(responder, 503,
                  "Service Unavailable: the request took too long (request " + f->request_id + ")\n",
-                 request_id);
+                 request_id());
     return;
   }
-  log_error(options_.index, "request " + f->request_id + " " + f->request->method + " " +
-                                f->request->path + ": " + iso_->describe(raised));
+  log_error(options_.index,
+            "request " + f->request_id + " " + f->request->line() + ": " + iso_->describe(raised));
   respond_text(responder, 500, "Internal Server Error (request " + f->request_id + ")\n",
-               request_id);
+               request_id());
 }
 
 void Worker::start_stream(std::unique_ptr<InFlight> f, int status, Headers headers, Value fn) {
@@ -682,7 +683,7 @@ void Worker::finish_stream(std::unique_ptr<InFlight> f, lisp::Promise* p) {
   }
   // The head is out: the only way left to say "failed" is to abort.
   log_error(options_.index,
-            "request " + f->request_id + " " + f->request->method + " " + f->request->path +
+            "request " + f->request_id + " " + f->request->line() +
                 ": the stream writer failed, resetting: " + iso_->describe(p->value));
   f->request->responder.reset();
 }

@@ -46,11 +46,21 @@ namespace valk::serve {
 class HttpKeys;
 
 // A request copied off the reactor: everything the Lisp side may look at.
+// The head's text is copied into one string that the views point into.
 struct HttpRequest {
+  HttpRequest() = default;
+  HttpRequest(const HttpRequest&) = delete;
+  HttpRequest& operator=(const HttpRequest&) = delete;
+  // Copies the head of `req`.
+  explicit HttpRequest(Request& req);
+  // "GET /path", for log lines.
+  std::string line() const;
+
   uint64_t id = 0;  // unique in its worker; cancellations name it
   Responder responder;
-  std::string method, path, query, authority, scheme, peer;
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::string text;
+  std::string_view method, path, query, authority, scheme, peer;
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
   std::string body;  // the whole body, read before the handler runs
   // Or, for a body that streams in after the head: what the reactor feeds.
   std::shared_ptr<BodyPipe> body_pipe;

@@ -403,6 +403,49 @@ TEST(Map, RandomOperationsMatchStdMap) {
   }
 }
 
+// A template's maps equal map_from's for the same pairs, whatever the
+// layout: an array map, a trie with inner and collision nodes, and a key
+// set too large to copy (built by map_from instead). The prototype stays
+// as it was.
+TEST(MapTemplate, MakesTheMapsMapFromWould) {
+  Heap heap;
+  auto pairs = CollidingInts(3);
+  for (size_t n : {0, 3, 8, 11, 40, 2000}) {
+    std::vector<Value> keys;
+    for (size_t i = 0; i < n; i++) {
+      keys.push_back(i % 2 == 0 ? heap.keyword("k" + std::to_string(i)) : I(7919 * i));
+    }
+    if (n == 40) {
+      for (auto [a, b] : pairs) {
+        keys.push_back(I(a));
+        keys.push_back(I(b));
+      }
+    }
+    MapTemplate t(heap, keys.data(), keys.size());
+    for (int round = 0; round < 2; round++) {
+      std::vector<Value> values, kvs;
+      for (size_t i = 0; i < keys.size(); i++) {
+        values.push_back(I(static_cast<int64_t>(i * 10 + round)));
+        kvs.push_back(keys[i]);
+        kvs.push_back(values.back());
+      }
+      Value m = t.make(heap, values.data());
+      EXPECT_EQ(map_count(m), keys.size()) << n;
+      EXPECT_TRUE(equal(m, map_from(heap, kvs.data(), keys.size()))) << n;
+      Value out;
+      for (size_t i = 0; i < keys.size(); i++) {
+        ASSERT_TRUE(map_find(m, keys[i], &out)) << n << " " << i;
+        EXPECT_EQ(out.i, static_cast<int64_t>(i * 10 + round));
+        ASSERT_TRUE(map_find(t.proto(), keys[i], &out));
+        EXPECT_TRUE(out.is_nil());
+      }
+      // The copy is a map like any other: it can grow.
+      m = map_assoc(heap, m, heap.keyword("extra"), I(1));
+      EXPECT_EQ(map_count(m), keys.size() + 1);
+    }
+  }
+}
+
 TEST(Map, SurvivesCollectionWhenRooted) {
   Heap heap;
   Value m = Empty(heap);

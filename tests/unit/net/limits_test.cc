@@ -1,6 +1,7 @@
 // Limits and timeouts over HTTP/1.1 and TLS, connection limits, abrupt
 // disconnects.
 #include <atomic>
+#include <chrono>
 
 #include "net_test_util.h"
 
@@ -14,6 +15,12 @@ std::string exchange(uint16_t port, const std::string& req, bool* closed, int ms
       fd, [](const std::string&) { return false; }, ms, closed);
   close(fd);
   return r;
+}
+
+int64_t ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               t0)
+      .count();
 }
 
 TEST(Limits, UrlTooLongIs414) {
@@ -96,6 +103,49 @@ TEST(Timeouts, IdleKeepAliveCloses) {
   EXPECT_NE(r.find("Hello, World!"), std::string::npos);
   EXPECT_TRUE(closed);
   EXPECT_EQ(s.server().counters()[Counter::kTimeoutsIdle], 1u);
+}
+
+// The connection timer is moved only when a deadline comes earlier than it
+// is due: a later idle deadline must outlast the header deadline set before
+// it, and an earlier header deadline must cut a long idle wait short.
+TEST(Timeouts, LaterIdleDeadlineOutlastsTheHeaderDeadline) {
+  ServerOptions o = base_options();
+  o.timeouts.header_read = 100;
+  o.timeouts.idle = 600;
+  TestServer s(o, hello_handler());
+  auto t0 = std::chrono::steady_clock::now();
+  bool closed = false;
+  std::string r = exchange(s.port(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", &closed);
+  auto ms = ms_since(t0);
+  EXPECT_NE(r.find("Hello, World!"), std::string::npos);
+  EXPECT_TRUE(closed);
+  EXPECT_GE(ms, 550);
+  EXPECT_EQ(s.server().counters()[Counter::kTimeoutsIdle], 1u);
+  EXPECT_EQ(s.server().counters()[Counter::kTimeoutsHeader], 0u);
+}
+
+TEST(Timeouts, EarlierHeaderDeadlineCutsTheIdleWaitShort) {
+  ServerOptions o = base_options();
+  o.timeouts.header_read = 150;
+  o.timeouts.idle = 5000;
+  TestServer s(o, hello_handler());
+  int fd = tcp_connect(s.port());
+  send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string first = read_until(
+      fd, [](const std::string& got) { return got.find("Hello, World!") != std::string::npos; },
+      5000, nullptr);
+  ASSERT_NE(first.find("Hello, World!"), std::string::npos);
+  auto t0 = std::chrono::steady_clock::now();
+  send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+  bool closed = false;
+  std::string r = read_until(
+      fd, [](const std::string&) { return false; }, 5000, &closed);
+  auto ms = ms_since(t0);
+  close(fd);
+  EXPECT_EQ(r.rfind("HTTP/1.1 408", 0), 0u) << r;
+  EXPECT_TRUE(closed);
+  EXPECT_LT(ms, 2000);
+  EXPECT_EQ(s.server().counters()[Counter::kTimeoutsHeader], 1u);
 }
 
 TEST(Timeouts, TlsHandshakeTimesOut) {

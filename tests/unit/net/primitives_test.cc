@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "net/buffer.h"
+#include "net/chunk_queue.h"
 #include "net/mpsc.h"
 #include "net/slab.h"
 #include "valk/server.h"
@@ -142,6 +143,34 @@ TEST(Buffers, ReserveAndCommitWriteIntoTheBlocks) {
   EXPECT_EQ(chain.bytes(), 150u);
   EXPECT_EQ(pool.in_use(), 2u);
   chain.release(pool);
+}
+
+// First in, first out across interleaved pushes and pops, including the
+// compaction a queue that never drains (server-sent events) goes through.
+TEST(ChunkQueue, FifoThroughCompaction) {
+  ChunkQueue q;
+  EXPECT_TRUE(q.empty());
+  int pushed = 0, popped = 0;
+  for (int round = 0; round < 200; ++round) {
+    for (int i = 0; i < 3; ++i) {
+      q.push_back(std::to_string(pushed++));
+    }
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_EQ(q.front(), std::to_string(popped++));
+      q.pop_front();
+    }
+    ASSERT_EQ(q.size(), static_cast<size_t>(pushed - popped));
+    ASSERT_EQ(q[q.size() - 1], std::to_string(pushed - 1));
+  }
+  while (!q.empty()) {
+    ASSERT_EQ(q.front(), std::to_string(popped++));
+    q.pop_front();
+  }
+  EXPECT_EQ(popped, pushed);
+  q.push_back("again");
+  EXPECT_EQ(q.front(), "again");
+  q.clear();
+  EXPECT_TRUE(q.empty());
 }
 
 TEST(Counters, EveryCounterHasAName) {
