@@ -518,11 +518,13 @@ class H2Session final : public Session {
     auto* st = static_cast<Stream*>(src->ptr);
     size_t n = 0;
     bool eof = false;
+    // nghttp2 asks for at most 16 KiB (no read-length callback is set).
+    len = std::min(len, Reactor::kDataBufSize);
     if (st->file != nullptr) {
       // Only sized here: send_data reads it straight into the connection.
       n = static_cast<size_t>(std::min<uint64_t>(len, st->file->remaining()));
       eof = n == st->file->remaining();
-    } else if (!st->take_body(h->r_->data_buf(), std::min(len, Reactor::kDataBufSize), &n, &eof)) {
+    } else if (!st->take_body(h->r_->data_buf(), len, &n, &eof)) {
       return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     if (n > 0 || eof) {
