@@ -2,6 +2,7 @@
 
 #include <http_parser.h>
 #include <strings.h>
+#include <charconv>
 
 #include <algorithm>
 #include <cstring>
@@ -457,10 +458,17 @@ class H1Session final : public Session {
     s->head_sent = true;
     bool user_cl = false;
     no_body_ = s->status == 204 || s->status == 304 || (s->status >= 100 && s->status < 200);
-    std::string h;
-    h.reserve(256);
+    // Built in one buffer per reactor thread, so a head costs no
+    // allocation and an idle connection holds none.
+    static thread_local std::string h;
+    h.clear();
+    auto add_number = [](uint64_t n) {
+      char digits[24];
+      auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
+      h.append(digits, end);
+    };
     h += http10_ ? "HTTP/1.0 " : "HTTP/1.1 ";
-    h += std::to_string(s->status);
+    add_number(static_cast<uint64_t>(s->status));
     h += ' ';
     h += status_reason(s->status);
     h += "\r\n";
@@ -478,14 +486,18 @@ class H1Session final : public Session {
     h += "date: ";
     h += r_->http_date();
     h += "\r\n";
-    if (!r_->options().server_name.empty()) {
-      h += "server: " + r_->options().server_name + "\r\n";
+    const std::string& server = r_->options().server_name;
+    if (!server.empty()) {
+      h += "server: ";
+      h += server;
+      h += "\r\n";
     }
     chunked_ = false;
     if (!user_cl && !no_body_) {
       if (s->complete_body) {
-        size_t len = s->chunks.empty() ? 0 : s->chunks.front().size();
-        h += "content-length: " + std::to_string(len) + "\r\n";
+        h += "content-length: ";
+        add_number(s->chunks.empty() ? 0 : s->chunks.front().size());
+        h += "\r\n";
       } else if (!http10_) {
         h += "transfer-encoding: chunked\r\n";
         chunked_ = true;
