@@ -758,8 +758,19 @@ void entries_each(Value m, const std::function<bool(Value, Value)>& f) {
 }
 
 uint32_t hash32(Value v) {
+  // Symbols and keywords are interned and never change: their folded hash
+  // is kept in the object's spare field (0: not computed yet), so a lookup
+  // by keyword does not hash its name again.
+  bool named = v.tag == Tag::Keyword || v.tag == Tag::Symbol;
+  if (named && v.o->aux != 0) {
+    return v.o->aux;
+  }
   uint64_t h = hash(v);
-  return static_cast<uint32_t>(h ^ (h >> 32));
+  auto folded = static_cast<uint32_t>(h ^ (h >> 32));
+  if (named) {
+    v.o->aux = folded;
+  }
+  return folded;
 }
 
 bool map_is_array(Value map_or_set) {

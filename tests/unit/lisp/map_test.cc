@@ -403,6 +403,19 @@ TEST(Map, RandomOperationsMatchStdMap) {
   }
 }
 
+// A keyword's trie hash is cached in the keyword; the cached value is the
+// one computed from scratch, so maps built before and after agree.
+TEST(Map, KeywordHashIsCachedUnchanged) {
+  Heap heap;
+  Value k = heap.keyword("cached");
+  uint64_t h = hash(k);
+  auto folded = static_cast<uint32_t>(h ^ (h >> 32));
+  EXPECT_EQ(hash32(k), folded);
+  EXPECT_EQ(hash32(k), folded);
+  EXPECT_EQ(hash32(heap.symbol("cached")), hash32(heap.symbol("cached")));
+  EXPECT_NE(hash32(heap.symbol("cached")), folded);
+}
+
 // A template's maps equal map_from's for the same pairs, whatever the
 // layout: an array map, a trie with inner and collision nodes, and a key
 // set too large to copy (built by map_from instead). The prototype stays
