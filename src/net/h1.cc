@@ -10,6 +10,7 @@
 #include "net/file_body.h"
 #include "net/h2.h"
 #include "net/reactor.h"
+#include "util/ascii.h"
 
 namespace valk::net {
 
@@ -315,11 +316,7 @@ class H1Session final : public Session {
   }
 
   void commit_header() {
-    for (char& ch : field_) {
-      if (ch >= 'A' && ch <= 'Z') {
-        ch = static_cast<char>(ch - 'A' + 'a');
-      }
-    }
+    lower_in_place(field_);
     cur_->add_header(field_, value_);
     field_.clear();
     value_.clear();

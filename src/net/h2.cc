@@ -9,6 +9,7 @@
 
 #include "net/file_body.h"
 #include "net/reactor.h"
+#include "util/ascii.h"
 
 namespace valk::net {
 
@@ -578,11 +579,7 @@ class H2Session final : public Session {
     nv.push_back(make_nv(":status", status));
     bool user_cl = false;
     for (Header& x : st->resp_headers) {
-      for (char& ch : x.name) {
-        if (ch >= 'A' && ch <= 'Z') {
-          ch = static_cast<char>(ch - 'A' + 'a');
-        }
-      }
+      lower_in_place(x.name);
       if (connection_specific(x.name)) {
         continue;
       }

@@ -1,6 +1,7 @@
 #include "valk/static_files.h"
 
 #include "net/file_body.h"
+#include "util/ascii.h"
 #include "util/hex.h"
 
 #include <fcntl.h>
@@ -421,12 +422,7 @@ const char* mime_type(std::string_view name) {
   if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash)) {
     return "application/octet-stream";
   }
-  std::string ext(name.substr(dot + 1));
-  for (char& c : ext) {
-    if (c >= 'A' && c <= 'Z') {
-      c = static_cast<char>(c - 'A' + 'a');
-    }
-  }
+  std::string ext = ascii_lowered(name.substr(dot + 1));
   for (const Mime& m : kMimes) {
     if (m.ext == ext) {
       return m.type;

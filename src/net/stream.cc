@@ -8,6 +8,7 @@
 #include "net/conn.h"
 #include "net/file_body.h"
 #include "net/reactor.h"
+#include "util/ascii.h"
 
 namespace valk {
 
@@ -100,10 +101,7 @@ bool valid_name(const std::string& name) {
   if (ok(name)) {
     return true;  // the usual case, checked without a copy
   }
-  std::string lower = name;
-  for (char& ch : lower) {
-    ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
-  }
+  std::string lower = ascii_lowered(name);
   return lower != name && ok(lower);
 }
 

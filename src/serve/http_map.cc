@@ -10,23 +10,14 @@
 #include "lisp/utf8.h"
 #include "net/stream.h"
 #include "serve/request_body.h"
+#include "util/ascii.h"
 
 namespace valk::serve {
 
 using lisp::Tag;
 using lisp::Value;
 
-namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   lisp::Heap& h = iso.heap();
@@ -51,7 +42,7 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
            scheme, authority, remote_addr,  protocol, request_id, status,
            http,   https,     http10,       http11,   http2};
   for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
-    methods.emplace_back(m, h.keyword(lower(m)));
+    methods.emplace_back(m, h.keyword(ascii_lowered(m)));
     keep_.push_back(methods.back().second);
   }
   lisp::Value request_keys[] = {method, path,      query_string, headers,  body,      body_stream,
@@ -77,7 +68,7 @@ Value method_keyword(lisp::Isolate& iso, const HttpKeys& k, std::string_view met
       return keyword;
     }
   }
-  return iso.heap().keyword(lower(method));
+  return iso.heap().keyword(ascii_lowered(method));
 }
 
 }  // namespace
@@ -225,9 +216,7 @@ bool read_headers(Value headers, const char* what, Headers* out, std::string* er
       ok = false;
       return false;
     }
-    for (char& c : n) {
-      c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
-    }
+    lower_in_place(n);
     if (value.is(Tag::Vector)) {
       lisp::vector_each(value, [&](Value item) {
         if (!header_text(item, &v)) {
