@@ -412,10 +412,8 @@ void Conn::set_deadline(uint32_t ms) {
     deadline_ = 0;  // the timer, if running, fires to no effect
     return;
   }
-  uint64_t now = uv_now(reactor->loop());
-  deadline_ = now + ms;
-  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_)) || timer_due_ > deadline_) {
-    timer_due_ = deadline_;
+  deadline_ = uv_now(reactor->loop()) + ms;
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&timer_)) || uv_timer_get_due_in(&timer_) > ms) {
     uv_timer_start(&timer_, on_timer, ms, 0);
   }
 }
@@ -427,7 +425,6 @@ void Conn::on_timer(uv_timer_t* t) {
   }
   uint64_t now = uv_now(c->reactor->loop());
   if (now < c->deadline_) {
-    c->timer_due_ = c->deadline_;
     uv_timer_start(&c->timer_, on_timer, c->deadline_ - now, 0);
     return;
   }

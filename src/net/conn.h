@@ -134,13 +134,11 @@ class Conn {
   bool reading_ = false;
   int open_handles_ = 0;
   TimerKind timer_kind_ = kTimerNone;
-  // When the current timeout expires (loop time, ms; 0: none) and when the
-  // uv timer is due. The timer is moved only when a deadline comes earlier
-  // than it is due; a later one is found when it fires, so the header and
-  // idle deadlines a keep-alive connection sets per request cost no timer
-  // heap operations.
+  // When the current timeout expires (loop time, ms; 0: none). The timer
+  // is moved only when a deadline comes earlier than it is due; a later one
+  // is found when it fires, so the header and idle deadlines a keep-alive
+  // connection sets per request cost no timer heap operations.
   uint64_t deadline_ = 0;
-  uint64_t timer_due_ = 0;
 };
 
 }  // namespace valk::net
