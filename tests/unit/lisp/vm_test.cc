@@ -223,6 +223,21 @@ TEST_P(VmTest, InvalidOpcodesRaiseAnInternalError) {
   }
 }
 
+// Each eval runs in a fiber whose stack goes back to the isolate when it
+// finishes; the next fiber starts on it with stale values above its top.
+// Results must not see them, with or without a collection in between.
+TEST_P(VmTest, FibersReuseFinishedStacks) {
+  eval("(def depth (fn [n] (if (== n 0) [] (let [v (depth (- n 1))] (if (< n 3) (conj v n) v)))))");
+  // A fiber that dies of an error deep down leaves its frames behind.
+  eval("(def boom (fn [n] (if (== n 0) (+ 1 \"a\") (+ 1 (boom (- n 1))))))");
+  for (int round = 0; round < 3; round++) {
+    EXPECT_NE(eval("(boom 500)").find("type-error"), std::string::npos);
+    EXPECT_EQ(eval("(depth 3000)"), "[1 2]");
+    EXPECT_EQ(eval("(let [a [1 2] b (str \"x\" 1)] [a b])"), "[[1 2] \"x1\"]");
+    EXPECT_EQ(eval("((fn [p q] (let [r (+ p q)] [p q r])) 3 4)"), "[3 4 7]");
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Gc, VmTest, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? "Stress" : "Normal"; });
 
