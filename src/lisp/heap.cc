@@ -315,6 +315,31 @@ void Heap::destroy(Obj* o) {
   }
 }
 
+// Whether finalize() has anything to do for a dead object. Most garbage
+// (strings, conses, maps, vectors, closures) has not, and the sweep skips
+// the call for it. Follows destroy()'s cases.
+namespace {
+bool needs_finalize(const Obj* o) {
+  if (o->flags & kHasSourcePos) {
+    return true;
+  }
+  switch (o->type) {
+    case Tag::Vector:
+    case Tag::Map:
+    case Tag::Set:
+    case Tag::Internal:
+      return static_cast<const ClassObj*>(o)->cls->destroy != nullptr;
+    case Tag::Proto:
+    case Tag::Error:
+    case Tag::Promise:
+    case Tag::Fiber:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 // A dead object's destructor runs before its cell is reused. Destructors
 // (ObjClass::destroy included) release C++ storage only and never read
 // other heap objects, which may be dead in the same sweep.
@@ -346,7 +371,9 @@ void Heap::sweep_class(size_t c) {
           live++;
           continue;
         }
-        finalize(o);
+        if (needs_finalize(o)) {
+          finalize(o);
+        }
         stats_.bytes_live -= cell;
         stats_.objects_live--;
         o->type = Tag::Nil;

@@ -109,23 +109,24 @@ struct Shape {
 };
 const Shape kInner = {Tag::Internal, &kNodeClass};
 
-inline bool keys_equal(Value a, Value b) {
-  if (identical(a, b)) {
-    return true;
-  }
-  // Only strings, doubles and collections can be equal without being
-  // identical; symbols, keywords and ints are compared by identity above.
-  switch (a.tag) {
+// Only strings, doubles and collections can be equal without being
+// identical; symbols, keywords, ints, booleans and nil only by identity.
+inline bool equal_only_if_identical(Value v) {
+  switch (v.tag) {
     case Tag::String:
     case Tag::Double:
     case Tag::List:
     case Tag::Vector:
     case Tag::Map:
     case Tag::Set:
-      return equal(a, b);
-    default:
       return false;
+    default:
+      return true;
   }
+}
+
+inline bool keys_equal(Value a, Value b) {
+  return identical(a, b) || (!equal_only_if_identical(a) && equal(a, b));
 }
 
 inline uint32_t bit_at(uint32_t h, uint32_t shift) {
@@ -465,7 +466,18 @@ bool generic_find(Value m, Value key, Value* out) {
   if (is_array(m)) {
     auto* a = static_cast<ArrayMap*>(m.o);
     Value* kv = a->kv();
-    for (uint32_t i = 0; i < a->aux; i++) {
+    uint32_t n = a->aux;
+    // Keyword keys, the usual case, need no more than a compare per entry.
+    if (equal_only_if_identical(key)) {
+      for (uint32_t i = 0; i < n; i++) {
+        if (identical(kv[2 * i], key)) {
+          *out = kv[2 * i + 1];
+          return true;
+        }
+      }
+      return false;
+    }
+    for (uint32_t i = 0; i < n; i++) {
       if (keys_equal(kv[2 * i], key)) {
         *out = kv[2 * i + 1];
         return true;

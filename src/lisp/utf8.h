@@ -17,8 +17,23 @@ namespace valk::lisp {
 inline size_t utf8_count(std::string_view s) {
   const char* p = s.data();
   size_t n = s.size();
-  size_t continuations = 0;
+  // Most strings are ASCII (header names and values, paths, keys): one OR
+  // per word finds that out, and their count is their size.
+  uint64_t high = 0;
   size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    high |= w;
+  }
+  for (; i < n; i++) {
+    high |= static_cast<unsigned char>(p[i]);
+  }
+  if ((high & 0x8080808080808080ull) == 0) {
+    return n;
+  }
+  size_t continuations = 0;
+  i = 0;
   for (; i + 8 <= n; i += 8) {
     uint64_t w;
     memcpy(&w, p + i, 8);

@@ -197,32 +197,32 @@ void Reactor::apply(Completion* c) {
 
 void Reactor::on_prepare(uv_prepare_t* p) {
   auto* r = static_cast<Reactor*>(p->data);
-  while (!r->local_.empty()) {
-    std::vector<Completion*> batch;
-    batch.swap(r->local_);
-    for (Completion* c : batch) {
-      r->apply(c);
-    }
-  }
+  r->apply_local();
   while (!r->dirty_.empty()) {
-    std::vector<Conn*> batch;
-    batch.swap(r->dirty_);
-    for (Conn* c : batch) {
+    r->dirty_batch_.swap(r->dirty_);
+    for (Conn* c : r->dirty_batch_) {
       c->dirty = false;
     }
-    for (Conn* c : batch) {
+    for (Conn* c : r->dirty_batch_) {
       c->flush();
     }
+    r->dirty_batch_.clear();
     // A flush may queue completions (cancel callbacks respond at once).
-    while (!r->local_.empty()) {
-      std::vector<Completion*> more;
-      more.swap(r->local_);
-      for (Completion* c : more) {
-        r->apply(c);
-      }
-    }
+    r->apply_local();
   }
   r->update_gauges();
+}
+
+// The batches are members, swapped with the queues rather than built anew,
+// so that a loop turn allocates nothing once they have grown.
+void Reactor::apply_local() {
+  while (!local_.empty()) {
+    local_batch_.swap(local_);
+    for (Completion* c : local_batch_) {
+      apply(c);
+    }
+    local_batch_.clear();
+  }
 }
 
 void Reactor::mark_dirty(Conn* c) {

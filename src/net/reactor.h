@@ -91,6 +91,8 @@ class Reactor {
   static void on_drain_timer(uv_timer_t* t);
   void accept_one(uv_stream_t* server);
   void apply(Completion* c);
+  // Applies the completions posted from the reactor's own thread.
+  void apply_local();
   void begin_shutdown();
   void force_close_all();
   void maybe_finish();
@@ -115,6 +117,7 @@ class Reactor {
   std::vector<uv_stream_t*> deferred_accepts_;
   MpscQueue<Completion*> queue_{65536};
   std::vector<Completion*> local_;
+  std::vector<Completion*> local_batch_;  // being applied by apply_local
   std::atomic<bool> shutdown_req_{false}, force_req_{false};
   // Posters in flight and whether the async handle is gone, so that no
   // thread calls uv_async_send on a closed handle.
@@ -126,6 +129,7 @@ class Reactor {
   Slab<Stream> streams_;
   Conn* conn_list_ = nullptr;
   std::vector<Conn*> dirty_;
+  std::vector<Conn*> dirty_batch_;  // being flushed by on_prepare
   std::unordered_map<uint64_t, Stream*> stream_map_;
   uint64_t next_serial_ = 1;
   time_t date_time_ = 0;

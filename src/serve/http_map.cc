@@ -9,6 +9,7 @@
 #include "lisp/printer.h"
 #include "lisp/utf8.h"
 #include "net/stream.h"
+#include "serve/header_cache.h"
 #include "serve/request_body.h"
 #include "util/ascii.h"
 
@@ -250,8 +251,8 @@ bool read_headers(Value headers, const char* what, Headers* out, std::string* er
   return true;
 }
 
-bool read_response(lisp::Isolate& iso, const HttpKeys& k, Value result, HttpResponse* out,
-                   std::string* error) {
+bool read_response(const HttpKeys& k, ResponseHeaderCache& header_cache, Value result,
+                   HttpResponse* out, std::string* error) {
   if (result.is_nil()) {
     out->status = 404;
     out->headers = {{"content-type", "text/plain; charset=utf-8"}};
@@ -280,7 +281,7 @@ bool read_response(lisp::Isolate& iso, const HttpKeys& k, Value result, HttpResp
   }
   Value headers;
   if (lisp::map_find(result, k.headers, &headers) &&
-      !read_headers(headers, "response header", &out->headers, error)) {
+      !header_cache.read(headers, &out->headers, error)) {
     return false;
   }
   Value body;

@@ -20,6 +20,8 @@
 
 namespace valk::serve {
 
+class ResponseHeaderCache;
+
 // Keys of request and response maps, interned once per isolate and rooted.
 class HttpKeys {
  public:
@@ -63,7 +65,7 @@ bool read_headers(lisp::Value headers, const char* what, Headers* out, std::stri
 
 // Reads a handler's result. Returns false with a message in *error when the
 // value is not a valid response.
-bool read_response(lisp::Isolate& iso, const HttpKeys& keys, lisp::Value result, HttpResponse* out,
-                   std::string* error);
+bool read_response(const HttpKeys& keys, ResponseHeaderCache& header_cache, lisp::Value result,
+                   HttpResponse* out, std::string* error);
 
 }  // namespace valk::serve

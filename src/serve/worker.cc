@@ -8,6 +8,7 @@
 #include "lisp/fiber.h"
 #include "lisp/isolate.h"
 #include "lisp/printer.h"
+#include "serve/header_cache.h"
 #include "serve/http_map.h"
 #include "valk/valk.h"
 
@@ -486,11 +487,14 @@ void Worker::thread_main() {
   if (ok) {
     HttpKeys keys(iso);
     keys_ = &keys;
+    ResponseHeaderCache header_cache(iso);
+    header_cache_ = &header_cache;
     uv_timer_start(
         &deadline_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sweep_deadlines(); },
         100, 100);
     iso.run_loop(&stop_loop_);
     keys_ = nullptr;
+    header_cache_ = nullptr;
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&local_wakeup_), nullptr);
@@ -594,7 +598,7 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
   if (p->state == lisp::PromiseState::Fulfilled) {
     HttpResponse resp;
     std::string error;
-    if (read_response(*iso_, *keys_, p->value, &resp, &error)) {
+    if (read_response(*keys_, *header_cache_, p->value, &resp, &error)) {
       if (!resp.stream_fn.is_nil()) {
         start_stream(std::move(f), resp.status, std::move(resp.headers), resp.stream_fn);
         return;

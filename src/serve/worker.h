@@ -44,6 +44,7 @@ struct Promise;
 namespace valk::serve {
 
 class HttpKeys;
+class ResponseHeaderCache;
 
 // A request copied off the reactor: everything the Lisp side may look at.
 // The head's text is copied into one string that the views point into.
@@ -189,6 +190,7 @@ class Worker {
   bool has_app_ = false;
   uint32_t app_slot_ = 0;
   const HttpKeys* keys_ = nullptr;
+  ResponseHeaderCache* header_cache_ = nullptr;
   uint32_t deadline_ms_ = 0;
   uint64_t instruction_budget_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<InFlight>> in_flight_;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "lisp/heap.h"
+#include "lisp/utf8.h"
 
 namespace valk::lisp {
 namespace {
@@ -117,6 +118,23 @@ TEST(Text, ParseDouble) {
   EXPECT_FALSE(parse_double_text("1.5x", &d));
   EXPECT_FALSE(parse_double_text("0x1p3", &d));
   EXPECT_FALSE(parse_double_text("inf", &d));
+}
+
+// utf8_count takes a shortcut for ASCII: a multi-byte character anywhere,
+// in a whole word or in the tail past the last one, must still be seen.
+TEST(Text, Utf8CountSeesMultiByteCharactersAnywhere) {
+  EXPECT_EQ(utf8_count(""), 0u);
+  EXPECT_EQ(utf8_count("abc"), 3u);
+  EXPECT_EQ(utf8_count("abcdefghijklmnopq"), 17u);
+  std::string ascii(40, 'a');
+  for (size_t at = 0; at + 2 <= ascii.size(); at++) {
+    std::string s = ascii;
+    s.replace(at, 2, "\xc3\xa9");  // é, two bytes for one code point
+    EXPECT_EQ(utf8_count(s), 39u) << "é at byte " << at;
+  }
+  EXPECT_EQ(utf8_count("\xf0\x9f\x98\x80"), 1u);                  // one 4-byte emoji
+  EXPECT_EQ(utf8_count("abcdefgh\xce\xbb"), 9u);                  // in the tail
+  EXPECT_EQ(utf8_count("\xce\xb1\xce\xb1\xce\xb1\xce\xb1"), 4u);  // whole words
 }
 
 }  // namespace
