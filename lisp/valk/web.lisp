@@ -348,9 +348,24 @@
 ;; (router route ...): a handler dispatching on method and path. Adds
 ;; :params (keyword keys, decoded values, merged over any already there)
 ;; and :route (the pattern that matched) to the request.
+;; Routes whose pattern is static segments only, by the path a request for
+;; them has: {"/a/b" {method route}}. A request path found here matches
+;; those segments exactly (no segment has a '%' or '/' that decoding could
+;; change), and the trie's search, static children first, would reach the
+;; same route: the router looks here before it splits and walks.
+(defn valk.web/exact-routes [routes]
+  (reduce (fn [acc r]
+            (let [segs (:segments r)]
+              (if (every? (fn [s] (and (string? s) (not (includes? s "%")) (not (includes? s "/"))))
+                          segs)
+                (assoc-in acc [(str "/" (join "/" segs)) (:method r)] r)
+                acc)))
+          {} routes))
+
 (defn router [& routes]
   (let [routes (valk.web/flatten-routes routes)
         root (reduce valk.web/insert {} routes)
+        exact (valk.web/exact-routes routes)
         every-method (set (map :method routes))]
     (fn [req]
       (let [path (:path req)
@@ -363,26 +378,28 @@
           (not-found)
 
           :else
-          (let [segs (web/path-segments path)
-                n (count segs)
-                hit (when segs (valk.web/match root segs 0 n [] method))]
-            (if hit
-              (let [r (first hit)
-                    names (:names r)
-                    params (:params req)]
-                ((:handler r)
-                 (assoc req
-                        :params (cond
-                                  (empty? names) (or params {})
-                                  (nil? params) (zipmap names (second hit))
-                                  :else (merge params (zipmap names (second hit))))
-                        :route (:pattern r))))
-              (let [allowed (if segs (valk.web/allowed root segs 0 n #{}) #{})]
-                (cond
-                  (empty? allowed) (not-found)
-                  (= method :options)
-                  {:status 204 :headers {"allow" (valk.web/allow-header allowed)} :body nil}
-                  :else (valk.web/method-not-allowed (valk.web/allow-header allowed)))))))))))
+          (if-let [r (valk.web/pick (get exact path) method)]
+            ((:handler r) (assoc req :params (or (:params req) {}) :route (:pattern r)))
+            (let [segs (web/path-segments path)
+                  n (count segs)
+                  hit (when segs (valk.web/match root segs 0 n [] method))]
+              (if hit
+                (let [r (first hit)
+                      names (:names r)
+                      params (:params req)]
+                  ((:handler r)
+                   (assoc req
+                          :params (cond
+                                    (empty? names) (or params {})
+                                    (nil? params) (zipmap names (second hit))
+                                    :else (merge params (zipmap names (second hit))))
+                          :route (:pattern r))))
+                (let [allowed (if segs (valk.web/allowed root segs 0 n #{}) #{})]
+                  (cond
+                    (empty? allowed) (not-found)
+                    (= method :options)
+                    {:status 204 :headers {"allow" (valk.web/allow-header allowed)} :body nil}
+                    :else (valk.web/method-not-allowed (valk.web/allow-header allowed))))))))))))
 
 ;; ---------------------------------------------------------------------------
 ;; Query strings and forms

@@ -89,6 +89,25 @@
     (is (= "wild" (app (req :get "/users/a/b"))))
     (is (= "wild" (app (req :get "/users"))))))
 
+;; Static patterns are looked up by the whole path before the trie is
+;; walked; what they answer must not differ from the walk's answer.
+(deftest router-static-paths-found-whole-match-like-the-walk
+  (let [app (router (GET "/users/new" echo-params)
+                    (POST "/users/:id" echo-params)
+                    (GET "/a%2Fb" (fn [r] "encoded slash"))
+                    (GET "/100%25" (fn [r] "percent")))]
+    (is (= {} (:body (app (req :get "/users/new")))))
+    (is (= "/users/new" (:route (app (req :get "/users/new")))))
+    (is (= {:y "outer"} (:body (app (req :get "/users/new" {:params {:y "outer"}})))))
+    (is (= {} (:body (app (req :head "/users/new")))) "HEAD takes the GET route")
+    (is (= {:id "new"} (:body (app (req :post "/users/new")))) "another method walks the trie")
+    (is (= {} (:body (app (req :get "/users/%6Eew")))) "an encoded path is decoded, then walked")
+    (is (= 404 (:status (app (req :get "/users/new/")))))
+    (is (= "encoded slash" (app (req :get "/a%2Fb"))))
+    (is (= 404 (:status (app (req :get "/a/b")))) "a decoded slash is not a separator")
+    (is (= "percent" (app (req :get "/100%25"))))
+    (is (= "percent" (app (req :get "/100%"))) "a malformed escape is kept as it is")))
+
 (deftest router-backtracks-out-of-a-dead-end
   (let [app (router (GET "/a/b/d" (fn [r] "static"))
                     (GET "/a/:x/c" echo-params))]
