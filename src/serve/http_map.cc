@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -84,12 +85,14 @@ HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()) {
   for (const HeaderView& h : req.headers()) {
     size += h.name.size() + h.value.size();
   }
-  // Reserved whole, so the views taken while appending stay valid.
-  text.reserve(size);
-  auto copy = [this](std::string_view from) {
-    size_t at = text.size();
-    text.append(from);
-    return std::string_view(text).substr(at, from.size());
+  // Sized once, so the views stay valid; filled with plain copies.
+  text.resize(size);
+  char* out = text.data();
+  auto copy = [&out](std::string_view from) {
+    memcpy(out, from.data(), from.size());
+    std::string_view view(out, from.size());
+    out += from.size();
+    return view;
   };
   method = copy(parts[0]);
   path = copy(parts[1]);

@@ -1,5 +1,6 @@
 #include "serve/worker.h"
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <limits>
@@ -550,7 +551,12 @@ void Worker::begin(std::unique_ptr<HttpRequest> request) {
   Isolate& iso = *iso_;
   uint64_t id = request->id;
   auto f = std::make_unique<InFlight>(this);
-  f->request_id = std::to_string(options_.index) + "-" + std::to_string(id);
+  // "<worker>-<n>", written without temporaries.
+  char id_text[48];
+  char* end = std::to_chars(id_text, id_text + 20, options_.index).ptr;
+  *end++ = '-';
+  end = std::to_chars(end, id_text + sizeof id_text, id).ptr;
+  f->request_id.assign(id_text, end);
   Value req = make_request_map(iso, *keys_, *request, f->request_id);
   f->request = std::move(request);
   lisp::Fiber* fiber = iso.spawn_call(iso.rooted(app_slot_), &req, 1);
