@@ -1,5 +1,7 @@
 #include "serve/header_cache.h"
 
+#include <algorithm>
+
 #include "serve/http_map.h"
 
 namespace valk::serve {
@@ -20,6 +22,7 @@ bool ResponseHeaderCache::read(lisp::Value map, Headers* out, std::string* error
   for (size_t i = 0; i < kEntries; i++) {
     if (maps_[i].o == map.o) {
       out->insert(out->end(), headers_[i].begin(), headers_[i].end());
+      hits_++;
       return true;
     }
   }
@@ -27,10 +30,13 @@ bool ResponseHeaderCache::read(lisp::Value map, Headers* out, std::string* error
   if (!read_headers(map, "response header", out, error)) {
     return false;
   }
-  if (candidate_ != map.o) {
-    candidate_ = map.o;
+  auto seen = std::find(candidates_.begin(), candidates_.end(), map.o);
+  if (seen == candidates_.end()) {
+    candidates_[next_candidate_] = map.o;
+    next_candidate_ = (next_candidate_ + 1) % kEntries;
     return true;
   }
+  *seen = nullptr;
   size_t bytes = 0;
   for (size_t i = first; i < out->size(); i++) {
     bytes += (*out)[i].name.size() + (*out)[i].value.size();
@@ -40,7 +46,6 @@ bool ResponseHeaderCache::read(lisp::Value map, Headers* out, std::string* error
     headers_[next_].assign(out->begin() + static_cast<ptrdiff_t>(first), out->end());
     next_ = (next_ + 1) % kEntries;
   }
-  candidate_ = nullptr;
   return true;
 }
 

@@ -5,12 +5,13 @@
 //
 // Entries are found by identity. Maps are immutable and every cached map is
 // rooted, so the same object always stands for the same headers. A map
-// enters the cache the second time in a row it is seen, so handlers that
-// build a fresh map per response (a redirect's location) do not push the
-// shared ones out.
+// enters the cache when it is seen again while still among the last few
+// missed, so handlers that build a fresh map per response (a redirect's
+// location) do not push the shared ones out.
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ class ResponseHeaderCache {
   // read_headers does. Returns false with *error set if they are invalid.
   bool read(lisp::Value map, Headers* out, std::string* error);
 
+  // Lookups answered from the cache.
+  uint64_t hits() const { return hits_; }
+
   static constexpr size_t kEntries = 8;
   // Maps whose headers come to more bytes than this are not kept.
   static constexpr size_t kMaxEntryBytes = 4096;
@@ -40,8 +44,10 @@ class ResponseHeaderCache {
   std::vector<lisp::Value> maps_;  // rooted; nil in unused entries
   std::array<Headers, kEntries> headers_;
   size_t next_ = 0;  // the entry replaced next, round robin
-  // The last map missed; only compared, never followed (it may be dead).
-  const void* candidate_ = nullptr;
+  // The last maps missed; only compared, never followed (they may be dead).
+  std::array<const void*, kEntries> candidates_ = {};
+  size_t next_candidate_ = 0;
+  uint64_t hits_ = 0;
 };
 
 }  // namespace valk::serve

@@ -58,6 +58,28 @@ TEST_F(HeaderCacheTest, RepeatedMapGivesTheSameHeaders) {
   EXPECT_EQ(read(lisp::Value::nil()), "");
 }
 
+// Handlers that alternate between text, json and html answer with a few
+// shared maps in turn: each must end up cached. A map made per response
+// must not be.
+TEST_F(HeaderCacheTest, MapsUsedInTurnAreCachedFreshOnesAreNot) {
+  lisp::Value shared[] = {headers_map(1), headers_map(2), headers_map(3)};
+  for (int round = 0; round < 2; round++) {
+    for (lisp::Value m : shared) {
+      read(m);
+    }
+  }
+  uint64_t before = cache_.hits();
+  for (lisp::Value m : shared) {
+    read(m);
+  }
+  EXPECT_EQ(cache_.hits(), before + 3);
+  before = cache_.hits();
+  for (size_t n = 10; n < 30; n++) {
+    read(headers_map(n));
+  }
+  EXPECT_EQ(cache_.hits(), before);
+}
+
 TEST_F(HeaderCacheTest, AppendsAfterWhatIsThere) {
   lisp::Value m = headers_map(1);
   read(m);
