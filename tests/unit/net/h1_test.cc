@@ -1,6 +1,9 @@
 // HTTP/1.1 over raw sockets: keep-alive, pipelining, chunked both ways,
 // Expect: 100-continue, HEAD, Connection: close.
+#include <netinet/tcp.h>
+
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -54,6 +57,35 @@ TEST(H1, KeepAliveReusesTheConnection) {
   }
   EXPECT_EQ(s.server().counters()[Counter::kConnectionsAccepted], 1u);
   close(fd);
+}
+
+// The parser hands over the URL and each header name and value in one
+// piece unless a read ends inside it; then the piece must be kept across
+// reads. The head goes out cut at every position in turn, each cut a
+// separate read on the server (TCP_NODELAY and a pause between the parts).
+TEST(H1, HeadCutAcrossReadsAtEveryByte) {
+  TestServer s(base_options(), [](Request& req, Responder res) {
+    std::string seen = std::string(req.path()) + "?" + std::string(req.query()) + "|";
+    for (const HeaderView& h : req.headers()) {
+      seen += std::string(h.name) + "=" + std::string(h.value) + "|";
+    }
+    res.respond(200, {}, seen);
+  });
+  const std::string head =
+      "GET /some/path?x=1 HTTP/1.1\r\nHost: h\r\nX-Mixed-Case: Value One\r\n\r\n";
+  const std::string want = "/some/path?x=1|host=h|x-mixed-case=Value One|";
+  for (size_t cut = 1; cut < head.size(); cut++) {
+    int fd = tcp_connect(s.port());
+    ASSERT_GE(fd, 0);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    ASSERT_TRUE(send_all(fd, head.substr(0, cut)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    ASSERT_TRUE(send_all(fd, head.substr(cut)));
+    std::string r = read_until(fd, [](const std::string& d) { return has_responses(d, 1); });
+    EXPECT_NE(r.find(want), std::string::npos) << "cut at " << cut << ": " << r;
+    close(fd);
+  }
 }
 
 TEST(H1, PipelinedResponsesComeInOrder) {
