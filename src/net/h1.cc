@@ -453,50 +453,17 @@ class H1Session final : public Session {
 
   void send_head(Stream* s) {
     s->head_sent = true;
-    bool user_cl = false;
     no_body_ = s->status == 204 || s->status == 304 || (s->status >= 100 && s->status < 200);
-    // Built in one buffer per reactor thread, so a head costs no
-    // allocation and an idle connection holds none.
-    static thread_local std::string h;
-    h.clear();
-    auto add_number = [](uint64_t n) {
-      char digits[24];
-      auto end = std::to_chars(digits, digits + sizeof digits, n).ptr;
-      h.append(digits, end);
-    };
-    h += http10_ ? "HTTP/1.0 " : "HTTP/1.1 ";
-    add_number(static_cast<uint64_t>(s->status));
-    h += ' ';
-    h += status_reason(s->status);
-    h += "\r\n";
+    bool user_cl = false;
     for (const Header& x : s->resp_headers) {
-      if (iequals(x.name, "content-length")) {
-        user_cl = true;
-      } else if (iequals(x.name, "connection") || iequals(x.name, "transfer-encoding")) {
-        continue;
-      }
-      h += x.name;
-      h += ": ";
-      h += x.value;
-      h += "\r\n";
-    }
-    h += "date: ";
-    h += r_->http_date();
-    h += "\r\n";
-    const std::string& server = r_->options().server_name;
-    if (!server.empty()) {
-      h += "server: ";
-      h += server;
-      h += "\r\n";
+      user_cl = user_cl || iequals(x.name, "content-length");
     }
     chunked_ = false;
+    bool has_length = false;
     if (!user_cl && !no_body_) {
       if (s->complete_body) {
-        h += "content-length: ";
-        add_number(s->chunks.empty() ? 0 : s->chunks.front().size());
-        h += "\r\n";
+        has_length = true;
       } else if (!http10_) {
-        h += "transfer-encoding: chunked\r\n";
         chunked_ = true;
       } else {
         keep_alive_ = false;  // the body ends when the connection does
@@ -505,12 +472,67 @@ class H1Session final : public Session {
     if (!s->req_complete || r_->draining() || closing_eof_) {
       keep_alive_ = false;
     }
-    if (!keep_alive_) {
-      h += "connection: close\r\n";
-    } else if (http10_) {
-      h += "connection: keep-alive\r\n";
+    char status_digits[24], length_digits[24];
+    std::string_view status(
+        status_digits,
+        std::to_chars(status_digits, status_digits + sizeof status_digits, s->status).ptr);
+    std::string_view length;
+    if (has_length) {
+      size_t n = s->chunks.empty() ? 0 : s->chunks.front().size();
+      length = {length_digits,
+                std::to_chars(length_digits, length_digits + sizeof length_digits, n).ptr};
     }
-    h += "\r\n";
+    const std::string& server = r_->options().server_name;
+    // The head's pieces, walked twice: once to size the buffer, once to
+    // fill it with plain copies.
+    auto pieces = [&](auto&& put) {
+      put(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ");
+      put(status);
+      put(" ");
+      put(status_reason(s->status));
+      put("\r\n");
+      for (const Header& x : s->resp_headers) {
+        if (iequals(x.name, "connection") || iequals(x.name, "transfer-encoding")) {
+          continue;
+        }
+        put(x.name);
+        put(": ");
+        put(x.value);
+        put("\r\n");
+      }
+      put("date: ");
+      put(r_->http_date());
+      put("\r\n");
+      if (!server.empty()) {
+        put("server: ");
+        put(server);
+        put("\r\n");
+      }
+      if (has_length) {
+        put("content-length: ");
+        put(length);
+        put("\r\n");
+      } else if (chunked_) {
+        put("transfer-encoding: chunked\r\n");
+      }
+      if (!keep_alive_) {
+        put("connection: close\r\n");
+      } else if (http10_) {
+        put("connection: keep-alive\r\n");
+      }
+      put("\r\n");
+    };
+    size_t size = 0;
+    pieces([&size](std::string_view p) { size += p.size(); });
+    // One buffer per reactor thread: a head costs no allocation and an idle
+    // connection holds none.
+    static thread_local std::string h;
+    h.resize(size);
+    char* out = h.data();
+    pieces([&out](std::string_view p) {
+      memcpy(out, p.data(), p.size());
+      out += p.size();
+    });
     conn_->send(h);
   }
 
