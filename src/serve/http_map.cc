@@ -51,7 +51,59 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
                                 scheme, authority, remote_addr,  protocol, request_id};
   request_map = lisp::MapTemplate(h, request_keys, std::size(request_keys));
   keep_.push_back(request_map.proto());
+  // Sent by most clients on most requests; each request's map shares these
+  // strings instead of making its own.
+  for (const char* name : {"accept",
+                           "accept-encoding",
+                           "accept-language",
+                           "authorization",
+                           "cache-control",
+                           "connection",
+                           "content-length",
+                           "content-type",
+                           "cookie",
+                           "dnt",
+                           "forwarded",
+                           "host",
+                           "if-modified-since",
+                           "if-none-match",
+                           "origin",
+                           "pragma",
+                           "priority",
+                           "range",
+                           "referer",
+                           "sec-ch-ua",
+                           "sec-ch-ua-mobile",
+                           "sec-ch-ua-platform",
+                           "sec-fetch-dest",
+                           "sec-fetch-mode",
+                           "sec-fetch-site",
+                           "sec-fetch-user",
+                           "te",
+                           "upgrade-insecure-requests",
+                           "user-agent",
+                           "x-forwarded-for",
+                           "x-forwarded-host",
+                           "x-forwarded-proto",
+                           "x-real-ip",
+                           "x-request-id"}) {
+    lisp::Value v = h.string(name);
+    common_names_[strlen(name)].push_back(v);
+    keep_.push_back(v);
+  }
   iso_.push_roots(&keep_);
+}
+
+lisp::Value HttpKeys::header_name(std::string_view name) const {
+  if (name.size() > kMaxCommonName) {
+    return Value::nil();
+  }
+  for (Value v : common_names_[name.size()]) {
+    if (memcmp(static_cast<lisp::String*>(v.o)->data, name.data(), name.size()) == 0) {
+      return v;
+    }
+  }
+  return Value::nil();
 }
 
 HttpKeys::~HttpKeys() {
@@ -138,7 +190,8 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
       continue;  // joined into its first occurrence
     }
     auto next = std::find_if(in.begin() + static_cast<ptrdiff_t>(i) + 1, in.end(), same);
-    header_kvs[n_kvs++] = h.string(name);
+    Value shared = k.header_name(name);
+    header_kvs[n_kvs++] = shared.is_nil() ? h.string(name) : shared;
     if (next == in.end()) {
       header_kvs[n_kvs++] = h.string(in[i].second);
       continue;

@@ -39,10 +39,16 @@ class HttpKeys {
   lisp::Value protocol_name(Protocol p) const {
     return p == Protocol::kHttp2 ? http2 : p == Protocol::kHttp10 ? http10 : http11;
   }
+  // The string for a common request header name ("host", "user-agent",
+  // ...), made once and shared by every request; nil for other names.
+  lisp::Value header_name(std::string_view name) const;
 
  private:
+  static constexpr size_t kMaxCommonName = 32;
   lisp::Isolate& iso_;
   std::vector<lisp::Value> keep_;
+  // The common header names' strings, by length.
+  std::vector<lisp::Value> common_names_[kMaxCommonName + 1];
 };
 
 lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, const HttpRequest& req,
