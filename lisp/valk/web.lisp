@@ -371,7 +371,7 @@
       (let [path (:path req)
             method (:method req)]
         (cond
-          (and (= path "*") (= method :options))
+          (and (= method :options) (= path "*"))
           {:status 204 :headers {"allow" (valk.web/allow-header every-method)} :body nil}
 
           (not (string? path))
