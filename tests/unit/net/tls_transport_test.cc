@@ -1,7 +1,8 @@
 // The TLS transport under each connection (src/net/tls.cc): records that
 // straddle socket reads or share one, the handshake's last flight arriving
 // with the first request, key updates (the server writes while it reads),
-// many small writes, and peers that vanish mid-record.
+// many small writes, peers that vanish mid-record, the cipher chosen, and
+// how large bodies are cut into records.
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -256,6 +257,24 @@ TEST(TlsTransport, LargeBodyGoesOutInFullRecords) {
   size_t full = std::count(records.begin(), records.end(), 16384u);
   EXPECT_GE(full, kBody / 16384) << records.size() << " records";
   EXPECT_LE(records.size(), full + 4);
+}
+
+// The server's TLS 1.3 preference: AES-128-GCM before AES-256-GCM (which a
+// client may list first), and ChaCha20 for a client that puts it first.
+TEST(TlsTransport, CipherPreference) {
+  TestServer s(tls_options(), hello_handler());
+  struct Case {
+    const char* offered;
+    const char* chosen;
+  };
+  for (Case k : {Case{"TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"},
+                 Case{"TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+                      "TLS_CHACHA20_POLY1305_SHA256"}}) {
+    RawTls c(s.port());
+    ASSERT_EQ(SSL_set_ciphersuites(c.ssl(), k.offered), 1);
+    ASSERT_TRUE(c.handshake());
+    EXPECT_STREQ(SSL_get_cipher_name(c.ssl()), k.chosen) << k.offered;
+  }
 }
 
 }  // namespace
