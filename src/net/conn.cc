@@ -321,7 +321,9 @@ bool Conn::encrypt_file(const uint8_t* head, size_t head_len, FileBody& file, si
     return false;
   }
   p -= head_len;
-  memcpy(p, head, head_len);
+  if (head_len > 0) {
+    memcpy(p, head, head_len);  // HTTP/1.1 passes no head (nullptr)
+  }
   encrypt();
   if (SSL_write(ssl_, p, static_cast<int>(head_len + n)) <= 0) {
     ERR_clear_error();  // as in encrypt(): the connection is failing
