@@ -2,8 +2,10 @@
 # A 1 MiB static file served by valk static, nghttpd, h2o and nginx, side by
 # side in one run: h2load over h2 (TLS), h2c and HTTP/1.1, the server pinned
 # to core 0 and the client to core 1 (the 13-byte case is
-# bench/net/anchors.sh). Prints req/s, MB/s and the server's CPU seconds per
-# GB sent.
+# bench/net/anchors.sh). Prints req/s, MB/s and the CPU seconds per GB sent
+# of the server and of the client (h2load: near 1 core-second per second,
+# the run is client-bound and req/s says more about the client's work than
+# the server's).
 #
 #   bench/net/big_file.sh
 #   SERVERS="valk h2o" PROTOS=h2c DURATION=10 bench/net/big_file.sh
@@ -132,7 +134,7 @@ cpu_ticks() {
   echo $total
 }
 
-printf "%-11s %-4s %10s %10s %14s\n" server proto "req/s" "MB/s" "cpu-s/GB"
+printf "%-11s %-4s %10s %10s %14s %14s\n" server proto "req/s" "MB/s" "cpu-s/GB" "cli cpu-s/GB"
 for proto in $PROTOS; do
   for name in $SERVERS; do
     start_server "$name" "$proto" || continue
@@ -144,16 +146,21 @@ for proto in $PROTOS; do
       h1) args=(--h1 -c "$CONNS" -m 1 -D "$DURATION") ;;
     esac
     t0=$(cpu_ticks "$pid")
-    out=$(taskset -c 1 h2load "${args[@]}" "$url" 2>&1)
+    out=$({
+      TIMEFORMAT='client-cpu %U %S'
+      time taskset -c 1 h2load "${args[@]}" "$url" 2>&1
+    } 2>&1)
     [ -n "${DEBUG:-}" ] && echo "$out" >&2
     t1=$(cpu_ticks "$pid")
     stop_server
     rps=$(awk '/^finished in/ { print $4 }' <<<"$out")
     ok=$(awk '/^requests:/ { print $8 }' <<<"$out")
+    cli=$(awk '/^client-cpu/ { print $2 + $3 }' <<<"$out")
     awk -v n="$name" -v p="$proto" -v rps="$rps" -v ok="$ok" -v ticks=$((t1 - t0)) \
-      -v hz="$(getconf CLK_TCK)" 'BEGIN {
+      -v hz="$(getconf CLK_TCK)" -v cli="$cli" 'BEGIN {
         gb = ok * 1048576 / 1e9
-        printf "%-11s %-4s %10.0f %10.0f %14.3f\n", n, p, rps, rps * 1.048576, (gb > 0 ? ticks / hz / gb : 0)
+        printf "%-11s %-4s %10.0f %10.0f %14.3f %14.3f\n", n, p, rps, rps * 1.048576,
+          (gb > 0 ? ticks / hz / gb : 0), (gb > 0 ? cli / gb : 0)
       }'
   done
 done

@@ -70,7 +70,7 @@ bool Conn::accept(uv_stream_t* server, bool tls) {
   if (tls) {
     // One SSL_write per block: a block of 16 KiB of plaintext becomes one
     // full record (a 16.5 KiB block would make a full one and a tiny one).
-    plain_out_.set_block_cap(16384);
+    plain_out_.set_block_cap(kTlsRecordPlain);
     tls_io_.out = &wire_out_;
     tls_io_.pool = &reactor->pool();
     ssl_ = reactor->tls().new_ssl(&tls_io_);
@@ -238,6 +238,13 @@ void Conn::send(const void* p, size_t n) {
 }
 
 bool Conn::send_file(const uint8_t* head, size_t head_len, FileBody& file, size_t n) {
+  // Over TLS, at least a record's worth is encrypted in place; anything
+  // smaller is copied, so that it shares a record with what comes next
+  // (a small file's DATA frame with the HEADERS before it).
+  if (ssl_ != nullptr && head_len + n >= kTlsRecordPlain && head_len <= FileBody::kHeadroom &&
+      n <= FileBody::kReadAhead) {
+    return encrypt_file(head, head_len, file, n);
+  }
   iovec spans[BufChain::kMaxSpans];
   int count = plain_out_.reserve(reactor->pool(), head_len + n, spans);
   // The head goes into the first span(s), the file into what follows.
@@ -300,6 +307,29 @@ void Conn::encrypt() {
   }
   plain_out_.release(reactor->pool());
   wire_queued();
+}
+
+// SSL_write copies its input into OpenSSL's own record buffer anyway, so
+// the file's bytes need not be copied into plain_out_ first: they are
+// encrypted where the read ahead holds them, behind `head` written into the
+// room in front. Whatever plaintext is queued goes first, as its own
+// record(s). The h2 session sizes DATA frames over TLS so that header and
+// payload make exactly one full record (kTlsRecordPlain).
+bool Conn::encrypt_file(const uint8_t* head, size_t head_len, FileBody& file, size_t n) {
+  uint8_t* p = file.take(n, head_len);
+  if (p == nullptr) {
+    return false;
+  }
+  p -= head_len;
+  if (head_len > 0) {
+    memcpy(p, head, head_len);  // HTTP/1.1 passes no head (nullptr)
+  }
+  encrypt();
+  if (SSL_write(ssl_, p, static_cast<int>(head_len + n)) <= 0) {
+    ERR_clear_error();  // as in encrypt(): the connection is failing
+  }
+  wire_queued();
+  return true;
 }
 
 void Conn::wire_queued() {

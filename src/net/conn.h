@@ -61,8 +61,11 @@ class Conn {
   void send(const void* p, size_t n);  // plaintext out
   void send(std::string_view s) { send(s.data(), s.size()); }
   // Sends `head` then the next `n` bytes of `file`, read straight into the
-  // output blocks. Sends nothing and returns false if the file read fails.
+  // output blocks (over TLS: encrypted straight from the file's read ahead
+  // when they fit in it). Sends nothing and returns false if the file read
+  // fails.
   bool send_file(const uint8_t* head, size_t head_len, FileBody& file, size_t n);
+  bool tls() const { return ssl_ != nullptr; }
   void mark_dirty();
   // Bytes handed over but not yet on the wire.
   size_t out_pending() const { return plain_out_.bytes() + wire_out_.bytes() + inflight_.bytes(); }
@@ -113,6 +116,7 @@ class Conn {
   void decrypt();
   bool handshake();
   void encrypt();
+  bool encrypt_file(const uint8_t* head, size_t head_len, FileBody& file, size_t n);
   void wire_queued();
   void start_write();
   void arm(TimerKind kind);

@@ -58,7 +58,7 @@ size_t FileBody::copy_ahead(const iovec* spans, int count, int* i, size_t* at, s
   while (done < n && buffered() > 0 && *i < count) {
     const iovec& s = spans[*i];
     size_t k = std::min({n - done, buffered(), s.iov_len - *at});
-    memcpy(static_cast<uint8_t*>(s.iov_base) + *at, ahead_.get() + ahead_pos_, k);
+    memcpy(static_cast<uint8_t*>(s.iov_base) + *at, ahead() + ahead_pos_, k);
     ahead_pos_ += k;
     done += k;
     *at += k;
@@ -71,18 +71,40 @@ size_t FileBody::copy_ahead(const iovec* spans, int count, int* i, size_t* at, s
 }
 
 bool FileBody::fill() {
-  if (ahead_ == nullptr) {
-    ahead_ = std::make_unique<uint8_t[]>(kReadAhead);
+  ahead_pos_ = ahead_len_ = 0;
+  return top_up(1);
+}
+
+uint8_t* FileBody::take(size_t n, size_t room) {
+  if (n > kReadAhead || room > kHeadroom || (buffered() < n && !top_up(n))) {
+    return nullptr;
   }
-  size_t want = static_cast<size_t>(std::min<uint64_t>(kReadAhead, left_));
-  ssize_t got = pread(fd_, ahead_.get(), want, static_cast<off_t>(off_));
-  if (got <= 0) {
+  // The `room` bytes before p are either the spare ones in front of the
+  // read ahead or bytes already handed out: free to overwrite either way.
+  uint8_t* p = ahead() + ahead_pos_;
+  ahead_pos_ += n;
+  return p;
+}
+
+bool FileBody::top_up(size_t n) {
+  if (ahead_ == nullptr) {
+    ahead_ = std::make_unique<uint8_t[]>(kHeadroom + kReadAhead);
+  }
+  size_t keep = buffered();
+  memmove(ahead(), ahead() + ahead_pos_, keep);
+  ahead_pos_ = 0;
+  ahead_len_ = keep;
+  size_t want = static_cast<size_t>(std::min<uint64_t>(kReadAhead - keep, left_));
+  if (keep + want < n) {
     return false;
+  }
+  ssize_t got = pread(fd_, ahead() + keep, want, static_cast<off_t>(off_));
+  if (got <= 0 || keep + static_cast<size_t>(got) < n) {
+    return false;  // an I/O error, or the file shrank under us
   }
   off_ += static_cast<uint64_t>(got);
   left_ -= static_cast<uint64_t>(got);
-  ahead_pos_ = 0;
-  ahead_len_ = static_cast<size_t>(got);
+  ahead_len_ = keep + static_cast<size_t>(got);
   return true;
 }
 

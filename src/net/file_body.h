@@ -32,13 +32,30 @@ class FileBody final : public BodySource {
   // Returns false if the file could not be read or has shrunk.
   bool read_into(const iovec* spans, int count);
 
- private:
   // Reads smaller than this (h2 DATA frames are 16 KiB) are served from one
   // read ahead of this size: a syscall costs more than the copy.
   static constexpr size_t kReadAhead = 65536;
+  // The most bytes take() leaves writable in front of what it returns.
+  static constexpr size_t kHeadroom = 16;
 
+  // The next `n` bytes (at most remaining() and kReadAhead) in place in the
+  // read ahead, so a TLS connection can encrypt them from there instead of
+  // copying them into its blocks first. The `room` bytes (at most
+  // kHeadroom) in front of the returned pointer are the caller's to write
+  // (an h2 frame header), making one contiguous plaintext. The pointer is
+  // valid until the next call on this body. nullptr if the file could not
+  // be read or has shrunk.
+  uint8_t* take(size_t n, size_t room);
+
+ private:
   size_t buffered() const { return ahead_len_ - ahead_pos_; }
+  // The read ahead's bytes start after kHeadroom spare ones.
+  uint8_t* ahead() const { return ahead_.get() + kHeadroom; }
+  // Refills the read ahead once it is empty.
   bool fill();
+  // Moves what is still buffered to the front and reads more behind it,
+  // until at least `n` bytes are buffered.
+  bool top_up(size_t n);
   // Copies up to `n` read-ahead bytes into the spans from span *i, offset
   // *at; advances both.
   size_t copy_ahead(const iovec* spans, int count, int* i, size_t* at, size_t n);

@@ -523,6 +523,12 @@ class H2Session final : public Session {
     len = std::min(len, Reactor::kDataBufSize);
     if (st->file != nullptr) {
       // Only sized here: send_data reads it straight into the connection.
+      // Over TLS a frame with its 9-byte header fills one record exactly,
+      // which the connection encrypts straight from the file's read ahead
+      // (a 16 KiB payload would make a full record and a 9-byte one).
+      if (h->conn_->tls()) {
+        len = std::min(len, kTlsRecordPlain - 9);
+      }
       n = static_cast<size_t>(std::min<uint64_t>(len, st->file->remaining()));
       eof = n == st->file->remaining();
     } else if (!st->take_body(h->r_->data_buf(), len, &n, &eof)) {

@@ -28,6 +28,9 @@ int select_alpn(SSL* ssl, const unsigned char** out, unsigned char* outlen, cons
   return SSL_TLSEXT_ERR_NOACK;
 }
 
+constexpr char kTls13Suites[] =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+
 // In request mode a missing or unverifiable certificate does not fail the
 // handshake; the verify result is reported to the handler instead.
 int verify_lenient(int ok, X509_STORE_CTX* ctx) {
@@ -114,8 +117,16 @@ bool TlsContext::init(const ServerOptions& opts, std::string* error) {
     }
     ctxs_.push_back(ctx);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-    SSL_CTX_set_options(
-        ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+                                 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
+    // TLS 1.3: AES-128-GCM first. OpenSSL's default list puts AES-256-GCM
+    // first, and with server preference that overrode clients (h2load,
+    // curl) that ask for AES-128-GCM. Both are strong; AES-128 does 10
+    // rounds to AES-256's 14, and both ends pay for every byte (7 % faster
+    // here at 16 KiB in `openssl speed`; the cipher is about a third of the
+    // server's CPU on a 1 MiB download). A client that lists ChaCha20 first
+    // (one without AES instructions) still gets it: SSL_OP_PRIORITIZE_CHACHA.
+    SSL_CTX_set_ciphersuites(ctx, kTls13Suites);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
     static const unsigned char kSid[] = "valk";

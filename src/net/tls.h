@@ -19,6 +19,9 @@
 
 namespace valk::net {
 
+// The most plaintext one TLS record carries.
+constexpr size_t kTlsRecordPlain = 16384;
+
 // The byte source and sink under one connection's SSL. Reactor thread only.
 struct TlsTransport {
   // Input of the current read callback not yet taken by OpenSSL. Set before

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -86,6 +87,42 @@ TEST_F(FileBodyTest, AFileThatShrinksIsAnError) {
   std::string small = read_all(*g, 16384);
   EXPECT_EQ(small.substr(small.size() - 7), "<error>");
   EXPECT_LT(small.size(), 110000u);
+}
+
+// take() hands out the read ahead in place with writable room in front:
+// pieces that do not divide the read ahead straddle its refills, and what
+// the caller writes into the room never spoils bytes not handed out yet.
+TEST_F(FileBodyTest, TakeHandsOutTheReadAheadInPlace) {
+  for (size_t piece : {size_t{16375}, size_t{1000}, size_t{40000}, FileBody::kReadAhead}) {
+    SCOPED_TRACE(piece);
+    auto f = open_range(3, data_.size() - 3);
+    std::string out;
+    while (f->remaining() > 0) {
+      size_t n = std::min<uint64_t>(piece, f->remaining());
+      uint8_t* p = f->take(n, 9);
+      ASSERT_NE(p, nullptr);
+      memset(p - 9, 'h', 9);  // an h2 frame header, say
+      out.append(reinterpret_cast<char*>(p), n);
+    }
+    EXPECT_TRUE(out == data_.substr(3)) << out.size();
+  }
+}
+
+TEST_F(FileBodyTest, TakeRefusesWhatItCannotHold) {
+  auto f = open_range(0, data_.size());
+  EXPECT_EQ(f->take(FileBody::kReadAhead + 1, 0), nullptr);
+  EXPECT_EQ(f->take(100, FileBody::kHeadroom + 1), nullptr);
+  // Small reads and takes mix: each goes on where the other stopped.
+  std::vector<char> a(5000);
+  iovec span{a.data(), a.size()};
+  ASSERT_TRUE(f->read_into(&span, 1));
+  uint8_t* p = f->take(70, FileBody::kHeadroom);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(std::string(reinterpret_cast<char*>(p), 70), data_.substr(5000, 70));
+  // The file loses its tail: a take past the new end fails.
+  ASSERT_EQ(truncate(path_.c_str(), 100000), 0);
+  EXPECT_NE(f->take(60000, 0), nullptr);  // still in the read ahead
+  EXPECT_EQ(f->take(60000, 0), nullptr);
 }
 
 }  // namespace

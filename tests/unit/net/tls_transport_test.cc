@@ -1,27 +1,37 @@
 // The TLS transport under each connection (src/net/tls.cc): records that
 // straddle socket reads or share one, the handshake's last flight arriving
 // with the first request, key updates (the server writes while it reads),
-// many small writes, and peers that vanish mid-record.
+// many small writes, peers that vanish mid-record, the cipher chosen, and
+// how large bodies and files are cut into records.
+#include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <fstream>
+#include <map>
 #include <vector>
 
 #include "net_test_util.h"
+#include "valk/static_files.h"
 
 namespace valk::test {
 namespace {
 
 // A TLS client on a blocking socket whose ciphertext goes out exactly as
-// the test slices it. HTTP/1.1 only (ALPN http/1.1).
+// the test slices it. HTTP/1.1 (ALPN http/1.1) unless told h2.
 class RawTls {
  public:
-  explicit RawTls(uint16_t port) : fd_(tcp_connect(port)) {
+  explicit RawTls(uint16_t port, bool h2 = false) : fd_(tcp_connect(port)) {
     ctx_ = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_min_proto_version(ctx_, TLS1_3_VERSION);
-    static const unsigned char kAlpn[] = "\x08http/1.1";
-    SSL_CTX_set_alpn_protos(ctx_, kAlpn, sizeof kAlpn - 1);
+    static const unsigned char kH1[] = "\x08http/1.1";
+    static const unsigned char kH2[] = "\x02h2";
+    if (h2) {
+      SSL_CTX_set_alpn_protos(ctx_, kH2, sizeof kH2 - 1);
+    } else {
+      SSL_CTX_set_alpn_protos(ctx_, kH1, sizeof kH1 - 1);
+    }
     ssl_ = SSL_new(ctx_);
     SSL_set_bio(ssl_, BIO_new(BIO_s_mem()), BIO_new(BIO_s_mem()));
     SSL_set_connect_state(ssl_);
@@ -256,6 +266,136 @@ TEST(TlsTransport, LargeBodyGoesOutInFullRecords) {
   size_t full = std::count(records.begin(), records.end(), 16384u);
   EXPECT_GE(full, kBody / 16384) << records.size() << " records";
   EXPECT_LE(records.size(), full + 4);
+}
+
+// The server's TLS 1.3 preference: AES-128-GCM before AES-256-GCM (which a
+// client may list first), and ChaCha20 for a client that puts it first.
+TEST(TlsTransport, CipherPreference) {
+  TestServer s(tls_options(), hello_handler());
+  struct Case {
+    const char* offered;
+    const char* chosen;
+  };
+  for (Case k : {Case{"TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"},
+                 Case{"TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+                      "TLS_CHACHA20_POLY1305_SHA256"}}) {
+    RawTls c(s.port());
+    ASSERT_EQ(SSL_set_ciphersuites(c.ssl(), k.offered), 1);
+    ASSERT_TRUE(c.handshake());
+    EXPECT_STREQ(SSL_get_cipher_name(c.ssl()), k.chosen) << k.offered;
+  }
+}
+
+// An HTTP/2 client over RawTls: nghttp2 in memory, its output encrypted by
+// RawTls, what the server sends decrypted and fed back. Windows are large
+// enough that it never needs to send a WINDOW_UPDATE.
+class H2OverTls {
+ public:
+  explicit H2OverTls(uint16_t port) : tls_(port, true) {
+    nghttp2_session_callbacks* cb;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
+    nghttp2_session_client_new(&s_, cb, this);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_settings_entry iv[] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (1u << 31) - 1}};
+    nghttp2_submit_settings(s_, NGHTTP2_FLAG_NONE, iv, 1);
+    nghttp2_session_set_local_window_size(s_, NGHTTP2_FLAG_NONE, 0, (1 << 30));
+  }
+  ~H2OverTls() { nghttp2_session_del(s_); }
+
+  RawTls& tls() { return tls_; }
+  int32_t get(std::string_view path) {
+    nghttp2_nv nv[] = {nv_of(":method", "GET"), nv_of(":scheme", "https"),
+                       nv_of(":authority", "localhost"), nv_of(":path", path)};
+    return nghttp2_submit_request(s_, nullptr, nv, 4, nullptr, nullptr);
+  }
+  // Sends what nghttp2 has queued, then reads until `streams` have closed.
+  bool run(int streams) {
+    const uint8_t* p;
+    ssize_t n;
+    while ((n = nghttp2_session_mem_send(s_, &p)) > 0) {
+      tls_.write(std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(n)));
+    }
+    if (!tls_.send(tls_.take_ciphertext())) {
+      return false;
+    }
+    size_t fed = 0;
+    tls_.read_until([&](const std::string& plain) {
+      nghttp2_session_mem_recv(s_, reinterpret_cast<const uint8_t*>(plain.data()) + fed,
+                               plain.size() - fed);
+      fed = plain.size();
+      return closed_ >= streams;
+    });
+    return closed_ >= streams;
+  }
+
+  std::map<int32_t, std::string> bodies;
+  std::vector<size_t> data_frames;  // DATA payload sizes, in order
+
+ private:
+  // Points into n and v: nghttp2_submit_request copies them.
+  static nghttp2_nv nv_of(std::string_view n, std::string_view v) {
+    return {(uint8_t*)n.data(), (uint8_t*)v.data(), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE};
+  }
+  static int on_data(nghttp2_session*, uint8_t, int32_t id, const uint8_t* d, size_t n, void* u) {
+    static_cast<H2OverTls*>(u)->bodies[id].append(reinterpret_cast<const char*>(d), n);
+    return 0;
+  }
+  static int on_frame(nghttp2_session*, const nghttp2_frame* f, void* u) {
+    if (f->hd.type == NGHTTP2_DATA) {
+      static_cast<H2OverTls*>(u)->data_frames.push_back(f->hd.length);
+    }
+    return 0;
+  }
+  static int on_close(nghttp2_session*, int32_t, uint32_t, void* u) {
+    static_cast<H2OverTls*>(u)->closed_++;
+    return 0;
+  }
+
+  RawTls tls_;
+  nghttp2_session* s_ = nullptr;
+  int closed_ = 0;
+};
+
+// A static file over h2 and TLS: each DATA frame, header included, is one
+// full record (so the server encrypts it straight from the file's read
+// ahead, and the client decrypts no small records between full ones), and
+// two streams interleaving their frames each get their own bytes.
+TEST(TlsTransport, FileFramesFillOneRecordEach) {
+  char tmpl[] = "/tmp/valk-tls-file-XXXXXX";
+  std::string root = mkdtemp(tmpl);
+  std::string big(1000003, '\0');  // not a multiple of any frame or read
+  for (size_t i = 0; i < big.size(); ++i) {
+    big[i] = static_cast<char>(i * 7 + i / 1021);
+  }
+  std::ofstream(root + "/big.bin", std::ios::binary) << big;
+  StaticOptions so;
+  so.root = root;
+  std::string err;
+  Handler h = make_static_handler(so, &err);
+  ASSERT_TRUE(h) << err;
+  TestServer s(tls_options(), h);
+  H2OverTls c(s.port());
+  std::vector<size_t> records;
+  SSL_set_msg_callback(c.tls().ssl(), count_records);
+  SSL_set_msg_callback_arg(c.tls().ssl(), &records);
+  ASSERT_TRUE(c.tls().handshake());
+  int32_t a = c.get("/big.bin");
+  int32_t b = c.get("/big.bin");
+  records.clear();
+  ASSERT_TRUE(c.run(2));
+  EXPECT_TRUE(c.bodies[a] == big) << c.bodies[a].size();
+  EXPECT_TRUE(c.bodies[b] == big) << c.bodies[b].size();
+  size_t full_frames = std::count(c.data_frames.begin(), c.data_frames.end(), 16384u - 9);
+  EXPECT_EQ(full_frames, 2 * (big.size() / (16384 - 9))) << c.data_frames.size() << " frames";
+  size_t full_records = std::count(records.begin(), records.end(), 16384u);
+  EXPECT_GE(full_records, full_frames);
+  // Beside them: the last frame of each stream, HEADERS, SETTINGS, tickets.
+  EXPECT_LE(records.size(), full_records + 10) << records.size() << " records";
+  std::string cmd = "rm -rf " + root;
+  ASSERT_EQ(system(cmd.c_str()), 0);
 }
 
 }  // namespace
