@@ -592,6 +592,8 @@ class H2Session final : public Session {
       user_cl |= x.name == "content-length";
       nv.push_back(make_nv(x.name, x.value));
     }
+    // RFC 9110 6.6.1: an origin server with a clock sends Date.
+    nv.push_back(make_nv("date", r_->http_date()));
     const std::string& server = r_->options().server_name;
     if (!server.empty()) {
       nv.push_back(make_nv("server", server));

@@ -44,6 +44,22 @@ TEST(Basic, H2cPriorKnowledge) {
   EXPECT_EQ(r.body, "Hello, World!");
 }
 
+// RFC 9110 6.6.1: an origin server with a clock sends Date, on every
+// protocol, in the IMF-fixdate form.
+TEST(Basic, EveryProtocolSendsDate) {
+  TestServer s(base_options(), hello_handler());
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    CurlResult r = curl_do(
+        s.url("/"), [version](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version); });
+    ASSERT_EQ(r.code, CURLE_OK);
+    size_t at = r.headers.find("date: ");
+    ASSERT_NE(at, std::string::npos) << r.headers;
+    std::string date = r.headers.substr(at + 6, r.headers.find("\r\n", at) - at - 6);
+    EXPECT_EQ(date.size(), 29u) << date;  // "Sun, 06 Nov 1994 08:49:37 GMT"
+    EXPECT_EQ(date.substr(25), " GMT") << date;
+  }
+}
+
 TEST(Basic, H2cUpgrade) {
   TestServer s(base_options(), hello_handler());
   CurlResult r = curl_do(s.url("/up"), [](CURL* c) {
