@@ -530,8 +530,10 @@ class H1Session final : public Session {
     h.resize(size);
     char* out = h.data();
     pieces([&out](std::string_view p) {
-      memcpy(out, p.data(), p.size());
-      out += p.size();
+      if (!p.empty()) {  // an empty view's data() may be null
+        memcpy(out, p.data(), p.size());
+        out += p.size();
+      }
     });
     conn_->send(h);
   }

@@ -141,6 +141,9 @@ HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()) {
   text.resize(size);
   char* out = text.data();
   auto copy = [&out](std::string_view from) {
+    if (from.empty()) {
+      return std::string_view();  // its data() may be null: no memcpy
+    }
     memcpy(out, from.data(), from.size());
     std::string_view view(out, from.size());
     out += from.size();
