@@ -315,31 +315,6 @@ void Heap::destroy(Obj* o) {
   }
 }
 
-// Whether finalize() has anything to do for a dead object. Most garbage
-// (strings, conses, maps, vectors, closures) has not, and the sweep skips
-// the call for it. Follows destroy()'s cases.
-namespace {
-bool needs_finalize(const Obj* o) {
-  if (o->flags & kHasSourcePos) {
-    return true;
-  }
-  switch (o->type) {
-    case Tag::Vector:
-    case Tag::Map:
-    case Tag::Set:
-    case Tag::Internal:
-      return static_cast<const ClassObj*>(o)->cls->destroy != nullptr;
-    case Tag::Proto:
-    case Tag::Error:
-    case Tag::Promise:
-    case Tag::Fiber:
-      return true;
-    default:
-      return false;
-  }
-}
-}  // namespace
-
 // A dead object's destructor runs before its cell is reused. Destructors
 // (ObjClass::destroy included) release C++ storage only and never read
 // other heap objects, which may be dead in the same sweep.
@@ -371,7 +346,9 @@ void Heap::sweep_class(size_t c) {
           live++;
           continue;
         }
-        if (needs_finalize(o)) {
+        // Most garbage (strings, conses, maps, closures) has nothing to
+        // finalize: one test of the header skips the call.
+        if (o->flags & (kHasSourcePos | kHasDestructor)) {
           finalize(o);
         }
         stats_.bytes_live -= cell;

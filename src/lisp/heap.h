@@ -16,6 +16,7 @@
 #include <new>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -112,6 +113,9 @@ class Heap {
     void* mem = allocate(sizeof(T) + extra);
     T* o = new (mem) T();
     o->type = type;
+    if constexpr (!std::is_trivially_destructible_v<T>) {
+      o->flags |= kHasDestructor;
+    }
     return o;
   }
 
@@ -120,6 +124,9 @@ class Heap {
   T* make_class(Tag type, const ObjClass* cls, size_t extra = 0) {
     T* o = make<T>(type, extra);
     o->cls = cls;
+    if (cls->destroy != nullptr) {
+      o->flags |= kHasDestructor;
+    }
     return o;
   }
 

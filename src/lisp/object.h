@@ -27,7 +27,8 @@ struct Obj {
 };
 
 enum ObjFlag : uint8_t {
-  kHasSourcePos = 1,  // Heap::source_positions has an entry for this object
+  kHasSourcePos = 1,   // Heap::source_positions has an entry for this object
+  kHasDestructor = 2,  // Heap::destroy has C++ storage of it to release
 };
 
 template <class T>

@@ -27,6 +27,27 @@ TEST(Heap, CollectFreesUnreachableAndKeepsRoots) {
   EXPECT_EQ(static_cast<Cons*>(kept.o)->count, 2);
 }
 
+// The sweep calls finalize only for objects whose header says they have
+// something to release: a class with a destroy hook must get it called,
+// and only for the dead.
+int destroyed = 0;
+const ObjClass kCountedClass = {"counted", [](Obj*, Tracer&) {}, [](Obj*) { destroyed++; }};
+const ObjClass kPlainClass = {"plain", [](Obj*, Tracer&) {}, nullptr};
+
+TEST(Heap, SweepRunsTheDestroyHookOfDeadObjectsOnly) {
+  Heap heap;
+  destroyed = 0;
+  Value kept = val(heap.make_class<ClassObj>(Tag::Internal, &kCountedClass));
+  heap.set_root_marker([&](Tracer& t) { t.mark(kept); });
+  for (int i = 0; i < 10; i++) {
+    heap.make_class<ClassObj>(Tag::Internal, &kCountedClass);
+    heap.make_class<ClassObj>(Tag::Internal, &kPlainClass);
+  }
+  heap.collect();
+  EXPECT_EQ(destroyed, 10);
+  EXPECT_EQ(heap.stats().objects_live, 1u);
+}
+
 TEST(Heap, UnreachableSymbolsLeaveTheInternTable) {
   Heap heap;
   Symbol* a = heap.intern_symbol("transient");
