@@ -1,7 +1,6 @@
 #include "serve/http_map.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -18,8 +17,6 @@ namespace valk::serve {
 
 using lisp::Tag;
 using lisp::Value;
-
-namespace {}  // namespace
 
 HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   lisp::Heap& h = iso.heap();
