@@ -345,9 +345,6 @@
    :headers {"allow" allow "content-type" valk.web/text-type}
    :body "Method Not Allowed\n"})
 
-;; (router route ...): a handler dispatching on method and path. Adds
-;; :params (keyword keys, decoded values, merged over any already there)
-;; and :route (the pattern that matched) to the request.
 ;; Routes whose pattern is static segments only, by the path a request for
 ;; them has: {"/a/b" {method route}}. A request path found here matches
 ;; those segments exactly (no segment has a '%' or '/' that decoding could
@@ -362,6 +359,9 @@
                 acc)))
           {} routes))
 
+;; (router route ...): a handler dispatching on method and path. Adds
+;; :params (keyword keys, decoded values, merged over any already there)
+;; and :route (the pattern that matched) to the request.
 (defn router [& routes]
   (let [routes (valk.web/flatten-routes routes)
         root (reduce valk.web/insert {} routes)
@@ -379,6 +379,7 @@
 
           :else
           (if-let [r (valk.web/pick (get exact path) method)]
+            ;; A literal route has no parameters: the (empty? names) case below.
             ((:handler r) (assoc req :params (or (:params req) {}) :route (:pattern r)))
             (let [segs (web/path-segments path)
                   n (count segs)
