@@ -191,6 +191,20 @@ inline bool eventually(const std::function<bool()>& cond, int ms = 5000) {
   return cond();
 }
 
+// Sends `request` on a connection with a tiny receive buffer and never
+// reads the answer: the server must time the write out (write timeout)
+// and close the connection on its own.
+inline void expect_unread_answer_is_cut_off(TestServer& s, std::string_view request) {
+  int fd = tcp_connect(s.port());
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  send_all(fd, request);
+  EXPECT_TRUE(
+      eventually([&] { return s.server().counters()[Counter::kTimeoutsWrite] == 1; }, 10000));
+  EXPECT_TRUE(eventually([&] { return s.server().counters()[Counter::kConnectionsActive] == 0; }));
+  close(fd);
+}
+
 // Deterministic body bytes: the value at offset i.
 inline uint8_t byte_at(uint64_t i) {
   return static_cast<uint8_t>((i * 2654435761u) >> 13);
