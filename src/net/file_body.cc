@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "net/buffer.h"
+
 namespace valk::net {
 
 FileBody::~FileBody() {
@@ -36,9 +38,9 @@ bool FileBody::read_into(const iovec* spans, int count) {
     return fill() && copy_ahead(spans, count, &i, &at, want) == want;
   }
   // Large reads (HTTP/1.1 asks for 64 KiB) go straight into the spans.
-  iovec rest[8];
+  iovec rest[BufChain::kMaxSpans];
   int n = 0;
-  for (; i < count && n < 8; ++i, at = 0) {
+  for (; i < count && n < BufChain::kMaxSpans; ++i, at = 0) {
     rest[n++] = iovec{static_cast<uint8_t*>(spans[i].iov_base) + at, spans[i].iov_len - at};
   }
   if (i < count || want > left_) {

@@ -28,7 +28,8 @@ class FileBody final : public BodySource {
 
   // Bytes of the range not handed out yet.
   uint64_t remaining() const { return left_ + buffered(); }
-  // Fills the spans (their total at most remaining()) with the next bytes.
+  // Fills the spans (their total at most remaining(), at most
+  // BufChain::kMaxSpans of them) with the next bytes.
   // Returns false if the file could not be read or has shrunk.
   bool read_into(const iovec* spans, int count);
 
