@@ -34,6 +34,14 @@ void vector_each(Value vec, const std::function<bool(Value)>& f);
 
 // ---- maps -----------------------------------------------------------------
 Value map_from(Heap& heap, const Value* kvs, size_t num_pairs);  // later keys win
+// A map literal whose keys are constants ({:status s :body b}) is built by
+// copying the keys of a prototype made at compile time: no key compares.
+// A prototype is an array map, so it has at most this many entries.
+constexpr size_t kMapProtoMax = 8;
+// The map of `keys` (distinct, at most kMapProtoMax) to nil, in that order.
+Value map_proto(Heap& heap, const Value* keys, size_t n);
+// `proto`'s keys, in order, with values[i] as the value of the i-th.
+Value map_with_values(Heap& heap, Value proto, const Value* values);
 size_t map_count(Value map);
 bool map_find(Value map, Value key, Value* out);  // false if absent
 Value map_assoc(Heap& heap, Value map, Value key, Value value);

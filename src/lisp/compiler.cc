@@ -218,7 +218,9 @@ void Compiler::compile(Value form, bool tail) {
         items.push_back(v);
         return true;
       });
-      compile_collection(form, OP_MAP, items);
+      if (!compile_map_values(form, items)) {
+        compile_collection(form, OP_MAP, items);
+      }
       return;
     }
     case Tag::Set: {
@@ -256,6 +258,36 @@ void Compiler::compile_collection(Value form, Op op, const std::vector<Value>& i
   }
   emit(op, static_cast<uint32_t>(items.size()), 1 - static_cast<int>(items.size()));
   fn_->pos = saved;
+}
+
+// A map literal with constant keys and some computed value: the values,
+// then the keys copied from a prototype (the reader's map has distinct
+// keys, so the prototype needs no checking). False if it is not one.
+bool Compiler::compile_map_values(Value form, const std::vector<Value>& items) {
+  size_t n = items.size() / 2;
+  if (n == 0 || n > kMapProtoMax) {
+    return false;
+  }
+  bool all_constant = true;
+  std::vector<Value> keys(n);
+  for (size_t i = 0; i < n; i++) {
+    if (!is_constant_form(items[2 * i])) {
+      return false;
+    }
+    keys[i] = items[2 * i];
+    all_constant = all_constant && is_constant_form(items[2 * i + 1]);
+  }
+  if (all_constant) {
+    return false;  // the literal itself is the constant
+  }
+  uint32_t proto = constant(map_proto(heap_, keys.data(), n));
+  SourcePos saved = enter(form);
+  for (size_t i = 0; i < n; i++) {
+    compile(items[2 * i + 1], false);
+  }
+  emit(OP_MAP_VALUES, proto, 1 - static_cast<int>(n));
+  fn_->pos = saved;
+  return true;
 }
 
 void Compiler::compile_symbol(Symbol* name) {

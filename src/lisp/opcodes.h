@@ -52,9 +52,11 @@ namespace valk::lisp {
   X(OP_INC)                                                                            \
   X(OP_DEC)                                                                            \
   X(OP_NOT)                                                                            \
-  X(OP_VECTOR) /* build a vector from the top a values */                              \
-  X(OP_MAP)    /* build a map from the top a values (key, value, ...) */               \
-  X(OP_SET)    /* build a set from the top a values */                                 \
+  X(OP_VECTOR)     /* build a vector from the top a values */                          \
+  X(OP_MAP)        /* build a map from the top a values (key, value, ...) */           \
+  X(OP_MAP_VALUES) /* the array map constants[a] with its values replaced by the top   \
+                      count ones, in entry order */                                    \
+  X(OP_SET)        /* build a set from the top a values */                             \
   /* Compare and branch, fused from OP_LT ... + OP_JUMP_IF_FALSE. */                   \
   X(OP_JUMP_UNLESS_LT)     /* pop b, pop a; unless a < b, pc = a */                    \
   X(OP_JUMP_UNLESS_LE)     /* the same with <= */                                      \

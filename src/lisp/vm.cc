@@ -666,6 +666,14 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         S[sp++] = r;
         break;
       }
+      CASE(OP_MAP_VALUES) : {
+        Value proto = K[arg_of(word)];
+        size_t n = map_count(proto);
+        Value r = map_with_values(heap, proto, &S[sp - n]);
+        sp -= n;
+        S[sp++] = r;
+        break;
+      }
       default:
       L_bad_opcode:
         SAVE();

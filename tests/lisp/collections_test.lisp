@@ -199,6 +199,25 @@
   (is (= {:a 1 :b 2} (zipmap [:a :b :c] [1 2])))
   (is (= {:a 2 :b 1} (frequencies [:a :b :a]))))
 
+;; A literal with constant keys and computed values is built from a
+;; prototype of its keys: each value must land on its own key, in the
+;; literal's order, at every size an array map takes, and past it.
+(deftest literals-with-computed-values
+  (let [x 1 y "two" order (atom [])
+        note (fn [v] (swap! order conj v) v)]
+    (is (= "{:a 1, :b \"two\", \"c\" nil}" (pr-str {:a x :b y "c" nil})))
+    (is (= {:only 1} {:only x}))
+    (is (= [:a :b :c] (keys {:a (note 1) :b (note 2) :c (note 3)})))
+    (is (= [1 2 3] @order))
+    (is (= {1 :one 2.5 :two-and-a-half nil :nil}
+           {1 (keyword "one") 2.5 (keyword "two-and-a-half") nil (keyword "nil")}))
+    (is (= (zipmap (range 8) (range 10 18))
+           {0 (+ x 9) 1 11 2 12 3 13 4 14 5 15 6 16 7 (+ x 16)}))
+    (is (= (zipmap (range 9) (range 10 19))
+           {0 (+ x 9) 1 11 2 12 3 13 4 14 5 15 6 16 7 17 8 (+ x 17)}))
+    (is (= {:a 2 :b 1} (let [m {:a x :b 2}] (assoc m :a 2 :b 1))))
+    (is (= [{:n 0} {:n 1}] (mapv (fn [i] {:n i}) (range 2))))))
+
 (deftest bulk-building
   (let [pairs (map (fn [i] [i (* i i)]) (range 100))
         m (into {} pairs)]
