@@ -10,6 +10,7 @@
 #include "lisp/utf8.h"
 #include "net/stream.h"
 #include "serve/header_cache.h"
+#include "serve/recent_strings.h"
 #include "serve/request_body.h"
 #include "util/ascii.h"
 
@@ -166,8 +167,8 @@ std::string HttpRequest::line() const {
   return out;
 }
 
-Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest& req,
-                       const std::string& request_id) {
+Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& recent,
+                       const HttpRequest& req, const std::string& request_id) {
   lisp::Heap& h = iso.heap();
   // Repeated headers are joined as HTTP allows (", ", cookies "; "), then
   // the map is built in one step rather than one assoc per header. Only a
@@ -191,9 +192,9 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
     }
     auto next = std::find_if(in.begin() + static_cast<ptrdiff_t>(i) + 1, in.end(), same);
     Value shared = k.header_name(name);
-    header_kvs[n_kvs++] = shared.is_nil() ? h.string(name) : shared;
+    header_kvs[n_kvs++] = shared.is_nil() ? recent.get(name) : shared;
     if (next == in.end()) {
-      header_kvs[n_kvs++] = h.string(in[i].second);
+      header_kvs[n_kvs++] = recent.get(in[i].second);
       continue;
     }
     const char* sep = name == "cookie" ? "; " : ", ";
@@ -219,14 +220,14 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, const HttpRequest&
   // In the order of HttpKeys::request_map's keys.
   Value values[] = {
       method_keyword(iso, k, req.method),
-      h.string(req.path),
-      req.query.empty() ? Value::nil() : h.string(req.query),
+      recent.get(req.path),
+      req.query.empty() ? Value::nil() : recent.get(req.query),
       headers,
       body,
       body_stream,
       req.scheme == "https" ? k.https : k.http,
-      h.string(req.authority),
-      h.string(req.peer),
+      recent.get(req.authority),
+      recent.get(req.peer),
       k.protocol_name(req.protocol),
       h.string(request_id),
   };

@@ -21,6 +21,7 @@
 namespace valk::serve {
 
 class ResponseHeaderCache;
+class RecentStrings;
 
 // Keys of request and response maps, interned once per isolate and rooted.
 class HttpKeys {
@@ -51,8 +52,10 @@ class HttpKeys {
   std::vector<lisp::Value> common_names_[kMaxCommonName + 1];
 };
 
-lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, const HttpRequest& req,
-                             const std::string& request_id);
+// Texts that repeat between requests (header values, path, authority,
+// peer) come from `recent`.
+lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, RecentStrings& recent,
+                             const HttpRequest& req, const std::string& request_id);
 
 struct HttpResponse {
   int status = 200;
