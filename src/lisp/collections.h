@@ -65,7 +65,7 @@ class MapTemplate {
  private:
   struct Slot {
     uint32_t object;  // preorder index of the object holding the entry
-    uint32_t entry;   // index of the entry in it
+    uint32_t offset;  // byte offset of the entry's value in that object
   };
   std::vector<Value> keys_;  // reachable through proto_
   Value proto_;

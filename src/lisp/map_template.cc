@@ -30,7 +30,9 @@ MapTemplate::MapTemplate(Heap& heap, const Value* keys, size_t n) : keys_(keys, 
       Value* kv = map_object_entries(objects[at], &len);
       for (uint32_t e = 0; e < len; e++) {
         if (identical(kv[2 * e], keys[i])) {
-          slots_.push_back({at, e});
+          auto offset =
+              reinterpret_cast<char*>(&kv[2 * e + 1]) - reinterpret_cast<char*>(objects[at]);
+          slots_.push_back({at, static_cast<uint32_t>(offset)});
         }
       }
     }
@@ -49,9 +51,11 @@ Value MapTemplate::make(Heap& heap, const Value* values) const {
   Obj* copies[kTemplateObjects];
   uint32_t count = 0;
   Obj* root = map_clone_objects(heap, proto_.o, copies, &count);
+  // A copy has its prototype object's layout, so each value goes at the
+  // offset it has there.
   for (size_t i = 0; i < slots_.size(); i++) {
-    uint32_t len;
-    map_object_entries(copies[slots_[i].object], &len)[2 * slots_[i].entry + 1] = values[i];
+    char* object = reinterpret_cast<char*>(copies[slots_[i].object]);
+    *reinterpret_cast<Value*>(object + slots_[i].offset) = values[i];
   }
   return Value::object(root, proto_.tag);
 }
