@@ -344,6 +344,10 @@ void Compiler::compile_list(Value form, bool tail) {
       return;
     }
   }
+  if (head.is(Tag::Keyword) && compile_keyword_lookup(head, form, args)) {
+    fn_->pos = saved;
+    return;
+  }
   compile(head, false);
   uint32_t argc = 0;
   for (Value a = args; a.o != nullptr; a = as_cons(a)->rest) {
@@ -354,6 +358,27 @@ void Compiler::compile_list(Value form, bool tail) {
   bool tail_call = tail && fn_->loops.back().calls_in_tail && fn_->try_depth == 0;
   emit(tail_call ? OP_TAILCALL : OP_CALL, argc, -static_cast<int>(argc));
   fn_->pos = saved;
+}
+
+// (:k coll) and (:k coll default), the usual way to read a map, compile to
+// one instruction instead of a call of the keyword. False for other
+// argument counts, which the call raises an arity error for.
+bool Compiler::compile_keyword_lookup(Value keyword, Value form, Value args) {
+  std::vector<Value> items = list_items(args);
+  if (items.empty() || items.size() > 2) {
+    return false;
+  }
+  for (Value a : items) {
+    compile(a, false);
+  }
+  fn_->pos = enter(form);
+  uint32_t k = constant(keyword);
+  if (items.size() == 1) {
+    emit(OP_GET_KEY, k, 0);
+  } else {
+    emit(OP_GET_KEY_OR, k, -1);
+  }
+  return true;
 }
 
 Value Compiler::expand(Var* macro, Value form, Value args) {

@@ -179,6 +179,7 @@ class Compiler {
 
   void compile(Value form, bool tail);
   static bool is_constant_form(Value v);
+  bool compile_keyword_lookup(Value keyword, Value form, Value args);
   bool compile_map_values(Value form, const std::vector<Value>& items);
   void compile_collection(Value form, Op op, const std::vector<Value>& items);
   void compile_symbol(Symbol* name);

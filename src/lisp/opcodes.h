@@ -39,6 +39,8 @@ namespace valk::lisp {
   X(OP_TRY)           /* enter a try; on a raise, unwind and continue at a */          \
   X(OP_END_TRY)       /* leave the innermost try */                                    \
   X(OP_THROW)         /* raise the top */                                              \
+  X(OP_GET_KEY)       /* (:k coll): replace the top by its value at constants[a] */    \
+  X(OP_GET_KEY_OR)    /* (:k coll default): pop default; the same, else default */     \
   /* Intrinsics for the core functions (binary forms only). */                         \
   X(OP_ADD)                                                                            \
   X(OP_SUB)                                                                            \

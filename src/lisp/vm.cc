@@ -666,6 +666,20 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         S[sp++] = r;
         break;
       }
+      CASE(OP_GET_KEY) : {
+        Value out;
+        if (!collection_lookup(S[sp - 1], K[arg_of(word)], &out)) {
+          out = Value::nil();
+        }
+        S[sp - 1] = out;
+        break;
+      }
+      CASE(OP_GET_KEY_OR) : {
+        Value out;
+        sp--;
+        S[sp - 1] = collection_lookup(S[sp - 1], K[arg_of(word)], &out) ? out : S[sp];
+        break;
+      }
       CASE(OP_MAP_VALUES) : {
         Value proto = K[arg_of(word)];
         size_t n = map_count(proto);

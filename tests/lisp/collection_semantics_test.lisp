@@ -156,6 +156,30 @@
   (is (= [1 nil] (mapv #{1} [1 2])))
   (is (= [2] (filter #{2 9} [1 2 3]))))
 
+;; A keyword in call position with one or two arguments compiles to a
+;; lookup instruction: it must answer as the call of the keyword would.
+(deftest keyword-lookups-as-calls
+  (let [m {:a 1 :n nil} s #{:a} v [:a] calls (atom 0)
+        default (fn [] (swap! calls inc) :d)
+        in-tail (fn [x] (:a x))
+        in-tail-or (fn [x] (:a x :none))]
+    (is (= 1 (:a m)))
+    (is (nil? (:n m)))
+    (is (nil? (:n m :d)) "a key that is there with nil is not absent")
+    (is (= :d (:z m :d)))
+    (is (= :a (:a s)))
+    (is (nil? (:a v)))
+    (is (= :d (:a v :d)))
+    (is (nil? (:a "abc")))
+    (is (nil? (:a nil)))
+    (is (= 1 (:a m (default))))
+    (is (= 1 @calls) "the default is evaluated even when the key is found")
+    (is (= 1 (in-tail m)))
+    (is (= :none (in-tail-or {})))
+    (is (= 2 (:b (:a {:a {:b 2}}))))
+    (is-thrown? :arity-error (eval '(:a)))
+    (is-thrown? :arity-error (eval '(:a {} 1 2)))))
+
 (deftest empty-and-seq
   (is (empty? []))
   (is (empty? {}))
