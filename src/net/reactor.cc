@@ -183,9 +183,10 @@ void Reactor::on_async(uv_async_t* a) {
 }
 
 void Reactor::apply(Completion* c) {
-  auto it = stream_map_.find(c->stream);
-  if (it != stream_map_.end()) {
-    Stream* s = it->second;
+  uint32_t slot = static_cast<uint32_t>(c->stream);
+  if (slot < stream_slots_.size() && stream_slots_[slot].id == c->stream &&
+      stream_slots_[slot].stream != nullptr) {
+    Stream* s = stream_slots_[slot].stream;
     if (s->conn->session != nullptr && !s->conn->closing()) {
       s->conn->session->on_completion(s, *c);
     }
@@ -302,14 +303,26 @@ void Reactor::conn_closed(Conn* c) {
 }
 
 Stream* Reactor::new_stream(Conn* c) {
-  Stream* s = streams_.make(c, next_serial_++);
-  stream_map_.emplace(s->serial, s);
+  uint32_t slot;
+  if (!free_stream_slots_.empty()) {
+    slot = free_stream_slots_.back();
+    free_stream_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(stream_slots_.size());
+    stream_slots_.emplace_back();
+  }
+  StreamSlot& e = stream_slots_[slot];
+  e.id = (((e.id >> 32) + 1) << 32) | slot;
+  Stream* s = streams_.make(c, e.id);
+  e.stream = s;
   count(Counter::kStreamsActive);
   return s;
 }
 
 void Reactor::free_stream(Stream* s) {
-  stream_map_.erase(s->serial);
+  uint32_t slot = static_cast<uint32_t>(s->serial);
+  stream_slots_[slot].stream = nullptr;
+  free_stream_slots_.push_back(slot);
   count(Counter::kStreamsActive, -1);
   streams_.destroy(s);
 }

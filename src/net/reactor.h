@@ -8,7 +8,6 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "net/buffer.h"
@@ -130,8 +129,18 @@ class Reactor {
   Conn* conn_list_ = nullptr;
   std::vector<Conn*> dirty_;
   std::vector<Conn*> dirty_batch_;  // being flushed by on_prepare
-  std::unordered_map<uint64_t, Stream*> stream_map_;
-  uint64_t next_serial_ = 1;
+  // The open streams by id, for the completions that name them. An id is a
+  // slot of this table (low 32 bits) and the slot's generation (high 32
+  // bits), bumped each time the slot is taken: a Responder kept after its
+  // stream closed names a free slot, or one taken by a later stream under a
+  // newer generation, and its calls are dropped. No node is allocated per
+  // stream, as a hash map would.
+  struct StreamSlot {
+    uint64_t id = 0;
+    Stream* stream = nullptr;  // nullptr: free
+  };
+  std::vector<StreamSlot> stream_slots_;
+  std::vector<uint32_t> free_stream_slots_;
   time_t date_time_ = 0;
   char date_[64] = {};
   uint8_t* read_buf_;

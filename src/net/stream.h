@@ -85,7 +85,7 @@ struct Stream {
   std::pmr::monotonic_buffer_resource arena;
   Request req;
   Conn* conn;
-  uint64_t serial;
+  uint64_t serial;  // the id its Responder names it by (Reactor::new_stream)
   int32_t h2_id = 0;
   uint64_t start_ns = 0;
 

@@ -112,6 +112,28 @@ TEST(Basic, RespondFromAnotherThread) {
   }
 }
 
+// A Responder kept after its stream closed names nothing: what it sends is
+// dropped, also once a later stream has taken the closed one's place.
+TEST(Basic, StaleResponderIsDropped) {
+  ServerOptions o = base_options();
+  o.reactors = 1;
+  Responder old;  // the reactor thread's only
+  TestServer s(o, [&](Request& req, Responder res) {
+    if (req.path() == "/first") {
+      old = res;
+      res.respond(200, {}, "first");
+    } else {
+      old.respond(200, {}, "stale");
+      res.respond(200, {}, "second");
+    }
+  });
+  for (long v : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    auto version = [v](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, v); };
+    EXPECT_EQ(curl_do(s.url("/first"), version).body, "first");
+    EXPECT_EQ(curl_do(s.url("/second"), version).body, "second");
+  }
+}
+
 // A header value with CR LF would forge headers on HTTP/1.1: the reactor
 // answers 500 instead of sending it, on every protocol.
 TEST(ResponseHeads, InvalidHeadersBecome500) {
