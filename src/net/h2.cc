@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cassert>
 #include <cstring>
-#include <unordered_set>
 
 #include "net/file_body.h"
 #include "net/reactor.h"
@@ -107,7 +106,7 @@ class H2Session final : public Session {
       upgraded->h2_id = 1;
       upgraded->conn = conn_;
       upgraded->set_protocol(Protocol::kHttp2);
-      streams_.insert(upgraded);
+      link(upgraded);
       max_seen_id_ = 1;
       r_->count(Counter::kStreamsH2);
       update_timer();
@@ -174,7 +173,8 @@ class H2Session final : public Session {
     }
     if (!had_head) {
       submit_head(st);
-    } else if (deferred_.erase(st) != 0) {
+    } else if (st->h2_deferred) {
+      st->h2_deferred = false;
       nghttp2_session_resume_data(s_, st->h2_id);
     }
     conn_->mark_dirty();
@@ -193,7 +193,7 @@ class H2Session final : public Session {
   }
 
   void on_timeout(int kind) override {
-    if (streams_.empty()) {
+    if (open_ == nullptr) {
       r_->count(Counter::kTimeoutsIdle);
       nghttp2_submit_goaway(s_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s_),
                             NGHTTP2_NO_ERROR, nullptr, 0);
@@ -203,13 +203,13 @@ class H2Session final : public Session {
   }
 
   void close_streams() override {
-    for (Stream* st : streams_) {
+    while (open_ != nullptr) {
+      Stream* st = open_;
+      unlink(st);
       nghttp2_session_set_stream_user_data(s_, st->h2_id, nullptr);
       st->cancel();
       r_->free_stream(st);
     }
-    streams_.clear();
-    deferred_.clear();
   }
 
   bool finished() const override {
@@ -223,8 +223,26 @@ class H2Session final : public Session {
   }
   uint64_t now_ms() { return uv_now(r_->loop()); }
 
+  void link(Stream* st) {
+    st->h2_next = open_;
+    if (open_ != nullptr) {
+      open_->h2_prev = st;
+    }
+    open_ = st;
+  }
+  void unlink(Stream* st) {
+    if (st->h2_prev != nullptr) {
+      st->h2_prev->h2_next = st->h2_next;
+    } else {
+      open_ = st->h2_next;
+    }
+    if (st->h2_next != nullptr) {
+      st->h2_next->h2_prev = st->h2_prev;
+    }
+  }
+
   void update_timer() {
-    bool idle = streams_.empty();
+    bool idle = open_ == nullptr;
     if (idle != idle_) {
       idle_ = idle;
       conn_->set_timer(idle ? kTimerIdle : kTimerNone);
@@ -289,7 +307,7 @@ class H2Session final : public Session {
     }
     Stream* st = h->r_->new_stream(h->conn_);
     st->h2_id = f->hd.stream_id;
-    h->streams_.insert(st);
+    h->link(st);
     h->max_seen_id_ = std::max(h->max_seen_id_, f->hd.stream_id);
     nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
     h->r_->count(Counter::kStreamsH2);
@@ -469,8 +487,7 @@ class H2Session final : public Session {
     } else {
       st->cancel();
     }
-    h->streams_.erase(st);
-    h->deferred_.erase(st);
+    h->unlink(st);
     h->r_->free_stream(st);
     return 0;
   }
@@ -552,7 +569,7 @@ class H2Session final : public Session {
       return static_cast<ssize_t>(n);
     }
     if (n == 0) {
-      h->deferred_.insert(st);
+      st->h2_deferred = true;
       return NGHTTP2_ERR_DEFERRED;
     }
     return static_cast<ssize_t>(n);
@@ -626,8 +643,7 @@ class H2Session final : public Session {
   Conn* conn_;
   Reactor* r_;
   nghttp2_session* s_ = nullptr;
-  std::unordered_set<Stream*> streams_;
-  std::unordered_set<Stream*> deferred_;
+  Stream* open_ = nullptr;  // the open streams, linked through h2_prev/h2_next
   int32_t max_seen_id_ = 0;
   int32_t closed_ring_[16] = {};
   uint32_t closed_next_ = 0;

@@ -87,6 +87,11 @@ struct Stream {
   Conn* conn;
   uint64_t serial;  // the id its Responder names it by (Reactor::new_stream)
   int32_t h2_id = 0;
+  // h2: the session's list of its open streams, and whether nghttp2 holds
+  // this one's DATA back until more body comes (NGHTTP2_ERR_DEFERRED).
+  Stream* h2_prev = nullptr;
+  Stream* h2_next = nullptr;
+  bool h2_deferred = false;
   uint64_t start_ns = 0;
 
   // Request assembly.
