@@ -206,7 +206,7 @@ class H2Session final : public Session {
     while (open_ != nullptr) {
       Stream* st = open_;
       unlink(st);
-      nghttp2_session_set_stream_user_data(s_, st->h2_id, nullptr);
+      set_stream(st->h2_id, nullptr);
       st->cancel();
       r_->free_stream(st);
     }
@@ -218,8 +218,23 @@ class H2Session final : public Session {
 
  private:
   static H2Session* self(void* u) { return static_cast<H2Session*>(u); }
+  // The stream of `id`, or nullptr. The last one found is kept: a request's
+  // HEADERS frame brings a callback per field, all for one stream, and
+  // nghttp2 finds a stream's user data by a hash map search.
   Stream* stream(int32_t id) {
-    return static_cast<Stream*>(nghttp2_session_get_stream_user_data(s_, id));
+    if (id != last_id_) {
+      last_id_ = id;
+      last_ = static_cast<Stream*>(nghttp2_session_get_stream_user_data(s_, id));
+    }
+    return last_;
+  }
+  // Every change to a stream's user data goes through here, so that
+  // stream() never answers from a stale cache.
+  void set_stream(int32_t id, Stream* st) {
+    nghttp2_session_set_stream_user_data(s_, id, st);
+    if (id == last_id_) {
+      last_ = st;
+    }
   }
   uint64_t now_ms() { return uv_now(r_->loop()); }
 
@@ -309,7 +324,7 @@ class H2Session final : public Session {
     st->h2_id = f->hd.stream_id;
     h->link(st);
     h->max_seen_id_ = std::max(h->max_seen_id_, f->hd.stream_id);
-    nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+    h->set_stream(f->hd.stream_id, st);
     h->r_->count(Counter::kStreamsH2);
     return 0;
   }
@@ -478,7 +493,7 @@ class H2Session final : public Session {
     if (st == nullptr) {
       return 0;
     }
-    nghttp2_session_set_stream_user_data(s, id, nullptr);
+    h->set_stream(id, nullptr);
     // Body bytes a paced reader never consumed still count against the
     // connection's window.
     nghttp2_session_consume_connection(s, st->body_held);
@@ -644,6 +659,8 @@ class H2Session final : public Session {
   Reactor* r_;
   nghttp2_session* s_ = nullptr;
   Stream* open_ = nullptr;  // the open streams, linked through h2_prev/h2_next
+  int32_t last_id_ = 0;     // stream()'s cache (no stream has id 0)
+  Stream* last_ = nullptr;
   int32_t max_seen_id_ = 0;
   int32_t closed_ring_[16] = {};
   uint32_t closed_next_ = 0;
