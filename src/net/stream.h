@@ -130,10 +130,12 @@ struct Stream {
 
 const char* status_reason(int status);
 
-// Why response header `h` may not be sent, or "" if it may: a name that is
-// not an HTTP token (upper case is fine; HTTP/2 lower-cases it), or a value
-// with CR, LF or NUL, which would let it forge headers on HTTP/1.1. The
-// reactor answers 500 in place of a head with such a header.
+// Whether response header `h` may be sent: its name is an HTTP token
+// (upper case is fine; HTTP/2 lower-cases it) and its value has no control
+// byte but HTAB (CR, LF or NUL would let it forge headers on HTTP/1.1). The
+// reactor answers 500 in place of a head with a header that may not.
+bool header_ok(const Header& h);
+// Why `h` may not be sent, for the log; "" if it may.
 std::string header_problem(const Header& h);
 
 }  // namespace valk::net

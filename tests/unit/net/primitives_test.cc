@@ -1,5 +1,6 @@
 // The reactor's building blocks: MPSC queue, slab, buffer pool.
 #include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
 
 #include <atomic>
 #include <cstring>
@@ -12,6 +13,8 @@
 #include "net/chunk_queue.h"
 #include "net/mpsc.h"
 #include "net/slab.h"
+#include "net/stream.h"
+#include "util/ascii.h"
 #include "valk/server.h"
 
 namespace valk::net {
@@ -187,6 +190,28 @@ TEST(Responder, DefaultIsInvalid) {
   EXPECT_FALSE(r.valid());
   EXPECT_EQ(r.respond(200, {}, ""), SendResult::kInvalid);
   EXPECT_EQ(r.write("x"), SendResult::kInvalid);
+}
+
+// The response header check's byte table against nghttp2's own checks, for
+// every byte: a name may hold what nghttp2 takes in a (lower-case) name,
+// and upper case; a value what nghttp2_check_header_value takes.
+TEST(HeaderCheck, AgreesWithNghttp2OnEveryByte) {
+  auto bytes = [](const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); };
+  for (int c = 0; c < 256; ++c) {
+    std::string b(1, static_cast<char>(c));
+    std::string lower = "x" + ascii_lowered(b);
+    bool name_ok = nghttp2_check_header_name(bytes(lower), lower.size()) != 0;
+    bool value_ok = nghttp2_check_header_value(bytes(b), 1) != 0;
+    EXPECT_EQ(header_ok({"x" + b, "v"}), name_ok) << c;
+    EXPECT_EQ(header_ok({"x", "v" + b}), value_ok) << c;
+    // Past the first four bytes too (the check is unrolled by four).
+    EXPECT_EQ(header_ok({"abcdefgh" + b, "abcdefgh" + b}), name_ok && value_ok) << c;
+  }
+  EXPECT_FALSE(header_ok({"", "v"}));
+  EXPECT_TRUE(header_ok({"x", ""}));
+  EXPECT_TRUE(header_problem({"x", "v"}).empty());
+  EXPECT_FALSE(header_problem({"x y", "v"}).empty());
+  EXPECT_FALSE(header_problem({"x", "a\r\nb"}).empty());
 }
 
 }  // namespace
