@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <charconv>
 #include <cstring>
 
 #include "net/file_body.h"
@@ -42,6 +43,12 @@ struct Bucket {
 bool connection_specific(std::string_view n) {
   return n == "connection" || n == "keep-alive" || n == "transfer-encoding" || n == "upgrade" ||
          n == "proxy-connection";
+}
+
+// Writes `v` in decimal into `buf`; returns the length.
+template <size_t N, typename T>
+size_t to_chars(char (&buf)[N], T v) {
+  return static_cast<size_t>(std::to_chars(buf, buf + N, v).ptr - buf);
 }
 
 nghttp2_nv make_nv(std::string_view n, std::string_view v) {
@@ -610,11 +617,20 @@ class H2Session final : public Session {
   }
 
   void submit_head(Stream* st) {
-    std::string status = std::to_string(st->status);
-    std::string length;
-    std::vector<nghttp2_nv> nv;
-    nv.reserve(st->resp_headers.size() + 4);
-    nv.push_back(make_nv(":status", status));
+    // The fields go in an array on the stack, or in a vector for a head
+    // with more than it holds: the handler's, :status, date, server and
+    // content-length.
+    constexpr size_t kInlineFields = 16;
+    nghttp2_nv inline_nv[kInlineFields];
+    std::vector<nghttp2_nv> heap_nv;
+    nghttp2_nv* nv = inline_nv;
+    if (st->resp_headers.size() + 4 > kInlineFields) {
+      heap_nv.resize(st->resp_headers.size() + 4);
+      nv = heap_nv.data();
+    }
+    size_t n = 0;
+    char status[24], length[24];
+    nv[n++] = make_nv(":status", {status, to_chars(status, st->status)});
     bool user_cl = false;
     for (Header& x : st->resp_headers) {
       lower_in_place(x.name);
@@ -622,18 +638,18 @@ class H2Session final : public Session {
         continue;
       }
       user_cl |= x.name == "content-length";
-      nv.push_back(make_nv(x.name, x.value));
+      nv[n++] = make_nv(x.name, x.value);
     }
     // RFC 9110 6.6.1: an origin server with a clock sends Date.
-    nv.push_back(make_nv("date", r_->http_date()));
+    nv[n++] = make_nv("date", r_->http_date());
     const std::string& server = r_->options().server_name;
     if (!server.empty()) {
-      nv.push_back(make_nv("server", server));
+      nv[n++] = make_nv("server", server);
     }
     bool no_body = st->head_request || st->status == 204 || st->status == 304;
     if (st->complete_body && !user_cl && st->status != 204 && st->status != 304) {
-      length = std::to_string(st->chunks.empty() ? 0 : st->chunks.front().size());
-      nv.push_back(make_nv("content-length", length));
+      size_t len = st->chunks.empty() ? 0 : st->chunks.front().size();
+      nv[n++] = make_nv("content-length", {length, to_chars(length, len)});
     }
     if (st->status >= 500) {
       r_->count(Counter::kResponses5xx);
@@ -648,8 +664,7 @@ class H2Session final : public Session {
       st->drop_chunks();
       st->drop_source();
     }
-    int rv = nghttp2_submit_response(s_, st->h2_id, nv.data(), nv.size(),
-                                     no_body || empty ? nullptr : &dp);
+    int rv = nghttp2_submit_response(s_, st->h2_id, nv, n, no_body || empty ? nullptr : &dp);
     if (rv != 0) {
       nghttp2_submit_rst_stream(s_, NGHTTP2_FLAG_NONE, st->h2_id, NGHTTP2_INTERNAL_ERROR);
     }
