@@ -483,13 +483,19 @@ class H1Session final : public Session {
                 std::to_chars(length_digits, length_digits + sizeof length_digits, n).ptr};
     }
     const std::string& server = r_->options().server_name;
+    std::string_view reason = status_reason(s->status);
+    std::string_view date = r_->http_date();
     // The head's pieces, walked twice: once to size the buffer, once to
     // fill it with plain copies.
     auto pieces = [&](auto&& put) {
-      put(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ");
+      if (http10_) {
+        put("HTTP/1.0 ");
+      } else {
+        put("HTTP/1.1 ");
+      }
       put(status);
       put(" ");
-      put(status_reason(s->status));
+      put(reason);
       put("\r\n");
       for (const Header& x : s->resp_headers) {
         if (iequals(x.name, "connection") || iequals(x.name, "transfer-encoding")) {
@@ -501,7 +507,7 @@ class H1Session final : public Session {
         put("\r\n");
       }
       put("date: ");
-      put(r_->http_date());
+      put(date);
       put("\r\n");
       if (!server.empty()) {
         put("server: ");
