@@ -174,6 +174,26 @@ TEST(ChunkQueue, FifoThroughCompaction) {
   EXPECT_EQ(q.front(), "again");
   q.clear();
   EXPECT_TRUE(q.empty());
+  // One chunk at a time, then a second behind a first, and back.
+  for (int round = 0; round < 3; ++round) {
+    q.push_back("a");
+    ASSERT_EQ(q.size(), 1u);
+    ASSERT_EQ(q[0], "a");
+    q.pop_front();
+    ASSERT_TRUE(q.empty());
+    q.push_back("b");
+    q.push_back("c");
+    ASSERT_EQ(q.size(), 2u);
+    ASSERT_EQ(q[0], "b");
+    ASSERT_EQ(q[1], "c");
+    q.pop_front();
+    ASSERT_EQ(q.front(), "c");
+    q.push_back("d");
+    q.pop_front();
+    ASSERT_EQ(q.front(), "d");
+    q.pop_front();
+    ASSERT_TRUE(q.empty());
+  }
 }
 
 TEST(Counters, EveryCounterHasAName) {
