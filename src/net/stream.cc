@@ -1,5 +1,6 @@
 #include "net/stream.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <ctime>
@@ -7,6 +8,7 @@
 #include "net/conn.h"
 #include "net/file_body.h"
 #include "net/reactor.h"
+#include "util/ascii.h"
 
 namespace valk {
 
@@ -41,8 +43,26 @@ std::string_view Stream::intern(std::string_view s) {
   return {p, s.size()};
 }
 
+void Stream::append(ArenaText& t, std::string_view more, bool lower) {
+  size_t n = t.size + more.size();
+  if (n > t.cap) {
+    t.cap = std::max(n, 2 * t.cap);
+    char* p = static_cast<char*>(arena.allocate(t.cap, 1));
+    if (t.size > 0) {
+      memcpy(p, t.data, t.size);
+    }
+    t.data = p;
+  }
+  if (lower) {
+    ascii_lower_copy(t.data + t.size, more.data(), more.size());
+  } else if (!more.empty()) {
+    memcpy(t.data + t.size, more.data(), more.size());
+  }
+  t.size = n;
+}
+
 void Stream::add_header(std::string_view name, std::string_view value) {
-  headers.push_back(HeaderView{intern(name), intern(value)});
+  add_interned_header(intern(name), intern(value));
 }
 
 void Stream::finish_head(Protocol proto, std::string_view peer, const TlsInfo* tls,

@@ -30,6 +30,15 @@ struct Completion {
   uint64_t consumed = 0;               // kConsume: body bytes used
 };
 
+// Text gathered in a stream's arena while it may reach the parser in
+// pieces (HTTP/1.1 request target, header names and values).
+struct ArenaText {
+  char* data = nullptr;
+  size_t size = 0;
+  size_t cap = 0;
+  std::string_view view() const { return {data, size}; }
+};
+
 struct Stream {
   Stream(Conn* c, uint64_t serial);
   ~Stream();
@@ -38,7 +47,23 @@ struct Stream {
 
   // ---- request side (reactor thread) ----
   std::string_view intern(std::string_view s);
+  // Appends `more` to `t`, lower-cased if `lower`. The common single piece
+  // is copied once, straight from the parser's input, with no room to
+  // spare; a later piece (a read ended inside it) takes twice the room, so
+  // text that comes a byte a read costs linear time and about twice its
+  // size.
+  void append(ArenaText& t, std::string_view more, bool lower);
+  // Interns the name and the value (h2).
   void add_header(std::string_view name, std::string_view value);
+  // A header whose name and value are already in the arena (h1).
+  void add_interned_header(std::string_view name, std::string_view value) {
+    if (headers.capacity() == 0) {
+      // Room for a usual request at once: grown from one by doubling, the
+      // vector would leave copies of 1, 2 and 4 entries dead in the arena.
+      headers.reserve(8);
+    }
+    headers.push_back(HeaderView{name, value});
+  }
   // Publishes the request fields into req once the head is complete.
   void finish_head(Protocol proto, std::string_view peer, const TlsInfo* tls,
                    int64_t content_length, bool has_body);

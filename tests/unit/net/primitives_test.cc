@@ -212,6 +212,24 @@ TEST(Responder, DefaultIsInvalid) {
   EXPECT_EQ(r.write("x"), SendResult::kInvalid);
 }
 
+// Every byte at every place of words and tails: only A-Z change, and no
+// byte with the high bit set (0xC1 is 'A' | 0x80).
+TEST(AsciiLowerCopy, MatchesAsciiLowerOnEveryByte) {
+  for (size_t n = 0; n <= 20; ++n) {
+    for (int c = 0; c < 256; ++c) {
+      std::string src(n, 'Q');
+      for (size_t i = 0; i < n; i += 3) {
+        src[i] = static_cast<char>(c);
+      }
+      std::string want = src;
+      lower_in_place(want);
+      std::string got(n, '\0');
+      ascii_lower_copy(got.data(), src.data(), n);
+      ASSERT_EQ(got, want) << "n " << n << " byte " << c;
+    }
+  }
+}
+
 // The response header check's byte table against nghttp2's own checks, for
 // every byte: a name may hold what nghttp2 takes in a (lower-case) name,
 // and upper case; a value what nghttp2_check_header_value takes.
