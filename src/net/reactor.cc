@@ -22,6 +22,8 @@ Reactor* Reactor::current() {
 
 Reactor::Reactor(ServerImpl* server, int index)
     : server_(server),
+      options_(&server->options),
+      log_(&server->log),
       index_(index),
       conns_(std::max<size_t>(1, server->options.limits.max_connections /
                                      std::max<size_t>(1, server->options.reactors))),
@@ -40,14 +42,8 @@ Reactor::~Reactor() {
   delete[] read_buf_;
 }
 
-const ServerOptions& Reactor::options() const {
-  return server_->options;
-}
 const TlsContext& Reactor::tls() const {
   return server_->tls;
-}
-LogWriter& Reactor::log() {
-  return server_->log;
 }
 
 bool Reactor::init(const std::vector<ListenFd>& fds, std::string* error) {

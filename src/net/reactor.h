@@ -58,9 +58,10 @@ class Reactor {
   // ---- reactor thread ----
   static Reactor* current();
   uv_loop_t* loop() { return loop_; }
-  const ServerOptions& options() const;
+  // Inline: the protocols read options and the log's level per request.
+  const ServerOptions& options() const { return *options_; }
   const TlsContext& tls() const;
-  LogWriter& log();
+  LogWriter& log() { return *log_; }
   BufferPool& pool() { return pool_; }
   uint8_t* read_buf() { return read_buf_; }
   static constexpr size_t kReadBufSize = 65536;
@@ -100,6 +101,8 @@ class Reactor {
   void enter_thread();
 
   ServerImpl* server_;
+  const ServerOptions* options_;  // server_'s
+  LogWriter* log_;                // server_'s
   int index_;
   std::atomic<bool> finished_flag_{false};
   int closes_pending_ = 0;
