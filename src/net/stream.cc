@@ -38,7 +38,7 @@ std::string_view Stream::intern(std::string_view s) {
   if (s.empty()) {
     return {};
   }
-  char* p = static_cast<char*>(arena.allocate(s.size(), 1));
+  char* p = arena.bytes(s.size());
   memcpy(p, s.data(), s.size());
   return {p, s.size()};
 }
@@ -47,7 +47,7 @@ void Stream::append(ArenaText& t, std::string_view more, bool lower) {
   size_t n = t.size + more.size();
   if (n > t.cap) {
     t.cap = std::max(n, 2 * t.cap);
-    char* p = static_cast<char*>(arena.allocate(t.cap, 1));
+    char* p = arena.bytes(t.cap);
     if (t.size > 0) {
       memcpy(p, t.data, t.size);
     }

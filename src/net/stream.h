@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "net/arena.h"
 #include "net/chunk_queue.h"
 #include "valk/server.h"
 
@@ -107,7 +108,7 @@ struct Stream {
   void log_access();
 
   alignas(16) unsigned char inline_buf[1024];
-  std::pmr::monotonic_buffer_resource arena;
+  Arena arena;
   Request req;
   Conn* conn;
   uint64_t serial;  // the id its Responder names it by (Reactor::new_stream)

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/arena.h"
 #include "net/buffer.h"
 #include "net/chunk_queue.h"
 #include "net/mpsc.h"
@@ -210,6 +211,31 @@ TEST(Responder, DefaultIsInvalid) {
   EXPECT_FALSE(r.valid());
   EXPECT_EQ(r.respond(200, {}, ""), SendResult::kInvalid);
   EXPECT_EQ(r.write("x"), SendResult::kInvalid);
+}
+
+// Text and vectors share the arena: the inline buffer first, then heap
+// blocks (one far larger than the rest), every piece where it was put.
+TEST(Arena, BumpsThenGrowsAndAligns) {
+  alignas(16) unsigned char buf[64];
+  Arena a(buf, sizeof buf);
+  std::vector<std::pair<char*, std::string>> texts;
+  std::pmr::vector<uint64_t> v(&a);
+  for (int i = 0; i < 200; ++i) {
+    std::string t(static_cast<size_t>(i % 7 == 3 ? 5000 : i % 13), static_cast<char>('a' + i % 26));
+    char* p = a.bytes(t.size());
+    memcpy(p, t.data(), t.size());
+    texts.emplace_back(p, t);
+    v.push_back(static_cast<uint64_t>(i));
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(v.data()) % alignof(uint64_t), 0u);
+  }
+  EXPECT_TRUE(texts.front().first >= reinterpret_cast<char*>(buf) &&
+              texts.front().first < reinterpret_cast<char*>(buf) + sizeof buf);
+  for (auto& [p, t] : texts) {
+    ASSERT_EQ(std::string(p, t.size()), t);
+  }
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(v[static_cast<size_t>(i)], static_cast<uint64_t>(i));
+  }
 }
 
 // Every byte at every place of words and tails: only A-Z change, and no
