@@ -25,6 +25,52 @@ std::string_view Request::header(std::string_view name) const {
 
 namespace valk::net {
 
+namespace {
+
+// Freed Completions' memory, per thread, linked through the blocks.
+struct CompletionCache {
+  struct Block {
+    Block* next;
+  };
+  static constexpr int kKeep = 64;
+  Block* head = nullptr;
+  int count = 0;
+  ~CompletionCache() {
+    while (head != nullptr) {
+      Block* next = head->next;
+      ::operator delete(head);
+      head = next;
+    }
+    count = kKeep;  // a Completion freed later in the thread's exit is not kept
+  }
+};
+thread_local CompletionCache tl_completions;
+
+}  // namespace
+
+void* Completion::operator new(size_t size) {
+  CompletionCache& c = tl_completions;
+  if (c.head != nullptr) {
+    CompletionCache::Block* b = c.head;
+    c.head = b->next;
+    c.count--;
+    return b;
+  }
+  return ::operator new(size);
+}
+
+void Completion::operator delete(void* p) {
+  CompletionCache& c = tl_completions;
+  if (c.count < CompletionCache::kKeep) {
+    auto* b = static_cast<CompletionCache::Block*>(p);
+    b->next = c.head;
+    c.head = b;
+    c.count++;
+    return;
+  }
+  ::operator delete(p);
+}
+
 Stream::Stream(Conn* c, uint64_t s)
     : arena(inline_buf, sizeof inline_buf), conn(c), serial(s), headers(&arena) {
   timespec ts;

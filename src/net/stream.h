@@ -29,6 +29,12 @@ struct Completion {
   std::unique_ptr<BodySource> source;
   DrainCallback on_drained = nullptr;  // kStart
   uint64_t consumed = 0;               // kConsume: body bytes used
+
+  // One is made and applied per Responder call, mostly both on one thread
+  // (a handler answering on its reactor): the thread that frees one keeps
+  // its memory for the next it makes.
+  static void* operator new(size_t size);
+  static void operator delete(void* p);
 };
 
 // Text gathered in a stream's arena while it may reach the parser in
