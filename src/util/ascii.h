@@ -15,13 +15,8 @@ inline char ascii_lower(char c) {
   return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
-inline void lower_in_place(std::string& s) {
-  for (char& c : s) {
-    c = ascii_lower(c);
-  }
-}
-
-// Copies n bytes from src to dst (not overlapping), lower-casing A-Z. Eight
+// Copies n bytes from src to dst (the same place, or not overlapping),
+// lower-casing A-Z. Eight
 // bytes a step: in a word, the bytes in 'A'..'Z' (their low seven bits in
 // range, the high bit clear) get 0x20 set, about 1.5 instructions a byte
 // against 6-9 for a loop over the bytes.
@@ -52,6 +47,10 @@ inline void ascii_lower_copy(char* dst, const char* src, size_t n) {
   for (; i < n; ++i) {
     dst[i] = ascii_lower(src[i]);
   }
+}
+
+inline void lower_in_place(std::string& s) {
+  ascii_lower_copy(s.data(), s.data(), s.size());
 }
 
 inline std::string ascii_lowered(std::string_view s) {

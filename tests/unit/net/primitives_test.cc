@@ -292,7 +292,7 @@ TEST(SmallPool, AllocFreeReallocCalloc) {
 
 // Every byte at every place of words and tails: only A-Z change, and no
 // byte with the high bit set (0xC1 is 'A' | 0x80).
-TEST(AsciiLowerCopy, MatchesAsciiLowerOnEveryByte) {
+TEST(AsciiLower, CopyAndInPlaceMatchAsciiLowerOnEveryByte) {
   for (size_t n = 0; n <= 20; ++n) {
     for (int c = 0; c < 256; ++c) {
       std::string src(n, 'Q');
@@ -300,10 +300,14 @@ TEST(AsciiLowerCopy, MatchesAsciiLowerOnEveryByte) {
         src[i] = static_cast<char>(c);
       }
       std::string want = src;
-      lower_in_place(want);
+      for (char& ch : want) {
+        ch = ascii_lower(ch);
+      }
       std::string got(n, '\0');
       ascii_lower_copy(got.data(), src.data(), n);
       ASSERT_EQ(got, want) << "n " << n << " byte " << c;
+      lower_in_place(src);
+      ASSERT_EQ(src, want) << "in place: n " << n << " byte " << c;
     }
   }
 }
