@@ -21,7 +21,7 @@ class ChunkQueue {
   std::string& front() { return has_first_ ? first_ : items_[head_]; }
   std::string& operator[](size_t i) { return has_first_ ? first_ : items_[head_ + i]; }
 
-  void push_back(std::string s) {
+  void push_back(std::string&& s) {
     if (empty()) {
       first_ = std::move(s);
       has_first_ = true;

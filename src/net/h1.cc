@@ -572,10 +572,12 @@ class H1Session final : public Session {
     conn_->set_timer(kTimerIdle);
     paused_ = false;
     http_parser_pause(&parser_, 0);
-    std::string input = std::move(backlog_);
-    backlog_.clear();
-    if (!input.empty() && !feed(input.data(), input.size())) {
-      return false;
+    if (!backlog_.empty()) {
+      std::string input = std::move(backlog_);
+      backlog_.clear();
+      if (!feed(input.data(), input.size())) {
+        return false;
+      }
     }
     if (conn_->session.get() != this) {
       return true;  // switched to h2c; the new session reads from here on

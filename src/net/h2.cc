@@ -515,7 +515,9 @@ class H2Session final : public Session {
     h->set_stream(id, nullptr);
     // Body bytes a paced reader never consumed still count against the
     // connection's window.
-    nghttp2_session_consume_connection(s, st->body_held);
+    if (st->body_held != 0) {
+      nghttp2_session_consume_connection(s, st->body_held);
+    }
     if (st->resp_done) {
       st->log_access();
     } else {

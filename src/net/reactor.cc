@@ -357,9 +357,9 @@ std::string_view Reactor::http_date() {
     date_time_ = now;
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(date_, sizeof date_, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    date_len_ = strftime(date_, sizeof date_, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   }
-  return date_;
+  return {date_, date_len_};
 }
 
 // ---- shutdown -----------------------------------------------------------------

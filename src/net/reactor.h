@@ -150,6 +150,7 @@ class Reactor {
   std::vector<uint32_t> free_stream_slots_;
   time_t date_time_ = 0;
   char date_[64] = {};
+  size_t date_len_ = 0;
   uint8_t* read_buf_;
   std::unique_ptr<uint8_t[]> data_buf_;
   std::atomic<uint64_t> counters_[static_cast<int>(Counter::kCount)] = {};
