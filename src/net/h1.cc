@@ -245,9 +245,11 @@ class H1Session final : public Session {
         // Pipelined bytes wait for this response. Without any, reading
         // goes on so that a client leaving (EOF) is seen at once; the
         // next read is kept (on_input) and reading stops then.
-        backlog_.assign(p + k, n - k);
-        if (!backlog_.empty()) {
+        if (k < n) {
+          backlog_.assign(p + k, n - k);
           conn_->stop_reading();
+        } else {
+          backlog_.clear();  // not assign(): a call into libstdc++ per request
         }
         return true;
       }
