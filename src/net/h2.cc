@@ -366,8 +366,9 @@ class H2Session final : public Session {
       return 0;
     }
     if (!n.empty() && n[0] == ':') {
+      // The usual method and schemes are not copied: literals outlive the stream.
       if (n == ":method") {
-        st->method = st->intern(v);
+        st->method = v == "GET" ? "GET" : st->intern(v);
       } else if (n == ":path") {
         if (valuelen > lim.max_url_length) {
           h->r_->count(Counter::kLimitUrl);
@@ -378,7 +379,7 @@ class H2Session final : public Session {
       } else if (n == ":authority") {
         st->authority = st->intern(v);
       } else if (n == ":scheme") {
-        st->scheme = st->intern(v);
+        st->scheme = v == "https" ? "https" : v == "http" ? "http" : st->intern(v);
       }
       return 0;
     }

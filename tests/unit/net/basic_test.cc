@@ -25,12 +25,19 @@ TEST(Basic, RequestFieldsReachTheHandler) {
            std::string(req.authority()) + " " + std::string(req.scheme());
     res.respond(200, {}, "ok");
   });
-  CurlResult r = curl_do(s.url("/a/b?c=d"), [](CURL* c) {
-    static curl_slist* h = curl_slist_append(nullptr, "X-Test: yes");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  });
-  ASSERT_EQ(r.code, CURLE_OK);
-  EXPECT_EQ(seen, "GET /a/b c=d yes 127.0.0.1:" + std::to_string(s.port()) + " http");
+  for (long v : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    for (const char* method : {"GET", "DELETE"}) {
+      CurlResult r = curl_do(s.url("/a/b?c=d"), [v, method](CURL* c) {
+        static curl_slist* h = curl_slist_append(nullptr, "X-Test: yes");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, v);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+      });
+      ASSERT_EQ(r.code, CURLE_OK);
+      EXPECT_EQ(seen, std::string(method) + " /a/b c=d yes 127.0.0.1:" + std::to_string(s.port()) +
+                          " http");
+    }
+  }
 }
 
 TEST(Basic, H2cPriorKnowledge) {
