@@ -318,7 +318,10 @@ Stream* Reactor::new_stream(Conn* c) {
 void Reactor::free_stream(Stream* s) {
   uint32_t slot = static_cast<uint32_t>(s->serial);
   stream_slots_[slot].stream = nullptr;
-  free_stream_slots_.push_back(slot);
+  // A slot whose generations are spent is retired, so that no id comes twice.
+  if ((s->serial >> 32) != UINT32_MAX) {
+    free_stream_slots_.push_back(slot);
+  }
   count(Counter::kStreamsActive, -1);
   streams_.destroy(s);
 }

@@ -140,8 +140,9 @@ class Reactor {
   // slot of this table (low 32 bits) and the slot's generation (high 32
   // bits), bumped each time the slot is taken: a Responder kept after its
   // stream closed names a free slot, or one taken by a later stream under a
-  // newer generation, and its calls are dropped. No node is allocated per
-  // stream, as a hash map would.
+  // newer generation, and its calls are dropped. A slot whose generations
+  // are spent is not taken again, so an id never names two streams. No node
+  // is allocated per stream, as a hash map would.
   struct StreamSlot {
     uint64_t id = 0;
     Stream* stream = nullptr;  // nullptr: free
