@@ -234,7 +234,7 @@ bool Conn::on_plain(const uint8_t* p, size_t n) {
 
 void Conn::send(const void* p, size_t n) {
   plain_out_.append(reactor->pool(), static_cast<const uint8_t*>(p), n);
-  mark_dirty();
+  output_queued();
 }
 
 bool Conn::send_file(const uint8_t* head, size_t head_len, FileBody& file, size_t n) {
@@ -264,7 +264,7 @@ bool Conn::send_file(const uint8_t* head, size_t head_len, FileBody& file, size_
     return false;
   }
   plain_out_.commit(reactor->pool(), head_len + n);
-  mark_dirty();
+  output_queued();
   return true;
 }
 
@@ -274,15 +274,25 @@ void Conn::mark_dirty() {
   }
 }
 
+void Conn::output_queued() {
+  // Inside flush() what is queued is written before it returns: marking
+  // the connection again would only flush it a second time.
+  if (!flushing_) {
+    mark_dirty();
+  }
+}
+
 void Conn::flush() {
   if (closing_) {
     return;
   }
+  flushing_ = true;
   if (session != nullptr && !close_after_write_ && !session->produce()) {
     encrypt();
     close_after_write();
   }
   encrypt();
+  flushing_ = false;
   start_write();
   if (out_pending() == 0 && !closing_ &&
       (close_after_write_ || (session != nullptr && session->finished()))) {
@@ -334,7 +344,7 @@ bool Conn::encrypt_file(const uint8_t* head, size_t head_len, FileBody& file, si
 
 void Conn::wire_queued() {
   if (!wire_out_.empty()) {
-    mark_dirty();
+    output_queued();
   }
 }
 

@@ -118,6 +118,7 @@ class Conn {
   void encrypt();
   bool encrypt_file(const uint8_t* head, size_t head_len, FileBody& file, size_t n);
   void wire_queued();
+  void output_queued();
   void start_write();
   void arm(TimerKind kind);
   void set_deadline(uint32_t ms);
@@ -132,6 +133,7 @@ class Conn {
   std::string detect_;  // the start of a plaintext stream, to spot the h2 preface
   BufChain plain_out_, wire_out_, inflight_;
   bool writing_ = false;
+  bool flushing_ = false;   // in flush(), before its write
   bool held_back_ = false;  // the session stopped at the high-water mark
   bool closing_ = false;
   bool close_after_write_ = false;

@@ -245,9 +245,11 @@ class H1Session final : public Session {
         // Pipelined bytes wait for this response. Without any, reading
         // goes on so that a client leaving (EOF) is seen at once; the
         // next read is kept (on_input) and reading stops then.
-        backlog_.assign(p + k, n - k);
-        if (!backlog_.empty()) {
+        if (k < n) {
+          backlog_.assign(p + k, n - k);
           conn_->stop_reading();
+        } else {
+          backlog_.clear();  // not assign(): a call into libstdc++ per request
         }
         return true;
       }
@@ -284,9 +286,9 @@ class H1Session final : public Session {
   static int on_message_begin(http_parser* p) {
     H1Session* s = self(p);
     s->cur_ = s->r_->new_stream(s->conn_);
-    s->url_.clear();
-    s->field_.clear();
-    s->value_.clear();
+    s->url_ = {};
+    s->field_ = {};
+    s->value_ = {};
     s->in_value_ = false;
     s->upgrade_ = nullptr;
     s->r_->count(Counter::kRequestsH1);
@@ -296,12 +298,12 @@ class H1Session final : public Session {
 
   static int on_url(http_parser* p, const char* at, size_t len) {
     H1Session* s = self(p);
-    if (s->url_.size() + len > s->r_->options().limits.max_url_length) {
+    if (s->url_.size + len > s->r_->options().limits.max_url_length) {
       s->r_->count(Counter::kLimitUrl);
       s->error_status_ = 414;
       return -1;
     }
-    s->url_.append(at, len);
+    s->cur_->append(s->url_, {at, len}, false);
     return 0;
   }
 
@@ -316,10 +318,9 @@ class H1Session final : public Session {
   }
 
   void commit_header() {
-    lower_in_place(field_);
-    cur_->add_header(field_, value_);
-    field_.clear();
-    value_.clear();
+    cur_->add_interned_header(field_.view(), value_.view());
+    field_ = {};
+    value_ = {};
   }
 
   static int on_header_field(http_parser* p, const char* at, size_t len) {
@@ -328,15 +329,21 @@ class H1Session final : public Session {
       s->commit_header();
       s->in_value_ = false;
     }
-    s->field_.append(at, len);
-    return s->add_header_bytes(len) ? 0 : -1;
+    if (!s->add_header_bytes(len)) {
+      return -1;
+    }
+    s->cur_->append(s->field_, {at, len}, true);
+    return 0;
   }
 
   static int on_header_value(http_parser* p, const char* at, size_t len) {
     H1Session* s = self(p);
     s->in_value_ = true;
-    s->value_.append(at, len);
-    return s->add_header_bytes(len) ? 0 : -1;
+    if (!s->add_header_bytes(len)) {
+      return -1;
+    }
+    s->cur_->append(s->value_, {at, len}, false);
+    return 0;
   }
 
   static int on_headers_complete(http_parser* p) {
@@ -347,7 +354,7 @@ class H1Session final : public Session {
       s->in_value_ = false;
     }
     st->method = http_method_str(static_cast<http_method>(p->method));
-    st->url = st->intern(s->url_);
+    st->url = s->url_.view();
     st->scheme = s->conn_->tls_info != nullptr ? "https" : "http";
     bool has_cl = (p->flags & F_CONTENTLENGTH) != 0;
     bool chunked = (p->flags & F_CHUNKED) != 0;
@@ -483,13 +490,19 @@ class H1Session final : public Session {
                 std::to_chars(length_digits, length_digits + sizeof length_digits, n).ptr};
     }
     const std::string& server = r_->options().server_name;
+    std::string_view reason = status_reason(s->status);
+    std::string_view date = r_->http_date();
     // The head's pieces, walked twice: once to size the buffer, once to
     // fill it with plain copies.
     auto pieces = [&](auto&& put) {
-      put(http10_ ? "HTTP/1.0 " : "HTTP/1.1 ");
+      if (http10_) {
+        put("HTTP/1.0 ");
+      } else {
+        put("HTTP/1.1 ");
+      }
       put(status);
       put(" ");
-      put(status_reason(s->status));
+      put(reason);
       put("\r\n");
       for (const Header& x : s->resp_headers) {
         if (iequals(x.name, "connection") || iequals(x.name, "transfer-encoding")) {
@@ -501,7 +514,7 @@ class H1Session final : public Session {
         put("\r\n");
       }
       put("date: ");
-      put(r_->http_date());
+      put(date);
       put("\r\n");
       if (!server.empty()) {
         put("server: ");
@@ -561,10 +574,12 @@ class H1Session final : public Session {
     conn_->set_timer(kTimerIdle);
     paused_ = false;
     http_parser_pause(&parser_, 0);
-    std::string input = std::move(backlog_);
-    backlog_.clear();
-    if (!input.empty() && !feed(input.data(), input.size())) {
-      return false;
+    if (!backlog_.empty()) {
+      std::string input = std::move(backlog_);
+      backlog_.clear();
+      if (!feed(input.data(), input.size())) {
+        return false;
+      }
     }
     if (conn_->session.get() != this) {
       return true;  // switched to h2c; the new session reads from here on
@@ -630,7 +645,10 @@ class H1Session final : public Session {
   http_parser parser_;
   Stream* cur_ = nullptr;
   Stream* upgrade_ = nullptr;
-  std::string url_, field_, value_, backlog_, h2_settings_;
+  // The request line's target and the header being read, in the stream's
+  // arena (lower-cased name), each grown if it comes in pieces.
+  ArenaText url_, field_, value_;
+  std::string backlog_, h2_settings_;
   bool in_value_ = false;
   bool paused_ = false;
   bool body_held_back_ = false;  // reads stopped for a paced body reader

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <charconv>
 #include <cstring>
-#include <unordered_set>
 
 #include "net/file_body.h"
 #include "net/reactor.h"
@@ -45,10 +45,27 @@ bool connection_specific(std::string_view n) {
          n == "proxy-connection";
 }
 
+// Writes `v` in decimal into `buf`; returns the length.
+template <size_t N, typename T>
+size_t to_chars(char (&buf)[N], T v) {
+  return static_cast<size_t>(std::to_chars(buf, buf + N, v).ptr - buf);
+}
+
 nghttp2_nv make_nv(std::string_view n, std::string_view v) {
   return nghttp2_nv{const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(n.data())),
                     const_cast<uint8_t*>(reinterpret_cast<const uint8_t*>(v.data())), n.size(),
                     v.size(), NGHTTP2_NV_FLAG_NONE};
+}
+
+// nghttp2 allocates through the reactor's SmallPool (nghttp2 copies this).
+nghttp2_mem pool_mem(SmallPool& pool) {
+  return nghttp2_mem{
+      &pool,
+      [](size_t n, void* u) { return static_cast<SmallPool*>(u)->alloc(n); },
+      [](void* p, void* u) { static_cast<SmallPool*>(u)->free(p); },
+      [](size_t n, size_t size, void* u) { return static_cast<SmallPool*>(u)->calloc(n, size); },
+      [](void* p, size_t n, void* u) { return static_cast<SmallPool*>(u)->realloc(p, n); },
+  };
 }
 
 class H2Session final : public Session {
@@ -84,7 +101,8 @@ class H2Session final : public Session {
       nghttp2_option_set_stream_reset_rate_limit(opt, lim.max_resets_per_second * 2ull,
                                                  lim.max_resets_per_second);
     }
-    int rv = nghttp2_session_server_new2(&s_, cb, this, opt);
+    nghttp2_mem mem = pool_mem(r_->h2_pool());
+    int rv = nghttp2_session_server_new3(&s_, cb, this, opt, &mem);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) {
@@ -107,7 +125,7 @@ class H2Session final : public Session {
       upgraded->h2_id = 1;
       upgraded->conn = conn_;
       upgraded->set_protocol(Protocol::kHttp2);
-      streams_.insert(upgraded);
+      link(upgraded);
       max_seen_id_ = 1;
       r_->count(Counter::kStreamsH2);
       update_timer();
@@ -174,7 +192,8 @@ class H2Session final : public Session {
     }
     if (!had_head) {
       submit_head(st);
-    } else if (deferred_.erase(st) != 0) {
+    } else if (st->h2_deferred) {
+      st->h2_deferred = false;
       nghttp2_session_resume_data(s_, st->h2_id);
     }
     conn_->mark_dirty();
@@ -193,7 +212,7 @@ class H2Session final : public Session {
   }
 
   void on_timeout(int kind) override {
-    if (streams_.empty()) {
+    if (open_ == nullptr) {
       r_->count(Counter::kTimeoutsIdle);
       nghttp2_submit_goaway(s_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(s_),
                             NGHTTP2_NO_ERROR, nullptr, 0);
@@ -203,13 +222,13 @@ class H2Session final : public Session {
   }
 
   void close_streams() override {
-    for (Stream* st : streams_) {
-      nghttp2_session_set_stream_user_data(s_, st->h2_id, nullptr);
+    while (open_ != nullptr) {
+      Stream* st = open_;
+      unlink(st);
+      set_stream(st->h2_id, nullptr);
       st->cancel();
       r_->free_stream(st);
     }
-    streams_.clear();
-    deferred_.clear();
   }
 
   bool finished() const override {
@@ -218,13 +237,46 @@ class H2Session final : public Session {
 
  private:
   static H2Session* self(void* u) { return static_cast<H2Session*>(u); }
+  // The stream of `id`, or nullptr. The last one found is kept: a request's
+  // HEADERS frame brings a callback per field, all for one stream, and
+  // nghttp2 finds a stream's user data by a hash map search.
   Stream* stream(int32_t id) {
-    return static_cast<Stream*>(nghttp2_session_get_stream_user_data(s_, id));
+    if (id != last_id_) {
+      last_id_ = id;
+      last_ = static_cast<Stream*>(nghttp2_session_get_stream_user_data(s_, id));
+    }
+    return last_;
+  }
+  // Every change to a stream's user data goes through here, so that
+  // stream() never answers from a stale cache.
+  void set_stream(int32_t id, Stream* st) {
+    nghttp2_session_set_stream_user_data(s_, id, st);
+    if (id == last_id_) {
+      last_ = st;
+    }
   }
   uint64_t now_ms() { return uv_now(r_->loop()); }
 
+  void link(Stream* st) {
+    st->h2_next = open_;
+    if (open_ != nullptr) {
+      open_->h2_prev = st;
+    }
+    open_ = st;
+  }
+  void unlink(Stream* st) {
+    if (st->h2_prev != nullptr) {
+      st->h2_prev->h2_next = st->h2_next;
+    } else {
+      open_ = st->h2_next;
+    }
+    if (st->h2_next != nullptr) {
+      st->h2_next->h2_prev = st->h2_prev;
+    }
+  }
+
   void update_timer() {
-    bool idle = streams_.empty();
+    bool idle = open_ == nullptr;
     if (idle != idle_) {
       idle_ = idle;
       conn_->set_timer(idle ? kTimerIdle : kTimerNone);
@@ -289,9 +341,9 @@ class H2Session final : public Session {
     }
     Stream* st = h->r_->new_stream(h->conn_);
     st->h2_id = f->hd.stream_id;
-    h->streams_.insert(st);
+    h->link(st);
     h->max_seen_id_ = std::max(h->max_seen_id_, f->hd.stream_id);
-    nghttp2_session_set_stream_user_data(s, f->hd.stream_id, st);
+    h->set_stream(f->hd.stream_id, st);
     h->r_->count(Counter::kStreamsH2);
     return 0;
   }
@@ -314,8 +366,9 @@ class H2Session final : public Session {
       return 0;
     }
     if (!n.empty() && n[0] == ':') {
+      // The usual method and schemes are not copied: literals outlive the stream.
       if (n == ":method") {
-        st->method = st->intern(v);
+        st->method = v == "GET" ? "GET" : st->intern(v);
       } else if (n == ":path") {
         if (valuelen > lim.max_url_length) {
           h->r_->count(Counter::kLimitUrl);
@@ -326,7 +379,7 @@ class H2Session final : public Session {
       } else if (n == ":authority") {
         st->authority = st->intern(v);
       } else if (n == ":scheme") {
-        st->scheme = st->intern(v);
+        st->scheme = v == "https" ? "https" : v == "http" ? "http" : st->intern(v);
       }
       return 0;
     }
@@ -460,17 +513,18 @@ class H2Session final : public Session {
     if (st == nullptr) {
       return 0;
     }
-    nghttp2_session_set_stream_user_data(s, id, nullptr);
+    h->set_stream(id, nullptr);
     // Body bytes a paced reader never consumed still count against the
     // connection's window.
-    nghttp2_session_consume_connection(s, st->body_held);
+    if (st->body_held != 0) {
+      nghttp2_session_consume_connection(s, st->body_held);
+    }
     if (st->resp_done) {
       st->log_access();
     } else {
       st->cancel();
     }
-    h->streams_.erase(st);
-    h->deferred_.erase(st);
+    h->unlink(st);
     h->r_->free_stream(st);
     return 0;
   }
@@ -552,7 +606,7 @@ class H2Session final : public Session {
       return static_cast<ssize_t>(n);
     }
     if (n == 0) {
-      h->deferred_.insert(st);
+      st->h2_deferred = true;
       return NGHTTP2_ERR_DEFERRED;
     }
     return static_cast<ssize_t>(n);
@@ -578,11 +632,20 @@ class H2Session final : public Session {
   }
 
   void submit_head(Stream* st) {
-    std::string status = std::to_string(st->status);
-    std::string length;
-    std::vector<nghttp2_nv> nv;
-    nv.reserve(st->resp_headers.size() + 4);
-    nv.push_back(make_nv(":status", status));
+    // The fields go in an array on the stack, or in a vector for a head
+    // with more than it holds: the handler's, :status, date, server and
+    // content-length.
+    constexpr size_t kInlineFields = 16;
+    nghttp2_nv inline_nv[kInlineFields];
+    std::vector<nghttp2_nv> heap_nv;
+    nghttp2_nv* nv = inline_nv;
+    if (st->resp_headers.size() + 4 > kInlineFields) {
+      heap_nv.resize(st->resp_headers.size() + 4);
+      nv = heap_nv.data();
+    }
+    size_t n = 0;
+    char status[24], length[24];
+    nv[n++] = make_nv(":status", {status, to_chars(status, st->status)});
     bool user_cl = false;
     for (Header& x : st->resp_headers) {
       lower_in_place(x.name);
@@ -590,18 +653,18 @@ class H2Session final : public Session {
         continue;
       }
       user_cl |= x.name == "content-length";
-      nv.push_back(make_nv(x.name, x.value));
+      nv[n++] = make_nv(x.name, x.value);
     }
     // RFC 9110 6.6.1: an origin server with a clock sends Date.
-    nv.push_back(make_nv("date", r_->http_date()));
+    nv[n++] = make_nv("date", r_->http_date());
     const std::string& server = r_->options().server_name;
     if (!server.empty()) {
-      nv.push_back(make_nv("server", server));
+      nv[n++] = make_nv("server", server);
     }
     bool no_body = st->head_request || st->status == 204 || st->status == 304;
     if (st->complete_body && !user_cl && st->status != 204 && st->status != 304) {
-      length = std::to_string(st->chunks.empty() ? 0 : st->chunks.front().size());
-      nv.push_back(make_nv("content-length", length));
+      size_t len = st->chunks.empty() ? 0 : st->chunks.front().size();
+      nv[n++] = make_nv("content-length", {length, to_chars(length, len)});
     }
     if (st->status >= 500) {
       r_->count(Counter::kResponses5xx);
@@ -616,8 +679,7 @@ class H2Session final : public Session {
       st->drop_chunks();
       st->drop_source();
     }
-    int rv = nghttp2_submit_response(s_, st->h2_id, nv.data(), nv.size(),
-                                     no_body || empty ? nullptr : &dp);
+    int rv = nghttp2_submit_response(s_, st->h2_id, nv, n, no_body || empty ? nullptr : &dp);
     if (rv != 0) {
       nghttp2_submit_rst_stream(s_, NGHTTP2_FLAG_NONE, st->h2_id, NGHTTP2_INTERNAL_ERROR);
     }
@@ -626,8 +688,9 @@ class H2Session final : public Session {
   Conn* conn_;
   Reactor* r_;
   nghttp2_session* s_ = nullptr;
-  std::unordered_set<Stream*> streams_;
-  std::unordered_set<Stream*> deferred_;
+  Stream* open_ = nullptr;  // the open streams, linked through h2_prev/h2_next
+  int32_t last_id_ = 0;     // stream()'s cache (no stream has id 0)
+  Stream* last_ = nullptr;
   int32_t max_seen_id_ = 0;
   int32_t closed_ring_[16] = {};
   uint32_t closed_next_ = 0;

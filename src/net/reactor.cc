@@ -22,6 +22,8 @@ Reactor* Reactor::current() {
 
 Reactor::Reactor(ServerImpl* server, int index)
     : server_(server),
+      options_(&server->options),
+      log_(&server->log),
       index_(index),
       conns_(std::max<size_t>(1, server->options.limits.max_connections /
                                      std::max<size_t>(1, server->options.reactors))),
@@ -40,14 +42,8 @@ Reactor::~Reactor() {
   delete[] read_buf_;
 }
 
-const ServerOptions& Reactor::options() const {
-  return server_->options;
-}
 const TlsContext& Reactor::tls() const {
   return server_->tls;
-}
-LogWriter& Reactor::log() {
-  return server_->log;
 }
 
 bool Reactor::init(const std::vector<ListenFd>& fds, std::string* error) {
@@ -183,9 +179,10 @@ void Reactor::on_async(uv_async_t* a) {
 }
 
 void Reactor::apply(Completion* c) {
-  auto it = stream_map_.find(c->stream);
-  if (it != stream_map_.end()) {
-    Stream* s = it->second;
+  uint32_t slot = static_cast<uint32_t>(c->stream);
+  if (slot < stream_slots_.size() && stream_slots_[slot].id == c->stream &&
+      stream_slots_[slot].stream != nullptr) {
+    Stream* s = stream_slots_[slot].stream;
     if (s->conn->session != nullptr && !s->conn->closing()) {
       s->conn->session->on_completion(s, *c);
     }
@@ -302,14 +299,29 @@ void Reactor::conn_closed(Conn* c) {
 }
 
 Stream* Reactor::new_stream(Conn* c) {
-  Stream* s = streams_.make(c, next_serial_++);
-  stream_map_.emplace(s->serial, s);
+  uint32_t slot;
+  if (!free_stream_slots_.empty()) {
+    slot = free_stream_slots_.back();
+    free_stream_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(stream_slots_.size());
+    stream_slots_.emplace_back();
+  }
+  StreamSlot& e = stream_slots_[slot];
+  e.id = (((e.id >> 32) + 1) << 32) | slot;
+  Stream* s = streams_.make(c, e.id);
+  e.stream = s;
   count(Counter::kStreamsActive);
   return s;
 }
 
 void Reactor::free_stream(Stream* s) {
-  stream_map_.erase(s->serial);
+  uint32_t slot = static_cast<uint32_t>(s->serial);
+  stream_slots_[slot].stream = nullptr;
+  // A slot whose generations are spent is retired, so that no id comes twice.
+  if ((s->serial >> 32) != UINT32_MAX) {
+    free_stream_slots_.push_back(slot);
+  }
   count(Counter::kStreamsActive, -1);
   streams_.destroy(s);
 }
@@ -348,9 +360,9 @@ std::string_view Reactor::http_date() {
     date_time_ = now;
     struct tm tm;
     gmtime_r(&now, &tm);
-    strftime(date_, sizeof date_, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    date_len_ = strftime(date_, sizeof date_, "%a, %d %b %Y %H:%M:%S GMT", &tm);
   }
-  return date_;
+  return {date_, date_len_};
 }
 
 // ---- shutdown -----------------------------------------------------------------

@@ -8,7 +8,6 @@
 #include <atomic>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "net/buffer.h"
@@ -16,6 +15,7 @@
 #include "net/log.h"
 #include "net/mpsc.h"
 #include "net/slab.h"
+#include "net/small_pool.h"
 #include "net/stream.h"
 #include "valk/server.h"
 
@@ -59,10 +59,13 @@ class Reactor {
   // ---- reactor thread ----
   static Reactor* current();
   uv_loop_t* loop() { return loop_; }
-  const ServerOptions& options() const;
+  // Inline: the protocols read options and the log's level per request.
+  const ServerOptions& options() const { return *options_; }
   const TlsContext& tls() const;
-  LogWriter& log();
+  LogWriter& log() { return *log_; }
   BufferPool& pool() { return pool_; }
+  // nghttp2's allocations for this reactor's sessions.
+  SmallPool& h2_pool() { return h2_pool_; }
   uint8_t* read_buf() { return read_buf_; }
   static constexpr size_t kReadBufSize = 65536;
   // One h2 DATA payload on its way from nghttp2's read callback to its
@@ -101,6 +104,8 @@ class Reactor {
   void enter_thread();
 
   ServerImpl* server_;
+  const ServerOptions* options_;  // server_'s
+  LogWriter* log_;                // server_'s
   int index_;
   std::atomic<bool> finished_flag_{false};
   int closes_pending_ = 0;
@@ -125,15 +130,28 @@ class Reactor {
   std::atomic<bool> async_closed_{false};
   bool draining_ = false, finished_ = false;
   BufferPool pool_;
+  SmallPool h2_pool_;  // before conns_: outlives every session
   Slab<Conn> conns_;
   Slab<Stream> streams_;
   Conn* conn_list_ = nullptr;
   std::vector<Conn*> dirty_;
   std::vector<Conn*> dirty_batch_;  // being flushed by on_prepare
-  std::unordered_map<uint64_t, Stream*> stream_map_;
-  uint64_t next_serial_ = 1;
+  // The open streams by id, for the completions that name them. An id is a
+  // slot of this table (low 32 bits) and the slot's generation (high 32
+  // bits), bumped each time the slot is taken: a Responder kept after its
+  // stream closed names a free slot, or one taken by a later stream under a
+  // newer generation, and its calls are dropped. A slot whose generations
+  // are spent is not taken again, so an id never names two streams. No node
+  // is allocated per stream, as a hash map would.
+  struct StreamSlot {
+    uint64_t id = 0;
+    Stream* stream = nullptr;  // nullptr: free
+  };
+  std::vector<StreamSlot> stream_slots_;
+  std::vector<uint32_t> free_stream_slots_;
   time_t date_time_ = 0;
   char date_[64] = {};
+  size_t date_len_ = 0;
   uint8_t* read_buf_;
   std::unique_ptr<uint8_t[]> data_buf_;
   std::atomic<uint64_t> counters_[static_cast<int>(Counter::kCount)] = {};

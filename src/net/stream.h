@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "net/arena.h"
 #include "net/chunk_queue.h"
 #include "valk/server.h"
 
@@ -28,6 +29,21 @@ struct Completion {
   std::unique_ptr<BodySource> source;
   DrainCallback on_drained = nullptr;  // kStart
   uint64_t consumed = 0;               // kConsume: body bytes used
+
+  // One is made and applied per Responder call, mostly both on one thread
+  // (a handler answering on its reactor): the thread that frees one keeps
+  // its memory for the next it makes.
+  static void* operator new(size_t size);
+  static void operator delete(void* p);
+};
+
+// Text gathered in a stream's arena while it may reach the parser in
+// pieces (HTTP/1.1 request target, header names and values).
+struct ArenaText {
+  char* data = nullptr;
+  size_t size = 0;
+  size_t cap = 0;
+  std::string_view view() const { return {data, size}; }
 };
 
 struct Stream {
@@ -38,7 +54,23 @@ struct Stream {
 
   // ---- request side (reactor thread) ----
   std::string_view intern(std::string_view s);
+  // Appends `more` to `t`, lower-cased if `lower`. The common single piece
+  // is copied once, straight from the parser's input, with no room to
+  // spare; a later piece (a read ended inside it) takes twice the room, so
+  // text that comes a byte a read costs linear time and about twice its
+  // size.
+  void append(ArenaText& t, std::string_view more, bool lower);
+  // Interns the name and the value (h2).
   void add_header(std::string_view name, std::string_view value);
+  // A header whose name and value are already in the arena (h1).
+  void add_interned_header(std::string_view name, std::string_view value) {
+    if (headers.capacity() == 0) {
+      // Room for a usual request at once: grown from one by doubling, the
+      // vector would leave copies of 1, 2 and 4 entries dead in the arena.
+      headers.reserve(8);
+    }
+    headers.push_back(HeaderView{name, value});
+  }
   // Publishes the request fields into req once the head is complete.
   void finish_head(Protocol proto, std::string_view peer, const TlsInfo* tls,
                    int64_t content_length, bool has_body);
@@ -82,11 +114,16 @@ struct Stream {
   void log_access();
 
   alignas(16) unsigned char inline_buf[1024];
-  std::pmr::monotonic_buffer_resource arena;
+  Arena arena;
   Request req;
   Conn* conn;
-  uint64_t serial;
+  uint64_t serial;  // the id its Responder names it by (Reactor::new_stream)
   int32_t h2_id = 0;
+  // h2: the session's list of its open streams, and whether nghttp2 holds
+  // this one's DATA back until more body comes (NGHTTP2_ERR_DEFERRED).
+  Stream* h2_prev = nullptr;
+  Stream* h2_next = nullptr;
+  bool h2_deferred = false;
   uint64_t start_ns = 0;
 
   // Request assembly.
@@ -125,10 +162,12 @@ struct Stream {
 
 const char* status_reason(int status);
 
-// Why response header `h` may not be sent, or "" if it may: a name that is
-// not an HTTP token (upper case is fine; HTTP/2 lower-cases it), or a value
-// with CR, LF or NUL, which would let it forge headers on HTTP/1.1. The
-// reactor answers 500 in place of a head with such a header.
+// Whether response header `h` may be sent: its name is an HTTP token
+// (upper case is fine; HTTP/2 lower-cases it) and its value has no control
+// byte but HTAB (CR, LF or NUL would let it forge headers on HTTP/1.1). The
+// reactor answers 500 in place of a head with a header that may not.
+bool header_ok(const Header& h);
+// Why `h` may not be sent, for the log; "" if it may.
 std::string header_problem(const Header& h);
 
 }  // namespace valk::net

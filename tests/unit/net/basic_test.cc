@@ -25,12 +25,19 @@ TEST(Basic, RequestFieldsReachTheHandler) {
            std::string(req.authority()) + " " + std::string(req.scheme());
     res.respond(200, {}, "ok");
   });
-  CurlResult r = curl_do(s.url("/a/b?c=d"), [](CURL* c) {
-    static curl_slist* h = curl_slist_append(nullptr, "X-Test: yes");
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-  });
-  ASSERT_EQ(r.code, CURLE_OK);
-  EXPECT_EQ(seen, "GET /a/b c=d yes 127.0.0.1:" + std::to_string(s.port()) + " http");
+  for (long v : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    for (const char* method : {"GET", "DELETE"}) {
+      CurlResult r = curl_do(s.url("/a/b?c=d"), [v, method](CURL* c) {
+        static curl_slist* h = curl_slist_append(nullptr, "X-Test: yes");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, v);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+      });
+      ASSERT_EQ(r.code, CURLE_OK);
+      EXPECT_EQ(seen, std::string(method) + " /a/b c=d yes 127.0.0.1:" + std::to_string(s.port()) +
+                          " http");
+    }
+  }
 }
 
 TEST(Basic, H2cPriorKnowledge) {
@@ -109,6 +116,28 @@ TEST(Basic, RespondFromAnotherThread) {
         curl_do(s.url("/"), [v](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, v); });
     ASSERT_EQ(r.code, CURLE_OK);
     EXPECT_EQ(r.body, "chunk0;chunk1;chunk2;chunk3;chunk4;chunk5;chunk6;chunk7;chunk8;chunk9;");
+  }
+}
+
+// A Responder kept after its stream closed names nothing: what it sends is
+// dropped, also once a later stream has taken the closed one's place.
+TEST(Basic, StaleResponderIsDropped) {
+  ServerOptions o = base_options();
+  o.reactors = 1;
+  Responder old;  // the reactor thread's only
+  TestServer s(o, [&](Request& req, Responder res) {
+    if (req.path() == "/first") {
+      old = res;
+      res.respond(200, {}, "first");
+    } else {
+      old.respond(200, {}, "stale");
+      res.respond(200, {}, "second");
+    }
+  });
+  for (long v : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    auto version = [v](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, v); };
+    EXPECT_EQ(curl_do(s.url("/first"), version).body, "first");
+    EXPECT_EQ(curl_do(s.url("/second"), version).body, "second");
   }
 }
 

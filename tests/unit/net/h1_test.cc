@@ -88,6 +88,33 @@ TEST(H1, HeadCutAcrossReadsAtEveryByte) {
   }
 }
 
+// The same head a byte a read: each name, value and the target grow from
+// many pieces.
+TEST(H1, HeadOneByteARead) {
+  TestServer s(base_options(), [](Request& req, Responder res) {
+    std::string seen = std::string(req.path()) + "?" + std::string(req.query()) + "|";
+    for (const HeaderView& h : req.headers()) {
+      seen += std::string(h.name) + "=" + std::string(h.value) + "|";
+    }
+    res.respond(200, {}, seen);
+  });
+  const std::string head =
+      "GET /some/longer/path?x=1 HTTP/1.1\r\nHost: h\r\n"
+      "X-Quite-Long-Mixed-Case-Name: A Value Of Some Length\r\n\r\n";
+  int fd = tcp_connect(s.port());
+  ASSERT_GE(fd, 0);
+  for (char c : head) {
+    ASSERT_TRUE(send_all(fd, std::string_view(&c, 1)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::string r = read_until(fd, [](const std::string& d) { return has_responses(d, 1); });
+  EXPECT_NE(r.find("/some/longer/path?x=1|host=h|"
+                   "x-quite-long-mixed-case-name=A Value Of Some Length|"),
+            std::string::npos)
+      << r;
+  close(fd);
+}
+
 TEST(H1, PipelinedResponsesComeInOrder) {
   TestServer s(base_options(), echo_handler());
   int fd = tcp_connect(s.port());

@@ -81,6 +81,29 @@ TEST(H2, HeadHasNoBody) {
   EXPECT_EQ(c.streams[id].body, "");
 }
 
+// A head of more fields than the session's array on the stack holds: all
+// arrive, names lower-cased, connection-specific ones left out.
+TEST(H2, ResponseHeadOfManyFields) {
+  TestServer s(base_options(), [](Request& req, Responder res) {
+    Headers h = {{"Connection", "close"}};
+    for (int i = 0; i < 40; ++i) {
+      h.push_back({"X-Field-" + std::to_string(i), std::to_string(i)});
+    }
+    res.respond(200, std::move(h), "ok");
+  });
+  H2Client c(s.port());
+  int32_t id = c.submit("GET", "/");
+  ASSERT_TRUE(c.run_until([&] { return c.streams[id].closed; }));
+  const auto& got = c.streams[id].headers;
+  ASSERT_EQ(got.size(), 43u);  // the 40, date, server, content-length
+  for (int i = 0; i < 40; ++i) {
+    EXPECT_EQ(got[i].first, "x-field-" + std::to_string(i));
+    EXPECT_EQ(got[i].second, std::to_string(i));
+  }
+  EXPECT_EQ(got[42].first, "content-length");
+  EXPECT_EQ(c.streams[id].body, "ok");
+}
+
 TEST(H2, ClientResetCancelsTheHandler) {
   std::atomic<int> cancelled{0};
   std::atomic<int> started{0};

@@ -1,5 +1,6 @@
 // The reactor's building blocks: MPSC queue, slab, buffer pool.
 #include <gtest/gtest.h>
+#include <nghttp2/nghttp2.h>
 
 #include <atomic>
 #include <cstring>
@@ -8,10 +9,14 @@
 #include <thread>
 #include <vector>
 
+#include "net/arena.h"
 #include "net/buffer.h"
 #include "net/chunk_queue.h"
 #include "net/mpsc.h"
 #include "net/slab.h"
+#include "net/small_pool.h"
+#include "net/stream.h"
+#include "util/ascii.h"
 #include "valk/server.h"
 
 namespace valk::net {
@@ -171,6 +176,26 @@ TEST(ChunkQueue, FifoThroughCompaction) {
   EXPECT_EQ(q.front(), "again");
   q.clear();
   EXPECT_TRUE(q.empty());
+  // One chunk at a time, then a second behind a first, and back.
+  for (int round = 0; round < 3; ++round) {
+    q.push_back("a");
+    ASSERT_EQ(q.size(), 1u);
+    ASSERT_EQ(q[0], "a");
+    q.pop_front();
+    ASSERT_TRUE(q.empty());
+    q.push_back("b");
+    q.push_back("c");
+    ASSERT_EQ(q.size(), 2u);
+    ASSERT_EQ(q[0], "b");
+    ASSERT_EQ(q[1], "c");
+    q.pop_front();
+    ASSERT_EQ(q.front(), "c");
+    q.push_back("d");
+    q.pop_front();
+    ASSERT_EQ(q.front(), "d");
+    q.pop_front();
+    ASSERT_TRUE(q.empty());
+  }
 }
 
 TEST(Counters, EveryCounterHasAName) {
@@ -187,6 +212,126 @@ TEST(Responder, DefaultIsInvalid) {
   EXPECT_FALSE(r.valid());
   EXPECT_EQ(r.respond(200, {}, ""), SendResult::kInvalid);
   EXPECT_EQ(r.write("x"), SendResult::kInvalid);
+}
+
+// Text and vectors share the arena: the inline buffer first, then heap
+// blocks (one far larger than the rest), every piece where it was put.
+TEST(Arena, BumpsThenGrowsAndAligns) {
+  alignas(16) unsigned char buf[64];
+  Arena a(buf, sizeof buf);
+  std::vector<std::pair<char*, std::string>> texts;
+  std::pmr::vector<uint64_t> v(&a);
+  for (int i = 0; i < 200; ++i) {
+    std::string t(static_cast<size_t>(i % 7 == 3 ? 5000 : i % 13), static_cast<char>('a' + i % 26));
+    char* p = a.bytes(t.size());
+    memcpy(p, t.data(), t.size());
+    texts.emplace_back(p, t);
+    v.push_back(static_cast<uint64_t>(i));
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(v.data()) % alignof(uint64_t), 0u);
+  }
+  EXPECT_TRUE(texts.front().first >= reinterpret_cast<char*>(buf) &&
+              texts.front().first < reinterpret_cast<char*>(buf) + sizeof buf);
+  for (auto& [p, t] : texts) {
+    ASSERT_EQ(std::string(p, t.size()), t);
+  }
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(v[static_cast<size_t>(i)], static_cast<uint64_t>(i));
+  }
+}
+
+// Blocks of every size keep what was written in them through realloc; a
+// freed small block comes back for the next request of its class; calloc
+// zeroes, even a reused block, and refuses an overflowing product.
+TEST(SmallPool, AllocFreeReallocCalloc) {
+  SmallPool pool;
+  std::vector<std::pair<char*, size_t>> blocks;
+  for (size_t n = 0; n <= 1100; n += 13) {
+    auto* p = static_cast<char*>(pool.alloc(n));
+    ASSERT_NE(p, nullptr);
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % 16, 0u);
+    memset(p, static_cast<int>(n & 0x7f), n);
+    blocks.emplace_back(p, n);
+  }
+  for (auto& [p, n] : blocks) {
+    size_t grown = n * 2 + 1;
+    p = static_cast<char*>(pool.realloc(p, grown));
+    ASSERT_NE(p, nullptr);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_EQ(p[i], static_cast<char>(n & 0x7f)) << n;
+    }
+    memset(p, 1, grown);
+    p = static_cast<char*>(pool.realloc(p, n / 3));
+    for (size_t i = 0; i < n / 3; ++i) {
+      ASSERT_EQ(p[i], 1) << n;
+    }
+  }
+  for (auto& [p, n] : blocks) {
+    pool.free(p);
+  }
+  pool.free(nullptr);
+  void* a = pool.alloc(100);
+  pool.free(a);
+  EXPECT_EQ(pool.alloc(120), a);  // the same class (65-128 bytes)
+  memset(a, 0xff, 120);
+  pool.free(a);
+  auto* z = static_cast<unsigned char*>(pool.calloc(4, 30));
+  for (int i = 0; i < 120; ++i) {
+    ASSERT_EQ(z[i], 0);
+  }
+  pool.free(z);
+  EXPECT_EQ(pool.calloc(SIZE_MAX / 2, 3), nullptr);
+  // More frees than a class keeps: the rest go back to malloc.
+  std::vector<void*> many;
+  for (uint32_t i = 0; i < 3 * SmallPool::kKeep; ++i) {
+    many.push_back(pool.alloc(64));
+  }
+  for (void* p : many) {
+    pool.free(p);
+  }
+}
+
+// Every byte at every place of words and tails: only A-Z change, and no
+// byte with the high bit set (0xC1 is 'A' | 0x80).
+TEST(AsciiLower, CopyAndInPlaceMatchAsciiLowerOnEveryByte) {
+  for (size_t n = 0; n <= 20; ++n) {
+    for (int c = 0; c < 256; ++c) {
+      std::string src(n, 'Q');
+      for (size_t i = 0; i < n; i += 3) {
+        src[i] = static_cast<char>(c);
+      }
+      std::string want = src;
+      for (char& ch : want) {
+        ch = ascii_lower(ch);
+      }
+      std::string got(n, '\0');
+      ascii_lower_copy(got.data(), src.data(), n);
+      ASSERT_EQ(got, want) << "n " << n << " byte " << c;
+      lower_in_place(src);
+      ASSERT_EQ(src, want) << "in place: n " << n << " byte " << c;
+    }
+  }
+}
+
+// The response header check's byte table against nghttp2's own checks, for
+// every byte: a name may hold what nghttp2 takes in a (lower-case) name,
+// and upper case; a value what nghttp2_check_header_value takes.
+TEST(HeaderCheck, AgreesWithNghttp2OnEveryByte) {
+  auto bytes = [](const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); };
+  for (int c = 0; c < 256; ++c) {
+    std::string b(1, static_cast<char>(c));
+    std::string lower = "x" + ascii_lowered(b);
+    bool name_ok = nghttp2_check_header_name(bytes(lower), lower.size()) != 0;
+    bool value_ok = nghttp2_check_header_value(bytes(b), 1) != 0;
+    EXPECT_EQ(header_ok({"x" + b, "v"}), name_ok) << c;
+    EXPECT_EQ(header_ok({"x", "v" + b}), value_ok) << c;
+    // Past the first four bytes too (the check is unrolled by four).
+    EXPECT_EQ(header_ok({"abcdefgh" + b, "abcdefgh" + b}), name_ok && value_ok) << c;
+  }
+  EXPECT_FALSE(header_ok({"", "v"}));
+  EXPECT_TRUE(header_ok({"x", ""}));
+  EXPECT_TRUE(header_problem({"x", "v"}).empty());
+  EXPECT_FALSE(header_problem({"x y", "v"}).empty());
+  EXPECT_FALSE(header_problem({"x", "a\r\nb"}).empty());
 }
 
 }  // namespace
