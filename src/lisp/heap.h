@@ -38,23 +38,34 @@
 namespace valk::lisp {
 
 // Marks objects reachable from a root; used by root providers and by the
-// trace functions of object classes.
+// trace functions of object classes. Marking may be deferred: the heap
+// loads a pushed object later, so a reference may be marked twice.
 class Tracer {
  public:
   void mark(Value v) {
     if (v.is_heap()) {
-      mark(v.o);
+      if (v.tag == Tag::String || v.tag == Tag::Bytes) {
+        v.o->marked = 1;  // nothing to trace: no need to read the object
+      } else {
+        gray_.push_back(v.o);
+      }
+    }
+  }
+  void mark(String* s) {
+    if (s != nullptr) {
+      s->marked = 1;
     }
   }
   void mark(Obj* o) {
-    if (o != nullptr && !o->marked) {
-      o->marked = 1;
+    if (o != nullptr) {
       gray_.push_back(o);
     }
   }
 
  private:
   friend class Heap;
+  Tracer() = default;
+  // Kept by the heap from one collection to the next, so it grows once.
   std::vector<Obj*> gray_;
 };
 
@@ -224,6 +235,7 @@ class Heap {
   void sweep_large();
   // Runs the destructor and forgets the side-table entries of a dead object.
   void finalize(Obj* o);
+  void mark_reachable();
   void trace(Obj* o, Tracer& t);
   void destroy(Obj* o);
   Symbol* intern(std::unordered_map<std::string_view, Symbol*>& table, Tag type,
@@ -241,6 +253,7 @@ class Heap {
   bool stress_ = false;
   HeapStats stats_;
   std::function<void(Tracer&)> root_marker_;
+  Tracer tracer_;
   // Weak: entries of unmarked symbols are removed before the sweep.
   std::unordered_map<std::string_view, Symbol*> symbols_;
   std::unordered_map<std::string_view, Symbol*> keywords_;
