@@ -81,6 +81,37 @@ struct ClassObj : Obj {
   const ObjClass* cls;
 };
 
+// A weak table of interned symbols (or keywords) by name: open addressing
+// with linear probing in a power-of-two array of {hash, symbol} slots. The
+// collector walks the whole table at every collection to drop the unmarked
+// symbols; a flat array makes that one sequential read, where the nodes of
+// a std::unordered_map cost a cache miss each.
+class InternTable {
+ public:
+  // The symbol named `name`, or null; `hash` is hash_name(name).
+  Symbol* find(std::string_view name, size_t hash) const;
+  // Adds `sym`, which must not be in the table, under `hash`.
+  void insert(Symbol* sym, size_t hash);
+  // Drops every entry whose symbol is unmarked. Runs between the mark and
+  // the sweep, while the names of the dead are still intact.
+  void remove_unmarked();
+  size_t size() const { return live_; }
+  static size_t hash_name(std::string_view name) { return std::hash<std::string_view>{}(name); }
+
+ private:
+  // Empty: {0, null}. Removed (a tombstone, which lookups step over):
+  // {1, null}.
+  struct Slot {
+    size_t hash = 0;
+    Symbol* sym = nullptr;
+  };
+  void rehash(size_t capacity);
+
+  std::vector<Slot> slots_;
+  size_t live_ = 0;
+  size_t used_ = 0;  // live entries and tombstones
+};
+
 struct HeapStats {
   size_t bytes_live = 0;  // bytes of the cells (or blocks) of live objects
   size_t objects_live = 0;
@@ -238,8 +269,7 @@ class Heap {
   void mark_reachable();
   void trace(Obj* o, Tracer& t);
   void destroy(Obj* o);
-  Symbol* intern(std::unordered_map<std::string_view, Symbol*>& table, Tag type,
-                 std::string_view name);
+  Symbol* intern(InternTable& table, Tag type, std::string_view name);
 
   SizeClass classes_[kNumClasses];
   std::vector<Obj*> large_;
@@ -255,8 +285,8 @@ class Heap {
   std::function<void(Tracer&)> root_marker_;
   Tracer tracer_;
   // Weak: entries of unmarked symbols are removed before the sweep.
-  std::unordered_map<std::string_view, Symbol*> symbols_;
-  std::unordered_map<std::string_view, Symbol*> keywords_;
+  InternTable symbols_;
+  InternTable keywords_;
   std::unordered_map<const Obj*, SourcePos> positions_;
   std::vector<std::string> file_names_;
 };
