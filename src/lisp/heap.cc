@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iterator>
 
 #include "lisp/fiber.h"
 #include "lisp/function.h"
@@ -107,16 +106,15 @@ String* Heap::make_string(std::string_view s) {
   return str;
 }
 
-Symbol* Heap::intern(std::unordered_map<std::string_view, Symbol*>& table, Tag type,
-                     std::string_view name) {
-  auto it = table.find(name);
-  if (it != table.end()) {
-    return it->second;
+Symbol* Heap::intern(InternTable& table, Tag type, std::string_view name) {
+  size_t hash = InternTable::hash_name(name);
+  if (Symbol* sym = table.find(name, hash)) {
+    return sym;
   }
   String* s = make_string(name);
   Symbol* sym = make<Symbol>(type);
   sym->name = s;
-  table.emplace(s->view(), sym);
+  table.insert(sym, hash);
   return sym;
 }
 
@@ -192,6 +190,73 @@ HeapStats Heap::stats() const {
   s.bytes_high_water = std::max(s.bytes_high_water, s.bytes_live);
   s.bytes_allocated_total = allocated_before_gc_ + (s.bytes_live - live_after_gc_);
   return s;
+}
+
+// ---------------------------------------------------------------------------
+// Intern tables
+
+Symbol* InternTable::find(std::string_view name, size_t hash) const {
+  if (slots_.empty()) {
+    return nullptr;
+  }
+  size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = slots_[i];
+    if (slot.sym == nullptr) {
+      if (slot.hash == 0) {
+        return nullptr;
+      }
+    } else if (slot.hash == hash && slot.sym->name->view() == name) {
+      return slot.sym;
+    }
+  }
+}
+
+void InternTable::insert(Symbol* sym, size_t hash) {
+  // At most three quarters full, tombstones included, so probes stay short
+  // and always reach an empty slot.
+  if ((used_ + 1) * 4 > slots_.size() * 3) {
+    size_t capacity = 16;
+    while (capacity * 3 < (live_ + 1) * 8) {  // at most 3/8 full after
+      capacity *= 2;
+    }
+    rehash(capacity);
+  }
+  size_t mask = slots_.size() - 1;
+  size_t i = hash & mask;
+  while (slots_[i].sym != nullptr) {
+    i = (i + 1) & mask;
+  }
+  if (slots_[i].hash == 0) {
+    used_++;  // else it reuses a tombstone
+  }
+  slots_[i] = {hash, sym};
+  live_++;
+}
+
+void InternTable::rehash(size_t capacity) {
+  std::vector<Slot> old(capacity);
+  old.swap(slots_);
+  used_ = live_;
+  size_t mask = capacity - 1;
+  for (const Slot& slot : old) {
+    if (slot.sym != nullptr) {
+      size_t i = slot.hash & mask;
+      while (slots_[i].sym != nullptr) {
+        i = (i + 1) & mask;
+      }
+      slots_[i] = slot;
+    }
+  }
+}
+
+void InternTable::remove_unmarked() {
+  for (Slot& slot : slots_) {
+    if (slot.sym != nullptr && !slot.sym->marked) {
+      slot = {1, nullptr};
+      live_--;
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -391,27 +456,53 @@ void Heap::sweep_large() {
   large_.resize(kept);
 }
 
+// Marks everything reachable from the roots. Tracer::mark() only pushes a
+// reference (strings and byte buffers, which reference nothing, are marked
+// on the spot); the object is read when it leaves a small window that
+// prefetched it kAhead pops earlier. Between two collections the mutator
+// allocates several times the size of the cache, so the live objects are
+// cold, and loading each one when its reference is found would take their
+// cache misses one at a time.
+void Heap::mark_reachable() {
+  Tracer& t = tracer_;
+  if (root_marker_) {
+    root_marker_(t);
+  }
+  constexpr size_t kAhead = 16;  // a power of two
+  Obj* window[kAhead];
+  size_t head = 0;
+  size_t n = 0;
+  for (;;) {
+    while (n < kAhead && !t.gray_.empty()) {
+      Obj* o = t.gray_.back();
+      t.gray_.pop_back();
+      __builtin_prefetch(o, 1);
+      window[(head + n) % kAhead] = o;
+      n++;
+    }
+    if (n == 0) {
+      return;
+    }
+    Obj* o = window[head];
+    head = (head + 1) % kAhead;
+    n--;
+    if (!o->marked) {
+      o->marked = 1;
+      trace(o, t);
+    }
+  }
+}
+
 void Heap::collect() {
   stats_.bytes_high_water = std::max(stats_.bytes_high_water, stats_.bytes_live);
   allocated_before_gc_ += stats_.bytes_live - live_after_gc_;
 
-  Tracer t;
-  if (root_marker_) {
-    root_marker_(t);
-  }
-  while (!t.gray_.empty()) {
-    Obj* o = t.gray_.back();
-    t.gray_.pop_back();
-    trace(o, t);
-  }
+  mark_reachable();
 
   // The intern tables are weak: drop the entries of unmarked symbols while
   // their names are still intact.
-  for (auto* table : {&symbols_, &keywords_}) {
-    for (auto it = table->begin(); it != table->end();) {
-      it = it->second->marked ? std::next(it) : table->erase(it);
-    }
-  }
+  symbols_.remove_unmarked();
+  keywords_.remove_unmarked();
 
   // Sweep: free every unmarked object, clearing the marks of the survivors
   // for the next cycle.

@@ -38,23 +38,34 @@
 namespace valk::lisp {
 
 // Marks objects reachable from a root; used by root providers and by the
-// trace functions of object classes.
+// trace functions of object classes. Marking may be deferred: the heap
+// loads a pushed object later, so a reference may be marked twice.
 class Tracer {
  public:
   void mark(Value v) {
     if (v.is_heap()) {
-      mark(v.o);
+      if (v.tag == Tag::String || v.tag == Tag::Bytes) {
+        v.o->marked = 1;  // nothing to trace: no need to read the object
+      } else {
+        gray_.push_back(v.o);
+      }
+    }
+  }
+  void mark(String* s) {
+    if (s != nullptr) {
+      s->marked = 1;
     }
   }
   void mark(Obj* o) {
-    if (o != nullptr && !o->marked) {
-      o->marked = 1;
+    if (o != nullptr) {
       gray_.push_back(o);
     }
   }
 
  private:
   friend class Heap;
+  Tracer() = default;
+  // Kept by the heap from one collection to the next, so it grows once.
   std::vector<Obj*> gray_;
 };
 
@@ -68,6 +79,37 @@ struct ObjClass {
 
 struct ClassObj : Obj {
   const ObjClass* cls;
+};
+
+// A weak table of interned symbols (or keywords) by name: open addressing
+// with linear probing in a power-of-two array of {hash, symbol} slots. The
+// collector walks the whole table at every collection to drop the unmarked
+// symbols; a flat array makes that one sequential read, where the nodes of
+// a std::unordered_map cost a cache miss each.
+class InternTable {
+ public:
+  // The symbol named `name`, or null; `hash` is hash_name(name).
+  Symbol* find(std::string_view name, size_t hash) const;
+  // Adds `sym`, which must not be in the table, under `hash`.
+  void insert(Symbol* sym, size_t hash);
+  // Drops every entry whose symbol is unmarked. Runs between the mark and
+  // the sweep, while the names of the dead are still intact.
+  void remove_unmarked();
+  size_t size() const { return live_; }
+  static size_t hash_name(std::string_view name) { return std::hash<std::string_view>{}(name); }
+
+ private:
+  // Empty: {0, null}. Removed (a tombstone, which lookups step over):
+  // {1, null}.
+  struct Slot {
+    size_t hash = 0;
+    Symbol* sym = nullptr;
+  };
+  void rehash(size_t capacity);
+
+  std::vector<Slot> slots_;
+  size_t live_ = 0;
+  size_t used_ = 0;  // live entries and tombstones
 };
 
 struct HeapStats {
@@ -224,10 +266,10 @@ class Heap {
   void sweep_large();
   // Runs the destructor and forgets the side-table entries of a dead object.
   void finalize(Obj* o);
+  void mark_reachable();
   void trace(Obj* o, Tracer& t);
   void destroy(Obj* o);
-  Symbol* intern(std::unordered_map<std::string_view, Symbol*>& table, Tag type,
-                 std::string_view name);
+  Symbol* intern(InternTable& table, Tag type, std::string_view name);
 
   SizeClass classes_[kNumClasses];
   std::vector<Obj*> large_;
@@ -241,9 +283,10 @@ class Heap {
   bool stress_ = false;
   HeapStats stats_;
   std::function<void(Tracer&)> root_marker_;
+  Tracer tracer_;
   // Weak: entries of unmarked symbols are removed before the sweep.
-  std::unordered_map<std::string_view, Symbol*> symbols_;
-  std::unordered_map<std::string_view, Symbol*> keywords_;
+  InternTable symbols_;
+  InternTable keywords_;
   std::unordered_map<const Obj*, SourcePos> positions_;
   std::vector<std::string> file_names_;
 };

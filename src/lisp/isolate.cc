@@ -102,8 +102,8 @@ Isolate::~Isolate() {
 }
 
 void Isolate::mark_roots(Tracer& t) {
-  for (auto& [sym, var] : globals_) {
-    t.mark(var);
+  for (Var* v : global_vars_) {
+    t.mark(v);
   }
   for (Value v : roots_) {
     t.mark(v);
@@ -180,6 +180,7 @@ Var* Isolate::var(Symbol* name) {
   Var* v = heap_.make<Var>(Tag::Var);
   v->name = name;
   globals_.emplace(name, v);
+  global_vars_.push_back(v);
   return v;
 }
 

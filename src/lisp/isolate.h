@@ -187,6 +187,9 @@ class Isolate {
   Heap heap_;
   uv_loop_t loop_;
   std::unordered_map<Symbol*, Var*> globals_;
+  // The same Vars, marked from here at each collection: walking the map
+  // would chase one cold node per global.
+  std::vector<Var*> global_vars_;
   uint64_t random_state_ = 0;
   Fiber* current_ = nullptr;
   Native* current_native_ = nullptr;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 namespace valk::lisp {
 namespace {
@@ -56,6 +57,36 @@ TEST(Heap, UnreachableSymbolsLeaveTheInternTable) {
   (void)a;
   EXPECT_EQ(heap.stats().objects_live, 2u);  // the new symbol and its name
   EXPECT_EQ(b->name->view(), "transient");
+}
+
+// The intern tables drop dead symbols at every collection and reuse their
+// slots: a live symbol must stay findable past the holes the dead leave,
+// through many rounds of removal and growth.
+TEST(Heap, InternTableKeepsLiveSymbolsThroughRemovalsAndGrowth) {
+  Heap heap;
+  std::vector<Symbol*> kept;
+  heap.set_root_marker([&](Tracer& t) {
+    for (Symbol* s : kept) {
+      t.mark(val(s));
+    }
+  });
+  for (int round = 0; round < 20; round++) {
+    for (int i = 0; i < 500; i++) {
+      std::string name = "s" + std::to_string(round) + "-" + std::to_string(i);
+      Symbol* s = heap.intern_symbol(name);
+      if (i % 7 == 0) {
+        kept.push_back(s);
+      }
+    }
+    heap.collect();
+    for (Symbol* s : kept) {
+      ASSERT_EQ(heap.intern_symbol(s->name->view()), s) << s->name->view();
+    }
+    // Each kept symbol and its name, nothing else.
+    ASSERT_EQ(heap.stats().objects_live, 2 * kept.size());
+  }
+  Symbol* fresh = heap.intern_symbol("s0-1");  // died in round 0
+  EXPECT_EQ(heap.intern_symbol("s0-1"), fresh);
 }
 
 TEST(Heap, SweptCellsAreReusedAndEmptyPagesReleased) {
