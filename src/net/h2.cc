@@ -57,17 +57,6 @@ nghttp2_nv make_nv(std::string_view n, std::string_view v) {
                     v.size(), NGHTTP2_NV_FLAG_NONE};
 }
 
-// nghttp2 allocates through the reactor's SmallPool (nghttp2 copies this).
-nghttp2_mem pool_mem(SmallPool& pool) {
-  return nghttp2_mem{
-      &pool,
-      [](size_t n, void* u) { return static_cast<SmallPool*>(u)->alloc(n); },
-      [](void* p, void* u) { static_cast<SmallPool*>(u)->free(p); },
-      [](size_t n, size_t size, void* u) { return static_cast<SmallPool*>(u)->calloc(n, size); },
-      [](void* p, size_t n, void* u) { return static_cast<SmallPool*>(u)->realloc(p, n); },
-  };
-}
-
 class H2Session final : public Session {
  public:
   explicit H2Session(Conn* c) : conn_(c), r_(c->reactor) {}
@@ -101,8 +90,7 @@ class H2Session final : public Session {
       nghttp2_option_set_stream_reset_rate_limit(opt, lim.max_resets_per_second * 2ull,
                                                  lim.max_resets_per_second);
     }
-    nghttp2_mem mem = pool_mem(r_->h2_pool());
-    int rv = nghttp2_session_server_new3(&s_, cb, this, opt, &mem);
+    int rv = nghttp2_session_server_new2(&s_, cb, this, opt);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) {

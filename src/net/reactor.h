@@ -15,7 +15,6 @@
 #include "net/log.h"
 #include "net/mpsc.h"
 #include "net/slab.h"
-#include "net/small_pool.h"
 #include "net/stream.h"
 #include "valk/server.h"
 
@@ -64,8 +63,6 @@ class Reactor {
   const TlsContext& tls() const;
   LogWriter& log() { return *log_; }
   BufferPool& pool() { return pool_; }
-  // nghttp2's allocations for this reactor's sessions.
-  SmallPool& h2_pool() { return h2_pool_; }
   uint8_t* read_buf() { return read_buf_; }
   static constexpr size_t kReadBufSize = 65536;
   // One h2 DATA payload on its way from nghttp2's read callback to its
@@ -130,7 +127,6 @@ class Reactor {
   std::atomic<bool> async_closed_{false};
   bool draining_ = false, finished_ = false;
   BufferPool pool_;
-  SmallPool h2_pool_;  // before conns_: outlives every session
   Slab<Conn> conns_;
   Slab<Stream> streams_;
   Conn* conn_list_ = nullptr;

@@ -14,7 +14,6 @@
 #include "net/chunk_queue.h"
 #include "net/mpsc.h"
 #include "net/slab.h"
-#include "net/small_pool.h"
 #include "net/stream.h"
 #include "util/ascii.h"
 #include "valk/server.h"
@@ -236,57 +235,6 @@ TEST(Arena, BumpsThenGrowsAndAligns) {
   }
   for (int i = 0; i < 200; ++i) {
     ASSERT_EQ(v[static_cast<size_t>(i)], static_cast<uint64_t>(i));
-  }
-}
-
-// Blocks of every size keep what was written in them through realloc; a
-// freed small block comes back for the next request of its class; calloc
-// zeroes, even a reused block, and refuses an overflowing product.
-TEST(SmallPool, AllocFreeReallocCalloc) {
-  SmallPool pool;
-  std::vector<std::pair<char*, size_t>> blocks;
-  for (size_t n = 0; n <= 1100; n += 13) {
-    auto* p = static_cast<char*>(pool.alloc(n));
-    ASSERT_NE(p, nullptr);
-    ASSERT_EQ(reinterpret_cast<uintptr_t>(p) % 16, 0u);
-    memset(p, static_cast<int>(n & 0x7f), n);
-    blocks.emplace_back(p, n);
-  }
-  for (auto& [p, n] : blocks) {
-    size_t grown = n * 2 + 1;
-    p = static_cast<char*>(pool.realloc(p, grown));
-    ASSERT_NE(p, nullptr);
-    for (size_t i = 0; i < n; ++i) {
-      ASSERT_EQ(p[i], static_cast<char>(n & 0x7f)) << n;
-    }
-    memset(p, 1, grown);
-    p = static_cast<char*>(pool.realloc(p, n / 3));
-    for (size_t i = 0; i < n / 3; ++i) {
-      ASSERT_EQ(p[i], 1) << n;
-    }
-  }
-  for (auto& [p, n] : blocks) {
-    pool.free(p);
-  }
-  pool.free(nullptr);
-  void* a = pool.alloc(100);
-  pool.free(a);
-  EXPECT_EQ(pool.alloc(120), a);  // the same class (65-128 bytes)
-  memset(a, 0xff, 120);
-  pool.free(a);
-  auto* z = static_cast<unsigned char*>(pool.calloc(4, 30));
-  for (int i = 0; i < 120; ++i) {
-    ASSERT_EQ(z[i], 0);
-  }
-  pool.free(z);
-  EXPECT_EQ(pool.calloc(SIZE_MAX / 2, 3), nullptr);
-  // More frees than a class keeps: the rest go back to malloc.
-  std::vector<void*> many;
-  for (uint32_t i = 0; i < 3 * SmallPool::kKeep; ++i) {
-    many.push_back(pool.alloc(64));
-  }
-  for (void* p : many) {
-    pool.free(p);
   }
 }
 
