@@ -59,18 +59,21 @@ TEST(H1, KeepAliveReusesTheConnection) {
   close(fd);
 }
 
+// Answers with what the parser handed over: "path?query|name=value|...".
+void echo_target_and_headers(Request& req, Responder res) {
+  std::string seen = std::string(req.path()) + "?" + std::string(req.query()) + "|";
+  for (const HeaderView& h : req.headers()) {
+    seen += std::string(h.name) + "=" + std::string(h.value) + "|";
+  }
+  res.respond(200, {}, seen);
+}
+
 // The parser hands over the URL and each header name and value in one
 // piece unless a read ends inside it; then the piece must be kept across
 // reads. The head goes out cut at every position in turn, each cut a
 // separate read on the server (TCP_NODELAY and a pause between the parts).
 TEST(H1, HeadCutAcrossReadsAtEveryByte) {
-  TestServer s(base_options(), [](Request& req, Responder res) {
-    std::string seen = std::string(req.path()) + "?" + std::string(req.query()) + "|";
-    for (const HeaderView& h : req.headers()) {
-      seen += std::string(h.name) + "=" + std::string(h.value) + "|";
-    }
-    res.respond(200, {}, seen);
-  });
+  TestServer s(base_options(), echo_target_and_headers);
   const std::string head =
       "GET /some/path?x=1 HTTP/1.1\r\nHost: h\r\nX-Mixed-Case: Value One\r\n\r\n";
   const std::string want = "/some/path?x=1|host=h|x-mixed-case=Value One|";
@@ -91,13 +94,7 @@ TEST(H1, HeadCutAcrossReadsAtEveryByte) {
 // The same head a byte a read: each name, value and the target grow from
 // many pieces.
 TEST(H1, HeadOneByteARead) {
-  TestServer s(base_options(), [](Request& req, Responder res) {
-    std::string seen = std::string(req.path()) + "?" + std::string(req.query()) + "|";
-    for (const HeaderView& h : req.headers()) {
-      seen += std::string(h.name) + "=" + std::string(h.value) + "|";
-    }
-    res.respond(200, {}, seen);
-  });
+  TestServer s(base_options(), echo_target_and_headers);
   const std::string head =
       "GET /some/longer/path?x=1 HTTP/1.1\r\nHost: h\r\n"
       "X-Quite-Long-Mixed-Case-Name: A Value Of Some Length\r\n\r\n";
