@@ -38,22 +38,14 @@
 namespace valk::lisp {
 
 // Marks objects reachable from a root; used by root providers and by the
-// trace functions of object classes. Marking may be deferred: the heap
-// loads a pushed object later, so a reference may be marked twice.
+// trace functions of object classes. Marking only records the reference:
+// the heap tests and traces the object a little later (see
+// Heap::mark_reachable), so the same object may be recorded several times.
 class Tracer {
  public:
   void mark(Value v) {
     if (v.is_heap()) {
-      if (v.tag == Tag::String || v.tag == Tag::Bytes) {
-        v.o->marked = 1;  // nothing to trace: no need to read the object
-      } else {
-        gray_.push_back(v.o);
-      }
-    }
-  }
-  void mark(String* s) {
-    if (s != nullptr) {
-      s->marked = 1;
+      gray_.push_back(v.o);
     }
   }
   void mark(Obj* o) {
@@ -92,8 +84,8 @@ class InternTable {
   Symbol* find(std::string_view name, size_t hash) const;
   // Adds `sym`, which must not be in the table, under `hash`.
   void insert(Symbol* sym, size_t hash);
-  // Drops every entry whose symbol is unmarked. Runs between the mark and
-  // the sweep, while the names of the dead are still intact.
+  // Drops every entry whose symbol the collection that is running did not
+  // mark. Runs right after the mark, while the names of the dead are intact.
   void remove_unmarked();
   size_t size() const { return live_; }
   static size_t hash_name(std::string_view name) { return std::hash<std::string_view>{}(name); }
@@ -122,18 +114,26 @@ struct HeapStats {
 };
 
 // Memory layout. Objects of up to kMaxSmall bytes live in 64 KiB pages, one
-// size class (a multiple of kGranule) per page; allocation pops the class's
-// free list, else bumps through the class's newest page. Larger objects are
-// malloc'd one by one. "Allocated since the last collection" and "live
-// after it" are both read off bytes_live, so allocating touches two
-// counters and the cell.
+// size class (a multiple of kGranule) per page; larger objects are malloc'd
+// one by one and carry kLarge in their header. A page starts with a header
+// holding two bitmaps with a bit per granule: the mark bits (set at the
+// first granule of each cell the last collection found live) and the
+// finalize bits (cells whose object's destructor or source-position entry
+// has not been dealt with yet). Large objects keep their mark in Obj::marked.
 //
-// The sweep walks each page's cells in address order (sequential memory,
-// no pointer chasing), runs the destructors of the dead ones and threads
-// them onto the class's free list in address order, so that allocation
-// after a collection fills the holes front to back. A page left with no
-// live object goes back to the page pool, which keeps a few spare pages and
-// returns whole free chunks to the system.
+// Collection marks, then sweeps lazily: a dead cell is simply one whose mark
+// bit is clear, so the pause is the mark plus a pass over the page headers that
+// returns empty pages to the page pool (which keeps a few spare pages and
+// returns whole free chunks to the system). Allocation bumps through runs of
+// unmarked cells, which it finds in the mark bitmap of the page it is filling,
+// walking the class's pages in address order so that the holes fill front to
+// back; entering a page, it first finalizes the dead objects of the page that
+// have a finalize bit. A page that allocation did not reach during a whole
+// cycle has its dead finalized at the next collection, so a destructor runs at
+// the latest one collection after its object died.
+//
+// "Allocated since the last collection" and "live after it" are both read
+// off bytes_live, so allocating touches two counters and the cell.
 class Heap {
  public:
   static constexpr size_t kGranule = 16;
@@ -155,8 +155,12 @@ class Heap {
     void* mem = allocate(sizeof(T) + extra);
     T* o = new (mem) T();
     o->type = type;
+    if (sizeof(T) + extra > kMaxSmall) {
+      o->flags |= kLarge;
+    }
     if constexpr (!std::is_trivially_destructible_v<T>) {
       o->flags |= kHasDestructor;
+      note_finalizer(o);
     }
     return o;
   }
@@ -168,6 +172,7 @@ class Heap {
     o->cls = cls;
     if (cls->destroy != nullptr) {
       o->flags |= kHasDestructor;
+      note_finalizer(o);
     }
     return o;
   }
@@ -207,15 +212,17 @@ class Heap {
   HeapStats stats() const;
 
  private:
-  // A free cell: type Tag::Nil (which no object has), then the link.
-  struct FreeCell : Obj {
-    FreeCell* next;
-  };
+  struct PageHeader;
   struct SizeClass {
-    FreeCell* free = nullptr;
-    char* bump = nullptr;  // next never-used cell of pages.back(), or null
+    // The run of free cells being allocated from, [bump, bump_end), in
+    // `page`; bump == bump_end when it is used up, and bump_end is then
+    // where the search for the next run resumes.
+    char* bump = nullptr;
     char* bump_end = nullptr;
-    std::vector<char*> pages;
+    char* page = nullptr;
+    // pages[next_page..] are still to be swept since the last collection.
+    size_t next_page = 0;
+    std::vector<char*> pages;  // in the order allocation walks them
   };
 
   void* allocate(size_t size) {
@@ -225,29 +232,25 @@ class Heap {
       stats_.bytes_live += cell;
       stats_.objects_live++;
       SizeClass& sc = classes_[c];
-      if (sc.free != nullptr) {
-        FreeCell* f = sc.free;
-        unpoison(f, cell);
-        sc.free = f->next;
-        return f;
-      }
       if (sc.bump != sc.bump_end) {
         char* p = sc.bump;
         sc.bump += cell;
         unpoison(p, cell);
         return p;
       }
-      return allocate_from_new_page(c);
+      return allocate_from_next_run(c);
     }
     return allocate_large(size);
   }
-  void* allocate_from_new_page(size_t c);
+  void* allocate_from_next_run(size_t c);
   void* allocate_large(size_t size);
-  static char* page_limit(char* page, size_t cell);  // end of the last whole cell
-  char* new_page();
+  char* new_page(size_t cell);
   void release_page(char* page);
-  // Under ASan, the body of a free cell (past its link) is poisoned, so a
-  // use of a collected object is reported instead of reading a reused cell.
+  // Sets the finalize bit of a new small object that has something to
+  // finalize (large ones are all visited by sweep_large()).
+  void note_finalizer(Obj* o);
+  // Under ASan, dead and never-used cells are poisoned, so a use of a
+  // collected object is reported instead of reading a reused cell.
   static void poison(void* p, size_t n) {
 #ifdef VALK_HEAP_ASAN
     ASAN_POISON_MEMORY_REGION(p, n);
@@ -262,11 +265,19 @@ class Heap {
     (void)p, (void)n;
 #endif
   }
+  // Clears the mark bits of a page, which allocation reads during a cycle
+  // and the next collection sets afresh.
+  void clear_marks(char* page);
+  void mark_reachable();
+  // Tests and sets the mark of `o`; false if it was already marked.
+  static bool set_mark(Obj* o);
+  static bool is_marked(const Obj* o);
+  friend class InternTable;
   void sweep_class(size_t c);
   void sweep_large();
+  void finalize_dead(char* page);
   // Runs the destructor and forgets the side-table entries of a dead object.
   void finalize(Obj* o);
-  void mark_reachable();
   void trace(Obj* o, Tracer& t);
   void destroy(Obj* o);
   Symbol* intern(InternTable& table, Tag type, std::string_view name);
@@ -284,7 +295,7 @@ class Heap {
   HeapStats stats_;
   std::function<void(Tracer&)> root_marker_;
   Tracer tracer_;
-  // Weak: entries of unmarked symbols are removed before the sweep.
+  // Weak: entries of unmarked symbols are removed at each collection.
   InternTable symbols_;
   InternTable keywords_;
   std::unordered_map<const Obj*, SourcePos> positions_;

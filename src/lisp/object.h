@@ -21,14 +21,15 @@ class Tracer;
 // heap.h), so the header holds no list link.
 struct Obj {
   Tag type;
-  uint8_t marked = 0;
-  uint8_t flags = 0;  // ObjFlag bits
-  uint32_t aux = 0;   // a small field each type may use as it likes
+  uint8_t marked = 0;  // large objects only: small ones are marked in their page
+  uint8_t flags = 0;   // ObjFlag bits
+  uint32_t aux = 0;    // a small field each type may use as it likes
 };
 
 enum ObjFlag : uint8_t {
   kHasSourcePos = 1,   // Heap::source_positions has an entry for this object
   kHasDestructor = 2,  // Heap::destroy has C++ storage of it to release
+  kLarge = 4,          // malloc'd singly rather than in a page (see heap.h)
 };
 
 template <class T>
