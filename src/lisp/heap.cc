@@ -23,53 +23,29 @@ constexpr size_t kMinThreshold = 4 << 20;
 constexpr size_t kMaxSparePages = 32;
 }  // namespace
 
-// The start of every page; the cells follow it.
-struct Heap::PageHeader {
-  static constexpr size_t kWords = kPageSize / kGranule / 64;
-  // The header's size rounded up to a granule: where the first cell starts.
-  static constexpr size_t kSize = (16 + 2 * kWords * 8 + kGranule - 1) / kGranule * kGranule;
-
-  uint32_t cell;        // the cell size of the page's class
-  uint32_t live;        // cells marked by the collection that is running or last ran
-  uint32_t finalizers;  // finalize bits set
-  uint64_t marks[kWords];
-  uint64_t finalize[kWords];
-
-  static PageHeader* of(const void* p) {
-    return reinterpret_cast<PageHeader*>(reinterpret_cast<uintptr_t>(p) & ~(kPageSize - 1));
+// Finds the first run of unmarked cells at or after `from`, a cell
+// boundary: it starts at the first unmarked cell and ends at the next marked
+// one (whose bit is the next set bit, since only the first granule of a cell
+// is ever marked) or at the end of the cells. False if there is none.
+bool Heap::PageHeader::free_run(char* from, char** start, char** end) {
+  char* lim = limit();
+  char* p = from;
+  while (p < lim && test(marks, granule(p))) {
+    p += cell;
   }
-  static size_t granule(const void* p) {
-    return (reinterpret_cast<uintptr_t>(p) & (kPageSize - 1)) / kGranule;
+  if (p >= lim) {
+    return false;
   }
-  static bool test(const uint64_t* bits, size_t g) { return bits[g / 64] >> (g % 64) & 1; }
-  char* base() { return reinterpret_cast<char*>(this); }
-  char* first() { return base() + kSize; }
-  char* limit() { return first() + (kPageSize - kSize) / cell * cell; }
-
-  // Finds the first run of unmarked cells at or after `from`, a cell
-  // boundary: it starts at the first unmarked cell and ends at the next
-  // marked one (whose bit is the next set bit, since only the first granule
-  // of a cell is ever marked) or at the end of the cells. False if none.
-  bool free_run(char* from, char** start, char** end) {
-    char* lim = limit();
-    char* p = from;
-    while (p < lim && test(marks, granule(p))) {
-      p += cell;
-    }
-    if (p >= lim) {
-      return false;
-    }
-    size_t g = granule(p) + 1;  // may be one past the last granule
-    size_t w = g / 64;
-    uint64_t bits = w < kWords ? marks[w] & (~uint64_t{0} << (g % 64)) : 0;
-    while (bits == 0 && ++w < kWords) {
-      bits = marks[w];
-    }
-    *start = p;
-    *end = bits == 0 ? lim : base() + (w * 64 + std::countr_zero(bits)) * kGranule;
-    return true;
+  size_t g = granule(p) + 1;  // may be one past the last granule
+  size_t w = g / 64;
+  uint64_t bits = w < kWords ? marks[w] & (~uint64_t{0} << (g % 64)) : 0;
+  while (bits == 0 && ++w < kWords) {
+    bits = marks[w];
   }
-};
+  *start = p;
+  *end = bits == 0 ? lim : base() + (w * 64 + std::countr_zero(bits)) * kGranule;
+  return true;
+}
 
 Heap::Heap() : next_collection_(kMinThreshold) {
   file_names_.emplace_back("?");
@@ -91,7 +67,7 @@ Heap::~Heap() {
   }
   for (Obj* o : large_) {
     destroy(o);
-    free(o);
+    free(large_block(o));
   }
 }
 
@@ -150,7 +126,7 @@ void* Heap::allocate_from_next_run(size_t c) {
 }
 
 void Heap::note_finalizer(Obj* o) {
-  if (!(o->flags & kLarge)) {
+  if (!is_large(o)) {
     PageHeader* ph = PageHeader::of(o);
     size_t g = PageHeader::granule(o);
     uint64_t bit = uint64_t{1} << (g % 64);
@@ -161,16 +137,23 @@ void Heap::note_finalizer(Obj* o) {
   }
 }
 
+// A large object starts kLargeOffset bytes into a 16-byte aligned block, so
+// that is_large() can tell it from the cells of the pages by its address.
 void* Heap::allocate_large(size_t size) {
-  void* mem = malloc(size);
-  if (mem == nullptr) {
+  void* mem = nullptr;
+  if (posix_memalign(&mem, kGranule, kLargeOffset + size) != 0) {
     fprintf(stderr, "valk: out of memory allocating %zu bytes\n", size);
     abort();
   }
   stats_.bytes_live += malloc_usable_size(mem);
   stats_.objects_live++;
-  large_.push_back(static_cast<Obj*>(mem));
-  return mem;
+  auto* o = reinterpret_cast<Obj*>(static_cast<char*>(mem) + kLargeOffset);
+  large_.push_back(o);
+  return o;
+}
+
+void* Heap::large_block(Obj* o) {
+  return reinterpret_cast<char*>(o) - kLargeOffset;
 }
 
 String* Heap::make_string(size_t size, size_t char_count) {
@@ -499,44 +482,23 @@ void Heap::finalize_dead(char* page) {
   }
 }
 
-bool Heap::is_marked(const Obj* o) {
-  if (o->flags & kLarge) {
-    return o->marked;
-  }
-  return PageHeader::test(PageHeader::of(o)->marks, PageHeader::granule(o));
-}
-
-inline bool Heap::set_mark(Obj* o) {
-  if (o->flags & kLarge) {
-    if (o->marked) {
-      return false;
-    }
-    o->marked = 1;
-    return true;
-  }
-  PageHeader* ph = PageHeader::of(o);
-  size_t g = PageHeader::granule(o);
-  uint64_t bit = uint64_t{1} << (g % 64);
-  if (ph->marks[g / 64] & bit) {
-    return false;
-  }
-  ph->marks[g / 64] |= bit;
-  ph->live++;
-  return true;
-}
-
 void Heap::clear_marks(char* page) {
   PageHeader* ph = PageHeader::of(page);
   ph->live = 0;
   memset(ph->marks, 0, sizeof ph->marks);
 }
 
-// Marks everything reachable from the roots. Tracer::mark() only pushes a
-// reference; the object is read when it leaves a small window that
-// prefetched it kAhead pops earlier. Between two collections the mutator
-// allocates several times the size of the cache, so the live objects are
-// cold, and loading each one when its reference is found would take their
-// cache misses one at a time.
+void Tracer::grow() {
+  gray_.resize(std::max<size_t>(256, 2 * gray_.size()));
+}
+
+// Traces everything reachable from the roots. Tracer::mark() sets the mark
+// bit in the page header, which stays in the cache, and pushes the objects
+// it newly marked that may reference others; each is loaded when it leaves
+// a small window that prefetched it kAhead pops earlier. Between two
+// collections the mutator allocates several times the size of the cache,
+// so the live objects are cold, and loading each one as soon as its
+// reference is found would take their cache misses one at a time.
 void Heap::mark_reachable() {
   Tracer& t = tracer_;
   if (root_marker_) {
@@ -547,12 +509,11 @@ void Heap::mark_reachable() {
   size_t head = 0;
   size_t n = 0;
   for (;;) {
-    while (n < kAhead && !t.gray_.empty()) {
-      Obj* o = t.gray_.back();
-      t.gray_.pop_back();
+    while (n < kAhead && t.gray_count_ > 0) {
+      Obj* o = t.gray_[--t.gray_count_];
       // The header, and the rest of the object's first 64 bytes, which
       // cross into the next cache line unless the cell starts one.
-      __builtin_prefetch(o, 1);
+      __builtin_prefetch(o);
       __builtin_prefetch(reinterpret_cast<char*>(o) + 63);
       window[(head + n) % kAhead] = o;
       n++;
@@ -563,9 +524,7 @@ void Heap::mark_reachable() {
     Obj* o = window[head];
     head = (head + 1) % kAhead;
     n--;
-    if (set_mark(o) && o->type != Tag::String && o->type != Tag::Bytes) {
-      trace(o, t);
-    }
+    trace(o, t);
   }
 }
 
@@ -612,12 +571,12 @@ void Heap::sweep_large() {
     if (o->marked) {
       o->marked = 0;
       large_[kept++] = o;
-      stats_.bytes_live += malloc_usable_size(o);
+      stats_.bytes_live += malloc_usable_size(large_block(o));
       stats_.objects_live++;
       continue;
     }
     finalize(o);
-    free(o);
+    free(large_block(o));
   }
   large_.resize(kept);
 }

@@ -38,27 +38,29 @@
 namespace valk::lisp {
 
 // Marks objects reachable from a root; used by root providers and by the
-// trace functions of object classes. Marking only records the reference:
-// the heap tests and traces the object a little later (see
-// Heap::mark_reachable), so the same object may be recorded several times.
+// trace functions of object classes. Marking sets the object's mark bit;
+// the heap traces what it references later (see Heap::mark_reachable).
 class Tracer {
  public:
-  void mark(Value v) {
-    if (v.is_heap()) {
-      gray_.push_back(v.o);
-    }
-  }
-  void mark(Obj* o) {
-    if (o != nullptr) {
-      gray_.push_back(o);
-    }
-  }
+  inline void mark(Value v);
+  inline void mark(Obj* o);
+  inline void mark(String* s);
 
  private:
   friend class Heap;
   Tracer() = default;
-  // Kept by the heap from one collection to the next, so it grows once.
+  void push(Obj* o) {
+    if (gray_count_ == gray_.size()) {
+      grow();  // out of line, so that mark() inlines into trace functions
+    }
+    gray_[gray_count_++] = o;
+  }
+  void grow();
+
+  // gray_[0..gray_count_): marked objects still to trace. Kept by the heap
+  // from one collection to the next, so it grows once.
   std::vector<Obj*> gray_;
+  size_t gray_count_ = 0;
 };
 
 // Behaviour of objects whose layout lives outside heap.cc: collections and
@@ -115,11 +117,14 @@ struct HeapStats {
 
 // Memory layout. Objects of up to kMaxSmall bytes live in 64 KiB pages, one
 // size class (a multiple of kGranule) per page; larger objects are malloc'd
-// one by one and carry kLarge in their header. A page starts with a header
-// holding two bitmaps with a bit per granule: the mark bits (set at the
-// first granule of each cell the last collection found live) and the
+// one by one, kLargeOffset bytes into a 16-byte aligned block, so that
+// their address tells them from the cells of the pages. A page starts with
+// a header holding two bitmaps with a bit per granule: the mark bits (set
+// at the first granule of each cell the last collection found live) and the
 // finalize bits (cells whose object's destructor or source-position entry
-// has not been dealt with yet). Large objects keep their mark in Obj::marked.
+// has not been dealt with yet). Large objects keep their mark in
+// Obj::marked. Marking an object thus only touches its page's header,
+// unless it is large, or references others to trace.
 //
 // Collection marks, then sweeps lazily: a dead cell is simply one whose mark
 // bit is clear, so the pause is the mark plus a pass over the page headers that
@@ -151,13 +156,10 @@ class Heap {
   // the isolate cannot continue without memory).
   template <class T>
   T* make(Tag type, size_t extra = 0) {
-    static_assert(alignof(T) <= kGranule);
+    static_assert(alignof(T) <= kLargeOffset);
     void* mem = allocate(sizeof(T) + extra);
     T* o = new (mem) T();
     o->type = type;
-    if (sizeof(T) + extra > kMaxSmall) {
-      o->flags |= kLarge;
-    }
     if constexpr (!std::is_trivially_destructible_v<T>) {
       o->flags |= kHasDestructor;
       note_finalizer(o);
@@ -212,7 +214,61 @@ class Heap {
   HeapStats stats() const;
 
  private:
-  struct PageHeader;
+  friend class Tracer;
+  friend class InternTable;
+
+  static constexpr size_t kLargeOffset = 8;
+
+  // The start of every page; the cells follow it.
+  struct PageHeader {
+    static constexpr size_t kWords = kPageSize / kGranule / 64;
+    // The header's size rounded up to a granule: where the first cell is.
+    static constexpr size_t kSize = (16 + 2 * kWords * 8 + kGranule - 1) / kGranule * kGranule;
+
+    uint32_t cell;        // the cell size of the page's class
+    uint32_t live;        // cells marked by the collection running or last run
+    uint32_t finalizers;  // finalize bits set
+    uint64_t marks[kWords];
+    uint64_t finalize[kWords];
+
+    static PageHeader* of(const void* p) {
+      return reinterpret_cast<PageHeader*>(reinterpret_cast<uintptr_t>(p) & ~(kPageSize - 1));
+    }
+    static size_t granule(const void* p) {
+      return (reinterpret_cast<uintptr_t>(p) & (kPageSize - 1)) / kGranule;
+    }
+    static bool test(const uint64_t* bits, size_t g) { return bits[g / 64] >> (g % 64) & 1; }
+    char* base() { return reinterpret_cast<char*>(this); }
+    char* first() { return base() + kSize; }
+    char* limit() { return first() + (kPageSize - kSize) / cell * cell; }
+    bool free_run(char* from, char** start, char** end);
+  };
+
+  static bool is_large(const Obj* o) { return reinterpret_cast<uintptr_t>(o) & kLargeOffset; }
+  // Tests and sets the mark of `o`; false if it was already marked.
+  static bool set_mark(Obj* o) {
+    if (is_large(o)) {
+      if (o->marked) {
+        return false;
+      }
+      o->marked = 1;
+      return true;
+    }
+    PageHeader* ph = PageHeader::of(o);
+    size_t g = PageHeader::granule(o);
+    uint64_t bit = uint64_t{1} << (g % 64);
+    if (ph->marks[g / 64] & bit) {
+      return false;
+    }
+    ph->marks[g / 64] |= bit;
+    ph->live++;
+    return true;
+  }
+  static bool is_marked(const Obj* o) {
+    return is_large(o) ? o->marked
+                       : PageHeader::test(PageHeader::of(o)->marks, PageHeader::granule(o));
+  }
+
   struct SizeClass {
     // The run of free cells being allocated from, [bump, bump_end), in
     // `page`; bump == bump_end when it is used up, and bump_end is then
@@ -244,6 +300,7 @@ class Heap {
   }
   void* allocate_from_next_run(size_t c);
   void* allocate_large(size_t size);
+  static void* large_block(Obj* o);  // what allocate_large() malloc'd
   char* new_page(size_t cell);
   void release_page(char* page);
   // Sets the finalize bit of a new small object that has something to
@@ -269,10 +326,6 @@ class Heap {
   // and the next collection sets afresh.
   void clear_marks(char* page);
   void mark_reachable();
-  // Tests and sets the mark of `o`; false if it was already marked.
-  static bool set_mark(Obj* o);
-  static bool is_marked(const Obj* o);
-  friend class InternTable;
   void sweep_class(size_t c);
   void sweep_large();
   void finalize_dead(char* page);
@@ -301,5 +354,29 @@ class Heap {
   std::unordered_map<const Obj*, SourcePos> positions_;
   std::vector<std::string> file_names_;
 };
+
+inline void Tracer::mark(Obj* o) {
+  if (o != nullptr && Heap::set_mark(o)) {
+    push(o);
+  }
+}
+
+// Strings and byte buffers reference nothing: marking them is all there is
+// to do, and needs no load of the object.
+inline void Tracer::mark(String* s) {
+  if (s != nullptr) {
+    Heap::set_mark(s);
+  }
+}
+
+inline void Tracer::mark(Value v) {
+  if (v.is_heap()) {
+    if (v.tag == Tag::String || v.tag == Tag::Bytes) {
+      Heap::set_mark(v.o);
+    } else {
+      mark(v.o);
+    }
+  }
+}
 
 }  // namespace valk::lisp

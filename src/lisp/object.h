@@ -29,7 +29,6 @@ struct Obj {
 enum ObjFlag : uint8_t {
   kHasSourcePos = 1,   // Heap::source_positions has an entry for this object
   kHasDestructor = 2,  // Heap::destroy has C++ storage of it to release
-  kLarge = 4,          // malloc'd singly rather than in a page (see heap.h)
 };
 
 template <class T>

@@ -196,6 +196,51 @@ TEST(Heap, LargeObjectsAreCollectedAndCounted) {
   EXPECT_GE(heap.stats().bytes_high_water, 2 * big.size());
 }
 
+// A large object is told from a small one by its address alone, both when
+// it is marked and when it is traced; here large and small objects
+// reference each other through every kind of mark.
+struct Holder : ClassObj {
+  Value items[4];
+};
+const ObjClass kHolderClass = {"holder",
+                               [](Obj* self, Tracer& t) {
+                                 for (Value v : static_cast<Holder*>(self)->items) {
+                                   t.mark(v);
+                                 }
+                               },
+                               [](Obj*) { destroyed++; }};
+
+TEST(Heap, LargeAndSmallObjectsReferenceEachOther) {
+  destroyed = 0;
+  Heap heap;
+  auto* big = heap.make_class<Holder>(Tag::Internal, &kHolderClass, 4000);
+  auto* small = heap.make_class<Holder>(Tag::Internal, &kHolderClass);
+  std::string text(5000, 'y');
+  big->items[0] = val(small);
+  big->items[1] = heap.string(text);
+  small->items[0] = val(big);  // a cycle through both kinds
+  small->items[1] = heap.string("small");
+  small->items[2] = heap.cons(heap.string(text), Value::empty_list());
+  Obj* root = big;
+  heap.set_root_marker([&](Tracer& t) { t.mark(root); });
+  for (int i = 0; i < 100; i++) {
+    heap.make_class<Holder>(Tag::Internal, &kHolderClass, 3000);
+    heap.string(text);
+  }
+  heap.collect();
+  heap.collect();
+  EXPECT_EQ(heap.stats().objects_live, 6u);
+  EXPECT_EQ(destroyed, 100);
+  EXPECT_EQ(static_cast<String*>(big->items[1].o)->view(), text);
+  EXPECT_EQ(static_cast<String*>(small->items[1].o)->view(), "small");
+  EXPECT_EQ(static_cast<String*>(static_cast<Cons*>(small->items[2].o)->first.o)->view(), text);
+  root = nullptr;
+  heap.collect();
+  heap.collect();
+  EXPECT_EQ(heap.stats().objects_live, 0u);
+  EXPECT_EQ(destroyed, 102);
+}
+
 TEST(Heap, StressModeCollectsAfterEveryAllocation) {
   Heap heap;
   heap.set_stress(true);
