@@ -3,6 +3,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,20 +23,42 @@ constexpr size_t kMinThreshold = 4 << 20;
 constexpr size_t kMaxSparePages = 32;
 }  // namespace
 
+// Finds the first run of unmarked cells at or after `from`, a cell
+// boundary: it starts at the first unmarked cell and ends at the next marked
+// one (whose bit is the next set bit, since only the first granule of a cell
+// is ever marked) or at the end of the cells. False if there is none.
+bool Heap::PageHeader::free_run(char* from, char** start, char** end) {
+  char* lim = limit();
+  char* p = from;
+  while (p < lim && test(marks, granule(p))) {
+    p += cell;
+  }
+  if (p >= lim) {
+    return false;
+  }
+  size_t g = granule(p) + 1;  // may be one past the last granule
+  size_t w = g / 64;
+  uint64_t bits = w < kWords ? marks[w] & (~uint64_t{0} << (g % 64)) : 0;
+  while (bits == 0 && ++w < kWords) {
+    bits = marks[w];
+  }
+  *start = p;
+  *end = bits == 0 ? lim : base() + (w * 64 + std::countr_zero(bits)) * kGranule;
+  return true;
+}
+
 Heap::Heap() : next_collection_(kMinThreshold) {
   file_names_.emplace_back("?");
 }
 
 Heap::~Heap() {
-  for (size_t c = 0; c < kNumClasses; c++) {
-    SizeClass& sc = classes_[c];
-    size_t cell = (c + 1) * kGranule;
+  for (SizeClass& sc : classes_) {
     for (char* page : sc.pages) {
-      char* limit =
-          page == sc.pages.back() && sc.bump != nullptr ? sc.bump : page_limit(page, cell);
-      for (char* p = page; p < limit; p += cell) {
-        auto* o = reinterpret_cast<Obj*>(p);
-        if (o->type != Tag::Nil) {
+      PageHeader* ph = PageHeader::of(page);
+      for (size_t w = 0; w < PageHeader::kWords; w++) {
+        for (uint64_t bits = ph->finalize[w]; bits != 0; bits &= bits - 1) {
+          auto* o = reinterpret_cast<Obj*>(page + (w * 64 + std::countr_zero(bits)) * kGranule);
+          unpoison(o, ph->cell);
           destroy(o);
         }
       }
@@ -44,20 +67,23 @@ Heap::~Heap() {
   }
   for (Obj* o : large_) {
     destroy(o);
-    free(o);
+    free(large_block(o));
   }
 }
 
 // ---------------------------------------------------------------------------
 // Allocation
 
-char* Heap::page_limit(char* page, size_t cell) {
-  return page + kPageSize / cell * cell;
-}
-
-char* Heap::new_page() {
+char* Heap::new_page(size_t cell) {
+  static_assert(sizeof(PageHeader) <= PageHeader::kSize);
   char* page = pages_.take();
-  poison(page, kPageSize);
+  auto* ph = reinterpret_cast<PageHeader*>(page);
+  ph->cell = static_cast<uint32_t>(cell);
+  ph->live = 0;
+  ph->finalizers = 0;
+  memset(ph->marks, 0, sizeof ph->marks);
+  memset(ph->finalize, 0, sizeof ph->finalize);
+  poison(ph->first(), kPageSize - PageHeader::kSize);
   stats_.bytes_in_pages += kPageSize;
   return page;
 }
@@ -68,27 +94,66 @@ void Heap::release_page(char* page) {
   pages_.give(page);
 }
 
-void* Heap::allocate_from_new_page(size_t c) {
+// The allocation path past the current run: the next run of the page being
+// filled, else the next page still to sweep (whose dead are finalized
+// first), else a new page.
+void* Heap::allocate_from_next_run(size_t c) {
   SizeClass& sc = classes_[c];
   size_t cell = (c + 1) * kGranule;
-  char* page = new_page();
-  sc.pages.push_back(page);
-  sc.bump = page + cell;
-  sc.bump_end = page_limit(page, cell);
-  unpoison(page, cell);
-  return page;
+  while (sc.page == nullptr ||
+         !PageHeader::of(sc.page)->free_run(sc.bump_end, &sc.bump, &sc.bump_end)) {
+    if (sc.page != nullptr) {
+      clear_marks(sc.page);  // done with them, and the header is in the cache now
+    }
+    if (sc.next_page < sc.pages.size()) {
+      sc.page = sc.pages[sc.next_page++];
+      finalize_dead(sc.page);
+      sc.bump = sc.bump_end = PageHeader::of(sc.page)->first();
+      continue;
+    }
+    sc.page = new_page(cell);
+    sc.pages.push_back(sc.page);
+    sc.next_page = sc.pages.size();
+    PageHeader* ph = PageHeader::of(sc.page);
+    sc.bump = ph->first();
+    sc.bump_end = ph->limit();
+    break;
+  }
+  char* p = sc.bump;
+  sc.bump += cell;
+  unpoison(p, cell);
+  return p;
 }
 
+void Heap::note_finalizer(Obj* o) {
+  if (!is_large(o)) {
+    PageHeader* ph = PageHeader::of(o);
+    size_t g = PageHeader::granule(o);
+    uint64_t bit = uint64_t{1} << (g % 64);
+    if (!(ph->finalize[g / 64] & bit)) {
+      ph->finalize[g / 64] |= bit;
+      ph->finalizers++;
+    }
+  }
+}
+
+// A large object starts kLargeOffset bytes into a 16-byte aligned block, so
+// that is_large() can tell it from the cells of the pages by its address.
 void* Heap::allocate_large(size_t size) {
-  void* mem = malloc(size);
-  if (mem == nullptr) {
+  void* mem = nullptr;
+  if (posix_memalign(&mem, kGranule, kLargeOffset + size) != 0) {
     fprintf(stderr, "valk: out of memory allocating %zu bytes\n", size);
     abort();
   }
   stats_.bytes_live += malloc_usable_size(mem);
   stats_.objects_live++;
-  large_.push_back(static_cast<Obj*>(mem));
-  return mem;
+  auto* o = reinterpret_cast<Obj*>(static_cast<char*>(mem) + kLargeOffset);
+  large_.push_back(o);
+  return o;
+}
+
+void* Heap::large_block(Obj* o) {
+  return reinterpret_cast<char*>(o) - kLargeOffset;
 }
 
 String* Heap::make_string(size_t size, size_t char_count) {
@@ -154,6 +219,7 @@ Bytes* Heap::make_bytes(const uint8_t* data, size_t n) {
 void Heap::set_position(Obj* o, SourcePos pos) {
   positions_[o] = pos;
   o->flags |= kHasSourcePos;
+  note_finalizer(o);
 }
 
 bool Heap::position(const Obj* o, SourcePos* out) const {
@@ -252,7 +318,7 @@ void InternTable::rehash(size_t capacity) {
 
 void InternTable::remove_unmarked() {
   for (Slot& slot : slots_) {
-    if (slot.sym != nullptr && !slot.sym->marked) {
+    if (slot.sym != nullptr && !Heap::is_marked(slot.sym)) {
       slot = {1, nullptr};
       live_--;
     }
@@ -380,9 +446,11 @@ void Heap::destroy(Obj* o) {
   }
 }
 
-// A dead object's destructor runs before its cell is reused. Destructors
-// (ObjClass::destroy included) release C++ storage only and never read
-// other heap objects, which may be dead in the same sweep.
+// A dead object's destructor runs before its cell is reused, at the
+// latest one collection after it died (see finalize_dead()), often from
+// inside an allocation. Destructors (ObjClass::destroy included) therefore
+// release C++ storage only: they never allocate, nor read other heap
+// objects, which may have been reused by then.
 void Heap::finalize(Obj* o) {
   if (o->flags & kHasSourcePos) {
     positions_.erase(o);
@@ -390,79 +458,47 @@ void Heap::finalize(Obj* o) {
   destroy(o);
 }
 
-void Heap::sweep_class(size_t c) {
-  SizeClass& sc = classes_[c];
-  size_t cell = (c + 1) * kGranule;
-  FreeCell** tail = &sc.free;
-  size_t kept = 0;
-  for (char* page : sc.pages) {
-    bool bump_page = page == sc.pages.back() && sc.bump != nullptr;
-    char* limit = bump_page ? sc.bump : page_limit(page, cell);
-    // The page's free cells, in address order, spliced onto the class's
-    // list unless the page turns out empty.
-    FreeCell* head = nullptr;
-    FreeCell** page_tail = &head;
-    size_t live = 0;
-    for (char* p = page; p < limit; p += cell) {
-      auto* o = reinterpret_cast<Obj*>(p);
-      if (o->type != Tag::Nil) {
-        if (o->marked) {
-          o->marked = 0;
-          live++;
-          continue;
-        }
-        // Most garbage (strings, conses, maps, closures) has nothing to
-        // finalize: one test of the header skips the call.
-        if (o->flags & (kHasSourcePos | kHasDestructor)) {
-          finalize(o);
-        }
-        stats_.bytes_live -= cell;
-        stats_.objects_live--;
-        o->type = Tag::Nil;
-        poison(p + sizeof(FreeCell), cell - sizeof(FreeCell));
-      }
-      auto* f = static_cast<FreeCell*>(o);
-      *page_tail = f;
-      page_tail = &f->next;
-    }
-    *page_tail = nullptr;
-    if (live == 0 && !bump_page) {
-      release_page(page);
+// Finalizes the objects of `page` that have a finalize bit and no mark.
+// Runs when allocation enters the page and, for the pages it did not enter,
+// at the next collection; the bits it clears make it idempotent.
+void Heap::finalize_dead(char* page) {
+  PageHeader* ph = PageHeader::of(page);
+  if (ph->finalizers == 0) {
+    return;
+  }
+  for (size_t w = 0; w < PageHeader::kWords; w++) {
+    uint64_t dead = ph->finalize[w] & ~ph->marks[w];
+    if (dead == 0) {
       continue;
     }
-    sc.pages[kept++] = page;
-    if (head != nullptr) {
-      *tail = head;
-      tail = page_tail;
+    ph->finalize[w] &= ~dead;
+    ph->finalizers -= std::popcount(dead);
+    for (; dead != 0; dead &= dead - 1) {
+      auto* o = reinterpret_cast<Obj*>(page + (w * 64 + std::countr_zero(dead)) * kGranule);
+      unpoison(o, ph->cell);
+      finalize(o);
+      poison(o, ph->cell);
     }
   }
-  *tail = nullptr;
-  sc.pages.resize(kept);
 }
 
-void Heap::sweep_large() {
-  size_t kept = 0;
-  for (Obj* o : large_) {
-    if (o->marked) {
-      o->marked = 0;
-      large_[kept++] = o;
-      continue;
-    }
-    finalize(o);
-    stats_.bytes_live -= malloc_usable_size(o);
-    stats_.objects_live--;
-    free(o);
-  }
-  large_.resize(kept);
+void Heap::clear_marks(char* page) {
+  PageHeader* ph = PageHeader::of(page);
+  ph->live = 0;
+  memset(ph->marks, 0, sizeof ph->marks);
 }
 
-// Marks everything reachable from the roots. Tracer::mark() only pushes a
-// reference (strings and byte buffers, which reference nothing, are marked
-// on the spot); the object is read when it leaves a small window that
-// prefetched it kAhead pops earlier. Between two collections the mutator
-// allocates several times the size of the cache, so the live objects are
-// cold, and loading each one when its reference is found would take their
-// cache misses one at a time.
+void Tracer::grow() {
+  gray_.resize(std::max<size_t>(256, 2 * gray_.size()));
+}
+
+// Traces everything reachable from the roots. Tracer::mark() sets the mark
+// bit in the page header, which stays in the cache, and pushes the objects
+// it newly marked that may reference others; each is loaded when it leaves
+// a small window that prefetched it kAhead pops earlier. Between two
+// collections the mutator allocates several times the size of the cache,
+// so the live objects are cold, and loading each one as soon as its
+// reference is found would take their cache misses one at a time.
 void Heap::mark_reachable() {
   Tracer& t = tracer_;
   if (root_marker_) {
@@ -473,10 +509,12 @@ void Heap::mark_reachable() {
   size_t head = 0;
   size_t n = 0;
   for (;;) {
-    while (n < kAhead && !t.gray_.empty()) {
-      Obj* o = t.gray_.back();
-      t.gray_.pop_back();
-      __builtin_prefetch(o, 1);
+    while (n < kAhead && t.gray_count_ > 0) {
+      Obj* o = t.gray_[--t.gray_count_];
+      // The header, and the rest of the object's first 64 bytes, which
+      // cross into the next cache line unless the cell starts one.
+      __builtin_prefetch(o);
+      __builtin_prefetch(reinterpret_cast<char*>(o) + 63);
       window[(head + n) % kAhead] = o;
       n++;
     }
@@ -486,17 +524,74 @@ void Heap::mark_reachable() {
     Obj* o = window[head];
     head = (head + 1) % kAhead;
     n--;
-    if (!o->marked) {
-      o->marked = 1;
-      trace(o, t);
-    }
+    trace(o, t);
   }
+}
+
+// The part of the sweep that cannot wait: the live figures of the class's
+// pages, and the return of its empty pages to the pool. A page allocation
+// did not enter since the last collection has its dead finalized now; an
+// empty page it did enter keeps the dead it must still finalize until it
+// enters it again (in steady state it refills the same pages each cycle).
+// Starts the class's next cycle of lazy sweeping from its first page.
+void Heap::sweep_class(size_t c) {
+  SizeClass& sc = classes_[c];
+  size_t cell = (c + 1) * kGranule;
+  size_t kept = 0;
+  size_t live = 0;
+  for (size_t i = 0; i < sc.pages.size(); i++) {
+    char* page = sc.pages[i];
+    PageHeader* ph = PageHeader::of(page);
+    if (i >= sc.next_page) {
+      finalize_dead(page);
+    }
+    if (ph->live == 0 && ph->finalizers == 0) {
+      release_page(page);
+      continue;
+    }
+    live += ph->live;
+#ifdef VALK_HEAP_ASAN
+    char* start;
+    for (char* end = ph->first(); ph->free_run(end, &start, &end);) {
+      poison(start, end - start);
+    }
+#endif
+    sc.pages[kept++] = page;
+  }
+  sc.pages.resize(kept);
+  sc.next_page = 0;
+  sc.page = sc.bump = sc.bump_end = nullptr;
+  stats_.bytes_live += live * cell;
+  stats_.objects_live += live;
+}
+
+void Heap::sweep_large() {
+  size_t kept = 0;
+  for (Obj* o : large_) {
+    if (o->marked) {
+      o->marked = 0;
+      large_[kept++] = o;
+      stats_.bytes_live += malloc_usable_size(large_block(o));
+      stats_.objects_live++;
+      continue;
+    }
+    finalize(o);
+    free(large_block(o));
+  }
+  large_.resize(kept);
 }
 
 void Heap::collect() {
   stats_.bytes_high_water = std::max(stats_.bytes_high_water, stats_.bytes_live);
   allocated_before_gc_ += stats_.bytes_live - live_after_gc_;
 
+  // The marks of the pages allocation has left behind are clear already.
+  for (SizeClass& sc : classes_) {
+    size_t from = sc.page == nullptr ? sc.next_page : sc.next_page - 1;
+    for (size_t i = from; i < sc.pages.size(); i++) {
+      clear_marks(sc.pages[i]);
+    }
+  }
   mark_reachable();
 
   // The intern tables are weak: drop the entries of unmarked symbols while
@@ -504,8 +599,10 @@ void Heap::collect() {
   symbols_.remove_unmarked();
   keywords_.remove_unmarked();
 
-  // Sweep: free every unmarked object, clearing the marks of the survivors
-  // for the next cycle.
+  // Sweep: only what cannot wait (see sweep_class()). The live figures are
+  // counted afresh from the marks.
+  stats_.bytes_live = 0;
+  stats_.objects_live = 0;
   for (size_t c = 0; c < kNumClasses; c++) {
     sweep_class(c);
   }

@@ -38,35 +38,29 @@
 namespace valk::lisp {
 
 // Marks objects reachable from a root; used by root providers and by the
-// trace functions of object classes. Marking may be deferred: the heap
-// loads a pushed object later, so a reference may be marked twice.
+// trace functions of object classes. Marking sets the object's mark bit;
+// the heap traces what it references later (see Heap::mark_reachable).
 class Tracer {
  public:
-  void mark(Value v) {
-    if (v.is_heap()) {
-      if (v.tag == Tag::String || v.tag == Tag::Bytes) {
-        v.o->marked = 1;  // nothing to trace: no need to read the object
-      } else {
-        gray_.push_back(v.o);
-      }
-    }
-  }
-  void mark(String* s) {
-    if (s != nullptr) {
-      s->marked = 1;
-    }
-  }
-  void mark(Obj* o) {
-    if (o != nullptr) {
-      gray_.push_back(o);
-    }
-  }
+  inline void mark(Value v);
+  inline void mark(Obj* o);
+  inline void mark(String* s);
 
  private:
   friend class Heap;
   Tracer() = default;
-  // Kept by the heap from one collection to the next, so it grows once.
+  void push(Obj* o) {
+    if (gray_count_ == gray_.size()) {
+      grow();  // out of line, so that mark() inlines into trace functions
+    }
+    gray_[gray_count_++] = o;
+  }
+  void grow();
+
+  // gray_[0..gray_count_): marked objects still to trace. Kept by the heap
+  // from one collection to the next, so it grows once.
   std::vector<Obj*> gray_;
+  size_t gray_count_ = 0;
 };
 
 // Behaviour of objects whose layout lives outside heap.cc: collections and
@@ -92,8 +86,8 @@ class InternTable {
   Symbol* find(std::string_view name, size_t hash) const;
   // Adds `sym`, which must not be in the table, under `hash`.
   void insert(Symbol* sym, size_t hash);
-  // Drops every entry whose symbol is unmarked. Runs between the mark and
-  // the sweep, while the names of the dead are still intact.
+  // Drops every entry whose symbol the collection that is running did not
+  // mark. Runs right after the mark, while the names of the dead are intact.
   void remove_unmarked();
   size_t size() const { return live_; }
   static size_t hash_name(std::string_view name) { return std::hash<std::string_view>{}(name); }
@@ -122,18 +116,29 @@ struct HeapStats {
 };
 
 // Memory layout. Objects of up to kMaxSmall bytes live in 64 KiB pages, one
-// size class (a multiple of kGranule) per page; allocation pops the class's
-// free list, else bumps through the class's newest page. Larger objects are
-// malloc'd one by one. "Allocated since the last collection" and "live
-// after it" are both read off bytes_live, so allocating touches two
-// counters and the cell.
+// size class (a multiple of kGranule) per page; larger objects are malloc'd
+// one by one, kLargeOffset bytes into a 16-byte aligned block, so that
+// their address tells them from the cells of the pages. A page starts with
+// a header holding two bitmaps with a bit per granule: the mark bits (set
+// at the first granule of each cell the last collection found live) and the
+// finalize bits (cells whose object's destructor or source-position entry
+// has not been dealt with yet). Large objects keep their mark in
+// Obj::marked. Marking an object thus only touches its page's header,
+// unless it is large, or references others to trace.
 //
-// The sweep walks each page's cells in address order (sequential memory,
-// no pointer chasing), runs the destructors of the dead ones and threads
-// them onto the class's free list in address order, so that allocation
-// after a collection fills the holes front to back. A page left with no
-// live object goes back to the page pool, which keeps a few spare pages and
-// returns whole free chunks to the system.
+// Collection marks, then sweeps lazily: a dead cell is simply one whose mark
+// bit is clear, so the pause is the mark plus a pass over the page headers that
+// returns empty pages to the page pool (which keeps a few spare pages and
+// returns whole free chunks to the system). Allocation bumps through runs of
+// unmarked cells, which it finds in the mark bitmap of the page it is filling,
+// walking the class's pages in address order so that the holes fill front to
+// back; entering a page, it first finalizes the dead objects of the page that
+// have a finalize bit. A page that allocation did not reach during a whole
+// cycle has its dead finalized at the next collection, so a destructor runs at
+// the latest one collection after its object died.
+//
+// "Allocated since the last collection" and "live after it" are both read
+// off bytes_live, so allocating touches two counters and the cell.
 class Heap {
  public:
   static constexpr size_t kGranule = 16;
@@ -151,12 +156,13 @@ class Heap {
   // the isolate cannot continue without memory).
   template <class T>
   T* make(Tag type, size_t extra = 0) {
-    static_assert(alignof(T) <= kGranule);
+    static_assert(alignof(T) <= kLargeOffset);
     void* mem = allocate(sizeof(T) + extra);
     T* o = new (mem) T();
     o->type = type;
     if constexpr (!std::is_trivially_destructible_v<T>) {
       o->flags |= kHasDestructor;
+      note_finalizer(o);
     }
     return o;
   }
@@ -168,6 +174,7 @@ class Heap {
     o->cls = cls;
     if (cls->destroy != nullptr) {
       o->flags |= kHasDestructor;
+      note_finalizer(o);
     }
     return o;
   }
@@ -207,15 +214,71 @@ class Heap {
   HeapStats stats() const;
 
  private:
-  // A free cell: type Tag::Nil (which no object has), then the link.
-  struct FreeCell : Obj {
-    FreeCell* next;
+  friend class Tracer;
+  friend class InternTable;
+
+  static constexpr size_t kLargeOffset = 8;
+
+  // The start of every page; the cells follow it.
+  struct PageHeader {
+    static constexpr size_t kWords = kPageSize / kGranule / 64;
+    // The header's size rounded up to a granule: where the first cell is.
+    static constexpr size_t kSize = (16 + 2 * kWords * 8 + kGranule - 1) / kGranule * kGranule;
+
+    uint32_t cell;        // the cell size of the page's class
+    uint32_t live;        // cells marked by the collection running or last run
+    uint32_t finalizers;  // finalize bits set
+    uint64_t marks[kWords];
+    uint64_t finalize[kWords];
+
+    static PageHeader* of(const void* p) {
+      return reinterpret_cast<PageHeader*>(reinterpret_cast<uintptr_t>(p) & ~(kPageSize - 1));
+    }
+    static size_t granule(const void* p) {
+      return (reinterpret_cast<uintptr_t>(p) & (kPageSize - 1)) / kGranule;
+    }
+    static bool test(const uint64_t* bits, size_t g) { return bits[g / 64] >> (g % 64) & 1; }
+    char* base() { return reinterpret_cast<char*>(this); }
+    char* first() { return base() + kSize; }
+    char* limit() { return first() + (kPageSize - kSize) / cell * cell; }
+    bool free_run(char* from, char** start, char** end);
   };
+
+  static bool is_large(const Obj* o) { return reinterpret_cast<uintptr_t>(o) & kLargeOffset; }
+  // Tests and sets the mark of `o`; false if it was already marked.
+  static bool set_mark(Obj* o) {
+    if (is_large(o)) {
+      if (o->marked) {
+        return false;
+      }
+      o->marked = 1;
+      return true;
+    }
+    PageHeader* ph = PageHeader::of(o);
+    size_t g = PageHeader::granule(o);
+    uint64_t bit = uint64_t{1} << (g % 64);
+    if (ph->marks[g / 64] & bit) {
+      return false;
+    }
+    ph->marks[g / 64] |= bit;
+    ph->live++;
+    return true;
+  }
+  static bool is_marked(const Obj* o) {
+    return is_large(o) ? o->marked
+                       : PageHeader::test(PageHeader::of(o)->marks, PageHeader::granule(o));
+  }
+
   struct SizeClass {
-    FreeCell* free = nullptr;
-    char* bump = nullptr;  // next never-used cell of pages.back(), or null
+    // The run of free cells being allocated from, [bump, bump_end), in
+    // `page`; bump == bump_end when it is used up, and bump_end is then
+    // where the search for the next run resumes.
+    char* bump = nullptr;
     char* bump_end = nullptr;
-    std::vector<char*> pages;
+    char* page = nullptr;
+    // pages[next_page..] are still to be swept since the last collection.
+    size_t next_page = 0;
+    std::vector<char*> pages;  // in the order allocation walks them
   };
 
   void* allocate(size_t size) {
@@ -225,29 +288,26 @@ class Heap {
       stats_.bytes_live += cell;
       stats_.objects_live++;
       SizeClass& sc = classes_[c];
-      if (sc.free != nullptr) {
-        FreeCell* f = sc.free;
-        unpoison(f, cell);
-        sc.free = f->next;
-        return f;
-      }
       if (sc.bump != sc.bump_end) {
         char* p = sc.bump;
         sc.bump += cell;
         unpoison(p, cell);
         return p;
       }
-      return allocate_from_new_page(c);
+      return allocate_from_next_run(c);
     }
     return allocate_large(size);
   }
-  void* allocate_from_new_page(size_t c);
+  void* allocate_from_next_run(size_t c);
   void* allocate_large(size_t size);
-  static char* page_limit(char* page, size_t cell);  // end of the last whole cell
-  char* new_page();
+  static void* large_block(Obj* o);  // what allocate_large() malloc'd
+  char* new_page(size_t cell);
   void release_page(char* page);
-  // Under ASan, the body of a free cell (past its link) is poisoned, so a
-  // use of a collected object is reported instead of reading a reused cell.
+  // Sets the finalize bit of a new small object that has something to
+  // finalize (large ones are all visited by sweep_large()).
+  void note_finalizer(Obj* o);
+  // Under ASan, dead and never-used cells are poisoned, so a use of a
+  // collected object is reported instead of reading a reused cell.
   static void poison(void* p, size_t n) {
 #ifdef VALK_HEAP_ASAN
     ASAN_POISON_MEMORY_REGION(p, n);
@@ -262,11 +322,15 @@ class Heap {
     (void)p, (void)n;
 #endif
   }
+  // Clears the mark bits of a page, which allocation reads during a cycle
+  // and the next collection sets afresh.
+  void clear_marks(char* page);
+  void mark_reachable();
   void sweep_class(size_t c);
   void sweep_large();
+  void finalize_dead(char* page);
   // Runs the destructor and forgets the side-table entries of a dead object.
   void finalize(Obj* o);
-  void mark_reachable();
   void trace(Obj* o, Tracer& t);
   void destroy(Obj* o);
   Symbol* intern(InternTable& table, Tag type, std::string_view name);
@@ -284,11 +348,35 @@ class Heap {
   HeapStats stats_;
   std::function<void(Tracer&)> root_marker_;
   Tracer tracer_;
-  // Weak: entries of unmarked symbols are removed before the sweep.
+  // Weak: entries of unmarked symbols are removed at each collection.
   InternTable symbols_;
   InternTable keywords_;
   std::unordered_map<const Obj*, SourcePos> positions_;
   std::vector<std::string> file_names_;
 };
+
+inline void Tracer::mark(Obj* o) {
+  if (o != nullptr && Heap::set_mark(o)) {
+    push(o);
+  }
+}
+
+// Strings and byte buffers reference nothing: marking them is all there is
+// to do, and needs no load of the object.
+inline void Tracer::mark(String* s) {
+  if (s != nullptr) {
+    Heap::set_mark(s);
+  }
+}
+
+inline void Tracer::mark(Value v) {
+  if (v.is_heap()) {
+    if (v.tag == Tag::String || v.tag == Tag::Bytes) {
+      Heap::set_mark(v.o);
+    } else {
+      mark(v.o);
+    }
+  }
+}
 
 }  // namespace valk::lisp

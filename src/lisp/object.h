@@ -21,9 +21,9 @@ class Tracer;
 // heap.h), so the header holds no list link.
 struct Obj {
   Tag type;
-  uint8_t marked = 0;
-  uint8_t flags = 0;  // ObjFlag bits
-  uint32_t aux = 0;   // a small field each type may use as it likes
+  uint8_t marked = 0;  // large objects only: small ones are marked in their page
+  uint8_t flags = 0;   // ObjFlag bits
+  uint32_t aux = 0;    // a small field each type may use as it likes
 };
 
 enum ObjFlag : uint8_t {
