@@ -36,10 +36,9 @@ void vector_each(Value vec, const std::function<bool(Value)>& f);
 Value map_from(Heap& heap, const Value* kvs, size_t num_pairs);  // later keys win
 // A map literal whose keys are constants ({:status s :body b}) is built by
 // copying the keys of a prototype made at compile time: no key compares.
-// A prototype is an array map, so it has at most this many entries.
+// A prototype is an array map (map_from makes one of up to this many
+// distinct keys, in their order).
 constexpr size_t kMapProtoMax = 8;
-// The map of `keys` (distinct, at most kMapProtoMax) to nil, in that order.
-Value map_proto(Heap& heap, const Value* keys, size_t n);
 // `proto`'s keys, in order, with values[i] as the value of the i-th.
 Value map_with_values(Heap& heap, Value proto, const Value* values);
 size_t map_count(Value map);

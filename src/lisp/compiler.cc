@@ -269,18 +269,18 @@ bool Compiler::compile_map_values(Value form, const std::vector<Value>& items) {
     return false;
   }
   bool all_constant = true;
-  std::vector<Value> keys(n);
+  std::vector<Value> keys_to_nil(2 * n);
   for (size_t i = 0; i < n; i++) {
     if (!is_constant_form(items[2 * i])) {
       return false;
     }
-    keys[i] = items[2 * i];
+    keys_to_nil[2 * i] = items[2 * i];
     all_constant = all_constant && is_constant_form(items[2 * i + 1]);
   }
   if (all_constant) {
     return false;  // the literal itself is the constant
   }
-  uint32_t proto = constant(map_proto(heap_, keys.data(), n));
+  uint32_t proto = constant(map_from(heap_, keys_to_nil.data(), n));
   SourcePos saved = enter(form);
   for (size_t i = 0; i < n; i++) {
     compile(items[2 * i + 1], false);

@@ -826,17 +826,8 @@ bool is_trie_node(const Obj* o) {
 
 }  // namespace
 
-Value map_proto(Heap& heap, const Value* keys, size_t n) {
-  static_assert(kMapProtoMax <= kArrayMax);
-  ArrayMap* a = new_array(heap, kMapKind, static_cast<uint32_t>(n));
-  for (size_t i = 0; i < n; i++) {
-    a->kv()[2 * i] = keys[i];
-    a->kv()[2 * i + 1] = Value::nil();
-  }
-  return val(a);
-}
-
 Value map_with_values(Heap& heap, Value proto, const Value* values) {
+  static_assert(kMapProtoMax <= kArrayMax, "map_from makes an array map of a prototype");
   auto* p = static_cast<ArrayMap*>(proto.o);
   uint32_t n = p->aux;
   ArrayMap* a = new_array(heap, kMapKind, n);
