@@ -62,9 +62,11 @@ int main(int argc, char** argv) {
     fprintf(stderr, "%s\n", error.c_str());
     return 1;
   }
+  app->log_to(&server);  // the app's errors go to the server's error log
   printf("%s", get(server.port(), "/").c_str());
   printf("%s", get(server.port(), "/native").c_str());
   server.shutdown();
   server.wait();
+  app->log_to(nullptr);  // the server goes before the app
   return 0;
 }

@@ -59,8 +59,13 @@ class App {
   // handle() as a Handler.
   Handler handler();
   // The server settings of the app's (serve app {...}) options: listen
-  // address, TLS, access log, body limit. The host may change them.
+  // addresses, TLS, logs, limits and timeouts. The host may change them.
   ServerOptions server_options() const;
+  // Writes the app's error lines (Lisp errors with their stack, deadlines,
+  // a full queue) to `server`'s error log from now on; before, and with
+  // null, they go to stderr. The server must outlive the app, or the host
+  // calls log_to(nullptr) first. Any thread.
+  void log_to(const Server* server);
 
  private:
   App();

@@ -325,6 +325,11 @@ class Server {
   void stop();
   // A snapshot of the counters. Any thread.
   ServerCounters counters() const;
+  // Writes `message` as one line of the error log (options.error_log, with
+  // a timestamp and the level) if `level` passes options.log_level; the
+  // server's log thread does the writing, so the caller never blocks on
+  // the file. For the host's own lines. Any thread, after start().
+  void log(LogLevel level, std::string_view message) const;
 
  private:
   std::unique_ptr<net::ServerImpl> impl_;

@@ -37,4 +37,8 @@ ServerOptions App::server_options() const {
   return impl_->server_options();
 }
 
+void App::log_to(const Server* server) {
+  impl_->log_to(server);
+}
+
 }  // namespace valk

@@ -32,12 +32,20 @@ void usage(FILE* out) {
           "Options:\n"
           "  --host HOST          address to listen on (default 127.0.0.1)\n"
           "  --port PORT          port (default 8080; 0 picks a free one)\n"
-          "  --tls-cert FILE      PEM certificate chain: serve HTTPS (h2 and http/1.1)\n"
-          "  --tls-key FILE       PEM private key for --tls-cert\n"
+          "  --tls-cert FILE      PEM certificate chain: serve HTTPS (h2 and http/1.1);\n"
+          "                       repeat --tls-cert/--tls-key pairs for more names\n"
+          "                       (the first is the default, others chosen by SNI)\n"
+          "  --tls-key FILE       PEM private key of the --tls-cert before it\n"
+          "  --tls-port PORT      with TLS: HTTPS on this port, plain HTTP and h2c on --port\n"
+          "  --https-redirect     with --tls-port: plain requests get a 308 to HTTPS\n"
+          "  --client-ca FILE     mTLS: verify client certificates against this CA\n"
+          "  --client-cert MODE   require (default with --client-ca) or request\n"
           "  --workers N          Lisp workers, each with its own isolate (default: cores)\n"
           "  --reactors N         network threads (default: half the cores, at least 1)\n"
           "  --access-log FILE    access log ('-' for stdout; default off)\n"
           "  --log-format FMT     access log format: combined or json (default combined)\n"
+          "  --error-log FILE     error log (default '-', stderr)\n"
+          "  --log-level LEVEL    debug, info, warn, error or off (default warn)\n"
           "  --deadline-ms MS     per-request deadline, then 503 (default 30000)\n"
           "  --instruction-budget N\n"
           "                       Lisp instructions a request may run, then 503\n"
@@ -49,6 +57,9 @@ void usage(FILE* out) {
           "                       bodies of a declared length up to N bytes are read\n"
           "                       whole before the handler runs; others stream in\n"
           "                       (default 1048576)\n"
+          "  --max-connections N  open connections at most; accepting waits (default 10000)\n"
+          "  --idle-timeout MS    close a connection idle this long (default 60000; 0: never)\n"
+          "  --drain-timeout MS   graceful shutdown deadline, then close (default 10000)\n"
           "  --single-thread      one worker whose thread also runs the network loop\n"
           "                       (no thread hop; the default on one core)\n"
           "  --static PREFIX=DIR  serve files of DIR under the URL PREFIX (e.g.\n"
@@ -71,7 +82,7 @@ bool parse_number(const char* s, long min, long max, long* out) {
 
 int serve_command(int argc, char** argv) {
   serve::ServeConfig flags;
-  std::vector<std::string> paths;
+  std::vector<std::string> paths, certs, keys;
   std::string app;
   for (int i = 0; i < argc; i++) {
     std::string a = argv[i];
@@ -99,14 +110,35 @@ int serve_command(int argc, char** argv) {
         return 2;
       }
       flags.port = static_cast<uint16_t>(n);
-    } else if (a == "--tls-cert") {
-      if (!(v = value("--tls-cert")))
+    } else if (a == "--tls-cert" || a == "--tls-key") {
+      if (!(v = value(a.c_str())))
         return 2;
-      flags.tls_cert = v;
-    } else if (a == "--tls-key") {
-      if (!(v = value("--tls-key")))
+      (a == "--tls-cert" ? certs : keys).emplace_back(v);
+    } else if (a == "--tls-port") {
+      if (!(v = value("--tls-port")))
         return 2;
-      flags.tls_key = v;
+      if (!parse_number(v, 0, 65535, &n)) {
+        fprintf(stderr, "valk serve: --tls-port must be 0..65535\n");
+        return 2;
+      }
+      flags.tls_port = static_cast<uint16_t>(n);
+    } else if (a == "--https-redirect") {
+      flags.https_redirect = true;
+    } else if (a == "--client-ca") {
+      if (!(v = value("--client-ca")))
+        return 2;
+      flags.client_ca = v;
+    } else if (a == "--client-cert") {
+      if (!(v = value("--client-cert")))
+        return 2;
+      if (strcmp(v, "require") == 0) {
+        flags.client_cert = ClientCertMode::kRequire;
+      } else if (strcmp(v, "request") == 0) {
+        flags.client_cert = ClientCertMode::kRequest;
+      } else {
+        fprintf(stderr, "valk serve: --client-cert must be require or request\n");
+        return 2;
+      }
     } else if (a == "--workers" || a == "--reactors") {
       if (!(v = value(a.c_str())))
         return 2;
@@ -130,6 +162,45 @@ int serve_command(int argc, char** argv) {
         fprintf(stderr, "valk serve: --log-format must be combined or json\n");
         return 2;
       }
+    } else if (a == "--error-log") {
+      if (!(v = value("--error-log")))
+        return 2;
+      flags.error_log = v;
+    } else if (a == "--log-level") {
+      if (!(v = value("--log-level")))
+        return 2;
+      static const std::pair<const char*, LogLevel> kLevels[] = {{"debug", LogLevel::kDebug},
+                                                                 {"info", LogLevel::kInfo},
+                                                                 {"warn", LogLevel::kWarn},
+                                                                 {"error", LogLevel::kError},
+                                                                 {"off", LogLevel::kOff}};
+      for (const auto& [name, level] : kLevels) {
+        if (strcmp(v, name) == 0) {
+          flags.log_level = level;
+        }
+      }
+      if (!flags.log_level) {
+        fprintf(stderr, "valk serve: --log-level must be debug, info, warn, error or off\n");
+        return 2;
+      }
+    } else if (a == "--max-connections") {
+      if (!(v = value("--max-connections")))
+        return 2;
+      if (!parse_number(v, 1, serve::kMaxConnections, &n)) {
+        fprintf(stderr, "valk serve: --max-connections must be 1..%lld\n",
+                static_cast<long long>(serve::kMaxConnections));
+        return 2;
+      }
+      flags.max_connections = static_cast<uint32_t>(n);
+    } else if (a == "--idle-timeout" || a == "--drain-timeout") {
+      if (!(v = value(a.c_str())))
+        return 2;
+      if (!parse_number(v, 0, 86400000, &n)) {
+        fprintf(stderr, "valk serve: %s must be milliseconds from 0 to 86400000\n", a.c_str());
+        return 2;
+      }
+      (a == "--idle-timeout" ? flags.idle_timeout_ms : flags.drain_timeout_ms) =
+          static_cast<uint32_t>(n);
     } else if (a == "--deadline-ms") {
       if (!(v = value("--deadline-ms")))
         return 2;
@@ -205,6 +276,14 @@ int serve_command(int argc, char** argv) {
     fprintf(stderr, "valk serve: missing APP.lisp (see valk serve --help)\n");
     return 2;
   }
+  if (certs.size() != keys.size()) {
+    fprintf(stderr,
+            "valk serve: give --tls-cert and --tls-key in pairs, one key per certificate\n");
+    return 2;
+  }
+  for (size_t i = 0; i < certs.size(); i++) {
+    flags.certificates.push_back({certs[i], keys[i]});
+  }
 
   // Signals are taken synchronously by this thread; block them before any
   // other thread starts so that they inherit the mask.
@@ -240,9 +319,17 @@ int serve_command(int argc, char** argv) {
     lisp_app.stop();  // a single-thread worker's loop finishes closing the server
     return 1;
   }
-  fprintf(stderr, "valk: serving %s on %s://%s:%u (%s)\n", app.c_str(),
-          options.certificates.empty() ? "http" : "https", options.listen[0].host.c_str(),
-          server.port(),
+  lisp_app.log_to(&server);
+  std::string where;
+  for (size_t i = 0; i < options.listen.size(); i++) {
+    bool tls = !options.certificates.empty() && options.listen[i].tls;
+    where += std::string(i ? " and " : "") + (tls ? "https" : "http") + "://" +
+             options.listen[i].host + ":" + std::to_string(server.port(i));
+    if (!tls && options.https_redirect_port != 0) {
+      where += " (redirecting to https)";
+    }
+  }
+  fprintf(stderr, "valk: serving %s on %s (%s)\n", app.c_str(), where.c_str(),
           lisp_app.single_thread() ? "one thread: 1 worker sharing its loop with the reactor"
                                    : (std::to_string(lisp_app.worker_count()) + " workers, " +
                                       std::to_string(options.reactors) + " reactors")

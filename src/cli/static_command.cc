@@ -29,6 +29,7 @@ void usage(FILE* out) {
           "  --tls-key FILE         PEM private key\n"
           "  --tls-port PORT        with TLS: serve TLS on this port and plain\n"
           "                         HTTP/1.1 + h2c on --port\n"
+          "  --https-redirect       with --tls-port: plain requests get a 308 to HTTPS\n"
           "  --reactors N           reactor threads (default: one per core)\n"
           "  --access-log PATH      access log: '-' for stdout, or a file (default off)\n"
           "  --log-format FMT       access log format: combined or json\n"
@@ -56,6 +57,7 @@ int static_command(int argc, char** argv) {
   opts.listen = {ListenAddress{"127.0.0.1", 8080}};
   std::string cert, key, dir;
   long tls_port = -1;
+  bool https_redirect = false;
   for (int i = 0; i < argc; ++i) {
     std::string_view a = argv[i];
     auto value = [&](const char** out) {
@@ -98,6 +100,8 @@ int static_command(int argc, char** argv) {
         return 2;
       }
       tls_port = static_cast<long>(n);
+    } else if (a == "--https-redirect") {
+      https_redirect = true;
     } else if (a == "--reactors") {
       if (!value(&v) || !parse_uint(v, 1024, &n)) {
         fprintf(stderr, "valk static: bad --reactors\n");
@@ -174,6 +178,13 @@ int static_command(int argc, char** argv) {
   } else if (tls_port >= 0) {
     fprintf(stderr, "valk static: --tls-port needs --tls-cert and --tls-key\n");
     return 2;
+  }
+  if (https_redirect) {
+    if (tls_port <= 0) {
+      fprintf(stderr, "valk static: --https-redirect needs a fixed --tls-port\n");
+      return 2;
+    }
+    opts.https_redirect_port = static_cast<uint16_t>(tls_port);
   }
   std::string error;
   StaticOptions so;

@@ -3,7 +3,9 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cerrno>
 #include <cstdarg>
+#include <cstring>
 #include <ctime>
 
 namespace valk::net {
@@ -38,18 +40,16 @@ bool LogWriter::open(const std::string& access_path, const std::string& error_pa
     }
     *out = fopen(path.c_str(), "a");
     if (*out == nullptr) {
-      *error = "cannot open log file " + path;
+      *error = "cannot open log file " + path + ": " + strerror(errno);
       return false;
     }
     *own = true;
     return true;
   };
+  // At level off the error log is not opened (nor created).
   if (!open_one(access_path, stdout, &access_, &own_access_) ||
-      !open_one(error_path, stderr, &error_, &own_error_)) {
+      (level != LogLevel::kOff && !open_one(error_path, stderr, &error_, &own_error_))) {
     return false;
-  }
-  if (level == LogLevel::kOff) {
-    error_ = nullptr;
   }
   thread_ = std::thread([this] { run(); });
   return true;
@@ -71,18 +71,27 @@ void LogWriter::log(LogLevel l, const char* fmt, ...) {
   if (!enabled(l)) {
     return;
   }
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  write(l, msg);
+}
+
+void LogWriter::write(LogLevel l, std::string_view message) {
+  if (!enabled(l)) {
+    return;
+  }
   static const char* kNames[] = {"debug", "info", "warn", "error", "off"};
   char stamp[32];
   time_t now = time(nullptr);
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  std::string line = std::string(stamp) + " [" + kNames[static_cast<int>(l)] + "] " + msg + "\n";
+  std::string line = std::string(stamp) + " [" + kNames[static_cast<int>(l)] + "] ";
+  line.append(message);
+  line.push_back('\n');
   {
     std::lock_guard<std::mutex> g(mu_);
     queue_.push_back(Line{error_, std::move(line)});

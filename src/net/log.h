@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -25,6 +26,8 @@ class LogWriter {
   bool enabled(LogLevel l) const { return error_ != nullptr && l >= level_; }
   void access(std::string line);  // line without the newline
   void log(LogLevel l, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+  // One line of any length (log() cuts its text at 1 KiB).
+  void write(LogLevel l, std::string_view message);
   // Writes out everything queued; blocks until done.
   void flush();
 

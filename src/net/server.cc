@@ -218,6 +218,10 @@ ServerCounters Server::counters() const {
   return impl_->counters();
 }
 
+void Server::log(LogLevel level, std::string_view message) const {
+  impl_->log.write(level, message);
+}
+
 const char* counter_name(Counter c) {
   static const char* kNames[] = {
       "connections_accepted",

@@ -22,6 +22,14 @@ bool App::start(AppSetup setup, std::string* error) {
     o.module_paths = setup.module_paths;
     o.flags = setup.flags;
     o.define_natives = setup.define_natives;
+    o.log = [this](LogLevel level, const std::string& line) {
+      if (const Server* server = log_server_.load()) {
+        server->log(level, line);
+      } else {
+        fprintf(stderr, "valk: %s\n", line.c_str());
+        fflush(stderr);
+      }
+    };
     return std::make_unique<Worker>(o);
   };
   workers_.push_back(make_worker(0));
@@ -30,8 +38,7 @@ bool App::start(AppSetup setup, std::string* error) {
     return false;
   }
   const ServeConfig& c = config();
-  if (c.tls_cert.has_value() != c.tls_key.has_value()) {
-    *error = "valk serve: TLS needs both a certificate and a key";
+  if (!check_serve_config(c, error)) {
     stop();
     return false;
   }
@@ -68,16 +75,38 @@ ServerOptions App::server_options() const {
   const ServeConfig& c = config();
   unsigned cores = available_cores();
   ServerOptions o;
-  o.listen = {ListenAddress{c.host.value_or("127.0.0.1"), c.port.value_or(8080)}};
+  std::string host = c.host.value_or("127.0.0.1");
+  o.listen = {ListenAddress{host, c.port.value_or(8080)}};
+  if (c.tls_port) {
+    // Plain HTTP and h2c on the port, TLS on the TLS port.
+    o.listen[0].tls = false;
+    o.listen.push_back(ListenAddress{host, *c.tls_port, true});
+    if (c.https_redirect.value_or(false)) {
+      o.https_redirect_port = *c.tls_port;
+    }
+  }
   o.reactors = c.reactors.value_or(std::max(1u, cores / 2));
-  if (c.tls_cert) {
-    o.certificates = {TlsCertificate{*c.tls_cert, *c.tls_key}};
+  o.certificates = c.certificates;
+  if (c.client_ca) {
+    o.client_ca_file = *c.client_ca;
+    o.client_cert = c.client_cert.value_or(ClientCertMode::kRequire);
   }
   if (c.max_body_size) {
     o.limits.max_body_size = *c.max_body_size;
   }
+  if (c.max_connections) {
+    o.limits.max_connections = *c.max_connections;
+  }
+  if (c.idle_timeout_ms) {
+    o.timeouts.idle = *c.idle_timeout_ms;
+  }
+  if (c.drain_timeout_ms) {
+    o.timeouts.drain = *c.drain_timeout_ms;
+  }
   o.access_log = c.access_log.value_or("");
   o.access_log_format = c.log_format.value_or(AccessLogFormat::kCombined);
+  o.error_log = c.error_log.value_or("-");
+  o.log_level = c.log_level.value_or(LogLevel::kWarn);
   if (single_thread_) {
     o.loop = workers_[0]->loop();
     o.reactors = 1;

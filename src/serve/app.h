@@ -54,6 +54,10 @@ class App {
   void handle(Request& req, Responder res);
   // Stops the workers after the requests they hold are answered.
   void stop();
+  // Sends the workers' error lines to `server`'s error log from now on
+  // (its file and level); null, the default, writes them to stderr. The
+  // server must outlive its use here. Any thread.
+  void log_to(const Server* server) { log_server_.store(server); }
 
  private:
   struct StaticMount {
@@ -68,6 +72,7 @@ class App {
   uint64_t buffered_body_limit_ = kDefaultBufferedBody;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> next_worker_{0};
+  std::atomic<const Server*> log_server_{nullptr};
 };
 
 }  // namespace valk::serve

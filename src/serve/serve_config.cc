@@ -16,10 +16,16 @@ void ServeConfig::override_with(const ServeConfig& o) {
     host = o.host;
   if (o.port)
     port = o.port;
-  if (o.tls_cert)
-    tls_cert = o.tls_cert;
-  if (o.tls_key)
-    tls_key = o.tls_key;
+  if (!o.certificates.empty())
+    certificates = o.certificates;
+  if (o.client_ca)
+    client_ca = o.client_ca;
+  if (o.client_cert)
+    client_cert = o.client_cert;
+  if (o.tls_port)
+    tls_port = o.tls_port;
+  if (o.https_redirect)
+    https_redirect = o.https_redirect;
   if (o.workers)
     workers = o.workers;
   if (o.reactors)
@@ -28,6 +34,10 @@ void ServeConfig::override_with(const ServeConfig& o) {
     access_log = o.access_log;
   if (o.log_format)
     log_format = o.log_format;
+  if (o.error_log)
+    error_log = o.error_log;
+  if (o.log_level)
+    log_level = o.log_level;
   if (o.request_deadline_ms)
     request_deadline_ms = o.request_deadline_ms;
   if (o.instruction_budget)
@@ -38,6 +48,12 @@ void ServeConfig::override_with(const ServeConfig& o) {
     max_body_size = o.max_body_size;
   if (o.buffered_body_limit)
     buffered_body_limit = o.buffered_body_limit;
+  if (o.max_connections)
+    max_connections = o.max_connections;
+  if (o.idle_timeout_ms)
+    idle_timeout_ms = o.idle_timeout_ms;
+  if (o.drain_timeout_ms)
+    drain_timeout_ms = o.drain_timeout_ms;
   if (o.single_thread)
     single_thread = o.single_thread;
   for (const auto& entry : o.static_dirs) {
@@ -63,33 +79,188 @@ bool valid_static_prefix(const std::string& prefix, std::string* error) {
 
 namespace {
 
-bool get_string(lisp::Heap& h, Value map, const char* key, std::optional<std::string>* out,
-                std::string* error) {
+// The option name as written in the app: ":tls :client-ca" for a nested one.
+std::string option_name(const char* parent, const char* key) {
+  return parent ? std::string(":") + parent + " :" + key : std::string(":") + key;
+}
+
+// Whether every key of `map` is one of `known`; otherwise names the first
+// that is not (a typo must not pass for a default).
+bool known_keys(lisp::Heap& h, Value map, const char* parent,
+                std::initializer_list<const char*> known, std::string* error) {
+  bool ok = true;
+  lisp::map_each(map, [&](Value key, Value) {
+    for (const char* k : known) {
+      if (identical(key, h.keyword(k))) {
+        return true;
+      }
+    }
+    std::string list;
+    for (const char* k : known) {
+      list += std::string(list.empty() ? ":" : " :") + k;
+    }
+    *error = std::string("serve: unknown option ") +
+             (parent ? std::string(":") + parent + " " : "") + lisp::print_str(key, true) +
+             " (known: " + list + ")";
+    ok = false;
+    return false;
+  });
+  return ok;
+}
+
+// Reads the value of `key` in `map` if present and not nil: false if it is
+// there but `check` refuses it, with a message saying what it must be.
+template <typename Check>
+bool get(lisp::Heap& h, Value map, const char* parent, const char* key, const char* must_be,
+         std::string* error, Check check) {
   Value v;
-  if (!lisp::map_find(map, h.keyword(key), &v) || v.is_nil()) {
+  if (!lisp::map_find(map, h.keyword(key), &v) || v.is_nil() || check(v)) {
     return true;
   }
-  if (!v.is(Tag::String)) {
-    *error = std::string("serve: :") + key + " must be a string, got " + lisp::print_str(v, true);
+  *error = "serve: " + option_name(parent, key) + " must be " + must_be + ", got " +
+           lisp::print_str(v, true);
+  return false;
+}
+
+bool get_string(lisp::Heap& h, Value map, const char* parent, const char* key,
+                std::optional<std::string>* out, std::string* error) {
+  return get(h, map, parent, key, "a string", error, [&](Value v) {
+    if (!v.is(Tag::String)) {
+      return false;
+    }
+    *out = std::string(static_cast<lisp::String*>(v.o)->view());
+    return true;
+  });
+}
+
+template <typename Int>
+bool get_int(lisp::Heap& h, Value map, const char* key, int64_t min, int64_t max,
+             std::optional<Int>* out, std::string* error) {
+  std::string must_be = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
+  return get(h, map, nullptr, key, must_be.c_str(), error, [&](Value v) {
+    if (!v.is_int() || v.i < min || v.i > max) {
+      return false;
+    }
+    *out = static_cast<Int>(v.i);
+    return true;
+  });
+}
+
+bool get_bool(lisp::Heap& h, Value map, const char* key, std::optional<bool>* out,
+              std::string* error) {
+  return get(h, map, nullptr, key, "true or false", error, [&](Value v) {
+    if (!v.is(Tag::Bool)) {
+      return false;
+    }
+    *out = v.b;
+    return true;
+  });
+}
+
+// A keyword among `choices` (names, in the order of T's values).
+template <typename T>
+bool get_choice(lisp::Heap& h, Value map, const char* parent, const char* key,
+                std::initializer_list<std::pair<const char*, T>> choices, std::optional<T>* out,
+                std::string* error) {
+  std::string must_be;
+  for (const auto& [name, value] : choices) {
+    must_be += std::string(must_be.empty() ? ":" : " or :") + name;
+  }
+  return get(h, map, parent, key, must_be.c_str(), error, [&](Value v) {
+    for (const auto& [name, value] : choices) {
+      if (identical(v, h.keyword(name))) {
+        *out = value;
+        return true;
+      }
+    }
+    return false;
+  });
+}
+
+// {:cert "file" :key "file"}, both required.
+bool get_certificate(lisp::Heap& h, Value map, const char* parent, TlsCertificate* out,
+                     std::string* error) {
+  std::optional<std::string> cert, key;
+  if (!get_string(h, map, parent, "cert", &cert, error) ||
+      !get_string(h, map, parent, "key", &key, error)) {
     return false;
   }
-  *out = std::string(static_cast<lisp::String*>(v.o)->view());
+  if (!cert || !key) {
+    *error = std::string("serve: :") + parent + " needs both :cert and :key";
+    return false;
+  }
+  *out = {*cert, *key};
   return true;
 }
 
-bool get_int(lisp::Heap& h, Value map, const char* key, int64_t min, int64_t max,
-             std::optional<int64_t>* out, std::string* error) {
-  Value v;
-  if (!lisp::map_find(map, h.keyword(key), &v) || v.is_nil()) {
-    return true;
-  }
-  if (!v.is_int() || v.i < min || v.i > max) {
-    *error = std::string("serve: :") + key + " must be an integer from " + std::to_string(min) +
-             " to " + std::to_string(max) + ", got " + lisp::print_str(v, true);
+// :tls {:cert :key :sni [{:cert :key} ...] :client-ca :client-cert}
+bool parse_tls(lisp::Heap& h, Value tls, ServeConfig* out, std::string* error) {
+  if (!tls.is(Tag::Map)) {
+    *error = "serve: :tls must be a map {:cert \"file\" :key \"file\"}";
     return false;
   }
-  *out = v.i;
+  TlsCertificate first;
+  if (!known_keys(h, tls, "tls", {"cert", "key", "sni", "client-ca", "client-cert"}, error) ||
+      !get_certificate(h, tls, "tls", &first, error) ||
+      !get_string(h, tls, "tls", "client-ca", &out->client_ca, error) ||
+      !get_choice<ClientCertMode>(
+          h, tls, "tls", "client-cert",
+          {{"request", ClientCertMode::kRequest}, {"require", ClientCertMode::kRequire}},
+          &out->client_cert, error)) {
+    return false;
+  }
+  out->certificates = {first};
+  Value sni;
+  if (!lisp::map_find(tls, h.keyword("sni"), &sni) || sni.is_nil()) {
+    return true;
+  }
+  if (!sni.is(Tag::Vector)) {
+    *error = "serve: :tls :sni must be a vector of {:cert \"file\" :key \"file\"}";
+    return false;
+  }
+  bool ok = true;
+  lisp::vector_each(sni, [&](Value entry) {
+    TlsCertificate c;
+    if (!entry.is(Tag::Map)) {
+      *error = "serve: :tls :sni must be a vector of {:cert \"file\" :key \"file\"}";
+      ok = false;
+    } else {
+      ok = get_certificate(h, entry, "tls :sni", &c, error);
+    }
+    if (ok) {
+      out->certificates.push_back(c);
+    }
+    return ok;
+  });
+  if (!ok) {
+    return false;
+  }
   return true;
+}
+
+bool parse_static(Value statics, ServeConfig* out, std::string* error) {
+  if (!statics.is(Tag::Map)) {
+    *error = "serve: :static must be a map {\"/prefix\" \"directory\"}";
+    return false;
+  }
+  bool ok = true;
+  lisp::map_each(statics, [&](Value prefix, Value dir) {
+    if (!prefix.is(Tag::String) || !dir.is(Tag::String)) {
+      *error = "serve: :static maps a URL prefix string to a directory string";
+      ok = false;
+      return false;
+    }
+    std::string p(static_cast<lisp::String*>(prefix.o)->view());
+    if (!valid_static_prefix(p, error)) {
+      *error = "serve: :static: " + *error;
+      ok = false;
+      return false;
+    }
+    out->static_dirs.emplace_back(std::move(p),
+                                  std::string(static_cast<lisp::String*>(dir.o)->view()));
+    return true;
+  });
+  return ok;
 }
 
 }  // namespace
@@ -102,98 +273,87 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
     *error = "serve: the options must be a map, got " + lisp::print_str(opts, true);
     return false;
   }
-  std::optional<int64_t> port, workers, reactors, deadline, budget, queue, max_body, buffered;
-  std::optional<std::string> format;
-  if (!get_string(h, opts, "host", &out->host, error) ||
-      !get_int(h, opts, "port", 0, 65535, &port, error) ||
-      !get_int(h, opts, "workers", 1, 256, &workers, error) ||
-      !get_int(h, opts, "reactors", 1, 256, &reactors, error) ||
-      !get_int(h, opts, "deadline-ms", 1, 86400000, &deadline, error) ||
-      !get_int(h, opts, "instruction-budget", 0, kMaxInstructionBudget, &budget, error) ||
-      !get_int(h, opts, "queue-size", 1, kMaxQueueSize, &queue, error) ||
-      !get_int(h, opts, "max-body-size", 0, kMaxBodySize, &max_body, error) ||
-      !get_int(h, opts, "buffered-body-limit", 0, kMaxBodySize, &buffered, error) ||
-      !get_string(h, opts, "access-log", &out->access_log, error)) {
+  constexpr uint32_t kDay = 86400000;
+  if (!known_keys(h, opts, nullptr,
+                  {"host",
+                   "port",
+                   "tls",
+                   "tls-port",
+                   "https-redirect",
+                   "workers",
+                   "reactors",
+                   "access-log",
+                   "log-format",
+                   "error-log",
+                   "log-level",
+                   "deadline-ms",
+                   "instruction-budget",
+                   "queue-size",
+                   "max-body-size",
+                   "buffered-body-limit",
+                   "max-connections",
+                   "idle-timeout",
+                   "drain-timeout",
+                   "static",
+                   "single-thread"},
+                  error) ||
+      !get_string(h, opts, nullptr, "host", &out->host, error) ||
+      !get_int(h, opts, "port", 0, 65535, &out->port, error) ||
+      !get_int(h, opts, "tls-port", 0, 65535, &out->tls_port, error) ||
+      !get_bool(h, opts, "https-redirect", &out->https_redirect, error) ||
+      !get_int(h, opts, "workers", 1, 256, &out->workers, error) ||
+      !get_int(h, opts, "reactors", 1, 256, &out->reactors, error) ||
+      !get_string(h, opts, nullptr, "access-log", &out->access_log, error) ||
+      !get_choice<AccessLogFormat>(
+          h, opts, nullptr, "log-format",
+          {{"combined", AccessLogFormat::kCombined}, {"json", AccessLogFormat::kJson}},
+          &out->log_format, error) ||
+      !get_string(h, opts, nullptr, "error-log", &out->error_log, error) ||
+      !get_choice<LogLevel>(h, opts, nullptr, "log-level",
+                            {{"debug", LogLevel::kDebug},
+                             {"info", LogLevel::kInfo},
+                             {"warn", LogLevel::kWarn},
+                             {"error", LogLevel::kError},
+                             {"off", LogLevel::kOff}},
+                            &out->log_level, error) ||
+      !get_int(h, opts, "deadline-ms", 1, kDay, &out->request_deadline_ms, error) ||
+      !get_int(h, opts, "instruction-budget", 0, kMaxInstructionBudget, &out->instruction_budget,
+               error) ||
+      !get_int(h, opts, "queue-size", 1, kMaxQueueSize, &out->queue_size, error) ||
+      !get_int(h, opts, "max-body-size", 0, kMaxBodySize, &out->max_body_size, error) ||
+      !get_int(h, opts, "buffered-body-limit", 0, kMaxBodySize, &out->buffered_body_limit, error) ||
+      !get_int(h, opts, "max-connections", 1, kMaxConnections, &out->max_connections, error) ||
+      !get_int(h, opts, "idle-timeout", 0, kDay, &out->idle_timeout_ms, error) ||
+      !get_int(h, opts, "drain-timeout", 0, kDay, &out->drain_timeout_ms, error) ||
+      !get_bool(h, opts, "single-thread", &out->single_thread, error)) {
     return false;
   }
-  if (port)
-    out->port = static_cast<uint16_t>(*port);
-  if (workers)
-    out->workers = static_cast<unsigned>(*workers);
-  if (reactors)
-    out->reactors = static_cast<unsigned>(*reactors);
-  if (deadline)
-    out->request_deadline_ms = static_cast<uint32_t>(*deadline);
-  if (budget)
-    out->instruction_budget = static_cast<uint64_t>(*budget);
-  if (queue)
-    out->queue_size = static_cast<uint32_t>(*queue);
-  if (max_body)
-    out->max_body_size = static_cast<uint64_t>(*max_body);
-  if (buffered)
-    out->buffered_body_limit = static_cast<uint64_t>(*buffered);
-  Value fmt;
-  if (lisp::map_find(opts, h.keyword("log-format"), &fmt) && !fmt.is_nil()) {
-    if (identical(fmt, h.keyword("json"))) {
-      out->log_format = AccessLogFormat::kJson;
-    } else if (identical(fmt, h.keyword("combined"))) {
-      out->log_format = AccessLogFormat::kCombined;
-    } else {
-      *error = "serve: :log-format must be :combined or :json, got " + lisp::print_str(fmt, true);
-      return false;
-    }
-  }
-  Value single;
-  if (lisp::map_find(opts, h.keyword("single-thread"), &single) && !single.is_nil()) {
-    if (!single.is(Tag::Bool)) {
-      *error = "serve: :single-thread must be true or false, got " + lisp::print_str(single, true);
-      return false;
-    }
-    out->single_thread = single.b;
-  }
   Value statics;
-  if (lisp::map_find(opts, h.keyword("static"), &statics) && !statics.is_nil()) {
-    if (!statics.is(Tag::Map)) {
-      *error = "serve: :static must be a map {\"/prefix\" \"directory\"}";
-      return false;
-    }
-    bool ok = true;
-    lisp::map_each(statics, [&](Value prefix, Value dir) {
-      if (!prefix.is(Tag::String) || !dir.is(Tag::String)) {
-        *error = "serve: :static maps a URL prefix string to a directory string";
-        ok = false;
-        return false;
-      }
-      std::string p(static_cast<lisp::String*>(prefix.o)->view());
-      if (!valid_static_prefix(p, error)) {
-        *error = "serve: :static: " + *error;
-        ok = false;
-        return false;
-      }
-      out->static_dirs.emplace_back(std::move(p),
-                                    std::string(static_cast<lisp::String*>(dir.o)->view()));
-      return true;
-    });
-    if (!ok) {
-      return false;
-    }
+  if (lisp::map_find(opts, h.keyword("static"), &statics) && !statics.is_nil() &&
+      !parse_static(statics, out, error)) {
+    return false;
   }
   Value tls;
-  if (lisp::map_find(opts, h.keyword("tls"), &tls) && !tls.is_nil()) {
-    if (!tls.is(Tag::Map)) {
-      *error = "serve: :tls must be a map {:cert \"file\" :key \"file\"}";
-      return false;
-    }
-    if (!get_string(h, tls, "cert", &out->tls_cert, error) ||
-        !get_string(h, tls, "key", &out->tls_key, error)) {
-      return false;
-    }
-    if (!out->tls_cert || !out->tls_key) {
-      *error = "serve: :tls needs both :cert and :key";
-      return false;
-    }
+  if (lisp::map_find(opts, h.keyword("tls"), &tls) && !tls.is_nil() &&
+      !parse_tls(h, tls, out, error)) {
+    return false;
   }
   return true;
+}
+
+bool check_serve_config(const ServeConfig& c, std::string* error) {
+  const char* problem = nullptr;
+  if (c.certificates.empty() && (c.tls_port || c.client_ca || c.client_cert)) {
+    problem = "a TLS port and client certificates need a certificate (--tls-cert and --tls-key)";
+  } else if (c.client_cert && !c.client_ca) {
+    problem = "asking for client certificates needs a CA to verify them (--client-ca)";
+  } else if (c.https_redirect.value_or(false) && c.tls_port.value_or(0) == 0) {
+    problem = "the redirect to HTTPS needs a fixed TLS port beside the plain one (--tls-port)";
+  }
+  if (problem) {
+    *error = std::string("valk serve: ") + problem;
+  }
+  return problem == nullptr;
 }
 
 }  // namespace valk::serve

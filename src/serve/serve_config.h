@@ -27,21 +27,31 @@ constexpr uint32_t kDefaultDeadlineMs = 30000;
 // handler runs; others stream in (read-body, read-chunk).
 constexpr uint64_t kDefaultBufferedBody = 1 << 20;
 constexpr int64_t kMaxBodySize = int64_t{1} << 40;
+constexpr int64_t kMaxConnections = 1 << 24;
 
 struct ServeConfig {
   std::optional<std::string> host;
   std::optional<uint16_t> port;
-  std::optional<std::string> tls_cert;
-  std::optional<std::string> tls_key;
+  // The first is the default certificate; the others are chosen by SNI.
+  std::vector<TlsCertificate> certificates;
+  std::optional<std::string> client_ca;       // mTLS: verify clients against it
+  std::optional<ClientCertMode> client_cert;  // with client_ca: kRequire unless set
+  std::optional<uint16_t> tls_port;           // TLS here; plain HTTP and h2c on port
+  std::optional<bool> https_redirect;         // plain requests get 308 to tls_port
   std::optional<unsigned> workers;
   std::optional<unsigned> reactors;
   std::optional<std::string> access_log;  // "-" for stdout
   std::optional<AccessLogFormat> log_format;
+  std::optional<std::string> error_log;  // "-" for stderr
+  std::optional<LogLevel> log_level;
   std::optional<uint32_t> request_deadline_ms;
   std::optional<uint64_t> instruction_budget;  // 0: no limit
   std::optional<uint32_t> queue_size;
   std::optional<uint64_t> max_body_size;        // larger bodies get 413
   std::optional<uint64_t> buffered_body_limit;  // see kDefaultBufferedBody
+  std::optional<uint32_t> max_connections;
+  std::optional<uint32_t> idle_timeout_ms;   // 0: none
+  std::optional<uint32_t> drain_timeout_ms;  // graceful shutdown deadline
   // One worker whose thread and loop also run the reactor.
   std::optional<bool> single_thread;
   // URL prefix → directory, served by the reactors without the app.
@@ -51,15 +61,16 @@ struct ServeConfig {
   void override_with(const ServeConfig& other);
 };
 
-// Reads the options map of (serve app {...}): :host :port :tls {:cert :key}
-// :workers :reactors :access-log :log-format (:combined or :json)
-// :deadline-ms :instruction-budget :queue-size :max-body-size
-// :buffered-body-limit :static ({"/prefix" "dir"}) :single-thread.
-// Returns false with a message naming the bad option.
 // Checks a :static / --static URL prefix: "/x" or "/x/y", no trailing
 // slash. Returns false with a message.
 bool valid_static_prefix(const std::string& prefix, std::string* error);
 
+// Reads the options map of (serve app {...}); docs/web.md lists the keys.
+// Returns false with a message naming the bad or unknown option.
 bool parse_serve_options(lisp::Heap& heap, lisp::Value opts, ServeConfig* out, std::string* error);
+
+// Whether the settings, app's and flags' together, make sense (a TLS port
+// needs a certificate, and so on). Returns false with a message.
+bool check_serve_config(const ServeConfig& config, std::string* error);
 
 }  // namespace valk::serve

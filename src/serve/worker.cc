@@ -283,11 +283,6 @@ struct WorkerAccess {
 
 namespace {
 
-void log_error(int worker, const std::string& message) {
-  fprintf(stderr, "valk: [worker %d] %s\n", worker, message.c_str());
-  fflush(stderr);
-}
-
 uint64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -359,9 +354,9 @@ bool Worker::post(std::unique_ptr<HttpRequest> request) {
     uint64_t now = now_ms();
     uint64_t last = last_reject_log_ms_.load(std::memory_order_relaxed);
     if (now >= last + 1000 && last_reject_log_ms_.compare_exchange_strong(last, now)) {
-      log_error(options_.index, "queue full (" + std::to_string(inbox_->capacity()) +
-                                    " requests waiting): answered 503, " + std::to_string(n) +
-                                    " so far");
+      log(LogLevel::kWarn, "queue full (" + std::to_string(inbox_->capacity()) +
+                               " requests waiting): answered 503, " + std::to_string(n) +
+                               " so far");
     }
     return false;
   }
@@ -447,6 +442,10 @@ bool Worker::load_app(Isolate& iso, std::string* error) {
     return false;
   }
   return true;
+}
+
+void Worker::log(LogLevel level, const std::string& message) const {
+  options_.log(level, "[worker " + std::to_string(options_.index) + "] " + message);
 }
 
 void Worker::thread_main() {
@@ -616,7 +615,7 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
       responder.respond(resp.status, std::move(resp.headers), std::move(resp.body));
       return;
     }
-    log_error(options_.index, "request " + f->request_id + ": " + error);
+    log(LogLevel::kError, "request " + f->request_id + ": " + error);
     respond_text(responder, 500, "Internal Server Error (request " + f->request_id + ")\n",
                  request_id());
     return;
@@ -631,16 +630,15 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
   }
   bool over_budget = identical(type, iso_->heap().keyword("budget-exceeded"));
   if (over_budget || identical(type, iso_->heap().keyword("deadline-exceeded"))) {
-    log_error(options_.index, "request " + f->request_id + " " + f->request->line() +
-                                  " ran past its " +
-                                  (over_budget ? "instruction budget" : "deadline"));
+    log(LogLevel::kWarn, "request " + f->request_id + " " + f->request->line() + " ran past its " +
+                             (over_budget ? "instruction budget" : "deadline"));
     respond_text(responder, 503,
                  "Service Unavailable: the request took too long (request " + f->request_id + ")\n",
                  request_id());
     return;
   }
-  log_error(options_.index,
-            "request " + f->request_id + " " + f->request->line() + ": " + iso_->describe(raised));
+  log(LogLevel::kError,
+      "request " + f->request_id + " " + f->request->line() + ": " + iso_->describe(raised));
   respond_text(responder, 500, "Internal Server Error (request " + f->request_id + ")\n",
                request_id());
 }
@@ -661,7 +659,7 @@ void Worker::start_stream(std::unique_ptr<InFlight> f, int status, Headers heade
     wake();
   };
   if (responder.start(status, std::move(headers), std::move(on_drained)) != SendResult::kOk) {
-    log_error(options_.index, "request " + f->request_id + ": the server refused the stream");
+    log(LogLevel::kWarn, "request " + f->request_id + ": the server refused the stream");
     return;
   }
   f->streaming = true;
@@ -689,16 +687,15 @@ void Worker::finish_stream(std::unique_ptr<InFlight> f, lisp::Promise* p) {
     return;
   }
   if (f->ended) {
-    log_error(options_.index, "request " + f->request_id +
-                                  ": the stream writer failed after "
-                                  "end-stream: " +
-                                  iso_->describe(p->value));
+    log(LogLevel::kError, "request " + f->request_id +
+                              ": the stream writer failed after "
+                              "end-stream: " +
+                              iso_->describe(p->value));
     return;
   }
   // The head is out: the only way left to say "failed" is to abort.
-  log_error(options_.index,
-            "request " + f->request_id + " " + f->request->line() +
-                ": the stream writer failed, resetting: " + iso_->describe(p->value));
+  log(LogLevel::kError, "request " + f->request_id + " " + f->request->line() +
+                            ": the stream writer failed, resetting: " + iso_->describe(p->value));
   f->request->responder.reset();
 }
 
@@ -825,7 +822,7 @@ void Worker::sweep_deadlines() {
       // Answer now; the fiber is cancelled at its next await and its
       // finally blocks run.
       f->answered = true;
-      log_error(options_.index, "request " + f->request_id + " ran past its deadline");
+      log(LogLevel::kWarn, "request " + f->request_id + " ran past its deadline");
       respond_text(
           f->request->responder, 503,
           "Service Unavailable: the request took too long (request " + f->request_id + ")\n",

@@ -84,6 +84,10 @@ struct WorkerOptions {
   std::vector<std::string> module_paths;
   // Runs on the worker's thread before the app loads (a host's natives).
   std::function<void(Runtime&)> define_natives;
+  // Where the worker's error lines go (Lisp errors, deadlines, a full
+  // queue). Called from the worker's thread and from reactors (a full
+  // queue). Required.
+  std::function<void(LogLevel, const std::string&)> log;
 };
 
 class Worker {
@@ -128,6 +132,8 @@ class Worker {
   struct InFlight;
   struct StreamFlow;
   void thread_main();
+  // One line for the error log, naming this worker.
+  void log(LogLevel level, const std::string& message) const;
   bool load_app(lisp::Isolate& iso, std::string* error);
   void drain_inbox();
   void begin(std::unique_ptr<HttpRequest> request);

@@ -125,6 +125,20 @@ inline int tcp_connect(uint16_t port) {
   return fd;
 }
 
+// A port nobody listens on now (bound to 0, then released), for a server
+// that must be told its port in advance.
+inline uint16_t free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
 inline bool send_all(int fd, std::string_view s) {
   while (!s.empty()) {
     ssize_t n = send(fd, s.data(), s.size(), MSG_NOSIGNAL);

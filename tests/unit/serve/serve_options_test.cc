@@ -1,0 +1,277 @@
+// `valk serve` options for running in production: HTTPS beside plain HTTP
+// with a redirect, several certificates by SNI, client certificates, the
+// error log's file and level, connection limits and timeouts, and options
+// the app misspells. Each test runs `valk serve` and talks to it over real
+// sockets.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "../net/net_test_util.h"
+#include "serve_process.h"
+
+namespace valk::test {
+namespace {
+
+std::string cert(const std::string& name) {
+  return std::string(VALK_SOURCE_DIR) + "/certs/" + name;
+}
+
+// The port of the https:// address valk serve reported, or 0.
+uint16_t https_port(const ServeProcess& p) {
+  std::smatch m;
+  std::regex https("https://[^ ]*:([0-9]+)");
+  if (!std::regex_search(p.output(), m, https)) {
+    return 0;
+  }
+  return static_cast<uint16_t>(std::stoi(m[1]));
+}
+
+CurlResult get(const std::string& url, long version) {
+  return curl_do(url, [&](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version); });
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+const char* kEchoApp = "(serve (fn [req] (str \"app \" (:path req))) {:port 0})\n";
+
+TEST(ServeOptions, TlsPortServesHttpsBesidePlainHttp) {
+  std::string app = write_app("tls_port_app.lisp", kEchoApp);
+  ServeProcess p(
+      {"--tls-port", "0", "--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  uint16_t tls = https_port(p);
+  ASSERT_NE(tls, 0) << p.output();
+  EXPECT_NE(p.output().find("on http://127.0.0.1:" + std::to_string(p.port()) + " and https://"),
+            std::string::npos)
+      << p.output();
+  EXPECT_EQ(get(p.url("/a"), CURL_HTTP_VERSION_1_1).body, "app /a");
+  CurlResult h2c = get(p.url("/b"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  EXPECT_EQ(h2c.body, "app /b");
+  EXPECT_EQ(h2c.version, CURL_HTTP_VERSION_2_0);
+  CurlResult h2 = get("https://127.0.0.1:" + std::to_string(tls) + "/c", CURL_HTTP_VERSION_2TLS);
+  EXPECT_EQ(h2.body, "app /c");
+  EXPECT_EQ(h2.version, CURL_HTTP_VERSION_2_0);
+  EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
+}
+
+TEST(ServeOptions, HttpsRedirectSendsPlainRequestsToTheTlsPort) {
+  std::string app = write_app("redirect_app.lisp", kEchoApp);
+  uint16_t tls = free_port();
+  ServeProcess p({"--tls-port", std::to_string(tls), "--https-redirect", "--tls-cert",
+                  cert("dev.crt"), "--tls-key", cert("dev.key"), app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  EXPECT_NE(p.output().find("(redirecting to https)"), std::string::npos) << p.output();
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    CurlResult r = get(p.url("/a/b?c=d"), version);
+    EXPECT_EQ(r.status, 308);
+    EXPECT_NE(r.headers.find("location: https://127.0.0.1:" + std::to_string(tls) + "/a/b?c=d"),
+              std::string::npos)
+        << r.headers;
+    EXPECT_EQ(r.body.find("app"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(get("https://127.0.0.1:" + std::to_string(tls) + "/a", CURL_HTTP_VERSION_2TLS).body,
+            "app /a");
+}
+
+TEST(ServeOptions, SniChoosesAmongCertificates) {
+  std::string app = write_app("sni_app.lisp", kEchoApp);
+  ServeProcess p({"--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), "--tls-cert",
+                  cert("other.crt"), "--tls-key", cert("other.key"), app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  std::string port = std::to_string(p.port());
+  // curl verifies the certificate against the name: each name must get its own.
+  for (std::string name : {"localhost", "other.test"}) {
+    CurlResult r = curl_do("https://" + name + ":" + port + "/sni", [&](CURL* c) {
+      static curl_slist* resolve = nullptr;
+      curl_slist_free_all(resolve);
+      resolve = curl_slist_append(nullptr, (name + ":" + port + ":127.0.0.1").c_str());
+      curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
+    });
+    EXPECT_EQ(r.code, CURLE_OK) << name << ": " << curl_easy_strerror(r.code);
+    EXPECT_EQ(r.body, "app /sni") << name;
+  }
+}
+
+TEST(ServeOptions, ClientCertificatesAreRequiredOrRequested) {
+  std::string app = write_app("mtls_app.lisp", kEchoApp);
+  auto with_client_cert = [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_SSLCERT, cert("client.crt").c_str());
+    curl_easy_setopt(c, CURLOPT_SSLKEY, cert("client.key").c_str());
+  };
+  {
+    ServeProcess p({"--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), "--client-ca",
+                    cert("ca.crt"), app});
+    ASSERT_NE(p.port(), 0) << p.output();
+    EXPECT_NE(curl_do(p.url("/", true)).code, CURLE_OK);
+    EXPECT_EQ(curl_do(p.url("/", true), with_client_cert).body, "app /");
+  }
+  ServeProcess p({"--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), "--client-ca",
+                  cert("ca.crt"), "--client-cert", "request", app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  EXPECT_EQ(curl_do(p.url("/", true)).body, "app /");
+  EXPECT_EQ(curl_do(p.url("/", true), with_client_cert).body, "app /");
+}
+
+// The same settings from the app's options map.
+TEST(ServeOptions, TheAppsOptionsMapSaysTheSame) {
+  std::string app =
+      write_app("options_app.lisp",
+                "(serve (fn [req] \"from the app\")\n"
+                "  {:port 0 :tls-port 0 :idle-timeout 300 :log-level :error :max-connections 50\n"
+                "   :tls {:cert \"" +
+                    cert("dev.crt") + "\" :key \"" + cert("dev.key") +
+                    "\"\n"
+                    "         :sni [{:cert \"" +
+                    cert("other.crt") + "\" :key \"" + cert("other.key") +
+                    "\"}]\n"
+                    "         :client-ca \"" +
+                    cert("ca.crt") + "\" :client-cert :request}})\n");
+  ServeProcess p({app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  uint16_t tls = https_port(p);
+  ASSERT_NE(tls, 0) << p.output();
+  std::string port = std::to_string(tls);
+  CurlResult other = curl_do("https://other.test:" + port + "/", [&](CURL* c) {
+    static curl_slist* resolve = nullptr;
+    curl_slist_free_all(resolve);
+    resolve = curl_slist_append(nullptr, ("other.test:" + port + ":127.0.0.1").c_str());
+    curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
+  });
+  EXPECT_EQ(other.body, "from the app") << curl_easy_strerror(other.code);
+  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "from the app");
+  // :idle-timeout 300: a keep-alive connection with no request in flight
+  // is closed after about that long (the default would be 60 s).
+  int fd = tcp_connect(p.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "GET / HTTP/1.1\r\nhost: x\r\n\r\n"));
+  auto answered = [](const std::string& d) { return d.find("from the app") != std::string::npos; };
+  ASSERT_TRUE(answered(read_until(fd, answered)));
+  auto start = std::chrono::steady_clock::now();
+  bool closed = false;
+  read_until(
+      fd, [](const std::string&) { return false; }, 5000, &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  close(fd);
+}
+
+TEST(ServeOptions, DrainTimeoutCutsWhatOutlastsIt) {
+  std::string app = write_app("slow_drain_app.lisp",
+                              "(serve (fn [r] (await (sleep 20000)) \"late\") {:port 0})\n");
+  ServeProcess p({"--drain-timeout", "300", app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  CurlResult r;
+  std::thread client([&] { r = get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  client.join();
+  EXPECT_NE(r.body, "late");
+}
+
+TEST(ServeOptions, MaxConnectionsHoldsTheNextOneBack) {
+  std::string app = write_app("one_conn_app.lisp", kEchoApp);
+  ServeProcess p({"--max-connections", "1", app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  int first = tcp_connect(p.port());
+  ASSERT_GE(first, 0);
+  ASSERT_TRUE(send_all(first, "GET /1 HTTP/1.1\r\nhost: x\r\n\r\n"));
+  auto answered = [](const std::string& d) { return d.find("app /1") != std::string::npos; };
+  ASSERT_TRUE(answered(read_until(first, answered)));
+  // The kernel completes the second handshake, but valk does not take it
+  // while the first is open.
+  int second = tcp_connect(p.port());
+  ASSERT_GE(second, 0);
+  ASSERT_TRUE(send_all(second, "GET /2 HTTP/1.1\r\nhost: x\r\n\r\n"));
+  auto second_answered = [](const std::string& d) { return d.find("app /2") != std::string::npos; };
+  EXPECT_FALSE(second_answered(read_until(second, second_answered, 500)));
+  close(first);
+  EXPECT_TRUE(second_answered(read_until(second, second_answered)));
+  close(second);
+}
+
+TEST(ServeOptions, MisspelledOrBadOptionsStopTheServerAtStartup) {
+  struct Case {
+    const char* options;
+    const char* message;
+  } cases[] = {
+      {"{:prot 8080}", "serve: unknown option :prot (known: :host :port"},
+      {"{:port 0 :tls {:cert \"a\" :key \"b\" :ca \"c\"}}", "serve: unknown option :tls :ca"},
+      {"{:port 0 :log-level :loud}",
+       "serve: :log-level must be :debug or :info or :warn or :error or :off, got :loud"},
+      {"{:port 0 :tls {:cert \"a\"}}", "serve: :tls needs both :cert and :key"},
+      {"{:port 0 :tls {:cert \"a\" :key \"b\" :sni [{:cert \"c\"}]}}",
+       "serve: :tls :sni needs both :cert and :key"},
+      {"{:port 0 :tls {:cert \"a\" :key \"b\" :client-cert :maybe}}",
+       "serve: :tls :client-cert must be :request or :require, got :maybe"},
+      {"{:port 0 :idle-timeout -1}", "serve: :idle-timeout must be an integer from 0"},
+      {"{:port 0 :https-redirect true}", "the redirect to HTTPS needs a fixed TLS port"},
+      {"{:port 0 :tls-port 0}", "a TLS port and client certificates need a certificate"},
+  };
+  for (const Case& c : cases) {
+    std::string app =
+        write_app("bad_options.lisp", std::string("(serve (fn [r] \"x\") ") + c.options + ")\n");
+    ServeProcess p({app});
+    EXPECT_EQ(p.wait_exit(), 1) << c.options;
+    EXPECT_NE(p.output().find(c.message), std::string::npos) << c.options << "\n" << p.output();
+  }
+  std::string app = write_app("good_options.lisp", kEchoApp);
+  struct Flags {
+    std::vector<std::string> args;
+    const char* message;
+  } flags[] = {
+      {{"--log-level", "loud"}, "--log-level must be debug, info, warn, error or off"},
+      {{"--tls-cert", cert("dev.crt")}, "give --tls-cert and --tls-key in pairs"},
+      {{"--client-cert", "maybe"}, "--client-cert must be require or request"},
+      {{"--idle-timeout", "soon"}, "--idle-timeout must be milliseconds"},
+  };
+  for (Flags& f : flags) {
+    f.args.push_back(app);
+    ServeProcess p(f.args);
+    EXPECT_EQ(p.wait_exit(), 2) << f.args[0];
+    EXPECT_NE(p.output().find(f.message), std::string::npos) << f.args[0] << "\n" << p.output();
+  }
+}
+
+TEST(ServeOptions, LispErrorsGoToTheErrorLogAtItsLevel) {
+  std::string app = write_app("failing_app.lisp",
+                              "(serve (fn [req] (throw (ex-info \"broken handler\" {}))) "
+                              "{:port 0})\n");
+  std::string log = testing::TempDir() + "/serve_error.log";
+  std::filesystem::remove(log);
+  {
+    ServeProcess p({"--error-log", log, app});
+    ASSERT_NE(p.port(), 0) << p.output();
+    EXPECT_EQ(get(p.url("/x"), CURL_HTTP_VERSION_1_1).status, 500);
+    EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
+    EXPECT_EQ(p.output().find("broken handler"), std::string::npos) << p.output();
+  }
+  std::string text = read_file(log);
+  EXPECT_TRUE(std::regex_search(
+      text, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[error\] \[worker \d\] request )"
+                       R"(\S+ GET /x: .*broken handler)")))
+      << text;
+  // At level off nothing is written.
+  std::filesystem::remove(log);
+  {
+    ServeProcess p({"--error-log", log, "--log-level", "off", app});
+    ASSERT_NE(p.port(), 0) << p.output();
+    EXPECT_EQ(get(p.url("/x"), CURL_HTTP_VERSION_1_1).status, 500);
+    EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
+  }
+  EXPECT_EQ(read_file(log).find("broken handler"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace valk::test
