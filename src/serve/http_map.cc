@@ -11,6 +11,7 @@
 #include "net/stream.h"
 #include "serve/header_cache.h"
 #include "serve/recent_strings.h"
+#include "serve/recent_tls.h"
 #include "serve/request_body.h"
 #include "util/ascii.h"
 
@@ -32,6 +33,7 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   remote_addr = h.keyword("remote-addr");
   protocol = h.keyword("protocol");
   request_id = h.keyword("request-id");
+  tls = h.keyword("tls");
   status = h.keyword("status");
   http = h.keyword("http");
   https = h.keyword("https");
@@ -39,16 +41,24 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   http11 = h.string("HTTP/1.1");
   http2 = h.string("HTTP/2");
   keep_ = {method, path,      query_string, headers,  body,       body_stream,
-           scheme, authority, remote_addr,  protocol, request_id, status,
-           http,   https,     http10,       http11,   http2};
+           scheme, authority, remote_addr,  protocol, request_id, tls,
+           status, http,      https,        http10,   http11,     http2};
   for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
     methods.emplace_back(m, h.keyword(ascii_lowered(m)));
     keep_.push_back(methods.back().second);
   }
-  lisp::Value request_keys[] = {method, path,      query_string, headers,  body,      body_stream,
-                                scheme, authority, remote_addr,  protocol, request_id};
+  lisp::Value request_keys[] = {method, path,      query_string, headers,  body,       body_stream,
+                                scheme, authority, remote_addr,  protocol, request_id, tls};
   request_map = lisp::MapTemplate(h, request_keys, std::size(request_keys));
   keep_.push_back(request_map.proto());
+  lisp::Value tls_keys[] = {h.keyword("version"), h.keyword("cipher"),  h.keyword("alpn"),
+                            h.keyword("sni"),     h.keyword("resumed"), h.keyword("client-cert")};
+  tls_map = lisp::MapTemplate(h, tls_keys, std::size(tls_keys));
+  keep_.push_back(tls_map.proto());
+  lisp::Value client_cert_keys[] = {h.keyword("subject"), h.keyword("verified"),
+                                    h.keyword("chain")};
+  client_cert_map = lisp::MapTemplate(h, client_cert_keys, std::size(client_cert_keys));
+  keep_.push_back(client_cert_map.proto());
   // Sent by most clients on most requests; each request's map shares these
   // strings instead of making its own.
   for (const char* name : {"accept",
@@ -135,6 +145,14 @@ HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()) {
   for (const HeaderView& h : req.headers()) {
     size += h.name.size() + h.value.size();
   }
+  const TlsInfo* t = req.tls();
+  if (t != nullptr) {
+    size += t->version.size() + t->cipher.size() + t->alpn.size() + t->sni.size() +
+            t->client_subject.size();
+    for (const std::string& pem : t->client_chain_pem) {
+      size += pem.size();
+    }
+  }
   // Sized once, so the views stay valid; filled with plain copies.
   text.resize(size);
   char* out = text.data();
@@ -158,6 +176,20 @@ HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()) {
     std::string_view name = copy(h.name);
     headers.emplace_back(name, copy(h.value));
   }
+  if (t != nullptr) {
+    tls.emplace();
+    tls->version = copy(t->version);
+    tls->cipher = copy(t->cipher);
+    tls->alpn = copy(t->alpn);
+    tls->sni = copy(t->sni);
+    tls->client_subject = copy(t->client_subject);
+    tls->resumed = t->session_reused;
+    tls->client_cert_present = t->client_cert_present;
+    tls->client_cert_verified = t->client_cert_verified;
+    for (const std::string& pem : t->client_chain_pem) {
+      tls->client_chain.push_back(copy(pem));
+    }
+  }
 }
 
 std::string HttpRequest::line() const {
@@ -167,8 +199,35 @@ std::string HttpRequest::line() const {
   return out;
 }
 
+namespace {
+
+// :tls {:version "TLSv1.3" :cipher "..." :alpn "h2" :sni "example.com"
+// :resumed false :client-cert {:subject "CN=..." :verified true :chain
+// ["-----BEGIN CERTIFICATE-----..."]}}; :alpn and :sni nil when the client
+// sent none, :client-cert nil without one.
+Value tls_value(lisp::Heap& h, const HttpKeys& k, RecentStrings& recent,
+                const HttpRequest::Tls& t) {
+  auto text_or_nil = [&](std::string_view s) { return s.empty() ? Value::nil() : recent.get(s); };
+  Value client_cert;
+  if (t.client_cert_present) {
+    std::vector<Value> chain;  // collections run only at the VM's safe points
+    for (std::string_view pem : t.client_chain) {
+      chain.push_back(h.string(pem));
+    }
+    Value cert[] = {recent.get(t.client_subject), Value::boolean(t.client_cert_verified),
+                    lisp::vector_from(h, chain.data(), chain.size())};
+    client_cert = k.client_cert_map.make(h, cert);
+  }
+  Value values[] = {recent.get(t.version), recent.get(t.cipher),      text_or_nil(t.alpn),
+                    text_or_nil(t.sni),    Value::boolean(t.resumed), client_cert};
+  return k.tls_map.make(h, values);
+}
+
+}  // namespace
+
 Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& recent,
-                       const HttpRequest& req, const std::string& request_id) {
+                       RecentTls& recent_tls, const HttpRequest& req,
+                       const std::string& request_id) {
   lisp::Heap& h = iso.heap();
   // Repeated headers are joined as HTTP allows (", ", cookies "; "), then
   // the map is built in one step rather than one assoc per header. Only a
@@ -217,6 +276,11 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& rec
     b->rest = body;
     body_stream = val(b);
   }
+  Value tls;
+  if (req.tls && !recent_tls.find(*req.tls, &tls)) {
+    tls = tls_value(h, k, recent, *req.tls);
+    recent_tls.put(*req.tls, tls);
+  }
   // In the order of HttpKeys::request_map's keys.
   Value values[] = {
       method_keyword(iso, k, req.method),
@@ -230,6 +294,7 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& rec
       recent.get(req.peer),
       k.protocol_name(req.protocol),
       h.string(request_id),
+      tls,
   };
   return k.request_map.make(h, values);
 }

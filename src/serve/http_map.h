@@ -4,7 +4,8 @@
 // :headers {"host" "..."}, :body "..." (string if UTF-8, bytes otherwise, nil
 // if empty or streamed), :body-stream (with any body: what read-body and
 // read-chunk read), :scheme :https, :authority "...", :remote-addr
-// "ip:port", :protocol "HTTP/2", :request-id "..."}.
+// "ip:port", :protocol "HTTP/2", :request-id "...", :tls {...} (nil over
+// plain TCP)}.
 //
 // A handler's result may be a response map {:status 200, :headers {...},
 // :body ...}, a string (200, text/plain) or nil (404). A :body that is a
@@ -22,6 +23,7 @@ namespace valk::serve {
 
 class ResponseHeaderCache;
 class RecentStrings;
+class RecentTls;
 
 // Keys of request and response maps, interned once per isolate and rooted.
 class HttpKeys {
@@ -29,13 +31,16 @@ class HttpKeys {
   explicit HttpKeys(lisp::Isolate& iso);
   ~HttpKeys();
   lisp::Value method, path, query_string, headers, body, body_stream, scheme, authority,
-      remote_addr, protocol, request_id, status, http, https;
+      remote_addr, protocol, request_id, tls, status, http, https;
   // The :protocol strings, shared by every request (strings are immutable).
   lisp::Value http10, http11, http2;
   // The standard methods' keywords, by their upper-case names.
   std::vector<std::pair<std::string, lisp::Value>> methods;
   // The request map's keys, in the order make_request_map gives values.
   lisp::MapTemplate request_map;
+  // The keys of :tls {:version :cipher :alpn :sni :resumed :client-cert}
+  // and of :client-cert {:subject :verified :chain}.
+  lisp::MapTemplate tls_map, client_cert_map;
 
   lisp::Value protocol_name(Protocol p) const {
     return p == Protocol::kHttp2 ? http2 : p == Protocol::kHttp10 ? http10 : http11;
@@ -53,9 +58,11 @@ class HttpKeys {
 };
 
 // Texts that repeat between requests (header values, path, authority,
-// peer) come from `recent`.
+// peer) come from `recent`, and the :tls map of the last TLS connection's
+// facts from `recent_tls`.
 lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, RecentStrings& recent,
-                             const HttpRequest& req, const std::string& request_id);
+                             RecentTls& recent_tls, const HttpRequest& req,
+                             const std::string& request_id);
 
 struct HttpResponse {
   int status = 200;

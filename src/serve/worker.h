@@ -21,6 +21,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -46,6 +47,7 @@ namespace valk::serve {
 class HttpKeys;
 class ResponseHeaderCache;
 class RecentStrings;
+class RecentTls;
 
 // A request copied off the reactor: everything the Lisp side may look at.
 // The head's text is copied into one string that the views point into.
@@ -63,6 +65,14 @@ struct HttpRequest {
   std::string text;
   std::string_view method, path, query, authority, scheme, peer;
   std::vector<std::pair<std::string_view, std::string_view>> headers;
+  // The connection's TLS facts (TlsInfo's, the texts in `text`); absent
+  // over plain TCP.
+  struct Tls {
+    std::string_view version, cipher, alpn, sni, client_subject;
+    bool resumed = false, client_cert_present = false, client_cert_verified = false;
+    std::vector<std::string_view> client_chain;  // PEM, leaf first
+  };
+  std::optional<Tls> tls;
   std::string body;  // the whole body, read before the handler runs
   // Or, for a body that streams in after the head: what the reactor feeds.
   std::shared_ptr<BodyPipe> body_pipe;
@@ -199,6 +209,7 @@ class Worker {
   const HttpKeys* keys_ = nullptr;
   ResponseHeaderCache* header_cache_ = nullptr;
   RecentStrings* recent_strings_ = nullptr;
+  RecentTls* recent_tls_ = nullptr;
   uint32_t deadline_ms_ = 0;
   uint64_t instruction_budget_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<InFlight>> in_flight_;

@@ -44,6 +44,19 @@ std::string read_file(const std::string& path) {
 
 const char* kEchoApp = "(serve (fn [req] (str \"app \" (:path req))) {:port 0})\n";
 
+// The handler sees the connection's TLS facts and the client certificate.
+const char* kTlsApp = R"((serve (fn [req]
+  (let [t (:tls req)]
+    (if (nil? t)
+      "plain"
+      (str (:version t) " " (:alpn t) " " (:sni t) " " (:resumed t) " "
+           (if-let [c (:client-cert t)]
+             (str (:subject c) " " (:verified c) " " (count (:chain c)) " "
+                  (starts-with? (first (:chain c)) "-----BEGIN CERTIFICATE-----"))
+             "no-cert")))))
+  {:port 0})
+)";
+
 TEST(ServeOptions, TlsPortServesHttpsBesidePlainHttp) {
   std::string app = write_app("tls_port_app.lisp", kEchoApp);
   ServeProcess p(
@@ -84,13 +97,14 @@ TEST(ServeOptions, HttpsRedirectSendsPlainRequestsToTheTlsPort) {
 }
 
 TEST(ServeOptions, SniChoosesAmongCertificates) {
-  std::string app = write_app("sni_app.lisp", kEchoApp);
+  std::string app = write_app("sni_app.lisp", kTlsApp);
   ServeProcess p({"--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), "--tls-cert",
-                  cert("other.crt"), "--tls-key", cert("other.key"), app});
+                  cert("other.crt"), "--tls-key", cert("other.key"), "--workers", "1", app});
   ASSERT_NE(p.port(), 0) << p.output();
   std::string port = std::to_string(p.port());
-  // curl verifies the certificate against the name: each name must get its own.
-  for (std::string name : {"localhost", "other.test"}) {
+  // curl verifies the certificate against the name: each name must get its
+  // own. Names in turn: each request's :tls says its own.
+  for (std::string name : {"localhost", "other.test", "other.test", "localhost"}) {
     CurlResult r = curl_do("https://" + name + ":" + port + "/sni", [&](CURL* c) {
       static curl_slist* resolve = nullptr;
       curl_slist_free_all(resolve);
@@ -98,28 +112,37 @@ TEST(ServeOptions, SniChoosesAmongCertificates) {
       curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
     });
     EXPECT_EQ(r.code, CURLE_OK) << name << ": " << curl_easy_strerror(r.code);
-    EXPECT_EQ(r.body, "app /sni") << name;
+    EXPECT_EQ(r.body, "TLSv1.3 h2 " + name + " false no-cert") << name;
   }
 }
 
 TEST(ServeOptions, ClientCertificatesAreRequiredOrRequested) {
-  std::string app = write_app("mtls_app.lisp", kEchoApp);
+  std::string app = write_app("mtls_app.lisp", kTlsApp);
   auto with_client_cert = [](CURL* c) {
     curl_easy_setopt(c, CURLOPT_SSLCERT, cert("client.crt").c_str());
     curl_easy_setopt(c, CURLOPT_SSLKEY, cert("client.key").c_str());
   };
+  const std::string client = "TLSv1.3 h2 localhost false CN=valk-test-client true 2 true";
   {
     ServeProcess p({"--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), "--client-ca",
                     cert("ca.crt"), app});
     ASSERT_NE(p.port(), 0) << p.output();
     EXPECT_NE(curl_do(p.url("/", true)).code, CURLE_OK);
-    EXPECT_EQ(curl_do(p.url("/", true), with_client_cert).body, "app /");
+    std::string url = "https://localhost:" + std::to_string(p.port()) + "/";
+    EXPECT_EQ(curl_do(url, with_client_cert).body, client);
   }
-  ServeProcess p({"--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), "--client-ca",
-                  cert("ca.crt"), "--client-cert", "request", app});
+  ServeProcess p({"--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), "--tls-port", "0",
+                  "--client-ca", cert("ca.crt"), "--client-cert", "request", app});
   ASSERT_NE(p.port(), 0) << p.output();
-  EXPECT_EQ(curl_do(p.url("/", true)).body, "app /");
-  EXPECT_EQ(curl_do(p.url("/", true), with_client_cert).body, "app /");
+  std::string url = "https://localhost:" + std::to_string(https_port(p)) + "/";
+  EXPECT_EQ(curl_do(url).body, "TLSv1.3 h2 localhost false no-cert");
+  EXPECT_EQ(curl_do(url, with_client_cert).body, client);
+  CurlResult h1 = curl_do(url, [](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2);
+  });
+  EXPECT_EQ(h1.body, "TLSv1.2 http/1.1 localhost false no-cert");
+  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "plain");
 }
 
 // The same settings from the app's options map.
