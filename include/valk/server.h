@@ -283,12 +283,15 @@ enum class Counter : int {
   kLimitHeaders,
   kLimitBody,
   kClientResets,
-  kFloodsDetected,      // rapid reset, SETTINGS/PING/CONTINUATION floods
-  kQueueFull,           // a Responder call found its reactor's queue full too long
-  kConnSlotsInUse,      // (g) slab slots
-  kConnSlotsHighWater,  // max over reactors' high-water marks, summed
-  kBuffersInUse,        // (g) pool buffers
-  kBufferBytes,         // (g) bytes held by pools, in use or free
+  kFloodsDetected,        // rapid reset, SETTINGS/PING/CONTINUATION floods
+  kQueueFull,             // a Responder call found its reactor's queue full too long
+  kConnSlotsInUse,        // (g) slab slots
+  kConnSlotsHighWater,    // max over reactors' high-water marks, summed
+  kBuffersInUse,          // (g) pool buffers
+  kBufferBytes,           // (g) bytes held by pools, in use or free
+  kStreamSlotsInUse,      // (g) requests and h2 streams held, any protocol
+  kStreamSlotsHighWater,  // max over reactors' high-water marks, summed
+  kArenaBytes,            // (g) heap blocks of stream arenas (long request heads)
   kCount
 };
 const char* counter_name(Counter c);

@@ -9,6 +9,9 @@ Arena::~Arena() {
   while (blocks_ != nullptr) {
     Block* b = blocks_;
     blocks_ = b->next;
+    if (held_ != nullptr) {
+      *held_ -= b->size;
+    }
     ::operator delete(b);
   }
 }
@@ -26,7 +29,11 @@ void* Arena::grow(size_t n, size_t align) {
   size_t size = std::max(next_size_, sizeof(Block) + n + align);
   auto* b = static_cast<Block*>(::operator new(size));
   b->next = blocks_;
+  b->size = size;
   blocks_ = b;
+  if (held_ != nullptr) {
+    *held_ += size;
+  }
   next_size_ = 2 * size;
   cur_ = reinterpret_cast<char*>(b + 1);
   end_ = reinterpret_cast<char*>(b) + size;

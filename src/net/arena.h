@@ -14,9 +14,11 @@ namespace valk::net {
 
 class Arena final : public std::pmr::memory_resource {
  public:
-  // Starts in `buf`, which must outlive the arena.
-  Arena(void* buf, size_t size)
-      : cur_(static_cast<char*>(buf)), end_(cur_ + size), next_size_(2 * size) {}
+  // Starts in `buf`, which must outlive the arena. The bytes of the heap
+  // blocks it takes beyond `buf` are added to *held while it has them (a
+  // reactor's tally for its counters), if `held` is not null.
+  Arena(void* buf, size_t size, size_t* held = nullptr)
+      : cur_(static_cast<char*>(buf)), end_(cur_ + size), next_size_(2 * size), held_(held) {}
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
@@ -42,11 +44,13 @@ class Arena final : public std::pmr::memory_resource {
 
   struct alignas(std::max_align_t) Block {
     Block* next;
+    size_t size;  // of the block, header included
   };
   char* cur_;
   char* end_;
   Block* blocks_ = nullptr;
   size_t next_size_;
+  size_t* held_;
 };
 
 }  // namespace valk::net

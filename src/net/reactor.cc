@@ -237,6 +237,9 @@ void Reactor::update_gauges() {
   set(Counter::kConnSlotsHighWater, conns_.high_water());
   set(Counter::kBuffersInUse, pool_.in_use());
   set(Counter::kBufferBytes, pool_.bytes());
+  set(Counter::kStreamSlotsInUse, streams_.in_use());
+  set(Counter::kStreamSlotsHighWater, streams_.high_water());
+  set(Counter::kArenaBytes, arena_bytes_);
 }
 
 // ---- connections --------------------------------------------------------------

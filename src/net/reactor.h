@@ -76,6 +76,8 @@ class Reactor {
     counters_[static_cast<int>(c)].fetch_add(static_cast<uint64_t>(d), std::memory_order_relaxed);
   }
   Stream* new_stream(Conn* c);
+  // The tally of bytes the streams' arenas hold in heap blocks.
+  size_t* arena_bytes() { return &arena_bytes_; }
   void free_stream(Stream* s);
   // Runs the handler for a stream whose head is complete.
   void dispatch(Stream* s);
@@ -144,6 +146,7 @@ class Reactor {
     Stream* stream = nullptr;  // nullptr: free
   };
   std::vector<StreamSlot> stream_slots_;
+  size_t arena_bytes_ = 0;
   std::vector<uint32_t> free_stream_slots_;
   time_t date_time_ = 0;
   char date_[64] = {};

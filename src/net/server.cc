@@ -253,6 +253,9 @@ const char* counter_name(Counter c) {
       "conn_slots_high_water",
       "buffers_in_use",
       "buffer_bytes",
+      "stream_slots_in_use",
+      "stream_slots_high_water",
+      "arena_bytes",
   };
   static_assert(sizeof kNames / sizeof kNames[0] == static_cast<size_t>(Counter::kCount));
   int i = static_cast<int>(c);

@@ -72,7 +72,10 @@ void Completion::operator delete(void* p) {
 }
 
 Stream::Stream(Conn* c, uint64_t s)
-    : arena(inline_buf, sizeof inline_buf), conn(c), serial(s), headers(&arena) {
+    : arena(inline_buf, sizeof inline_buf, c->reactor->arena_bytes()),
+      conn(c),
+      serial(s),
+      headers(&arena) {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   start_ns = ts.tv_sec * 1000000000ull + ts.tv_nsec;

@@ -1,7 +1,9 @@
 // The request/response spine over each protocol, with libcurl.
 #include <atomic>
+#include <mutex>
 #include <thread>
 
+#include "h2_client.h"
 #include "net_test_util.h"
 
 namespace valk::test {
@@ -117,6 +119,42 @@ TEST(Basic, RespondFromAnotherThread) {
     ASSERT_EQ(r.code, CURLE_OK);
     EXPECT_EQ(r.body, "chunk0;chunk1;chunk2;chunk3;chunk4;chunk5;chunk6;chunk7;chunk8;chunk9;");
   }
+}
+
+// The stream slab and the stream arenas report what they hold while
+// requests are open, and give it back when they finish.
+TEST(Counters, StreamAllocatorsReportTheirUse) {
+  ServerOptions o = base_options();
+  o.reactors = 1;
+  std::mutex mu;
+  std::vector<Responder> held;
+  TestServer s(o, [&](Request&, Responder res) {
+    std::lock_guard<std::mutex> g(mu);
+    held.push_back(res);
+  });
+  auto count = [&](Counter c) { return s.server().counters()[c]; };
+  H2Client c(s.port());
+  // A head past the stream's 1 KiB inline buffer takes a heap block.
+  std::vector<int32_t> ids = {c.submit("GET", "/a"), c.submit("GET", "/b"),
+                              c.submit("GET", "/c", nullptr, {{"x-big", std::string(3000, 'v')}})};
+  ASSERT_TRUE(c.run_until([&] {
+    std::lock_guard<std::mutex> g(mu);
+    return held.size() == 3;
+  }));
+  EXPECT_TRUE(eventually([&] { return count(Counter::kStreamSlotsInUse) == 3; }));
+  EXPECT_GE(count(Counter::kArenaBytes), 3000u);
+  {
+    std::lock_guard<std::mutex> g(mu);
+    for (Responder& r : held) {
+      r.respond(200, {}, "done");
+    }
+  }
+  ASSERT_TRUE(c.run_until([&] {
+    return c.streams[ids[0]].closed && c.streams[ids[1]].closed && c.streams[ids[2]].closed;
+  }));
+  EXPECT_TRUE(eventually([&] { return count(Counter::kStreamSlotsInUse) == 0; }));
+  EXPECT_EQ(count(Counter::kArenaBytes), 0u);
+  EXPECT_EQ(count(Counter::kStreamSlotsHighWater), 3u);
 }
 
 // A Responder kept after its stream closed names nothing: what it sends is
