@@ -462,30 +462,42 @@ size_t generic_count(Value m) {
   return static_cast<Node*>(m.o)->count;
 }
 
-bool generic_find(Value m, Value key, Value* out) {
-  if (is_array(m)) {
-    auto* a = static_cast<ArrayMap*>(m.o);
-    Value* kv = a->kv();
-    uint32_t n = a->aux;
-    // Keyword keys, the usual case, need no more than a compare per entry.
-    if (equal_only_if_identical(key)) {
-      for (uint32_t i = 0; i < n; i++) {
-        if (identical(kv[2 * i], key)) {
-          *out = kv[2 * i + 1];
-          return true;
-        }
-      }
-      return false;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-      if (keys_equal(kv[2 * i], key)) {
-        *out = kv[2 * i + 1];
-        return true;
-      }
-    }
-    return false;
-  }
+// The lookups that may call equal() or hash, kept out of line so that the
+// usual case of generic_find, a keyword in an array map, is a leaf that
+// saves no registers.
+[[gnu::noinline]] bool hash_find(Value m, Value key, Value* out) {
   return trie_find(m.o, key, hash32(key), out);
+}
+
+[[gnu::noinline]] bool array_find_equal(const ArrayMap* a, Value key, Value* out) {
+  const Value* kv = const_cast<ArrayMap*>(a)->kv();
+  for (const Value* end = kv + 2 * a->aux; kv != end; kv += 2) {
+    if (keys_equal(kv[0], key)) {
+      *out = kv[1];
+      return true;
+    }
+  }
+  return false;
+}
+
+bool generic_find(Value m, Value key, Value* out) {
+  if (!is_array(m)) {
+    return hash_find(m, key, out);
+  }
+  auto* a = static_cast<ArrayMap*>(m.o);
+  if (!equal_only_if_identical(key)) {
+    return array_find_equal(a, key, out);
+  }
+  // Keyword keys, the usual case, need no more than a compare per entry:
+  // the payload words first, the tags only when those match.
+  const Value* kv = a->kv();
+  for (const Value* end = kv + 2 * a->aux; kv != end; kv += 2) {
+    if (kv->i == key.i && kv->tag == key.tag) {
+      *out = kv[1];
+      return true;
+    }
+  }
+  return false;
 }
 
 Value hash_assoc(Heap& heap, const Kind& kind, Node* root, Value key, Value value) {
