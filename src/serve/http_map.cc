@@ -10,6 +10,7 @@
 #include "lisp/utf8.h"
 #include "net/stream.h"
 #include "serve/header_cache.h"
+#include "serve/recent_headers.h"
 #include "serve/recent_strings.h"
 #include "serve/request_body.h"
 #include "util/ascii.h"
@@ -154,10 +155,12 @@ HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()) {
   scheme = copy(parts[4]);
   peer = copy(parts[5]);
   headers.reserve(req.headers().size());
+  const char* header_start = out;
   for (const HeaderView& h : req.headers()) {
     std::string_view name = copy(h.name);
     headers.emplace_back(name, copy(h.value));
   }
+  header_text = std::string_view(header_start, static_cast<size_t>(out - header_start));
 }
 
 std::string HttpRequest::line() const {
@@ -167,13 +170,13 @@ std::string HttpRequest::line() const {
   return out;
 }
 
-Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& recent,
-                       const HttpRequest& req, const std::string& request_id) {
-  lisp::Heap& h = iso.heap();
+namespace {
+
+Value make_headers_map(lisp::Heap& h, const HttpKeys& k, RecentStrings& recent,
+                       const HeaderList& in) {
   // Repeated headers are joined as HTTP allows (", ", cookies "; "), then
   // the map is built in one step rather than one assoc per header. Only a
   // repeated name builds a joined copy; the rest go straight to the heap.
-  const auto& in = req.headers;
   Value inline_kvs[2 * kInlineHeaders];
   std::vector<Value> heap_kvs;
   Value* header_kvs = inline_kvs;
@@ -205,7 +208,20 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& rec
     }
     header_kvs[n_kvs++] = h.string(joined);
   }
-  Value headers = lisp::map_from(h, header_kvs, n_kvs / 2);
+  return lisp::map_from(h, header_kvs, n_kvs / 2);
+}
+
+}  // namespace
+
+Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& recent,
+                       RecentHeaders& recent_headers, const HttpRequest& req,
+                       const std::string& request_id) {
+  lisp::Heap& h = iso.heap();
+  Value headers = recent_headers.get(req.headers, req.header_text);
+  if (headers.is_nil()) {
+    headers = make_headers_map(h, k, recent, req.headers);
+    recent_headers.put(req.headers, req.header_text, headers);
+  }
   Value body, body_stream;
   if (!req.body.empty()) {
     body = body_value(h, req.body);

@@ -21,6 +21,7 @@
 namespace valk::serve {
 
 class ResponseHeaderCache;
+class RecentHeaders;
 class RecentStrings;
 
 // Keys of request and response maps, interned once per isolate and rooted.
@@ -53,9 +54,11 @@ class HttpKeys {
 };
 
 // Texts that repeat between requests (header values, path, authority,
-// peer) come from `recent`.
+// peer) come from `recent`; a header list seen before gets its map from
+// `recent_headers`.
 lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, RecentStrings& recent,
-                             const HttpRequest& req, const std::string& request_id);
+                             RecentHeaders& recent_headers, const HttpRequest& req,
+                             const std::string& request_id);
 
 struct HttpResponse {
   int status = 200;

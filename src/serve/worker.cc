@@ -11,6 +11,7 @@
 #include "lisp/printer.h"
 #include "serve/header_cache.h"
 #include "serve/http_map.h"
+#include "serve/recent_headers.h"
 #include "serve/recent_strings.h"
 #include "valk/valk.h"
 
@@ -493,6 +494,8 @@ void Worker::thread_main() {
     header_cache_ = &header_cache;
     RecentStrings recent_strings(iso);
     recent_strings_ = &recent_strings;
+    RecentHeaders recent_headers(iso);
+    recent_headers_ = &recent_headers;
     uv_timer_start(
         &deadline_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sweep_deadlines(); },
         100, 100);
@@ -500,6 +503,7 @@ void Worker::thread_main() {
     keys_ = nullptr;
     header_cache_ = nullptr;
     recent_strings_ = nullptr;
+    recent_headers_ = nullptr;
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&local_wakeup_), nullptr);
@@ -561,7 +565,8 @@ void Worker::begin(std::unique_ptr<HttpRequest> request) {
   *end++ = '-';
   end = std::to_chars(end, id_text + sizeof id_text, id).ptr;
   f->request_id.assign(id_text, end);
-  Value req = make_request_map(iso, *keys_, *recent_strings_, *request, f->request_id);
+  Value req =
+      make_request_map(iso, *keys_, *recent_strings_, *recent_headers_, *request, f->request_id);
   f->request = std::move(request);
   lisp::Fiber* fiber = iso.spawn_call(iso.rooted(app_slot_), &req, 1);
   f->deadline_ms = uv_now(iso.loop()) + deadline_ms_;

@@ -45,6 +45,7 @@ namespace valk::serve {
 
 class HttpKeys;
 class ResponseHeaderCache;
+class RecentHeaders;
 class RecentStrings;
 
 // A request copied off the reactor: everything the Lisp side may look at.
@@ -63,6 +64,8 @@ struct HttpRequest {
   std::string text;
   std::string_view method, path, query, authority, scheme, peer;
   std::vector<std::pair<std::string_view, std::string_view>> headers;
+  // The headers' names and values back to back (a view into `text`).
+  std::string_view header_text;
   std::string body;  // the whole body, read before the handler runs
   // Or, for a body that streams in after the head: what the reactor feeds.
   std::shared_ptr<BodyPipe> body_pipe;
@@ -193,6 +196,7 @@ class Worker {
   const HttpKeys* keys_ = nullptr;
   ResponseHeaderCache* header_cache_ = nullptr;
   RecentStrings* recent_strings_ = nullptr;
+  RecentHeaders* recent_headers_ = nullptr;
   uint32_t deadline_ms_ = 0;
   uint64_t instruction_budget_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<InFlight>> in_flight_;

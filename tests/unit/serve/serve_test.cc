@@ -82,6 +82,26 @@ TEST_F(ServeTest, RepeatedHeadersAreJoined) {
   EXPECT_EQ(r.body, "[:get nil \"HTTP/1.1\" \"a, b\" :http]");
 }
 
+// A worker hands out the headers map of a header list it saw before
+// (RecentHeaders): each request must still see its own headers.
+TEST_F(ServeTest, EachRequestSeesItsOwnHeaders) {
+  struct Case {
+    const char* header;
+    const char* seen;
+  } cases[] = {{"X-Test: one", "\"one\""}, {"X-Test: two", "\"two\""}, {"X-Test: one", "\"one\""},
+               {nullptr, "nil"},           {"X-Test: one", "\"one\""}, {"X-Test: onf", "\"onf\""}};
+  for (int round = 0; round < 2; round++) {
+    for (const Case& c : cases) {
+      curl_slist* headers = c.header ? curl_slist_append(nullptr, c.header) : nullptr;
+      CurlResult r = curl_do(server_->url("/req"), [headers](CURL* curl) {
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+      });
+      curl_slist_free_all(headers);
+      EXPECT_EQ(r.body, std::string("[:get nil \"HTTP/1.1\" ") + c.seen + " :http]");
+    }
+  }
+}
+
 TEST_F(ServeTest, HandlersAwaitWithoutBlockingOthers) {
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> clients;
