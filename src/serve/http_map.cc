@@ -353,9 +353,11 @@ bool read_response(const HttpKeys& k, ResponseHeaderCache& header_cache, Value r
     out->status = static_cast<int>(status.i);
   }
   Value headers;
-  if (lisp::map_find(result, k.headers, &headers) &&
-      !header_cache.read(headers, &out->headers, error)) {
-    return false;
+  if (lisp::map_find(result, k.headers, &headers)) {
+    out->shared_headers = header_cache.find(headers);
+    if (out->shared_headers == nullptr && !header_cache.read(headers, &out->headers, error)) {
+      return false;
+    }
   }
   Value body;
   if (lisp::map_find(result, k.body, &body)) {

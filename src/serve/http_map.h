@@ -63,6 +63,8 @@ lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, RecentStr
 struct HttpResponse {
   int status = 200;
   Headers headers;
+  // Headers made once (a cached constant map), in place of `headers`.
+  std::shared_ptr<const SharedHeaders> shared_headers;
   std::string body;
   // A streamed body: the function the handler put in :body, to be called
   // with the response stream. Nil otherwise.
