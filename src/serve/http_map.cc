@@ -215,7 +215,7 @@ Value make_headers_map(lisp::Heap& h, const HttpKeys& k, RecentStrings& recent,
 
 Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& recent,
                        RecentHeaders& recent_headers, const HttpRequest& req,
-                       const std::string& request_id) {
+                       std::string_view request_id) {
   lisp::Heap& h = iso.heap();
   Value headers = recent_headers.get(req.headers, req.header_text);
   if (headers.is_nil()) {

@@ -58,7 +58,7 @@ class HttpKeys {
 // `recent_headers`.
 lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, RecentStrings& recent,
                              RecentHeaders& recent_headers, const HttpRequest& req,
-                             const std::string& request_id);
+                             std::string_view request_id);
 
 struct HttpResponse {
   int status = 200;
