@@ -35,6 +35,24 @@ struct Header {
 };
 using Headers = std::vector<Header>;
 
+// Response headers made once and sent with many responses (an app's
+// constant "content-type: text/plain" set): checked and lower-cased when
+// made, immutable after, shared by reference count, so a response that
+// carries them neither copies nor checks them again. Any thread may hold,
+// use and drop one.
+class SharedHeaders {
+ public:
+  // `headers` with their names lower-cased; or null, with *error naming the
+  // first header that may not be sent (an empty or invalid name, a CR, LF
+  // or NUL in a value).
+  static std::shared_ptr<const SharedHeaders> make(Headers headers, std::string* error);
+  const Headers& headers() const { return headers_; }
+
+ private:
+  explicit SharedHeaders(Headers headers) : headers_(std::move(headers)) {}
+  Headers headers_;
+};
+
 // A received header. Names are lower case. The views live as long as the
 // Request they came from.
 struct HeaderView {
@@ -229,6 +247,10 @@ class Responder {
   Responder() = default;
   // A whole response. "content-length" is added.
   SendResult respond(int status, Headers headers, std::string body) const;
+  // The same with headers made once (see SharedHeaders), which must not be
+  // null.
+  SendResult respond_shared(int status, std::shared_ptr<const SharedHeaders> headers,
+                            std::string body) const;
   // The head of a streamed response: chunked on HTTP/1.1 unless the headers
   // carry content-length; DATA frames on h2. `on_drained` (optional) reports
   // the progress of the writes that follow.

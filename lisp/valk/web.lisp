@@ -33,7 +33,7 @@
 (def valk.web/json-headers {"content-type" valk.web/json-type})
 
 (defn text
-  ([s] (text s 200))
+  ([s] {:status 200 :headers valk.web/text-headers :body s})  ; not (text s 200): a call less
   ([s status] {:status status :headers valk.web/text-headers :body s}))
 
 (defn json
@@ -378,7 +378,9 @@
           (not-found)
 
           :else
-          (if-let [r (valk.web/pick (get exact path) method)]
+          (if-let [r (let [routes (get exact path)]
+                       ;; An exact method hit, the usual case, without the call of pick.
+                       (or (get routes method) (valk.web/pick routes method)))]
             ;; A literal route has no parameters: the (empty? names) case below.
             ((:handler r) (assoc req :params (or (:params req) {}) :route (:pattern r)))
             (let [segs (web/path-segments path)

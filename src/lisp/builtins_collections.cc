@@ -269,6 +269,9 @@ Value n_assoc(Isolate& iso, Value* args, int argc) {
     return iso.raise_error("arity-error", "assoc: expected key/value pairs after the collection");
   }
   Value coll = args[0];
+  if (coll.is(Tag::Map)) {
+    return map_assoc_pairs(iso.heap(), coll, args + 1, static_cast<size_t>(argc / 2));
+  }
   for (int i = 1; i < argc; i += 2) {
     if (!assoc_one(iso, coll, args[i], args[i + 1], &coll)) {
       return exception();

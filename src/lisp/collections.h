@@ -44,6 +44,10 @@ Value map_with_values(Heap& heap, Value proto, const Value* values);
 size_t map_count(Value map);
 bool map_find(Value map, Value key, Value* out);  // false if absent
 Value map_assoc(Heap& heap, Value map, Value key, Value value);
+// `map` with kvs[2i] set to kvs[2i+1] for each of the n pairs, as n
+// map_assoc calls in order would give, but a hash map's root is copied
+// once, not once a pair, when the keys fall into distinct slots of it.
+Value map_assoc_pairs(Heap& heap, Value map, const Value* kvs, size_t n);
 Value map_dissoc(Heap& heap, Value map, Value key);
 // Calls f on each entry; stops early when f returns false.
 void map_each(Value map, const std::function<bool(Value key, Value value)>& f);

@@ -220,6 +220,18 @@ bool equal_seqs(Value a, Value b, Work& work) {
   return ok;
 }
 
+bool strings_equal(Value a, Value b) {
+  auto* x = static_cast<String*>(a.o);
+  auto* y = static_cast<String*>(b.o);
+  if (x->size != y->size) {
+    return false;
+  }
+  if (x->hash_code != 0 && y->hash_code != 0 && x->hash_code != y->hash_code) {
+    return false;
+  }
+  return memcmp(x->data, y->data, x->size) == 0;
+}
+
 bool equal_step(Value a, Value b, Work& work) {
   if (same_value(a, b)) {
     return true;
@@ -230,17 +242,8 @@ bool equal_step(Value a, Value b, Work& work) {
   switch (a.tag) {
     case Tag::Double:
       return a.d == b.d;
-    case Tag::String: {
-      auto* x = static_cast<String*>(a.o);
-      auto* y = static_cast<String*>(b.o);
-      if (x->size != y->size) {
-        return false;
-      }
-      if (x->hash_code != 0 && y->hash_code != 0 && x->hash_code != y->hash_code) {
-        return false;
-      }
-      return memcmp(x->data, y->data, x->size) == 0;
-    }
+    case Tag::String:
+      return strings_equal(a, b);
     case Tag::List:
     case Tag::Vector:
       return equal_seqs(a, b, work);
@@ -276,10 +279,10 @@ bool equal_step(Value a, Value b, Work& work) {
 
 }  // namespace
 
-bool equal(Value a, Value b) {
-  if (same_value(a, b)) {
-    return true;
-  }
+namespace {
+
+// equal() of two collections, with a work list for their elements.
+[[gnu::noinline]] bool equal_collections(Value a, Value b) {
   Work work;
   if (!equal_step(a, b, work)) {
     return false;
@@ -292,6 +295,34 @@ bool equal(Value a, Value b) {
     }
   }
   return true;
+}
+
+bool is_collection(Value v) {
+  return v.tag == Tag::List || v.tag == Tag::Vector || v.tag == Tag::Map || v.tag == Tag::Set;
+}
+
+}  // namespace
+
+bool equal(Value a, Value b) {
+  if (same_value(a, b)) {
+    return true;
+  }
+  if (is_collection(a) && is_collection(b)) {
+    return equal_collections(a, b);
+  }
+  // The usual cases (a keyword against another, two strings) without the
+  // work list. Different tags: a collection equals only a collection.
+  if (a.tag != b.tag) {
+    return false;
+  }
+  switch (a.tag) {
+    case Tag::Double:
+      return a.d == b.d;
+    case Tag::String:
+      return strings_equal(a, b);
+    default:
+      return false;  // identity, which same_value tested
+  }
 }
 
 uint64_t hash(Value v) {

@@ -462,30 +462,42 @@ size_t generic_count(Value m) {
   return static_cast<Node*>(m.o)->count;
 }
 
-bool generic_find(Value m, Value key, Value* out) {
-  if (is_array(m)) {
-    auto* a = static_cast<ArrayMap*>(m.o);
-    Value* kv = a->kv();
-    uint32_t n = a->aux;
-    // Keyword keys, the usual case, need no more than a compare per entry.
-    if (equal_only_if_identical(key)) {
-      for (uint32_t i = 0; i < n; i++) {
-        if (identical(kv[2 * i], key)) {
-          *out = kv[2 * i + 1];
-          return true;
-        }
-      }
-      return false;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-      if (keys_equal(kv[2 * i], key)) {
-        *out = kv[2 * i + 1];
-        return true;
-      }
-    }
-    return false;
-  }
+// The lookups that may call equal() or hash, kept out of line so that the
+// usual case of generic_find, a keyword in an array map, is a leaf that
+// saves no registers.
+[[gnu::noinline]] bool hash_find(Value m, Value key, Value* out) {
   return trie_find(m.o, key, hash32(key), out);
+}
+
+[[gnu::noinline]] bool array_find_equal(const ArrayMap* a, Value key, Value* out) {
+  const Value* kv = const_cast<ArrayMap*>(a)->kv();
+  for (const Value* end = kv + 2 * a->aux; kv != end; kv += 2) {
+    if (keys_equal(kv[0], key)) {
+      *out = kv[1];
+      return true;
+    }
+  }
+  return false;
+}
+
+bool generic_find(Value m, Value key, Value* out) {
+  if (!is_array(m)) {
+    return hash_find(m, key, out);
+  }
+  auto* a = static_cast<ArrayMap*>(m.o);
+  if (!equal_only_if_identical(key)) {
+    return array_find_equal(a, key, out);
+  }
+  // Keyword keys, the usual case, need no more than a compare per entry:
+  // the payload words first, the tags only when those match.
+  const Value* kv = a->kv();
+  for (const Value* end = kv + 2 * a->aux; kv != end; kv += 2) {
+    if (kv->i == key.i && kv->tag == key.tag) {
+      *out = kv[1];
+      return true;
+    }
+  }
+  return false;
 }
 
 Value hash_assoc(Heap& heap, const Kind& kind, Node* root, Value key, Value value) {
@@ -498,6 +510,97 @@ Value hash_assoc(Heap& heap, const Kind& kind, Node* root, Value key, Value valu
   auto* nr = static_cast<Node*>(r);
   nr->count = root->count + (added ? 1 : 0);
   return val(nr);
+}
+
+// What root_assoc_pairs makes of one slot of the root: an entry inline
+// (pointers to its key and value), or a child node. Plain pointers, so that
+// an array of them is not initialized.
+struct RootSlot {
+  uint32_t bit;
+  const Value* key;
+  const Value* value;
+  Obj* child;  // null for an entry inline
+};
+
+constexpr size_t kRootPairsMax = 8;
+
+// Sets n pairs (n <= kRootPairsMax) in the hash map `root` with one new
+// root object: each pair changes only the slot its hash picks at the
+// root, so when no two pairs pick the same slot, the new root is the old
+// one's slots with those replaced. Returns false, having allocated
+// nothing, when two do (a repeated key among them, or a clash); then the
+// pairs must be set one at a time.
+bool root_assoc_pairs(Heap& heap, Node* root, const Value* kvs, size_t n, Value* out) {
+  uint32_t hashes[kRootPairsMax];
+  uint32_t touched = 0;
+  for (size_t i = 0; i < n; i++) {
+    hashes[i] = hash32(kvs[2 * i]);
+    uint32_t bit = bit_at(hashes[i], 0);
+    if (touched & bit) {
+      return false;
+    }
+    touched |= bit;
+  }
+  RootSlot slots[kRootPairsMax];
+  uint32_t datamap = root->datamap & ~touched;
+  uint32_t nodemap = root->nodemap & ~touched;
+  uint64_t added = 0;
+  for (size_t i = 0; i < n; i++) {
+    Value key = kvs[2 * i];
+    Value value = kvs[2 * i + 1];
+    RootSlot& s = slots[i];
+    s = {bit_at(hashes[i], 0), &kvs[2 * i], &kvs[2 * i + 1], nullptr};
+    if (root->datamap & s.bit) {
+      const Value* e = root->kv() + 2 * index_of(root->datamap, s.bit);
+      if (keys_equal(e[0], key)) {
+        s.key = e;  // the map keeps the key it has, as trie_assoc does
+      } else {
+        s.child = merge(heap, e[0], e[1], hash32(e[0]), key, value, hashes[i], kBits);
+        added++;
+      }
+    } else if (root->nodemap & s.bit) {
+      bool child_added = false;
+      Obj* child = root->kids()[index_of(root->nodemap, s.bit)];
+      s.child = trie_assoc(heap, child, kInner, key, value, hashes[i], kBits, &child_added);
+      added += child_added ? 1 : 0;
+    } else {
+      added++;
+    }
+    (s.child == nullptr ? datamap : nodemap) |= s.bit;
+  }
+  // The old root's entries and children, with the touched slots' taken
+  // out and the new ones put in, in bit order: runs of plain copies
+  // between the touched slots.
+  std::sort(slots, slots + n, [](const RootSlot& a, const RootSlot& b) { return a.bit < b.bit; });
+  Node* r = new_node(heap, {Tag::Map, &kHashMapClass}, datamap, nodemap);
+  const Value* src = root->kv();
+  Obj* const* src_kids = root->kids();
+  Value* dst = r->kv();
+  Obj** dst_kids = r->kids();
+  uint32_t entries_done = 0, kids_done = 0;  // the old root's, copied or replaced
+  for (size_t i = 0; i < n; i++) {
+    const RootSlot& s = slots[i];
+    uint32_t entries_below = index_of(root->datamap, s.bit);
+    memcpy(dst, src + 2 * entries_done, 2 * (entries_below - entries_done) * sizeof(Value));
+    dst += 2 * (entries_below - entries_done);
+    entries_done = entries_below + ((root->datamap & s.bit) ? 1 : 0);
+    uint32_t kids_below = index_of(root->nodemap, s.bit);
+    memcpy(dst_kids, src_kids + kids_done, (kids_below - kids_done) * sizeof(Obj*));
+    dst_kids += kids_below - kids_done;
+    kids_done = kids_below + ((root->nodemap & s.bit) ? 1 : 0);
+    if (s.child == nullptr) {
+      dst[0] = *s.key;
+      dst[1] = *s.value;
+      dst += 2;
+    } else {
+      *dst_kids++ = s.child;
+    }
+  }
+  memcpy(dst, src + 2 * entries_done, 2 * (root->data_len() - entries_done) * sizeof(Value));
+  memcpy(dst_kids, src_kids + kids_done, (root->node_len() - kids_done) * sizeof(Obj*));
+  r->count = root->count + added;
+  *out = val(r);
+  return true;
 }
 
 Value generic_assoc(Heap& heap, const Kind& kind, Value m, Value key, Value value) {
@@ -805,6 +908,19 @@ bool map_find(Value map, Value key, Value* out) {
 
 Value map_assoc(Heap& heap, Value map, Value key, Value value) {
   return generic_assoc(heap, kMapKind, map, key, value);
+}
+
+Value map_assoc_pairs(Heap& heap, Value map, const Value* kvs, size_t n) {
+  if (n >= 2 && n <= kRootPairsMax && !is_array(map)) {
+    Value out;
+    if (root_assoc_pairs(heap, static_cast<Node*>(map.o), kvs, n, &out)) {
+      return out;
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    map = generic_assoc(heap, kMapKind, map, kvs[2 * i], kvs[2 * i + 1]);
+  }
+  return map;
 }
 
 Value map_dissoc(Heap& heap, Value map, Value key) {

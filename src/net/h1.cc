@@ -462,7 +462,7 @@ class H1Session final : public Session {
     s->head_sent = true;
     no_body_ = s->status == 204 || s->status == 304 || (s->status >= 100 && s->status < 200);
     bool user_cl = false;
-    for (const Header& x : s->resp_headers) {
+    for (const Header& x : s->response_headers()) {
       user_cl = user_cl || iequals(x.name, "content-length");
     }
     chunked_ = false;
@@ -504,7 +504,7 @@ class H1Session final : public Session {
       put(" ");
       put(reason);
       put("\r\n");
-      for (const Header& x : s->resp_headers) {
+      for (const Header& x : s->response_headers()) {
         if (iequals(x.name, "connection") || iequals(x.name, "transfer-encoding")) {
           continue;
         }

@@ -627,16 +627,20 @@ class H2Session final : public Session {
     nghttp2_nv inline_nv[kInlineFields];
     std::vector<nghttp2_nv> heap_nv;
     nghttp2_nv* nv = inline_nv;
-    if (st->resp_headers.size() + 4 > kInlineFields) {
-      heap_nv.resize(st->resp_headers.size() + 4);
+    const Headers& headers = st->response_headers();
+    if (headers.size() + 4 > kInlineFields) {
+      heap_nv.resize(headers.size() + 4);
       nv = heap_nv.data();
+    }
+    // Shared headers were lower-cased when made.
+    for (Header& x : st->resp_headers) {
+      lower_in_place(x.name);
     }
     size_t n = 0;
     char status[24], length[24];
     nv[n++] = make_nv(":status", {status, to_chars(status, st->status)});
     bool user_cl = false;
-    for (Header& x : st->resp_headers) {
-      lower_in_place(x.name);
+    for (const Header& x : headers) {
       if (connection_specific(x.name)) {
         continue;
       }

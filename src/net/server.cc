@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "net/server_impl.h"
+#include "util/ascii.h"
 #include "util/cores.h"
 
 namespace valk {
@@ -281,6 +282,24 @@ using K = net::Completion::Kind;
 SendResult Responder::respond(int status, Headers headers, std::string body) const {
   return send(reactor_, new net::Completion{K::kRespond, stream_, status, std::move(headers),
                                             std::move(body), nullptr});
+}
+
+SendResult Responder::respond_shared(int status, std::shared_ptr<const SharedHeaders> headers,
+                                     std::string body) const {
+  auto* c = new net::Completion{K::kRespond, stream_, status, {}, std::move(body), nullptr};
+  c->shared_headers = std::move(headers);
+  return send(reactor_, c);
+}
+
+std::shared_ptr<const SharedHeaders> SharedHeaders::make(Headers headers, std::string* error) {
+  for (Header& h : headers) {
+    lower_in_place(h.name);
+    if (std::string problem = net::header_problem(h); !problem.empty()) {
+      *error = problem;
+      return nullptr;
+    }
+  }
+  return std::shared_ptr<const SharedHeaders>(new SharedHeaders(std::move(headers)));
 }
 
 SendResult Responder::start(int status, Headers headers, DrainCallback on_drained) const {

@@ -232,6 +232,7 @@ bool Stream::apply(Completion& c) {
       }
       status = c.status;
       resp_headers = std::move(c.headers);
+      shared_resp_headers = std::move(c.shared_headers);
       if (c.kind == K::kRespond) {
         complete_body = true;
         body_ended = true;

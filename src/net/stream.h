@@ -29,6 +29,8 @@ struct Completion {
   std::unique_ptr<BodySource> source;
   DrainCallback on_drained = nullptr;  // kStart
   uint64_t consumed = 0;               // kConsume: body bytes used
+  // kRespond: headers made once, in place of `headers` (checked already).
+  std::shared_ptr<const SharedHeaders> shared_headers = nullptr;
 
   // One is made and applied per Responder call, mostly both on one thread
   // (a handler answering on its reactor): the thread that frees one keeps
@@ -140,6 +142,12 @@ struct Stream {
   // Response.
   int status = 0;
   Headers resp_headers;
+  // Headers made once (SharedHeaders), sent in place of resp_headers when
+  // set.
+  std::shared_ptr<const SharedHeaders> shared_resp_headers;
+  const Headers& response_headers() const {
+    return shared_resp_headers ? shared_resp_headers->headers() : resp_headers;
+  }
   bool head_ready = false;  // status+headers known
   bool head_sent = false;
   bool body_ended = false;     // no more chunks will come (or source hit eof)

@@ -19,12 +19,9 @@ bool ResponseHeaderCache::read(lisp::Value map, Headers* out, std::string* error
   if (!map.is(lisp::Tag::Map)) {
     return read_headers(map, "response header", out, error);
   }
-  for (size_t i = 0; i < kEntries; i++) {
-    if (maps_[i].o == map.o) {
-      out->insert(out->end(), headers_[i].begin(), headers_[i].end());
-      hits_++;
-      return true;
-    }
+  if (std::shared_ptr<const SharedHeaders> cached = find(map)) {
+    out->insert(out->end(), cached->headers().begin(), cached->headers().end());
+    return true;
   }
   size_t first = out->size();
   if (!read_headers(map, "response header", out, error)) {
@@ -42,11 +39,24 @@ bool ResponseHeaderCache::read(lisp::Value map, Headers* out, std::string* error
     bytes += (*out)[i].name.size() + (*out)[i].value.size();
   }
   if (bytes <= kMaxEntryBytes) {
+    // read_headers checked them and lower-cased the names: make() agrees.
+    std::string unused;
     maps_[next_] = map;
-    headers_[next_].assign(out->begin() + static_cast<ptrdiff_t>(first), out->end());
+    headers_[next_] = SharedHeaders::make(
+        Headers(out->begin() + static_cast<ptrdiff_t>(first), out->end()), &unused);
     next_ = (next_ + 1) % kEntries;
   }
   return true;
+}
+
+std::shared_ptr<const SharedHeaders> ResponseHeaderCache::find(lisp::Value map) {
+  for (size_t i = 0; i < kEntries; i++) {
+    if (maps_[i].o == map.o && !maps_[i].is_nil()) {
+      hits_++;
+      return headers_[i];
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace valk::serve

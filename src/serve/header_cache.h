@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ class ResponseHeaderCache {
   // names and values, a value possibly a vector of them) to *out, as
   // read_headers does. Returns false with *error set if they are invalid.
   bool read(lisp::Value map, Headers* out, std::string* error);
+  // The headers of `map` as made once for the cache, to respond with
+  // without a copy; null when `map` is not cached (read() it then).
+  std::shared_ptr<const SharedHeaders> find(lisp::Value map);
 
   // Lookups answered from the cache.
   uint64_t hits() const { return hits_; }
@@ -42,7 +46,7 @@ class ResponseHeaderCache {
  private:
   lisp::Isolate& iso_;
   std::vector<lisp::Value> maps_;  // rooted; nil in unused entries
-  std::array<Headers, kEntries> headers_;
+  std::array<std::shared_ptr<const SharedHeaders>, kEntries> headers_;
   size_t next_ = 0;  // the entry replaced next, round robin
   // The last maps missed; only compared, never followed (they may be dead).
   std::array<const void*, kEntries> candidates_ = {};

@@ -10,6 +10,7 @@
 #include "lisp/utf8.h"
 #include "net/stream.h"
 #include "serve/header_cache.h"
+#include "serve/recent_headers.h"
 #include "serve/recent_strings.h"
 #include "serve/recent_tls.h"
 #include "serve/request_body.h"
@@ -172,10 +173,12 @@ HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()) {
   scheme = copy(parts[4]);
   peer = copy(parts[5]);
   headers.reserve(req.headers().size());
+  const char* header_start = out;
   for (const HeaderView& h : req.headers()) {
     std::string_view name = copy(h.name);
     headers.emplace_back(name, copy(h.value));
   }
+  header_text = std::string_view(header_start, static_cast<size_t>(out - header_start));
   if (t != nullptr) {
     tls.emplace();
     tls->version = copy(t->version);
@@ -223,16 +226,11 @@ Value tls_value(lisp::Heap& h, const HttpKeys& k, RecentStrings& recent,
   return k.tls_map.make(h, values);
 }
 
-}  // namespace
-
-Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& recent,
-                       RecentTls& recent_tls, const HttpRequest& req,
-                       const std::string& request_id) {
-  lisp::Heap& h = iso.heap();
+Value make_headers_map(lisp::Heap& h, const HttpKeys& k, RecentStrings& recent,
+                       const HeaderList& in) {
   // Repeated headers are joined as HTTP allows (", ", cookies "; "), then
   // the map is built in one step rather than one assoc per header. Only a
   // repeated name builds a joined copy; the rest go straight to the heap.
-  const auto& in = req.headers;
   Value inline_kvs[2 * kInlineHeaders];
   std::vector<Value> heap_kvs;
   Value* header_kvs = inline_kvs;
@@ -264,7 +262,20 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& rec
     }
     header_kvs[n_kvs++] = h.string(joined);
   }
-  Value headers = lisp::map_from(h, header_kvs, n_kvs / 2);
+  return lisp::map_from(h, header_kvs, n_kvs / 2);
+}
+
+}  // namespace
+
+Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& recent,
+                       RecentHeaders& recent_headers, RecentTls& recent_tls, const HttpRequest& req,
+                       std::string_view request_id) {
+  lisp::Heap& h = iso.heap();
+  Value headers = recent_headers.get(req.headers, req.header_text);
+  if (headers.is_nil()) {
+    headers = make_headers_map(h, k, recent, req.headers);
+    recent_headers.put(req.headers, req.header_text, headers);
+  }
   Value body, body_stream;
   if (!req.body.empty()) {
     body = body_value(h, req.body);
@@ -402,9 +413,11 @@ bool read_response(const HttpKeys& k, ResponseHeaderCache& header_cache, Value r
     out->status = static_cast<int>(status.i);
   }
   Value headers;
-  if (lisp::map_find(result, k.headers, &headers) &&
-      !header_cache.read(headers, &out->headers, error)) {
-    return false;
+  if (lisp::map_find(result, k.headers, &headers)) {
+    out->shared_headers = header_cache.find(headers);
+    if (out->shared_headers == nullptr && !header_cache.read(headers, &out->headers, error)) {
+      return false;
+    }
   }
   Value body;
   if (lisp::map_find(result, k.body, &body)) {

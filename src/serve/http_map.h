@@ -22,6 +22,7 @@
 namespace valk::serve {
 
 class ResponseHeaderCache;
+class RecentHeaders;
 class RecentStrings;
 class RecentTls;
 
@@ -58,15 +59,18 @@ class HttpKeys {
 };
 
 // Texts that repeat between requests (header values, path, authority,
-// peer) come from `recent`, and the :tls map of the last TLS connection's
-// facts from `recent_tls`.
+// peer) come from `recent`; a header list seen before gets its map from
+// `recent_headers`, and the :tls map of the last TLS connection's facts
+// comes from `recent_tls`.
 lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, RecentStrings& recent,
-                             RecentTls& recent_tls, const HttpRequest& req,
-                             const std::string& request_id);
+                             RecentHeaders& recent_headers, RecentTls& recent_tls,
+                             const HttpRequest& req, std::string_view request_id);
 
 struct HttpResponse {
   int status = 200;
   Headers headers;
+  // Headers made once (a cached constant map), in place of `headers`.
+  std::shared_ptr<const SharedHeaders> shared_headers;
   std::string body;
   // A streamed body: the function the handler put in :body, to be called
   // with the response stream. Nil otherwise.

@@ -15,10 +15,7 @@ RecentStrings::~RecentStrings() {
   iso_.pop_roots(&strings_);
 }
 
-// The slot is picked from the size and the first and last eight bytes: a
-// few instructions whatever the length, and texts that differ only in the
-// middle merely share a slot.
-size_t RecentStrings::slot_of(std::string_view text) {
+size_t text_slot(std::string_view text, size_t bits) {
   uint64_t head = 0, tail = 0;
   size_t n = text.size();
   if (n >= 8) {
@@ -30,7 +27,7 @@ size_t RecentStrings::slot_of(std::string_view text) {
   uint64_t h = (head * 0x9E3779B97F4A7C15ull) ^ (tail * 0xC2B2AE3D27D4EB4Full) ^ n;
   h ^= h >> 29;
   h *= 0xBF58476D1CE4E5B9ull;
-  return static_cast<size_t>(h >> (64 - kSlotBits));
+  return static_cast<size_t>(h >> (64 - bits));
 }
 
 lisp::Value RecentStrings::get(std::string_view text) {
@@ -38,7 +35,7 @@ lisp::Value RecentStrings::get(std::string_view text) {
   if (text.size() > kMaxBytes) {
     return heap.string(text);
   }
-  lisp::Value& slot = strings_[slot_of(text)];
+  lisp::Value& slot = strings_[text_slot(text, kSlotBits)];
   if (!slot.is_nil() && static_cast<lisp::String*>(slot.o)->view() == text) {
     return slot;
   }

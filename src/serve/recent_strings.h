@@ -16,6 +16,11 @@
 
 namespace valk::serve {
 
+// A slot of a direct-mapped table of 2^bits slots for `text`, picked from
+// its size and its first and last eight bytes: a few instructions whatever
+// the length, and texts that differ only in the middle merely share a slot.
+size_t text_slot(std::string_view text, size_t bits);
+
 class RecentStrings {
  public:
   explicit RecentStrings(lisp::Isolate& iso);
@@ -33,8 +38,6 @@ class RecentStrings {
   static constexpr size_t kMaxBytes = 256;
 
  private:
-  static size_t slot_of(std::string_view text);
-
   lisp::Isolate& iso_;
   std::vector<lisp::Value> strings_;  // rooted; nil in unused slots
 };

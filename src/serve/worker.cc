@@ -11,6 +11,7 @@
 #include "lisp/printer.h"
 #include "serve/header_cache.h"
 #include "serve/http_map.h"
+#include "serve/recent_headers.h"
 #include "serve/recent_strings.h"
 #include "serve/recent_tls.h"
 #include "valk/valk.h"
@@ -30,6 +31,14 @@ struct Worker::StreamFlow {
   std::atomic<uint64_t> sent{0};
 };
 
+// Writes "<worker>-<n>", the id a request has in logs, x-request-id and
+// :request-id, at `out` (room for 48 bytes); returns its end.
+static char* write_request_id(int worker, uint64_t id, char* out) {
+  char* end = std::to_chars(out, out + 20, worker).ptr;
+  *end++ = '-';
+  return std::to_chars(end, end + 20, id).ptr;
+}
+
 struct Worker::InFlight {
   explicit InFlight(Worker* w) : worker(w) {}
   ~InFlight() { worker->release_body(*this); }
@@ -38,7 +47,11 @@ struct Worker::InFlight {
 
   Worker* worker;
   std::unique_ptr<HttpRequest> request;
-  std::string request_id;
+  // Made when needed (an error's log line and answer), not per request.
+  std::string request_id() const {
+    char text[48];
+    return std::string(text, write_request_id(worker->options_.index, request->id, text));
+  }
   uint32_t promise_slot = kNoSlot;  // the handler's fiber, then the stream writer's
   uint64_t deadline_ms = kNoDeadline;
   // Nothing more may be sent: a response went out (an error, or the end of
@@ -493,6 +506,8 @@ void Worker::thread_main() {
     header_cache_ = &header_cache;
     RecentStrings recent_strings(iso);
     recent_strings_ = &recent_strings;
+    RecentHeaders recent_headers(iso);
+    recent_headers_ = &recent_headers;
     RecentTls recent_tls(iso);
     recent_tls_ = &recent_tls;
     uv_timer_start(
@@ -502,6 +517,7 @@ void Worker::thread_main() {
     keys_ = nullptr;
     header_cache_ = nullptr;
     recent_strings_ = nullptr;
+    recent_headers_ = nullptr;
     recent_tls_ = nullptr;
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
@@ -558,14 +574,10 @@ void Worker::begin(std::unique_ptr<HttpRequest> request) {
   Isolate& iso = *iso_;
   uint64_t id = request->id;
   auto f = std::make_unique<InFlight>(this);
-  // "<worker>-<n>", written without temporaries.
   char id_text[48];
-  char* end = std::to_chars(id_text, id_text + 20, options_.index).ptr;
-  *end++ = '-';
-  end = std::to_chars(end, id_text + sizeof id_text, id).ptr;
-  f->request_id.assign(id_text, end);
-  Value req =
-      make_request_map(iso, *keys_, *recent_strings_, *recent_tls_, *request, f->request_id);
+  std::string_view request_id(id_text, write_request_id(options_.index, id, id_text) - id_text);
+  Value req = make_request_map(iso, *keys_, *recent_strings_, *recent_headers_, *recent_tls_,
+                               *request, request_id);
   f->request = std::move(request);
   lisp::Fiber* fiber = iso.spawn_call(iso.rooted(app_slot_), &req, 1);
   f->deadline_ms = uv_now(iso.loop()) + deadline_ms_;
@@ -608,11 +620,19 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
   }
   const Responder& responder = f->request->responder;
   // Only error answers carry it, so it is built only for them.
-  auto request_id = [&f] { return Headers{{"x-request-id", f->request_id}}; };
+  auto request_id = [&f] { return Headers{{"x-request-id", f->request_id()}}; };
   if (p->state == lisp::PromiseState::Fulfilled) {
     HttpResponse resp;
     std::string error;
     if (read_response(*keys_, *header_cache_, p->value, &resp, &error)) {
+      if (resp.shared_headers != nullptr) {
+        if (!resp.stream_fn.is_nil()) {
+          start_stream(std::move(f), resp.status, resp.shared_headers->headers(), resp.stream_fn);
+          return;
+        }
+        responder.respond_shared(resp.status, std::move(resp.shared_headers), std::move(resp.body));
+        return;
+      }
       if (!resp.stream_fn.is_nil()) {
         start_stream(std::move(f), resp.status, std::move(resp.headers), resp.stream_fn);
         return;
@@ -620,8 +640,8 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
       responder.respond(resp.status, std::move(resp.headers), std::move(resp.body));
       return;
     }
-    log(LogLevel::kError, "request " + f->request_id + ": " + error);
-    respond_text(responder, 500, "Internal Server Error (request " + f->request_id + ")\n",
+    log(LogLevel::kError, "request " + f->request_id() + ": " + error);
+    respond_text(responder, 500, "Internal Server Error (request " + f->request_id() + ")\n",
                  request_id());
     return;
   }
@@ -635,16 +655,17 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
   }
   bool over_budget = identical(type, iso_->heap().keyword("budget-exceeded"));
   if (over_budget || identical(type, iso_->heap().keyword("deadline-exceeded"))) {
-    log(LogLevel::kWarn, "request " + f->request_id + " " + f->request->line() + " ran past its " +
-                             (over_budget ? "instruction budget" : "deadline"));
-    respond_text(responder, 503,
-                 "Service Unavailable: the request took too long (request " + f->request_id + ")\n",
-                 request_id());
+    log(LogLevel::kWarn, "request " + f->request_id() + " " + f->request->line() +
+                             " ran past its " + (over_budget ? "instruction budget" : "deadline"));
+    respond_text(
+        responder, 503,
+        "Service Unavailable: the request took too long (request " + f->request_id() + ")\n",
+        request_id());
     return;
   }
   log(LogLevel::kError,
-      "request " + f->request_id + " " + f->request->line() + ": " + iso_->describe(raised));
-  respond_text(responder, 500, "Internal Server Error (request " + f->request_id + ")\n",
+      "request " + f->request_id() + " " + f->request->line() + ": " + iso_->describe(raised));
+  respond_text(responder, 500, "Internal Server Error (request " + f->request_id() + ")\n",
                request_id());
 }
 
@@ -664,7 +685,7 @@ void Worker::start_stream(std::unique_ptr<InFlight> f, int status, Headers heade
     wake();
   };
   if (responder.start(status, std::move(headers), std::move(on_drained)) != SendResult::kOk) {
-    log(LogLevel::kWarn, "request " + f->request_id + ": the server refused the stream");
+    log(LogLevel::kWarn, "request " + f->request_id() + ": the server refused the stream");
     return;
   }
   f->streaming = true;
@@ -692,14 +713,14 @@ void Worker::finish_stream(std::unique_ptr<InFlight> f, lisp::Promise* p) {
     return;
   }
   if (f->ended) {
-    log(LogLevel::kError, "request " + f->request_id +
+    log(LogLevel::kError, "request " + f->request_id() +
                               ": the stream writer failed after "
                               "end-stream: " +
                               iso_->describe(p->value));
     return;
   }
   // The head is out: the only way left to say "failed" is to abort.
-  log(LogLevel::kError, "request " + f->request_id + " " + f->request->line() +
+  log(LogLevel::kError, "request " + f->request_id() + " " + f->request->line() +
                             ": the stream writer failed, resetting: " + iso_->describe(p->value));
   f->request->responder.reset();
 }
@@ -827,11 +848,11 @@ void Worker::sweep_deadlines() {
       // Answer now; the fiber is cancelled at its next await and its
       // finally blocks run.
       f->answered = true;
-      log(LogLevel::kWarn, "request " + f->request_id + " ran past its deadline");
+      log(LogLevel::kWarn, "request " + f->request_id() + " ran past its deadline");
       respond_text(
           f->request->responder, 503,
-          "Service Unavailable: the request took too long (request " + f->request_id + ")\n",
-          {{"x-request-id", f->request_id}});
+          "Service Unavailable: the request took too long (request " + f->request_id() + ")\n",
+          {{"x-request-id", f->request_id()}});
       iso_->cancel(static_cast<lisp::Promise*>(iso_->rooted(f->promise_slot).o));
     }
   }

@@ -46,6 +46,7 @@ namespace valk::serve {
 
 class HttpKeys;
 class ResponseHeaderCache;
+class RecentHeaders;
 class RecentStrings;
 class RecentTls;
 
@@ -73,6 +74,8 @@ struct HttpRequest {
     std::vector<std::string_view> client_chain;  // PEM, leaf first
   };
   std::optional<Tls> tls;
+  // The headers' names and values back to back (a view into `text`).
+  std::string_view header_text;
   std::string body;  // the whole body, read before the handler runs
   // Or, for a body that streams in after the head: what the reactor feeds.
   std::shared_ptr<BodyPipe> body_pipe;
@@ -210,6 +213,7 @@ class Worker {
   ResponseHeaderCache* header_cache_ = nullptr;
   RecentStrings* recent_strings_ = nullptr;
   RecentTls* recent_tls_ = nullptr;
+  RecentHeaders* recent_headers_ = nullptr;
   uint32_t deadline_ms_ = 0;
   uint64_t instruction_budget_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<InFlight>> in_flight_;

@@ -332,6 +332,58 @@ TEST(Map, HashCollisionsAreHandled) {
   EXPECT_EQ(map_count(m), 10u);
 }
 
+// Several pairs set at once (assoc with more than one pair) give the map
+// that setting them one at a time gives, in the same order, whether the
+// pairs replace values, add keys, go into child nodes, clash with a key at
+// the root, or repeat a key; the map they were set in is unchanged.
+TEST(Map, AssocPairsMatchesRepeatedAssoc) {
+  Heap heap;
+  std::mt19937 rng(11);
+  auto colliding = CollidingInts(4);
+  for (int round = 0; round < 2000; round++) {
+    size_t size = 9 + rng() % (round % 2 == 0 ? 12 : 200);
+    Value m = Empty(heap);
+    for (size_t i = 0; i < size; i++) {
+      m = map_assoc(heap, m, I(static_cast<int64_t>(rng() % (2 * size))), I(1));
+    }
+    if (round % 5 == 0) {
+      m = map_assoc(heap, m, I(colliding[0].first), I(2));
+    }
+    std::vector<Value> before = Keys(m);
+    size_t count_before = map_count(m);
+    size_t n = 1 + rng() % 8;
+    std::vector<Value> kvs;
+    for (size_t i = 0; i < n; i++) {
+      int64_t k = static_cast<int64_t>(rng() % (3 * size));
+      if (round % 5 == 0 && i == 0) {
+        k = colliding[0].second;
+      }
+      kvs.push_back(rng() % 4 == 0 ? heap.string("k" + std::to_string(k)) : I(k));
+      kvs.push_back(I(static_cast<int64_t>(100 + i)));
+    }
+    Value at_once = map_assoc_pairs(heap, m, kvs.data(), n);
+    Value one_by_one = m;
+    for (size_t i = 0; i < n; i++) {
+      one_by_one = map_assoc(heap, one_by_one, kvs[2 * i], kvs[2 * i + 1]);
+    }
+    ASSERT_EQ(map_count(at_once), map_count(one_by_one)) << round;
+    ASSERT_TRUE(equal(at_once, one_by_one)) << round;
+    std::vector<Value> got = Keys(at_once);
+    std::vector<Value> want = Keys(one_by_one);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); i++) {
+      ASSERT_TRUE(equal(got[i], want[i])) << round << " " << i;  // the same trie shape
+    }
+    ASSERT_EQ(map_count(m), count_before);
+    ASSERT_EQ(Keys(m).size(), before.size());
+    // And it is a normal map afterwards: take everything out again.
+    for (Value k : want) {
+      at_once = map_dissoc(heap, at_once, k);
+    }
+    ASSERT_EQ(map_count(at_once), 0u) << round;
+  }
+}
+
 TEST(Map, CollisionNodeMeetsADifferentHash) {
   Heap heap;
   auto pairs = CollidingInts(1);

@@ -208,6 +208,35 @@ TEST(ResponseHeads, InvalidHeadersBecome500) {
   }
 }
 
+// Headers made once are checked when made, lower-cased, and sent with each
+// response that carries them, on every protocol, as often as it is used.
+TEST(ResponseHeads, SharedHeadersAreCheckedOnceAndSentEveryTime) {
+  std::string error;
+  EXPECT_EQ(SharedHeaders::make({{"x-evil", "a\r\nset-cookie: pwned=1"}}, &error), nullptr);
+  EXPECT_NE(error.find("x-evil"), std::string::npos) << error;
+  EXPECT_EQ(SharedHeaders::make({{"bad name", "v"}}, &error), nullptr);
+  std::shared_ptr<const SharedHeaders> shared =
+      SharedHeaders::make({{"Content-Type", "text/x-shared"}, {"X-Twice", "1"}}, &error);
+  ASSERT_NE(shared, nullptr);
+  EXPECT_EQ(shared->headers()[0].name, "content-type");
+  TestServer s(base_options(), [shared](Request& req, Responder res) {
+    res.respond_shared(200, shared, std::string(req.path()));
+  });
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    for (const char* path : {"/a", "/bb"}) {
+      CurlResult r = curl_do(s.url(path),
+                             [&](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version); });
+      EXPECT_EQ(r.status, 200);
+      EXPECT_EQ(r.body, path);
+      EXPECT_NE(r.headers.find("content-type: text/x-shared"), std::string::npos) << r.headers;
+      EXPECT_NE(r.headers.find("x-twice: 1"), std::string::npos) << r.headers;
+      EXPECT_NE(r.headers.find("content-length: " + std::to_string(strlen(path))),
+                std::string::npos)
+          << r.headers;
+    }
+  }
+}
+
 // A streamed response whose head was refused: the writes that follow are
 // dropped but reported sent, so a writer waiting on them goes on.
 TEST(ResponseHeads, WritesAfterARefusedHeadStillDrain) {

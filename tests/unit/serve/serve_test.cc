@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <thread>
 #include <vector>
 
@@ -25,6 +26,7 @@ const char* kApp = R"(
                                        (get (:headers req) "x-test") (:scheme req)])}
     "/sleep" (do (await (sleep 200)) "slept")
     "/boom" (error "boom" {:x 1})
+    "/rid" (:request-id req)
     "/echo" {:status 201 :headers {"x-len" (str (count (:body req)))} :body (:body req)}
     "/spin" (loop [] (recur))
     "/multi" {:headers {"set-cookie" ["a=1" "b=2"]} :body "two cookies"}
@@ -82,6 +84,26 @@ TEST_F(ServeTest, RepeatedHeadersAreJoined) {
   EXPECT_EQ(r.body, "[:get nil \"HTTP/1.1\" \"a, b\" :http]");
 }
 
+// A worker hands out the headers map of a header list it saw before
+// (RecentHeaders): each request must still see its own headers.
+TEST_F(ServeTest, EachRequestSeesItsOwnHeaders) {
+  struct Case {
+    const char* header;
+    const char* seen;
+  } cases[] = {{"X-Test: one", "\"one\""}, {"X-Test: two", "\"two\""}, {"X-Test: one", "\"one\""},
+               {nullptr, "nil"},           {"X-Test: one", "\"one\""}, {"X-Test: onf", "\"onf\""}};
+  for (int round = 0; round < 2; round++) {
+    for (const Case& c : cases) {
+      curl_slist* headers = c.header ? curl_slist_append(nullptr, c.header) : nullptr;
+      CurlResult r = curl_do(server_->url("/req"), [headers](CURL* curl) {
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+      });
+      curl_slist_free_all(headers);
+      EXPECT_EQ(r.body, std::string("[:get nil \"HTTP/1.1\" ") + c.seen + " :http]");
+    }
+  }
+}
+
 TEST_F(ServeTest, HandlersAwaitWithoutBlockingOthers) {
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> clients;
@@ -122,6 +144,22 @@ TEST_F(ServeTest, LispErrorGives500WithRequestIdAndServerGoesOn) {
   server_->read_until([&] { return server_->output().find("boom") != std::string::npos; }, 5000);
   EXPECT_NE(server_->output().find("serve_app.lisp:8:"), std::string::npos) << server_->output();
   EXPECT_EQ(get(server_->url("/"), CURL_HTTP_VERSION_1_1).status, 200);
+}
+
+// A request's id is "<worker>-<n>": the same in :request-id, in the
+// x-request-id header of an error answer and in its body.
+TEST_F(ServeTest, RequestIdsAreWorkerDashNumber) {
+  std::regex form("[0-9]+-[0-9]+");
+  std::string first = get(server_->url("/rid"), CURL_HTTP_VERSION_1_1).body;
+  std::string second = get(server_->url("/rid"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).body;
+  EXPECT_TRUE(std::regex_match(first, form)) << first;
+  EXPECT_TRUE(std::regex_match(second, form)) << second;
+  EXPECT_NE(first, second);
+  CurlResult r = get(server_->url("/boom"), CURL_HTTP_VERSION_1_1);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.headers, m, std::regex("x-request-id: ([0-9]+-[0-9]+)")))
+      << r.headers;
+  EXPECT_NE(r.body.find("(request " + m[1].str() + ")"), std::string::npos) << r.body;
 }
 
 TEST_F(ServeTest, InvalidResponseGives500) {
