@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -68,16 +69,6 @@ void usage(FILE* out) {
           "Exit status: 0 after a graceful shutdown, 1 startup error, 2 usage error.\n");
 }
 
-bool parse_number(const char* s, long min, long max, long* out) {
-  char* end = nullptr;
-  long v = strtol(s, &end, 10);
-  if (end == s || *end != '\0' || v < min || v > max) {
-    return false;
-  }
-  *out = v;
-  return true;
-}
-
 }  // namespace
 
 int serve_command(int argc, char** argv) {
@@ -93,8 +84,23 @@ int serve_command(int argc, char** argv) {
       }
       return argv[++i];
     };
-    long n;
     const char* v = nullptr;
+    // The flag's value as a number from lo to hi (-1 after a message).
+    auto number = [&](long long lo, long long hi, const char* unit) -> long long {
+      const char* text = value(a.c_str());
+      if (text == nullptr) {
+        return -1;
+      }
+      long long n = 0;
+      auto [end, ec] = std::from_chars(text, text + strlen(text), n);
+      if (ec != std::errc() || *end != '\0' || n < lo || n > hi) {
+        fprintf(stderr, "valk serve: %s must be %s from %lld to %lld, got '%s'\n", a.c_str(), unit,
+                lo, hi, text);
+        return -1;
+      }
+      return n;
+    };
+    long long n;
     if (a == "--help" || a == "-h") {
       usage(stdout);
       return 0;
@@ -102,26 +108,14 @@ int serve_command(int argc, char** argv) {
       if (!(v = value("--host")))
         return 2;
       flags.host = v;
-    } else if (a == "--port") {
-      if (!(v = value("--port")))
+    } else if (a == "--port" || a == "--tls-port") {
+      if ((n = number(0, 65535, "a port")) < 0)
         return 2;
-      if (!parse_number(v, 0, 65535, &n)) {
-        fprintf(stderr, "valk serve: --port must be 0..65535\n");
-        return 2;
-      }
-      flags.port = static_cast<uint16_t>(n);
+      (a == "--port" ? flags.port : flags.tls_port) = static_cast<uint16_t>(n);
     } else if (a == "--tls-cert" || a == "--tls-key") {
       if (!(v = value(a.c_str())))
         return 2;
       (a == "--tls-cert" ? certs : keys).emplace_back(v);
-    } else if (a == "--tls-port") {
-      if (!(v = value("--tls-port")))
-        return 2;
-      if (!parse_number(v, 0, 65535, &n)) {
-        fprintf(stderr, "valk serve: --tls-port must be 0..65535\n");
-        return 2;
-      }
-      flags.tls_port = static_cast<uint16_t>(n);
     } else if (a == "--https-redirect") {
       flags.https_redirect = true;
     } else if (a == "--client-ca") {
@@ -140,12 +134,8 @@ int serve_command(int argc, char** argv) {
         return 2;
       }
     } else if (a == "--workers" || a == "--reactors") {
-      if (!(v = value(a.c_str())))
+      if ((n = number(1, 256, "a count")) < 0)
         return 2;
-      if (!parse_number(v, 1, 256, &n)) {
-        fprintf(stderr, "valk serve: %s must be 1..256\n", a.c_str());
-        return 2;
-      }
       (a == "--workers" ? flags.workers : flags.reactors) = static_cast<unsigned>(n);
     } else if (a == "--access-log") {
       if (!(v = value("--access-log")))
@@ -184,60 +174,26 @@ int serve_command(int argc, char** argv) {
         return 2;
       }
     } else if (a == "--max-connections") {
-      if (!(v = value("--max-connections")))
+      if ((n = number(1, serve::kMaxConnections, "a count")) < 0)
         return 2;
-      if (!parse_number(v, 1, serve::kMaxConnections, &n)) {
-        fprintf(stderr, "valk serve: --max-connections must be 1..%lld\n",
-                static_cast<long long>(serve::kMaxConnections));
-        return 2;
-      }
       flags.max_connections = static_cast<uint32_t>(n);
-    } else if (a == "--idle-timeout" || a == "--drain-timeout") {
-      if (!(v = value(a.c_str())))
+    } else if (a == "--idle-timeout" || a == "--drain-timeout" || a == "--deadline-ms") {
+      if ((n = number(a == "--deadline-ms" ? 1 : 0, 86400000, "milliseconds")) < 0)
         return 2;
-      if (!parse_number(v, 0, 86400000, &n)) {
-        fprintf(stderr, "valk serve: %s must be milliseconds from 0 to 86400000\n", a.c_str());
-        return 2;
-      }
-      (a == "--idle-timeout" ? flags.idle_timeout_ms : flags.drain_timeout_ms) =
-          static_cast<uint32_t>(n);
-    } else if (a == "--deadline-ms") {
-      if (!(v = value("--deadline-ms")))
-        return 2;
-      if (!parse_number(v, 1, 86400000, &n)) {
-        fprintf(stderr, "valk serve: --deadline-ms must be a positive number\n");
-        return 2;
-      }
-      flags.request_deadline_ms = static_cast<uint32_t>(n);
+      (a == "--idle-timeout"    ? flags.idle_timeout_ms
+       : a == "--drain-timeout" ? flags.drain_timeout_ms
+                                : flags.request_deadline_ms) = static_cast<uint32_t>(n);
     } else if (a == "--instruction-budget") {
-      if (!(v = value("--instruction-budget")))
+      if ((n = number(0, serve::kMaxInstructionBudget, "a count")) < 0)
         return 2;
-      char* end = nullptr;
-      unsigned long long b = strtoull(v, &end, 10);
-      if (end == v || *end != '\0' || v[0] == '-' ||
-          b > static_cast<unsigned long long>(serve::kMaxInstructionBudget)) {
-        fprintf(stderr, "valk serve: --instruction-budget must be a number from 0 to %lld\n",
-                static_cast<long long>(serve::kMaxInstructionBudget));
-        return 2;
-      }
-      flags.instruction_budget = b;
+      flags.instruction_budget = static_cast<uint64_t>(n);
     } else if (a == "--queue-size") {
-      if (!(v = value("--queue-size")))
+      if ((n = number(1, serve::kMaxQueueSize, "a count")) < 0)
         return 2;
-      if (!parse_number(v, 1, serve::kMaxQueueSize, &n)) {
-        fprintf(stderr, "valk serve: --queue-size must be 1..%lld\n",
-                static_cast<long long>(serve::kMaxQueueSize));
-        return 2;
-      }
       flags.queue_size = static_cast<uint32_t>(n);
     } else if (a == "--max-body-size" || a == "--buffered-body-limit") {
-      if (!(v = value(a.c_str())))
+      if ((n = number(0, serve::kMaxBodySize, "bytes")) < 0)
         return 2;
-      if (!parse_number(v, 0, serve::kMaxBodySize, &n)) {
-        fprintf(stderr, "valk serve: %s must be a number of bytes from 0 to %lld\n", a.c_str(),
-                static_cast<long long>(serve::kMaxBodySize));
-        return 2;
-      }
       (a == "--max-body-size" ? flags.max_body_size : flags.buffered_body_limit) =
           static_cast<uint64_t>(n);
     } else if (a == "--single-thread") {

@@ -139,7 +139,8 @@ TEST(ServeOptions, ClientCertificatesAreRequiredOrRequested) {
   EXPECT_EQ(curl_do(url, with_client_cert).body, client);
   CurlResult h1 = curl_do(url, [](CURL* c) {
     curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(c, CURLOPT_SSLVERSION, CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2);
+    curl_easy_setopt(c, CURLOPT_SSLVERSION,
+                     static_cast<long>(CURL_SSLVERSION_TLSv1_2) | CURL_SSLVERSION_MAX_TLSv1_2);
   });
   EXPECT_EQ(h1.body, "TLSv1.2 http/1.1 localhost false no-cert");
   EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "plain");
@@ -257,7 +258,10 @@ TEST(ServeOptions, MisspelledOrBadOptionsStopTheServerAtStartup) {
       {{"--log-level", "loud"}, "--log-level must be debug, info, warn, error or off"},
       {{"--tls-cert", cert("dev.crt")}, "give --tls-cert and --tls-key in pairs"},
       {{"--client-cert", "maybe"}, "--client-cert must be require or request"},
-      {{"--idle-timeout", "soon"}, "--idle-timeout must be milliseconds"},
+      {{"--idle-timeout", "soon"},
+       "--idle-timeout must be milliseconds from 0 to 86400000, got 'soon'"},
+      {{"--port", "70000"}, "--port must be a port from 0 to 65535, got '70000'"},
+      {{"--instruction-budget", "-1"}, "--instruction-budget must be a count from 0 to"},
   };
   for (Flags& f : flags) {
     f.args.push_back(app);
