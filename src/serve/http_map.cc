@@ -208,8 +208,7 @@ namespace {
 // :resumed false :client-cert {:subject "CN=..." :verified true :chain
 // ["-----BEGIN CERTIFICATE-----..."]}}; :alpn and :sni nil when the client
 // sent none, :client-cert nil without one.
-Value tls_value(lisp::Heap& h, const HttpKeys& k, RecentStrings& recent,
-                const HttpRequest::Tls& t) {
+Value tls_value(lisp::Heap& h, const HttpKeys& k, RecentStrings& recent, const RequestTls& t) {
   auto text_or_nil = [&](std::string_view s) { return s.empty() ? Value::nil() : recent.get(s); };
   Value client_cert;
   if (t.client_cert_present) {

@@ -12,7 +12,7 @@ RecentTls::~RecentTls() {
   iso_.pop_roots(&map_);
 }
 
-bool RecentTls::find(const HttpRequest::Tls& t, lisp::Value* out) const {
+bool RecentTls::find(const RequestTls& t, lisp::Value* out) const {
   if (map_[0].is_nil() || t.version != version_ || t.cipher != cipher_ || t.alpn != alpn_ ||
       t.sni != sni_ || t.client_subject != subject_ || t.resumed != resumed_ ||
       t.client_cert_present != present_ || t.client_cert_verified != verified_ ||
@@ -23,7 +23,7 @@ bool RecentTls::find(const HttpRequest::Tls& t, lisp::Value* out) const {
   return true;
 }
 
-void RecentTls::put(const HttpRequest::Tls& t, lisp::Value map) {
+void RecentTls::put(const RequestTls& t, lisp::Value map) {
   version_ = t.version;
   cipher_ = t.cipher;
   alpn_ = t.alpn;

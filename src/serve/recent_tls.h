@@ -22,9 +22,9 @@ class RecentTls {
   RecentTls& operator=(const RecentTls&) = delete;
 
   // The map made for the same facts as `tls`, if it was the last one.
-  bool find(const HttpRequest::Tls& tls, lisp::Value* out) const;
+  bool find(const RequestTls& tls, lisp::Value* out) const;
   // Remembers `map` as the one for `tls`, in place of the last.
-  void put(const HttpRequest::Tls& tls, lisp::Value map);
+  void put(const RequestTls& tls, lisp::Value map);
 
  private:
   lisp::Isolate& iso_;

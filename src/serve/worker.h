@@ -52,6 +52,14 @@ class RecentTls;
 
 // A request copied off the reactor: everything the Lisp side may look at.
 // The head's text is copied into one string that the views point into.
+// The TLS facts of the connection a request came on (TlsInfo's), as
+// views into the request's text.
+struct RequestTls {
+  std::string_view version, cipher, alpn, sni, client_subject;
+  bool resumed = false, client_cert_present = false, client_cert_verified = false;
+  std::vector<std::string_view> client_chain;  // PEM, leaf first
+};
+
 struct HttpRequest {
   HttpRequest() = default;
   HttpRequest(const HttpRequest&) = delete;
@@ -66,14 +74,8 @@ struct HttpRequest {
   std::string text;
   std::string_view method, path, query, authority, scheme, peer;
   std::vector<std::pair<std::string_view, std::string_view>> headers;
-  // The connection's TLS facts (TlsInfo's, the texts in `text`); absent
-  // over plain TCP.
-  struct Tls {
-    std::string_view version, cipher, alpn, sni, client_subject;
-    bool resumed = false, client_cert_present = false, client_cert_verified = false;
-    std::vector<std::string_view> client_chain;  // PEM, leaf first
-  };
-  std::optional<Tls> tls;
+  // The connection's TLS facts; absent over plain TCP.
+  std::optional<RequestTls> tls;
   // The headers' names and values back to back (a view into `text`).
   std::string_view header_text;
   std::string body;  // the whole body, read before the handler runs
