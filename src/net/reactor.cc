@@ -329,16 +329,25 @@ void Reactor::free_stream(Stream* s) {
   streams_.destroy(s);
 }
 
+std::string https_location(std::string_view authority, uint16_t port, std::string_view target) {
+  std::string_view host = authority;
+  size_t colon = host.rfind(':');
+  if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
+    host = host.substr(0, colon);
+  }
+  std::string loc = "https://";
+  loc += host.empty() ? "localhost" : host;
+  if (port != 443) {
+    loc += ':' + std::to_string(port);
+  }
+  loc += target;
+  return loc;
+}
+
 void Reactor::dispatch(Stream* s) {
   s->dispatched = true;
   if (options().https_redirect_port != 0 && s->conn->tls_info == nullptr) {
-    std::string_view host = s->req.authority();
-    size_t colon = host.rfind(':');
-    if (colon != std::string_view::npos && host.find(']', colon) == std::string_view::npos) {
-      host = host.substr(0, colon);
-    }
-    std::string loc = "https://" + std::string(host.empty() ? "localhost" : host) + ":" +
-                      std::to_string(options().https_redirect_port) + std::string(s->url);
+    std::string loc = https_location(s->req.authority(), options().https_redirect_port, s->url);
     post(new Completion{
         Completion::Kind::kRespond, s->serial, 308, {{"location", loc}}, "", nullptr});
     return;

@@ -23,6 +23,11 @@ namespace valk::net {
 class ServerImpl;
 class TlsContext;
 
+// Where a plain request is sent by ServerOptions::https_redirect_port:
+// https://, the request's host without its port, the TLS port unless it is
+// 443, and the request target.
+std::string https_location(std::string_view authority, uint16_t port, std::string_view target);
+
 // A bound listening socket and whether it speaks TLS.
 struct ListenFd {
   int fd;

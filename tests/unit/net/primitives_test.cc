@@ -13,6 +13,7 @@
 #include "net/buffer.h"
 #include "net/chunk_queue.h"
 #include "net/mpsc.h"
+#include "net/reactor.h"
 #include "net/slab.h"
 #include "net/stream.h"
 #include "util/ascii.h"
@@ -20,6 +21,15 @@
 
 namespace valk::net {
 namespace {
+
+TEST(HttpsRedirect, LocationKeepsTheHostAndTargetAndNamesOnlyAnOddPort) {
+  EXPECT_EQ(https_location("example.com", 443, "/a?b=c"), "https://example.com/a?b=c");
+  EXPECT_EQ(https_location("example.com:80", 443, "/"), "https://example.com/");
+  EXPECT_EQ(https_location("example.com:8080", 8443, "/x"), "https://example.com:8443/x");
+  EXPECT_EQ(https_location("[::1]:80", 443, "/"), "https://[::1]/");
+  EXPECT_EQ(https_location("[::1]", 8443, "/"), "https://[::1]:8443/");
+  EXPECT_EQ(https_location("", 443, "/"), "https://localhost/");
+}
 
 TEST(Mpsc, BoundedAndFifoPerProducer) {
   MpscQueue<int> q(4);
