@@ -108,6 +108,11 @@ inline CurlResult curl_do(const std::string& url, const std::function<void(CURL*
   return r;
 }
 
+// GET `url` over HTTP `version` (a CURL_HTTP_VERSION_*).
+inline CurlResult curl_get(const std::string& url, long version) {
+  return curl_do(url, [version](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version); });
+}
+
 // ---- raw sockets ----
 
 inline int tcp_connect(uint16_t port) {

@@ -9,6 +9,7 @@
 
 #include "net_test_util.h"
 #include "valk/static_files.h"
+#include "valk_process.h"
 
 namespace valk::test {
 namespace {
@@ -156,70 +157,24 @@ TEST(StaticCommand, HelpAndBadUsage) {
   EXPECT_EQ(WEXITSTATUS(system(cmd.c_str())), 1);
 }
 
-// `valk static ARGS...` as a child process whose stderr is read through
-// `out`; killed when the test leaves if it has not exited.
-class StaticProcess {
- public:
-  explicit StaticProcess(std::vector<std::string> args) {
-    int fds[2];
-    EXPECT_EQ(pipe(fds), 0);
-    pid = fork();
-    if (pid == 0) {
-      dup2(fds[1], 2);
-      std::vector<char*> argv = {const_cast<char*>("valk"), const_cast<char*>("static")};
-      for (std::string& a : args) {
-        argv.push_back(a.data());
-      }
-      argv.push_back(nullptr);
-      execv(VALK_BINARY, argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    out = fds[0];
-  }
-  ~StaticProcess() {
-    if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-    }
-    close(out);
-  }
-  // The port of the first "serving ... on http://HOST:PORT" banner line.
-  int plain_port() {
-    std::string banner =
-        read_until(out, [](const std::string& d) { return d.find('\n') != std::string::npos; });
-    banner = banner.substr(0, banner.find('\n'));  // the next line may have come too
-    size_t colon = banner.rfind(':');
-    return colon == std::string::npos ? 0 : std::stoi(banner.substr(colon + 1));
-  }
-  pid_t pid = -1;
-  int out = -1;
-};
-
 // Runs `valk static` on port 0, reads the port from its banner, serves a
 // request, then SIGTERM drains it and it exits 0.
 TEST(StaticCommand, ServesAndDrainsOnSigterm) {
-  StaticProcess p({"--port", "0", "--reactors", "1", VALK_SOURCE_DIR "/certs"});
-  int port = p.plain_port();
-  ASSERT_NE(port, 0);
-  CurlResult r = curl_do("http://127.0.0.1:" + std::to_string(port) + "/README.md");
+  ValkProcess p("static", {"--port", "0", "--reactors", "1", VALK_SOURCE_DIR "/certs"});
+  ASSERT_NE(p.port(), 0) << p.output();
+  CurlResult r = curl_do(p.url("/README.md"));
   EXPECT_EQ(r.status, 200);
   EXPECT_NE(r.body.find("Development certificates"), std::string::npos);
-  kill(p.pid, SIGTERM);
-  int status = 0;
-  ASSERT_TRUE(eventually([&] { return waitpid(p.pid, &status, WNOHANG) == p.pid; }, 10000));
-  EXPECT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
 }
 
 TEST(StaticCommand, HttpsRedirectSendsPlainRequestsToTheTlsPort) {
   uint16_t tls = free_port();
-  StaticProcess p({"--port", "0", "--tls-port", std::to_string(tls), "--https-redirect",
-                   "--tls-cert", cert_path("dev.crt"), "--tls-key", cert_path("dev.key"),
-                   "--reactors", "1", VALK_SOURCE_DIR "/certs"});
-  int port = p.plain_port();
-  ASSERT_NE(port, 0);
-  CurlResult plain = curl_do("http://127.0.0.1:" + std::to_string(port) + "/README.md?x");
+  ValkProcess p("static", {"--port", "0", "--tls-port", std::to_string(tls), "--https-redirect",
+                           "--tls-cert", cert_path("dev.crt"), "--tls-key", cert_path("dev.key"),
+                           "--reactors", "1", VALK_SOURCE_DIR "/certs"});
+  ASSERT_NE(p.port(), 0) << p.output();
+  CurlResult plain = curl_do(p.url("/README.md?x"));
   EXPECT_EQ(plain.status, 308);
   EXPECT_NE(
       plain.headers.find("location: https://127.0.0.1:" + std::to_string(tls) + "/README.md?x"),

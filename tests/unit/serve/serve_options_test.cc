@@ -17,10 +17,6 @@
 namespace valk::test {
 namespace {
 
-std::string cert(const std::string& name) {
-  return std::string(VALK_SOURCE_DIR) + "/certs/" + name;
-}
-
 // The port of the https:// address valk serve reported, or 0.
 uint16_t https_port(const ServeProcess& p) {
   std::smatch m;
@@ -31,8 +27,16 @@ uint16_t https_port(const ServeProcess& p) {
   return static_cast<uint16_t>(std::stoi(m[1]));
 }
 
-CurlResult get(const std::string& url, long version) {
-  return curl_do(url, [&](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version); });
+// GET https://NAME:PORT/ with NAME resolving to 127.0.0.1, so the client
+// asks for NAME's certificate (SNI) and checks it against NAME.
+CurlResult get_as(const std::string& name, uint16_t port, const std::string& path) {
+  std::string p = std::to_string(port);
+  return curl_do("https://" + name + ":" + p + path, [&](CURL* c) {
+    static curl_slist* resolve = nullptr;
+    curl_slist_free_all(resolve);
+    resolve = curl_slist_append(nullptr, (name + ":" + p + ":127.0.0.1").c_str());
+    curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
+  });
 }
 
 std::string read_file(const std::string& path) {
@@ -59,19 +63,20 @@ const char* kTlsApp = R"((serve (fn [req]
 
 TEST(ServeOptions, TlsPortServesHttpsBesidePlainHttp) {
   std::string app = write_app("tls_port_app.lisp", kEchoApp);
-  ServeProcess p(
-      {"--tls-port", "0", "--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), app});
+  ServeProcess p({"--tls-port", "0", "--tls-cert", cert_path("dev.crt"), "--tls-key",
+                  cert_path("dev.key"), app});
   ASSERT_NE(p.port(), 0) << p.output();
   uint16_t tls = https_port(p);
   ASSERT_NE(tls, 0) << p.output();
   EXPECT_NE(p.output().find("on http://127.0.0.1:" + std::to_string(p.port()) + " and https://"),
             std::string::npos)
       << p.output();
-  EXPECT_EQ(get(p.url("/a"), CURL_HTTP_VERSION_1_1).body, "app /a");
-  CurlResult h2c = get(p.url("/b"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  EXPECT_EQ(curl_get(p.url("/a"), CURL_HTTP_VERSION_1_1).body, "app /a");
+  CurlResult h2c = curl_get(p.url("/b"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
   EXPECT_EQ(h2c.body, "app /b");
   EXPECT_EQ(h2c.version, CURL_HTTP_VERSION_2_0);
-  CurlResult h2 = get("https://127.0.0.1:" + std::to_string(tls) + "/c", CURL_HTTP_VERSION_2TLS);
+  CurlResult h2 =
+      curl_get("https://127.0.0.1:" + std::to_string(tls) + "/c", CURL_HTTP_VERSION_2TLS);
   EXPECT_EQ(h2.body, "app /c");
   EXPECT_EQ(h2.version, CURL_HTTP_VERSION_2_0);
   EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
@@ -81,36 +86,32 @@ TEST(ServeOptions, HttpsRedirectSendsPlainRequestsToTheTlsPort) {
   std::string app = write_app("redirect_app.lisp", kEchoApp);
   uint16_t tls = free_port();
   ServeProcess p({"--tls-port", std::to_string(tls), "--https-redirect", "--tls-cert",
-                  cert("dev.crt"), "--tls-key", cert("dev.key"), app});
+                  cert_path("dev.crt"), "--tls-key", cert_path("dev.key"), app});
   ASSERT_NE(p.port(), 0) << p.output();
   EXPECT_NE(p.output().find("(redirecting to https)"), std::string::npos) << p.output();
   for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
-    CurlResult r = get(p.url("/a/b?c=d"), version);
+    CurlResult r = curl_get(p.url("/a/b?c=d"), version);
     EXPECT_EQ(r.status, 308);
     EXPECT_NE(r.headers.find("location: https://127.0.0.1:" + std::to_string(tls) + "/a/b?c=d"),
               std::string::npos)
         << r.headers;
     EXPECT_EQ(r.body.find("app"), std::string::npos) << r.body;
   }
-  EXPECT_EQ(get("https://127.0.0.1:" + std::to_string(tls) + "/a", CURL_HTTP_VERSION_2TLS).body,
-            "app /a");
+  EXPECT_EQ(
+      curl_get("https://127.0.0.1:" + std::to_string(tls) + "/a", CURL_HTTP_VERSION_2TLS).body,
+      "app /a");
 }
 
 TEST(ServeOptions, SniChoosesAmongCertificates) {
   std::string app = write_app("sni_app.lisp", kTlsApp);
-  ServeProcess p({"--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), "--tls-cert",
-                  cert("other.crt"), "--tls-key", cert("other.key"), "--workers", "1", app});
+  ServeProcess p({"--tls-cert", cert_path("dev.crt"), "--tls-key", cert_path("dev.key"),
+                  "--tls-cert", cert_path("other.crt"), "--tls-key", cert_path("other.key"),
+                  "--workers", "1", app});
   ASSERT_NE(p.port(), 0) << p.output();
-  std::string port = std::to_string(p.port());
   // curl verifies the certificate against the name: each name must get its
   // own. Names in turn: each request's :tls says its own.
   for (std::string name : {"localhost", "other.test", "other.test", "localhost"}) {
-    CurlResult r = curl_do("https://" + name + ":" + port + "/sni", [&](CURL* c) {
-      static curl_slist* resolve = nullptr;
-      curl_slist_free_all(resolve);
-      resolve = curl_slist_append(nullptr, (name + ":" + port + ":127.0.0.1").c_str());
-      curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
-    });
+    CurlResult r = get_as(name, p.port(), "/sni");
     EXPECT_EQ(r.code, CURLE_OK) << name << ": " << curl_easy_strerror(r.code);
     EXPECT_EQ(r.body, "TLSv1.3 h2 " + name + " false no-cert") << name;
   }
@@ -119,20 +120,21 @@ TEST(ServeOptions, SniChoosesAmongCertificates) {
 TEST(ServeOptions, ClientCertificatesAreRequiredOrRequested) {
   std::string app = write_app("mtls_app.lisp", kTlsApp);
   auto with_client_cert = [](CURL* c) {
-    curl_easy_setopt(c, CURLOPT_SSLCERT, cert("client.crt").c_str());
-    curl_easy_setopt(c, CURLOPT_SSLKEY, cert("client.key").c_str());
+    curl_easy_setopt(c, CURLOPT_SSLCERT, cert_path("client.crt").c_str());
+    curl_easy_setopt(c, CURLOPT_SSLKEY, cert_path("client.key").c_str());
   };
   const std::string client = "TLSv1.3 h2 localhost false CN=valk-test-client true 2 true";
   {
-    ServeProcess p({"--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), "--client-ca",
-                    cert("ca.crt"), app});
+    ServeProcess p({"--tls-cert", cert_path("dev.crt"), "--tls-key", cert_path("dev.key"),
+                    "--client-ca", cert_path("ca.crt"), app});
     ASSERT_NE(p.port(), 0) << p.output();
     EXPECT_NE(curl_do(p.url("/", true)).code, CURLE_OK);
     std::string url = "https://localhost:" + std::to_string(p.port()) + "/";
     EXPECT_EQ(curl_do(url, with_client_cert).body, client);
   }
-  ServeProcess p({"--tls-cert", cert("dev.crt"), "--tls-key", cert("dev.key"), "--tls-port", "0",
-                  "--client-ca", cert("ca.crt"), "--client-cert", "request", app});
+  ServeProcess p({"--tls-cert", cert_path("dev.crt"), "--tls-key", cert_path("dev.key"),
+                  "--tls-port", "0", "--client-ca", cert_path("ca.crt"), "--client-cert", "request",
+                  app});
   ASSERT_NE(p.port(), 0) << p.output();
   std::string url = "https://localhost:" + std::to_string(https_port(p)) + "/";
   EXPECT_EQ(curl_do(url).body, "TLSv1.3 h2 localhost false no-cert");
@@ -143,7 +145,7 @@ TEST(ServeOptions, ClientCertificatesAreRequiredOrRequested) {
                      static_cast<long>(CURL_SSLVERSION_TLSv1_2) | CURL_SSLVERSION_MAX_TLSv1_2);
   });
   EXPECT_EQ(h1.body, "TLSv1.2 http/1.1 localhost false no-cert");
-  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "plain");
+  EXPECT_EQ(curl_get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "plain");
 }
 
 // The same settings from the app's options map.
@@ -153,26 +155,20 @@ TEST(ServeOptions, TheAppsOptionsMapSaysTheSame) {
                 "(serve (fn [req] \"from the app\")\n"
                 "  {:port 0 :tls-port 0 :idle-timeout 300 :log-level :error :max-connections 50\n"
                 "   :tls {:cert \"" +
-                    cert("dev.crt") + "\" :key \"" + cert("dev.key") +
+                    cert_path("dev.crt") + "\" :key \"" + cert_path("dev.key") +
                     "\"\n"
                     "         :sni [{:cert \"" +
-                    cert("other.crt") + "\" :key \"" + cert("other.key") +
+                    cert_path("other.crt") + "\" :key \"" + cert_path("other.key") +
                     "\"}]\n"
                     "         :client-ca \"" +
-                    cert("ca.crt") + "\" :client-cert :request}})\n");
+                    cert_path("ca.crt") + "\" :client-cert :request}})\n");
   ServeProcess p({app});
   ASSERT_NE(p.port(), 0) << p.output();
   uint16_t tls = https_port(p);
   ASSERT_NE(tls, 0) << p.output();
-  std::string port = std::to_string(tls);
-  CurlResult other = curl_do("https://other.test:" + port + "/", [&](CURL* c) {
-    static curl_slist* resolve = nullptr;
-    curl_slist_free_all(resolve);
-    resolve = curl_slist_append(nullptr, ("other.test:" + port + ":127.0.0.1").c_str());
-    curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
-  });
+  CurlResult other = get_as("other.test", tls, "/");
   EXPECT_EQ(other.body, "from the app") << curl_easy_strerror(other.code);
-  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "from the app");
+  EXPECT_EQ(curl_get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "from the app");
   // :idle-timeout 300: a keep-alive connection with no request in flight
   // is closed after about that long (the default would be 60 s).
   int fd = tcp_connect(p.port());
@@ -195,7 +191,7 @@ TEST(ServeOptions, DrainTimeoutCutsWhatOutlastsIt) {
   ServeProcess p({"--drain-timeout", "300", app});
   ASSERT_NE(p.port(), 0) << p.output();
   CurlResult r;
-  std::thread client([&] { r = get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
+  std::thread client([&] { r = curl_get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
@@ -256,7 +252,7 @@ TEST(ServeOptions, MisspelledOrBadOptionsStopTheServerAtStartup) {
     const char* message;
   } flags[] = {
       {{"--log-level", "loud"}, "--log-level must be debug, info, warn, error or off"},
-      {{"--tls-cert", cert("dev.crt")}, "give --tls-cert and --tls-key in pairs"},
+      {{"--tls-cert", cert_path("dev.crt")}, "give --tls-cert and --tls-key in pairs"},
       {{"--client-cert", "maybe"}, "--client-cert must be require or request"},
       {{"--idle-timeout", "soon"},
        "--idle-timeout must be milliseconds from 0 to 86400000, got 'soon'"},
@@ -280,7 +276,7 @@ TEST(ServeOptions, LispErrorsGoToTheErrorLogAtItsLevel) {
   {
     ServeProcess p({"--error-log", log, app});
     ASSERT_NE(p.port(), 0) << p.output();
-    EXPECT_EQ(get(p.url("/x"), CURL_HTTP_VERSION_1_1).status, 500);
+    EXPECT_EQ(curl_get(p.url("/x"), CURL_HTTP_VERSION_1_1).status, 500);
     EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
     EXPECT_EQ(p.output().find("broken handler"), std::string::npos) << p.output();
   }
@@ -294,7 +290,7 @@ TEST(ServeOptions, LispErrorsGoToTheErrorLogAtItsLevel) {
   {
     ServeProcess p({"--error-log", log, "--log-level", "off", app});
     ASSERT_NE(p.port(), 0) << p.output();
-    EXPECT_EQ(get(p.url("/x"), CURL_HTTP_VERSION_1_1).status, 500);
+    EXPECT_EQ(curl_get(p.url("/x"), CURL_HTTP_VERSION_1_1).status, 500);
     EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
   }
   EXPECT_EQ(read_file(log).find("broken handler"), std::string::npos);

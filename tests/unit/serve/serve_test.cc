@@ -52,15 +52,11 @@ class ServeTest : public ::testing::Test {
 
 ServeProcess* ServeTest::server_ = nullptr;
 
-CurlResult get(const std::string& url, long version) {
-  return curl_do(url, [version](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version); });
-}
-
 TEST_F(ServeTest, HelloOverHttp1AndH2c) {
-  CurlResult h1 = get(server_->url("/"), CURL_HTTP_VERSION_1_1);
+  CurlResult h1 = curl_get(server_->url("/"), CURL_HTTP_VERSION_1_1);
   EXPECT_EQ(h1.status, 200);
   EXPECT_EQ(h1.body, "Hello, World!");
-  CurlResult h2 = get(server_->url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  CurlResult h2 = curl_get(server_->url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
   EXPECT_EQ(h2.status, 200);
   EXPECT_EQ(h2.version, CURL_HTTP_VERSION_2_0);
   EXPECT_EQ(h2.body, "Hello, World!");
@@ -110,7 +106,7 @@ TEST_F(ServeTest, HandlersAwaitWithoutBlockingOthers) {
   std::atomic<int> ok{0};
   for (int i = 0; i < 20; i++) {
     clients.emplace_back([&] {
-      if (get(server_->url("/sleep"), CURL_HTTP_VERSION_1_1).body == "slept") {
+      if (curl_get(server_->url("/sleep"), CURL_HTTP_VERSION_1_1).body == "slept") {
         ok++;
       }
     });
@@ -137,25 +133,25 @@ TEST_F(ServeTest, PostBodyReachesTheHandler) {
 }
 
 TEST_F(ServeTest, LispErrorGives500WithRequestIdAndServerGoesOn) {
-  CurlResult r = get(server_->url("/boom"), CURL_HTTP_VERSION_1_1);
+  CurlResult r = curl_get(server_->url("/boom"), CURL_HTTP_VERSION_1_1);
   EXPECT_EQ(r.status, 500);
   EXPECT_NE(r.body.find("request "), std::string::npos);
   EXPECT_NE(r.headers.find("x-request-id: "), std::string::npos);
   server_->read_until([&] { return server_->output().find("boom") != std::string::npos; }, 5000);
   EXPECT_NE(server_->output().find("serve_app.lisp:8:"), std::string::npos) << server_->output();
-  EXPECT_EQ(get(server_->url("/"), CURL_HTTP_VERSION_1_1).status, 200);
+  EXPECT_EQ(curl_get(server_->url("/"), CURL_HTTP_VERSION_1_1).status, 200);
 }
 
 // A request's id is "<worker>-<n>": the same in :request-id, in the
 // x-request-id header of an error answer and in its body.
 TEST_F(ServeTest, RequestIdsAreWorkerDashNumber) {
   std::regex form("[0-9]+-[0-9]+");
-  std::string first = get(server_->url("/rid"), CURL_HTTP_VERSION_1_1).body;
-  std::string second = get(server_->url("/rid"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).body;
+  std::string first = curl_get(server_->url("/rid"), CURL_HTTP_VERSION_1_1).body;
+  std::string second = curl_get(server_->url("/rid"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).body;
   EXPECT_TRUE(std::regex_match(first, form)) << first;
   EXPECT_TRUE(std::regex_match(second, form)) << second;
   EXPECT_NE(first, second);
-  CurlResult r = get(server_->url("/boom"), CURL_HTTP_VERSION_1_1);
+  CurlResult r = curl_get(server_->url("/boom"), CURL_HTTP_VERSION_1_1);
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.headers, m, std::regex("x-request-id: ([0-9]+-[0-9]+)")))
       << r.headers;
@@ -163,11 +159,11 @@ TEST_F(ServeTest, RequestIdsAreWorkerDashNumber) {
 }
 
 TEST_F(ServeTest, InvalidResponseGives500) {
-  EXPECT_EQ(get(server_->url("/bad"), CURL_HTTP_VERSION_1_1).status, 500);
+  EXPECT_EQ(curl_get(server_->url("/bad"), CURL_HTTP_VERSION_1_1).status, 500);
 }
 
 TEST_F(ServeTest, HeaderValueWithCrLfGives500AndForgesNothing) {
-  CurlResult r = get(server_->url("/inject"), CURL_HTTP_VERSION_1_1);
+  CurlResult r = curl_get(server_->url("/inject"), CURL_HTTP_VERSION_1_1);
   EXPECT_EQ(r.status, 500);
   EXPECT_EQ(r.headers.find("pwned"), std::string::npos) << r.headers;
   EXPECT_NE(r.headers.find("x-request-id: "), std::string::npos) << r.headers;
@@ -178,20 +174,20 @@ TEST_F(ServeTest, HeaderValueWithCrLfGives500AndForgesNothing) {
 }
 
 TEST_F(ServeTest, NilIs404AndRepeatedHeadersAreSent) {
-  EXPECT_EQ(get(server_->url("/nothing"), CURL_HTTP_VERSION_1_1).status, 404);
-  CurlResult r = get(server_->url("/multi"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(curl_get(server_->url("/nothing"), CURL_HTTP_VERSION_1_1).status, 404);
+  CurlResult r = curl_get(server_->url("/multi"), CURL_HTTP_VERSION_1_1);
   EXPECT_NE(r.headers.find("set-cookie: a=1"), std::string::npos) << r.headers;
   EXPECT_NE(r.headers.find("set-cookie: b=2"), std::string::npos) << r.headers;
 }
 
 TEST_F(ServeTest, RunawayHandlerGets503AndOthersKeepRunning) {
   std::thread spinner([&] {
-    CurlResult r = get(server_->url("/spin"), CURL_HTTP_VERSION_1_1);
+    CurlResult r = curl_get(server_->url("/spin"), CURL_HTTP_VERSION_1_1);
     EXPECT_EQ(r.status, 503);
   });
   // While one fiber spins, the other requests on the same workers finish.
   for (int i = 0; i < 5; i++) {
-    EXPECT_EQ(get(server_->url("/"), CURL_HTTP_VERSION_1_1).body, "Hello, World!");
+    EXPECT_EQ(curl_get(server_->url("/"), CURL_HTTP_VERSION_1_1).body, "Hello, World!");
   }
   spinner.join();
 }
@@ -224,12 +220,12 @@ TEST(ServeStatic, DirectoriesAreServedBesideTheApp) {
   ASSERT_NE(p.port(), 0) << p.output();
 
   for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
-    CurlResult css = get(p.url("/assets/css/site.css"), version);
+    CurlResult css = curl_get(p.url("/assets/css/site.css"), version);
     EXPECT_EQ(css.status, 200);
     EXPECT_EQ(css.body, "body { color: teal }\n");
     EXPECT_NE(css.headers.find("content-type: text/css"), std::string::npos) << css.headers;
   }
-  CurlResult hello = get(p.url("/assets/hello.txt"), CURL_HTTP_VERSION_1_1);
+  CurlResult hello = curl_get(p.url("/assets/hello.txt"), CURL_HTTP_VERSION_1_1);
   size_t at = hello.headers.find("etag: ");
   ASSERT_NE(at, std::string::npos) << hello.headers;
   std::string etag = hello.headers.substr(at + 6, hello.headers.find('\r', at) - at - 6);
@@ -241,9 +237,9 @@ TEST(ServeStatic, DirectoriesAreServedBesideTheApp) {
   });
   EXPECT_EQ(again.status, 304);
   // The flag's directory wins over the app's for the same prefix.
-  EXPECT_EQ(get(p.url("/docs/note.txt"), CURL_HTTP_VERSION_1_1).body, "from the flag\n");
-  EXPECT_EQ(get(p.url("/assets/missing.txt"), CURL_HTTP_VERSION_1_1).status, 404);
-  CurlResult bare = get(p.url("/assets"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(curl_get(p.url("/docs/note.txt"), CURL_HTTP_VERSION_1_1).body, "from the flag\n");
+  EXPECT_EQ(curl_get(p.url("/assets/missing.txt"), CURL_HTTP_VERSION_1_1).status, 404);
+  CurlResult bare = curl_get(p.url("/assets"), CURL_HTTP_VERSION_1_1);
   EXPECT_EQ(bare.status, 301);
   EXPECT_NE(bare.headers.find("location: /assets/"), std::string::npos) << bare.headers;
   CurlResult escape = curl_do(p.url("/assets/../app.lisp"),
@@ -251,9 +247,9 @@ TEST(ServeStatic, DirectoriesAreServedBesideTheApp) {
   EXPECT_EQ(escape.status, 403);
   EXPECT_EQ(escape.body.find("serve"), std::string::npos);
   // Everything else, including look-alike prefixes, goes to the app.
-  EXPECT_EQ(get(p.url("/assetsx/hello.txt"), CURL_HTTP_VERSION_1_1).body,
+  EXPECT_EQ(curl_get(p.url("/assetsx/hello.txt"), CURL_HTTP_VERSION_1_1).body,
             "app: /assetsx/hello.txt");
-  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).body, "app: /");
+  EXPECT_EQ(curl_get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).body, "app: /");
 }
 
 TEST(ServeStatic, MissingDirectoryIsAStartupError) {
@@ -290,7 +286,7 @@ TEST(ServeSingleThread, IsTheDefaultWhenPinnedToOneCpu) {
   EXPECT_NE(p.output().find("(one thread: 1 worker sharing its loop with the reactor)"),
             std::string::npos)
       << p.output();
-  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "pinned 0");
+  EXPECT_EQ(curl_get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "pinned 0");
   // A body over the buffered limit streams in on the shared loop: the
   // reader parks, and the reactor's arrivals wake it in the same thread.
   std::string body(3 << 20, 'b');
@@ -318,14 +314,14 @@ TEST(ServeSingleThread, ServesAwaitsStreamsAndDrains) {
   EXPECT_NE(p.output().find("(one thread: 1 worker sharing its loop with the reactor)"),
             std::string::npos)
       << p.output();
-  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "one thread");
-  EXPECT_EQ(get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).body, "one thread");
+  EXPECT_EQ(curl_get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "one thread");
+  EXPECT_EQ(curl_get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).body, "one thread");
   auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> clients;
   std::atomic<int> ok{0};
   for (int i = 0; i < 10; i++) {
     clients.emplace_back([&] {
-      if (get(p.url("/sleep"), CURL_HTTP_VERSION_1_1).body == "slept") {
+      if (curl_get(p.url("/sleep"), CURL_HTTP_VERSION_1_1).body == "slept") {
         ok++;
       }
     });
@@ -342,7 +338,7 @@ TEST(ServeSingleThread, ServesAwaitsStreamsAndDrains) {
     EXPECT_EQ(h2.streams[id].body.size(), 100000u);
   }
   CurlResult r;
-  std::thread slow([&] { r = get(p.url("/sleep"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
+  std::thread slow([&] { r = curl_get(p.url("/sleep"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
   slow.join();
@@ -412,7 +408,7 @@ TEST(ServeShutdown, SigtermDrainsRequestsInFlight) {
   ServeProcess p({app});
   ASSERT_NE(p.port(), 0) << p.output();
   CurlResult r;
-  std::thread client([&] { r = get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
+  std::thread client([&] { r = curl_get(p.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
   std::this_thread::sleep_for(std::chrono::milliseconds(150));
   EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
   client.join();
