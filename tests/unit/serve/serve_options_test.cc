@@ -294,6 +294,12 @@ TEST(ServeOptions, LispErrorsGoToTheErrorLogAtItsLevel) {
     EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
   }
   EXPECT_EQ(read_file(log).find("broken handler"), std::string::npos);
+  // A log that cannot be opened stops valk serve at startup.
+  ServeProcess bad({"--error-log", "/nonexistent-dir/error.log", app});
+  EXPECT_EQ(bad.wait_exit(), 1);
+  EXPECT_NE(bad.output().find("cannot open log file /nonexistent-dir/error.log: No such file"),
+            std::string::npos)
+      << bad.output();
 }
 
 }  // namespace
