@@ -10,9 +10,6 @@
 #include "lisp/utf8.h"
 #include "net/stream.h"
 #include "serve/header_cache.h"
-#include "serve/recent_headers.h"
-#include "serve/recent_strings.h"
-#include "serve/recent_tls.h"
 #include "serve/request_body.h"
 #include "util/ascii.h"
 
@@ -266,14 +263,13 @@ Value make_headers_map(lisp::Heap& h, const HttpKeys& k, RecentStrings& recent,
 
 }  // namespace
 
-Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& recent,
-                       RecentHeaders& recent_headers, RecentTls& recent_tls, const HttpRequest& req,
-                       std::string_view request_id) {
+Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentRequestParts& recent,
+                       const HttpRequest& req, std::string_view request_id) {
   lisp::Heap& h = iso.heap();
-  Value headers = recent_headers.get(req.headers, req.header_text);
+  Value headers = recent.headers.get(req.headers, req.header_text);
   if (headers.is_nil()) {
-    headers = make_headers_map(h, k, recent, req.headers);
-    recent_headers.put(req.headers, req.header_text, headers);
+    headers = make_headers_map(h, k, recent.strings, req.headers);
+    recent.headers.put(req.headers, req.header_text, headers);
   }
   Value body, body_stream;
   if (!req.body.empty()) {
@@ -287,21 +283,21 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentStrings& rec
     body_stream = val(b);
   }
   Value tls;
-  if (req.tls && !recent_tls.find(*req.tls, &tls)) {
-    tls = tls_value(h, k, recent, *req.tls);
-    recent_tls.put(*req.tls, tls);
+  if (req.tls && !recent.tls.find(*req.tls, &tls)) {
+    tls = tls_value(h, k, recent.strings, *req.tls);
+    recent.tls.put(*req.tls, tls);
   }
   // In the order of HttpKeys::request_map's keys.
   Value values[] = {
       method_keyword(iso, k, req.method),
-      recent.get(req.path),
-      req.query.empty() ? Value::nil() : recent.get(req.query),
+      recent.strings.get(req.path),
+      req.query.empty() ? Value::nil() : recent.strings.get(req.query),
       headers,
       body,
       body_stream,
       req.scheme == "https" ? k.https : k.http,
-      recent.get(req.authority),
-      recent.get(req.peer),
+      recent.strings.get(req.authority),
+      recent.strings.get(req.peer),
       k.protocol_name(req.protocol),
       h.string(request_id),
       tls,

@@ -16,15 +16,15 @@
 
 #include "lisp/collections.h"
 #include "lisp/isolate.h"
+#include "serve/recent_headers.h"
+#include "serve/recent_strings.h"
+#include "serve/recent_tls.h"
 #include "serve/worker.h"
 #include "valk/server.h"
 
 namespace valk::serve {
 
 class ResponseHeaderCache;
-class RecentHeaders;
-class RecentStrings;
-class RecentTls;
 
 // Keys of request and response maps, interned once per isolate and rooted.
 class HttpKeys {
@@ -58,12 +58,18 @@ class HttpKeys {
   std::vector<lisp::Value> common_names_[kMaxCommonName + 1];
 };
 
-// Texts that repeat between requests (header values, path, authority,
-// peer) come from `recent`; a header list seen before gets its map from
-// `recent_headers`, and the :tls map of the last TLS connection's facts
-// comes from `recent_tls`.
-lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, RecentStrings& recent,
-                             RecentHeaders& recent_headers, RecentTls& recent_tls,
+// What request maps share with the requests before them, each piece rooted
+// in the worker's isolate: strings of texts that repeat (header values,
+// path, authority, peer), the :headers map of a header list seen before,
+// and the :tls map of the last TLS connection's facts.
+struct RecentRequestParts {
+  explicit RecentRequestParts(lisp::Isolate& iso) : strings(iso), headers(iso), tls(iso) {}
+  RecentStrings strings;
+  RecentHeaders headers;
+  RecentTls tls;
+};
+
+lisp::Value make_request_map(lisp::Isolate& iso, const HttpKeys& keys, RecentRequestParts& recent,
                              const HttpRequest& req, std::string_view request_id);
 
 struct HttpResponse {

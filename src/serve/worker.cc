@@ -11,9 +11,6 @@
 #include "lisp/printer.h"
 #include "serve/header_cache.h"
 #include "serve/http_map.h"
-#include "serve/recent_headers.h"
-#include "serve/recent_strings.h"
-#include "serve/recent_tls.h"
 #include "valk/valk.h"
 
 namespace valk::serve {
@@ -504,21 +501,15 @@ void Worker::thread_main() {
     keys_ = &keys;
     ResponseHeaderCache header_cache(iso);
     header_cache_ = &header_cache;
-    RecentStrings recent_strings(iso);
-    recent_strings_ = &recent_strings;
-    RecentHeaders recent_headers(iso);
-    recent_headers_ = &recent_headers;
-    RecentTls recent_tls(iso);
-    recent_tls_ = &recent_tls;
+    RecentRequestParts recent(iso);
+    recent_ = &recent;
     uv_timer_start(
         &deadline_timer_, [](uv_timer_t* t) { static_cast<Worker*>(t->data)->sweep_deadlines(); },
         100, 100);
     iso.run_loop(&stop_loop_);
     keys_ = nullptr;
     header_cache_ = nullptr;
-    recent_strings_ = nullptr;
-    recent_headers_ = nullptr;
-    recent_tls_ = nullptr;
+    recent_ = nullptr;
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&local_wakeup_), nullptr);
@@ -576,8 +567,7 @@ void Worker::begin(std::unique_ptr<HttpRequest> request) {
   auto f = std::make_unique<InFlight>(this);
   char id_text[48];
   std::string_view request_id(id_text, write_request_id(options_.index, id, id_text) - id_text);
-  Value req = make_request_map(iso, *keys_, *recent_strings_, *recent_headers_, *recent_tls_,
-                               *request, request_id);
+  Value req = make_request_map(iso, *keys_, *recent_, *request, request_id);
   f->request = std::move(request);
   lisp::Fiber* fiber = iso.spawn_call(iso.rooted(app_slot_), &req, 1);
   f->deadline_ms = uv_now(iso.loop()) + deadline_ms_;

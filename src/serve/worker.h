@@ -46,9 +46,7 @@ namespace valk::serve {
 
 class HttpKeys;
 class ResponseHeaderCache;
-class RecentHeaders;
-class RecentStrings;
-class RecentTls;
+struct RecentRequestParts;
 
 // A request copied off the reactor: everything the Lisp side may look at.
 // The head's text is copied into one string that the views point into.
@@ -213,9 +211,7 @@ class Worker {
   uint32_t app_slot_ = 0;
   const HttpKeys* keys_ = nullptr;
   ResponseHeaderCache* header_cache_ = nullptr;
-  RecentStrings* recent_strings_ = nullptr;
-  RecentTls* recent_tls_ = nullptr;
-  RecentHeaders* recent_headers_ = nullptr;
+  RecentRequestParts* recent_ = nullptr;
   uint32_t deadline_ms_ = 0;
   uint64_t instruction_budget_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<InFlight>> in_flight_;
