@@ -1,4 +1,4 @@
-// Shared internals of the map and set implementations (map.cc), for
+// Shared internals of the map and set implementations (map.cc, map_trie.cc), for
 // set.cc, equality.cc and the tests. Not for use outside the collections.
 #pragma once
 
