@@ -348,6 +348,12 @@ class Server {
   void wait();
   // shutdown() then wait().
   void stop();
+  // Writes out now what the reactor of the calling thread has ready to
+  // send: the responses completed on that thread (the host's loop with
+  // options.loop), which otherwise go out when the loop next prepares to
+  // poll. For a host with work of its own to do before its loop polls
+  // again. A no-op on any other thread.
+  void flush();
   // A snapshot of the counters. Any thread.
   ServerCounters counters() const;
   // Writes `message` as one line of the error log (options.error_log, with

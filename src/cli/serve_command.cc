@@ -263,14 +263,7 @@ int serve_command(int argc, char** argv) {
   ServerOptions options = lisp_app.server_options();
   Server server(options,
                 [&](Request& req, Responder res) { lisp_app.handle(req, std::move(res)); });
-  bool started = false;
-  if (lisp_app.single_thread()) {
-    // The server's reactor lives on the worker's loop: start it there.
-    lisp_app.worker(0).call([&] { started = server.start(&error); });
-  } else {
-    started = server.start(&error);
-  }
-  if (!started) {
+  if (!lisp_app.start_server(server, &error)) {
     fprintf(stderr, "valk serve: %s\n", error.c_str());
     lisp_app.stop();  // a single-thread worker's loop finishes closing the server
     return 1;

@@ -99,6 +99,7 @@ void Heap::release_page(char* page) {
 // first), else a new page.
 void* Heap::allocate_from_next_run(size_t c) {
   SizeClass& sc = classes_[c];
+  entered_[c / 64] |= uint64_t{1} << (c % 64);
   size_t cell = (c + 1) * kGranule;
   while (sc.page == nullptr ||
          !PageHeader::of(sc.page)->free_run(sc.bump_end, &sc.bump, &sc.bump_end)) {
@@ -581,6 +582,28 @@ void Heap::sweep_large() {
   large_.resize(kept);
 }
 
+void Heap::idle_work() {
+  if (stats_.bytes_live >= next_collection_ - next_collection_ / 8) {
+    collect();
+  }
+  for (size_t w = 0; w < std::size(entered_); w++) {
+    for (uint64_t bits = entered_[w]; bits != 0; bits &= bits - 1) {
+      size_t c = w * 64 + std::countr_zero(bits);
+      SizeClass& sc = classes_[c];
+      if (sc.next_page < sc.pages.size()) {
+        finalize_dead(sc.pages[sc.next_page]);  // idempotent: entering it finds nothing left
+        continue;
+      }
+      // The current run is the page's last when it ends at the limit.
+      PageHeader* ph = PageHeader::of(sc.page);
+      if (sc.bump_end == ph->limit() &&
+          static_cast<size_t>(sc.bump_end - sc.bump) < kPageSize / 4) {
+        sc.pages.push_back(new_page((c + 1) * kGranule));  // entered as a page to sweep: all free
+      }
+    }
+  }
+}
+
 void Heap::collect() {
   stats_.bytes_high_water = std::max(stats_.bytes_high_water, stats_.bytes_live);
   allocated_before_gc_ += stats_.bytes_live - live_after_gc_;
@@ -608,6 +631,7 @@ void Heap::collect() {
   }
   sweep_large();
   pages_.trim(kMaxSparePages);
+  std::fill(std::begin(entered_), std::end(entered_), 0);
 
   stats_.collections++;
   live_after_gc_ = stats_.bytes_live;

@@ -208,6 +208,14 @@ class Heap {
   // stress mode, when anything was).
   bool should_collect() const { return stats_.bytes_live >= next_collection_; }
   void collect();
+  // Does now, while the thread has nothing else to run, what would otherwise
+  // fall on the next allocations and so on whichever request makes them:
+  // the collection, if the heap is within an eighth of its threshold; the
+  // finalization of the dead in each size class's next page to sweep; and a
+  // fresh page for a class whose last page is nearly used up (preparing a
+  // page from the pool touches memory last used a collection ago, a few
+  // microseconds on a virtual machine).
+  void idle_work();
   // Stress mode: collect at every safe point that follows an allocation.
   void set_stress(bool on);
   bool stress() const { return stress_; }
@@ -336,6 +344,9 @@ class Heap {
   Symbol* intern(InternTable& table, Tag type, std::string_view name);
 
   SizeClass classes_[kNumClasses];
+  // A bit per size class that allocation has entered a page of since the
+  // last collection (its `page` is set): the classes idle_work() visits.
+  uint64_t entered_[kNumClasses / 64] = {};
   std::vector<Obj*> large_;
   PagePool pages_;
   // Collect when bytes_live reaches this.

@@ -377,17 +377,25 @@ void Isolate::run_loop(const bool* stop) {
     if (!poll_due()) {
       continue;
     }
-    // Poll without blocking while fibers are ready; block otherwise.
-    work_since_poll_ = 0;
-    uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+    poll();
   }
+}
+
+int Isolate::poll() {
+  work_since_poll_ = 0;
+  if (ready_head_ == nullptr) {
+    if (before_block_) {
+      before_block_();
+    }
+    heap_.idle_work();
+  }
+  return uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
 }
 
 void Isolate::run_until_idle() {
   for (;;) {
     run_ready(nullptr);
-    int alive = uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
-    if (alive == 0 && ready_head_ == nullptr) {
+    if (poll() == 0 && ready_head_ == nullptr) {
       return;
     }
   }
@@ -474,10 +482,7 @@ EvalResult Isolate::run_until(Promise* p) {
     if (!poll_due()) {
       continue;
     }
-    // Poll without blocking while fibers are ready; block otherwise.
-    work_since_poll_ = 0;
-    int alive = uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
-    if (alive == 0 && ready_head_ == nullptr && p->state == PromiseState::Pending) {
+    if (poll() == 0 && ready_head_ == nullptr && p->state == PromiseState::Pending) {
       unroot(slot);
       Value data[2] = {heap_.keyword("type"), heap_.keyword("deadlock")};
       return {false, val(make_error(heap_.string("awaited a promise that can never settle"),

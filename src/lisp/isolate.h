@@ -139,6 +139,11 @@ class Isolate {
   // Runs fibers and loop events until nothing is left to run: no ready
   // fiber, no timer or I/O pending (what `valk run` does at the end).
   void run_until_idle();
+  // Called on the loop's thread each time the loop is about to block with no
+  // fiber ready, before the heap's idle work: for a host that shares the
+  // loop and has work of its own to finish first (valk serve's one-thread
+  // mode writes its responses out).
+  void set_before_block(std::function<void()> fn) { before_block_ = std::move(fn); }
   // Parks the current fiber until `p` settles; returns Tag::Park.
   Value park_on(Promise* p);
   // Requests cancellation of the fiber behind `p` (or of its operation).
@@ -181,6 +186,10 @@ class Isolate {
   bool poll_due() const {
     return ready_head_ == nullptr || work_since_poll_ >= options_.slice_budget;
   }
+  // Polls the loop: without blocking while fibers are ready; otherwise
+  // after the before-block hook and the heap's idle work. Returns uv_run's
+  // result.
+  int poll();
   void settle(Promise* p, PromiseState state, Value v);
 
   IsolateOptions options_;
@@ -209,6 +218,7 @@ class Isolate {
   PendingOp* ops_ = nullptr;  // intrusive list of pending operations
   uint64_t gensym_counter_ = 0;
   uint64_t work_since_poll_ = 0;
+  std::function<void()> before_block_;
 
  public:
   // Absolute paths of modules imported so far.

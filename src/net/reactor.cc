@@ -193,21 +193,24 @@ void Reactor::apply(Completion* c) {
 // ---- the flush point ----------------------------------------------------------
 
 void Reactor::on_prepare(uv_prepare_t* p) {
-  auto* r = static_cast<Reactor*>(p->data);
-  r->apply_local();
-  while (!r->dirty_.empty()) {
-    r->dirty_batch_.swap(r->dirty_);
-    for (Conn* c : r->dirty_batch_) {
+  static_cast<Reactor*>(p->data)->flush_point();
+}
+
+void Reactor::flush_point() {
+  apply_local();
+  while (!dirty_.empty()) {
+    dirty_batch_.swap(dirty_);
+    for (Conn* c : dirty_batch_) {
       c->dirty = false;
     }
-    for (Conn* c : r->dirty_batch_) {
+    for (Conn* c : dirty_batch_) {
       c->flush();
     }
-    r->dirty_batch_.clear();
+    dirty_batch_.clear();
     // A flush may queue completions (cancel callbacks respond at once).
-    r->apply_local();
+    apply_local();
   }
-  r->update_gauges();
+  update_gauges();
 }
 
 // The batches are members, swapped with the queues rather than built anew,

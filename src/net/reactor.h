@@ -62,7 +62,12 @@ class Reactor {
 
   // ---- reactor thread ----
   static Reactor* current();
+  ServerImpl* server() const { return server_; }
   uv_loop_t* loop() { return loop_; }
+  // Applies the completions posted from this thread and writes out every
+  // connection with something to send. Runs before each poll of the loop
+  // (the prepare phase), and at Server::flush().
+  void flush_point();
   // Inline: the protocols read options and the log's level per request.
   const ServerOptions& options() const { return *options_; }
   const TlsContext& tls() const;

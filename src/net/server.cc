@@ -215,6 +215,13 @@ void Server::stop() {
   impl_->shutdown();
   impl_->wait();
 }
+void Server::flush() {
+  net::Reactor* r = net::Reactor::current();
+  if (r != nullptr && r->server() == impl_.get()) {
+    r->flush_point();
+  }
+}
+
 ServerCounters Server::counters() const {
   return impl_->counters();
 }

@@ -167,6 +167,21 @@ void App::post(Request& req, Responder res) {
   });
 }
 
+bool App::start_server(Server& server, std::string* error) {
+  if (!single_thread_) {
+    return server.start(error);
+  }
+  bool started = false;
+  Worker& w = *workers_[0];
+  w.call([&] {
+    started = server.start(error);
+    if (started) {
+      w.set_before_block([&server] { server.flush(); });
+    }
+  });
+  return started;
+}
+
 void App::stop() {
   for (auto& w : workers_) {
     w->stop();

@@ -46,7 +46,12 @@ class App {
   // The server settings the config asks for.
   ServerOptions server_options() const;
   bool single_thread() const { return single_thread_; }
-  Worker& worker(size_t i) { return *workers_[i]; }
+  // Starts `server` (made with server_options()). In one-thread mode its
+  // reactor shares worker 0's loop: it is started there, and the worker
+  // writes the responses out before its idle work each time its loop is
+  // about to block, so that work does not delay them. The server must
+  // outlive the workers (stop()). Main thread.
+  bool start_server(Server& server, std::string* error);
   size_t worker_count() const { return workers_.size(); }
 
   // Hands a request to a static directory or to a worker (round robin).

@@ -411,6 +411,10 @@ void Worker::call(std::function<void()> fn) {
   cv.wait(lock, [&] { return done; });
 }
 
+void Worker::set_before_block(std::function<void()> fn) {
+  iso_->set_before_block(std::move(fn));
+}
+
 void Worker::stop() {
   for (;;) {
     auto m = std::make_unique<WorkerMessage>();

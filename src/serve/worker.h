@@ -128,6 +128,9 @@ class Worker {
   // Runs `fn` on the worker thread and waits for it. Main thread, after a
   // successful start().
   void call(std::function<void()> fn);
+  // Has the isolate call `fn` each time the worker's loop is about to block
+  // (Isolate::set_before_block). Worker thread.
+  void set_before_block(std::function<void()> fn);
   // The worker's libuv loop (for a server sharing its thread). Valid after
   // a successful start().
   uv_loop_t* loop() const { return loop_; }

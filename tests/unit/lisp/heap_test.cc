@@ -252,5 +252,90 @@ TEST(Heap, StressModeCollectsAfterEveryAllocation) {
   EXPECT_EQ(heap.stats().objects_live, 0u);
 }
 
+// idle_work() collects once the heap is within an eighth of the threshold
+// that would make the next safe point collect, and not before.
+TEST(Heap, IdleWorkCollectsOnlyNearTheThreshold) {
+  Heap heap;
+  heap.set_root_marker([](Tracer&) {});
+  while (!heap.should_collect()) {
+    heap.string("garbage");
+  }
+  heap.collect();
+  // A collection leaves nothing live, so the next threshold is as far as
+  // the first one was.
+  size_t threshold = heap.stats().bytes_high_water;
+  auto fill_to = [&](size_t bytes) {
+    while (heap.stats().bytes_live < bytes) {
+      heap.string("garbage");
+    }
+  };
+  fill_to(threshold * 8 / 10);
+  heap.idle_work();
+  EXPECT_EQ(heap.stats().collections, 1u);
+  fill_to(threshold * 9 / 10);
+  ASSERT_FALSE(heap.should_collect());
+  heap.idle_work();
+  EXPECT_EQ(heap.stats().collections, 2u);
+  EXPECT_EQ(heap.stats().objects_live, 0u);
+}
+
+// The dead of the page allocation will enter next are finalized by
+// idle_work(), before any allocation reaches them.
+TEST(Heap, IdleWorkFinalizesTheNextPageAhead) {
+  Heap heap;
+  destroyed = 0;
+  std::vector<Value> kept;
+  heap.set_root_marker([&](Tracer& t) {
+    for (Value v : kept) {
+      t.mark(v);
+    }
+  });
+  // Several pages of the class, each keeping a survivor (so none is empty).
+  for (int i = 0; i < 10000; i++) {
+    Value v = val(heap.make_class<ClassObj>(Tag::Internal, &kCountedClass));
+    if (i % 100 == 0) {
+      kept.push_back(v);
+    }
+  }
+  heap.collect();
+  ASSERT_EQ(destroyed, 0);                                   // finalized lazily
+  heap.make_class<ClassObj>(Tag::Internal, &kCountedClass);  // enters the first page
+  int after_first_page = destroyed;
+  ASSERT_GT(after_first_page, 0);
+  heap.idle_work();
+  EXPECT_GT(destroyed, after_first_page);
+  int after_idle = destroyed;
+  heap.idle_work();  // the same page again: nothing left in it
+  EXPECT_EQ(destroyed, after_idle);
+}
+
+// A class whose last page is three quarters used gets its next page from
+// idle_work(), and the allocations that follow use it without taking
+// another; one with room left gets nothing.
+TEST(Heap, IdleWorkGivesANearlyFullClassItsNextPage) {
+  Heap heap;
+  heap.set_root_marker([](Tracer&) {});
+  size_t before = heap.stats().bytes_live;
+  heap.string("x");
+  size_t cell = heap.stats().bytes_live - before;
+  size_t per_page = (Heap::kPageSize - 1024) / cell;  // about: the header takes a KiB
+  for (size_t i = 1; i < per_page / 2; i++) {
+    heap.string("x");
+  }
+  size_t one_page = heap.stats().bytes_in_pages;
+  heap.idle_work();
+  EXPECT_EQ(heap.stats().bytes_in_pages, one_page);  // half full: nothing yet
+  for (size_t i = per_page / 2; i < per_page * 8 / 10; i++) {
+    heap.string("x");
+  }
+  heap.idle_work();
+  size_t two_pages = heap.stats().bytes_in_pages;
+  EXPECT_EQ(two_pages, one_page + Heap::kPageSize);
+  for (size_t i = per_page * 8 / 10; i < per_page * 3 / 2; i++) {
+    heap.string("x");
+  }
+  EXPECT_EQ(heap.stats().bytes_in_pages, two_pages);
+}
+
 }  // namespace
 }  // namespace valk::lisp

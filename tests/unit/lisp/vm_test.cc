@@ -187,6 +187,17 @@ TEST_P(VmTest, FibersAwaitSleepAll) {
   EXPECT_NE(t.find("timeout"), std::string::npos) << t;
 }
 
+// The host's hook runs each time the loop is about to wait with no fiber
+// ready, and only then.
+TEST_P(VmTest, BeforeBlockHookRunsWhenTheLoopIsAboutToWait) {
+  int calls = 0;
+  iso_.set_before_block([&] { calls++; });
+  EXPECT_EQ(eval("(+ 1 2)"), "3");
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(eval("(await (sleep 1))"), "nil");
+  EXPECT_GE(calls, 1);
+}
+
 TEST_P(VmTest, CancelRunsFinally) {
   EXPECT_EQ(
       eval("(def cleaned (atom false))"

@@ -3,6 +3,8 @@
 #include <mutex>
 #include <thread>
 
+#include <uv.h>
+
 #include "h2_client.h"
 #include "net_test_util.h"
 
@@ -181,6 +183,59 @@ TEST(Basic, StaleResponderIsDropped) {
 
 // A header value with CR LF would forge headers on HTTP/1.1: the reactor
 // answers 500 instead of sending it, on every protocol.
+// On the host's loop (options.loop), a response the handler completes goes
+// out when the loop next prepares to poll; Server::flush() writes it at
+// once. The check handle runs after the loop's I/O callbacks, in between.
+TEST(HostLoop, FlushWritesCompletedResponsesAtOnce) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  ServerOptions o = base_options();
+  o.loop = &loop;
+  struct Probe {
+    Server* server = nullptr;
+    bool answered = false;
+    bool flushed = false;
+    uint64_t before = 0;
+    uint64_t after = 0;
+  } probe;
+  Server server(o, [&](Request&, Responder res) {
+    res.respond(200, {}, "hi");
+    probe.answered = true;
+  });
+  std::string error;
+  ASSERT_TRUE(server.start(&error)) << error;
+  probe.server = &server;
+  uv_check_t check;
+  uv_check_init(&loop, &check);
+  check.data = &probe;
+  uv_check_start(&check, [](uv_check_t* c) {
+    auto* p = static_cast<Probe*>(c->data);
+    if (!p->answered) {
+      return;
+    }
+    p->before = p->server->counters()[Counter::kBytesOut];
+    p->server->flush();
+    p->after = p->server->counters()[Counter::kBytesOut];
+    p->flushed = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(c), nullptr);
+  });
+  std::string reply;
+  std::thread client([&] {
+    int fd = tcp_connect(server.port());
+    send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    reply = read_until(fd, [](const std::string& d) { return d.ends_with("hi"); });
+    close(fd);
+    server.shutdown();
+  });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  client.join();
+  EXPECT_TRUE(probe.flushed);
+  EXPECT_EQ(probe.before, 0u);
+  EXPECT_GT(probe.after, 0u);
+  EXPECT_TRUE(reply.starts_with("HTTP/1.1 200")) << reply;
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
 TEST(ResponseHeads, InvalidHeadersBecome500) {
   TestServer s(base_options(), [](Request& req, Responder res) {
     if (req.path() == "/crlf") {
