@@ -1,7 +1,7 @@
 ;; A JSON CRUD API for todos, kept in an atom (one copy per worker: run with
-;; --workers 1 for a single shared list, or keep state in a database).
+;; --threads 1 for a single shared list, or keep state in a database).
 ;;
-;;   build/valk serve --workers 1 examples/todos.lisp
+;;   build/valk serve --threads 1 examples/todos.lisp
 ;;   curl -X POST -d '{"title":"write docs"}' -H 'content-type: application/json' \
 ;;        http://127.0.0.1:8080/todos
 

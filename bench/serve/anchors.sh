@@ -6,7 +6,7 @@
 # about to be measured: with the bench certificate on the TLS port for h2,
 # cleartext (h2c and HTTP/1.1) otherwise. VALK_BIN picks another build
 # (default build/valk), e.g. to measure a "before" binary; VALK_FLAGS adds
-# flags to valk serve (e.g. --single-thread).
+# flags to valk serve (e.g. --access-log /tmp/a.log).
 #   bench/serve/anchors.sh
 #   SERVERS="valk nginx-lua" PROTOS=h2c CASES=tput bench/serve/anchors.sh
 #   VALK_BIN=/tmp/valk-old VALK_NAME=valk-old SERVERS=valk bench/serve/anchors.sh
@@ -23,5 +23,5 @@ export PROTOS=${PROTOS:-"h2 h2c h1"}
 export VALK_CMD="if [ \"\$BENCH_PROTO\" = h2 ]; then \
 set -- --port \$VALK_TLS_PORT --tls-cert \$BENCH_CERT --tls-key \$BENCH_KEY; \
 else set -- --port \$VALK_PORT; fi; \
-exec $bin serve \"\$@\" --workers \${BENCH_WORKERS:-1} --reactors 1 ${VALK_FLAGS:-} $here/examples/hello.lisp"
+exec $bin serve \"\$@\" --threads \${BENCH_WORKERS:-1} ${VALK_FLAGS:-} $here/examples/hello.lisp"
 exec ../shared/bench/anchors.sh "$@"

@@ -19,7 +19,7 @@ app=$(mktemp --suffix=.lisp)
 log=$(mktemp)
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$app" "$log"' EXIT
 cat >"$app" <<EOF
-(serve (fn [req] (await (sleep $SLEEP_MS)) "woke") {:port 0 :workers 1 :reactors 1})
+(serve (fn [req] (await (sleep $SLEEP_MS)) "woke") {:port 0 :threads 1})
 EOF
 "$VALK" serve "$app" 2>"$log" &
 pid=$!

@@ -128,13 +128,17 @@ struct ServerOptions {
   // and the request is cancelled (as nginx does). True keeps serving
   // clients that half-close after sending their request.
   bool serve_half_closed = false;
-  // Run one reactor on this libuv loop, on the thread that runs it, instead
-  // of starting reactor threads (`reactors` is then ignored). start() must
-  // be called on that thread; the host keeps running the loop until wait()
-  // (called from another thread) returns, or after a failed start() until
-  // the loop has run once more, and closes it only after the Server is
-  // destroyed.
-  uv_loop_s* loop = nullptr;
+  // Run the reactors on the host's libuv loops instead of threads of their
+  // own: reactor i on loops[i] (`reactors` is then loops.size()). Each is
+  // set up on its loop's thread: start() hands that step to
+  // run_on_loop(i, step), which must run it on loops[i]'s thread and return
+  // once it has. Left empty, start() runs the steps itself: right for one
+  // loop when start() is called on its thread. The host keeps running each
+  // loop until wait() (called from another thread) returns, or after a
+  // failed start() until the loop has run once more, and closes it only
+  // after the Server is destroyed.
+  std::vector<uv_loop_s*> loops;
+  std::function<void(size_t i, const std::function<void()>& step)> run_on_loop;
   // Non-zero: requests on plain (non-TLS) listeners get a 308 redirect to
   // https://HOST:this-port with the same path, without reaching the handler.
   uint16_t https_redirect_port = 0;
@@ -350,7 +354,7 @@ class Server {
   void stop();
   // Writes out now what the reactor of the calling thread has ready to
   // send: the responses completed on that thread (the host's loop with
-  // options.loop), which otherwise go out when the loop next prepares to
+  // options.loops), which otherwise go out when the loop next prepares to
   // poll. For a host with work of its own to do before its loop polls
   // again. A no-op on any other thread.
   void flush();

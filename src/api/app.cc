@@ -17,7 +17,7 @@ std::unique_ptr<App> App::load(AppOptions options, std::string* error) {
   }
   setup.define_natives = std::move(options.define_natives);
   // The host runs its own server and loops; the app keeps to its threads.
-  setup.allow_single_thread = false;
+  setup.allow_shared_loops = false;
   std::unique_ptr<App> app(new App());
   if (!app->impl_->start(std::move(setup), error)) {
     return nullptr;

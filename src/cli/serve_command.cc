@@ -41,8 +41,13 @@ void usage(FILE* out) {
           "  --https-redirect     with --tls-port: plain requests get a 308 to HTTPS\n"
           "  --client-ca FILE     mTLS: verify client certificates against this CA\n"
           "  --client-cert MODE   require (default with --client-ca) or request\n"
-          "  --workers N          Lisp workers, each with its own isolate (default: cores)\n"
-          "  --reactors N         network threads (default: half the cores, at least 1)\n"
+          "  --threads N          threads, each running a Lisp worker (its own isolate)\n"
+          "                       and a network loop: a request stays on the thread of\n"
+          "                       its connection (default: cores)\n"
+          "  --single-thread      the same as --threads 1\n"
+          "  --workers N          instead of --threads: N worker threads (default: cores)\n"
+          "                       that take requests from any connection, handed over\n"
+          "  --reactors N         by N network threads (default: half the cores)\n"
           "  --access-log FILE    access log ('-' for stdout; default off)\n"
           "  --log-format FMT     access log format: combined or json (default combined)\n"
           "  --error-log FILE     error log (default '-', stderr)\n"
@@ -58,11 +63,11 @@ void usage(FILE* out) {
           "                       bodies of a declared length up to N bytes are read\n"
           "                       whole before the handler runs; others stream in\n"
           "                       (default 1048576)\n"
-          "  --max-connections N  open connections at most; accepting waits (default 10000)\n"
+          "  --max-connections N  open connections at most, split evenly over the threads\n"
+          "                       (or reactors); past that, accepting waits (default 10000)\n"
           "  --idle-timeout MS    close a connection idle this long (default 60000; 0: never)\n"
           "  --drain-timeout MS   graceful shutdown deadline, then close (default 10000)\n"
-          "  --single-thread      one worker whose thread also runs the network loop\n"
-          "                       (no thread hop; the default on one core)\n"
+
           "  --static PREFIX=DIR  serve files of DIR under the URL PREFIX (e.g.\n"
           "                       /assets=public) without the app; repeatable\n"
           "  --path DIR           also search DIR for (import ...)\n\n"
@@ -133,10 +138,12 @@ int serve_command(int argc, char** argv) {
         fprintf(stderr, "valk serve: --client-cert must be require or request\n");
         return 2;
       }
-    } else if (a == "--workers" || a == "--reactors") {
+    } else if (a == "--threads" || a == "--workers" || a == "--reactors") {
       if ((n = number(1, 256, "a count")) < 0)
         return 2;
-      (a == "--workers" ? flags.workers : flags.reactors) = static_cast<unsigned>(n);
+      (a == "--threads"   ? flags.threads
+       : a == "--workers" ? flags.workers
+                          : flags.reactors) = static_cast<unsigned>(n);
     } else if (a == "--access-log") {
       if (!(v = value("--access-log")))
         return 2;
@@ -265,7 +272,7 @@ int serve_command(int argc, char** argv) {
                 [&](Request& req, Responder res) { lisp_app.handle(req, std::move(res)); });
   if (!lisp_app.start_server(server, &error)) {
     fprintf(stderr, "valk serve: %s\n", error.c_str());
-    lisp_app.stop();  // a single-thread worker's loop finishes closing the server
+    lisp_app.stop();  // with shared loops, the workers' loops finish closing the server
     return 1;
   }
   lisp_app.log_to(&server);
@@ -278,11 +285,14 @@ int serve_command(int argc, char** argv) {
       where += " (redirecting to https)";
     }
   }
-  fprintf(stderr, "valk: serving %s on %s (%s)\n", app.c_str(), where.c_str(),
-          lisp_app.single_thread() ? "one thread: 1 worker sharing its loop with the reactor"
-                                   : (std::to_string(lisp_app.worker_count()) + " workers, " +
-                                      std::to_string(options.reactors) + " reactors")
-                                         .c_str());
+  size_t n = lisp_app.worker_count();
+  std::string layout = lisp_app.shared_loops()
+                           ? std::to_string(n) + (n == 1 ? " thread" : " threads") +
+                                 ", each running a worker and a reactor on one loop"
+                           : std::to_string(n) + (n == 1 ? " worker, " : " workers, ") +
+                                 std::to_string(options.reactors) +
+                                 (options.reactors == 1 ? " reactor" : " reactors");
+  fprintf(stderr, "valk: serving %s on %s (%s)\n", app.c_str(), where.c_str(), layout.c_str());
   fflush(stderr);
 
   pthread_t main_thread = pthread_self();

@@ -47,8 +47,8 @@ const TlsContext& Reactor::tls() const {
 }
 
 bool Reactor::init(const std::vector<ListenFd>& fds, std::string* error) {
-  if (options().loop != nullptr) {
-    loop_ = options().loop;
+  if (!options().loops.empty()) {
+    loop_ = options().loops[index_];
   } else {
     uv_loop_init(loop_);
     loop_->data = this;

@@ -44,7 +44,7 @@ class Reactor {
   bool init(const std::vector<ListenFd>& fds, std::string* error);
   // The thread body: runs the loop until shutdown completes.
   void run();
-  // On a host's loop (ServerOptions::loop), from its thread: makes this
+  // On a host's loop (ServerOptions::loops), from its thread: makes this
   // thread the reactor's. The host runs the loop.
   void attach();
   // Closes everything at once. The reactor's thread.
@@ -119,7 +119,7 @@ class Reactor {
   std::atomic<bool> finished_flag_{false};
   int closes_pending_ = 0;
   uv_loop_t own_loop_;
-  uv_loop_t* loop_ = &own_loop_;  // or the host's (ServerOptions::loop)
+  uv_loop_t* loop_ = &own_loop_;  // or the host's (ServerOptions::loops)
   uv_async_t async_;
   uv_prepare_t prepare_;
   uv_timer_t drain_timer_;

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "net/server_impl.h"
@@ -94,8 +95,12 @@ bool ServerImpl::start(std::string* error) {
     *error = "already started";
     return false;
   }
-  if (options.loop != nullptr) {
-    options.reactors = 1;  // on the host's loop and thread
+  bool host_loops = !options.loops.empty();
+  if (host_loops) {
+    options.reactors = static_cast<unsigned>(options.loops.size());
+    if (!options.run_on_loop) {
+      options.run_on_loop = [](size_t, const std::function<void()>& step) { step(); };
+    }
   } else if (options.reactors == 0) {
     options.reactors = available_cores();
   }
@@ -114,17 +119,13 @@ bool ServerImpl::start(std::string* error) {
     }
     return false;
   }
+  if (host_loops) {
+    return start_on_host_loops(fds, error);
+  }
   for (unsigned i = 0; i < options.reactors; ++i) {
     reactors_.push_back(std::make_unique<Reactor>(this, static_cast<int>(i)));
     if (!reactors_.back()->init(fds[i], error)) {
       // The loops never ran: let each close its handles.
-      if (options.loop != nullptr) {
-        // On the host's loop (and thread): close now; the host's loop
-        // finishes the closes before the Server may be destroyed.
-        reactors_[0]->attach();
-        reactors_[0]->close_now();
-        return false;
-      }
       for (auto& r : reactors_) {
         r->request_force_close();
         r->run();
@@ -134,13 +135,41 @@ bool ServerImpl::start(std::string* error) {
     }
   }
   started_ = true;
-  if (options.loop != nullptr) {
-    reactors_[0]->attach();
-    return true;
-  }
   for (auto& r : reactors_) {
     threads_.emplace_back([p = r.get()] { p->run(); });
   }
+  return true;
+}
+
+bool ServerImpl::start_on_host_loops(const std::vector<std::vector<ListenFd>>& fds,
+                                     std::string* error) {
+  for (unsigned i = 0; i < options.reactors; ++i) {
+    reactors_.push_back(std::make_unique<Reactor>(this, static_cast<int>(i)));
+  }
+  size_t ready = 0;
+  bool ok = true;
+  for (; ready < reactors_.size() && ok; ready++) {
+    options.run_on_loop(ready, [&] {
+      Reactor& r = *reactors_[ready];
+      ok = r.init(fds[ready], error);
+      r.attach();
+    });
+  }
+  if (!ok) {
+    // Close what was set up, each on its loop's thread; the hosts' loops
+    // finish the closes before the Server may be destroyed. The listening
+    // sockets of the reactors never reached are closed here.
+    for (size_t i = 0; i < ready; i++) {
+      options.run_on_loop(i, [&] { reactors_[i]->close_now(); });
+    }
+    for (size_t i = ready; i < fds.size(); i++) {
+      for (const ListenFd& l : fds[i]) {
+        close(l.fd);
+      }
+    }
+    return false;
+  }
+  started_ = true;
   return true;
 }
 
@@ -163,9 +192,12 @@ void ServerImpl::force_close() {
 
 void ServerImpl::wait() {
   std::lock_guard<std::mutex> g(wait_mu_);
-  if (options.loop != nullptr) {
+  if (!options.loops.empty()) {
     std::unique_lock<std::mutex> lock(finished_mu_);
-    finished_cv_.wait(lock, [this] { return reactors_.empty() || reactors_[0]->finished(); });
+    finished_cv_.wait(lock, [this] {
+      return std::all_of(reactors_.begin(), reactors_.end(),
+                         [](const std::unique_ptr<Reactor>& r) { return r->finished(); });
+    });
   }
   for (std::thread& t : threads_) {
     if (t.joinable()) {

@@ -35,6 +35,9 @@ class ServerImpl {
 
  private:
   bool bind_all(unsigned n, std::vector<std::vector<ListenFd>>* fds, std::string* error);
+  // start()'s last step with ServerOptions::loops: each reactor set up on
+  // its loop's thread.
+  bool start_on_host_loops(const std::vector<std::vector<ListenFd>>& fds, std::string* error);
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::vector<std::thread> threads_;
   std::mutex wait_mu_;

@@ -42,9 +42,15 @@ bool App::start(AppSetup setup, std::string* error) {
     stop();
     return false;
   }
-  // On one core the reactor shares the worker's thread unless told not to.
-  single_thread_ = setup.allow_single_thread && c.single_thread.value_or(cores == 1);
-  unsigned n_workers = single_thread_ ? 1 : c.workers.value_or(cores);
+  // By default (and with threads or single-thread) each of N threads runs a
+  // worker and a reactor on one loop, and a request never changes threads.
+  // Asked for workers or reactors, reactor threads hand the requests to
+  // worker threads, so any worker can take any connection's requests, at
+  // the cost of two thread wakeups per request when the workers are idle.
+  shared_loops_ = setup.allow_shared_loops && !c.workers && !c.reactors;
+  unsigned n_workers = shared_loops_
+                           ? c.threads.value_or(c.single_thread.value_or(false) ? 1 : cores)
+                           : c.workers.value_or(cores);
   buffered_body_limit_ = c.buffered_body_limit.value_or(kDefaultBufferedBody);
   // A relative directory in the app's options is relative to the app file
   // (the flags' are absolute).
@@ -107,9 +113,13 @@ ServerOptions App::server_options() const {
   o.access_log_format = c.log_format.value_or(AccessLogFormat::kCombined);
   o.error_log = c.error_log.value_or("-");
   o.log_level = c.log_level.value_or(LogLevel::kWarn);
-  if (single_thread_) {
-    o.loop = workers_[0]->loop();
-    o.reactors = 1;
+  if (shared_loops_) {
+    for (const auto& w : workers_) {
+      o.loops.push_back(w->loop());
+    }
+    o.run_on_loop = [this](size_t i, const std::function<void()>& step) {
+      workers_[i]->call(step);
+    };
   }
   return o;
 }
@@ -130,8 +140,11 @@ void App::post(Request& req, Responder res) {
   auto r = std::make_unique<HttpRequest>(req);
   r->id = next_id_.fetch_add(1, std::memory_order_relaxed);
   r->responder = res;
+  // With shared loops this is the worker of the reactor's own thread.
   Worker* w =
-      workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()].get();
+      shared_loops_
+          ? Worker::current()
+          : workers_[next_worker_.fetch_add(1, std::memory_order_relaxed) % workers_.size()].get();
   uint64_t id = r->id;
   req.on_cancel([w, id] { w->cancel(id); });
   auto post = [w, res](std::unique_ptr<HttpRequest> r) {
@@ -168,18 +181,16 @@ void App::post(Request& req, Responder res) {
 }
 
 bool App::start_server(Server& server, std::string* error) {
-  if (!single_thread_) {
-    return server.start(error);
+  if (!server.start(error)) {
+    return false;
   }
-  bool started = false;
-  Worker& w = *workers_[0];
-  w.call([&] {
-    started = server.start(error);
-    if (started) {
-      w.set_before_block([&server] { server.flush(); });
+  if (shared_loops_) {
+    for (const auto& w : workers_) {
+      Worker* p = w.get();
+      p->call([p, &server] { p->set_before_block([&server] { server.flush(); }); });
     }
-  });
-  return started;
+  }
+  return true;
 }
 
 void App::stop() {

@@ -27,7 +27,9 @@ struct AppSetup {
   std::function<void(Runtime&)> define_natives;
   // Whether one worker may share its thread and loop with the server's
   // reactor (:single-thread, the default on one core).
-  bool allow_single_thread = true;
+  // False: reactor threads hand requests to worker threads whatever the
+  // config says (for a host that runs its own server).
+  bool allow_shared_loops = true;
 };
 
 class App {
@@ -45,12 +47,14 @@ class App {
   const ServeConfig& config() const { return workers_[0]->config(); }
   // The server settings the config asks for.
   ServerOptions server_options() const;
-  bool single_thread() const { return single_thread_; }
-  // Starts `server` (made with server_options()). In one-thread mode its
-  // reactor shares worker 0's loop: it is started there, and the worker
-  // writes the responses out before its idle work each time its loop is
-  // about to block, so that work does not delay them. The server must
-  // outlive the workers (stop()). Main thread.
+  // Whether each worker's loop also runs a reactor (threads), rather than
+  // reactor threads handing requests to worker threads.
+  bool shared_loops() const { return shared_loops_; }
+  // Starts `server` (made with server_options()). With shared loops, reactor
+  // i is set up on worker i's thread, and each worker writes the responses
+  // out before its idle work each time its loop is about to block, so that
+  // work does not delay them. The server must outlive the workers (stop()).
+  // Main thread.
   bool start_server(Server& server, std::string* error);
   size_t worker_count() const { return workers_.size(); }
 
@@ -73,7 +77,7 @@ class App {
 
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<StaticMount> mounts_;
-  bool single_thread_ = false;
+  bool shared_loops_ = false;
   uint64_t buffered_body_limit_ = kDefaultBufferedBody;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> next_worker_{0};

@@ -26,10 +26,13 @@ void ServeConfig::override_with(const ServeConfig& o) {
     tls_port = o.tls_port;
   if (o.https_redirect)
     https_redirect = o.https_redirect;
-  if (o.workers)
+  // The thread layout is one choice: flags that make it replace the app's.
+  if (o.threads || o.single_thread || o.workers || o.reactors) {
+    threads = o.threads;
+    single_thread = o.single_thread;
     workers = o.workers;
-  if (o.reactors)
     reactors = o.reactors;
+  }
   if (o.access_log)
     access_log = o.access_log;
   if (o.log_format)
@@ -54,8 +57,6 @@ void ServeConfig::override_with(const ServeConfig& o) {
     idle_timeout_ms = o.idle_timeout_ms;
   if (o.drain_timeout_ms)
     drain_timeout_ms = o.drain_timeout_ms;
-  if (o.single_thread)
-    single_thread = o.single_thread;
   for (const auto& entry : o.static_dirs) {
     auto same = [&](const auto& e) { return e.first == entry.first; };
     auto it = std::find_if(static_dirs.begin(), static_dirs.end(), same);
@@ -280,6 +281,7 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
                    "tls",
                    "tls-port",
                    "https-redirect",
+                   "threads",
                    "workers",
                    "reactors",
                    "access-log",
@@ -301,6 +303,7 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
       !get_int(h, opts, "port", 0, 65535, &out->port, error) ||
       !get_int(h, opts, "tls-port", 0, 65535, &out->tls_port, error) ||
       !get_bool(h, opts, "https-redirect", &out->https_redirect, error) ||
+      !get_int(h, opts, "threads", 1, 256, &out->threads, error) ||
       !get_int(h, opts, "workers", 1, 256, &out->workers, error) ||
       !get_int(h, opts, "reactors", 1, 256, &out->reactors, error) ||
       !get_string(h, opts, nullptr, "access-log", &out->access_log, error) ||
@@ -349,6 +352,12 @@ bool check_serve_config(const ServeConfig& c, std::string* error) {
     problem = "asking for client certificates needs a CA to verify them (--client-ca)";
   } else if (c.https_redirect.value_or(false) && c.tls_port.value_or(0) == 0) {
     problem = "the redirect to HTTPS needs a fixed TLS port beside the plain one (--tls-port)";
+  } else if ((c.threads || c.single_thread.value_or(false)) && (c.workers || c.reactors)) {
+    problem =
+        "threads (each a worker and a reactor) and separate workers or reactors are two "
+        "layouts: choose one";
+  } else if (c.single_thread.value_or(false) && c.threads.value_or(1) != 1) {
+    problem = "single-thread and more than one thread contradict each other";
   }
   if (problem) {
     *error = std::string("valk serve: ") + problem;

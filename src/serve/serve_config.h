@@ -38,6 +38,10 @@ struct ServeConfig {
   std::optional<ClientCertMode> client_cert;  // with client_ca: kRequire unless set
   std::optional<uint16_t> tls_port;           // TLS here; plain HTTP and h2c on port
   std::optional<bool> https_redirect;         // plain requests get 308 to tls_port
+  // Threads that each run a worker and a reactor on one loop (the default
+  // layout, with one per core); or, instead, worker threads and reactor
+  // threads, separately.
+  std::optional<unsigned> threads;
   std::optional<unsigned> workers;
   std::optional<unsigned> reactors;
   std::optional<std::string> access_log;  // "-" for stdout
@@ -52,7 +56,7 @@ struct ServeConfig {
   std::optional<uint32_t> max_connections;
   std::optional<uint32_t> idle_timeout_ms;   // 0: none
   std::optional<uint32_t> drain_timeout_ms;  // graceful shutdown deadline
-  // One worker whose thread and loop also run the reactor.
+  // true: threads = 1.
   std::optional<bool> single_thread;
   // URL prefix → directory, served by the reactors without the app.
   std::vector<std::pair<std::string, std::string>> static_dirs;

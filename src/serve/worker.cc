@@ -15,6 +15,14 @@
 
 namespace valk::serve {
 
+namespace {
+thread_local Worker* tl_worker = nullptr;
+}
+
+Worker* Worker::current() {
+  return tl_worker;
+}
+
 using lisp::Isolate;
 using lisp::Tag;
 using lisp::Value;
@@ -475,6 +483,7 @@ void Worker::thread_main() {
   Isolate& iso = runtime.isolate();
   iso_ = &iso;
   loop_ = iso.loop();
+  tl_worker = this;
   uv_async_init(iso.loop(), &wakeup_,
                 [](uv_async_t* a) { static_cast<Worker*>(a->data)->drain_inbox(); });
   wakeup_.data = this;

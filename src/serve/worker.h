@@ -114,6 +114,8 @@ class Worker {
   // (serve app opts). Returns false with a message (the Lisp error report
   // with file:line:column) if loading failed. Main thread.
   bool start(std::string* error);
+  // The worker whose thread this is, or null.
+  static Worker* current();
   // What the app passed to `serve`, overridden by the flags. Valid after a
   // successful start().
   const ServeConfig& config() const { return config_; }

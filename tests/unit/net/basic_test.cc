@@ -1,6 +1,8 @@
 // The request/response spine over each protocol, with libcurl.
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include <uv.h>
@@ -183,14 +185,14 @@ TEST(Basic, StaleResponderIsDropped) {
 
 // A header value with CR LF would forge headers on HTTP/1.1: the reactor
 // answers 500 instead of sending it, on every protocol.
-// On the host's loop (options.loop), a response the handler completes goes
+// On the host's loop (options.loops), a response the handler completes goes
 // out when the loop next prepares to poll; Server::flush() writes it at
 // once. The check handle runs after the loop's I/O callbacks, in between.
 TEST(HostLoop, FlushWritesCompletedResponsesAtOnce) {
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   ServerOptions o = base_options();
-  o.loop = &loop;
+  o.loops = {&loop};
   struct Probe {
     Server* server = nullptr;
     bool answered = false;
@@ -234,6 +236,83 @@ TEST(HostLoop, FlushWritesCompletedResponsesAtOnce) {
   EXPECT_GT(probe.after, 0u);
   EXPECT_TRUE(reply.starts_with("HTTP/1.1 200")) << reply;
   EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+// A thread of the host running its own libuv loop, which runs the steps
+// handed to it (ServerOptions::run_on_loop) through an async handle.
+class HostThread {
+ public:
+  HostThread() {
+    uv_loop_init(&loop_);
+    uv_async_init(&loop_, &async_, [](uv_async_t* a) {
+      auto* h = static_cast<HostThread*>(a->data);
+      std::lock_guard<std::mutex> lock(h->mu_);
+      if (h->step_ != nullptr) {
+        (*h->step_)();
+        h->step_ = nullptr;
+        h->cv_.notify_all();
+      }
+      if (h->quit_) {
+        uv_close(reinterpret_cast<uv_handle_t*>(a), nullptr);
+      }
+    });
+    async_.data = this;
+    thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+  }
+  ~HostThread() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      quit_ = true;
+    }
+    uv_async_send(&async_);
+    thread_.join();
+    uv_loop_close(&loop_);
+  }
+  uv_loop_t* loop() { return &loop_; }
+  std::thread::id id() const { return thread_.get_id(); }
+  void run(const std::function<void()>& step) {
+    std::unique_lock<std::mutex> lock(mu_);
+    step_ = &step;
+    uv_async_send(&async_);
+    cv_.wait(lock, [this] { return step_ == nullptr; });
+  }
+
+ private:
+  uv_loop_t loop_;
+  uv_async_t async_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  const std::function<void()>* step_ = nullptr;
+  bool quit_ = false;
+  std::thread thread_;
+};
+
+// Reactors on two loops of the host, each set up on its own thread: the
+// kernel spreads connections over both, and each connection's handler
+// runs on the thread of its loop.
+TEST(HostLoop, ReactorsRunOnSeveralHostLoops) {
+  HostThread hosts[2];
+  ServerOptions o = base_options();
+  o.loops = {hosts[0].loop(), hosts[1].loop()};
+  o.run_on_loop = [&](size_t i, const std::function<void()>& step) { hosts[i].run(step); };
+  std::mutex mu;
+  std::set<std::thread::id> ran_on;
+  auto server = std::make_unique<Server>(o, [&](Request&, Responder res) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      ran_on.insert(std::this_thread::get_id());
+    }
+    res.respond(200, {}, "hi");
+  });
+  std::string error;
+  ASSERT_TRUE(server->start(&error)) << error;
+  for (int i = 0; i < 24; i++) {
+    CurlResult r = curl_do("http://127.0.0.1:" + std::to_string(server->port()) + "/");
+    ASSERT_EQ(r.body, "hi");
+  }
+  server->stop();
+  server.reset();
+  EXPECT_EQ(ran_on, (std::set<std::thread::id>{hosts[0].id(), hosts[1].id()}));
 }
 
 TEST(ResponseHeads, InvalidHeadersBecome500) {

@@ -51,7 +51,7 @@ TEST(Examples, HelloOverEveryProtocol) {
 }
 
 TEST(Examples, TodosCrud) {
-  ServeProcess p({"--port", "0", "--workers", "1", example("todos.lisp")});
+  ServeProcess p({"--port", "0", "--threads", "1", example("todos.lisp")});
   ASSERT_NE(p.port(), 0) << p.output();
   CurlResult created = request(p.url("/todos"), "POST", R"({"title":"write docs"})");
   EXPECT_EQ(created.status, 201);

@@ -202,7 +202,8 @@ TEST(ServeOptions, DrainTimeoutCutsWhatOutlastsIt) {
 
 TEST(ServeOptions, MaxConnectionsHoldsTheNextOneBack) {
   std::string app = write_app("one_conn_app.lisp", kEchoApp);
-  ServeProcess p({"--max-connections", "1", app});
+  // One thread: the limit is split over the threads (each takes its share).
+  ServeProcess p({"--max-connections", "1", "--threads", "1", app});
   ASSERT_NE(p.port(), 0) << p.output();
   int first = tcp_connect(p.port());
   ASSERT_GE(first, 0);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -264,7 +265,7 @@ TEST(ServeStatic, MissingDirectoryIsAStartupError) {
 }
 
 // A process limited to one CPU (taskset, a cpuset) runs one thread by
-// default, whatever the machine has; --single-thread false keeps the hop.
+// default, a worker and a reactor on one loop, whatever the machine has.
 TEST(ServeSingleThread, IsTheDefaultWhenPinnedToOneCpu) {
   std::string app = write_app("pinned_app.lisp", R"((import "valk/web")
 (serve (fn [req] (text (str "pinned " (count (or (read-body req) ""))))) {:port 0})
@@ -283,7 +284,7 @@ TEST(ServeSingleThread, IsTheDefaultWhenPinnedToOneCpu) {
   ServeProcess p({app});
   sched_setaffinity(0, sizeof saved, &saved);
   ASSERT_NE(p.port(), 0) << p.output();
-  EXPECT_NE(p.output().find("(one thread: 1 worker sharing its loop with the reactor)"),
+  EXPECT_NE(p.output().find("(1 thread, each running a worker and a reactor on one loop)"),
             std::string::npos)
       << p.output();
   EXPECT_EQ(curl_get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "pinned 0");
@@ -311,7 +312,7 @@ TEST(ServeSingleThread, ServesAwaitsStreamsAndDrains) {
 )");
   ServeProcess p({"--single-thread", app});
   ASSERT_NE(p.port(), 0) << p.output();
-  EXPECT_NE(p.output().find("(one thread: 1 worker sharing its loop with the reactor)"),
+  EXPECT_NE(p.output().find("(1 thread, each running a worker and a reactor on one loop)"),
             std::string::npos)
       << p.output();
   EXPECT_EQ(curl_get(p.url("/"), CURL_HTTP_VERSION_1_1).body, "one thread");
@@ -343,6 +344,80 @@ TEST(ServeSingleThread, ServesAwaitsStreamsAndDrains) {
   EXPECT_EQ(p.signal_and_wait(SIGTERM), 0) << p.output();
   slow.join();
   EXPECT_EQ(r.body, "slept");
+}
+
+// The worker index that answered each of `per_connection` requests on each
+// of `connections` keep-alive HTTP/1.1 connections, from a :request-id
+// ("WORKER-N").
+std::vector<std::vector<int>> workers_seen(uint16_t port, int connections, int per_connection) {
+  std::vector<std::vector<int>> seen(connections);
+  std::vector<int> fds;
+  for (int c = 0; c < connections; c++) {
+    fds.push_back(tcp_connect(port));
+  }
+  for (int c = 0; c < connections; c++) {
+    for (int i = 0; i < per_connection; i++) {
+      send_all(fds[c], "GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+      std::string reply = read_until(fds[c], [](const std::string& d) {
+        return d.find("id=") != std::string::npos && d.ends_with(";");
+      });
+      size_t at = reply.find("id=");
+      seen[c].push_back(at == std::string::npos ? -1 : std::atoi(reply.c_str() + at + 3));
+    }
+  }
+  for (int fd : fds) {
+    close(fd);
+  }
+  return seen;
+}
+
+constexpr const char* kWhoApp =
+    "(serve (fn [req] (str \"id=\" (:request-id req) \";\")) {:port 0})\n";
+
+// --threads (the default layout): a connection's requests all run on the
+// worker of the thread that accepted it, and the kernel spreads the
+// connections over every thread.
+TEST(ServeThreads, AConnectionStaysOnItsThreadAndConnectionsUseThemAll) {
+  std::string app = write_app("who_threads.lisp", kWhoApp);
+  ServeProcess p({"--threads", "2", app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  EXPECT_NE(p.output().find("(2 threads, each running a worker and a reactor on one loop)"),
+            std::string::npos)
+      << p.output();
+  std::set<int> used;
+  for (const std::vector<int>& conn : workers_seen(p.port(), 24, 3)) {
+    ASSERT_NE(conn[0], -1);
+    EXPECT_EQ(std::set<int>(conn.begin(), conn.end()).size(), 1u);
+    used.insert(conn[0]);
+  }
+  EXPECT_EQ(used, (std::set<int>{0, 1}));
+}
+
+// --workers/--reactors: reactor threads hand requests to the workers in
+// turn, so one connection's requests run on every worker.
+TEST(ServeThreads, SeparateWorkersTakeAnyConnectionsRequests) {
+  std::string app = write_app("who_workers.lisp", kWhoApp);
+  ServeProcess p({"--workers", "2", "--reactors", "1", app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  EXPECT_NE(p.output().find("(2 workers, 1 reactor)"), std::string::npos) << p.output();
+  std::vector<int> conn = workers_seen(p.port(), 1, 4)[0];
+  EXPECT_EQ(std::set<int>(conn.begin(), conn.end()), (std::set<int>{0, 1}));
+}
+
+// The flags choose the layout over the app's options; both layouts at once
+// are a startup error.
+TEST(ServeThreads, LayoutFlagsReplaceTheAppsAndMixingThemFails) {
+  std::string app = write_app("who_app_workers.lisp",
+                              "(serve (fn [req] \"x\") {:port 0 :workers 3 :reactors 1})\n");
+  ServeProcess threads({"--threads", "2", app});
+  ASSERT_NE(threads.port(), 0) << threads.output();
+  EXPECT_NE(threads.output().find("(2 threads,"), std::string::npos) << threads.output();
+  ServeProcess split({app});
+  ASSERT_NE(split.port(), 0) << split.output();
+  EXPECT_NE(split.output().find("(3 workers, 1 reactor)"), std::string::npos) << split.output();
+  ServeProcess both({"--threads", "2", "--workers", "2", app});
+  EXPECT_EQ(both.wait_exit(), 1);
+  EXPECT_NE(both.output().find("two layouts: choose one"), std::string::npos) << both.output();
 }
 
 TEST(ServeSingleThread, PortInUseExitsOne) {
