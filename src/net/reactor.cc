@@ -20,13 +20,22 @@ Reactor* Reactor::current() {
   return tl_reactor;
 }
 
+// The reactors split max_connections between them, the remainder going to
+// the first ones, so that their slots add up to it (each has at least one).
+// The kernel, not the reactors, spreads the connections, so one reactor
+// can fill its share while others have room.
+size_t Reactor::connection_share(const ServerOptions& o, int index) {
+  size_t n = std::max<size_t>(1, o.reactors);
+  size_t max = o.limits.max_connections;
+  return std::max<size_t>(1, max / n + (static_cast<size_t>(index) < max % n ? 1 : 0));
+}
+
 Reactor::Reactor(ServerImpl* server, int index)
     : server_(server),
       options_(&server->options),
       log_(&server->log),
       index_(index),
-      conns_(std::max<size_t>(1, server->options.limits.max_connections /
-                                     std::max<size_t>(1, server->options.reactors))),
+      conns_(connection_share(server->options, index)),
       streams_(size_t{1} << 30),
       read_buf_(new uint8_t[kReadBufSize]),
       data_buf_(new uint8_t[kDataBufSize]) {}

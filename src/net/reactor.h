@@ -62,6 +62,8 @@ class Reactor {
 
   // ---- reactor thread ----
   static Reactor* current();
+  // How many of options.limits.max_connections reactor `index` takes.
+  static size_t connection_share(const ServerOptions& o, int index);
   ServerImpl* server() const { return server_; }
   uv_loop_t* loop() { return loop_; }
   // Applies the completions posted from this thread and writes out every
