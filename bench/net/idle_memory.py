@@ -139,6 +139,9 @@ def main():
     p.add_argument("--h2-get", action="store_true", help="h2 and h2c request --path too")
     p.add_argument("--proto", choices=["h2", "h2c", "h1tls", "h1"], required=True)
     p.add_argument("-n", type=int, default=1000, help="connections (default 1000)")
+    p.add_argument("--settle", type=float, default=0.5,
+                   help="seconds between the last connection and the measurement (default "
+                   "0.5; valk releases an idle h2 session's buffers after 2)")
     p.add_argument("--warmup", type=int, default=20,
                    help="connections opened and closed before the baseline (default 20)")
     args = p.parse_args()
@@ -157,7 +160,7 @@ def main():
     time.sleep(0.3)
     before = vm_rss_kib(args.pid)
     conns = [open_conn(args, ctx) for _ in range(args.n)]
-    time.sleep(0.5)
+    time.sleep(args.settle)
     after = vm_rss_kib(args.pid)
     print(f"{args.proto}\t{args.n}\t{before}\t{after}\t{(after - before) / args.n:.1f}")
     sys.stdout.flush()

@@ -7,6 +7,9 @@
 #   N=2000 PROTOS="h2 h1" bench/net/idle_memory.sh
 #   SERVERS="valk nghttpd nginx" bench/net/idle_memory.sh   # with peers
 #   VALK_BIN=/tmp/valk-before bench/net/idle_memory.sh      # another build
+#   SETTLE=3 bench/net/idle_memory.sh           # measured 3 s after the last
+#                                               # connection (valk releases an idle
+#                                               # h2 session's buffers after 2 s)
 #   BODY_BYTES=60000 bench/net/idle_memory.sh   # each connection first GETs a
 #                                               # body of that size, every protocol
 #
@@ -21,6 +24,7 @@ N=${N:-1000}
 PROTOS=${PROTOS:-"h2 h2c h1tls"}
 SERVERS=${SERVERS:-valk}
 BODY_BYTES=${BODY_BYTES:-0}
+SETTLE=${SETTLE:-0.5}
 VALK_BIN=${VALK_BIN:-$root/build/valk}
 CERT=$root/certs/dev.crt
 KEY=$root/certs/dev.key
@@ -158,7 +162,8 @@ for server in $SERVERS; do
     fi
     [ "$rc" = 0 ] || { stop_server; exit 1; }
     printf '%s\t' "$server"
-    python3 "$client" --pid "$measure_pid" --port "$port" --proto "$proto" -n "$N" "${get_args[@]}"
+    python3 "$client" --pid "$measure_pid" --port "$port" --proto "$proto" -n "$N" \
+      --settle "$SETTLE" "${get_args[@]}"
     stop_server
   done
 done

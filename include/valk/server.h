@@ -108,6 +108,9 @@ struct ServerTimeouts {
   uint32_t body_read = 30000;    // h1 request body stalls → 408
   uint32_t write = 30000;        // a write does not progress (slow reader) → close
   uint32_t drain = 10000;        // graceful shutdown deadline, then close
+  // Idle this long, an h2 connection gives back the memory its session can
+  // do without until its next bytes (0: never).
+  uint32_t release_idle_memory = 2000;
 };
 
 struct ServerOptions {
@@ -318,6 +321,7 @@ enum class Counter : int {
   kStreamSlotsInUse,      // (g) requests and h2 streams held, any protocol
   kStreamSlotsHighWater,  // max over reactors' high-water marks, summed
   kArenaBytes,            // (g) heap blocks of stream arenas (long request heads)
+  kIdleMemoryReleased,    // bytes idle connections gave back to the kernel
   kCount
 };
 const char* counter_name(Counter c);

@@ -185,16 +185,15 @@ bool Conn::handshake() {
     }
     // The session starts only now, so the server's SETTINGS are written
     // through the finished TLS session and cannot be lost in the handshake.
-    if (tls_info->alpn == "h2") {
-      session = make_h2_session(this);
-    } else {
-      session = make_h1_session(this);
-    }
+    bool h2 = tls_info->alpn == "h2";
+    session = h2 ? make_h2_session(this) : make_h1_session(this);
     if (session == nullptr) {
       close();
       return false;
     }
-    set_timer(kTimerHeader);
+    if (!h2) {
+      set_timer(kTimerHeader);  // an h2 session keeps its own (idle) timer
+    }
     return true;
   }
   int e = SSL_get_error(ssl_, r);
@@ -428,12 +427,18 @@ void Conn::set_timer(TimerKind kind) {
 void Conn::arm(TimerKind kind) {
   const ServerTimeouts& t = reactor->options().timeouts;
   uint32_t ms = 0;
+  release_due_ = false;
   switch (kind) {
     case kTimerHandshake:
       ms = t.handshake;
       break;
     case kTimerIdle:
-      ms = t.idle;
+      if (t.release_idle_memory != 0 && (t.idle == 0 || t.release_idle_memory < t.idle)) {
+        release_due_ = true;
+        ms = t.release_idle_memory;
+      } else {
+        ms = t.idle;
+      }
       break;
     case kTimerHeader:
       ms = t.header_read;
@@ -469,6 +474,15 @@ void Conn::on_timer(uv_timer_t* t) {
     return;
   }
   c->deadline_ = 0;
+  if (c->release_due_) {
+    c->release_due_ = false;
+    if (c->session != nullptr) {
+      c->reactor->count(Counter::kIdleMemoryReleased, c->session->release_idle_memory());
+    }
+    const ServerTimeouts& t = c->reactor->options().timeouts;
+    c->set_deadline(t.idle == 0 ? 0 : t.idle - t.release_idle_memory);
+    return;
+  }
   if (c->writing_) {
     c->reactor->count(Counter::kTimeoutsWrite);
     c->close();

@@ -42,6 +42,10 @@ class Session {
   virtual bool on_eof() { return false; }
   // True when the session has nothing left to do and may be closed.
   virtual bool finished() const = 0;
+  // The connection has been idle a while (ServerTimeouts::
+  // release_idle_memory): gives back what the session can do without until
+  // its next bytes. Returns the bytes given back.
+  virtual size_t release_idle_memory() { return 0; }
 };
 
 enum TimerKind { kTimerNone, kTimerHandshake, kTimerIdle, kTimerHeader, kTimerBody, kTimerWrite };
@@ -140,6 +144,9 @@ class Conn {
   bool reading_ = false;
   int open_handles_ = 0;
   TimerKind timer_kind_ = kTimerNone;
+  // The idle timer's first stage is due: the release of idle memory, then
+  // the rest of the idle timeout.
+  bool release_due_ = false;
   // When the current timeout expires (loop time, ms; 0: none). The timer
   // is moved only when a deadline comes earlier than it is due; a later one
   // is found when it fires, so the header and idle deadlines a keep-alive

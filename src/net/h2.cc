@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "net/file_body.h"
+#include "net/h2_memory.h"
 #include "net/reactor.h"
 #include "util/ascii.h"
 
@@ -90,12 +91,13 @@ class H2Session final : public Session {
       nghttp2_option_set_stream_reset_rate_limit(opt, lim.max_resets_per_second * 2ull,
                                                  lim.max_resets_per_second);
     }
-    int rv = nghttp2_session_server_new2(&s_, cb, this, opt);
+    int rv = nghttp2_session_server_new3(&s_, cb, this, opt, memory_.mem());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) {
       return false;
     }
+    memory_.session_made();
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, lim.max_concurrent_streams},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, lim.body_window},
@@ -157,6 +159,9 @@ class H2Session final : public Session {
       }
       conn_->send(data, static_cast<size_t>(n));
     }
+    // The last open stream may have closed with what was just sent: the
+    // client, with its answer, may now send nothing until the idle timeout.
+    update_timer();
     return true;
   }
 
@@ -221,6 +226,13 @@ class H2Session final : public Session {
 
   bool finished() const override {
     return nghttp2_session_want_read(s_) == 0 && nghttp2_session_want_write(s_) == 0;
+  }
+
+  size_t release_idle_memory() override {
+    if (open_ != nullptr || nghttp2_session_want_write(s_) != 0) {
+      return 0;
+    }
+    return memory_.release_idle();
   }
 
  private:
@@ -679,6 +691,7 @@ class H2Session final : public Session {
 
   Conn* conn_;
   Reactor* r_;
+  H2Memory memory_;  // the session's; outlives it
   nghttp2_session* s_ = nullptr;
   Stream* open_ = nullptr;  // the open streams, linked through h2_prev/h2_next
   int32_t last_id_ = 0;     // stream()'s cache (no stream has id 0)

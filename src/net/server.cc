@@ -296,6 +296,7 @@ const char* counter_name(Counter c) {
       "stream_slots_in_use",
       "stream_slots_high_water",
       "arena_bytes",
+      "idle_memory_released",
   };
   static_assert(sizeof kNames / sizeof kNames[0] == static_cast<size_t>(Counter::kCount));
   int i = static_cast<int>(c);

@@ -12,6 +12,7 @@
 #include "net/arena.h"
 #include "net/buffer.h"
 #include "net/chunk_queue.h"
+#include "net/h2_memory.h"
 #include "net/mpsc.h"
 #include "net/reactor.h"
 #include "net/slab.h"
@@ -308,6 +309,36 @@ TEST(Reactor, ConnectionSharesAddUpToTheLimit) {
   EXPECT_EQ(shares(3, 10000), (std::vector<size_t>{3334, 3333, 3333}));
   EXPECT_EQ(shares(1, 7), (std::vector<size_t>{7}));
   EXPECT_EQ(shares(2, 1), (std::vector<size_t>{1, 1}));
+}
+
+// H2Memory: blocks of a page or more are its own; release_idle() drops the
+// frame buffer's pages and those of all-zero blocks, and keeps the rest.
+TEST(H2Memory, ReleasesTheFrameBufferAndZeroBlocksOnly) {
+  H2Memory m;
+  nghttp2_mem* mem = m.mem();
+  auto* frame = static_cast<char*>(mem->malloc(16394, mem->mem_user_data));
+  memset(frame, 'f', 16394);
+  m.session_made();
+  auto* zero = static_cast<char*>(mem->calloc(1, 4096, mem->mem_user_data));
+  auto* kept = static_cast<char*>(mem->malloc(8192, mem->mem_user_data));
+  memset(kept, 'k', 8192);
+  auto* small = static_cast<char*>(mem->malloc(100, mem->mem_user_data));
+  memset(small, 's', 100);
+  EXPECT_EQ(m.release_idle(), 20480u + 4096u);  // whole pages
+  EXPECT_EQ(frame[0], 0);
+  EXPECT_EQ(frame[16393], 0);
+  EXPECT_EQ(zero[4095], 0);
+  EXPECT_EQ(std::string(kept, 8192), std::string(8192, 'k'));
+  EXPECT_EQ(std::string(small, 100), std::string(100, 's'));
+  // realloc keeps the contents across the two kinds of block.
+  small = static_cast<char*>(mem->realloc(small, 6000, mem->mem_user_data));
+  EXPECT_EQ(std::string(small, 100), std::string(100, 's'));
+  kept = static_cast<char*>(mem->realloc(kept, 200, mem->mem_user_data));
+  EXPECT_EQ(std::string(kept, 200), std::string(200, 'k'));
+  for (char* p : {frame, zero, kept, small}) {
+    mem->free(p, mem->mem_user_data);
+  }
+  EXPECT_EQ(m.release_idle(), 0u);  // nothing left to drop
 }
 
 }  // namespace
