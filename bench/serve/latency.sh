@@ -5,7 +5,9 @@
 # Each round runs every server once per protocol (anchors.sh RUNS), so the
 # servers alternate and share the machine's good and bad moments.
 # Prints, per protocol and server, the median p50, p99 and mean over the
-# rounds, and valk's p99 ratio to the best peer's.
+# rounds, and valk's p99 ratio to the best peer's: of the medians, and
+# taken round by round (its median and range), which pairs each valk run
+# with the peers' runs of the same round.
 #   bench/serve/latency.sh                         # 5 rounds, h2 h2c h1
 #   ROUNDS=9 PROTOS=h2c bench/serve/latency.sh
 #   VALK_BIN=/tmp/valk-old bench/serve/latency.sh  # another build
@@ -31,6 +33,11 @@ awk -F'\t' -v rounds="$ROUNDS" '
     n[key]++
     p50[key, n[key]] = $13; p99[key, n[key]] = $14; mean[key, n[key]] = $12
     if (!(key in seen)) { seen[key] = 1; order[++keys] = key }
+    # Per round: the p99 of valk and of the best peer, for paired ratios.
+    rk = $4 SUBSEP $1
+    if ($3 ~ /^valk/) round_valk[rk] = $14
+    else if (!(rk in round_best) || $14 < round_best[rk]) round_best[rk] = $14
+    if ($1 > rounds_seen) rounds_seen = $1
   }
   function median(arr, key, count,   i, j, t, v) {
     for (i = 1; i <= count; i++) v[i] = arr[key, i] + 0
@@ -50,6 +57,20 @@ awk -F'\t' -v rounds="$ROUNDS" '
       if (part[2] ~ /^valk/) valk[part[1]] = m99
       else if (!(part[1] in best) || m99 < best[part[1]]) best[part[1]] = m99
     }
-    for (p in valk)
-      if (p in best) printf "%s: valk p99 / best peer p99 = %.2f\n", p, valk[p] / best[p]
+    for (p in valk) {
+      if (!(p in best)) continue
+      printf "%s: valk p99 / best peer p99 = %.2f", p, valk[p] / best[p]
+      # The same ratio taken in each round, where the servers ran minutes
+      # apart at most: its median, and its range over the rounds.
+      c = 0
+      for (r = 1; r <= rounds_seen; r++)
+        if (((p SUBSEP r) in round_valk) && ((p SUBSEP r) in round_best) && round_best[p, r] > 0)
+          ratio[p, ++c] = round_valk[p, r] / round_best[p, r]
+      if (c > 0) {
+        lo = hi = ratio[p, 1]
+        for (i = 2; i <= c; i++) { if (ratio[p, i] < lo) lo = ratio[p, i]; if (ratio[p, i] > hi) hi = ratio[p, i] }
+        printf "; per round: median %.2f, %.2f to %.2f", median(ratio, p, c), lo, hi
+      }
+      printf "\n"
+    }
   }' "$tsv"
