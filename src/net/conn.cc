@@ -433,6 +433,9 @@ void Conn::arm(TimerKind kind) {
       ms = t.handshake;
       break;
     case kTimerIdle:
+      ms = t.idle;
+      break;
+    case kTimerIdleRelease:
       if (t.release_idle_memory != 0 && (t.idle == 0 || t.release_idle_memory < t.idle)) {
         release_due_ = true;
         ms = t.release_idle_memory;

@@ -42,13 +42,25 @@ class Session {
   virtual bool on_eof() { return false; }
   // True when the session has nothing left to do and may be closed.
   virtual bool finished() const = 0;
-  // The connection has been idle a while (ServerTimeouts::
-  // release_idle_memory): gives back what the session can do without until
-  // its next bytes. Returns the bytes given back.
+  // In the kTimerIdleRelease state, once the connection has been idle for
+  // ServerTimeouts::release_idle_memory: gives back what the session can
+  // do without until its next bytes. Returns the bytes given back.
   virtual size_t release_idle_memory() { return 0; }
 };
 
-enum TimerKind { kTimerNone, kTimerHandshake, kTimerIdle, kTimerHeader, kTimerBody, kTimerWrite };
+// kTimerIdleRelease is kTimerIdle for a session with memory to give back
+// while idle: the timer first calls its release_idle_memory(), then runs
+// the rest of the idle timeout. (HTTP/1.1 has none, and keeps the one timer
+// operation per request that stage would cost.)
+enum TimerKind {
+  kTimerNone,
+  kTimerHandshake,
+  kTimerIdle,
+  kTimerIdleRelease,
+  kTimerHeader,
+  kTimerBody,
+  kTimerWrite
+};
 
 class Conn {
  public:

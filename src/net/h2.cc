@@ -279,7 +279,7 @@ class H2Session final : public Session {
     bool idle = open_ == nullptr;
     if (idle != idle_) {
       idle_ = idle;
-      conn_->set_timer(idle ? kTimerIdle : kTimerNone);
+      conn_->set_timer(idle ? kTimerIdleRelease : kTimerNone);
     }
   }
 
