@@ -19,10 +19,6 @@ bool ResponseHeaderCache::read(lisp::Value map, Headers* out, std::string* error
   if (!map.is(lisp::Tag::Map)) {
     return read_headers(map, "response header", out, error);
   }
-  if (std::shared_ptr<const SharedHeaders> cached = find(map)) {
-    out->insert(out->end(), cached->headers().begin(), cached->headers().end());
-    return true;
-  }
   size_t first = out->size();
   if (!read_headers(map, "response header", out, error)) {
     return false;

@@ -28,13 +28,14 @@ class ResponseHeaderCache {
   ResponseHeaderCache(const ResponseHeaderCache&) = delete;
   ResponseHeaderCache& operator=(const ResponseHeaderCache&) = delete;
 
-  // Appends the headers of `map` (nil or a map of string, keyword or number
-  // names and values, a value possibly a vector of them) to *out, as
-  // read_headers does. Returns false with *error set if they are invalid.
-  bool read(lisp::Value map, Headers* out, std::string* error);
   // The headers of `map` as made once for the cache, to respond with
   // without a copy; null when `map` is not cached (read() it then).
   std::shared_ptr<const SharedHeaders> find(lisp::Value map);
+  // For a `map` find() did not have: appends its headers (nil or a map of
+  // string, keyword or number names and values, a value possibly a vector
+  // of them) to *out, as read_headers does, and caches them if the map
+  // comes back. Returns false with *error set if they are invalid.
+  bool read(lisp::Value map, Headers* out, std::string* error);
 
   // Lookups answered from the cache.
   uint64_t hits() const { return hits_; }
