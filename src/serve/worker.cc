@@ -628,19 +628,15 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
     HttpResponse resp;
     std::string error;
     if (read_response(*keys_, *header_cache_, p->value, &resp, &error)) {
-      if (resp.shared_headers != nullptr) {
-        if (!resp.stream_fn.is_nil()) {
-          start_stream(std::move(f), resp.status, resp.shared_headers->headers(), resp.stream_fn);
-          return;
-        }
-        responder.respond_shared(resp.status, std::move(resp.shared_headers), std::move(resp.body));
-        return;
-      }
       if (!resp.stream_fn.is_nil()) {
-        start_stream(std::move(f), resp.status, std::move(resp.headers), resp.stream_fn);
-        return;
+        Headers headers = resp.shared_headers != nullptr ? resp.shared_headers->headers()
+                                                         : std::move(resp.headers);
+        start_stream(std::move(f), resp.status, std::move(headers), resp.stream_fn);
+      } else if (resp.shared_headers != nullptr) {
+        responder.respond_shared(resp.status, std::move(resp.shared_headers), std::move(resp.body));
+      } else {
+        responder.respond(resp.status, std::move(resp.headers), std::move(resp.body));
       }
-      responder.respond(resp.status, std::move(resp.headers), std::move(resp.body));
       return;
     }
     log(LogLevel::kError, "request " + f->request_id() + ": " + error);

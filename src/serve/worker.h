@@ -48,8 +48,6 @@ class HttpKeys;
 class ResponseHeaderCache;
 struct RecentRequestParts;
 
-// A request copied off the reactor: everything the Lisp side may look at.
-// The head's text is copied into one string that the views point into.
 // The TLS facts of the connection a request came on (TlsInfo's), as
 // views into the request's text.
 struct RequestTls {
@@ -58,6 +56,8 @@ struct RequestTls {
   std::vector<std::string_view> client_chain;  // PEM, leaf first
 };
 
+// A request copied off the reactor: everything the Lisp side may look at.
+// The head's text is copied into one string that the views point into.
 struct HttpRequest {
   HttpRequest() = default;
   HttpRequest(const HttpRequest&) = delete;
