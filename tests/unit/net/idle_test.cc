@@ -35,6 +35,22 @@ TEST(IdleMemory, AnIdleH2SessionGivesItsBuffersBackAndServesOn) {
   EXPECT_EQ(s.server().counters()[Counter::kTimeoutsIdle], 0u);
 }
 
+// release_idle_memory 0: nothing is given back, and the idle timeout
+// still runs.
+TEST(IdleMemory, ZeroKeepsTheBuffersAndTheIdleTimeout) {
+  ServerOptions o = base_options();
+  o.timeouts.release_idle_memory = 0;
+  o.timeouts.idle = 300;
+  TestServer s(o, hello_handler());
+  H2Client c(s.port());
+  int32_t id = c.submit("GET", "/");
+  ASSERT_TRUE(c.run_until([&] { return c.streams[id].closed; }));
+  EXPECT_EQ(c.streams[id].body, "Hello, World!");
+  ASSERT_TRUE(c.run_until([&] { return c.goaways > 0; }, 3000));
+  EXPECT_EQ(s.server().counters()[Counter::kTimeoutsIdle], 1u);
+  EXPECT_EQ(released(s), 0u);
+}
+
 // The client says nothing after its answer (a small body needs no
 // WINDOW_UPDATE): the idle timeout still runs from the response that
 // closed the last stream.

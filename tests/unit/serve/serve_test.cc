@@ -404,8 +404,8 @@ TEST(ServeThreads, SeparateWorkersTakeAnyConnectionsRequests) {
   EXPECT_EQ(std::set<int>(conn.begin(), conn.end()), (std::set<int>{0, 1}));
 }
 
-// The flags choose the layout over the app's options; both layouts at once
-// are a startup error.
+// The app's options choose the layout, the flags over them; both layouts at
+// once are a startup error.
 TEST(ServeThreads, LayoutFlagsReplaceTheAppsAndMixingThemFails) {
   std::string app = write_app("who_app_workers.lisp",
                               "(serve (fn [req] \"x\") {:port 0 :workers 3 :reactors 1})\n");
@@ -415,6 +415,11 @@ TEST(ServeThreads, LayoutFlagsReplaceTheAppsAndMixingThemFails) {
   ServeProcess split({app});
   ASSERT_NE(split.port(), 0) << split.output();
   EXPECT_NE(split.output().find("(3 workers, 1 reactor)"), std::string::npos) << split.output();
+  std::string threads_app =
+      write_app("who_app_threads.lisp", "(serve (fn [req] \"x\") {:port 0 :threads 1})\n");
+  ServeProcess from_app({threads_app});
+  ASSERT_NE(from_app.port(), 0) << from_app.output();
+  EXPECT_NE(from_app.output().find("(1 thread,"), std::string::npos) << from_app.output();
   ServeProcess both({"--threads", "2", "--workers", "2", app});
   EXPECT_EQ(both.wait_exit(), 1);
   EXPECT_NE(both.output().find("two layouts: choose one"), std::string::npos) << both.output();
