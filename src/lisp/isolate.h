@@ -136,6 +136,15 @@ class Isolate {
   // Runs ready fibers and loop events until `*stop` becomes true (checked
   // after each loop turn; set it from a loop callback).
   void run_loop(const bool* stop);
+  // Gives each fiber ready now one slice, from inside a loop callback: for
+  // a host that has just made fibers ready there and wants them run before
+  // the loop goes on. Does nothing while a fiber runs (a native function
+  // that polls the loop).
+  void run_round() {
+    if (current_ == nullptr) {
+      run_ready(nullptr);
+    }
+  }
   // Runs fibers and loop events until nothing is left to run: no ready
   // fiber, no timer or I/O pending (what `valk run` does at the end).
   void run_until_idle();

@@ -120,6 +120,7 @@ ServerOptions App::server_options() const {
     o.run_on_loop = [this](size_t i, const std::function<void()>& step) {
       workers_[i]->call(step);
     };
+    o.on_input_handled = [] { Worker::current()->run_handed_over(); };
   }
   return o;
 }

@@ -363,6 +363,18 @@ void Worker::wake() {
   });
 }
 
+void Worker::run_handed_over() {
+  // Nothing woken, or a fiber is on the stack (a native function polling
+  // the loop): the check phase and the next round do it as before.
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&local_wakeup_)) || iso_->current() != nullptr) {
+    return;
+  }
+  uv_check_stop(&local_wakeup_);
+  uv_idle_stop(&keep_polling_);
+  drain_inbox();
+  iso_->run_round();
+}
+
 bool Worker::post(std::unique_ptr<HttpRequest> request) {
   auto m = std::make_unique<WorkerMessage>();
   m->kind = WorkerMessage::Kind::Request;

@@ -133,6 +133,10 @@ class Worker {
   // Has the isolate call `fn` each time the worker's loop is about to block
   // (Isolate::set_before_block). Worker thread.
   void set_before_block(std::function<void()> fn);
+  // Starts now what a reactor on this worker's loop has just handed over
+  // and runs it until it finishes or parks, instead of in this loop turn's
+  // check phase (ServerOptions::on_input_handled). Worker thread.
+  void run_handed_over();
   // The worker's libuv loop (for a server sharing its thread). Valid after
   // a successful start().
   uv_loop_t* loop() const { return loop_; }

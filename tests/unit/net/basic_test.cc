@@ -238,6 +238,69 @@ TEST(HostLoop, FlushWritesCompletedResponsesAtOnce) {
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
+// With options.on_input_handled, what a handler defers runs after each
+// read from a connection, and its response is written before the next
+// connection is read: of two requests read in one loop turn, the first is
+// answered before the second reaches the handler.
+TEST(HostLoop, InputHandledHookAnswersEachConnectionBeforeTheNextIsRead) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  ServerOptions o = base_options();
+  o.loops = {&loop};
+  std::vector<Responder> deferred;
+  o.on_input_handled = [&] {
+    for (Responder& r : deferred) {
+      r.respond(200, {}, "done");
+    }
+    deferred.clear();
+  };
+  LoopGate gate;
+  int fds[3] = {-1, -1, -1};  // the clients of /block, /a and /b
+  std::vector<int> handled;   // of fds[1] and fds[2], in the handler's order
+  bool earlier_answered = false;
+  Server server(o, [&](Request& req, Responder res) {
+    if (req.path() == "/block") {
+      gate.hold();
+    } else if (req.path() != "/warm") {
+      int fd = fds[req.path() == "/a" ? 1 : 2];
+      if (!handled.empty()) {
+        earlier_answered = readable_within(handled[0], 500);
+      }
+      handled.push_back(fd);
+    }
+    deferred.push_back(std::move(res));
+  });
+  std::string error;
+  ASSERT_TRUE(server.start(&error)) << error;
+  std::string replies[3];
+  std::thread client([&] {
+    auto done = [](const std::string& d) { return d.ends_with("done"); };
+    for (int& fd : fds) {
+      fd = tcp_connect(server.port());
+      send_all(fd, "GET /warm HTTP/1.1\r\nHost: x\r\n\r\n");
+      read_until(fd, done);
+    }
+    send_all(fds[0], "GET /block HTTP/1.1\r\nHost: x\r\n\r\n");
+    gate.wait_held();
+    send_all(fds[1], "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    send_all(fds[2], "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    gate.release();
+    for (int i = 0; i < 3; i++) {
+      replies[i] = read_until(fds[i], done);
+      close(fds[i]);
+    }
+    server.shutdown();
+  });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  client.join();
+  for (const std::string& r : replies) {
+    EXPECT_TRUE(r.starts_with("HTTP/1.1 200")) << r;
+  }
+  EXPECT_EQ(handled.size(), 2u);
+  EXPECT_TRUE(earlier_answered);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
 // A thread of the host running its own libuv loop, which runs the steps
 // handed to it (ServerOptions::run_on_loop) through an async handle.
 class HostThread {

@@ -13,8 +13,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -186,6 +188,44 @@ inline std::string read_until(int fd, const std::function<bool(const std::string
     data.append(buf, static_cast<size_t>(n));
   }
   return data;
+}
+
+// Holds a server loop's thread: a handler calls hold(), which returns once
+// the test calls release() (or after 5 s). Meanwhile the test sends more
+// requests, which the loop's next turn then reads all at once.
+class LoopGate {
+ public:
+  // In the handler of the blocking request, on the loop's thread.
+  void hold() {
+    std::unique_lock<std::mutex> lock(mu_);
+    held_ = true;
+    cv_.notify_all();
+    cv_.wait_for(lock, std::chrono::seconds(5), [this] { return released_; });
+  }
+  // The test's thread: waits until the loop is held.
+  void wait_held() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(5), [this] { return held_; });
+  }
+  void release() {
+    std::lock_guard<std::mutex> lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false;
+  bool released_ = false;
+};
+
+// Whether `fd` has bytes to read within `ms`, without taking them. (On
+// loopback, bytes a server has written may reach the client's socket a
+// moment after its write returned: the receive side can run in a softirq.)
+inline bool readable_within(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, ms) == 1;
 }
 
 inline size_t count_of(const std::string& hay, const std::string& needle) {
