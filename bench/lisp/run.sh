@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the valk Lisp benchmarks beside their Lua 5.4 twins and prints a
-# table of best wall-clock times, the valk/Lua ratio and whether the two
-# printed the same checksum; then the cost of a fiber switch and of a
-# parked fiber.
+# table of the best CPU times (wall-clock in parentheses), the valk/Lua
+# ratio of CPU times and whether the two printed the same checksum; then
+# the cost of a fiber switch and of a parked fiber.
 #
 #   bench/lisp/run.sh [-n RUNS] [PROGRAM...]
 #
