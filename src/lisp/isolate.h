@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include <cassert>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -136,14 +137,15 @@ class Isolate {
   // Runs ready fibers and loop events until `*stop` becomes true (checked
   // after each loop turn; set it from a loop callback).
   void run_loop(const bool* stop);
+  // Whether a fiber is ready to run (or running).
+  bool busy() const { return ready_head_ != nullptr || current_ != nullptr; }
   // Gives each fiber ready now one slice, from inside a loop callback: for
   // a host that has just made fibers ready there and wants them run before
-  // the loop goes on. Does nothing while a fiber runs (a native function
-  // that polls the loop).
+  // the loop goes on. Not while a fiber runs (a native function that polls
+  // the loop).
   void run_round() {
-    if (current_ == nullptr) {
-      run_ready(nullptr);
-    }
+    assert(current_ == nullptr);
+    run_ready(nullptr);
   }
   // Runs fibers and loop events until nothing is left to run: no ready
   // fiber, no timer or I/O pending (what `valk run` does at the end).

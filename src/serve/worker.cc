@@ -364,9 +364,11 @@ void Worker::wake() {
 }
 
 void Worker::run_handed_over() {
-  // Nothing woken, or a fiber is on the stack (a native function polling
-  // the loop): the check phase and the next round do it as before.
-  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&local_wakeup_)) || iso_->current() != nullptr) {
+  // Nothing woken; or fibers were ready already (preempted ones, under CPU
+  // load, which a round here would run once per read), or one is on the
+  // stack (a native function polling the loop): the check phase and the
+  // loop's next round start and run them, in turn with the others.
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&local_wakeup_)) || iso_->busy()) {
     return;
   }
   uv_check_stop(&local_wakeup_);
