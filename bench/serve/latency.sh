@@ -26,6 +26,8 @@
 #   CASE=load RATE=20000 bench/serve/latency.sh        # 32 connections, 20 000 req/s
 #   CASE=load SERVERS="valk nginx-lua h2o-mruby" bench/serve/latency.sh
 #   VALK_BIN=/tmp/valk-old bench/serve/latency.sh      # another build
+#   BENCH=bench/net/anchors.sh SERVERS="valk h2o nginx" CASE=load RATE=32000 \
+#     bench/serve/latency.sh                           # valk static and its peers
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-5}
@@ -48,7 +50,7 @@ trap 'rm -rf "$results"' EXIT
 mkdir "$results/logs"
 H2LOAD_LOG_DIR=$results/logs PATH=$PWD/bench/serve/h2load-logging:$PATH \
   RESULTS_DIR=$results RUNS=$ROUNDS CASES=$cases WORKERS=${WORKERS:-1p} \
-  bench/serve/anchors.sh >"$results/log" 2>&1 || {
+  "${BENCH:-bench/serve/anchors.sh}" >"$results/log" 2>&1 || {
   tail -20 "$results/log" >&2
   exit 1
 }

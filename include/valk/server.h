@@ -144,11 +144,11 @@ struct ServerOptions {
   std::function<void(size_t i, const std::function<void()>& step)> run_on_loop;
   // With loops: called on a loop's thread each time its reactor has handed
   // the handler what one read from a connection carried (requests, body
-  // chunks), before it reads the next connection; whatever is then ready
-  // to send is written at once. A host whose handler defers its work to
-  // later in the same loop turn does that work here, so that under a burst
-  // each connection is answered in turn rather than after every other
-  // connection's input has been read.
+  // chunks), before it reads the next connection. Whatever is then ready
+  // to send is written at once (as it is after each read anyway). A host
+  // whose handler defers its work to later in the same loop turn does that
+  // work here, so that under a burst each connection is answered in turn
+  // rather than after every other connection's input has been read.
   std::function<void()> on_input_handled;
   // Non-zero: requests on plain (non-TLS) listeners get a 308 redirect to
   // https://HOST:this-port with the same path, without reaching the handler.

@@ -70,13 +70,15 @@ class Reactor {
   // connection with something to send. Runs before each poll of the loop
   // (the prepare phase), and at Server::flush().
   void flush_point();
-  // A read from a connection has been handed to its session: with
-  // options.on_input_handled, calls it and writes out what is ready.
+  // A read from a connection has been handed to its session: calls
+  // options.on_input_handled if set, then writes out what is ready, so
+  // that what a handler answered at once goes out before the next
+  // connection is read.
   void input_handled() {
     if (options_->on_input_handled) {
       options_->on_input_handled();
-      flush_point();
     }
+    flush_point();
   }
   // Inline: the protocols read options and the log's level per request.
   const ServerOptions& options() const { return *options_; }

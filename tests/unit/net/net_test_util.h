@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -19,6 +21,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "valk/server.h"
 
@@ -227,6 +230,63 @@ inline bool readable_within(int fd, int ms) {
   pollfd p{fd, POLLIN, 0};
   return poll(&p, 1, ms) == 1;
 }
+
+// Two requests that a server reads in one loop turn: GET /a and GET /b on
+// two connections, sent while GET /block on a third holds the server's
+// loop (its handler calls gate().hold()). Each connection is warmed up
+// with GET /warm first. The handlers of /a and /b call answered_before()
+// to see whether the response to the one handled earlier reaches its
+// client meanwhile: whether the server answers each connection before it
+// reads the next.
+class Burst {
+ public:
+  LoopGate& gate() { return gate_; }
+  // In the handler of /a or /b, on the server's thread.
+  void answered_before(std::string_view path) {
+    std::lock_guard<std::mutex> lock(mu_);
+    int fd = fds_[path == "/a" ? 1 : 2].load();
+    if (!handled_.empty() && !readable_within(handled_.back(), 500)) {
+      all_answered_ = false;
+    }
+    handled_.push_back(fd);
+  }
+  size_t handled() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return handled_.size();
+  }
+  bool all_answered_before() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return all_answered_;
+  }
+  // The client; every response ends with `tail`. Returns the responses to
+  // /block, /a and /b.
+  std::array<std::string, 3> run(uint16_t port, const std::string& tail) {
+    auto done = [&tail](const std::string& d) { return d.ends_with(tail); };
+    for (std::atomic<int>& fd : fds_) {
+      fd = tcp_connect(port);
+      send_all(fd, "GET /warm HTTP/1.1\r\nHost: x\r\n\r\n");
+      read_until(fd, done);
+    }
+    send_all(fds_[0], "GET /block HTTP/1.1\r\nHost: x\r\n\r\n");
+    gate_.wait_held();
+    send_all(fds_[1], "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    send_all(fds_[2], "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
+    gate_.release();
+    std::array<std::string, 3> replies;
+    for (int i = 0; i < 3; i++) {
+      replies[i] = read_until(fds_[i], done);
+      close(fds_[i]);
+    }
+    return replies;
+  }
+
+ private:
+  LoopGate gate_;
+  std::atomic<int> fds_[3] = {-1, -1, -1};
+  std::mutex mu_;
+  std::vector<int> handled_;
+  bool all_answered_ = true;
+};
 
 inline size_t count_of(const std::string& hay, const std::string& needle) {
   size_t n = 0;
