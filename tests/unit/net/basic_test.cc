@@ -244,18 +244,10 @@ TEST(Basic, EachConnectionIsAnsweredBeforeTheNextIsRead) {
   o.reactors = 1;
   Burst burst;
   TestServer s(o, [&](Request& req, Responder res) {
-    if (req.path() == "/block") {
-      burst.gate().hold();
-    } else if (req.path() != "/warm") {
-      burst.answered_before(req.path());
-    }
+    burst.on_request(req.path());
     res.respond(200, {}, "done");
   });
-  for (const std::string& r : burst.run(s.port(), "done")) {
-    EXPECT_TRUE(r.starts_with("HTTP/1.1 200")) << r;
-  }
-  EXPECT_EQ(burst.handled(), 2u);
-  EXPECT_TRUE(burst.all_answered_before());
+  burst.expect_answered_in_turn(burst.run(s.port(), "done"));
 }
 
 // With options.on_input_handled, what a handler defers runs after each
@@ -275,11 +267,7 @@ TEST(HostLoop, InputHandledHookAnswersEachConnectionBeforeTheNextIsRead) {
   };
   Burst burst;
   Server server(o, [&](Request& req, Responder res) {
-    if (req.path() == "/block") {
-      burst.gate().hold();
-    } else if (req.path() != "/warm") {
-      burst.answered_before(req.path());
-    }
+    burst.on_request(req.path());
     deferred.push_back(std::move(res));
   });
   std::string error;
@@ -291,11 +279,7 @@ TEST(HostLoop, InputHandledHookAnswersEachConnectionBeforeTheNextIsRead) {
   });
   uv_run(&loop, UV_RUN_DEFAULT);
   client.join();
-  for (const std::string& r : replies) {
-    EXPECT_TRUE(r.starts_with("HTTP/1.1 200")) << r;
-  }
-  EXPECT_EQ(burst.handled(), 2u);
-  EXPECT_TRUE(burst.all_answered_before());
+  burst.expect_answered_in_turn(replies);
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 

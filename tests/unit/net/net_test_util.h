@@ -241,6 +241,15 @@ inline bool readable_within(int fd, int ms) {
 class Burst {
  public:
   LoopGate& gate() { return gate_; }
+  // What a native handler does before it answers: hold the loop for
+  // /block, check the earlier answer for /a and /b.
+  void on_request(std::string_view path) {
+    if (path == "/block") {
+      gate_.hold();
+    } else if (path != "/warm") {
+      answered_before(path);
+    }
+  }
   // In the handler of /a or /b, on the server's thread.
   void answered_before(std::string_view path) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -250,13 +259,14 @@ class Burst {
     }
     handled_.push_back(fd);
   }
-  size_t handled() {
+  // After run(): every request was answered, and in turn.
+  void expect_answered_in_turn(const std::array<std::string, 3>& replies) {
+    for (const std::string& r : replies) {
+      EXPECT_TRUE(r.starts_with("HTTP/1.1 200")) << r;
+    }
     std::lock_guard<std::mutex> lock(mu_);
-    return handled_.size();
-  }
-  bool all_answered_before() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return all_answered_;
+    EXPECT_EQ(handled_.size(), 2u);
+    EXPECT_TRUE(all_answered_);
   }
   // The client; every response ends with `tail`. Returns the responses to
   // /block, /a and /b.

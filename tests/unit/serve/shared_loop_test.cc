@@ -50,11 +50,7 @@ TEST(SharedLoop, EachConnectionIsAnsweredBeforeTheNextIsRead) {
   Server server(app.server_options(),
                 [&](Request& req, Responder res) { app.handle(req, std::move(res)); });
   ASSERT_TRUE(app.start_server(server, &error)) << error;
-  for (const std::string& r : burst.run(server.port(), "done")) {
-    EXPECT_TRUE(r.starts_with("HTTP/1.1 200")) << r;
-  }
-  EXPECT_EQ(burst.handled(), 2u);
-  EXPECT_TRUE(burst.all_answered_before());
+  burst.expect_answered_in_turn(burst.run(server.port(), "done"));
   server.shutdown();
   server.wait();
   app.stop();
