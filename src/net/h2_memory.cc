@@ -28,7 +28,6 @@ bool all_zero(const void* p, size_t n) {
 H2Memory::H2Memory() : mem_{this, on_malloc, on_free, on_calloc, on_realloc} {}
 
 void H2Memory::session_made() {
-  made_ = true;
   auto largest = std::max_element(blocks_.begin(), blocks_.end(),
                                   [](const Block& a, const Block& b) { return a.size < b.size; });
   if (largest != blocks_.end()) {

@@ -54,7 +54,6 @@ class H2Memory {
   nghttp2_mem mem_;
   std::vector<Block> blocks_;  // the page-sized ones; a handful
   void* frame_buffer_ = nullptr;
-  bool made_ = false;
 };
 
 }  // namespace valk::net
