@@ -202,7 +202,10 @@ void Reactor::apply(Completion* c) {
 // ---- the flush point ----------------------------------------------------------
 
 void Reactor::on_prepare(uv_prepare_t* p) {
-  static_cast<Reactor*>(p->data)->flush_point();
+  auto* r = static_cast<Reactor*>(p->data);
+  r->flush_point();
+  // Once a loop turn, not after every read.
+  r->update_gauges();
 }
 
 void Reactor::flush_point() {
@@ -219,7 +222,6 @@ void Reactor::flush_point() {
     // A flush may queue completions (cancel callbacks respond at once).
     apply_local();
   }
-  update_gauges();
 }
 
 // The batches are members, swapped with the queues rather than built anew,

@@ -67,8 +67,9 @@ class Reactor {
   ServerImpl* server() const { return server_; }
   uv_loop_t* loop() { return loop_; }
   // Applies the completions posted from this thread and writes out every
-  // connection with something to send. Runs before each poll of the loop
-  // (the prepare phase), and at Server::flush().
+  // connection with something to send. Runs after each read
+  // (input_handled), before each poll of the loop (the prepare phase, which
+  // then updates the gauges), and at Server::flush().
   void flush_point();
   // A read from a connection has been handed to its session: calls
   // options.on_input_handled if set, then writes out what is ready, so
