@@ -28,6 +28,7 @@
 #   VALK_BIN=/tmp/valk-old bench/serve/latency.sh      # another build
 #   BENCH=bench/net/anchors.sh SERVERS="valk h2o nginx" CASE=load RATE=32000 \
 #     bench/serve/latency.sh                           # valk static and its peers
+#   KEEP=1 bench/serve/latency.sh                      # keep the run's logs
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-5}
@@ -46,7 +47,7 @@ case $CASE in
   *) echo "CASE is lat or load, not $CASE" >&2 && exit 2 ;;
 esac
 results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+if [ -n "${KEEP:-}" ]; then echo "logs kept in $results" >&2; else trap 'rm -rf "$results"' EXIT; fi
 mkdir "$results/logs"
 H2LOAD_LOG_DIR=$results/logs PATH=$PWD/bench/serve/h2load-logging:$PATH \
   RESULTS_DIR=$results RUNS=$ROUNDS CASES=$cases WORKERS=${WORKERS:-1p} \
