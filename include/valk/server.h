@@ -113,6 +113,8 @@ struct ServerTimeouts {
   uint32_t release_idle_memory = 2000;
 };
 
+enum class Protocol { kHttp10, kHttp11, kHttp2 };
+
 struct ServerOptions {
   std::vector<ListenAddress> listen = {ListenAddress{}};
   unsigned reactors = 0;  // 0: one per CPU the process may run on (affinity mask)
@@ -144,18 +146,17 @@ struct ServerOptions {
   std::function<void(size_t i, const std::function<void()>& step)> run_on_loop;
   // With loops: called on a loop's thread each time its reactor has handed
   // the handler what one read from a connection carried (requests, body
-  // chunks), before it reads the next connection. Whatever is then ready
-  // to send is written at once (as it is after each read anyway). A host
-  // whose handler defers its work to later in the same loop turn does that
-  // work here, so that under a burst each connection is answered in turn
-  // rather than after every other connection's input has been read.
-  std::function<void()> on_input_handled;
+  // chunks), before it reads the next connection, with the connection's
+  // protocol (that of its latest request on HTTP/1.x). Whatever is then
+  // ready to send is written at once (as it is after each read anyway). A
+  // host whose handler defers its work to later in the same loop turn can
+  // do that work here, so that under a burst each connection is answered
+  // in turn rather than after every other connection's input has been read.
+  std::function<void(Protocol)> on_input_handled;
   // Non-zero: requests on plain (non-TLS) listeners get a 308 redirect to
   // https://HOST:this-port with the same path, without reaching the handler.
   uint16_t https_redirect_port = 0;
 };
-
-enum class Protocol { kHttp10, kHttp11, kHttp2 };
 
 // TLS facts of the connection a request came on.
 struct TlsInfo {

@@ -123,7 +123,7 @@ void Conn::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
     c->reactor->count(Counter::kBytesIn, nread);
     c->on_bytes(reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread));
     // `c` may be closing now, but its memory lives until its close callback.
-    c->reactor->input_handled();
+    c->reactor->input_handled(c->session.get());
   }
 }
 

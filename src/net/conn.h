@@ -46,6 +46,8 @@ class Session {
   // ServerTimeouts::release_idle_memory: gives back what the session can
   // do without until its next bytes. Returns the bytes given back.
   virtual size_t release_idle_memory() { return 0; }
+  // HTTP/2, or on HTTP/1.x the version of the latest request.
+  virtual Protocol protocol() const = 0;
 };
 
 // kTimerIdleRelease is kTimerIdle for a session with memory to give back

@@ -95,6 +95,8 @@ class H1Session final : public Session {
     return feed(reinterpret_cast<const char*>(p), n);
   }
 
+  Protocol protocol() const override { return http10_ ? Protocol::kHttp10 : Protocol::kHttp11; }
+
   bool produce() override {
     Stream* s = cur_;
     if (s == nullptr || !s->head_ready || s->resp_done) {

@@ -228,6 +228,8 @@ class H2Session final : public Session {
     return nghttp2_session_want_read(s_) == 0 && nghttp2_session_want_write(s_) == 0;
   }
 
+  Protocol protocol() const override { return Protocol::kHttp2; }
+
   size_t release_idle_memory() override {
     if (open_ != nullptr || nghttp2_session_want_write(s_) != 0) {
       return 0;

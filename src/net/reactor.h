@@ -71,13 +71,13 @@ class Reactor {
   // (input_handled), before each poll of the loop (the prepare phase, which
   // then updates the gauges), and at Server::flush().
   void flush_point();
-  // A read from a connection has been handed to its session: calls
-  // options.on_input_handled if set, then writes out what is ready, so
-  // that what a handler answered at once goes out before the next
-  // connection is read.
-  void input_handled() {
-    if (options_->on_input_handled) {
-      options_->on_input_handled();
+  // A read from a connection has been handed to `session` (null while the
+  // TLS handshake is still going): calls options.on_input_handled if set,
+  // then writes out what is ready, so that what a handler answered at once
+  // goes out before the next connection is read.
+  void input_handled(const Session* session) {
+    if (options_->on_input_handled && session != nullptr) {
+      options_->on_input_handled(session->protocol());
     }
     flush_point();
   }

@@ -8,6 +8,7 @@
 
 #include <uv.h>
 
+#include "burst.h"
 #include "h2_client.h"
 #include "net_test_util.h"
 
@@ -252,20 +253,22 @@ TEST(Basic, EachConnectionIsAnsweredBeforeTheNextIsRead) {
 
 // With options.on_input_handled, what a handler defers runs after each
 // read from a connection, and its response is written before the next
-// connection is read.
-TEST(HostLoop, InputHandledHookAnswersEachConnectionBeforeTheNextIsRead) {
+// connection is read. The hook is told each read's protocol.
+void expect_hook_answers_each_connection_in_turn(Protocol protocol) {
   uv_loop_t loop;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   ServerOptions o = base_options();
   o.loops = {&loop};
   std::vector<Responder> deferred;
-  o.on_input_handled = [&] {
+  std::set<Protocol> protocols;
+  o.on_input_handled = [&](Protocol p) {
+    protocols.insert(p);
     for (Responder& r : deferred) {
       r.respond(200, {}, "done");
     }
     deferred.clear();
   };
-  Burst burst;
+  Burst burst(protocol);
   Server server(o, [&](Request& req, Responder res) {
     burst.on_request(req.path());
     deferred.push_back(std::move(res));
@@ -280,7 +283,16 @@ TEST(HostLoop, InputHandledHookAnswersEachConnectionBeforeTheNextIsRead) {
   uv_run(&loop, UV_RUN_DEFAULT);
   client.join();
   burst.expect_answered_in_turn(replies);
+  EXPECT_EQ(protocols, std::set<Protocol>{protocol});
   EXPECT_EQ(uv_loop_close(&loop), 0);
+}
+
+TEST(HostLoop, InputHandledHookAnswersEachConnectionBeforeTheNextIsRead) {
+  expect_hook_answers_each_connection_in_turn(Protocol::kHttp11);
+}
+
+TEST(HostLoop, InputHandledHookAnswersEachHttp2ConnectionBeforeTheNextIsRead) {
+  expect_hook_answers_each_connection_in_turn(Protocol::kHttp2);
 }
 
 // A thread of the host running its own libuv loop, which runs the steps

@@ -12,13 +12,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -192,111 +188,6 @@ inline std::string read_until(int fd, const std::function<bool(const std::string
   }
   return data;
 }
-
-// Holds a server loop's thread: a handler calls hold(), which returns once
-// the test calls release() (or after 5 s). Meanwhile the test sends more
-// requests, which the loop's next turn then reads all at once.
-class LoopGate {
- public:
-  // In the handler of the blocking request, on the loop's thread.
-  void hold() {
-    std::unique_lock<std::mutex> lock(mu_);
-    held_ = true;
-    cv_.notify_all();
-    cv_.wait_for(lock, std::chrono::seconds(5), [this] { return released_; });
-  }
-  // The test's thread: waits until the loop is held.
-  void wait_held() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(5), [this] { return held_; });
-  }
-  void release() {
-    std::lock_guard<std::mutex> lock(mu_);
-    released_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool held_ = false;
-  bool released_ = false;
-};
-
-// Whether `fd` has bytes to read within `ms`, without taking them. (On
-// loopback, bytes a server has written may reach the client's socket a
-// moment after its write returned: the receive side can run in a softirq.)
-inline bool readable_within(int fd, int ms) {
-  pollfd p{fd, POLLIN, 0};
-  return poll(&p, 1, ms) == 1;
-}
-
-// Two requests that a server reads in one loop turn: GET /a and GET /b on
-// two connections, sent while GET /block on a third holds the server's
-// loop (its handler calls gate().hold()). Each connection is warmed up
-// with GET /warm first. The handlers of /a and /b call answered_before()
-// to see whether the response to the one handled earlier reaches its
-// client meanwhile: whether the server answers each connection before it
-// reads the next.
-class Burst {
- public:
-  LoopGate& gate() { return gate_; }
-  // What a native handler does before it answers: hold the loop for
-  // /block, check the earlier answer for /a and /b.
-  void on_request(std::string_view path) {
-    if (path == "/block") {
-      gate_.hold();
-    } else if (path != "/warm") {
-      answered_before(path);
-    }
-  }
-  // In the handler of /a or /b, on the server's thread.
-  void answered_before(std::string_view path) {
-    std::lock_guard<std::mutex> lock(mu_);
-    int fd = fds_[path == "/a" ? 1 : 2].load();
-    if (!handled_.empty() && !readable_within(handled_.back(), 500)) {
-      all_answered_ = false;
-    }
-    handled_.push_back(fd);
-  }
-  // After run(): every request was answered, and in turn.
-  void expect_answered_in_turn(const std::array<std::string, 3>& replies) {
-    for (const std::string& r : replies) {
-      EXPECT_TRUE(r.starts_with("HTTP/1.1 200")) << r;
-    }
-    std::lock_guard<std::mutex> lock(mu_);
-    EXPECT_EQ(handled_.size(), 2u);
-    EXPECT_TRUE(all_answered_);
-  }
-  // The client; every response ends with `tail`. Returns the responses to
-  // /block, /a and /b.
-  std::array<std::string, 3> run(uint16_t port, const std::string& tail) {
-    auto done = [&tail](const std::string& d) { return d.ends_with(tail); };
-    for (std::atomic<int>& fd : fds_) {
-      fd = tcp_connect(port);
-      send_all(fd, "GET /warm HTTP/1.1\r\nHost: x\r\n\r\n");
-      read_until(fd, done);
-    }
-    send_all(fds_[0], "GET /block HTTP/1.1\r\nHost: x\r\n\r\n");
-    gate_.wait_held();
-    send_all(fds_[1], "GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
-    send_all(fds_[2], "GET /b HTTP/1.1\r\nHost: x\r\n\r\n");
-    gate_.release();
-    std::array<std::string, 3> replies;
-    for (int i = 0; i < 3; i++) {
-      replies[i] = read_until(fds_[i], done);
-      close(fds_[i]);
-    }
-    return replies;
-  }
-
- private:
-  LoopGate gate_;
-  std::atomic<int> fds_[3] = {-1, -1, -1};
-  std::mutex mu_;
-  std::vector<int> handled_;
-  bool all_answered_ = true;
-};
 
 inline size_t count_of(const std::string& hay, const std::string& needle) {
   size_t n = 0;

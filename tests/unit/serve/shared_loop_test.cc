@@ -1,11 +1,13 @@
 // valk serve's default layout, in process: a worker and a reactor share
-// one thread and loop, and each connection's requests are run and
-// answered before the next connection is read.
+// one thread and loop. Each HTTP/2 connection's requests are run and
+// answered before the next connection is read; the HTTP/1.1 connections
+// read in one loop turn are answered together at its end.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 
-#include "../net/net_test_util.h"
+#include "../net/burst.h"
 #include "serve/app.h"
 #include "serve_process.h"
 #include "valk/valk.h"
@@ -22,11 +24,9 @@ const char* kOrderApp = R"(
        {:threads 1})
 )";
 
-// Two requests on two connections, read in one loop turn (Burst): the
-// first one's response is written before the handler of the second one
-// runs.
-TEST(SharedLoop, EachConnectionIsAnsweredBeforeTheNextIsRead) {
-  Burst burst;
+// Two requests on two connections, read in one loop turn (Burst), run by
+// the app's handlers in process.
+std::array<std::string, 3> run_burst(Burst& burst) {
   serve::AppSetup setup;
   setup.app_file = write_app("order_app.lisp", kOrderApp);
   setup.flags.host = "127.0.0.1";
@@ -45,15 +45,36 @@ TEST(SharedLoop, EachConnectionIsAnsweredBeforeTheNextIsRead) {
   };
   serve::App app;
   std::string error;
-  ASSERT_TRUE(app.start(std::move(setup), &error)) << error;
-  ASSERT_TRUE(app.shared_loops());
+  std::array<std::string, 3> replies;
+  if (!app.start(std::move(setup), &error)) {
+    ADD_FAILURE() << error;
+    return replies;
+  }
+  EXPECT_TRUE(app.shared_loops());
   Server server(app.server_options(),
                 [&](Request& req, Responder res) { app.handle(req, std::move(res)); });
-  ASSERT_TRUE(app.start_server(server, &error)) << error;
-  burst.expect_answered_in_turn(burst.run(server.port(), "done"));
-  server.shutdown();
-  server.wait();
+  if (app.start_server(server, &error)) {
+    replies = burst.run(server.port(), "done");
+    server.shutdown();
+    server.wait();
+  } else {
+    ADD_FAILURE() << error;
+  }
   app.stop();
+  return replies;
+}
+
+// On HTTP/2 the first one's response is written before the handler of the
+// second one runs.
+TEST(SharedLoop, EachHttp2ConnectionIsAnsweredBeforeTheNextIsRead) {
+  Burst burst(Protocol::kHttp2);
+  burst.expect_answered_in_turn(run_burst(burst));
+}
+
+// On HTTP/1.1 both handlers run before either response is written.
+TEST(SharedLoop, Http11ConnectionsReadInOneTurnAreAnsweredTogether) {
+  Burst burst(Protocol::kHttp11);
+  burst.expect_answered_together(run_burst(burst));
 }
 
 }  // namespace
