@@ -12,8 +12,11 @@
 #         DURATION seconds: as fast as the client can (RATE unset), where
 #         the latency is mostly queueing and a faster server queues less,
 #         or at RATE requests/s in all (h2load --rps, RATE/CONNS per
-#         connection), a load every server keeps up with, where it is the
-#         time each request takes under load.
+#         connection), a load every server keeps up with. h2load's rate
+#         timer fires at most every 10 ms: above 100 requests/s per
+#         connection, every connection sends its due requests each 10 ms,
+#         together (HTTP/1.1: one after the other as the answers come).
+#         CONNS=320 RATE=32000 is a burst of 320 requests every 10 ms.
 # Every request's time comes from h2load's --log-file (through the
 # h2load-logging/ wrapper on PATH, since anchors.sh logs only the lat case).
 #
@@ -24,6 +27,7 @@
 #   bench/serve/latency.sh                             # lat, 5 rounds, h2 h2c h1
 #   ROUNDS=9 PROTOS=h2c bench/serve/latency.sh
 #   CASE=load RATE=20000 bench/serve/latency.sh        # 32 connections, 20 000 req/s
+#   CASE=load RATE=32000 CONNS=320 bench/serve/latency.sh   # bursts of 320
 #   CASE=load SERVERS="valk nginx-lua h2o-mruby" bench/serve/latency.sh
 #   VALK_BIN=/tmp/valk-old bench/serve/latency.sh      # another build
 #   BENCH=bench/net/anchors.sh SERVERS="valk h2o nginx" CASE=load RATE=32000 \
