@@ -20,7 +20,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 PACKAGES=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-14-dev
   libuv1-dev libnghttp2-dev libssl-dev libhttp-parser-dev libedit-dev libgtest-dev
   libcurl4-openssl-dev libjemalloc-dev curl nghttp2-client openssl lua5.4 python3 python3-hpack
-  chromium)
+  chromium valgrind)
 
 deps() {
   local missing=()
@@ -113,7 +113,7 @@ case "${1:-}" in
     run_ctest build
     if [ "${SKIP_ASAN:-0}" != 1 ]; then
       configure_build build-asan -DVALK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-      ASAN_OPTIONS=detect_leaks=1 run_ctest build-asan -LE gcstress
+      ASAN_OPTIONS=detect_leaks=1 run_ctest build-asan -LE "gcstress|valgrind"
     fi
     if [ "${SKIP_FUZZ:-0}" != 1 ]; then
       fuzz

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# User-space instructions per request of `valk serve examples/hello.lisp`,
+# counted by callgrind: exact and repeatable on this noisy machine, where
+# timings of one build against another swing by 10-50 %. Use it to see
+# what a change to the request path costs or saves; the kernel's share
+# (about two thirds of the CPU time under load) is not in it.
+#
+# Starts one valk serve thread under callgrind, warms it up with WARM
+# requests, counts N more (h2load over PROTO, CONNS connections), and
+# prints the instructions per request, then the functions with the most,
+# by self and by inclusive count.
+#   bench/serve/instructions.sh                    # h1, 20 000 requests
+#   PROTO=h2c bench/serve/instructions.sh
+#   PROTO=h2 TOP=40 bench/serve/instructions.sh    # over TLS
+#   VALK_BIN=/tmp/valk-before bench/serve/instructions.sh
+# Needs valgrind (apt-get install valgrind), h2load and python3.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PROTO=${PROTO:-h1}
+N=${N:-20000}
+WARM=${WARM:-5000}
+CONNS=${CONNS:-32}
+TOP=${TOP:-25}
+VALK=${VALK_BIN:-build/valk}
+for tool in valgrind callgrind_control h2load python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y valgrind nghttp2-client python3)" >&2; exit 1; }
+done
+[ -x "$VALK" ] || ./dev.sh build
+
+case $PROTO in
+  h1) flags=(); scheme=http; h2load_flags=(--h1) ;;
+  h2c) flags=(); scheme=http; h2load_flags=() ;;
+  h2) flags=(--tls-cert certs/dev.crt --tls-key certs/dev.key); scheme=https; h2load_flags=() ;;
+  *) echo "PROTO is h1, h2c or h2, not $PROTO" >&2 && exit 2 ;;
+esac
+
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+valgrind --tool=callgrind --callgrind-out-file="$work/out.%p" \
+  "$VALK" serve examples/hello.lisp --port 0 --threads 1 "${flags[@]}" 2>"$work/log" &
+pid=$!
+port=
+for _ in $(seq 600); do
+  port=$(sed -n 's/.*serving .* on https\?:\/\/[^ ]*:\([0-9]*\) .*/\1/p' "$work/log")
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { cat "$work/log" >&2; exit 1; }
+url=$scheme://127.0.0.1:$port/
+
+load() { h2load "${h2load_flags[@]}" -c "$CONNS" -n "$1" "$url" | grep -E '^requests:'; }
+load "$WARM" >/dev/null
+callgrind_control -z "$pid" >/dev/null 2>&1
+load "$N"
+callgrind_control -d "$pid" >/dev/null 2>&1
+kill -INT "$pid"
+wait "$pid" 2>/dev/null || true
+
+# The dump after -z holds only the counted requests: "out.PID.1".
+echo "$PROTO: $N requests over $CONNS connections"
+python3 bench/serve/callgrind_summary.py "$work/out.$pid.1" "$N" "$TOP"
