@@ -6,7 +6,8 @@
 # (about two thirds of the CPU time under load) is not in it.
 #
 # Starts one valk serve thread under callgrind, warms it up with WARM
-# requests, counts N more (h2load over PROTO, CONNS connections), and
+# requests, counts N more (h2load over PROTO: h1, h2c, h2 over TLS or
+# h1tls, HTTP/1.1 over TLS; CONNS connections), and
 # prints the instructions per request, then the functions with the most,
 # by self and by inclusive count.
 #   bench/serve/instructions.sh                    # h1, 20 000 requests
@@ -31,7 +32,8 @@ case $PROTO in
   h1) flags=(); scheme=http; h2load_flags=(--h1) ;;
   h2c) flags=(); scheme=http; h2load_flags=() ;;
   h2) flags=(--tls-cert certs/dev.crt --tls-key certs/dev.key); scheme=https; h2load_flags=() ;;
-  *) echo "PROTO is h1, h2c or h2, not $PROTO" >&2 && exit 2 ;;
+  h1tls) flags=(--tls-cert certs/dev.crt --tls-key certs/dev.key); scheme=https; h2load_flags=(--h1) ;;
+  *) echo "PROTO is h1, h2c, h2 or h1tls, not $PROTO" >&2 && exit 2 ;;
 esac
 
 work=$(mktemp -d)

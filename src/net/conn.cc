@@ -164,6 +164,11 @@ void Conn::decrypt() {
       if (closing_ || close_after_write_) {
         return;
       }
+      // Input taken and nothing buffered: another SSL_read could only
+      // answer WANT_READ, and costs as much as a small record's decryption.
+      if (tls_io_.in_len == 0 && SSL_has_pending(ssl_) == 0) {
+        return;
+      }
       continue;
     }
     if (SSL_get_error(ssl_, r) != SSL_ERROR_WANT_READ) {
