@@ -327,6 +327,7 @@ Fiber* Isolate::new_fiber(Value fn, const Value* args, size_t n) {
     f->stack = std::move(spare_stacks_.back().stack);
     f->frames = std::move(spare_stacks_.back().frames);
     spare_stacks_.pop_back();
+    spare_slots_ -= f->stack.size();
   }
   if (f->stack.size() < need) {
     f->stack.resize(need);
@@ -345,11 +346,15 @@ Fiber* Isolate::new_fiber(Value fn, const Value* args, size_t n) {
 }
 
 void Isolate::recycle_stack(Fiber* f) {
-  // Deep recursion's stacks are not worth keeping.
-  constexpr size_t kMaxSpares = 16, kMaxSlots = 4096;
+  // Deep recursion's stacks are not worth keeping. The spares may hold
+  // 256 KiB of slots in all: enough for the fibers of a loop turn's
+  // requests (with 16 spares, a turn of 32 requests grew half its stacks
+  // afresh: 2.5 % of the instructions of an HTTP/1.1 request).
+  constexpr size_t kMaxSlots = 4096, kMaxSpareSlots = 16384;
   f->sp = 0;
   f->frames.clear();
-  if (spare_stacks_.size() < kMaxSpares && f->stack.size() <= kMaxSlots) {
+  if (f->stack.size() <= kMaxSlots && spare_slots_ + f->stack.size() <= kMaxSpareSlots) {
+    spare_slots_ += f->stack.size();
     spare_stacks_.push_back(SpareStack{std::move(f->stack), std::move(f->frames)});
   }
   f->stack = std::vector<Value>();

@@ -226,6 +226,7 @@ class Isolate {
     std::vector<Frame> frames;
   };
   std::vector<SpareStack> spare_stacks_;
+  size_t spare_slots_ = 0;    // the stack slots of spare_stacks_, in all
   PendingOp* ops_ = nullptr;  // intrusive list of pending operations
   uint64_t gensym_counter_ = 0;
   uint64_t work_since_poll_ = 0;

@@ -4,7 +4,11 @@
 # plausible count and the HTTP/1.1 parser among the functions.
 #   check_instructions.sh VALK_BIN SOURCE_DIR
 set -euo pipefail
-out=$(VALK_BIN=$1 N=300 WARM=50 CONNS=4 TOP=40 "$2/bench/serve/instructions.sh")
+if ! out=$(VALK_BIN=$1 N=300 WARM=50 CONNS=4 TOP=40 "$2/bench/serve/instructions.sh" 2>&1); then
+  echo "$out"
+  echo "instructions.sh failed" >&2
+  exit 1
+fi
 echo "$out"
 count=$(sed -n 's/^instructions per request: \([0-9,]*\)$/\1/p' <<<"$out" | tr -d ,)
 [ -n "$count" ] && [ "$count" -gt 1000 ] && [ "$count" -lt 1000000 ] || {
