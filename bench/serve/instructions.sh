@@ -17,6 +17,8 @@
 # Needs valgrind (apt-get install valgrind), h2load and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=bench/serve/lib.sh
+. bench/serve/lib.sh
 PROTO=${PROTO:-h1}
 N=${N:-20000}
 WARM=${WARM:-5000}
@@ -41,13 +43,7 @@ trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 valgrind --tool=callgrind --callgrind-out-file="$work/out.%p" \
   "$VALK" serve examples/hello.lisp --port 0 --threads 1 "${flags[@]}" 2>"$work/log" &
 pid=$!
-port=
-for _ in $(seq 600); do
-  port=$(sed -n 's/.*serving .* on https\?:\/\/[^ ]*:\([0-9]*\) .*/\1/p' "$work/log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$work/log" >&2; exit 1; }
+port=$(wait_for_port "$work/log" 60)  # loading under callgrind is slow
 url=$scheme://127.0.0.1:$port/
 
 load() { h2load "${h2load_flags[@]}" -c "$CONNS" -n "$1" "$url" | grep -E '^requests:'; }

@@ -9,6 +9,8 @@
 #   N=20000 CONNS=200 bench/serve/parked.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=bench/serve/lib.sh
+. bench/serve/lib.sh
 N=${N:-10000}
 CONNS=${CONNS:-100}
 SLEEP_MS=${SLEEP_MS:-1000}
@@ -23,12 +25,7 @@ cat >"$app" <<EOF
 EOF
 "$VALK" serve "$app" 2>"$log" &
 pid=$!
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*serving .* on http:\/\/[^ ]*:\([0-9]*\) .*/\1/p' "$log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat "$log"; exit 1; }
+port=$(wait_for_port "$log")
 
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 before=$(rss_kib)
