@@ -9,6 +9,10 @@ self count (instructions in the function itself) and by inclusive count
 --compress-strings=no: "fn=(id) name" names an id once, later lines give
 the id alone; a "calls=" line is followed by the cost of that call, which
 counts towards the caller's inclusive cost and not its self cost.
+
+(callgrind_annotate 3.19 gives every function of the dump taken after
+`callgrind_control -z` the whole count, as if all were inclusive, so it
+cannot read this dump.)
 """
 import collections
 import re
