@@ -164,8 +164,11 @@ void Conn::decrypt() {
       if (closing_ || close_after_write_) {
         return;
       }
-      // Input taken and nothing buffered: another SSL_read could only
-      // answer WANT_READ, and costs as much as a small record's decryption.
+      // Input taken: another SSL_read could only answer WANT_READ, and
+      // costs as much as a small record's decryption. (Without read-ahead
+      // OpenSSL takes one record at a time from the BIO and a record fits
+      // `plain`, so it holds nothing more then; SSL_has_pending keeps this
+      // right should either change.)
       if (tls_io_.in_len == 0 && SSL_has_pending(ssl_) == 0) {
         return;
       }
