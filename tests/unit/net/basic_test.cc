@@ -185,8 +185,6 @@ TEST(Basic, StaleResponderIsDropped) {
   }
 }
 
-// A header value with CR LF would forge headers on HTTP/1.1: the reactor
-// answers 500 instead of sending it, on every protocol.
 // On the host's loop (options.loops), a response completed outside a read
 // (here in the loop's check phase, as a host's own work would) goes out
 // when the loop next prepares to poll; Server::flush() writes it at once.
@@ -372,6 +370,8 @@ TEST(HostLoop, ReactorsRunOnSeveralHostLoops) {
   EXPECT_EQ(ran_on, (std::set<std::thread::id>{hosts[0].id(), hosts[1].id()}));
 }
 
+// A header value with CR LF would forge headers on HTTP/1.1: the reactor
+// answers 500 instead of sending it, on every protocol.
 TEST(ResponseHeads, InvalidHeadersBecome500) {
   TestServer s(base_options(), [](Request& req, Responder res) {
     if (req.path() == "/crlf") {
