@@ -38,7 +38,9 @@ def main():
         direction, call, args = m.group(2), m.group(3), m.group(4)
         if call == "epoll_wait":
             if direction == "exit":
-                per_poll.append(int(args.strip(), 16))
+                ready = int(args.strip(), 16)
+                if ready < 1 << 63:  # not an error (EINTR)
+                    per_poll.append(ready)
             continue
         fd = FD.search(args)
         if not fd:
