@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Two or more servers in alternation under the same closed loop, for
+# comparisons this noisy machine can settle: each round runs every server
+# once, so they share its fast and slow minutes, and the medians over the
+# rounds are compared. Per run: requests/s, the server's CPU per request
+# (user and system µs, from /proc/PID/stat over the measured requests),
+# and p50/p90/p99/p99.9 of every request's time (h2load --log-file).
+#
+# A server is the path of a valk build, serving examples/hello.lisp with
+# --threads 1, or nginx-lua (nginx with content_by_lua_block, one worker).
+# Servers on CPU 1, h2load on CPU 0; CONNS (32) connections of STREAMS
+# (16) streams (HTTP/1.1: one request at a time), WARM (50 000) requests
+# to warm up, then N (300 000) measured. PROTO: h1 (default), h2c or h2
+# (TLS, certs/dev.*).
+#   bench/serve/compare.sh /tmp/valk-before build/valk
+#   ROUNDS=8 PROTO=h2c bench/serve/compare.sh build/valk nginx-lua
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=bench/serve/lib.sh
+. bench/serve/lib.sh
+ROUNDS=${ROUNDS:-5}
+PROTO=${PROTO:-h1}
+CONNS=${CONNS:-32}
+STREAMS=${STREAMS:-16}
+WARM=${WARM:-50000}
+N=${N:-300000}
+[ $# -ge 1 ] || { sed -n '2,16s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+for tool in h2load taskset python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y nghttp2-client python3)" >&2; exit 1; }
+done
+case $PROTO in
+  h1) scheme=http; h2load_flags=(--h1 -m 1) ;;
+  h2c) scheme=http; h2load_flags=(-m "$STREAMS") ;;
+  h2) scheme=https; h2load_flags=(-m "$STREAMS") ;;
+  *) echo "PROTO is h1, h2c or h2, not $PROTO" >&2 && exit 2 ;;
+esac
+
+work=$(mktemp -d)
+pid=
+trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
+
+# start SERVER: runs it on CPU 1; sets pid (the process that does the
+# work) and url.
+start() {
+  if [ "$1" = nginx-lua ]; then
+    command -v nginx >/dev/null || { echo "missing nginx (apt-get install -y nginx libnginx-mod-http-lua)" >&2; exit 1; }
+    local listen="127.0.0.1:0" port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    case $PROTO in
+      h1) listen="127.0.0.1:$port" ;;
+      h2c) listen="127.0.0.1:$port http2" ;;
+      h2) listen="127.0.0.1:$port ssl http2" ;;
+    esac
+    mkdir -p "$work/nginx"
+    cat >"$work/nginx/nginx.conf" <<EOF
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+worker_processes 1;
+daemon off;
+master_process off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  server {
+    listen $listen;
+    ssl_protocols TLSv1.3;
+    ssl_certificate $PWD/certs/dev.crt;
+    ssl_certificate_key $PWD/certs/dev.key;
+    location = / { default_type text/plain; content_by_lua_block { ngx.print("Hello, World!") } }
+  }
+}
+EOF
+    taskset -c 1 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>"$work/log" &
+    pid=$!
+    url=$scheme://127.0.0.1:$port/
+    for _ in $(seq 50); do
+      h2load "${h2load_flags[@]}" -c 1 -n 1 "$url" 2>/dev/null | grep -q ' 1 succeeded' && return 0
+      sleep 0.1
+    done
+    echo "nginx-lua did not answer:" >&2
+    cat "$work/log" "$work/nginx/error.log" >&2
+    exit 1
+  fi
+  local flags=()
+  [ "$PROTO" = h2 ] && flags=(--tls-cert certs/dev.crt --tls-key certs/dev.key)
+  taskset -c 1 "$1" serve examples/hello.lisp --port 0 --threads 1 "${flags[@]}" 2>"$work/log" &
+  pid=$!
+  url=$scheme://127.0.0.1:$(wait_for_port "$work/log")/
+}
+
+cpu_ticks() { awk '{print $14, $15}' "/proc/$pid/stat"; }
+
+echo "proto $PROTO, $CONNS connections$([ "$PROTO" = h1 ] || echo " x $STREAMS streams"), $N requests per run"
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+printf '%-5s %-24s %9s %7s %7s %7s %7s %7s %7s\n' round server req/s usr_us sys_us p50_us p90_us p99_us p99.9_us
+for round in $(seq "$ROUNDS"); do
+  for server in "$@"; do
+    start "$server"
+    taskset -c 0 h2load "${h2load_flags[@]}" -c "$CONNS" -n "$WARM" "$url" >/dev/null 2>&1
+    read -r u0 s0 <<<"$(cpu_ticks)"
+    taskset -c 0 h2load "${h2load_flags[@]}" -c "$CONNS" -n "$N" --log-file "$work/req.log" "$url" >"$work/h2load" 2>&1
+    read -r u1 s1 <<<"$(cpu_ticks)"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    pid=
+    grep -q "^requests: $N total, $N started, $N done, $N succeeded" "$work/h2load" || {
+      cat "$work/h2load" >&2
+      exit 1
+    }
+    rps=$(sed -n 's/^finished in [0-9.]*m\{0,1\}s, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load")
+    cut -f3 "$work/req.log" | sort -n | awk -v round="$round" -v server="$server" -v rps="$rps" \
+      -v usr=$(((u1 - u0) * tick_us)) -v sys=$(((s1 - s0) * tick_us)) -v n="$N" '
+      { v[NR] = $1 }
+      function at(q,   i) { i = int(NR * q); return v[i < 1 ? 1 : i] }
+      END {
+        printf "%-5s %-24s %9.0f %7.2f %7.2f %7d %7d %7d %7d\n", round, server, rps,
+          usr / n, sys / n, at(0.5), at(0.9), at(0.99), at(0.999)
+      }' | tee -a "$work/runs"
+  done
+done
+
+echo "medians over $ROUNDS rounds (round \"med\"):"
+python3 - "$work/runs" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if not f or not f[0].isdigit():
+        continue
+    rows.setdefault(f[1], []).append([float(x) for x in f[2:]])
+for server, runs in rows.items():
+    med = [statistics.median(col) for col in zip(*runs)]
+    print(f"{'med':5s} {server:24s} {med[0]:9.0f} {med[1]:7.2f} {med[2]:7.2f} "
+          + " ".join(f"{x:7.0f}" for x in med[3:]))
+EOF
