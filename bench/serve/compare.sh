@@ -9,9 +9,9 @@
 # A server is the path of a valk build, serving examples/hello.lisp with
 # --threads 1, or nginx-lua (nginx with content_by_lua_block, one worker).
 # Servers on CPU 1, h2load on CPU 0; CONNS (32) connections of STREAMS
-# (16) streams (HTTP/1.1: one request at a time), WARM (50 000) requests
-# to warm up, then N (300 000) measured. PROTO: h1 (default), h2c or h2
-# (TLS, certs/dev.*).
+# (16) streams (HTTP/1.1: one request at a time) for WARMUP (1) s, then
+# DURATION (4) s measured. PROTO: h1 (default), h2c or h2 (TLS,
+# certs/dev.*).
 #   bench/serve/compare.sh /tmp/valk-before build/valk
 #   ROUNDS=8 PROTO=h2c bench/serve/compare.sh build/valk nginx-lua
 set -euo pipefail
@@ -22,8 +22,8 @@ ROUNDS=${ROUNDS:-5}
 PROTO=${PROTO:-h1}
 CONNS=${CONNS:-32}
 STREAMS=${STREAMS:-16}
-WARM=${WARM:-50000}
-N=${N:-300000}
+WARMUP=${WARMUP:-1}
+DURATION=${DURATION:-4}
 [ $# -ge 1 ] || { sed -n '2,16s/^# \{0,1\}//p' "$0" >&2; exit 2; }
 for tool in h2load taskset python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y nghttp2-client python3)" >&2; exit 1; }
@@ -98,26 +98,31 @@ EOF
 
 cpu_ticks() { awk '{print $14, $15}' "/proc/$pid/stat"; }
 
-echo "proto $PROTO, $CONNS connections$([ "$PROTO" = h1 ] || echo " x $STREAMS streams"), $N requests per run"
+echo "proto $PROTO, $CONNS connections$([ "$PROTO" = h1 ] || echo " x $STREAMS streams"), ${WARMUP} s + ${DURATION} s per run"
 tick_us=$((1000000 / $(getconf CLK_TCK)))
 printf '%-5s %-24s %9s %7s %7s %7s %7s %7s %7s\n' round server req/s usr_us sys_us p50_us p90_us p99_us p99.9_us
 for round in $(seq "$ROUNDS"); do
   for server in "$@"; do
     start "$server"
-    taskset -c 0 h2load "${h2load_flags[@]}" -c "$CONNS" -n "$WARM" "$url" >/dev/null 2>&1
+    rm -f "$work/req.log"  # h2load appends to its log
+    taskset -c 0 h2load "${h2load_flags[@]}" -c "$CONNS" -D "$DURATION" --warm-up-time "$WARMUP" \
+      --log-file "$work/req.log" "$url" >"$work/h2load" 2>&1 &
+    load=$!
+    sleep "$WARMUP"  # the CPU of the measured part, to within a tick or two
     read -r u0 s0 <<<"$(cpu_ticks)"
-    taskset -c 0 h2load "${h2load_flags[@]}" -c "$CONNS" -n "$N" --log-file "$work/req.log" "$url" >"$work/h2load" 2>&1
+    wait "$load"
     read -r u1 s1 <<<"$(cpu_ticks)"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     pid=
-    grep -q "^requests: $N total, $N started, $N done, $N succeeded" "$work/h2load" || {
+    n=$(sed -n 's/^requests: \([0-9]*\) total, [0-9]* started, \([0-9]*\) done, \2 succeeded.*/\1/p' "$work/h2load")
+    if [ -z "$n" ] || [ "$n" -eq 0 ] || [ "$(wc -l <"$work/req.log")" != "$n" ]; then
       cat "$work/h2load" >&2
       exit 1
-    }
+    fi
     rps=$(sed -n 's/^finished in [0-9.]*m\{0,1\}s, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load")
     cut -f3 "$work/req.log" | sort -n | awk -v round="$round" -v server="$server" -v rps="$rps" \
-      -v usr=$(((u1 - u0) * tick_us)) -v sys=$(((s1 - s0) * tick_us)) -v n="$N" '
+      -v usr=$(((u1 - u0) * tick_us)) -v sys=$(((s1 - s0) * tick_us)) -v n="$n" '
       { v[NR] = $1 }
       function at(q,   i) { i = int(NR * q); return v[i < 1 ? 1 : i] }
       END {
