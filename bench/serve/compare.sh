@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Two or more servers in alternation under the same closed loop, for
-# comparisons this noisy machine can settle: each round runs every server
-# once, so they share its fast and slow minutes, and the medians over the
-# rounds are compared. Per run: requests/s, the server's CPU per request
-# (user and system µs, from /proc/PID/stat over the measured requests),
+# Servers in alternation under the same closed loop, for comparisons
+# this noisy machine can settle: each round runs every server once, so
+# they share its fast and slow minutes, and the medians over the rounds
+# are compared. Per run: requests/s, the server's CPU per request
+# (user and system µs, from /proc/PID/stat over the measured part),
 # and p50/p90/p99/p99.9 of every request's time (h2load --log-file).
 #
 # A server is the path of a valk build, serving examples/hello.lisp with
@@ -24,7 +24,11 @@ CONNS=${CONNS:-32}
 STREAMS=${STREAMS:-16}
 WARMUP=${WARMUP:-1}
 DURATION=${DURATION:-4}
-[ $# -ge 1 ] || { sed -n '2,16s/^# \{0,1\}//p' "$0" >&2; exit 2; }
+usage() { sed -n '2,16s/^# \{0,1\}//p' "$0"; }
+case ${1:-} in
+  -h | --help) usage && exit 0 ;;
+  "") usage >&2 && exit 2 ;;
+esac
 for tool in h2load taskset python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y nghttp2-client python3)" >&2; exit 1; }
 done
@@ -44,7 +48,7 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 start() {
   if [ "$1" = nginx-lua ]; then
     command -v nginx >/dev/null || { echo "missing nginx (apt-get install -y nginx libnginx-mod-http-lua)" >&2; exit 1; }
-    local listen="127.0.0.1:0" port
+    local listen port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     case $PROTO in
       h1) listen="127.0.0.1:$port" ;;

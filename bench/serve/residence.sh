@@ -23,6 +23,7 @@
 # Needs perf (apt-get install linux-perf), h2load and python3, and root
 # (or perf_event_paranoid <= -1) for the system-call tracepoints.
 set -euo pipefail
+case ${1:-} in -h | --help) sed -n '2,24s/^# \{0,1\}//p' "$0" && exit 0 ;; esac
 cd "$(dirname "$0")/../.."
 # shellcheck source=bench/serve/lib.sh
 . bench/serve/lib.sh
