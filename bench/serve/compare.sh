@@ -101,6 +101,8 @@ EOF
 }
 
 cpu_ticks() { awk '{print $14, $15}' "/proc/$pid/stat"; }
+# Seconds (maybe fractional) as h2load takes them: whole milliseconds.
+ms() { awk -v s="$1" 'BEGIN { printf "%dms", s * 1000 }'; }
 
 echo "proto $PROTO, $CONNS connections$([ "$PROTO" = h1 ] || echo " x $STREAMS streams"), ${WARMUP} s + ${DURATION} s per run"
 tick_us=$((1000000 / $(getconf CLK_TCK)))
@@ -109,12 +111,12 @@ for round in $(seq "$ROUNDS"); do
   for server in "$@"; do
     start "$server"
     rm -f "$work/req.log"  # h2load appends to its log
-    taskset -c 0 h2load "${h2load_flags[@]}" -c "$CONNS" -D "$DURATION" --warm-up-time "$WARMUP" \
+    taskset -c 0 h2load "${h2load_flags[@]}" -c "$CONNS" -D "$(ms "$DURATION")" --warm-up-time "$(ms "$WARMUP")" \
       --log-file "$work/req.log" "$url" >"$work/h2load" 2>&1 &
     load=$!
     sleep "$WARMUP"  # the CPU of the measured part, to within a tick or two
     read -r u0 s0 <<<"$(cpu_ticks)"
-    wait "$load"
+    wait "$load" || true  # a failure shows in its output, checked below
     read -r u1 s1 <<<"$(cpu_ticks)"
     kill "$pid"
     wait "$pid" 2>/dev/null || true

@@ -5,7 +5,7 @@
 #   check_compare.sh VALK_BIN SOURCE_DIR
 set -euo pipefail
 for proto in h1 h2c; do
-  if ! out=$(ROUNDS=2 N=2000 WARM=200 CONNS=4 PROTO=$proto "$2/bench/serve/compare.sh" "$1" 2>&1); then
+  if ! out=$(ROUNDS=2 WARMUP=0.2 DURATION=0.5 CONNS=4 PROTO=$proto "$2/bench/serve/compare.sh" "$1" 2>&1); then
     echo "$out"
     echo "compare.sh failed" >&2
     exit 1
