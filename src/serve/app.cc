@@ -125,8 +125,10 @@ ServerOptions App::server_options() const {
     // answered in turn (h2 and h2c p99 a third lower under h2load --rps).
     // An HTTP/1.1 read carries one small request: those of a loop turn run
     // together in its check phase, which does the per-round work once per
-    // turn, and lets a client take the answers in one wakeup. Its p99 was
-    // lower that way in every HTTP/1.1 load measured (docs/performance.md,
+    // turn, runs each stage's code for all of them in a row (per read, the
+    // whole path came back into the instruction cache for every request),
+    // and lets a client take the answers in one wakeup. Its p99 was lower
+    // that way in every HTTP/1.1 load measured (docs/performance.md,
     // "Latency under load").
     o.on_input_handled = [](Protocol p) {
       if (p == Protocol::kHttp2) {
