@@ -20,6 +20,8 @@
 # stopped by its PID. Uses certs/dev.crt (P-256, CN=localhost).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
 N=${N:-1000}
 PROTOS=${PROTOS:-"h2 h2c h1tls"}
 SERVERS=${SERVERS:-valk}
@@ -52,15 +54,9 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$work"' EXIT
 
-# A free TCP port on 127.0.0.1 (for peers that cannot take port 0).
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # wait_port PORT: until something accepts on it (up to ~10 s).
 wait_port() {
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     if python3 -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null; then
       return 0
     fi
@@ -74,12 +70,12 @@ tls_proto() { [ "$1" = h2 ] || [ "$1" = h1tls ]; }
 
 # start_valk PROTO -> sets srv_pid, port (and measured pid = srv_pid).
 start_valk() {
-  local proto=$1 i
+  local proto=$1
   "$VALK_BIN" static --host 127.0.0.1 --port 0 --tls-port 0 --tls-cert "$CERT" --tls-key "$KEY" \
     --reactors 1 --log-level error "$work/www" 2>"$work/valk.err" &
   srv_pid=$!
   measure_pid=$srv_pid
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     if [ "$(grep -c serving "$work/valk.err")" = 2 ]; then break; fi
     sleep 0.1
   done
@@ -103,7 +99,7 @@ start_nghttpd() {
 }
 
 start_nginx() {
-  local proto=$1 listen i
+  local proto=$1 listen
   port=$(free_port)
   case $proto in
     h2) listen="ssl http2" ;;
@@ -139,7 +135,7 @@ EOF
   srv_pid=$!
   wait_port "$port"
   # The master accepts nothing: measure its one worker.
-  for i in $(seq 1 50); do
+  for _ in $(seq 1 50); do
     measure_pid=$(pgrep -P "$srv_pid" | head -1 || true)
     [ -n "$measure_pid" ] && return 0
     sleep 0.1

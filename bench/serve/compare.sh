@@ -16,8 +16,8 @@
 #   ROUNDS=8 PROTO=h2c bench/serve/compare.sh build/valk nginx-lua
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=bench/serve/lib.sh
-. bench/serve/lib.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 ROUNDS=${ROUNDS:-5}
 PROTO=${PROTO:-h1}
 CONNS=${CONNS:-32}
@@ -29,9 +29,7 @@ case ${1:-} in
   -h | --help) usage && exit 0 ;;
   "") usage >&2 && exit 2 ;;
 esac
-for tool in h2load taskset python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y nghttp2-client python3)" >&2; exit 1; }
-done
+require_tools "nghttp2-client python3" h2load taskset python3
 case $PROTO in
   h1) scheme=http; h2load_flags=(--h1 -m 1) ;;
   h2c) scheme=http; h2load_flags=(-m "$STREAMS") ;;
@@ -47,9 +45,9 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 # work) and url.
 start() {
   if [ "$1" = nginx-lua ]; then
-    command -v nginx >/dev/null || { echo "missing nginx (apt-get install -y nginx libnginx-mod-http-lua)" >&2; exit 1; }
+    require_tools "nginx libnginx-mod-http-lua" nginx
     local listen port
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    port=$(free_port)
     case $PROTO in
       h1) listen="127.0.0.1:$port" ;;
       h2c) listen="127.0.0.1:$port http2" ;;

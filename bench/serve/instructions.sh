@@ -17,17 +17,15 @@
 # Needs valgrind (apt-get install valgrind), h2load and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=bench/serve/lib.sh
-. bench/serve/lib.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 PROTO=${PROTO:-h1}
 N=${N:-20000}
 WARM=${WARM:-5000}
 CONNS=${CONNS:-32}
 TOP=${TOP:-25}
 VALK=${VALK_BIN:-build/valk}
-for tool in valgrind callgrind_control h2load python3; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y valgrind nghttp2-client python3)" >&2; exit 1; }
-done
+require_tools "valgrind nghttp2-client python3" valgrind callgrind_control h2load python3
 [ -x "$VALK" ] || ./dev.sh build
 
 case $PROTO in

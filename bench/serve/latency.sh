@@ -45,7 +45,7 @@ export CONNS=${CONNS:-32} STREAMS=${STREAMS:-16} DURATION=${DURATION:-5} WARMUP=
 case $CASE in
   lat) cases=lat ;;
   load)
-    cases=tput
+    cases="tput"
     if [ -n "$RATE" ]; then export H2LOAD_EXTRA="--rps $((RATE / CONNS))"; fi
     ;;
   *) echo "CASE is lat or load, not $CASE" >&2 && exit 2 ;;

@@ -9,8 +9,8 @@
 #   N=20000 CONNS=200 bench/serve/parked.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-# shellcheck source=bench/serve/lib.sh
-. bench/serve/lib.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 N=${N:-10000}
 CONNS=${CONNS:-100}
 SLEEP_MS=${SLEEP_MS:-1000}

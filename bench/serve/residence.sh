@@ -25,14 +25,12 @@
 set -euo pipefail
 case ${1:-} in -h | --help) sed -n '2,24s/^# \{0,1\}//p' "$0" && exit 0 ;; esac
 cd "$(dirname "$0")/../.."
-# shellcheck source=bench/serve/lib.sh
-. bench/serve/lib.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 CONNS=${CONNS:-32}
 TRACE=${TRACE:-1.5}
 VALK=${VALK_BIN:-build/valk}
-for tool in perf h2load python3 taskset; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install -y linux-perf nghttp2-client python3)" >&2; exit 1; }
-done
+require_tools "linux-perf nghttp2-client python3" perf h2load python3 taskset
 
 work=$(mktemp -d)
 pid=${PID:-}
