@@ -246,7 +246,7 @@ TEST(Basic, EachConnectionIsAnsweredBeforeTheNextIsRead) {
     burst.on_request(req.path());
     res.respond(200, {}, "done");
   });
-  burst.expect_answered_in_turn(burst.run(s.port(), "done"));
+  burst.check(burst.run(s.port(), "done"));
 }
 
 // With options.on_input_handled, what a handler defers runs after each
@@ -280,7 +280,7 @@ void expect_hook_answers_each_connection_in_turn(Protocol protocol) {
   });
   uv_run(&loop, UV_RUN_DEFAULT);
   client.join();
-  burst.expect_answered_in_turn(replies);
+  burst.check(replies);
   EXPECT_EQ(protocols, std::set<Protocol>{protocol});
   EXPECT_EQ(uv_loop_close(&loop), 0);
 }

@@ -68,13 +68,13 @@ std::array<std::string, 3> run_burst(Burst& burst) {
 // second one runs.
 TEST(SharedLoop, EachHttp2ConnectionIsAnsweredBeforeTheNextIsRead) {
   Burst burst(Protocol::kHttp2);
-  burst.expect_answered_in_turn(run_burst(burst));
+  burst.check(run_burst(burst));
 }
 
 // On HTTP/1.1 both handlers run before either response is written.
 TEST(SharedLoop, Http11ConnectionsReadInOneTurnAreAnsweredTogether) {
-  Burst burst(Protocol::kHttp11);
-  burst.expect_answered_together(run_burst(burst));
+  Burst burst(Protocol::kHttp11, Burst::Answers::kTogether);
+  burst.check(run_burst(burst));
 }
 
 }  // namespace
