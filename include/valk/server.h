@@ -86,7 +86,7 @@ enum class LogLevel { kDebug, kInfo, kWarn, kError, kOff };
 
 // Everything a client controls has a limit. Each one is answered as noted.
 struct ServerLimits {
-  uint32_t max_connections = 10000;       // per server; accept backs off
+  uint32_t max_connections = 10000;       // per server, all reactors; accept backs off
   uint32_t max_concurrent_streams = 128;  // h2 SETTINGS; excess → RST_STREAM
   uint32_t max_header_list_size = 65536;  // bytes of names+values → 431
   uint32_t max_url_length = 8192;         // → 414

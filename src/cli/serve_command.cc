@@ -63,8 +63,8 @@ void usage(FILE* out) {
           "                       bodies of a declared length up to N bytes are read\n"
           "                       whole before the handler runs; others stream in\n"
           "                       (default 1048576)\n"
-          "  --max-connections N  open connections at most, split evenly over the threads\n"
-          "                       (or reactors); past that, accepting waits (default 10000)\n"
+          "  --max-connections N  open connections at most, over all the threads (or\n"
+          "                       reactors); past that, accepting waits (default 10000)\n"
           "  --idle-timeout MS    close a connection idle this long (default 60000; 0: never)\n"
           "  --drain-timeout MS   graceful shutdown deadline, then close (default 10000)\n"
 

@@ -20,22 +20,12 @@ Reactor* Reactor::current() {
   return tl_reactor;
 }
 
-// The reactors split max_connections between them, the remainder going to
-// the first ones, so that their slots add up to it (each has at least one).
-// The kernel, not the reactors, spreads the connections, so one reactor
-// can fill its share while others have room.
-size_t Reactor::connection_share(const ServerOptions& o, int index) {
-  size_t n = std::max<size_t>(1, o.reactors);
-  size_t max = o.limits.max_connections;
-  return std::max<size_t>(1, max / n + (static_cast<size_t>(index) < max % n ? 1 : 0));
-}
-
 Reactor::Reactor(ServerImpl* server, int index)
     : server_(server),
       options_(&server->options),
       log_(&server->log),
       index_(index),
-      conns_(connection_share(server->options, index)),
+      conns_(server->options.limits.max_connections),
       streams_(size_t{1} << 30),
       read_buf_(new uint8_t[kReadBufSize]),
       data_buf_(new uint8_t[kDataBufSize]) {}
@@ -173,6 +163,13 @@ void Reactor::request_force_close() {
   wake();
 }
 
+void Reactor::request_accept_retry() {
+  if (has_deferred_.load() && !retry_accepts_req_.exchange(true)) {
+    queue_.claim_wakeup();
+    wake();
+  }
+}
+
 void Reactor::on_async(uv_async_t* a) {
   auto* r = static_cast<Reactor*>(a->data);
   r->queue_.clear_wakeup();
@@ -184,6 +181,8 @@ void Reactor::on_async(uv_async_t* a) {
     r->force_close_all();
   } else if (r->shutdown_req_.load()) {
     r->begin_shutdown();
+  } else if (r->retry_accepts_req_.exchange(false)) {
+    r->retry_deferred_accepts();
   }
 }
 
@@ -267,16 +266,23 @@ void Reactor::on_connection(uv_stream_t* server, int status) {
   r->accept_one(server);
 }
 
-void Reactor::accept_one(uv_stream_t* server) {
-  Conn* c = conns_.make(this);
-  if (c == nullptr) {
+bool Reactor::accept_one(uv_stream_t* server) {
+  if (!server_->claim_connection()) {
     // At the limit: leave the connection in libuv's hands. libuv stops
-    // polling this listener until uv_accept is called, which happens when a
-    // slot frees up.
-    count(Counter::kConnectionsRejected);
+    // polling this listener until uv_accept is called, which happens when
+    // a connection of any reactor closes (release_connection).
     deferred_accepts_.push_back(server);
-    return;
+    has_deferred_.store(true);
+    // A connection that closed on another reactor before the flag was set
+    // found nothing to retry; its place is free now.
+    if (!server_->claim_connection()) {
+      count(Counter::kConnectionsRejected);
+      return false;
+    }
+    deferred_accepts_.pop_back();
+    has_deferred_.store(!deferred_accepts_.empty());
   }
+  Conn* c = conns_.make(this);  // its size is max_connections: never null
   c->next = conn_list_;
   if (conn_list_ != nullptr) {
     conn_list_->prev = c;
@@ -285,6 +291,18 @@ void Reactor::accept_one(uv_stream_t* server) {
   count(Counter::kConnectionsAccepted);
   count(Counter::kConnectionsActive);
   c->accept(server, reinterpret_cast<Listener*>(server)->tls);
+  return true;
+}
+
+void Reactor::retry_deferred_accepts() {
+  while (!deferred_accepts_.empty() && !draining_) {
+    uv_stream_t* s = deferred_accepts_.back();
+    deferred_accepts_.pop_back();
+    if (!accept_one(s)) {
+      break;  // deferred again
+    }
+  }
+  has_deferred_.store(!deferred_accepts_.empty());
 }
 
 void Reactor::conn_closed(Conn* c) {
@@ -307,11 +325,8 @@ void Reactor::conn_closed(Conn* c) {
   }
   count(Counter::kConnectionsActive, -1);
   conns_.destroy(c);
-  if (!deferred_accepts_.empty() && !draining_) {
-    uv_stream_t* s = deferred_accepts_.back();
-    deferred_accepts_.pop_back();
-    accept_one(s);
-  }
+  server_->release_connection(this);
+  retry_deferred_accepts();
   maybe_finish();
 }
 
@@ -404,6 +419,7 @@ void Reactor::begin_shutdown() {
   }
   listeners_.clear();
   deferred_accepts_.clear();
+  has_deferred_.store(false);
   for (Conn* c = conn_list_; c != nullptr;) {
     Conn* next = c->next;
     if (c->session != nullptr) {

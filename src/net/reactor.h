@@ -56,14 +56,15 @@ class Reactor {
   SendResult post(Completion* c);
   void request_shutdown();
   void request_force_close();
+  // A connection of the server closed: if this reactor has accepts waiting
+  // for a slot, it tries them again on its thread.
+  void request_accept_retry();
   uint64_t counter(Counter c) const {
     return counters_[static_cast<int>(c)].load(std::memory_order_relaxed);
   }
 
   // ---- reactor thread ----
   static Reactor* current();
-  // How many of options.limits.max_connections reactor `index` takes.
-  static size_t connection_share(const ServerOptions& o, int index);
   ServerImpl* server() const { return server_; }
   uv_loop_t* loop() { return loop_; }
   // Applies the completions posted from this thread and writes out every
@@ -114,7 +115,12 @@ class Reactor {
   static void on_async(uv_async_t* a);
   static void on_prepare(uv_prepare_t* p);
   static void on_drain_timer(uv_timer_t* t);
-  void accept_one(uv_stream_t* server);
+  // Accepts a connection on `server`, or leaves it in the listener's
+  // queue if the server is at max_connections. Returns false in that case.
+  bool accept_one(uv_stream_t* server);
+  // Accepts what waits on the listeners that were at the limit, while
+  // there is room.
+  void retry_deferred_accepts();
   void apply(Completion* c);
   // Applies the completions posted from the reactor's own thread.
   void apply_local();
@@ -142,6 +148,9 @@ class Reactor {
   };
   std::vector<Listener*> listeners_;
   std::vector<uv_stream_t*> deferred_accepts_;
+  // Whether deferred_accepts_ is not empty, for the reactor that frees a
+  // slot (another thread); and its request to retry them.
+  std::atomic<bool> has_deferred_{false}, retry_accepts_req_{false};
   MpscQueue<Completion*> queue_{65536};
   std::vector<Completion*> local_;
   std::vector<Completion*> local_batch_;  // being applied by apply_local

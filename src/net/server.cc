@@ -178,6 +178,25 @@ void ServerImpl::notify_finished() {
   finished_cv_.notify_all();
 }
 
+bool ServerImpl::claim_connection() {
+  size_t n = open_connections_.load();
+  while (n < options.limits.max_connections) {
+    if (open_connections_.compare_exchange_weak(n, n + 1)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void ServerImpl::release_connection(Reactor* from) {
+  open_connections_.fetch_sub(1);
+  for (auto& r : reactors_) {
+    if (r.get() != from) {
+      r->request_accept_retry();
+    }
+  }
+}
+
 void ServerImpl::shutdown() {
   for (auto& r : reactors_) {
     r->request_shutdown();

@@ -26,6 +26,12 @@ class ServerImpl {
   ServerCounters counters() const;
   // A reactor on a host's loop has closed everything. Its thread.
   void notify_finished();
+  // limits.max_connections counts the connections of all the reactors,
+  // wherever the kernel puts them. claim_connection() takes a place (false
+  // at the limit); release_connection() gives one back and has the reactors
+  // with accepts waiting try them again. Any reactor's thread.
+  bool claim_connection();
+  void release_connection(Reactor* from);
 
   ServerOptions options;
   Handler handler;
@@ -39,6 +45,7 @@ class ServerImpl {
   // its loop's thread.
   bool start_on_host_loops(const std::vector<std::vector<ListenFd>>& fds, std::string* error);
   std::vector<std::unique_ptr<Reactor>> reactors_;
+  std::atomic<size_t> open_connections_{0};
   std::vector<std::thread> threads_;
   std::mutex wait_mu_;
   std::mutex finished_mu_;

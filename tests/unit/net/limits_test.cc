@@ -190,6 +190,42 @@ TEST(Limits, MaxConnectionsBacksOff) {
   close(c);
 }
 
+// max_connections counts the connections of every reactor, wherever the
+// kernel puts them. With 4 reactors and a limit of 8, 8 connections are
+// all served (shared out 2 per reactor, the kernel would seldom spread
+// them so evenly), and each further one waits until one of them closes,
+// on its reactor or, 3 times in 4, another's.
+TEST(Limits, MaxConnectionsCountsEveryReactor) {
+  ServerOptions o = base_options();
+  o.reactors = 4;
+  o.limits.max_connections = 8;
+  TestServer s(o, hello_handler());
+  auto answered = [](int fd, int ms) {
+    send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    std::string r = read_until(
+        fd, [](const std::string& d) { return d.find("Hello") != std::string::npos; }, ms);
+    return r.find("Hello, World!") != std::string::npos;
+  };
+  std::vector<int> open;
+  for (int i = 0; i < 8; i++) {
+    open.push_back(tcp_connect(s.port()));
+    EXPECT_TRUE(answered(open.back(), 5000)) << "connection " << i;
+  }
+  for (int i = 0; i < 4; i++) {
+    int extra = tcp_connect(s.port());
+    EXPECT_FALSE(answered(extra, 200)) << "served past the limit, round " << i;
+    close(open[i]);
+    std::string r = read_until(
+        extra, [](const std::string& d) { return d.find("Hello") != std::string::npos; });
+    EXPECT_NE(r.find("Hello, World!"), std::string::npos) << "round " << i;
+    open[i] = extra;
+  }
+  EXPECT_GE(s.server().counters()[Counter::kConnectionsRejected], 4u);
+  for (int fd : open) {
+    close(fd);
+  }
+}
+
 TEST(Abrupt, DisconnectMidRequestCancels) {
   std::atomic<int> cancelled{0}, started{0};
   TestServer s(base_options(), [&](Request& req, Responder res) {

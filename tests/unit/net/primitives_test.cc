@@ -293,24 +293,6 @@ TEST(HeaderCheck, AgreesWithNghttp2OnEveryByte) {
   EXPECT_FALSE(header_problem({"x", "a\r\nb"}).empty());
 }
 
-// The reactors' shares of max_connections add up to it, each at least one.
-TEST(Reactor, ConnectionSharesAddUpToTheLimit) {
-  auto shares = [](unsigned reactors, uint32_t max) {
-    ServerOptions o;
-    o.reactors = reactors;
-    o.limits.max_connections = max;
-    std::vector<size_t> out;
-    for (unsigned i = 0; i < reactors; i++) {
-      out.push_back(Reactor::connection_share(o, static_cast<int>(i)));
-    }
-    return out;
-  };
-  EXPECT_EQ(shares(2, 3), (std::vector<size_t>{2, 1}));
-  EXPECT_EQ(shares(3, 10000), (std::vector<size_t>{3334, 3333, 3333}));
-  EXPECT_EQ(shares(1, 7), (std::vector<size_t>{7}));
-  EXPECT_EQ(shares(2, 1), (std::vector<size_t>{1, 1}));
-}
-
 // H2Memory: blocks of a page or more are its own; release_idle() drops the
 // frame buffer's pages and those of all-zero blocks, and keeps the rest.
 TEST(H2Memory, ReleasesTheFrameBufferAndZeroBlocksOnly) {
