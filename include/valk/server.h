@@ -300,7 +300,7 @@ using Handler = std::function<void(Request& req, Responder res)>;
 enum class Counter : int {
   kConnectionsAccepted,
   kConnectionsActive,    // (g)
-  kConnectionsRejected,  // accept deferred at max_connections
+  kConnectionsRejected,  // connections kept waiting at max_connections, each once
   kTlsHandshakes,
   kTlsHandshakeFailures,
   kTlsResumed,

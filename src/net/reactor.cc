@@ -263,7 +263,9 @@ void Reactor::on_connection(uv_stream_t* server, int status) {
     r->log().log(LogLevel::kWarn, "accept: %s", uv_strerror(status));
     return;
   }
-  r->accept_one(server);
+  if (!r->accept_one(server)) {
+    r->count(Counter::kConnectionsRejected);  // once per connection kept waiting
+  }
 }
 
 bool Reactor::accept_one(uv_stream_t* server) {
@@ -276,7 +278,6 @@ bool Reactor::accept_one(uv_stream_t* server) {
     // A connection that closed on another reactor before the flag was set
     // found nothing to retry; its place is free now.
     if (!server_->claim_connection()) {
-      count(Counter::kConnectionsRejected);
       return false;
     }
     deferred_accepts_.pop_back();
