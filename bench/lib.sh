@@ -14,6 +14,32 @@ require_tools() {
   done
 }
 
+# quantiles Q...: reads numbers, one per line, and prints the value at each
+# quantile Q (0.5, 0.99, ...) on one line; zeros when there are none.
+quantiles() {
+  sort -n | awk -v qs="$*" '
+    { v[NR] = $1 }
+    END {
+      n = split(qs, q, " ")
+      for (k = 1; k <= n; k++) {
+        i = int(NR * q[k])
+        printf "%s%s", (NR == 0 ? 0 : v[i < 1 ? 1 : i]), (k < n ? " " : "\n")
+      }
+    }'
+}
+
+# nginx_listen_flags PROTO: what follows the address in nginx's `listen`
+# for h1, h1tls, h2c (prior knowledge) or h2 (nginx 1.22 syntax).
+nginx_listen_flags() {
+  case $1 in
+    h1) echo "" ;;
+    h1tls) echo "ssl" ;;
+    h2c) echo "http2" ;;
+    h2) echo "ssl http2" ;;
+    *) echo "nginx_listen_flags: no protocol $1" >&2 && return 1 ;;
+  esac
+}
+
 # A free TCP port on 127.0.0.1 (for servers that cannot take port 0).
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

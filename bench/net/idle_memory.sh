@@ -99,14 +99,8 @@ start_nghttpd() {
 }
 
 start_nginx() {
-  local proto=$1 listen
+  local proto=$1
   port=$(free_port)
-  case $proto in
-    h2) listen="ssl http2" ;;
-    h2c) listen="http2" ;;
-    h1tls) listen="ssl" ;;
-    h1) listen="" ;;
-  esac
   mkdir -p "$work/nginx/logs"
   cat >"$work/nginx/nginx.conf" <<EOF
 worker_processes 1;
@@ -123,7 +117,7 @@ http {
   uwsgi_temp_path $work/nginx/uwsgi;
   scgi_temp_path $work/nginx/scgi;
   server {
-    listen 127.0.0.1:$port $listen;
+    listen 127.0.0.1:$port $(nginx_listen_flags "$proto");
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_certificate $CERT;
     ssl_certificate_key $KEY;

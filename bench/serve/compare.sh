@@ -46,13 +46,8 @@ trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
 start() {
   if [ "$1" = nginx-lua ]; then
     require_tools "nginx libnginx-mod-http-lua" nginx
-    local listen port
+    local port
     port=$(free_port)
-    case $PROTO in
-      h1) listen="127.0.0.1:$port" ;;
-      h2c) listen="127.0.0.1:$port http2" ;;
-      h2) listen="127.0.0.1:$port ssl http2" ;;
-    esac
     mkdir -p "$work/nginx"
     cat >"$work/nginx/nginx.conf" <<EOF
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
@@ -72,7 +67,7 @@ http {
   uwsgi_temp_path $work/nginx;
   scgi_temp_path $work/nginx;
   server {
-    listen $listen;
+    listen 127.0.0.1:$port $(nginx_listen_flags "$PROTO");
     ssl_protocols TLSv1.3;
     ssl_certificate $PWD/certs/dev.crt;
     ssl_certificate_key $PWD/certs/dev.key;
@@ -125,14 +120,11 @@ for round in $(seq "$ROUNDS"); do
       exit 1
     fi
     rps=$(sed -n 's/^finished in [0-9.]*m\{0,1\}s, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load")
-    cut -f3 "$work/req.log" | sort -n | awk -v round="$round" -v server="$server" -v rps="$rps" \
-      -v usr=$(((u1 - u0) * tick_us)) -v sys=$(((s1 - s0) * tick_us)) -v n="$n" '
-      { v[NR] = $1 }
-      function at(q,   i) { i = int(NR * q); return v[i < 1 ? 1 : i] }
-      END {
-        printf "%-5s %-24s %9.0f %7.2f %7.2f %7d %7d %7d %7d\n", round, server, rps,
-          usr / n, sys / n, at(0.5), at(0.9), at(0.99), at(0.999)
-      }' | tee -a "$work/runs"
+    read -r p50 p90 p99 p999 <<<"$(cut -f3 "$work/req.log" | quantiles 0.5 0.9 0.99 0.999)"
+    read -r usr_us sys_us <<<"$(awk -v u=$(((u1 - u0) * tick_us)) -v s=$(((s1 - s0) * tick_us)) \
+      -v n="$n" 'BEGIN { printf "%.2f %.2f", u / n, s / n }')"
+    printf '%-5s %-24s %9.0f %7s %7s %7s %7s %7s %7s\n' "$round" "$server" "$rps" \
+      "$usr_us" "$sys_us" "$p50" "$p90" "$p99" "$p999" | tee -a "$work/runs"
   done
 done
 

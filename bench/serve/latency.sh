@@ -35,6 +35,8 @@
 #   KEEP=1 bench/serve/latency.sh                      # keep the run's logs
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 ROUNDS=${ROUNDS:-5}
 CASE=${CASE:-lat}
 RATE=${RATE:-}
@@ -69,10 +71,7 @@ call=0
 tail -n +2 "$tsv" | while IFS=$'\t' read -r round _ server proto _ alpn _ _ _ _ req_s _; do
   [ "$alpn" = NOSTART ] && continue
   call=$((call + 1))
-  pctl=$(cut -f3 "$results/logs/$call.log" 2>/dev/null | sort -n | awk '
-    { v[NR] = $1 }
-    function at(q,   i) { i = int(NR * q); return v[i < 1 ? 1 : i] }
-    END { if (NR == 0) print "0 0 0"; else print at(0.5), at(0.99), at(0.999) }')
+  pctl=$({ cut -f3 "$results/logs/$call.log" 2>/dev/null || true; } | quantiles 0.5 0.99 0.999)
   echo "$round $proto $server $req_s $pctl"
 done | awk '
   # Input: round proto server req_s p50 p99 p99.9 (microseconds).
