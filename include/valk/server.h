@@ -156,6 +156,8 @@ struct ServerOptions {
   // Non-zero: requests on plain (non-TLS) listeners get a 308 redirect to
   // https://HOST:this-port with the same path, without reaching the handler.
   uint16_t https_redirect_port = 0;
+  // Keep a histogram of how long requests take (Server::durations()).
+  bool record_durations = false;
 };
 
 // TLS facts of the connection a request came on.
@@ -340,6 +342,19 @@ struct ServerCounters {
   uint64_t operator[](Counter c) const { return values[static_cast<int>(c)]; }
 };
 
+// How long the requests whose response was sent took, from the first byte
+// of the request read to the last byte of the response written, summed over
+// reactors (ServerOptions::record_durations).
+struct RequestDurations {
+  // The buckets' upper bounds in microseconds; a last bucket takes the rest.
+  static constexpr uint64_t kBoundsUs[] = {100,     250,     500,     1000,    2500,   5000,
+                                           10000,   25000,   50000,   100000,  250000, 500000,
+                                           1000000, 2500000, 5000000, 10000000};
+  static constexpr size_t kBuckets = sizeof kBoundsUs / sizeof kBoundsUs[0] + 1;
+  uint64_t counts[kBuckets] = {};  // per bucket, not cumulative
+  uint64_t sum_ns = 0;
+};
+
 class Server {
  public:
   // Validates nothing yet; start() does. `handler` must be callable from
@@ -373,6 +388,9 @@ class Server {
   void flush();
   // A snapshot of the counters. Any thread.
   ServerCounters counters() const;
+  // A snapshot of the request durations; all zero unless
+  // options.record_durations. Any thread.
+  RequestDurations durations() const;
   // Writes `message` as one line of the error log (options.error_log, with
   // a timestamp and the level) if `level` passes options.log_level; the
   // server's log thread does the writing, so the caller never blocks on

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/metrics_endpoint.h"
+#include "net/metrics.h"
 #include "serve/app.h"
 #include "serve/serve_config.h"
 #include "valk/server.h"
@@ -68,6 +70,9 @@ void usage(FILE* out) {
           "  --idle-timeout MS    close a connection idle this long (default 60000; 0: never)\n"
           "  --drain-timeout MS   graceful shutdown deadline, then close (default 10000)\n"
 
+          "  --metrics [HOST:]PORT\n"
+          "                       serve Prometheus metrics at http://HOST:PORT/metrics,\n"
+          "                       a listener apart from the app's (HOST: 127.0.0.1)\n"
           "  --static PREFIX=DIR  serve files of DIR under the URL PREFIX (e.g.\n"
           "                       /assets=public) without the app; repeatable\n"
           "  --path DIR           also search DIR for (import ...)\n\n"
@@ -221,6 +226,16 @@ int serve_command(int argc, char** argv) {
       }
       flags.static_dirs.emplace_back(spec.substr(0, eq),
                                      std::filesystem::absolute(spec.substr(eq + 1)).string());
+    } else if (a == "--metrics") {
+      if (!(v = value("--metrics")))
+        return 2;
+      ListenAddress where;
+      std::string problem;
+      if (!serve::parse_metrics_address(v, &where, &problem)) {
+        fprintf(stderr, "valk serve: --metrics: %s\n", problem.c_str());
+        return 2;
+      }
+      flags.metrics = where;
     } else if (a == "--path") {
       if (!(v = value("--path")))
         return 2;
@@ -293,6 +308,24 @@ int serve_command(int argc, char** argv) {
                                  std::to_string(options.reactors) +
                                  (options.reactors == 1 ? " reactor" : " reactors");
   fprintf(stderr, "valk: serving %s on %s (%s)\n", app.c_str(), where.c_str(), layout.c_str());
+  MetricsEndpoint metrics;
+  if (const auto& at = lisp_app.config().metrics) {
+    auto render = [&server, &lisp_app] {
+      net::MetricsText text;
+      net::append_server_metrics(server, text);
+      lisp_app.append_metrics(text);
+      net::append_process_metrics(text);
+      return text.take();
+    };
+    if (!metrics.start(*at, options, render, &error)) {
+      fprintf(stderr, "valk serve: %s\n", error.c_str());
+      server.force_close();
+      server.wait();
+      lisp_app.stop();
+      return 1;
+    }
+    fprintf(stderr, "valk: metrics on %s\n", metrics.url().c_str());
+  }
   fflush(stderr);
 
   pthread_t main_thread = pthread_self();
@@ -319,6 +352,7 @@ int serve_command(int argc, char** argv) {
     });
   }
   drainer.join();
+  metrics.stop();
   lisp_app.stop();
   fprintf(stderr, "valk: stopped\n");
   return 0;

@@ -6,11 +6,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/metrics_endpoint.h"
+#include "net/metrics.h"
+#include "serve/serve_config.h"
 #include "valk/server.h"
 #include "valk/static_files.h"
 
@@ -35,6 +39,8 @@ void usage(FILE* out) {
           "  --log-format FMT       access log format: combined or json\n"
           "  --log-level LEVEL      error log level: debug, info, warn, error, off\n"
           "  --drain-timeout MS     graceful shutdown deadline (default 10000)\n"
+          "  --metrics [HOST:]PORT  serve Prometheus metrics at http://HOST:PORT/metrics,\n"
+          "                         a listener apart (HOST: 127.0.0.1)\n"
           "  --help                 show this help\n\n"
           "SIGTERM or SIGINT drains gracefully; a second one exits at once.\n");
 }
@@ -58,6 +64,7 @@ int static_command(int argc, char** argv) {
   std::string cert, key, dir;
   long tls_port = -1;
   bool https_redirect = false;
+  std::optional<ListenAddress> metrics_at;
   for (int i = 0; i < argc; ++i) {
     std::string_view a = argv[i];
     auto value = [&](const char** out) {
@@ -149,6 +156,13 @@ int static_command(int argc, char** argv) {
         return 2;
       }
       opts.timeouts.drain = static_cast<uint32_t>(n);
+    } else if (a == "--metrics") {
+      std::string problem;
+      metrics_at.emplace();
+      if (!value(&v) || !serve::parse_metrics_address(v, &*metrics_at, &problem)) {
+        fprintf(stderr, "valk static: bad --metrics: %s\n", problem.c_str());
+        return 2;
+      }
     } else if (!a.empty() && a[0] == '-') {
       fprintf(stderr, "valk static: unknown option %s\n\n", argv[i]);
       usage(stderr);
@@ -202,6 +216,7 @@ int static_command(int argc, char** argv) {
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  opts.record_durations = metrics_at.has_value();
   Server server(opts, h);
   if (!server.start(&error)) {
     fprintf(stderr, "valk static: %s\n", error.c_str());
@@ -212,6 +227,22 @@ int static_command(int argc, char** argv) {
     fprintf(stderr, "valk static: serving %s on %s://%s:%u\n", dir.c_str(), tls ? "https" : "http",
             opts.listen[i].host.c_str(), server.port(i));
   }
+  MetricsEndpoint metrics;
+  if (metrics_at) {
+    auto render = [&server] {
+      net::MetricsText text;
+      net::append_server_metrics(server, text);
+      net::append_process_metrics(text);
+      return text.take();
+    };
+    if (!metrics.start(*metrics_at, opts, render, &error)) {
+      fprintf(stderr, "valk static: %s\n", error.c_str());
+      server.force_close();
+      server.wait();
+      return 1;
+    }
+    fprintf(stderr, "valk static: metrics on %s\n", metrics.url().c_str());
+  }
   std::thread([&server, set] {
     int sig = 0;
     sigwait(&set, &sig);
@@ -221,6 +252,7 @@ int static_command(int argc, char** argv) {
     _exit(130);
   }).detach();
   server.wait();
+  metrics.stop();
   return 0;
 }
 

@@ -561,7 +561,7 @@ class H1Session final : public Session {
     } else if (s->status >= 400) {
       r_->count(Counter::kResponses4xx);
     }
-    s->log_access();
+    s->response_sent();
     if (!s->req_complete) {
       keep_alive_ = false;
     }
@@ -611,7 +611,7 @@ class H1Session final : public Session {
         s->method = "-";
       }
       s->status = status;
-      s->log_access();
+      s->response_sent();
       s->cancel();
       r_->free_stream(s);
     }

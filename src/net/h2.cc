@@ -522,7 +522,7 @@ class H2Session final : public Session {
       nghttp2_session_consume_connection(s, st->body_held);
     }
     if (st->resp_done) {
-      st->log_access();
+      st->response_sent();
     } else {
       st->cancel();
     }

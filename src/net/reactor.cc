@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <iterator>
 #include <thread>
 
 #include "net/server_impl.h"
@@ -233,6 +234,24 @@ void Reactor::apply_local() {
     }
     local_batch_.clear();
   }
+}
+
+// ---- request durations ------------------------------------------------------
+
+void Reactor::record_duration(uint64_t ns) {
+  size_t i = 0;
+  while (i < std::size(RequestDurations::kBoundsUs) && ns > RequestDurations::kBoundsUs[i] * 1000) {
+    ++i;
+  }
+  duration_counts_[i].fetch_add(1, std::memory_order_relaxed);
+  duration_sum_ns_.fetch_add(ns, std::memory_order_relaxed);
+}
+
+void Reactor::add_durations(RequestDurations* out) const {
+  for (size_t i = 0; i < RequestDurations::kBuckets; ++i) {
+    out->counts[i] += duration_counts_[i].load(std::memory_order_relaxed);
+  }
+  out->sum_ns += duration_sum_ns_.load(std::memory_order_relaxed);
 }
 
 void Reactor::mark_dirty(Conn* c) {

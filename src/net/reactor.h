@@ -62,6 +62,8 @@ class Reactor {
   uint64_t counter(Counter c) const {
     return counters_[static_cast<int>(c)].load(std::memory_order_relaxed);
   }
+  // Adds this reactor's request durations to `out`.
+  void add_durations(RequestDurations* out) const;
 
   // ---- reactor thread ----
   static Reactor* current();
@@ -99,6 +101,8 @@ class Reactor {
   void count(Counter c, int64_t d = 1) {
     counters_[static_cast<int>(c)].fetch_add(static_cast<uint64_t>(d), std::memory_order_relaxed);
   }
+  // A response has been written whole, `ns` after its request began.
+  void record_duration(uint64_t ns);
   Stream* new_stream(Conn* c);
   // The tally of bytes the streams' arenas hold in heap blocks.
   size_t* arena_bytes() { return &arena_bytes_; }
@@ -186,6 +190,8 @@ class Reactor {
   uint8_t* read_buf_;
   std::unique_ptr<uint8_t[]> data_buf_;
   std::atomic<uint64_t> counters_[static_cast<int>(Counter::kCount)] = {};
+  std::atomic<uint64_t> duration_counts_[RequestDurations::kBuckets] = {};
+  std::atomic<uint64_t> duration_sum_ns_{0};
   friend class Conn;
 };
 

@@ -236,6 +236,14 @@ ServerCounters ServerImpl::counters() const {
   return out;
 }
 
+RequestDurations ServerImpl::durations() const {
+  RequestDurations out;
+  for (const auto& r : reactors_) {
+    r->add_durations(&out);
+  }
+  return out;
+}
+
 }  // namespace net
 
 // ---- Server -------------------------------------------------------------------
@@ -275,6 +283,10 @@ void Server::flush() {
 
 ServerCounters Server::counters() const {
   return impl_->counters();
+}
+
+RequestDurations Server::durations() const {
+  return impl_->durations();
 }
 
 void Server::log(LogLevel level, std::string_view message) const {

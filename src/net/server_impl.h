@@ -24,6 +24,7 @@ class ServerImpl {
   void force_close();
   void wait();
   ServerCounters counters() const;
+  RequestDurations durations() const;
   // A reactor on a host's loop has closed everything. Its thread.
   void notify_finished();
   // limits.max_connections counts the connections of all the reactors,

@@ -403,14 +403,25 @@ const char* proto_name(Protocol p) {
 
 }  // namespace
 
-void Stream::log_access() {
+void Stream::response_sent() {
   Reactor* r = conn->reactor;
-  if (!r->log().access_enabled() || method.empty()) {
+  bool log = r->log().access_enabled() && !method.empty();
+  if (!log && !r->options().record_durations) {
     return;
   }
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  double ms = ((ts.tv_sec * 1000000000ull + ts.tv_nsec) - start_ns) / 1e6;
+  uint64_t ns = (ts.tv_sec * 1000000000ull + ts.tv_nsec) - start_ns;
+  if (r->options().record_durations) {
+    r->record_duration(ns);
+  }
+  if (log) {
+    log_access(ns / 1e6);
+  }
+}
+
+void Stream::log_access(double ms) {
+  Reactor* r = conn->reactor;
   time_t now = time(nullptr);
   struct tm tm;
   gmtime_r(&now, &tm);

@@ -112,8 +112,11 @@ struct Stream {
   void drop_chunks();
   // Answers 500 in place of a head that may not be sent (logged).
   void replace_head(const std::string& problem, Completion& c);
-  // Writes the access log line (if enabled).
-  void log_access();
+  // The response has been written whole (or answered by the protocol
+  // layer): records its duration (options.record_durations) and writes
+  // its access log line (if enabled).
+  void response_sent();
+  void log_access(double ms);
 
   alignas(16) unsigned char inline_buf[1024];
   Arena arena;

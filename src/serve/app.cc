@@ -113,6 +113,7 @@ ServerOptions App::server_options() const {
   o.access_log_format = c.log_format.value_or(AccessLogFormat::kCombined);
   o.error_log = c.error_log.value_or("-");
   o.log_level = c.log_level.value_or(LogLevel::kWarn);
+  o.record_durations = c.metrics.has_value();
   if (shared_loops_) {
     for (const auto& w : workers_) {
       o.loops.push_back(w->loop());
@@ -206,6 +207,44 @@ bool App::start_server(Server& server, std::string* error) {
     }
   }
   return true;
+}
+
+void App::append_metrics(net::MetricsText& out) const {
+  WorkerStats sum;
+  for (const auto& w : workers_) {
+    WorkerStats s = w->stats();
+    sum.rejected += s.rejected;
+    sum.errors += s.errors;
+    sum.over_deadline += s.over_deadline;
+    sum.over_budget += s.over_budget;
+    sum.requests += s.requests;
+    sum.heap_live_bytes += s.heap_live_bytes;
+    sum.heap_page_bytes += s.heap_page_bytes;
+    sum.heap_allocated_bytes += s.heap_allocated_bytes;
+    sum.collections += s.collections;
+  }
+  using Type = net::MetricsText::Type;
+  out.gauge("valk_workers", "Lisp workers (isolates), each running the app.", workers_.size());
+  out.counter("valk_worker_queue_rejections_total",
+              "Requests answered 503 because their worker's queue was full.", sum.rejected);
+  out.counter("valk_handler_errors_total",
+              "Requests answered 500: the handler raised an error or returned no valid response.",
+              sum.errors);
+  out.family("valk_handler_timeouts_total", Type::kCounter,
+             "Requests answered 503 for running past their deadline or instruction budget.");
+  out.sample("valk_handler_timeouts_total", "{limit=\"deadline\"}", sum.over_deadline);
+  out.sample("valk_handler_timeouts_total", "{limit=\"instruction_budget\"}", sum.over_budget);
+  out.gauge("valk_handlers_running",
+            "Requests in the workers: handlers running, parked on an await, or streaming.",
+            sum.requests);
+  out.gauge("valk_lisp_heap_live_bytes", "Bytes of the Lisp heaps' live objects.",
+            sum.heap_live_bytes);
+  out.gauge("valk_lisp_heap_page_bytes", "Bytes the Lisp heaps hold in pages, used or free.",
+            sum.heap_page_bytes);
+  out.counter("valk_lisp_allocated_bytes_total", "Bytes allocated on the Lisp heaps.",
+              sum.heap_allocated_bytes);
+  out.counter("valk_lisp_collections_total", "Garbage collections of the Lisp heaps.",
+              sum.collections);
 }
 
 void App::stop() {

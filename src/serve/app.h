@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "net/metrics.h"
 #include "serve/serve_config.h"
 #include "serve/worker.h"
 #include "valk/server.h"
@@ -61,6 +62,9 @@ class App {
   // Hands a request to a static directory or to a worker (round robin).
   // Reactor thread.
   void handle(Request& req, Responder res);
+  // The workers' figures in Prometheus' format: requests they answered
+  // 500 or 503, requests they hold, their heaps. Any thread.
+  void append_metrics(net::MetricsText& out) const;
   // Stops the workers after the requests they hold are answered.
   void stop();
   // Sends the workers' error lines to `server`'s error log from now on

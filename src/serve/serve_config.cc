@@ -1,6 +1,7 @@
 #include "serve/serve_config.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include "lisp/collections.h"
 #include "lisp/heap.h"
@@ -57,6 +58,8 @@ void ServeConfig::override_with(const ServeConfig& o) {
     idle_timeout_ms = o.idle_timeout_ms;
   if (o.drain_timeout_ms)
     drain_timeout_ms = o.drain_timeout_ms;
+  if (o.metrics)
+    metrics = o.metrics;
   for (const auto& entry : o.static_dirs) {
     auto same = [&](const auto& e) { return e.first == entry.first; };
     auto it = std::find_if(static_dirs.begin(), static_dirs.end(), same);
@@ -75,6 +78,40 @@ bool valid_static_prefix(const std::string& prefix, std::string* error) {
              prefix + "\"";
     return false;
   }
+  return true;
+}
+
+bool parse_metrics_address(std::string_view spec, ListenAddress* out, std::string* error) {
+  ListenAddress a;
+  a.tls = false;
+  std::string_view port = spec;
+  if (!spec.empty() && spec[0] == '[') {
+    size_t close = spec.find("]:");
+    if (close == std::string_view::npos) {
+      *error = "the metrics address is [IPV6]:PORT, got \"" + std::string(spec) + "\"";
+      return false;
+    }
+    a.host = spec.substr(1, close - 1);
+    port = spec.substr(close + 2);
+  } else if (size_t colon = spec.find(':'); colon != std::string_view::npos) {
+    if (spec.find(':', colon + 1) != std::string_view::npos) {
+      *error = "an IPv6 metrics address goes in brackets, as [::1]:9464, got \"" +
+               std::string(spec) + "\"";
+      return false;
+    }
+    a.host = spec.substr(0, colon);
+    port = spec.substr(colon + 1);
+  }
+  unsigned n = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+  if (a.host.empty() || port.empty() || ec != std::errc() || end != port.data() + port.size() ||
+      n > 65535) {
+    *error = "the metrics address is [HOST:]PORT, as 9464 or 0.0.0.0:9464, got \"" +
+             std::string(spec) + "\"";
+    return false;
+  }
+  a.port = static_cast<uint16_t>(n);
+  *out = a;
   return true;
 }
 
@@ -297,7 +334,8 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
                    "idle-timeout",
                    "drain-timeout",
                    "static",
-                   "single-thread"},
+                   "single-thread",
+                   "metrics"},
                   error) ||
       !get_string(h, opts, nullptr, "host", &out->host, error) ||
       !get_int(h, opts, "port", 0, 65535, &out->port, error) ||
@@ -330,6 +368,20 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
       !get_int(h, opts, "drain-timeout", 0, kDay, &out->drain_timeout_ms, error) ||
       !get_bool(h, opts, "single-thread", &out->single_thread, error)) {
     return false;
+  }
+  Value metrics;
+  if (lisp::map_find(opts, h.keyword("metrics"), &metrics) && !metrics.is_nil()) {
+    std::string spec = metrics.is_int() ? std::to_string(metrics.i)
+                       : metrics.is(Tag::String)
+                           ? std::string(static_cast<lisp::String*>(metrics.o)->view())
+                           : std::string();
+    ListenAddress where;
+    if (spec.empty() || !parse_metrics_address(spec, &where, error)) {
+      *error =
+          "serve: :metrics must be a port or \"HOST:PORT\", got " + lisp::print_str(metrics, true);
+      return false;
+    }
+    out->metrics = where;
   }
   Value statics;
   if (lisp::map_find(opts, h.keyword("static"), &statics) && !statics.is_nil() &&

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -60,6 +61,8 @@ struct ServeConfig {
   std::optional<bool> single_thread;
   // URL prefix → directory, served by the reactors without the app.
   std::vector<std::pair<std::string, std::string>> static_dirs;
+  // Where Prometheus scrapes /metrics: a listener of its own.
+  std::optional<ListenAddress> metrics;
 
   // Fills the fields `other` has set.
   void override_with(const ServeConfig& other);
@@ -68,6 +71,11 @@ struct ServeConfig {
 // Checks a :static / --static URL prefix: "/x" or "/x/y", no trailing
 // slash. Returns false with a message.
 bool valid_static_prefix(const std::string& prefix, std::string* error);
+
+// The address of --metrics / :metrics: "[HOST:]PORT", an IPv6 host in
+// brackets ("[::1]:9464"), the host 127.0.0.1 if not given. Returns false
+// with a message.
+bool parse_metrics_address(std::string_view spec, ListenAddress* out, std::string* error);
 
 // Reads the options map of (serve app {...}); docs/web.md lists the keys.
 // Returns false with a message naming the bad or unknown option.

@@ -654,6 +654,7 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
       return;
     }
     log(LogLevel::kError, "request " + f->request_id() + ": " + error);
+    errors_.fetch_add(1, std::memory_order_relaxed);
     respond_text(responder, 500, "Internal Server Error (request " + f->request_id() + ")\n",
                  request_id());
     return;
@@ -668,6 +669,7 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
   }
   bool over_budget = identical(type, iso_->heap().keyword("budget-exceeded"));
   if (over_budget || identical(type, iso_->heap().keyword("deadline-exceeded"))) {
+    (over_budget ? over_budget_ : over_deadline_).fetch_add(1, std::memory_order_relaxed);
     log(LogLevel::kWarn, "request " + f->request_id() + " " + f->request->line() +
                              " ran past its " + (over_budget ? "instruction budget" : "deadline"));
     respond_text(
@@ -678,6 +680,7 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
   }
   log(LogLevel::kError,
       "request " + f->request_id() + " " + f->request->line() + ": " + iso_->describe(raised));
+  errors_.fetch_add(1, std::memory_order_relaxed);
   respond_text(responder, 500, "Internal Server Error (request " + f->request_id() + ")\n",
                request_id());
 }
@@ -861,6 +864,7 @@ void Worker::sweep_deadlines() {
       // Answer now; the fiber is cancelled at its next await and its
       // finally blocks run.
       f->answered = true;
+      over_deadline_.fetch_add(1, std::memory_order_relaxed);
       log(LogLevel::kWarn, "request " + f->request_id() + " ran past its deadline");
       respond_text(
           f->request->responder, 503,
@@ -869,6 +873,26 @@ void Worker::sweep_deadlines() {
       iso_->cancel(static_cast<lisp::Promise*>(iso_->rooted(f->promise_slot).o));
     }
   }
+  lisp::HeapStats heap = iso_->heap().stats();
+  requests_.store(in_flight_.size(), std::memory_order_relaxed);
+  heap_live_bytes_.store(heap.bytes_live, std::memory_order_relaxed);
+  heap_page_bytes_.store(heap.bytes_in_pages, std::memory_order_relaxed);
+  heap_allocated_bytes_.store(heap.bytes_allocated_total, std::memory_order_relaxed);
+  collections_.store(heap.collections, std::memory_order_relaxed);
+}
+
+WorkerStats Worker::stats() const {
+  WorkerStats s;
+  s.rejected = rejected_.load(std::memory_order_relaxed);
+  s.errors = errors_.load(std::memory_order_relaxed);
+  s.over_deadline = over_deadline_.load(std::memory_order_relaxed);
+  s.over_budget = over_budget_.load(std::memory_order_relaxed);
+  s.requests = requests_.load(std::memory_order_relaxed);
+  s.heap_live_bytes = heap_live_bytes_.load(std::memory_order_relaxed);
+  s.heap_page_bytes = heap_page_bytes_.load(std::memory_order_relaxed);
+  s.heap_allocated_bytes = heap_allocated_bytes_.load(std::memory_order_relaxed);
+  s.collections = collections_.load(std::memory_order_relaxed);
+  return s;
 }
 
 }  // namespace valk::serve

@@ -103,6 +103,20 @@ struct WorkerOptions {
   std::function<void(LogLevel, const std::string&)> log;
 };
 
+// What a worker has answered and holds, for /metrics.
+struct WorkerStats {
+  uint64_t rejected = 0;       // 503: the queue was full
+  uint64_t errors = 0;         // 500: an uncaught error or an invalid response
+  uint64_t over_deadline = 0;  // 503: past the request deadline
+  uint64_t over_budget = 0;    // 503: past the instruction budget
+  // As of the worker's last deadline sweep (every 100 ms):
+  uint64_t requests = 0;  // handlers running, parked or streaming
+  uint64_t heap_live_bytes = 0;
+  uint64_t heap_page_bytes = 0;
+  uint64_t heap_allocated_bytes = 0;  // ever
+  uint64_t collections = 0;
+};
+
 class Worker {
  public:
   explicit Worker(WorkerOptions options);
@@ -146,6 +160,8 @@ class Worker {
 
   // Requests answered 503 because the queue was full. Any thread.
   uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
+  // A snapshot. Any thread.
+  WorkerStats stats() const;
 
   static constexpr uint64_t kStreamHighWater = 64 * 1024;
   static constexpr uint64_t kStreamLowWater = 16 * 1024;
@@ -176,6 +192,8 @@ class Worker {
   // The request is over: its body pipe drops what still comes, and a
   // reader still parked on it gets an error.
   void release_body(InFlight& f);
+  // Answers the requests past their deadline, then publishes the gauges of
+  // stats(). Every 100 ms.
   void sweep_deadlines();
   bool push(std::unique_ptr<WorkerMessage> m);
   // Has the worker drain its inbox and signals: through wakeup_ from
@@ -191,6 +209,15 @@ class Worker {
   // Sized by the config, so made once the app has loaded.
   std::unique_ptr<net::MpscQueue<std::unique_ptr<WorkerMessage>>> inbox_;
   std::atomic<uint64_t> rejected_{0};
+  std::atomic<uint64_t> errors_{0};
+  std::atomic<uint64_t> over_deadline_{0};
+  std::atomic<uint64_t> over_budget_{0};
+  // Gauges the worker thread publishes at each deadline sweep.
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> heap_live_bytes_{0};
+  std::atomic<uint64_t> heap_page_bytes_{0};
+  std::atomic<uint64_t> heap_allocated_bytes_{0};
+  std::atomic<uint64_t> collections_{0};
   std::atomic<uint64_t> last_reject_log_ms_{0};
   std::atomic<bool> drained_signal_{false};  // a reactor reported progress
   std::atomic<bool> body_signal_{false};     // a request body has more

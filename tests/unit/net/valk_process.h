@@ -60,6 +60,14 @@ class ValkProcess {
   }
 
   uint16_t port() const { return port_; }
+  // The port of the --metrics listener, from its banner line (waits for
+  // it, bounded); 0 if none.
+  uint16_t metrics_port() {
+    std::regex line("metrics on http://[^ ]*:([0-9]+)/metrics\n");
+    std::smatch m;
+    read_until([&] { return std::regex_search(output_, m, line); }, 5000);
+    return std::regex_search(output_, m, line) ? static_cast<uint16_t>(std::stoi(m[1])) : 0;
+  }
   const std::string& output() const { return output_; }
   std::string url(const std::string& path, bool tls = false) const {
     return std::string(tls ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + path;

@@ -1,0 +1,50 @@
+#include "cli/metrics_endpoint.h"
+
+#include "net/metrics.h"
+
+namespace valk::cli {
+
+bool MetricsEndpoint::start(const ListenAddress& where, const ServerOptions& app,
+                            std::function<std::string()> render, std::string* error) {
+  ServerOptions options;
+  options.listen = {where};
+  options.listen[0].tls = false;
+  options.reactors = 1;
+  options.limits.max_connections = 64;
+  options.error_log = app.error_log;
+  options.log_level = app.log_level;
+  options.server_name = app.server_name;
+  host_ = where.host;
+  server_ =
+      std::make_unique<Server>(options, [render = std::move(render)](Request& req, Responder res) {
+        Headers text = {{"content-type", "text/plain; charset=utf-8"}};
+        if (req.path() != "/metrics") {
+          res.respond(404, std::move(text), "Not Found: the metrics are at /metrics\n");
+        } else if (req.method() != "GET" && req.method() != "HEAD") {
+          text.push_back({"allow", "GET, HEAD"});
+          res.respond(405, std::move(text), "Method Not Allowed\n");
+        } else {
+          res.respond(200, {{"content-type", net::kMetricsContentType}}, render());
+        }
+      });
+  if (!server_->start(error)) {
+    *error = "metrics listener: " + *error;
+    server_.reset();
+    return false;
+  }
+  return true;
+}
+
+std::string MetricsEndpoint::url() const {
+  bool v6 = host_.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(port()) + "/metrics";
+}
+
+void MetricsEndpoint::stop() {
+  if (server_ != nullptr) {
+    server_->force_close();
+    server_->wait();
+  }
+}
+
+}  // namespace valk::cli

@@ -1,0 +1,34 @@
+// The --metrics listener of `valk serve` and `valk static`: a server of its
+// own, on one thread and an address apart from the app's (by default on
+// loopback only), that answers GET /metrics with Prometheus' text format.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "valk/server.h"
+
+namespace valk::cli {
+
+class MetricsEndpoint {
+ public:
+  // Listens at `where` (plain HTTP/1.1 and h2c) and answers each scrape
+  // with what `render` returns, called on the endpoint's thread. Logs as
+  // `app` does (its error log and level). Returns false with a message if
+  // it cannot listen there.
+  bool start(const ListenAddress& where, const ServerOptions& app,
+             std::function<std::string()> render, std::string* error);
+  // The bound port (after start).
+  uint16_t port() const { return server_->port(); }
+  // "http://HOST:PORT/metrics", for the banner.
+  std::string url() const;
+  // Closes the listener and what is open on it. Waits until it has.
+  void stop();
+
+ private:
+  std::unique_ptr<Server> server_;
+  std::string host_;
+};
+
+}  // namespace valk::cli

@@ -1,0 +1,213 @@
+// The --metrics listener of `valk serve` and `valk static`: what each
+// counter says after requests the test makes, scraped with libcurl.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "../net/net_test_util.h"
+#include "serve/serve_config.h"
+#include "serve_process.h"
+
+namespace valk::test {
+namespace {
+
+const char* kApp = R"(
+(defn handler [req]
+  (case (:path req)
+    "/" "hello"
+    "/boom" (error "boom")
+    "/bad" 42
+    "/spin" (loop [] (recur))
+    "/sleep" (do (await (sleep 1000)) "slept")
+    "/park" (do (await (sleep 400)) "parked")
+    nil))
+(serve handler {:port 0 :threads 2})
+)";
+
+// The value of the sample `series` (name and labels as exposed), or -1.
+double sample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.size() > series.size() && line.compare(0, series.size(), series) == 0 &&
+        line[series.size()] == ' ') {
+      return std::stod(line.substr(series.size() + 1));
+    }
+  }
+  return -1;
+}
+
+std::string metrics_url(ValkProcess& p, const char* path = "/metrics") {
+  return "http://127.0.0.1:" + std::to_string(p.metrics_port()) + path;
+}
+
+std::string scrape(ValkProcess& p) {
+  CurlResult r = curl_get(metrics_url(p), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(r.status, 200);
+  return r.body;
+}
+
+TEST(ServeMetrics, CountRequestsErrorsTimeoutsAndDurations) {
+  ServeProcess s({"--metrics", "0", "--deadline-ms", "300", "--instruction-budget", "200000",
+                  write_app("metrics_app.lisp", kApp)});
+  ASSERT_NE(s.port(), 0) << s.output();
+  ASSERT_NE(s.metrics_port(), 0) << s.output();
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(curl_get(s.url("/"), CURL_HTTP_VERSION_1_1).status, 200);
+  }
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(curl_get(s.url("/"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).status, 200);
+  }
+  EXPECT_EQ(curl_get(s.url("/nope"), CURL_HTTP_VERSION_1_1).status, 404);
+  EXPECT_EQ(curl_get(s.url("/boom"), CURL_HTTP_VERSION_1_1).status, 500);
+  EXPECT_EQ(curl_get(s.url("/bad"), CURL_HTTP_VERSION_1_1).status, 500);
+  EXPECT_EQ(curl_get(s.url("/spin"), CURL_HTTP_VERSION_1_1).status, 503);
+  EXPECT_EQ(curl_get(s.url("/sleep"), CURL_HTTP_VERSION_1_1).status, 503);
+
+  std::string m = scrape(s);
+  EXPECT_EQ(sample(m, "valk_requests_total{protocol=\"http1\"}"), 8) << m;
+  EXPECT_EQ(sample(m, "valk_requests_total{protocol=\"http2\"}"), 2);
+  EXPECT_EQ(sample(m, "valk_error_responses_total{class=\"4xx\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_error_responses_total{class=\"5xx\"}"), 4);
+  EXPECT_EQ(sample(m, "valk_handler_errors_total"), 2);
+  EXPECT_EQ(sample(m, "valk_handler_timeouts_total{limit=\"deadline\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_handler_timeouts_total{limit=\"instruction_budget\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_worker_queue_rejections_total"), 0);
+  EXPECT_EQ(sample(m, "valk_workers"), 2);
+  EXPECT_EQ(sample(m, "valk_connections_accepted_total"), 10);
+  EXPECT_GT(sample(m, "valk_received_bytes_total"), 0);
+  EXPECT_GT(sample(m, "valk_sent_bytes_total"), 0);
+  EXPECT_GT(sample(m, "valk_lisp_allocated_bytes_total"), 0);
+
+  // Every response sent is in the histogram once; the 503 past its 300 ms
+  // deadline is in no bucket below 0.25 s.
+  EXPECT_EQ(sample(m, "valk_request_duration_seconds_count"), 10);
+  EXPECT_EQ(sample(m, "valk_request_duration_seconds_bucket{le=\"+Inf\"}"), 10);
+  EXPECT_EQ(sample(m, "valk_request_duration_seconds_bucket{le=\"0.25\"}"), 9);
+  EXPECT_GE(sample(m, "valk_request_duration_seconds_sum"), 0.3);
+  double previous = 0;
+  for (const char* le : {"0.0001", "0.001", "0.01", "0.1", "1", "10"}) {
+    double n = sample(m, std::string("valk_request_duration_seconds_bucket{le=\"") + le + "\"}");
+    EXPECT_GE(n, previous) << le;
+    previous = n;
+  }
+
+  EXPECT_GT(sample(m, "process_resident_memory_bytes"), 1 << 20);
+  EXPECT_GT(sample(m, "process_open_fds"), 3);
+  EXPECT_GT(sample(m, "process_cpu_seconds_total"), 0);
+  EXPECT_GT(sample(m, "process_start_time_seconds"), 1.7e9);
+  EXPECT_NE(m.find("valk_build_info{version=\""), std::string::npos);
+}
+
+TEST(ServeMetrics, GaugesShowParkedHandlersAndOpenConnections) {
+  ServeProcess s({"--metrics", "0", write_app("metrics_gauges.lisp", kApp)});
+  ASSERT_NE(s.metrics_port(), 0) << s.output();
+  std::thread parked(
+      [&] { EXPECT_EQ(curl_get(s.url("/park"), CURL_HTTP_VERSION_1_1).status, 200); });
+  // Workers publish their gauges every 100 ms.
+  EXPECT_TRUE(eventually([&] {
+    std::string m = scrape(s);
+    return sample(m, "valk_handlers_running") == 1 && sample(m, "valk_requests_open") == 1 &&
+           sample(m, "valk_connections_open") == 1;
+  }));
+  parked.join();
+  EXPECT_TRUE(eventually([&] {
+    std::string m = scrape(s);
+    return sample(m, "valk_handlers_running") == 0 && sample(m, "valk_requests_open") == 0;
+  }));
+}
+
+TEST(ServeMetrics, TheListenerAnswersOnlyGetAndHeadOfMetrics) {
+  ServeProcess s({"--metrics", "127.0.0.1:0", write_app("metrics_paths.lisp", kApp)});
+  ASSERT_NE(s.metrics_port(), 0) << s.output();
+  CurlResult h2 = curl_get(metrics_url(s), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  EXPECT_EQ(h2.status, 200);
+  EXPECT_NE(h2.body.find("# TYPE valk_requests_total counter\n"), std::string::npos);
+  EXPECT_EQ(curl_get(metrics_url(s, "/"), CURL_HTTP_VERSION_1_1).status, 404);
+  // The app's routes are not there, nor the metrics on the app's port.
+  EXPECT_EQ(curl_get(metrics_url(s, "/boom"), CURL_HTTP_VERSION_1_1).status, 404);
+  EXPECT_EQ(curl_get(s.url("/metrics"), CURL_HTTP_VERSION_1_1).status, 404);
+  CurlResult post =
+      curl_do(metrics_url(s), [](CURL* c) { curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x"); });
+  EXPECT_EQ(post.status, 405);
+  CurlResult head =
+      curl_do(metrics_url(s), [](CURL* c) { curl_easy_setopt(c, CURLOPT_NOBODY, 1L); });
+  EXPECT_EQ(head.status, 200);
+  EXPECT_EQ(head.body, "");
+}
+
+TEST(ServeMetrics, TheAppsOptionWorksAndTheFlagWins) {
+  std::string app = write_app("metrics_option.lisp",
+                              "(serve (fn [r] \"x\") {:port 0 :metrics \"127.0.0.2:0\"})\n");
+  ServeProcess from_app({app});
+  ASSERT_NE(from_app.metrics_port(), 0) << from_app.output();
+  EXPECT_NE(from_app.output().find("metrics on http://127.0.0.2:"), std::string::npos);
+  ServeProcess flagged({"--metrics", "0", app});
+  ASSERT_NE(flagged.metrics_port(), 0) << flagged.output();
+  EXPECT_NE(flagged.output().find("metrics on http://127.0.0.1:"), std::string::npos);
+  EXPECT_NE(scrape(flagged).find("valk_workers "), std::string::npos);
+}
+
+TEST(ServeMetrics, BadAddressesAreClearErrors) {
+  std::string app = write_app("metrics_bad.lisp", "(serve (fn [r] \"x\") {:port 0})\n");
+  ServeProcess flag({"--metrics", "localhost", app});
+  EXPECT_EQ(flag.wait_exit(), 2);
+  EXPECT_NE(flag.output().find("--metrics: the metrics address is [HOST:]PORT"), std::string::npos)
+      << flag.output();
+
+  std::string v6 =
+      write_app("metrics_v6.lisp", "(serve (fn [r] \"x\") {:port 0 :metrics \"::1:9\"})\n");
+  ServeProcess option({v6});
+  EXPECT_EQ(option.wait_exit(), 1);
+  EXPECT_NE(option.output().find(":metrics must be a port or \"HOST:PORT\", got \"::1:9\""),
+            std::string::npos)
+      << option.output();
+
+  ServeProcess first({"--metrics", "0", app});
+  ASSERT_NE(first.metrics_port(), 0) << first.output();
+  ServeProcess second({"--metrics", std::to_string(first.metrics_port()), app});
+  EXPECT_EQ(second.wait_exit(), 1);
+  EXPECT_NE(second.output().find("valk serve: metrics listener:"), std::string::npos)
+      << second.output();
+}
+
+TEST(ServeMetrics, AddressesParse) {
+  ListenAddress a;
+  std::string error;
+  ASSERT_TRUE(serve::parse_metrics_address("9464", &a, &error)) << error;
+  EXPECT_EQ(a.host, "127.0.0.1");
+  EXPECT_EQ(a.port, 9464);
+  EXPECT_FALSE(a.tls);
+  ASSERT_TRUE(serve::parse_metrics_address("0.0.0.0:1", &a, &error)) << error;
+  EXPECT_EQ(a.host, "0.0.0.0");
+  EXPECT_EQ(a.port, 1);
+  ASSERT_TRUE(serve::parse_metrics_address("[::1]:9464", &a, &error)) << error;
+  EXPECT_EQ(a.host, "::1");
+  for (const char* bad :
+       {"", ":", "x", "1:", ":80", "::1:80", "[::1]", "[::1]80", "65536", "80x", "-1", "[]:80"}) {
+    EXPECT_FALSE(serve::parse_metrics_address(bad, &a, &error)) << bad;
+  }
+}
+
+TEST(StaticMetrics, CountTheFilesServed) {
+  std::string dir = testing::TempDir() + "/metrics_static";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/a.txt") << "file a";
+  ValkProcess s("static", {"--port", "0", "--metrics", "0", dir});
+  ASSERT_NE(s.port(), 0) << s.output();
+  ASSERT_NE(s.metrics_port(), 0) << s.output();
+  EXPECT_EQ(curl_get(s.url("/a.txt"), CURL_HTTP_VERSION_1_1).body, "file a");
+  EXPECT_EQ(curl_get(s.url("/missing"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).status, 404);
+  std::string m = scrape(s);
+  EXPECT_EQ(sample(m, "valk_requests_total{protocol=\"http1\"}"), 1) << m;
+  EXPECT_EQ(sample(m, "valk_requests_total{protocol=\"http2\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_error_responses_total{class=\"4xx\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_request_duration_seconds_count"), 2);
+  EXPECT_EQ(m.find("valk_workers"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace valk::test
