@@ -14,6 +14,7 @@
 #   PROTO=h2c bench/serve/instructions.sh
 #   PROTO=h2 TOP=40 bench/serve/instructions.sh    # over TLS
 #   VALK_BIN=/tmp/valk-before bench/serve/instructions.sh
+#   VALK_FLAGS="--metrics 0" bench/serve/instructions.sh   # more serve flags
 # Needs valgrind (apt-get install valgrind), h2load and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,8 +39,9 @@ esac
 
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+# shellcheck disable=SC2086 # VALK_FLAGS is words
 valgrind --tool=callgrind --callgrind-out-file="$work/out.%p" \
-  "$VALK" serve examples/hello.lisp --port 0 --threads 1 "${flags[@]}" 2>"$work/log" &
+  "$VALK" serve examples/hello.lisp --port 0 --threads 1 "${flags[@]}" ${VALK_FLAGS:-} 2>"$work/log" &
 pid=$!
 port=$(wait_for_port "$work/log" 60)  # loading under callgrind is slow
 url=$scheme://127.0.0.1:$port/
