@@ -386,6 +386,16 @@ class Server {
   // poll. For a host with work of its own to do before its loop polls
   // again. A no-op on any other thread.
   void flush();
+  // Loads the certificates (options.certificates, client_ca_file) again
+  // from their files, for the connections accepted from now on; those open
+  // keep what they have. On failure nothing changes: false with a message.
+  // A no-op without certificates. Any thread, after start().
+  bool reload_certificates(std::string* error);
+  // Opens the log files again (not stdout or stderr), after a rotation
+  // moved them: what is queued goes to the old files, what is logged after
+  // this returns to the new. A file that cannot be opened stays as it was:
+  // false with a message. Any thread, after start().
+  bool reopen_logs(std::string* error);
   // A snapshot of the counters. Any thread.
   ServerCounters counters() const;
   // A snapshot of the request durations; all zero unless

@@ -23,6 +23,8 @@ class MetricsEndpoint {
   uint16_t port() const { return server_->port(); }
   // "http://HOST:PORT/metrics", for the banner.
   std::string url() const;
+  // Opens its error log file again (Server::reopen_logs), if started.
+  bool reopen_logs(std::string* error) { return server_ == nullptr || server_->reopen_logs(error); }
   // Closes the listener and what is open on it. Waits until it has.
   void stop();
 

@@ -4,6 +4,7 @@
 // message; the settings of its (serve app {...}) call, overridden by the
 // flags, configure the server; then the other workers load the app and the
 // server starts. SIGINT/SIGTERM drain gracefully; a second one exits now.
+// SIGHUP reopens the log files and reloads the certificates.
 #include <pthread.h>
 #include <signal.h>
 
@@ -19,6 +20,7 @@
 
 #include "cli/commands.h"
 #include "cli/metrics_endpoint.h"
+#include "cli/reload.h"
 #include "net/metrics.h"
 #include "serve/app.h"
 #include "serve/serve_config.h"
@@ -76,6 +78,8 @@ void usage(FILE* out) {
           "  --static PREFIX=DIR  serve files of DIR under the URL PREFIX (e.g.\n"
           "                       /assets=public) without the app; repeatable\n"
           "  --path DIR           also search DIR for (import ...)\n\n"
+          "SIGTERM or SIGINT drains gracefully (a second one exits at once); SIGHUP\n"
+          "reopens the log files (after a rotation) and reloads the TLS certificates.\n"
           "Exit status: 0 after a graceful shutdown, 1 startup error, 2 usage error.\n");
 }
 
@@ -270,6 +274,7 @@ int serve_command(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGUSR1);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   serve::AppSetup setup;
@@ -336,6 +341,10 @@ int serve_command(int argc, char** argv) {
     sigwait(&signals, &sig);
     if (sig == SIGUSR1) {
       break;  // the drain finished
+    }
+    if (sig == SIGHUP) {
+      reload("valk", server, &metrics);
+      continue;
     }
     if (draining) {
       fprintf(stderr, "valk: second signal, exiting now\n");

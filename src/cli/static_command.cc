@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "cli/metrics_endpoint.h"
+#include "cli/reload.h"
 #include "net/metrics.h"
 #include "serve/serve_config.h"
 #include "valk/server.h"
@@ -42,7 +43,8 @@ void usage(FILE* out) {
           "  --metrics [HOST:]PORT  serve Prometheus metrics at http://HOST:PORT/metrics,\n"
           "                         a listener apart (HOST: 127.0.0.1)\n"
           "  --help                 show this help\n\n"
-          "SIGTERM or SIGINT drains gracefully; a second one exits at once.\n");
+          "SIGTERM or SIGINT drains gracefully; a second one exits at once. SIGHUP\n"
+          "reopens the log files (after a rotation) and reloads the TLS certificates.\n");
 }
 
 bool parse_uint(const char* s, unsigned long max, unsigned long* out) {
@@ -214,6 +216,7 @@ int static_command(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   opts.record_durations = metrics_at.has_value();
@@ -243,13 +246,21 @@ int static_command(int argc, char** argv) {
     }
     fprintf(stderr, "valk static: metrics on %s\n", metrics.url().c_str());
   }
-  std::thread([&server, set] {
+  std::thread([&server, &metrics, set] {
     int sig = 0;
-    sigwait(&set, &sig);
-    fprintf(stderr, "valk static: draining (signal again to exit now)\n");
-    server.shutdown();
-    sigwait(&set, &sig);
-    _exit(130);
+    bool draining = false;
+    for (;;) {
+      sigwait(&set, &sig);
+      if (sig == SIGHUP) {
+        reload("valk static", server, &metrics);
+      } else if (draining) {
+        _exit(130);
+      } else {
+        draining = true;
+        fprintf(stderr, "valk static: draining (signal again to exit now)\n");
+        server.shutdown();
+      }
+    }
   }).detach();
   server.wait();
   metrics.stop();

@@ -10,6 +10,7 @@
 #include "net/h1.h"
 #include "net/h2.h"
 #include "net/reactor.h"
+#include "net/server_impl.h"
 #include "net/tls.h"
 
 namespace valk::net {
@@ -73,7 +74,7 @@ bool Conn::accept(uv_stream_t* server, bool tls) {
     plain_out_.set_block_cap(kTlsRecordPlain);
     tls_io_.out = &wire_out_;
     tls_io_.pool = &reactor->pool();
-    ssl_ = reactor->tls().new_ssl(&tls_io_);
+    ssl_ = reactor->server()->tls()->new_ssl(&tls_io_);
     if (ssl_ == nullptr) {
       close();
       return false;

@@ -1,12 +1,15 @@
 #include "net/log.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
 #include <ctime>
+#include <tuple>
 
 namespace valk::net {
 
@@ -44,6 +47,7 @@ bool LogWriter::open(const std::string& access_path, const std::string& error_pa
       return false;
     }
     *own = true;
+    (out == &access_ ? access_path_ : error_path_) = path;
     return true;
   };
   // At level off the error log is not opened (nor created).
@@ -102,6 +106,28 @@ void LogWriter::write(LogLevel l, std::string_view message) {
 void LogWriter::flush() {
   std::unique_lock<std::mutex> g(mu_);
   done_cv_.wait(g, [this] { return (queue_.empty() && !busy_) || !thread_.joinable(); });
+}
+
+bool LogWriter::reopen(std::string* error) {
+  flush();
+  bool ok = true;
+  // The FILEs stay; the descriptor under each is replaced in one dup2, so
+  // the writer thread needs no pause.
+  for (auto [file, own, path] : {std::tuple{access_, own_access_, &access_path_},
+                                 std::tuple{error_, own_error_, &error_path_}}) {
+    if (!own) {
+      continue;
+    }
+    int fd = ::open(path->c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0 || dup2(fd, fileno(file)) < 0) {
+      *error = "cannot reopen log file " + *path + ": " + strerror(errno);
+      ok = false;
+    }
+    if (fd >= 0) {
+      close(fd);
+    }
+  }
+  return ok;
 }
 
 void LogWriter::run() {

@@ -30,6 +30,11 @@ class LogWriter {
   void write(LogLevel l, std::string_view message);
   // Writes out everything queued; blocks until done.
   void flush();
+  // Writes out what is queued to the files open now, then opens their
+  // paths again (a rotation moved them): what is logged after it returns
+  // goes to the new files. A file that cannot be opened stays as it was:
+  // false, naming it. Any thread.
+  bool reopen(std::string* error);
 
  private:
   void run();
@@ -40,6 +45,7 @@ class LogWriter {
   FILE* access_ = nullptr;
   FILE* error_ = nullptr;
   bool own_access_ = false, own_error_ = false;
+  std::string access_path_, error_path_;
   LogLevel level_ = LogLevel::kWarn;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;

@@ -42,10 +42,6 @@ Reactor::~Reactor() {
   delete[] read_buf_;
 }
 
-const TlsContext& Reactor::tls() const {
-  return server_->tls;
-}
-
 bool Reactor::init(const std::vector<ListenFd>& fds, std::string* error) {
   if (!options().loops.empty()) {
     loop_ = options().loops[index_];

@@ -21,7 +21,6 @@
 namespace valk::net {
 
 class ServerImpl;
-class TlsContext;
 
 // Where a plain request is sent by ServerOptions::https_redirect_port:
 // https://, the request's host without its port, the TLS port unless it is
@@ -86,7 +85,6 @@ class Reactor {
   }
   // Inline: the protocols read options and the log's level per request.
   const ServerOptions& options() const { return *options_; }
-  const TlsContext& tls() const;
   LogWriter& log() { return *log_; }
   BufferPool& pool() { return pool_; }
   uint8_t* read_buf() { return read_buf_; }

@@ -107,7 +107,7 @@ bool ServerImpl::start(std::string* error) {
   if (!log.open(options.access_log, options.error_log, options.log_level, error)) {
     return false;
   }
-  if (!options.certificates.empty() && !tls.init(options, error)) {
+  if (!options.certificates.empty() && !reload_certificates(error)) {
     return false;
   }
   std::vector<std::vector<ListenFd>> fds;
@@ -236,6 +236,24 @@ ServerCounters ServerImpl::counters() const {
   return out;
 }
 
+std::shared_ptr<const TlsContext> ServerImpl::tls() const {
+  std::lock_guard<std::mutex> lock(tls_mu_);
+  return tls_;
+}
+
+bool ServerImpl::reload_certificates(std::string* error) {
+  if (options.certificates.empty()) {
+    return true;
+  }
+  auto fresh = std::make_shared<TlsContext>();
+  if (!fresh->init(options, error)) {
+    return false;
+  }
+  std::lock_guard<std::mutex> lock(tls_mu_);
+  tls_ = std::move(fresh);
+  return true;
+}
+
 RequestDurations ServerImpl::durations() const {
   RequestDurations out;
   for (const auto& r : reactors_) {
@@ -287,6 +305,14 @@ ServerCounters Server::counters() const {
 
 RequestDurations Server::durations() const {
   return impl_->durations();
+}
+
+bool Server::reload_certificates(std::string* error) {
+  return impl_->reload_certificates(error);
+}
+
+bool Server::reopen_logs(std::string* error) {
+  return impl_->log.reopen(error);
 }
 
 void Server::log(LogLevel level, std::string_view message) const {

@@ -34,9 +34,13 @@ class ServerImpl {
   bool claim_connection();
   void release_connection(Reactor* from);
 
+  // The certificates new TLS connections get; reload_certificates()
+  // replaces them whole. Any thread.
+  std::shared_ptr<const TlsContext> tls() const;
+  bool reload_certificates(std::string* error);
+
   ServerOptions options;
   Handler handler;
-  TlsContext tls;
   LogWriter log;
   std::vector<uint16_t> ports;
 
@@ -45,6 +49,8 @@ class ServerImpl {
   // start()'s last step with ServerOptions::loops: each reactor set up on
   // its loop's thread.
   bool start_on_host_loops(const std::vector<std::vector<ListenFd>>& fds, std::string* error);
+  mutable std::mutex tls_mu_;
+  std::shared_ptr<const TlsContext> tls_;
   std::vector<std::unique_ptr<Reactor>> reactors_;
   std::atomic<size_t> open_connections_{0};
   std::vector<std::thread> threads_;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace valk::net {
 
@@ -100,22 +101,62 @@ std::string ssl_error() {
   return buf;
 }
 
+// The certificates after the first, which SNI chooses among. The first
+// certificate's SSL_CTX holds them (its ex_data), so they live as long as it
+// does: as long as any connection made from it.
+struct SniCertificates {
+  std::vector<SSL_CTX*> ctxs;
+  ~SniCertificates() {
+    for (SSL_CTX* c : ctxs) {
+      SSL_CTX_free(c);
+    }
+  }
+};
+
+int sni_index() {
+  static int index = SSL_CTX_get_ex_new_index(
+      0, nullptr, nullptr, nullptr, [](void*, void* table, CRYPTO_EX_DATA*, int, long, void*) {
+        delete static_cast<SniCertificates*>(table);
+      });
+  return index;
+}
+
+int on_servername(SSL* ssl, int* alert, void* arg) {
+  auto* sni = static_cast<SniCertificates*>(arg);
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (name == nullptr) {
+    return SSL_TLSEXT_ERR_OK;
+  }
+  for (SSL_CTX* ctx : sni->ctxs) {
+    X509* cert = SSL_CTX_get0_certificate(ctx);
+    if (cert != nullptr && X509_check_host(cert, name, 0, 0, nullptr) == 1) {
+      SSL_set_SSL_CTX(ssl, ctx);
+      // SSL_set_SSL_CTX does not carry the verify mode over.
+      SSL_set_verify(ssl, SSL_CTX_get_verify_mode(ctx), SSL_CTX_get_verify_callback(ctx));
+      break;
+    }
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+
 }  // namespace
 
 TlsContext::~TlsContext() {
-  for (SSL_CTX* c : ctxs_) {
-    SSL_CTX_free(c);
-  }
+  SSL_CTX_free(default_);
 }
 
 bool TlsContext::init(const ServerOptions& opts, std::string* error) {
+  // Owns what is built until the end (so a certificate that fails frees
+  // the others).
+  SniCertificates built;
+  std::vector<SSL_CTX*>& ctxs = built.ctxs;
   for (const TlsCertificate& cert : opts.certificates) {
     SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == nullptr) {
       *error = "SSL_CTX_new: " + ssl_error();
       return false;
     }
-    ctxs_.push_back(ctx);
+    ctxs.push_back(ctx);
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
                                  SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA);
@@ -140,7 +181,7 @@ bool TlsContext::init(const ServerOptions& opts, std::string* error) {
       *error = "cannot load key " + cert.key_file + ": " + ssl_error();
       return false;
     }
-    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, this);
+    SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
     if (opts.client_cert != ClientCertMode::kNone) {
       if (opts.client_ca_file.empty()) {
         *error = "client certificates need client_ca_file";
@@ -161,37 +202,29 @@ bool TlsContext::init(const ServerOptions& opts, std::string* error) {
       }
     }
   }
-  if (!ctxs_.empty()) {
-    SSL_CTX_set_tlsext_servername_callback(ctxs_[0], on_servername);
-    SSL_CTX_set_tlsext_servername_arg(ctxs_[0], this);
+  if (ctxs.empty()) {
+    return true;
+  }
+  default_ = ctxs[0];
+  ctxs.erase(ctxs.begin());
+  if (!ctxs.empty()) {
+    auto* sni = new SniCertificates{std::move(ctxs)};
+    if (SSL_CTX_set_ex_data(default_, sni_index(), sni) != 1) {
+      delete sni;
+      *error = "SSL_CTX_set_ex_data: " + ssl_error();
+      return false;
+    }
+    SSL_CTX_set_tlsext_servername_callback(default_, on_servername);
+    SSL_CTX_set_tlsext_servername_arg(default_, sni);
   }
   return true;
 }
 
-int TlsContext::on_servername(SSL* ssl, int* alert, void* arg) {
-  auto* self = static_cast<TlsContext*>(arg);
-  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-  if (name == nullptr) {
-    return SSL_TLSEXT_ERR_OK;
-  }
-  for (size_t i = 1; i < self->ctxs_.size(); ++i) {
-    X509* cert = SSL_CTX_get0_certificate(self->ctxs_[i]);
-    if (cert != nullptr && X509_check_host(cert, name, 0, 0, nullptr) == 1) {
-      SSL_set_SSL_CTX(ssl, self->ctxs_[i]);
-      // SSL_set_SSL_CTX does not carry the verify mode over.
-      SSL_set_verify(ssl, SSL_CTX_get_verify_mode(self->ctxs_[i]),
-                     SSL_CTX_get_verify_callback(self->ctxs_[i]));
-      break;
-    }
-  }
-  return SSL_TLSEXT_ERR_OK;
-}
-
 SSL* TlsContext::new_ssl(TlsTransport* t) const {
-  if (ctxs_.empty() || transport_method() == nullptr) {
+  if (default_ == nullptr || transport_method() == nullptr) {
     return nullptr;
   }
-  SSL* ssl = SSL_new(ctxs_[0]);
+  SSL* ssl = SSL_new(default_);
   if (ssl == nullptr) {
     return nullptr;
   }

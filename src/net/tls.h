@@ -1,6 +1,8 @@
 // TLS server contexts: one SSL_CTX per certificate, SNI choosing among them,
 // ALPN (h2, http/1.1), TLS 1.2 and 1.3, session resumption (cache and
 // tickets) and client certificates. Built once; SSL_new on it is thread-safe.
+// A reload builds a new one; the connections made from the old keep what
+// they use through OpenSSL's reference counts.
 //
 // Each SSL sits on one TlsTransport BIO instead of a pair of memory BIOs:
 // reads come straight from the bytes the socket just delivered, and
@@ -12,7 +14,6 @@
 #include <openssl/ssl.h>
 
 #include <string>
-#include <vector>
 
 #include "net/buffer.h"
 #include "valk/server.h"
@@ -38,6 +39,9 @@ struct TlsTransport {
 class TlsContext {
  public:
   TlsContext() = default;
+  // Drops its reference to the default certificate's SSL_CTX, which holds
+  // the SNI certificates' (in its ex_data): all of them live on while a
+  // connection made from it does.
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
@@ -49,8 +53,7 @@ class TlsContext {
   SSL* new_ssl(TlsTransport* t) const;
 
  private:
-  static int on_servername(SSL* ssl, int* alert, void* arg);
-  std::vector<SSL_CTX*> ctxs_;
+  SSL_CTX* default_ = nullptr;
 };
 
 // Fills `info` from a finished handshake.

@@ -1,6 +1,9 @@
 // TLS: SNI, TLS 1.2 and 1.3, session resumption, client certificates.
 #include <openssl/ssl.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "net_test_util.h"
 
 namespace valk::test {
@@ -175,6 +178,100 @@ TEST(Tls, BadCertificateFileFailsStart) {
   std::string err;
   EXPECT_FALSE(s.start(&err));
   EXPECT_NE(err.find("missing.crt"), std::string::npos) << err;
+}
+
+// One libcurl handle: its requests reuse one connection while they can.
+class CurlSession {
+ public:
+  explicit CurlSession(curl_slist* resolve) : c_(curl_easy_init()) {
+    curl_defaults(c_);
+    curl_easy_setopt(c_, CURLOPT_RESOLVE, resolve);
+    curl_easy_setopt(c_, CURLOPT_WRITEFUNCTION, curl_collect);
+    curl_easy_setopt(c_, CURLOPT_WRITEDATA, &body_);
+  }
+  ~CurlSession() { curl_easy_cleanup(c_); }
+  // The body, or "" with the error in *code; *new_connections counts the
+  // connections the request opened.
+  std::string get(const std::string& url, CURLcode* code, long* new_connections) {
+    body_.clear();
+    curl_easy_setopt(c_, CURLOPT_URL, url.c_str());
+    *code = curl_easy_perform(c_);
+    curl_easy_getinfo(c_, CURLINFO_NUM_CONNECTS, new_connections);
+    return body_;
+  }
+
+ private:
+  CURL* c_;
+  std::string body_;
+};
+
+void copy_file(const std::string& from, const std::string& to) {
+  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+}
+
+TEST(Tls, ReloadedCertificatesServeNewConnectionsAndOpenOnesKeepTheirs) {
+  std::string dir = testing::TempDir();
+  std::string crt = dir + "/reload_default.crt", key = dir + "/reload_default.key";
+  copy_file(cert_path("dev.crt"), crt);
+  copy_file(cert_path("dev.key"), key);
+  ServerOptions o = base_options();
+  o.certificates = {{crt, key}, {cert_path("other.crt"), cert_path("other.key")}};
+  TestServer s(o, tls_echo());
+  curl_slist* res = resolve_list(s);
+  CURLcode code;
+  long opened = 0;
+  // A connection to the SNI certificate, and one to the default.
+  CurlSession sni(res), plain(res);
+  EXPECT_NE(sni.get(host_url(s, "other.test"), &code, &opened).find("|other.test|"),
+            std::string::npos);
+  ASSERT_EQ(code, CURLE_OK);
+  EXPECT_NE(plain.get(host_url(s, "localhost"), &code, &opened), "");
+  ASSERT_EQ(code, CURLE_OK);
+
+  // The default certificate becomes other.test's: localhost no longer
+  // verifies on a new connection.
+  copy_file(cert_path("other.crt"), crt);
+  copy_file(cert_path("other.key"), key);
+  std::string error;
+  ASSERT_TRUE(s.server().reload_certificates(&error)) << error;
+  CurlSession fresh(res);
+  fresh.get(host_url(s, "localhost"), &code, &opened);
+  EXPECT_EQ(code, CURLE_PEER_FAILED_VERIFICATION) << curl_easy_strerror(code);
+
+  // The connections made before go on, on what they were given (the
+  // replaced contexts live on through OpenSSL's reference counts).
+  EXPECT_NE(sni.get(host_url(s, "other.test"), &code, &opened).find("|other.test|"),
+            std::string::npos);
+  EXPECT_EQ(code, CURLE_OK);
+  EXPECT_EQ(opened, 0);
+  EXPECT_NE(plain.get(host_url(s, "localhost"), &code, &opened), "");
+  EXPECT_EQ(code, CURLE_OK);
+  EXPECT_EQ(opened, 0);
+  curl_slist_free_all(res);
+}
+
+TEST(Tls, AFailedReloadKeepsTheCertificates) {
+  std::string dir = testing::TempDir();
+  std::string crt = dir + "/reload_broken.crt", key = dir + "/reload_broken.key";
+  copy_file(cert_path("dev.crt"), crt);
+  copy_file(cert_path("dev.key"), key);
+  ServerOptions o = base_options();
+  o.certificates = {{crt, key}};
+  TestServer s(o, tls_echo());
+  std::ofstream(crt) << "not a certificate\n";
+  std::string error;
+  EXPECT_FALSE(s.server().reload_certificates(&error));
+  EXPECT_NE(error.find("reload_broken.crt"), std::string::npos) << error;
+  CurlResult r = curl_get(s.url("/", true), CURL_HTTP_VERSION_2TLS);
+  EXPECT_EQ(r.code, CURLE_OK) << curl_easy_strerror(r.code);
+  EXPECT_EQ(r.status, 200);
+}
+
+TEST(Tls, ReloadWithoutCertificatesDoesNothing) {
+  TestServer s(base_options(), hello_handler());
+  std::string error;
+  EXPECT_TRUE(s.server().reload_certificates(&error)) << error;
+  EXPECT_EQ(curl_get(s.url("/"), CURL_HTTP_VERSION_1_1).status, 200);
 }
 
 }  // namespace

@@ -60,6 +60,7 @@ class ValkProcess {
   }
 
   uint16_t port() const { return port_; }
+  pid_t pid() const { return pid_; }
   // The port of the --metrics listener, from its banner line (waits for
   // it, bounded); 0 if none.
   uint16_t metrics_port() {

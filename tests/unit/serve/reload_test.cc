@@ -1,0 +1,118 @@
+// SIGHUP to `valk serve` and `valk static`: log files opened again after a
+// rotation, certificates loaded again after a renewal.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "../net/net_test_util.h"
+#include "serve_process.h"
+
+namespace valk::test {
+namespace {
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+// Sends SIGHUP and waits for the report line that follows it.
+void hang_up(ValkProcess& p, const std::string& report) {
+  size_t before = count_of(p.output(), report);
+  kill(p.pid(), SIGHUP);
+  p.read_until([&] { return count_of(p.output(), report) > before; }, 10000);
+  ASSERT_GT(count_of(p.output(), report), before) << p.output();
+}
+
+TEST(ServeReload, SighupReopensRotatedLogs) {
+  std::string dir = testing::TempDir() + "/serve_reload_logs";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string access = dir + "/access.log", errors = dir + "/error.log";
+  std::string app = write_app("reload_logs.lisp", R"(
+(serve (fn [req] (if (= (:path req) "/boom") (error "boom") "ok")) {:port 0})
+)");
+  ServeProcess s({"--access-log", access, "--error-log", errors, app});
+  ASSERT_NE(s.port(), 0) << s.output();
+  EXPECT_EQ(curl_get(s.url("/before"), CURL_HTTP_VERSION_1_1).status, 200);
+  EXPECT_EQ(curl_get(s.url("/boom"), CURL_HTTP_VERSION_1_1).status, 500);
+  ASSERT_TRUE(eventually([&] {
+    return slurp(access).find("/boom") != std::string::npos &&
+           slurp(errors).find("boom") != std::string::npos;
+  }));
+  // What logrotate does without copytruncate.
+  std::filesystem::rename(access, access + ".1");
+  std::filesystem::rename(errors, errors + ".1");
+  hang_up(s, "SIGHUP: log files reopened, certificates reloaded");
+  EXPECT_EQ(curl_get(s.url("/after"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).status, 200);
+  EXPECT_EQ(curl_get(s.url("/boom"), CURL_HTTP_VERSION_1_1).status, 500);
+  ASSERT_TRUE(eventually([&] {
+    return slurp(access).find("/after") != std::string::npos &&
+           slurp(errors).find("boom") != std::string::npos;
+  }));
+  EXPECT_EQ(slurp(access).find("/before"), std::string::npos);
+  EXPECT_EQ(slurp(access + ".1").find("/after"), std::string::npos);
+  EXPECT_NE(slurp(access + ".1").find("/before"), std::string::npos);
+  EXPECT_EQ(count_of(slurp(errors + ".1"), "boom"), count_of(slurp(errors), "boom"));
+  EXPECT_EQ(s.signal_and_wait(SIGTERM), 0);
+}
+
+TEST(ServeReload, SighupLoadsRenewedCertificates) {
+  std::string dir = testing::TempDir();
+  std::string crt = dir + "/serve_reload.crt", key = dir + "/serve_reload.key";
+  std::filesystem::copy_file(cert_path("dev.crt"), crt,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(cert_path("dev.key"), key,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::string app = write_app("reload_tls.lisp", "(serve (fn [req] \"ok\") {:port 0})\n");
+  ServeProcess s({"--tls-cert", crt, "--tls-key", key, app});
+  ASSERT_NE(s.port(), 0) << s.output();
+  std::string port = std::to_string(s.port());
+  curl_slist* resolve = curl_slist_append(nullptr, ("other.test:" + port + ":127.0.0.1").c_str());
+  auto get = [&](const char* host) {
+    return curl_do(std::string("https://") + host + ":" + port + "/",
+                   [&](CURL* c) { curl_easy_setopt(c, CURLOPT_RESOLVE, resolve); });
+  };
+  EXPECT_EQ(get("localhost").status, 200);
+  EXPECT_EQ(get("other.test").code, CURLE_PEER_FAILED_VERIFICATION);
+
+  // A broken renewal changes nothing.
+  std::ofstream(crt) << "half a certificate\n";
+  hang_up(s, "SIGHUP: log files reopened, certificates not reloaded");
+  EXPECT_NE(s.output().find("serve_reload.crt"), std::string::npos) << s.output();
+  EXPECT_EQ(get("localhost").status, 200);
+
+  std::filesystem::copy_file(cert_path("other.crt"), crt,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(cert_path("other.key"), key,
+                             std::filesystem::copy_options::overwrite_existing);
+  hang_up(s, "SIGHUP: log files reopened, certificates reloaded");
+  EXPECT_EQ(get("other.test").status, 200);
+  EXPECT_EQ(get("localhost").code, CURLE_PEER_FAILED_VERIFICATION);
+  curl_slist_free_all(resolve);
+}
+
+TEST(StaticReload, SighupReopensTheAccessLogAndKeepsServing) {
+  std::string dir = testing::TempDir() + "/static_reload";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/www");
+  std::ofstream(dir + "/www/a.txt") << "a";
+  std::string access = dir + "/access.log";
+  ValkProcess s("static", {"--port", "0", "--access-log", access, dir + "/www"});
+  ASSERT_NE(s.port(), 0) << s.output();
+  EXPECT_EQ(curl_get(s.url("/a.txt?before"), CURL_HTTP_VERSION_1_1).body, "a");
+  ASSERT_TRUE(eventually([&] { return slurp(access).find("before") != std::string::npos; }));
+  std::filesystem::rename(access, access + ".1");
+  hang_up(s, "valk static: SIGHUP: log files reopened, certificates reloaded");
+  EXPECT_EQ(curl_get(s.url("/a.txt?after"), CURL_HTTP_VERSION_1_1).body, "a");
+  ASSERT_TRUE(eventually([&] { return slurp(access).find("after") != std::string::npos; }));
+  EXPECT_EQ(slurp(access + ".1").find("after"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace valk::test
