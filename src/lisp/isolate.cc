@@ -25,6 +25,7 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   register_async_natives(*this);
   register_collection_natives(*this);
   register_string_natives(*this);
+  register_compress_natives(*this);
   register_number_natives(*this);
   register_json_natives(*this);
   register_web_natives(*this);

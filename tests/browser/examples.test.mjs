@@ -39,13 +39,15 @@ after(async () => {
   await browser?.close();
 });
 
-test("page.lisp renders escaped text as text", async () => {
+test("page.lisp renders escaped text as text, sent gzipped", async () => {
   const server = await serve("page.lisp");
   try {
     const page = await browser.newPage();
-    await page.goto(`${server.url}/?name=${encodeURIComponent("<b>Ada</b>")}`);
+    const response = await page.goto(`${server.url}/?name=${encodeURIComponent("<b>Ada</b>")}`);
     assert.equal(await page.textContent("h1.greeting"), "Hello, <b>Ada</b>!");
     assert.equal(await page.locator("h1 b").count(), 0, "the name must not become markup");
+    assert.equal(response.headers()["content-encoding"], "gzip");
+    assert.equal(await page.textContent("#squares tr:last-child td:last-child"), "10000");
   } finally {
     server.stop();
   }

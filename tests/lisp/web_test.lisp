@@ -583,4 +583,84 @@
     (is (= 201 (count (split rows "<tr>"))) "200 rows after the head")
     (is (ends-with? rows "<tr><td>199</td></tr></table>"))))
 
+
+;; ---------------------------------------------------------------------------
+;; Compression
+
+(def long-text (apply str (repeat 200 "compressible text ")))
+
+(deftest gzip-and-gunzip-round-trip
+  (let [g (gzip long-text)]
+    (is (bytes? g))
+    (is (< (count g) 200))
+    (is (= long-text (bytes->string (gunzip g))))
+    (is (= long-text (bytes->string (gunzip (gzip (string->bytes long-text) 1)))))
+    (is (= "" (bytes->string (gunzip (gzip "")))))
+    (is (< (count (gzip long-text 9)) (count (gzip long-text 1))) "level 9 is smaller")))
+
+(deftest gunzip-refuses-bad-data-and-bombs
+  (is (= "gunzip: not gzip data" (raised-message #(gunzip "plain text"))))
+  (is (= "gunzip: unpacks to more bytes than the limit"
+         (raised-message #(gunzip (gzip long-text) 100))))
+  (is (= :decode-error (:type (error-data (try (gunzip "x") (catch e e))))))
+  (is (= "gzip: expected a level from 1 to 9, got int" (raised-message #(gzip "x" 0)))))
+
+(defn gz-app [body & more]
+  (wrap-gzip (fn [r] (merge {:status 200 :headers {"content-type" "text/html; charset=utf-8"}
+                             :body body}
+                            (first more)))))
+
+(def accepts {:headers {"accept-encoding" "gzip, deflate, br"}})
+
+(deftest wrap-gzip-compresses-for-clients-that-take-it
+  (let [resp ((gz-app long-text {:headers {"content-type" "text/html" "etag" "\"v1\""
+                                           "content-length" "3600"}})
+              (req :get "/" accepts))]
+    (is (= "gzip" (get-header resp "content-encoding")))
+    (is (= "Accept-Encoding" (get-header resp "vary")))
+    (is (= "W/\"v1\"" (get-header resp "etag")))
+    (is (nil? (get-header resp "content-length")))
+    (is (= long-text (bytes->string (gunzip (:body resp)))))))
+
+(deftest wrap-gzip-reads-accept-encoding-q-values
+  (let [app (gz-app long-text)
+        coded? (fn [accept]
+                 (= "gzip" (get-header (app (req :get "/" {:headers {"accept-encoding" accept}}))
+                                       "content-encoding")))]
+    (is (coded? "GZIP"))
+    (is (coded? "br;q=1.0, gzip;q=0.5"))
+    (is (coded? "*"))
+    (is (coded? "x-gzip"))
+    (is (not (coded? "gzip;q=0")))
+    (is (not (coded? "gzip; q=0.000")))
+    (is (not (coded? "*;q=0")))
+    (is (not (coded? "*, gzip;q=0")))
+    (is (not (coded? "identity")))
+    (is (not (coded? "br")))))
+
+(deftest wrap-gzip-leaves-what-it-should-not-compress
+  (let [plain? (fn [resp] (and (nil? (get-header resp "content-encoding")) (string? (:body resp))))]
+    (is (plain? ((gz-app "short") (req :get "/" accepts))) "under :min-size")
+    (is (plain? ((gz-app long-text {:headers {"content-type" "image/png"}}) (req :get "/" accepts))))
+    (is (plain? ((gz-app long-text {:status 206}) (req :get "/" accepts))))
+    (let [br ((gz-app long-text {:headers {"content-type" "text/plain" "content-encoding" "br"}})
+              (req :get "/" accepts))]
+      (is (= "br" (get-header br "content-encoding")))
+      (is (string? (:body br))))
+    (is (plain? ((gz-app long-text {:headers {"content-type" "text/plain"
+                                                "cache-control" "public, no-transform"}})
+                 (req :get "/" accepts))))
+    (is (plain? ((gz-app long-text) (req :get "/"))) "no accept-encoding")
+    (is (= "Accept-Encoding" (get-header ((gz-app long-text) (req :get "/")) "vary"))
+        "a response that could be compressed varies on accept-encoding")
+    (is (nil? (get-header ((gz-app "short") (req :get "/" accepts)) "vary")))))
+
+(deftest wrap-gzip-options-and-types
+  (let [app (wrap-gzip (fn [r] (json {:items (vec (range 300))})) {:min-size 10 :level 1})
+        resp (app (req :get "/" accepts))]
+    (is (= "gzip" (get-header resp "content-encoding")))
+    (is (= (vec (range 300)) (:items (json/parse (bytes->string (gunzip (:body resp))))))))
+  (is (= "gzip" (get-header ((wrap-gzip (fn [r] "tiny") {:min-size 0}) (req :get "/" accepts))
+                            "content-encoding"))))
+
 (run-tests)

@@ -97,7 +97,8 @@ TEST(ServeMetrics, CountRequestsErrorsTimeoutsAndDurations) {
 
   EXPECT_GT(sample(m, "process_resident_memory_bytes"), 1 << 20);
   EXPECT_GT(sample(m, "process_open_fds"), 3);
-  EXPECT_GT(sample(m, "process_cpu_seconds_total"), 0);
+  // Whole clock ticks: a quick run may not have used one yet.
+  EXPECT_GE(sample(m, "process_cpu_seconds_total"), 0);
   EXPECT_GT(sample(m, "process_start_time_seconds"), 1.7e9);
   EXPECT_NE(m.find("valk_build_info{version=\""), std::string::npos);
 }
