@@ -16,6 +16,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 
 namespace valk {
@@ -223,6 +224,8 @@ struct FileInfo {
   std::string etag, last_mod;
   const char* mime = "";
   std::shared_ptr<const std::string> body;
+  std::string rel;      // the file's path under the root (an index resolved)
+  bool has_gz = false;  // rel + ".gz" is a regular file beside it
 };
 
 // Small files are cached per reactor thread for a second, which spares the
@@ -278,6 +281,16 @@ int open_file(const StaticRoot& sr, const std::string& path, FileInfo* info) {
   info->etag = etag;
   info->last_mod = http_date(st.st_mtim.tv_sec);
   info->mime = mime_type(rel);
+  info->rel = rel;
+  if (sr.opts.precompressed && !rel.ends_with(".gz")) {
+    int ignored = 0;
+    int gz = open_beneath(sr, rel + ".gz", &ignored);
+    struct stat gst;
+    info->has_gz = gz >= 0 && fstat(gz, &gst) == 0 && S_ISREG(gst.st_mode);
+    if (gz >= 0) {
+      close(gz);
+    }
+  }
   if (info->size <= sr.opts.inline_limit) {
     auto body = std::make_shared<std::string>(info->size, '\0');
     ssize_t n = info->size == 0 ? 0 : pread(fd, body->data(), info->size, 0);
@@ -290,6 +303,34 @@ int open_file(const StaticRoot& sr, const std::string& path, FileInfo* info) {
     info->fd = fd;
   }
   return 0;
+}
+
+// The file for `path` (decoded, starting with '/'): from this thread's
+// cache, used in place (no copy of its strings), or loaded into *loaded.
+// Null with *status set (301, 403, 404) if there is none.
+const FileInfo* find_file(const StaticRoot& sr, const std::string& path, FileInfo* loaded,
+                          int* status) {
+  thread_local std::unordered_map<std::string, CacheEntry> cache;
+  std::string key = std::to_string(sr.id) + ":" + path;
+  uint64_t now = coarse_ms();
+  auto it = cache.find(key);
+  if (it != cache.end() && now - it->second.loaded_ms < kCacheTtlMs) {
+    return &it->second.info;
+  }
+  if (it != cache.end()) {
+    cache.erase(it);
+  }
+  *status = open_file(sr, path, loaded);
+  if (*status != 0) {
+    return nullptr;
+  }
+  if (loaded->body != nullptr) {
+    if (cache.size() >= kCacheMaxEntries) {
+      cache.clear();
+    }
+    cache.emplace(std::move(key), CacheEntry{*loaded, now});
+  }
+  return loaded;
 }
 
 // A directory asked for without its trailing slash: relative links in its
@@ -327,43 +368,42 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
     res.respond(403, {}, "forbidden\n");
     return;
   }
-  thread_local std::unordered_map<std::string, CacheEntry> cache;
-  std::string key = std::to_string(sr.id) + ":" + path;
-  uint64_t now = coarse_ms();
-  // A hit is used in place (no copy of its strings); a miss is loaded here.
   FileInfo loaded;
-  const FileInfo* found = nullptr;
-  auto it = cache.find(key);
-  if (it != cache.end() && now - it->second.loaded_ms < kCacheTtlMs) {
-    found = &it->second.info;
-  } else {
-    if (it != cache.end()) {
-      cache.erase(it);
-    }
-    int status = open_file(sr, path, &loaded);
-    if (status == 301) {
-      redirect_to_directory(req, res);
-      return;
-    }
-    if (status == 404) {
-      res.respond(404, {{"content-type", "text/plain"}}, "not found\n");
-      return;
-    }
-    if (status != 0) {
-      res.respond(403, {}, "forbidden\n");
-      return;
-    }
-    if (loaded.body != nullptr) {
-      if (cache.size() >= kCacheMaxEntries) {
-        cache.clear();
+  int status = 0;
+  const FileInfo* found = find_file(sr, path, &loaded, &status);
+  if (status == 301) {
+    redirect_to_directory(req, res);
+    return;
+  }
+  if (status == 404) {
+    res.respond(404, {{"content-type", "text/plain"}}, "not found\n");
+    return;
+  }
+  if (status != 0) {
+    res.respond(403, {}, "forbidden\n");
+    return;
+  }
+  const char* mime = found->mime;
+  bool has_gz = found->has_gz;
+  FileInfo loaded_gz;
+  bool gzipped = false;
+  if (has_gz && accepts_gzip(req.header("accept-encoding"))) {
+    // The sibling in place of the file (if it is gone since, the file).
+    int gz_status = 0;
+    if (const FileInfo* gz = find_file(sr, "/" + found->rel + ".gz", &loaded_gz, &gz_status)) {
+      if (found->fd >= 0) {
+        close(found->fd);
       }
-      cache.emplace(std::move(key), CacheEntry{loaded, now});
+      found = gz;
+      gzipped = true;
     }
-    found = &loaded;
   }
   const FileInfo& info = *found;
   Headers h;
-  h.reserve(6);
+  h.reserve(8);
+  if (has_gz) {
+    h.push_back({"vary", "Accept-Encoding"});
+  }
   h.push_back({"etag", info.etag});
   h.push_back({"last-modified", info.last_mod});
   h.push_back({"accept-ranges", "bytes"});
@@ -386,7 +426,10 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
     res.respond(304, std::move(h), "");
     return;
   }
-  h.push_back({"content-type", info.mime});
+  h.push_back({"content-type", mime});
+  if (gzipped) {
+    h.push_back({"content-encoding", "gzip"});
+  }
   uint64_t from = 0, len = info.size;
   int code = 200;
   std::string_view range = req.header("range");
@@ -415,6 +458,34 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
 }
 
 }  // namespace
+
+bool accepts_gzip(std::string_view accept_encoding) {
+  std::optional<double> gzip, any;
+  size_t pos = 0;
+  while (pos <= accept_encoding.size()) {
+    size_t end = std::min(accept_encoding.find(',', pos), accept_encoding.size());
+    std::string_view entry = accept_encoding.substr(pos, end - pos);
+    pos = end + 1;
+    size_t semi = entry.find(';');
+    std::string coding = ascii_lowered(trim_ows(entry.substr(0, semi)));
+    double q = 1;
+    // The parameters after the coding: only q counts.
+    while (semi != std::string_view::npos) {
+      size_t next = entry.find(';', semi + 1);
+      std::string_view param = trim_ows(entry.substr(semi + 1, next - std::min(next, semi + 1)));
+      if (param.size() > 2 && (param[0] | 0x20) == 'q' && param[1] == '=') {
+        q = strtod(std::string(param.substr(2)).c_str(), nullptr);
+      }
+      semi = next;
+    }
+    if (coding == "gzip" || coding == "x-gzip") {
+      gzip = q;
+    } else if (coding == "*") {
+      any = q;
+    }
+  }
+  return gzip ? *gzip > 0 : any && *any > 0;
+}
 
 const char* mime_type(std::string_view name) {
   size_t dot = name.rfind('.');

@@ -59,4 +59,13 @@ inline std::string ascii_lowered(std::string_view s) {
   return out;
 }
 
+// `s` without the spaces and tabs around it (HTTP's optional whitespace).
+inline std::string_view trim_ows(std::string_view s) {
+  size_t b = s.find_first_not_of(" \t");
+  if (b == std::string_view::npos) {
+    return {};
+  }
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
 }  // namespace valk
