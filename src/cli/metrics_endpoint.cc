@@ -1,19 +1,27 @@
 #include "cli/metrics_endpoint.h"
 
-#include "net/metrics.h"
-
 namespace valk::cli {
 
-bool MetricsEndpoint::start(const ListenAddress& where, const ServerOptions& app,
-                            std::function<std::string()> render, std::string* error) {
+bool MetricsEndpoint::start(const ListenAddress& where, const Server& app,
+                            const ServerOptions& app_options,
+                            std::function<void(net::MetricsText&)> more, std::string* error) {
+  auto render = [&app, more = std::move(more)] {
+    net::MetricsText text;
+    net::append_server_metrics(app, text);
+    if (more) {
+      more(text);
+    }
+    net::append_process_metrics(text);
+    return text.take();
+  };
   ServerOptions options;
   options.listen = {where};
   options.listen[0].tls = false;
   options.reactors = 1;
   options.limits.max_connections = 64;
-  options.error_log = app.error_log;
-  options.log_level = app.log_level;
-  options.server_name = app.server_name;
+  options.error_log = app_options.error_log;
+  options.log_level = app_options.log_level;
+  options.server_name = app_options.server_name;
   host_ = where.host;
   server_ =
       std::make_unique<Server>(options, [render = std::move(render)](Request& req, Responder res) {

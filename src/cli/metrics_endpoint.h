@@ -7,18 +7,21 @@
 #include <memory>
 #include <string>
 
+#include "net/metrics.h"
 #include "valk/server.h"
 
 namespace valk::cli {
 
 class MetricsEndpoint {
  public:
-  // Listens at `where` (plain HTTP/1.1 and h2c) and answers each scrape
-  // with what `render` returns, called on the endpoint's thread. Logs as
-  // `app` does (its error log and level). Returns false with a message if
-  // it cannot listen there.
-  bool start(const ListenAddress& where, const ServerOptions& app,
-             std::function<std::string()> render, std::string* error);
+  // Listens at `where` (plain HTTP/1.1 and h2c). Each scrape gets the
+  // counters and durations of `app` (which must outlive the endpoint's
+  // stop()), what `more` adds (may be empty; called on the endpoint's
+  // thread), and the process's figures. Logs as `app_options` say (the
+  // error log and level). Returns false with a message if it cannot listen
+  // there.
+  bool start(const ListenAddress& where, const Server& app, const ServerOptions& app_options,
+             std::function<void(net::MetricsText&)> more, std::string* error);
   // The bound port (after start).
   uint16_t port() const { return server_->port(); }
   // "http://HOST:PORT/metrics", for the banner.

@@ -21,7 +21,6 @@
 #include "cli/commands.h"
 #include "cli/metrics_endpoint.h"
 #include "cli/reload.h"
-#include "net/metrics.h"
 #include "serve/app.h"
 #include "serve/serve_config.h"
 #include "valk/server.h"
@@ -315,14 +314,8 @@ int serve_command(int argc, char** argv) {
   fprintf(stderr, "valk: serving %s on %s (%s)\n", app.c_str(), where.c_str(), layout.c_str());
   MetricsEndpoint metrics;
   if (const auto& at = lisp_app.config().metrics) {
-    auto render = [&server, &lisp_app] {
-      net::MetricsText text;
-      net::append_server_metrics(server, text);
-      lisp_app.append_metrics(text);
-      net::append_process_metrics(text);
-      return text.take();
-    };
-    if (!metrics.start(*at, options, render, &error)) {
+    auto workers = [&lisp_app](net::MetricsText& text) { lisp_app.append_metrics(text); };
+    if (!metrics.start(*at, server, options, workers, &error)) {
       fprintf(stderr, "valk serve: %s\n", error.c_str());
       server.force_close();
       server.wait();

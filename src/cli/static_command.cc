@@ -14,7 +14,6 @@
 #include "cli/commands.h"
 #include "cli/metrics_endpoint.h"
 #include "cli/reload.h"
-#include "net/metrics.h"
 #include "serve/serve_config.h"
 #include "valk/server.h"
 #include "valk/static_files.h"
@@ -232,13 +231,7 @@ int static_command(int argc, char** argv) {
   }
   MetricsEndpoint metrics;
   if (metrics_at) {
-    auto render = [&server] {
-      net::MetricsText text;
-      net::append_server_metrics(server, text);
-      net::append_process_metrics(text);
-      return text.take();
-    };
-    if (!metrics.start(*metrics_at, opts, render, &error)) {
+    if (!metrics.start(*metrics_at, server, opts, nullptr, &error)) {
       fprintf(stderr, "valk static: %s\n", error.c_str());
       server.force_close();
       server.wait();

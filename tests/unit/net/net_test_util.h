@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <string>
@@ -112,6 +113,45 @@ inline CurlResult curl_do(const std::string& url, const std::function<void(CURL*
 // GET `url` over HTTP `version` (a CURL_HTTP_VERSION_*).
 inline CurlResult curl_get(const std::string& url, long version) {
   return curl_do(url, [version](CURL* c) { curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version); });
+}
+
+// GET `url` with these request header lines ("Range: bytes=0-9"), its
+// path sent as written (dot segments too).
+inline CurlResult curl_get_with_headers(const std::string& url,
+                                        const std::vector<std::string>& headers,
+                                        long version = CURL_HTTP_VERSION_1_1) {
+  curl_slist* h = nullptr;
+  for (const std::string& x : headers) {
+    h = curl_slist_append(h, x.c_str());
+  }
+  CurlResult r = curl_do(url, [&](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
+  });
+  curl_slist_free_all(h);
+  return r;
+}
+
+// The value of the response header `name` (lower case, as valk sends
+// names), or "" if there is none.
+inline std::string response_header(const CurlResult& r, const std::string& name) {
+  size_t p = r.headers.find("\n" + name + ": ");
+  if (p == std::string::npos) {
+    return "";
+  }
+  size_t start = p + name.size() + 3;
+  return r.headers.substr(start, r.headers.find("\r\n", start) - start);
+}
+
+// Copies the development certificate NAME (certs/NAME.crt and .key) to
+// TO.crt and TO.key, replacing them, and names the copies.
+inline TlsCertificate copy_certificate(const std::string& name, const std::string& to) {
+  for (const char* ext : {".crt", ".key"}) {
+    std::filesystem::copy_file(cert_path((name + ext).c_str()), to + ext,
+                               std::filesystem::copy_options::overwrite_existing);
+  }
+  return {to + ".crt", to + ".key"};
 }
 
 // ---- raw sockets ----

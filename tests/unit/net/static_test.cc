@@ -48,25 +48,10 @@ class StaticFiles : public ::testing::Test {
   }
   CurlResult get(const std::string& path, std::vector<std::string> headers = {},
                  long version = CURL_HTTP_VERSION_1_1) {
-    curl_slist* h = nullptr;
-    for (auto& x : headers) {
-      h = curl_slist_append(h, x.c_str());
-    }
-    CurlResult r = curl_do(server_->url(path), [&](CURL* c) {
-      curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-      curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
-      curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
-    });
-    curl_slist_free_all(h);
-    return r;
+    return curl_get_with_headers(server_->url(path), headers, version);
   }
   static std::string header(const CurlResult& r, const std::string& name) {
-    size_t p = r.headers.find(name + ": ");
-    if (p == std::string::npos) {
-      return "";
-    }
-    size_t e = r.headers.find("\r\n", p);
-    return r.headers.substr(p + name.size() + 2, e - p - name.size() - 2);
+    return response_header(r, name);
   }
 
   std::string root_, big_;

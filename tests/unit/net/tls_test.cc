@@ -1,7 +1,6 @@
 // TLS: SNI, TLS 1.2 and 1.3, session resumption, client certificates.
 #include <openssl/ssl.h>
 
-#include <filesystem>
 #include <fstream>
 
 #include "net_test_util.h"
@@ -205,17 +204,11 @@ class CurlSession {
   std::string body_;
 };
 
-void copy_file(const std::string& from, const std::string& to) {
-  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
-}
-
 TEST(Tls, ReloadedCertificatesServeNewConnectionsAndOpenOnesKeepTheirs) {
-  std::string dir = testing::TempDir();
-  std::string crt = dir + "/reload_default.crt", key = dir + "/reload_default.key";
-  copy_file(cert_path("dev.crt"), crt);
-  copy_file(cert_path("dev.key"), key);
+  std::string copy = testing::TempDir() + "/reload_default";
   ServerOptions o = base_options();
-  o.certificates = {{crt, key}, {cert_path("other.crt"), cert_path("other.key")}};
+  o.certificates = {copy_certificate("dev", copy),
+                    {cert_path("other.crt"), cert_path("other.key")}};
   TestServer s(o, tls_echo());
   curl_slist* res = resolve_list(s);
   CURLcode code;
@@ -230,8 +223,7 @@ TEST(Tls, ReloadedCertificatesServeNewConnectionsAndOpenOnesKeepTheirs) {
 
   // The default certificate becomes other.test's: localhost no longer
   // verifies on a new connection.
-  copy_file(cert_path("other.crt"), crt);
-  copy_file(cert_path("other.key"), key);
+  copy_certificate("other", copy);
   std::string error;
   ASSERT_TRUE(s.server().reload_certificates(&error)) << error;
   CurlSession fresh(res);
@@ -251,14 +243,10 @@ TEST(Tls, ReloadedCertificatesServeNewConnectionsAndOpenOnesKeepTheirs) {
 }
 
 TEST(Tls, AFailedReloadKeepsTheCertificates) {
-  std::string dir = testing::TempDir();
-  std::string crt = dir + "/reload_broken.crt", key = dir + "/reload_broken.key";
-  copy_file(cert_path("dev.crt"), crt);
-  copy_file(cert_path("dev.key"), key);
   ServerOptions o = base_options();
-  o.certificates = {{crt, key}};
+  o.certificates = {copy_certificate("dev", testing::TempDir() + "/reload_broken")};
   TestServer s(o, tls_echo());
-  std::ofstream(crt) << "not a certificate\n";
+  std::ofstream(o.certificates[0].cert_file) << "not a certificate\n";
   std::string error;
   EXPECT_FALSE(s.server().reload_certificates(&error));
   EXPECT_NE(error.find("reload_broken.crt"), std::string::npos) << error;

@@ -63,12 +63,9 @@ TEST(ServeReload, SighupReopensRotatedLogs) {
 }
 
 TEST(ServeReload, SighupLoadsRenewedCertificates) {
-  std::string dir = testing::TempDir();
-  std::string crt = dir + "/serve_reload.crt", key = dir + "/serve_reload.key";
-  std::filesystem::copy_file(cert_path("dev.crt"), crt,
-                             std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::copy_file(cert_path("dev.key"), key,
-                             std::filesystem::copy_options::overwrite_existing);
+  std::string copy = testing::TempDir() + "/serve_reload";
+  TlsCertificate cert = copy_certificate("dev", copy);
+  const std::string &crt = cert.cert_file, &key = cert.key_file;
   std::string app = write_app("reload_tls.lisp", "(serve (fn [req] \"ok\") {:port 0})\n");
   ServeProcess s({"--tls-cert", crt, "--tls-key", key, app});
   ASSERT_NE(s.port(), 0) << s.output();
@@ -87,10 +84,7 @@ TEST(ServeReload, SighupLoadsRenewedCertificates) {
   EXPECT_NE(s.output().find("serve_reload.crt"), std::string::npos) << s.output();
   EXPECT_EQ(get("localhost").status, 200);
 
-  std::filesystem::copy_file(cert_path("other.crt"), crt,
-                             std::filesystem::copy_options::overwrite_existing);
-  std::filesystem::copy_file(cert_path("other.key"), key,
-                             std::filesystem::copy_options::overwrite_existing);
+  copy_certificate("other", copy);
   hang_up(s, "SIGHUP: log files reopened, certificates reloaded");
   EXPECT_EQ(get("other.test").status, 200);
   EXPECT_EQ(get("localhost").code, CURLE_PEER_FAILED_VERIFICATION);
