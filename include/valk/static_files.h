@@ -1,6 +1,6 @@
 // A native handler that serves a directory: MIME types, index.html,
-// ETag/Last-Modified with 304, single byte ranges, precompressed .gz
-// siblings, and large files streamed from disk in slices rather than read
+// ETag/Last-Modified with 304, single byte ranges, precompressed .br and
+// .gz siblings, and large files streamed from disk in slices rather than read
 // whole.
 #pragma once
 
@@ -19,16 +19,18 @@ struct StaticOptions {
   std::string url_prefix;
   // Files up to this size are read at once; larger ones are streamed.
   size_t inline_limit = 64 * 1024;
-  // A client whose Accept-Encoding takes gzip gets NAME.gz in place of
-  // NAME when it exists beside it (made ahead of time, `gzip -k NAME`),
-  // with Content-Encoding: gzip and NAME's type; every response for a
-  // NAME that has one carries Vary: Accept-Encoding.
+  // NAME.br and NAME.gz beside NAME (made ahead of time: `brotli -k NAME`,
+  // `gzip -k NAME`) go in its place, with Content-Encoding and NAME's
+  // type, to a client whose Accept-Encoding takes br or gzip (the higher
+  // q wins, br on a tie); every response for a NAME that has one carries
+  // Vary: Accept-Encoding.
   bool precompressed = true;
 };
 
-// Whether an Accept-Encoding header value takes gzip: named with a q above
-// 0, or not named while * is (RFC 9110, 12.5.3).
-bool accepts_gzip(std::string_view accept_encoding);
+// The q-value an Accept-Encoding header value gives a content coding
+// ("gzip", "br"): its own if named, else that of *, else 0 (RFC 9110,
+// 12.5.3). "x-gzip" counts as gzip.
+double accepted_q(std::string_view accept_encoding, std::string_view coding);
 
 // Returns a handler for `opts.root`, or an empty Handler with *error set if
 // the root is not a readable directory. The handler is thread-safe. Path

@@ -720,26 +720,6 @@
     (or (starts-with? t "text/") (ends-with? t "+json") (ends-with? t "+xml")
         (contains? valk.web/compressible-types t))))
 
-;; [coding q] of one Accept-Encoding entry, as "gzip;q=0.5".
-(defn valk.web/coding-q [entry]
-  (let [parts (split entry ";")
-        q (some (fn [p]
-                  (let [p (trim p)]
-                    (when (starts-with? (lower-case p) "q=") (parse-double (subs p 2)))))
-                (rest parts))]
-    [(lower-case (trim (first parts))) (if (nil? q) 1 q)]))
-
-;; Whether an Accept-Encoding value takes gzip: named with a q above 0, or
-;; not named and * is (RFC 9110, 12.5.3).
-(defn valk.web/accepts-gzip? [accept]
-  (if (nil? accept)
-    false
-    (let [qs (reduce (fn [m entry] (let [[c q] (valk.web/coding-q entry)] (assoc m c q)))
-                     {} (split accept ","))
-          gzip (or (get qs "gzip") (get qs "x-gzip"))
-          any (get qs "*")]
-      (if (nil? gzip) (if (and any (> any 0)) true false) (> gzip 0)))))
-
 ;; Whether the response could go out gzipped: a whole body (string or
 ;; bytes) of at least min-size, of a compressible type, with a status that
 ;; carries one, not encoded already, not a range, not marked no-transform.
@@ -782,7 +762,7 @@
            resp
            (let [resp (assoc resp :headers
                              (valk.web/add-vary (or (:headers resp) {}) "Accept-Encoding"))]
-             (if-not (valk.web/accepts-gzip? (get (:headers req) "accept-encoding"))
+             (if-not (> (web/accepted-q (get (:headers req) "accept-encoding") "gzip") 0)
                resp
                (-> (valk.web/weaken-etag resp)
                    (header "content-length" nil)

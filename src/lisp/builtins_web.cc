@@ -10,6 +10,7 @@
 //   (web/parse-cookies s)    a Cookie header as a map
 //   (web/html-name? s)       whether s may be a tag or attribute name
 //   (web/render-html node)   hiccup-style data as an HTML string
+//   (web/accepted-q ae c)    the q-value an Accept-Encoding value gives coding c
 //
 // All are leaf natives (they allocate, never call Lisp). The first three
 // return their argument itself when nothing changes, so the common case
@@ -28,6 +29,7 @@
 #include "lisp/printer.h"
 #include "lisp/utf8.h"
 #include "util/hex.h"
+#include "valk/static_files.h"
 
 namespace valk::lisp {
 namespace {
@@ -344,6 +346,19 @@ bool html_name_ok(std::string_view s) {
 // quotes, < > / = and controls), so it cannot inject markup.
 Value n_html_name_p(Isolate& iso, Value* args, int argc) {
   return Value::boolean(args[0].is(Tag::String) && html_name_ok(view(args[0])));
+}
+
+// (web/accepted-q accept-encoding coding): the q-value an Accept-Encoding
+// header value gives `coding` ("gzip"), the static handler's reading
+// (valk::accepted_q); 0 for a nil header.
+Value n_accepted_q(Isolate& iso, Value* args, int argc) {
+  if (!args[0].is_nil() && !args[0].is(Tag::String)) {
+    return iso.type_error("web/accepted-q", "a string or nil", args[0]);
+  }
+  if (!args[1].is(Tag::String)) {
+    return iso.type_error("web/accepted-q", "a coding string", args[1]);
+  }
+  return Value::number(args[0].is_nil() ? 0 : accepted_q(view(args[0]), view(args[1])));
 }
 
 bool is_void_element(std::string_view tag) {
@@ -699,6 +714,7 @@ void register_web_natives(Isolate& iso) {
   iso.define_native("web/parse-query", n_parse_query, 1, 1);
   iso.define_native("web/parse-cookies", n_parse_cookies, 1, 1);
   iso.define_native("web/html-name?", n_html_name_p, 1, 1);
+  iso.define_native("web/accepted-q", n_accepted_q, 2, 2);
   iso.define_native("web/render-html", n_render_html, 1, 1);
 }
 

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -215,6 +216,14 @@ int open_beneath(const StaticRoot& sr, const std::string& rel, int* status) {
   return fd;
 }
 
+// Precompressed forms of a file, made ahead of time beside it, in the
+// order a tie in the client's q-values is settled (brotli is smaller).
+struct Sibling {
+  const char* suffix;
+  const char* coding;
+};
+constexpr Sibling kSiblings[] = {{".br", "br"}, {".gz", "gzip"}};
+
 // What a response needs to know about a file. Small files carry their
 // bytes (shared with the cache); large ones an open fd.
 struct FileInfo {
@@ -224,8 +233,8 @@ struct FileInfo {
   std::string etag, last_mod;
   const char* mime = "";
   std::shared_ptr<const std::string> body;
-  std::string rel;      // the file's path under the root (an index resolved)
-  bool has_gz = false;  // rel + ".gz" is a regular file beside it
+  std::string rel;       // the file's path under the root (an index resolved)
+  uint8_t siblings = 0;  // bits of kSiblings: which are regular files beside it
 };
 
 // Small files are cached per reactor thread for a second, which spares the
@@ -282,13 +291,15 @@ int open_file(const StaticRoot& sr, const std::string& path, FileInfo* info) {
   info->last_mod = http_date(st.st_mtim.tv_sec);
   info->mime = mime_type(rel);
   info->rel = rel;
-  if (sr.opts.precompressed && !rel.ends_with(".gz")) {
+  for (size_t i = 0; sr.opts.precompressed && i < std::size(kSiblings); ++i) {
     int ignored = 0;
-    int gz = open_beneath(sr, rel + ".gz", &ignored);
-    struct stat gst;
-    info->has_gz = gz >= 0 && fstat(gz, &gst) == 0 && S_ISREG(gst.st_mode);
-    if (gz >= 0) {
-      close(gz);
+    int sib = open_beneath(sr, rel + kSiblings[i].suffix, &ignored);
+    struct stat sst;
+    if (sib >= 0 && fstat(sib, &sst) == 0 && S_ISREG(sst.st_mode)) {
+      info->siblings |= 1 << i;
+    }
+    if (sib >= 0) {
+      close(sib);
     }
   }
   if (info->size <= sr.opts.inline_limit) {
@@ -384,24 +395,38 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
     return;
   }
   const char* mime = found->mime;
-  bool has_gz = found->has_gz;
-  FileInfo loaded_gz;
-  bool gzipped = false;
-  if (has_gz && accepts_gzip(req.header("accept-encoding"))) {
-    // The sibling in place of the file (if it is gone since, the file).
-    int gz_status = 0;
-    if (const FileInfo* gz = find_file(sr, "/" + found->rel + ".gz", &loaded_gz, &gz_status)) {
+  bool has_siblings = found->siblings != 0;
+  // The sibling the client takes with the highest q, in place of the file
+  // (the file itself if that sibling is gone since).
+  const Sibling* coded = nullptr;
+  double best_q = 0;
+  for (size_t i = 0; i < std::size(kSiblings); ++i) {
+    double q = (found->siblings >> i & 1) != 0
+                   ? accepted_q(req.header("accept-encoding"), kSiblings[i].coding)
+                   : 0;
+    if (q > best_q) {
+      best_q = q;
+      coded = &kSiblings[i];
+    }
+  }
+  FileInfo loaded_sibling;
+  if (coded != nullptr) {
+    int ignored = 0;
+    const FileInfo* sibling =
+        find_file(sr, "/" + found->rel + coded->suffix, &loaded_sibling, &ignored);
+    if (sibling == nullptr) {
+      coded = nullptr;
+    } else {
       if (found->fd >= 0) {
         close(found->fd);
       }
-      found = gz;
-      gzipped = true;
+      found = sibling;
     }
   }
   const FileInfo& info = *found;
   Headers h;
   h.reserve(8);
-  if (has_gz) {
+  if (has_siblings) {
     h.push_back({"vary", "Accept-Encoding"});
   }
   h.push_back({"etag", info.etag});
@@ -427,8 +452,8 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
     return;
   }
   h.push_back({"content-type", mime});
-  if (gzipped) {
-    h.push_back({"content-encoding", "gzip"});
+  if (coded != nullptr) {
+    h.push_back({"content-encoding", coded->coding});
   }
   uint64_t from = 0, len = info.size;
   int code = 200;
@@ -459,15 +484,15 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
 
 }  // namespace
 
-bool accepts_gzip(std::string_view accept_encoding) {
-  std::optional<double> gzip, any;
+double accepted_q(std::string_view accept_encoding, std::string_view coding) {
+  std::optional<double> named, any;
   size_t pos = 0;
   while (pos <= accept_encoding.size()) {
     size_t end = std::min(accept_encoding.find(',', pos), accept_encoding.size());
     std::string_view entry = accept_encoding.substr(pos, end - pos);
     pos = end + 1;
     size_t semi = entry.find(';');
-    std::string coding = ascii_lowered(trim_ows(entry.substr(0, semi)));
+    std::string name = ascii_lowered(trim_ows(entry.substr(0, semi)));
     double q = 1;
     // The parameters after the coding: only q counts.
     while (semi != std::string_view::npos) {
@@ -478,13 +503,13 @@ bool accepts_gzip(std::string_view accept_encoding) {
       }
       semi = next;
     }
-    if (coding == "gzip" || coding == "x-gzip") {
-      gzip = q;
-    } else if (coding == "*") {
+    if (name == coding || (coding == "gzip" && name == "x-gzip")) {
+      named = q;
+    } else if (name == "*") {
       any = q;
     }
   }
-  return gzip ? *gzip > 0 : any && *any > 0;
+  return std::max(0.0, named ? *named : any.value_or(0));
 }
 
 const char* mime_type(std::string_view name) {
