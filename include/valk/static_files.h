@@ -29,7 +29,7 @@ struct StaticOptions {
 
 // The q-value an Accept-Encoding header value gives a content coding
 // ("gzip", "br"): its own if named, else that of *, else 0 (RFC 9110,
-// 12.5.3). "x-gzip" counts as gzip.
+// 12.5.3), within 0 to 1. "x-gzip" counts as gzip.
 double accepted_q(std::string_view accept_encoding, std::string_view coding);
 
 // Returns a handler for `opts.root`, or an empty Handler with *error set if

@@ -509,7 +509,8 @@ double accepted_q(std::string_view accept_encoding, std::string_view coding) {
       any = q;
     }
   }
-  return std::max(0.0, named ? *named : any.value_or(0));
+  double q = named ? *named : any.value_or(0);
+  return q > 0 ? std::min(q, 1.0) : 0;  // NaN, from "q=nan", is 0
 }
 
 const char* mime_type(std::string_view name) {

@@ -6,6 +6,8 @@
 //   - escape-html leaves no < > " ' in its result;
 //   - path-segments gives one segment per slash;
 //   - parse-query and parse-cookies give maps;
+//   - web/accepted-q (the static handler's Accept-Encoding reading) gives
+//     a number from 0 to 1, never NaN;
 //   - web/render-html, on whatever the reader makes of the input, gives a
 //     string or an :html-error.
 // The input's bytes above 0x7F become %XX escapes, so the text handed to
@@ -119,6 +121,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (!call("web/parse-cookies", {h.string(s)}, &r) || !r.is(Tag::Map)) {
     __builtin_trap();
+  }
+  for (const char* coding : {"gzip", "br"}) {
+    if (!call("web/accepted-q", {h.string(s), h.string(coding)}, &r) || !r.is_number()) {
+      __builtin_trap();
+    }
+    double q = r.is_int() ? static_cast<double>(r.i) : r.d;
+    if (!(q >= 0 && q <= 1)) {
+      __builtin_trap();
+    }
   }
 
   ReadResult forms = read_all(h, s, "fuzz.lisp");

@@ -198,6 +198,8 @@ TEST(AcceptedQ, ReadsCodingsAndQValues) {
   EXPECT_EQ(accepted_q("identity", "gzip"), 0);
   EXPECT_EQ(accepted_q("gzipx, br", "gzip"), 0);
   EXPECT_EQ(accepted_q(",,", "gzip"), 0);
+  EXPECT_EQ(accepted_q("gzip;q=nan", "gzip"), 0);
+  EXPECT_EQ(accepted_q("gzip;q=1e9", "gzip"), 1);
 }
 
 }  // namespace
