@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "cli/metrics_endpoint.h"
 #include "cli/reload.h"
+#include "net/tls.h"
 #include "serve/app.h"
 #include "serve/serve_config.h"
 #include "valk/server.h"
@@ -76,7 +77,10 @@ void usage(FILE* out) {
           "                       a listener apart from the app's (HOST: 127.0.0.1)\n"
           "  --static PREFIX=DIR  serve files of DIR under the URL PREFIX (e.g.\n"
           "                       /assets=public) without the app; repeatable\n"
-          "  --path DIR           also search DIR for (import ...)\n\n"
+          "  --path DIR           also search DIR for (import ...)\n"
+          "  --check              load the app and check its options, static directories\n"
+          "                       and certificates, then exit (0 if all is well) without\n"
+          "                       listening: for a deploy, before restarting the server\n\n"
           "SIGTERM or SIGINT drains gracefully (a second one exits at once); SIGHUP\n"
           "reopens the log files (after a rotation) and reloads the TLS certificates.\n"
           "Exit status: 0 after a graceful shutdown, 1 startup error, 2 usage error.\n");
@@ -88,6 +92,7 @@ int serve_command(int argc, char** argv) {
   serve::ServeConfig flags;
   std::vector<std::string> paths, certs, keys;
   std::string app;
+  bool check = false;
   for (int i = 0; i < argc; i++) {
     std::string a = argv[i];
     auto value = [&](const char* name) -> const char* {
@@ -239,6 +244,8 @@ int serve_command(int argc, char** argv) {
         return 2;
       }
       flags.metrics = where;
+    } else if (a == "--check") {
+      check = true;
     } else if (a == "--path") {
       if (!(v = value("--path")))
         return 2;
@@ -287,6 +294,19 @@ int serve_command(int argc, char** argv) {
     return 1;
   }
   ServerOptions options = lisp_app.server_options();
+  if (check) {
+    // Everything start() would refuse short of binding: a check may run
+    // beside the server it is about to replace.
+    bool ok = options.certificates.empty() || net::TlsContext().init(options, &error);
+    lisp_app.stop();
+    if (!ok) {
+      fprintf(stderr, "valk serve: %s\n", error.c_str());
+      return 1;
+    }
+    fprintf(stderr, "valk: %s checked: the app loads, its options and certificates are good\n",
+            app.c_str());
+    return 0;
+  }
   Server server(options,
                 [&](Request& req, Responder res) { lisp_app.handle(req, std::move(res)); });
   if (!lisp_app.start_server(server, &error)) {

@@ -482,6 +482,37 @@ TEST(ServeStartup, UnreadableTlsFileExitsOne) {
   EXPECT_NE(p.output().find("nonexistent"), std::string::npos) << p.output();
 }
 
+TEST(ServeCheck, AGoodAppPassesWithoutTakingThePort) {
+  std::string app = write_app("check_good.lisp", "(serve (fn [r] \"x\") {:port 0})\n");
+  ServeProcess running({app});
+  ASSERT_NE(running.port(), 0) << running.output();
+  // The port the running server holds: a check must not need it.
+  ServeProcess check({"--check", "--port", std::to_string(running.port()), app});
+  EXPECT_EQ(check.wait_exit(), 0) << check.output();
+  EXPECT_NE(check.output().find("check_good.lisp checked"), std::string::npos) << check.output();
+  EXPECT_EQ(check.output().find("serving"), std::string::npos) << check.output();
+  EXPECT_EQ(curl_get(running.url("/"), CURL_HTTP_VERSION_1_1).body, "x");
+}
+
+TEST(ServeCheck, WhatWouldStopTheServerFailsTheCheck) {
+  std::string unbound =
+      write_app("check_unbound.lisp", "(defn h [r] (no-such-fn r))\n(serve h {:port 0})\n");
+  ServeProcess code({"--check", unbound});
+  EXPECT_EQ(code.wait_exit(), 1);
+  EXPECT_NE(code.output().find("check_unbound.lisp:1:13: unable to resolve symbol: no-such-fn"), std::string::npos) << code.output();
+
+  std::string good = write_app("check_tls.lisp", "(serve (fn [r] \"x\") {:port 0})\n");
+  ServeProcess tls(
+      {"--check", "--tls-cert", "/nonexistent.crt", "--tls-key", "/nonexistent.key", good});
+  EXPECT_EQ(tls.wait_exit(), 1);
+  EXPECT_NE(tls.output().find("cannot load certificate /nonexistent.crt"), std::string::npos)
+      << tls.output();
+
+  ServeProcess dir({"--check", "--static", "/assets=/nonexistent-dir", good});
+  EXPECT_EQ(dir.wait_exit(), 1);
+  EXPECT_NE(dir.output().find("nonexistent-dir"), std::string::npos) << dir.output();
+}
+
 TEST(ServeShutdown, SigtermDrainsRequestsInFlight) {
   std::string app =
       write_app("drain_app.lisp", "(serve (fn [r] (await (sleep 500)) \"drained\") {:port 0})\n");
