@@ -742,9 +742,9 @@
       resp)))
 
 ;; Compresses response bodies with gzip for clients whose Accept-Encoding
-;; takes it: whole bodies (strings, bytes) of :min-size bytes or more
-;; (default 1024) whose content-type is text/*, JSON, XML, SVG or
-;; JavaScript. Sets Content-Encoding, drops a Content-Length the handler
+;; takes it: whole bodies of :min-size or more (default 1024: characters
+;; of a string, bytes of bytes) whose content-type is text/*, JSON, XML,
+;; SVG or JavaScript. Sets Content-Encoding, drops a Content-Length the handler
 ;; set, and makes a strong ETag weak. Every response it could compress gets
 ;; Vary: Accept-Encoding, so that caches keep the two forms apart. Streamed
 ;; bodies, ranges (206), responses already encoded and those with

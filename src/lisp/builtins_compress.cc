@@ -9,6 +9,7 @@
 // Leaf natives: they allocate, never call Lisp.
 #include <zlib.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,9 @@ constexpr int64_t kDefaultGunzipLimit = int64_t{64} << 20;
 // zlib's windowBits for the gzip wrapper (15 + 16); inflate also takes
 // zlib's own wrapper with 15 + 32, which gunzip does not.
 constexpr int kGzipWindow = 15 + 16;
+
+// zlib counts a call's input in 32 bits.
+constexpr size_t kMaxInput = UINT32_MAX;
 
 // The bytes of a string or bytes argument; false if it is neither.
 bool data_of(Value v, std::string_view* out) {
@@ -43,6 +47,9 @@ Value n_gzip(Isolate& iso, Value* args, int n) {
   std::string_view in;
   if (!data_of(args[0], &in)) {
     return iso.type_error("gzip", "a string or bytes", args[0]);
+  }
+  if (in.size() > kMaxInput) {
+    return iso.raise_error("error", "gzip: more than 4 GiB at once");
   }
   int level = 6;
   if (n > 1) {
@@ -74,6 +81,9 @@ Value n_gunzip(Isolate& iso, Value* args, int n) {
   std::string_view in;
   if (!data_of(args[0], &in)) {
     return iso.type_error("gunzip", "a string or bytes", args[0]);
+  }
+  if (in.size() > kMaxInput) {
+    return iso.raise_error("decode-error", "gunzip: more than 4 GiB at once");
   }
   int64_t limit = kDefaultGunzipLimit;
   if (n > 1) {
