@@ -1,6 +1,7 @@
 // An example host serving a valk Lisp web app from its own server: the app
-// (web_app.lisp) calls a native the host defines, and the host answers one
-// path itself. It asks itself for both pages over HTTP/1.1 and prints them.
+// (web_app.lisp) calls a native the host defines, and the host answers two
+// paths itself, one of them its Prometheus metrics. It asks itself for the
+// pages over HTTP/1.1 and prints them, then two lines of the metrics.
 // Built against the installed package by tests/embed/check_embed.sh.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -51,9 +52,12 @@ int main(int argc, char** argv) {
   }
   valk::ServerOptions so = app->server_options();
   so.listen = {valk::ListenAddress{"127.0.0.1", 0}};
+  so.record_durations = true;  // for valk_request_duration_seconds
   valk::Server server(so, [&](valk::Request& req, valk::Responder res) {
     if (req.path() == "/native") {
       res.respond(200, {{"content-type", "text/plain"}}, "from C++\n");
+    } else if (req.path() == "/metrics") {
+      res.respond(200, {{"content-type", "text/plain; version=0.0.4"}}, app->metrics(server));
     } else {
       app->handle(req, std::move(res));
     }
@@ -65,6 +69,11 @@ int main(int argc, char** argv) {
   app->log_to(&server);  // the app's errors go to the server's error log
   printf("%s", get(server.port(), "/").c_str());
   printf("%s", get(server.port(), "/native").c_str());
+  std::string metrics = get(server.port(), "/metrics");
+  for (std::string name : {"valk_requests_total{protocol=\"http1\"} ", "valk_workers "}) {
+    size_t at = metrics.find("\n" + name) + 1;
+    printf("%s\n", metrics.substr(at, metrics.find('\n', at) - at).c_str());
+  }
   server.shutdown();
   server.wait();
   app->log_to(nullptr);  // the server goes before the app

@@ -66,6 +66,10 @@ class App {
   // null, they go to stderr. The server must outlive the app, or the host
   // calls log_to(nullptr) first. Any thread.
   void log_to(const Server* server);
+  // server.metrics() and the workers' figures (requests answered 500 or
+  // 503, requests held, the Lisp heaps) in Prometheus' text format.
+  // Any thread.
+  std::string metrics(const Server& server) const;
 
  private:
   App();

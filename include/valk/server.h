@@ -401,6 +401,11 @@ class Server {
   // A snapshot of the request durations; all zero unless
   // options.record_durations. Any thread.
   RequestDurations durations() const;
+  // The counters, the request durations and the process's figures (CPU,
+  // memory, descriptors) in Prometheus' text format, as the --metrics
+  // listener of `valk serve` and `valk static` gives them (docs/web.md,
+  // "Metrics"), for a host to serve where it likes. Any thread.
+  std::string metrics() const;
   // Writes `message` as one line of the error log (options.error_log, with
   // a timestamp and the level) if `level` passes options.log_level; the
   // server's log thread does the writing, so the caller never blocks on

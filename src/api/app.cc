@@ -41,4 +41,10 @@ void App::log_to(const Server* server) {
   impl_->log_to(server);
 }
 
+std::string App::metrics(const Server& server) const {
+  net::MetricsText workers;
+  impl_->append_metrics(workers);
+  return server.metrics() + workers.take();
+}
+
 }  // namespace valk

@@ -7,12 +7,10 @@ bool MetricsEndpoint::start(const ListenAddress& where, const Server& app,
                             std::function<void(net::MetricsText&)> more, std::string* error) {
   auto render = [&app, more = std::move(more)] {
     net::MetricsText text;
-    net::append_server_metrics(app, text);
     if (more) {
       more(text);
     }
-    net::append_process_metrics(text);
-    return text.take();
+    return app.metrics() + text.take();
   };
   ServerOptions options;
   options.listen = {where};

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "net/metrics.h"
 #include "net/server_impl.h"
 #include "util/ascii.h"
 #include "util/cores.h"
@@ -305,6 +306,13 @@ ServerCounters Server::counters() const {
 
 RequestDurations Server::durations() const {
   return impl_->durations();
+}
+
+std::string Server::metrics() const {
+  net::MetricsText text;
+  net::append_server_metrics(*this, text);
+  net::append_process_metrics(text);
+  return text.take();
 }
 
 bool Server::reload_certificates(std::string* error) {

@@ -25,7 +25,7 @@ check() {
 }
 check host $'sum: 42\nHello, embedder!\nerror type: type-error' \
   bash -c "cd / && '$work/build/host'"
-check web_host $'Lisp says the answer is 42\nfrom C++' \
+check web_host $'Lisp says the answer is 42\nfrom C++\nvalk_requests_total{protocol="http1"} 3\nvalk_workers 1' \
   "$work/build/web_host" "$source_dir/examples/embed/web_app.lisp"
 PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs valk | grep -q -- "-lvalk"
 echo "embed example ok"
