@@ -29,27 +29,30 @@ constexpr int kGzipWindow = 15 + 16;
 // zlib counts a call's input in 32 bits.
 constexpr size_t kMaxInput = UINT32_MAX;
 
-// The bytes of a string or bytes argument; false if it is neither.
-bool data_of(Value v, std::string_view* out) {
+// The bytes of `fn`'s string or bytes argument `v`; false with the error
+// to return in *raised if it is neither, or too long for zlib.
+bool input_of(Isolate& iso, const char* fn, Value v, std::string_view* out, Value* raised) {
   if (v.is(Tag::String)) {
     *out = static_cast<String*>(v.o)->view();
-    return true;
-  }
-  if (v.is(Tag::Bytes)) {
+  } else if (v.is(Tag::Bytes)) {
     auto* b = static_cast<Bytes*>(v.o);
     *out = std::string_view(reinterpret_cast<const char*>(b->data), b->size);
-    return true;
+  } else {
+    *raised = iso.type_error(fn, "a string or bytes", v);
+    return false;
   }
-  return false;
+  if (out->size() > kMaxInput) {
+    *raised = iso.raise_error("error", std::string(fn) + ": more than 4 GiB at once");
+    return false;
+  }
+  return true;
 }
 
 Value n_gzip(Isolate& iso, Value* args, int n) {
   std::string_view in;
-  if (!data_of(args[0], &in)) {
-    return iso.type_error("gzip", "a string or bytes", args[0]);
-  }
-  if (in.size() > kMaxInput) {
-    return iso.raise_error("error", "gzip: more than 4 GiB at once");
+  Value raised;
+  if (!input_of(iso, "gzip", args[0], &in, &raised)) {
+    return raised;
   }
   int level = 6;
   if (n > 1) {
@@ -79,11 +82,9 @@ Value n_gzip(Isolate& iso, Value* args, int n) {
 
 Value n_gunzip(Isolate& iso, Value* args, int n) {
   std::string_view in;
-  if (!data_of(args[0], &in)) {
-    return iso.type_error("gunzip", "a string or bytes", args[0]);
-  }
-  if (in.size() > kMaxInput) {
-    return iso.raise_error("decode-error", "gunzip: more than 4 GiB at once");
+  Value raised;
+  if (!input_of(iso, "gunzip", args[0], &in, &raised)) {
+    return raised;
   }
   int64_t limit = kDefaultGunzipLimit;
   if (n > 1) {
