@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bare_isolate.h"
 #include "lisp/heap.h"
 #include "lisp/isolate.h"
 #include "lisp/object.h"
@@ -12,21 +13,8 @@
 namespace valk::lisp {
 namespace {
 
-class CompressTest : public ::testing::Test {
+class CompressTest : public BareIsolateTest {
  protected:
-  CompressTest() : iso_(options()) {}
-
-  static IsolateOptions options() {
-    IsolateOptions o;
-    o.prelude = false;
-    return o;
-  }
-
-  std::string eval(const std::string& src) {
-    EvalResult r = iso_.eval_string(src, "test.lisp");
-    return r.ok ? print_str(r.value, true) : "ERROR " + iso_.describe(r.value);
-  }
-
   // The bytes (gzip text) makes.
   std::string gzipped(const std::string& text) {
     EvalResult r = iso_.eval_string("(gzip \"" + text + "\")", "test.lisp");
@@ -39,16 +27,14 @@ class CompressTest : public ::testing::Test {
     iso_.define(name, val(iso_.heap().make_bytes(reinterpret_cast<const uint8_t*>(data.data()),
                                                  data.size())));
   }
-
-  Isolate iso_;
 };
 
-TEST_F(CompressTest, GunzipReadsEveryMember) {
+TEST_P(CompressTest, GunzipReadsEveryMember) {
   define_bytes("two", gzipped("ab") + gzipped("cd"));
   EXPECT_EQ(eval("(bytes->string (gunzip two))"), "\"abcd\"");
 }
 
-TEST_F(CompressTest, GunzipRefusesDataCutShort) {
+TEST_P(CompressTest, GunzipRefusesDataCutShort) {
   std::string whole = gzipped("some text that is long enough to cut");
   for (size_t keep : {size_t{0}, size_t{5}, whole.size() / 2, whole.size() - 1}) {
     define_bytes("cut", whole.substr(0, keep));
@@ -58,18 +44,21 @@ TEST_F(CompressTest, GunzipRefusesDataCutShort) {
   }
 }
 
-TEST_F(CompressTest, GunzipRefusesGarbageAfterAMember) {
+TEST_P(CompressTest, GunzipRefusesGarbageAfterAMember) {
   define_bytes("tail", gzipped("ab") + "garbage");
   EXPECT_NE(eval("(gunzip tail)").find("gunzip: not gzip data"), std::string::npos);
 }
 
-TEST_F(CompressTest, GzipWritesTheGzipHeader) {
+TEST_P(CompressTest, GzipWritesTheGzipHeader) {
   std::string g = gzipped("x");
   ASSERT_GE(g.size(), 18u);
   EXPECT_EQ(static_cast<unsigned char>(g[0]), 0x1f);
   EXPECT_EQ(static_cast<unsigned char>(g[1]), 0x8b);
   EXPECT_EQ(g[2], 8);  // deflate
 }
+
+INSTANTIATE_TEST_SUITE_P(Gc, CompressTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Stress" : "Normal"; });
 
 }  // namespace
 }  // namespace valk::lisp

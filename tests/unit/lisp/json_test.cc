@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "bare_isolate.h"
 #include "lisp/collections.h"
 #include "lisp/heap.h"
 #include "lisp/isolate.h"
@@ -450,27 +451,7 @@ TEST_F(JsonTest, RoundTrips) {
 
 // ---- natives ------------------------------------------------------------------------
 
-class JsonNativesTest : public ::testing::TestWithParam<bool> {
- protected:
-  JsonNativesTest() : iso_(make_options(GetParam())) {}
-
-  static IsolateOptions make_options(bool stress) {
-    IsolateOptions o;
-    o.prelude = false;
-    o.gc_stress = stress;
-    return o;
-  }
-
-  std::string eval(const std::string& src) {
-    EvalResult r = iso_.eval_string(src, "test.lisp");
-    if (!r.ok) {
-      return "ERROR " + iso_.describe(r.value);
-    }
-    return print_str(r.value, true);
-  }
-
-  Isolate iso_;
-};
+class JsonNativesTest : public BareIsolateTest {};
 
 TEST_P(JsonNativesTest, Parse) {
   EXPECT_EQ(eval(R"((json/parse "{\"a\": [1, 2.5, null]}"))"), "{:a [1 2.5 nil]}");

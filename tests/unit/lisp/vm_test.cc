@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "bare_isolate.h"
 #include "lisp/function.h"
 #include "lisp/isolate.h"
 #include "lisp/opcodes.h"
@@ -12,27 +13,7 @@
 namespace valk::lisp {
 namespace {
 
-class VmTest : public ::testing::TestWithParam<bool> {
- protected:
-  VmTest() : iso_(make_options(GetParam())) {}
-
-  static IsolateOptions make_options(bool stress) {
-    IsolateOptions o;
-    o.prelude = false;
-    o.gc_stress = stress;
-    return o;
-  }
-
-  std::string eval(const std::string& src) {
-    EvalResult r = iso_.eval_string(src, "test.lisp");
-    if (!r.ok) {
-      return "ERROR " + iso_.describe(r.value);
-    }
-    return print_str(r.value, true);
-  }
-
-  Isolate iso_;
-};
+class VmTest : public BareIsolateTest {};
 
 TEST_P(VmTest, Constants) {
   EXPECT_EQ(eval("1"), "1");
