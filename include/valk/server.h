@@ -125,6 +125,7 @@ struct ServerOptions {
   ServerLimits limits;
   ServerTimeouts timeouts;
   std::string access_log;  // "" off, "-" stdout, else a file (appended)
+  // kJson also writes the error log as JSON lines (time, level, message).
   AccessLogFormat access_log_format = AccessLogFormat::kCombined;
   std::string error_log = "-";  // "-" stderr, else a file
   LogLevel log_level = LogLevel::kWarn;

@@ -18,6 +18,7 @@ bool MetricsEndpoint::start(const ListenAddress& where, const Server& app,
   options.reactors = 1;
   options.limits.max_connections = 64;
   options.error_log = app_options.error_log;
+  options.access_log_format = app_options.access_log_format;  // the error log's form too
   options.log_level = app_options.log_level;
   options.server_name = app_options.server_name;
   host_ = where.host;

@@ -30,9 +30,25 @@ LogWriter::~LogWriter() {
   }
 }
 
+void json_escape(std::string& out, std::string_view s) {
+  for (unsigned char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out.push_back('\\');
+      out.push_back(static_cast<char>(ch));
+    } else if (ch < 0x20 || ch == 0x7f) {
+      char b[8];
+      snprintf(b, sizeof b, "\\u%04x", ch);
+      out += b;
+    } else {
+      out.push_back(static_cast<char>(ch));
+    }
+  }
+}
+
 bool LogWriter::open(const std::string& access_path, const std::string& error_path, LogLevel level,
-                     std::string* error) {
+                     bool json_errors, std::string* error) {
   level_ = level;
+  json_errors_ = json_errors;
   auto open_one = [&](const std::string& path, FILE* dash, FILE** out, bool* own) {
     if (path.empty()) {
       return true;
@@ -93,8 +109,16 @@ void LogWriter::write(LogLevel l, std::string_view message) {
   struct tm tm;
   gmtime_r(&now, &tm);
   strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  std::string line = std::string(stamp) + " [" + kNames[static_cast<int>(l)] + "] ";
-  line.append(message);
+  std::string line;
+  if (json_errors_) {
+    line = std::string("{\"time\":\"") + stamp + "\",\"level\":\"" + kNames[static_cast<int>(l)] +
+           "\",\"message\":\"";
+    json_escape(line, message);
+    line += "\"}";
+  } else {
+    line = std::string(stamp) + " [" + kNames[static_cast<int>(l)] + "] ";
+    line.append(message);
+  }
   line.push_back('\n');
   {
     std::lock_guard<std::mutex> g(mu_);

@@ -15,13 +15,19 @@
 
 namespace valk::net {
 
+// Appends `s` to `out` as the inside of a JSON string: quotes,
+// backslashes and control bytes escaped.
+void json_escape(std::string& out, std::string_view s);
+
 class LogWriter {
  public:
   LogWriter() = default;
   ~LogWriter();
   // Opens the sinks ("" none, "-" stdout/stderr, else a file appended to).
+  // With json_errors the error log's lines are JSON objects: time, level,
+  // message.
   bool open(const std::string& access_path, const std::string& error_path, LogLevel level,
-            std::string* error);
+            bool json_errors, std::string* error);
   bool access_enabled() const { return access_ != nullptr; }
   bool enabled(LogLevel l) const { return error_ != nullptr && l >= level_; }
   void access(std::string line);  // line without the newline
@@ -47,6 +53,7 @@ class LogWriter {
   bool own_access_ = false, own_error_ = false;
   std::string access_path_, error_path_;
   LogLevel level_ = LogLevel::kWarn;
+  bool json_errors_ = false;
   std::mutex mu_;
   std::condition_variable cv_, done_cv_;
   std::vector<Line> queue_;

@@ -105,7 +105,8 @@ bool ServerImpl::start(std::string* error) {
   } else if (options.reactors == 0) {
     options.reactors = available_cores();
   }
-  if (!log.open(options.access_log, options.error_log, options.log_level, error)) {
+  if (!log.open(options.access_log, options.error_log, options.log_level,
+                options.access_log_format == AccessLogFormat::kJson, error)) {
     return false;
   }
   if (!options.certificates.empty() && !reload_certificates(error)) {

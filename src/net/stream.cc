@@ -361,21 +361,6 @@ void Stream::file_sent(size_t n) {
 
 namespace {
 
-void json_escape(std::string& out, std::string_view s) {
-  for (unsigned char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(ch));
-    } else if (ch < 0x20 || ch == 0x7f) {
-      char b[8];
-      snprintf(b, sizeof b, "\\u%04x", ch);
-      out += b;
-    } else {
-      out.push_back(static_cast<char>(ch));
-    }
-  }
-}
-
 // Combined-log fields are quoted: escape quotes and control bytes.
 void clf_escape(std::string& out, std::string_view s) {
   for (unsigned char ch : s) {

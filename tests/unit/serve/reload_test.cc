@@ -1,5 +1,6 @@
-// SIGHUP to `valk serve` and `valk static`: log files opened again after a
-// rotation, certificates loaded again after a renewal.
+// The logs of `valk serve` and `valk static`: JSON error lines, and SIGHUP,
+// which opens the log files again after a rotation and loads the
+// certificates again after a renewal.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -60,6 +61,36 @@ TEST(ServeReload, SighupReopensRotatedLogs) {
   EXPECT_NE(slurp(access + ".1").find("/before"), std::string::npos);
   EXPECT_EQ(count_of(slurp(errors + ".1"), "boom"), count_of(slurp(errors), "boom"));
   EXPECT_EQ(s.signal_and_wait(SIGTERM), 0);
+}
+
+TEST(ServeLogs, JsonLogFormatMakesTheErrorLogJsonLinesToo) {
+  std::string dir = testing::TempDir() + "/serve_json_logs";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  std::string access = dir + "/access.log", errors = dir + "/error.log";
+  std::string app = write_app("json_logs.lisp", R"(
+(serve (fn [req] (if (= (:path req) "/boom") (error "boom \"quoted\"") "ok")) {:port 0})
+)");
+  ServeProcess s({"--log-format", "json", "--access-log", access, "--error-log", errors, app});
+  ASSERT_NE(s.port(), 0) << s.output();
+  EXPECT_EQ(curl_get(s.url("/boom"), CURL_HTTP_VERSION_1_1).status, 500);
+  ASSERT_TRUE(eventually([&] {
+    return slurp(errors).find("boom") != std::string::npos &&
+           slurp(access).find("/boom") != std::string::npos;
+  }));
+  std::string text = slurp(errors);
+  EXPECT_NE(text.find("{\"time\":\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"level\":\"error\",\"message\":\"[worker "), std::string::npos) << text;
+  EXPECT_NE(text.find("boom \\\"quoted\\\""), std::string::npos) << text;
+  // Every line of both logs is one JSON object to Python's parser; the
+  // stack trace's newlines stay inside the message.
+  for (const std::string& log : {errors, access}) {
+    std::string cmd =
+        "/usr/bin/python3 -c 'import json, sys; "
+        "[json.loads(l) for l in open(sys.argv[1])]' " +
+        log;
+    EXPECT_EQ(system(cmd.c_str()), 0) << slurp(log);
+  }
 }
 
 TEST(ServeReload, SighupLoadsRenewedCertificates) {
