@@ -499,7 +499,9 @@ TEST(ServeCheck, WhatWouldStopTheServerFailsTheCheck) {
       write_app("check_unbound.lisp", "(defn h [r] (no-such-fn r))\n(serve h {:port 0})\n");
   ServeProcess code({"--check", unbound});
   EXPECT_EQ(code.wait_exit(), 1);
-  EXPECT_NE(code.output().find("check_unbound.lisp:1:13: unable to resolve symbol: no-such-fn"), std::string::npos) << code.output();
+  EXPECT_NE(code.output().find("check_unbound.lisp:1:13: unable to resolve symbol: no-such-fn"),
+            std::string::npos)
+      << code.output();
 
   std::string good = write_app("check_tls.lisp", "(serve (fn [r] \"x\") {:port 0})\n");
   ServeProcess tls(
