@@ -28,6 +28,7 @@
 #include "lisp/object.h"
 #include "lisp/printer.h"
 #include "lisp/utf8.h"
+#include "util/ascii.h"
 #include "util/hex.h"
 #include "valk/static_files.h"
 
@@ -268,16 +269,6 @@ Value n_escape_html(Isolate& iso, Value* args, int argc) {
   return iso.heap().string(out);
 }
 
-std::string_view trim_spaces(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-    s.remove_prefix(1);
-  }
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-    s.remove_suffix(1);
-  }
-  return s;
-}
-
 // (web/parse-cookies "a=1; b=\"x%20y\"") → {"a" "1" "b" "x y"}: names as
 // sent, values unquoted and percent-decoded (no `+` rule). The first of two
 // equal names wins, as browsers send the most specific cookie first; pairs
@@ -299,8 +290,8 @@ Value n_parse_cookies(Isolate& iso, Value* args, int argc) {
     std::string_view pair = s.substr(from, end - from);
     size_t eq = pair.find('=');
     if (eq != std::string_view::npos) {
-      std::string_view name = trim_spaces(pair.substr(0, eq));
-      std::string_view value = trim_spaces(pair.substr(eq + 1));
+      std::string_view name = trim_ows(pair.substr(0, eq));
+      std::string_view value = trim_ows(pair.substr(eq + 1));
       if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
         value = value.substr(1, value.size() - 2);
       }

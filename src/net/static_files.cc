@@ -400,10 +400,10 @@ void serve(const StaticRoot& sr, Request& req, Responder res) {
   // (the file itself if that sibling is gone since).
   const Sibling* coded = nullptr;
   double best_q = 0;
+  std::string_view accept_encoding = has_siblings ? req.header("accept-encoding") : "";
   for (size_t i = 0; i < std::size(kSiblings); ++i) {
-    double q = (found->siblings >> i & 1) != 0
-                   ? accepted_q(req.header("accept-encoding"), kSiblings[i].coding)
-                   : 0;
+    double q =
+        (found->siblings >> i & 1) != 0 ? accepted_q(accept_encoding, kSiblings[i].coding) : 0;
     if (q > best_q) {
       best_q = q;
       coded = &kSiblings[i];
