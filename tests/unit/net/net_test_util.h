@@ -14,8 +14,10 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,6 +144,14 @@ inline std::string response_header(const CurlResult& r, const std::string& name)
   }
   size_t start = p + name.size() + 3;
   return r.headers.substr(start, r.headers.find("\r\n", start) - start);
+}
+
+// The whole content of the file at `path` ("" if it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 // Copies the development certificate NAME (certs/NAME.crt and .key) to

@@ -51,12 +51,7 @@ class StaticPrecompressed : public ::testing::Test {
   void write(const std::string& name, const std::string& data) {
     std::ofstream(root_ + "/" + name, std::ios::binary) << data;
   }
-  std::string read(const std::string& name) {
-    std::ifstream f(root_ + "/" + name, std::ios::binary);
-    std::stringstream s;
-    s << f.rdbuf();
-    return s.str();
-  }
+  std::string read(const std::string& name) { return read_file(root_ + "/" + name); }
   // A GET with these request headers; curl decodes nothing.
   CurlResult get(const std::string& path, std::vector<std::string> headers = {},
                  long version = CURL_HTTP_VERSION_1_1) {

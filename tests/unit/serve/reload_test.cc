@@ -15,13 +15,6 @@
 namespace valk::test {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
-
 // Sends SIGHUP and waits for the report line that follows it.
 void hang_up(ValkProcess& p, const std::string& report) {
   size_t before = count_of(p.output(), report);
@@ -43,8 +36,8 @@ TEST(ServeReload, SighupReopensRotatedLogs) {
   EXPECT_EQ(curl_get(s.url("/before"), CURL_HTTP_VERSION_1_1).status, 200);
   EXPECT_EQ(curl_get(s.url("/boom"), CURL_HTTP_VERSION_1_1).status, 500);
   ASSERT_TRUE(eventually([&] {
-    return slurp(access).find("/boom") != std::string::npos &&
-           slurp(errors).find("boom") != std::string::npos;
+    return read_file(access).find("/boom") != std::string::npos &&
+           read_file(errors).find("boom") != std::string::npos;
   }));
   // What logrotate does without copytruncate.
   std::filesystem::rename(access, access + ".1");
@@ -53,13 +46,13 @@ TEST(ServeReload, SighupReopensRotatedLogs) {
   EXPECT_EQ(curl_get(s.url("/after"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).status, 200);
   EXPECT_EQ(curl_get(s.url("/boom"), CURL_HTTP_VERSION_1_1).status, 500);
   ASSERT_TRUE(eventually([&] {
-    return slurp(access).find("/after") != std::string::npos &&
-           slurp(errors).find("boom") != std::string::npos;
+    return read_file(access).find("/after") != std::string::npos &&
+           read_file(errors).find("boom") != std::string::npos;
   }));
-  EXPECT_EQ(slurp(access).find("/before"), std::string::npos);
-  EXPECT_EQ(slurp(access + ".1").find("/after"), std::string::npos);
-  EXPECT_NE(slurp(access + ".1").find("/before"), std::string::npos);
-  EXPECT_EQ(count_of(slurp(errors + ".1"), "boom"), count_of(slurp(errors), "boom"));
+  EXPECT_EQ(read_file(access).find("/before"), std::string::npos);
+  EXPECT_EQ(read_file(access + ".1").find("/after"), std::string::npos);
+  EXPECT_NE(read_file(access + ".1").find("/before"), std::string::npos);
+  EXPECT_EQ(count_of(read_file(errors + ".1"), "boom"), count_of(read_file(errors), "boom"));
   EXPECT_EQ(s.signal_and_wait(SIGTERM), 0);
 }
 
@@ -75,10 +68,10 @@ TEST(ServeLogs, JsonLogFormatMakesTheErrorLogJsonLinesToo) {
   ASSERT_NE(s.port(), 0) << s.output();
   EXPECT_EQ(curl_get(s.url("/boom"), CURL_HTTP_VERSION_1_1).status, 500);
   ASSERT_TRUE(eventually([&] {
-    return slurp(errors).find("boom") != std::string::npos &&
-           slurp(access).find("/boom") != std::string::npos;
+    return read_file(errors).find("boom") != std::string::npos &&
+           read_file(access).find("/boom") != std::string::npos;
   }));
-  std::string text = slurp(errors);
+  std::string text = read_file(errors);
   EXPECT_NE(text.find("{\"time\":\""), std::string::npos) << text;
   EXPECT_NE(text.find("\"level\":\"error\",\"message\":\"[worker "), std::string::npos) << text;
   EXPECT_NE(text.find("boom \\\"quoted\\\""), std::string::npos) << text;
@@ -89,7 +82,7 @@ TEST(ServeLogs, JsonLogFormatMakesTheErrorLogJsonLinesToo) {
         "/usr/bin/python3 -c 'import json, sys; "
         "[json.loads(l) for l in open(sys.argv[1])]' " +
         log;
-    EXPECT_EQ(system(cmd.c_str()), 0) << slurp(log);
+    EXPECT_EQ(system(cmd.c_str()), 0) << read_file(log);
   }
 }
 
@@ -131,12 +124,12 @@ TEST(StaticReload, SighupReopensTheAccessLogAndKeepsServing) {
   ValkProcess s("static", {"--port", "0", "--access-log", access, dir + "/www"});
   ASSERT_NE(s.port(), 0) << s.output();
   EXPECT_EQ(curl_get(s.url("/a.txt?before"), CURL_HTTP_VERSION_1_1).body, "a");
-  ASSERT_TRUE(eventually([&] { return slurp(access).find("before") != std::string::npos; }));
+  ASSERT_TRUE(eventually([&] { return read_file(access).find("before") != std::string::npos; }));
   std::filesystem::rename(access, access + ".1");
   hang_up(s, "valk static: SIGHUP: log files reopened, certificates reloaded");
   EXPECT_EQ(curl_get(s.url("/a.txt?after"), CURL_HTTP_VERSION_1_1).body, "a");
-  ASSERT_TRUE(eventually([&] { return slurp(access).find("after") != std::string::npos; }));
-  EXPECT_EQ(slurp(access + ".1").find("after"), std::string::npos);
+  ASSERT_TRUE(eventually([&] { return read_file(access).find("after") != std::string::npos; }));
+  EXPECT_EQ(read_file(access + ".1").find("after"), std::string::npos);
 }
 
 }  // namespace

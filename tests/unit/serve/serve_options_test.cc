@@ -39,13 +39,6 @@ CurlResult get_as(const std::string& name, uint16_t port, const std::string& pat
   });
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 const char* kEchoApp = "(serve (fn [req] (str \"app \" (:path req))) {:port 0})\n";
 
 // The handler sees the connection's TLS facts and the client certificate.
