@@ -212,16 +212,7 @@ bool App::start_server(Server& server, std::string* error) {
 void App::append_metrics(net::MetricsText& out) const {
   WorkerStats sum;
   for (const auto& w : workers_) {
-    WorkerStats s = w->stats();
-    sum.rejected += s.rejected;
-    sum.errors += s.errors;
-    sum.over_deadline += s.over_deadline;
-    sum.over_budget += s.over_budget;
-    sum.requests += s.requests;
-    sum.heap_live_bytes += s.heap_live_bytes;
-    sum.heap_page_bytes += s.heap_page_bytes;
-    sum.heap_allocated_bytes += s.heap_allocated_bytes;
-    sum.collections += s.collections;
+    sum.add(w->stats());
   }
   using Type = net::MetricsText::Type;
   out.gauge("valk_workers", "Lisp workers (isolates), each running the app.", workers_.size());

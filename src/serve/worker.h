@@ -115,6 +115,19 @@ struct WorkerStats {
   uint64_t heap_page_bytes = 0;
   uint64_t heap_allocated_bytes = 0;  // ever
   uint64_t collections = 0;
+
+  // Adds another worker's figures (App::append_metrics sums them).
+  void add(const WorkerStats& o) {
+    rejected += o.rejected;
+    errors += o.errors;
+    over_deadline += o.over_deadline;
+    over_budget += o.over_budget;
+    requests += o.requests;
+    heap_live_bytes += o.heap_live_bytes;
+    heap_page_bytes += o.heap_page_bytes;
+    heap_allocated_bytes += o.heap_allocated_bytes;
+    collections += o.collections;
+  }
 };
 
 class Worker {
