@@ -150,6 +150,11 @@ TEST(ServeMetrics, TheAppsOptionWorksAndTheFlagWins) {
   ASSERT_NE(flagged.metrics_port(), 0) << flagged.output();
   EXPECT_NE(flagged.output().find("metrics on http://127.0.0.1:"), std::string::npos);
   EXPECT_NE(scrape(flagged).find("valk_workers "), std::string::npos);
+  // A port alone, as a number.
+  ServeProcess number(
+      {write_app("metrics_number.lisp", "(serve (fn [r] \"x\") {:port 0 :metrics 0})\n")});
+  ASSERT_NE(number.metrics_port(), 0) << number.output();
+  EXPECT_NE(number.output().find("metrics on http://127.0.0.1:"), std::string::npos);
 }
 
 TEST(ServeMetrics, BadAddressesAreClearErrors) {
@@ -159,13 +164,15 @@ TEST(ServeMetrics, BadAddressesAreClearErrors) {
   EXPECT_NE(flag.output().find("--metrics: the metrics address is [HOST:]PORT"), std::string::npos)
       << flag.output();
 
-  std::string v6 =
-      write_app("metrics_v6.lisp", "(serve (fn [r] \"x\") {:port 0 :metrics \"::1:9\"})\n");
-  ServeProcess option({v6});
-  EXPECT_EQ(option.wait_exit(), 1);
-  EXPECT_NE(option.output().find(":metrics must be a port or \"HOST:PORT\", got \"::1:9\""),
-            std::string::npos)
-      << option.output();
+  for (const char* bad : {"\"::1:9\"", "70000", ":yes"}) {
+    std::string text = std::string("(serve (fn [r] \"x\") {:port 0 :metrics ") + bad + "})\n";
+    ServeProcess option({write_app("metrics_option_bad.lisp", text)});
+    EXPECT_EQ(option.wait_exit(), 1) << bad;
+    EXPECT_NE(
+        option.output().find(std::string(":metrics must be a port or \"HOST:PORT\", got ") + bad),
+        std::string::npos)
+        << option.output();
+  }
 
   ServeProcess first({"--metrics", "0", app});
   ASSERT_NE(first.metrics_port(), 0) << first.output();
