@@ -15,6 +15,14 @@
 namespace valk::test {
 namespace {
 
+// An empty directory NAME under the test's temporary directory.
+std::string fresh_dir(const std::string& name) {
+  std::string dir = testing::TempDir() + "/" + name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
 // Sends SIGHUP and waits for the report line that follows it.
 void hang_up(ValkProcess& p, const std::string& report) {
   size_t before = count_of(p.output(), report);
@@ -24,9 +32,7 @@ void hang_up(ValkProcess& p, const std::string& report) {
 }
 
 TEST(ServeReload, SighupReopensRotatedLogs) {
-  std::string dir = testing::TempDir() + "/serve_reload_logs";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  std::string dir = fresh_dir("serve_reload_logs");
   std::string access = dir + "/access.log", errors = dir + "/error.log";
   std::string app = write_app("reload_logs.lisp", R"(
 (serve (fn [req] (if (= (:path req) "/boom") (error "boom") "ok")) {:port 0})
@@ -57,9 +63,7 @@ TEST(ServeReload, SighupReopensRotatedLogs) {
 }
 
 TEST(ServeLogs, JsonLogFormatMakesTheErrorLogJsonLinesToo) {
-  std::string dir = testing::TempDir() + "/serve_json_logs";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  std::string dir = fresh_dir("serve_json_logs");
   std::string access = dir + "/access.log", errors = dir + "/error.log";
   std::string app = write_app("json_logs.lisp", R"(
 (serve (fn [req] (if (= (:path req) "/boom") (error "boom \"quoted\"") "ok")) {:port 0})
@@ -116,8 +120,7 @@ TEST(ServeReload, SighupLoadsRenewedCertificates) {
 }
 
 TEST(StaticReload, SighupReopensTheAccessLogAndKeepsServing) {
-  std::string dir = testing::TempDir() + "/static_reload";
-  std::filesystem::remove_all(dir);
+  std::string dir = fresh_dir("static_reload");
   std::filesystem::create_directories(dir + "/www");
   std::ofstream(dir + "/www/a.txt") << "a";
   std::string access = dir + "/access.log";
