@@ -168,7 +168,9 @@ String* Heap::make_string(size_t size, size_t char_count) {
 
 String* Heap::make_string(std::string_view s) {
   String* str = make_string(s.size(), utf8_count(s));
-  memcpy(str->data, s.data(), s.size());
+  if (!s.empty()) {  // an empty view may have no data pointer at all
+    memcpy(str->data, s.data(), s.size());
+  }
   return str;
 }
 

@@ -63,7 +63,7 @@ inline std::string ascii_lowered(std::string_view s) {
 inline std::string_view trim_ows(std::string_view s) {
   size_t b = s.find_first_not_of(" \t");
   if (b == std::string_view::npos) {
-    return {};
+    return s.substr(s.size());  // empty, still pointing into s
   }
   return s.substr(b, s.find_last_not_of(" \t") - b + 1);
 }
