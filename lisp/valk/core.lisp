@@ -505,3 +505,17 @@
 (defn rename-keys [m kmap]
   (reduce-kv (fn [acc old new] (if (contains? m old) (assoc acc new (get m old)) acc))
              (apply dissoc m (keys kmap)) kmap))
+
+;; ---------------------------------------------------------------------------
+;; Outgoing HTTP: shorthands of the native http/request (its options are
+;; listed in docs/web.md, "Calling other services"). Each returns a promise.
+
+(defn valk.core/http-call [method url opts]
+  (http/request (assoc (or opts {}) :method method :url url)))
+
+(defn http/get ([url] (http/get url nil)) ([url opts] (valk.core/http-call :get url opts)))
+(defn http/head ([url] (http/head url nil)) ([url opts] (valk.core/http-call :head url opts)))
+(defn http/delete ([url] (http/delete url nil)) ([url opts] (valk.core/http-call :delete url opts)))
+(defn http/post ([url] (http/post url nil)) ([url opts] (valk.core/http-call :post url opts)))
+(defn http/put ([url] (http/put url nil)) ([url opts] (valk.core/http-call :put url opts)))
+(defn http/patch ([url] (http/patch url nil)) ([url opts] (valk.core/http-call :patch url opts)))

@@ -27,12 +27,6 @@ const ObjClass kAllStateClass = {
     [](Obj* self) { static_cast<AllState*>(self)->~AllState(); },
 };
 
-Value cancelled_error(Isolate& iso, const char* what) {
-  Heap& h = iso.heap();
-  Value data[2] = {h.keyword("type"), h.keyword("cancelled")};
-  return val(iso.make_error(h.string(what), map_from(h, data, 1)));
-}
-
 // A libuv timer that settles a promise: `sleep` fulfils it with nil,
 // `timeout` rejects it with a timeout error.
 struct TimerOp : PendingOp {
@@ -51,7 +45,7 @@ struct TimerOp : PendingOp {
   void cancel() override {
     Promise* p = promise;
     finish();
-    iso->reject(p, cancelled_error(*iso, "the timer was cancelled"));
+    iso->reject(p, val(iso->make_cancelled("the timer was cancelled")));
   }
 };
 

@@ -10,6 +10,7 @@
 #include "lisp/builtins.h"
 #include "lisp/collections.h"
 #include "lisp/compiler.h"
+#include "lisp/http_client.h"
 #include "lisp/opcodes.h"
 #include "lisp/printer.h"
 #include "lisp/reader.h"
@@ -29,6 +30,7 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   register_number_natives(*this);
   register_json_natives(*this);
   register_web_natives(*this);
+  register_http_natives(*this);
   // Syntax-quote and destructuring expand to calls of these names, which
   // user code cannot shadow by accident.
   for (const char* name :
@@ -98,8 +100,21 @@ Isolate::~Isolate() {
       unlink_op(op);  // a cancel that did not unlink itself
     }
   }
+  http_client_.reset();  // closes its kept connections
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
+}
+
+HttpClient& Isolate::http_client() {
+  if (!http_client_) {
+    http_client_ = std::make_unique<HttpClient>(&loop_);
+  }
+  return *http_client_;
+}
+
+Error* Isolate::make_cancelled(std::string_view message) {
+  Value data[2] = {heap_.keyword("type"), heap_.keyword("cancelled")};
+  return make_error(heap_.string(message), map_from(heap_, data, 1));
 }
 
 void Isolate::mark_roots(Tracer& t) {
@@ -429,18 +444,16 @@ void Isolate::cancel(Promise* p) {
   }
   Fiber* f = p->fiber;
   if (f == nullptr) {
-    Value data[2] = {heap_.keyword("type"), heap_.keyword("cancelled")};
-    reject(p, val(make_error(heap_.string("cancelled"), map_from(heap_, data, 1))));
+    reject(p, val(make_cancelled("cancelled")));
     return;
   }
   if (f->state == FiberState::Parked) {
     // Wake it with a cancellation error at its await; the wait it was in
     // becomes stale.
     f->wait_gen++;
-    Value data[2] = {heap_.keyword("type"), heap_.keyword("cancelled")};
     Fiber* saved = current_;
     current_ = f;
-    Error* e = make_error(heap_.string("the fiber was cancelled"), map_from(heap_, data, 1));
+    Error* e = make_cancelled("the fiber was cancelled");
     current_ = saved;
     f->has_resume = true;
     f->resume_error = true;

@@ -9,6 +9,7 @@
 
 #include <cassert>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -33,6 +34,8 @@ struct PendingOp {
 };
 
 // A reference to the global `var`, compiled at `pos` while it was undefined.
+class HttpClient;
+
 struct UnresolvedRef {
   Var* var;
   SourcePos pos;
@@ -117,6 +120,8 @@ class Isolate {
   std::string describe(Value raised);
   // Makes an Error value with the current fiber's stack trace.
   Error* make_error(Value message, Value data);
+  // An Error of :type :cancelled.
+  Error* make_cancelled(std::string_view message);
   // Asks the VM to call `fn` with `args` in place of the native; returns the
   // Tag::TailCall sentinel, which the native must return.
   Value tail_call(Value fn, const Value* args, size_t n);
@@ -166,6 +171,9 @@ class Isolate {
   uint64_t next_gensym() { return ++gensym_counter_; }
   // The state of the isolate's random number generator (builtins_number.cc).
   uint64_t& random_state() { return random_state_; }
+
+  // The isolate's outgoing HTTP transfers (http/request), made at first use.
+  HttpClient& http_client();
 
   // Pending operations (timers, I/O) root their promises while linked.
   void link_op(PendingOp* op);
@@ -231,6 +239,7 @@ class Isolate {
   uint64_t gensym_counter_ = 0;
   uint64_t work_since_poll_ = 0;
   std::function<void()> before_block_;
+  std::unique_ptr<HttpClient> http_client_;
 
  public:
   // Absolute paths of modules imported so far.

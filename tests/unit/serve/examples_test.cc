@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 
 #include "../net/net_test_util.h"
 #include "serve_process.h"
@@ -71,6 +72,37 @@ TEST(Examples, TodosCrud) {
   CurlResult wrong_method = request(p.url("/todos"), "PUT");
   EXPECT_EQ(wrong_method.status, 405);
   EXPECT_NE(wrong_method.headers.find("allow: "), std::string::npos) << wrong_method.headers;
+}
+
+TEST(Examples, GatewayForwardsAndFansOut) {
+  ServeProcess upstream({"--port", "0", example("hello.lisp")});
+  ASSERT_NE(upstream.port(), 0) << upstream.output();
+  setenv("UPSTREAM", upstream.url("").c_str(), 1);
+  std::string certs = std::string(VALK_SOURCE_DIR) + "/certs/";
+  ServeProcess tls({"--port", "0", "--tls-cert", certs + "dev.crt", "--tls-key", certs + "dev.key",
+                    example("gateway.lisp")});
+  ServeProcess plain({"--port", "0", example("gateway.lisp")});
+  unsetenv("UPSTREAM");
+  ASSERT_NE(tls.port(), 0) << tls.output();
+  ASSERT_NE(plain.port(), 0) << plain.output();
+  CurlResult h2 = request(tls.url("/proxy/hello/you", true), "GET", "", CURL_HTTP_VERSION_2TLS);
+  EXPECT_EQ(h2.version, CURL_HTTP_VERSION_2_0);
+  EXPECT_EQ(h2.body, "Hello, you!");
+  EXPECT_EQ(response_header(h2, "content-type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(request(plain.url("/proxy/missing")).status, 404);
+  CurlResult fanout = request(plain.url("/fanout"), "GET", "", CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+  EXPECT_EQ(fanout.body,
+            R"({"statuses":[200,200,200],"bodies":["Hello, World!","Hello, a!","Hello, b!"]})");
+  EXPECT_EQ(request(plain.url("/fanout")).body, fanout.body);  // HTTP/1.1
+
+  setenv("UPSTREAM", ("http://127.0.0.1:" + std::to_string(free_port())).c_str(), 1);
+  ServeProcess orphan({"--port", "0", example("gateway.lisp")});
+  unsetenv("UPSTREAM");
+  ASSERT_NE(orphan.port(), 0) << orphan.output();
+  CurlResult down = request(orphan.url("/proxy/"));
+  EXPECT_EQ(down.status, 502);
+  EXPECT_NE(down.body.find(R"("error":"upstream failed","kind":"connect")"), std::string::npos)
+      << down.body;
 }
 
 TEST(Examples, PageEscapesText) {

@@ -1,0 +1,166 @@
+#include "lisp/http_client.h"
+
+#include <mutex>
+#include <vector>
+
+namespace valk::lisp {
+
+// A socket curl asked to watch, and the poll handle watching it.
+struct HttpClient::Watch {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  HttpClient* client;
+};
+
+namespace {
+
+// More connections than this to one host would be a denial of service on
+// it (and on this process's descriptors); further transfers to the host
+// wait for a free one. HTTP/2 connections carry many transfers each.
+constexpr long kMaxHostConnections = 256;
+
+void init_curl_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+}  // namespace
+
+HttpClient::HttpClient(uv_loop_t* loop) : loop_(loop), timer_(new uv_timer_t) {
+  init_curl_once();
+  multi_ = curl_multi_init();
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, on_timer_change);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, kMaxHostConnections);
+  uv_timer_init(loop_, timer_);
+  timer_->data = this;
+}
+
+HttpClient::~HttpClient() {
+  for (HttpTransfer* t : running_) {
+    curl_multi_remove_handle(multi_, t->easy);
+  }
+  running_.clear();
+  curl_multi_cleanup(multi_);  // may still call on_socket, to remove sockets
+  for (Watch* w : std::vector<Watch*>(watches_.begin(), watches_.end())) {
+    close_watch(w);
+  }
+  uv_timer_stop(timer_);
+  uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+}
+
+bool HttpClient::start(HttpTransfer* t) {
+  curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+  if (curl_multi_add_handle(multi_, t->easy) != CURLM_OK) {
+    return false;
+  }
+  running_.insert(t);
+  return true;
+}
+
+void HttpClient::abort(HttpTransfer* t) {
+  if (running_.erase(t) == 0) {
+    return;
+  }
+  curl_multi_remove_handle(multi_, t->easy);
+}
+
+int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* client, void* watch) {
+  auto* self = static_cast<HttpClient*>(client);
+  auto* w = static_cast<Watch*>(watch);
+  if (what == CURL_POLL_REMOVE) {
+    if (w != nullptr) {
+      self->close_watch(w);
+      curl_multi_assign(self->multi_, fd, nullptr);
+    }
+    return 0;
+  }
+  if (w == nullptr) {
+    w = new Watch{{}, fd, self};
+    uv_poll_init_socket(self->loop_, &w->poll, fd);
+    w->poll.data = w;
+    self->watches_.insert(w);
+    curl_multi_assign(self->multi_, fd, w);
+  }
+  int events = 0;
+  if (what & CURL_POLL_IN) {
+    events |= UV_READABLE;
+  }
+  if (what & CURL_POLL_OUT) {
+    events |= UV_WRITABLE;
+  }
+  uv_poll_start(&w->poll, events, on_poll);
+  return 0;
+}
+
+int HttpClient::on_timer_change(CURLM*, long timeout_ms, void* client) {
+  auto* self = static_cast<HttpClient*>(client);
+  if (timeout_ms < 0) {
+    uv_timer_stop(self->timer_);
+  } else {
+    // Zero too goes through the loop: curl may not be called back into
+    // from its own callback.
+    uv_timer_start(self->timer_, on_timer, static_cast<uint64_t>(timeout_ms), 0);
+  }
+  return 0;
+}
+
+void HttpClient::on_poll(uv_poll_t* poll, int status, int events) {
+  auto* w = static_cast<Watch*>(poll->data);
+  int flags = 0;
+  if (status < 0) {
+    flags = CURL_CSELECT_ERR;
+  } else {
+    if (events & UV_READABLE) {
+      flags |= CURL_CSELECT_IN;
+    }
+    if (events & UV_WRITABLE) {
+      flags |= CURL_CSELECT_OUT;
+    }
+  }
+  w->client->drive(w->fd, flags);
+}
+
+void HttpClient::on_timer(uv_timer_t* timer) {
+  static_cast<HttpClient*>(timer->data)->drive(CURL_SOCKET_TIMEOUT, 0);
+}
+
+void HttpClient::drive(curl_socket_t fd, int events) {
+  int still_running = 0;
+  curl_multi_socket_action(multi_, fd, events, &still_running);
+  // Collected first: a transfer's callback may abort or start others.
+  struct Ended {
+    HttpTransfer* transfer;
+    CURL* easy;
+    CURLcode result;
+  };
+  std::vector<Ended> ended;
+  int left = 0;
+  while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
+    if (m->msg == CURLMSG_DONE) {
+      HttpTransfer* t = nullptr;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &t);
+      ended.push_back({t, m->easy_handle, m->data.result});
+    }
+  }
+  for (const Ended& e : ended) {
+    // Skipped if an earlier callback aborted it (a new transfer may have
+    // taken its address since, but not with the same handle).
+    if (running_.count(e.transfer) != 0 && e.transfer->easy == e.easy) {
+      abort(e.transfer);  // out of the multi handle and the running set
+      e.transfer->finished(e.result);
+    }
+  }
+}
+
+void HttpClient::close_watch(Watch* w) {
+  watches_.erase(w);
+  uv_poll_stop(&w->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll),
+           [](uv_handle_t* h) { delete static_cast<Watch*>(h->data); });
+}
+
+}  // namespace valk::lisp

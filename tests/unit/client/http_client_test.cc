@@ -1,0 +1,305 @@
+// http/request and its shorthands, against a real server (libvalk's, with
+// native handlers) over HTTP/1.1, h2c and h2 over TLS. Each test runs with
+// the collector as usual and in stress mode (the parameter), since a
+// transfer's promise and result are made from loop callbacks.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "../net/net_test_util.h"
+#include "lisp/isolate.h"
+#include "lisp/printer.h"
+
+namespace valk::test {
+namespace {
+
+using lisp::EvalResult;
+using lisp::Isolate;
+using lisp::IsolateOptions;
+
+// Paths the test server answers:
+//   /echo        the request body back; x-method, x-content-type, x-accept
+//                and x-user-agent say what came with it
+//   /headers     repeated headers and two cookies
+//   /binary      bytes that are not UTF-8
+//   /status/N    status N
+//   /redirect    302 to /echo;  /loop  302 to itself
+//   /big         100 000 bytes
+//   /hold        no answer; held_ counts them, cancelled_ their cancellations
+class HttpClientTest : public ::testing::TestWithParam<bool> {
+ protected:
+  HttpClientTest()
+      : plain_(base_options(), [this](Request& req, Responder res) { handle(req, res); }),
+        tls_(tls_options(), [this](Request& req, Responder res) { handle(req, res); }),
+        iso_(options(GetParam())) {}
+
+  ~HttpClientTest() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Responder& r : held_responders_) {
+      r.respond(200, {}, "late");
+    }
+  }
+
+  static IsolateOptions options(bool stress) {
+    IsolateOptions o;
+    o.gc_stress = stress;
+    return o;
+  }
+
+  void handle(Request& req, Responder res) {
+    std::string path(req.path());
+    if (path == "/echo") {
+      Headers h = {{"content-type", "application/json"},
+                   {"x-method", std::string(req.method())},
+                   {"x-content-type", std::string(req.header("content-type"))},
+                   {"x-accept", std::string(req.header("accept"))},
+                   {"x-user-agent", std::string(req.header("user-agent"))},
+                   {"x-test", std::string(req.header("x-test"))}};
+      auto body = std::make_shared<std::string>();
+      req.read_body([res, h, body](std::string_view chunk, bool last) {
+        body->append(chunk);
+        if (last) {
+          res.respond(200, h, *body);
+        }
+      });
+      if (!req.has_body()) {
+        res.respond(200, h, "");
+      }
+    } else if (path == "/headers") {
+      res.respond(200,
+                  {{"x-multi", "a"},
+                   {"x-multi", "b"},
+                   {"set-cookie", "a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT"},
+                   {"set-cookie", "b=2"}},
+                  "ok");
+    } else if (path == "/binary") {
+      res.respond(200, {{"content-type", "application/octet-stream"}},
+                  std::string("\xff\xfe\0a", 4));
+    } else if (path.starts_with("/status/")) {
+      res.respond(std::atoi(path.c_str() + 8), {}, "status");
+    } else if (path == "/redirect") {
+      res.respond(302, {{"location", "/echo"}}, "");
+    } else if (path == "/loop") {
+      res.respond(302, {{"location", "/loop"}}, "");
+    } else if (path == "/big") {
+      res.respond(200, {}, std::string(100000, 'x'));
+    } else if (path == "/hold") {
+      req.on_cancel([this] { cancelled_++; });
+      std::lock_guard<std::mutex> lock(mu_);
+      held_responders_.push_back(res);
+      held_++;
+    } else {
+      res.respond(404, {}, "not found");
+    }
+  }
+
+  // What `src` evaluates to, printed; or "ERROR " and the error's report.
+  std::string eval(const std::string& src) {
+    EvalResult r = iso_.eval_string(src, "test.lisp");
+    if (!r.ok) {
+      return "ERROR " + iso_.describe(r.value);
+    }
+    return lisp::print_str(r.value, true);
+  }
+
+  // `src` with {plain} and {tls} replaced by the two servers' base URLs and
+  // {ca} by the development CA's path.
+  std::string expand(std::string src) {
+    auto replace = [&](const std::string& from, const std::string& to) {
+      for (size_t at = src.find(from); at != std::string::npos; at = src.find(from, at)) {
+        src.replace(at, from.size(), to);
+        at += to.size();
+      }
+    };
+    replace("{plain}", plain_.url(""));
+    replace("{tls}", tls_.url("", true));
+    replace("{ca}", cert_path("ca.crt"));
+    return src;
+  }
+
+  std::string run(const std::string& src) { return eval(expand(src)); }
+
+  // Runs `iso`'s loop until the server holds `n` requests of /hold.
+  void wait_held(Isolate& iso, int n) {
+    for (int i = 0; i < 500 && held_.load() < n; ++i) {
+      ASSERT_TRUE(iso.eval_string("(await (sleep 10))", "wait.lisp").ok);
+    }
+    ASSERT_EQ(held_.load(), n);
+  }
+
+  TestServer plain_;
+  TestServer tls_;
+  Isolate iso_;
+  std::mutex mu_;
+  std::vector<Responder> held_responders_;
+  std::atomic<int> held_{0};
+  std::atomic<int> cancelled_{0};
+};
+
+TEST_P(HttpClientTest, GetOverEachProtocol) {
+  EXPECT_EQ(
+      run("(let [r (await (http/get \"{plain}/echo\" {:headers {\"x-test\" \"yes\"}}))]"
+          "  [(:status r) (:protocol r) (get (:headers r) \"x-method\")"
+          "   (get (:headers r) \"x-test\") (starts-with? (get (:headers r) \"x-user-agent\") "
+          "\"valk/\")])"),
+      "[200 \"HTTP/1.1\" \"GET\" \"yes\" true]");
+  EXPECT_EQ(run("(let [r (await (http/get \"{plain}/echo\" {:version :http2}))]"
+                "  [(:status r) (:protocol r)])"),
+            "[200 \"HTTP/2\"]");
+  EXPECT_EQ(run("(let [r (await (http/get \"{tls}/echo\" {:ca-file \"{ca}\"}))]"
+                "  [(:status r) (:protocol r) (:url r)])"),
+            expand("[200 \"HTTP/2\" \"{tls}/echo\"]"));
+  EXPECT_EQ(
+      run("(:protocol (await (http/get \"{tls}/echo\" {:ca-file \"{ca}\" :version :http1})))"),
+      "\"HTTP/1.1\"");
+}
+
+TEST_P(HttpClientTest, SendsBodiesAndReadsJson) {
+  EXPECT_EQ(
+      run("(let [r (await (http/post \"{plain}/echo\" {:json {:a 1 :b [true nil]} :as :json}))]"
+          "  [(:body r) (get (:headers r) \"x-content-type\") (get (:headers r) "
+          "\"x-accept\")])"),
+      "[{:a 1, :b [true nil]} \"application/json\" \"application/json\"]");
+  // Over h2 as well, with a method of its own and a body of bytes.
+  EXPECT_EQ(run("(let [r (await (http/request {:url \"{tls}/echo\" :ca-file \"{ca}\" :method :put"
+                "                              :body (string->bytes \"abc\") :as :bytes}))]"
+                "  [(get (:headers r) \"x-method\") (bytes->string (:body r)) (:protocol r)])"),
+            "[\"PUT\" \"abc\" \"HTTP/2\"]");
+  EXPECT_EQ(
+      run("(let [r (await (http/patch \"{plain}/echo\" {:body \"x=1\" :headers {:content-type "
+          "\"text/plain\"}}))]"
+          "  [(get (:headers r) \"x-method\") (get (:headers r) \"x-content-type\") (:body "
+          "r)])"),
+      "[\"PATCH\" \"text/plain\" \"x=1\"]");
+  EXPECT_EQ(run("(let [r (await (http/head \"{plain}/big\"))] [(:status r) (:body r)])"),
+            "[200 \"\"]");
+  EXPECT_EQ(run("(get (:headers (await (http/delete \"{plain}/echo\"))) \"x-method\")"),
+            "\"DELETE\"");
+  EXPECT_EQ(run("(get (:headers (await (http/post \"{plain}/echo\"))) \"x-method\")"), "\"POST\"");
+}
+
+TEST_P(HttpClientTest, ResponseHeadersAndBodies) {
+  EXPECT_EQ(run("(let [h (:headers (await (http/get \"{plain}/headers\")))]"
+                "  [(get h \"x-multi\") (get h \"set-cookie\")])"),
+            "[\"a, b\" \"a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\\nb=2\"]");
+  EXPECT_EQ(run("(let [b (:body (await (http/get \"{plain}/binary\")))] [(bytes? b) (count b)])"),
+            "[true 4]");
+  EXPECT_EQ(run("(try (await (http/get \"{plain}/binary\" {:as :text}))"
+                "  (catch e (:kind (error-data e))))"),
+            ":failed");
+  EXPECT_EQ(run("(try (await (http/get \"{plain}/echo\" {:body \"{\\\"a\\\":\" :as :json}))"
+                "  (catch e [(:type (error-data e)) (:line (error-data e))]))"),
+            "[:json-error 1]");
+  // Statuses are answers, not errors.
+  EXPECT_EQ(run("(mapv (fn [s] (:status (await (http/get (str \"{plain}/status/\" s))))) [404 500 "
+                "503])"),
+            "[404 500 503]");
+}
+
+TEST_P(HttpClientTest, FollowsRedirectsWithinALimit) {
+  EXPECT_EQ(run("(let [r (await (http/get \"{plain}/redirect\"))] [(:status r) (:url r)])"),
+            expand("[200 \"{plain}/echo\"]"));
+  EXPECT_EQ(run("(let [r (await (http/get \"{plain}/redirect\" {:max-redirects 0}))]"
+                "  [(:status r) (get (:headers r) \"location\")])"),
+            "[302 \"/echo\"]");
+  EXPECT_EQ(run("(try (await (http/get \"{plain}/loop\")) (catch e (:kind (error-data e))))"),
+            ":redirects");
+}
+
+TEST_P(HttpClientTest, FailuresAreHttpErrorsOfAKind) {
+  uint16_t closed = free_port();
+  EXPECT_EQ(run("(try (await (http/get \"http://127.0.0.1:" + std::to_string(closed) +
+                "/\")) (catch e [(:type (error-data e)) (:kind (error-data e))]))"),
+            "[:http-error :connect]");
+  // The development CA is not the system's.
+  EXPECT_EQ(run("(try (await (http/get \"{tls}/echo\")) (catch e (:kind (error-data e))))"),
+            ":tls");
+  EXPECT_EQ(run("(:status (await (http/get \"{tls}/echo\" {:insecure true})))"), "200");
+  EXPECT_EQ(run("(try (await (http/get \"{plain}/big\" {:max-body 99999}))"
+                "  (catch e [(:kind (error-data e)) (error-message e)]))"),
+            expand("[:too-large \"http/request {plain}/big: the body is larger than :max-body "
+                   "(99999 bytes)\"]"));
+  EXPECT_EQ(run("(count (:body (await (http/get \"{plain}/big\" {:max-body 100000}))))"), "100000");
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(run("(try (await (http/get \"{plain}/hold\" {:timeout-ms 200}))"
+                "  (catch e (:kind (error-data e))))"),
+            ":timeout");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+TEST_P(HttpClientTest, BadArgumentsRaiseAtTheCall) {
+  for (const char* src :
+       {"(http/get \"file:///etc/passwd\")", "(http/get \"not a url\")",
+        "(http/get \"{plain}/\" {:timeout 5})", "(http/get \"{plain}/\" {:as :xml})",
+        "(http/get \"{plain}/\" {:headers {\"x\" \"a\\r\\nInjected: 1\"}})",
+        "(http/post \"{plain}/\" {:body \"a\" :json 1})", "(http/request {:method :get})",
+        "(http/get \"{plain}/\" {:max-body -1})"}) {
+    std::string out = run(src);
+    EXPECT_TRUE(out.starts_with("ERROR ")) << src << " gave " << out;
+    EXPECT_NE(out.find("http/request"), std::string::npos) << out;
+  }
+  EXPECT_NE(run("(http/get \"{plain}/\" {:timeout 5})").find("unknown option :timeout"),
+            std::string::npos);
+}
+
+TEST_P(HttpClientTest, ConcurrentRequestsShareOneHttp2Connection) {
+  uint64_t before = tls_.server().counters()[Counter::kConnectionsAccepted];
+  EXPECT_EQ(run("(let [ps (mapv (fn [i] (http/get (str \"{tls}/status/\" (+ 200 (mod i 2)))"
+                "                           {:ca-file \"{ca}\"}))"
+                "             (range 100))]"
+                "  (frequencies (map :status (await (all ps)))))"),
+            "{200 50, 201 50}");
+  EXPECT_EQ(tls_.server().counters()[Counter::kConnectionsAccepted] - before, 1u);
+  // Kept for the next requests.
+  EXPECT_EQ(run("(:status (await (http/get \"{tls}/echo\" {:ca-file \"{ca}\"})))"), "200");
+  EXPECT_EQ(tls_.server().counters()[Counter::kConnectionsAccepted] - before, 1u);
+}
+
+TEST_P(HttpClientTest, CancellingAbortsTheTransfer) {
+  EXPECT_EQ(run("(def p (http/get \"{plain}/hold\"))"), "p");
+  wait_held(iso_, 1);
+  EXPECT_EQ(run("(cancel p) (try (await p) (catch e (:type (error-data e))))"), ":cancelled");
+  // The server sees the connection go.
+  EXPECT_TRUE(eventually([&] { return cancelled_.load() == 1; }));
+}
+
+TEST_P(HttpClientTest, AnIsolateEndsWithTransfersInFlight) {
+  auto iso = std::make_unique<Isolate>(options(GetParam()));
+  EvalResult r = iso->eval_string(
+      expand("(def p (http/get \"{plain}/hold\")) (def q (http/get \"{tls}/echo\" {:ca-file "
+             "\"{ca}\"}))"),
+      "test.lisp");
+  ASSERT_TRUE(r.ok) << iso->describe(r.value);
+  wait_held(*iso, 1);
+  iso.reset();  // under ASan: nothing leaks, nothing is touched after
+  EXPECT_TRUE(eventually([&] { return cancelled_.load() == 1; }));
+}
+
+INSTANTIATE_TEST_SUITE_P(Collector, HttpClientTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Stress" : "Normal"; });
+
+// `valk run` ends once its last transfer has, though the connection is
+// kept open for reuse.
+TEST(HttpClientScript, EndsWhenTheTransfersHave) {
+  TestServer s(base_options(), hello_handler());
+  std::string script = testing::TempDir() + "/http_client_script.lisp";
+  std::ofstream(script) << "(println (:body (await (http/get \"" << s.url("/") << "\"))))\n";
+  auto start = std::chrono::steady_clock::now();
+  std::string cmd = "timeout 10 " + std::string(VALK_BINARY) + " run " + script + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[256] = {};
+  size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+  int status = pclose(p);
+  EXPECT_EQ(std::string(buf, n), "Hello, World!\n");
+  EXPECT_EQ(status, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+}
+
+}  // namespace
+}  // namespace valk::test
