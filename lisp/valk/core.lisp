@@ -519,3 +519,22 @@
 (defn http/post ([url] (http/post url nil)) ([url opts] (valk.core/http-call :post url opts)))
 (defn http/put ([url] (http/put url nil)) ([url opts] (valk.core/http-call :put url opts)))
 (defn http/patch ([url] (http/patch url nil)) ([url opts] (valk.core/http-call :patch url opts)))
+
+;; ---------------------------------------------------------------------------
+;; PostgreSQL transactions (the natives pg/connect, pg/query, pg/execute and
+;; pg/close are in src/lisp/builtins_pg.cc).
+
+;; Calls (f tx) on a connection of its own inside BEGIN ... COMMIT, and
+;; returns what f returns; if f raises (or COMMIT fails), ROLLBACK, and the
+;; error goes on. Queries of the transaction go to `tx`.
+(defn pg/transaction [db f]
+  (let [tx (await (valk.pg/acquire db))]
+    (try
+      (await (pg/execute tx "BEGIN"))
+      (let [result (f tx)]
+        (await (pg/execute tx "COMMIT"))
+        result)
+      (catch e
+        (try (await (pg/execute tx "ROLLBACK")) (catch _ nil))
+        (throw e))
+      (finally (valk.pg/release tx)))))

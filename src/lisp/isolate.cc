@@ -32,6 +32,7 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   register_web_natives(*this);
   register_http_natives(*this);
   register_file_natives(*this);
+  register_pg_natives(*this);
   // Syntax-quote and destructuring expand to calls of these names, which
   // user code cannot shadow by accident.
   for (const char* name :
@@ -102,6 +103,9 @@ Isolate::~Isolate() {
     }
   }
   http_client_.reset();  // closes its kept connections
+  for (auto& r : resources_) {
+    r->close();
+  }
   uv_run(&loop_, UV_RUN_DEFAULT);
   uv_loop_close(&loop_);
 }

@@ -36,6 +36,14 @@ struct PendingOp {
 // A reference to the global `var`, compiled at `pos` while it was undefined.
 class HttpClient;
 
+// Something that holds handles on an isolate's loop for as long as the
+// isolate lives (a database connection pool): the isolate keeps it, and
+// closes it before the loop.
+struct LoopResource {
+  virtual ~LoopResource() = default;
+  virtual void close() = 0;
+};
+
 struct UnresolvedRef {
   Var* var;
   SourcePos pos;
@@ -174,6 +182,13 @@ class Isolate {
 
   // The isolate's outgoing HTTP transfers (http/request), made at first use.
   HttpClient& http_client();
+  // Keeps `r` until the isolate ends, and returns it.
+  template <class T>
+  T* keep(std::unique_ptr<T> r) {
+    T* p = r.get();
+    resources_.push_back(std::move(r));
+    return p;
+  }
 
   // Pending operations (timers, I/O) root their promises while linked.
   void link_op(PendingOp* op);
@@ -240,6 +255,7 @@ class Isolate {
   uint64_t work_since_poll_ = 0;
   std::function<void()> before_block_;
   std::unique_ptr<HttpClient> http_client_;
+  std::vector<std::unique_ptr<LoopResource>> resources_;
 
  public:
   // Absolute paths of modules imported so far.

@@ -1,0 +1,149 @@
+;; PostgreSQL: pg/connect pg/query pg/execute pg/transaction pg/close,
+;; against the server tests/pg/postgres.sh starts (CTest's fixture sets
+;; VALK_TEST_PG to its connection string).
+(import "valk/test")
+
+(def server (or (getenv "VALK_TEST_PG")
+                (error "VALK_TEST_PG is not set: run this suite with ctest, or start a server with tests/pg/postgres.sh")))
+(def admin (pg/connect server))
+
+;; A database of this run's own: the stress run (VALK_GC_STRESS=1) may run
+;; at the same time.
+(def dbname (str "valk_test_" (or (getenv "VALK_GC_STRESS") 0) "_" (now-ms)))
+(await (pg/execute admin (str "CREATE DATABASE " dbname)))
+(def conninfo (str server " dbname=" dbname))
+(def db (pg/connect conninfo))
+
+(defn rejection [p] (try (await p) :not-rejected (catch e e)))
+
+(await (pg/execute db "CREATE TABLE items (id serial PRIMARY KEY, name text UNIQUE NOT NULL,
+                                            price numeric, tags jsonb, data bytea)"))
+
+(deftest columns-by-type
+  (let [[row] (await (pg/query db "SELECT 1 AS i, 2::bigint AS big, 1.5::float8 AS d, true AS b,
+                                          NULL AS n, 'é'::text AS t, 12.30::numeric AS num,
+                                          '{\"a\": [1, 2]}'::jsonb AS j, '\\x4142'::bytea AS raw,
+                                          '2026-01-02'::date AS day, ARRAY[1,2] AS arr"))]
+    (is (= {:i 1 :big 2 :d 1.5 :b true :n nil :t "é" :num "12.30" :j {:a [1 2]}
+            :day "2026-01-02" :arr "{1,2}"}
+           (dissoc row :raw)))
+    (is (= "AB" (bytes->string (:raw row))))))
+
+(deftest parameters-of-each-kind
+  (let [[row] (await (pg/query db "SELECT $1::int AS i, $2::float8 AS d, $3::bool AS b, $4::text AS n,
+                                          $5::text AS s, $6::text AS k, $7::bytea AS raw, $8::jsonb AS j"
+                               [42 2.5 false nil "it's" :kw (string->bytes "xy") {:a [1 "two"]}]))]
+    (is (= {:i 42 :d 2.5 :b false :n nil :s "it's" :k "kw" :j {:a [1 "two"]}} (dissoc row :raw)))
+    (is (= "xy" (bytes->string (:raw row)))))
+  (is (= :type-error (:type (error-data (try (pg/query db "SELECT $1" [(atom 1)]) (catch e e)))))))
+
+(deftest rows-and-counts
+  (is (= 2 (await (pg/execute db "INSERT INTO items (name, price) VALUES ($1, $2), ($3, $4)"
+                              ["pen" "1.50" "ink" "3.00"]))))
+  (is (= [{:name "ink"} {:name "pen"}] (await (pg/query db "SELECT name FROM items ORDER BY name"))))
+  (is (= [{:id 3}] (await (pg/query db "INSERT INTO items (name) VALUES ('cap') RETURNING id"))))
+  (is (= [] (await (pg/query db "SELECT * FROM items WHERE name = $1" ["none"]))))
+  (is (= 0 (await (pg/execute db "CREATE TEMP TABLE IF NOT EXISTS scratch (x int)")))))
+
+(deftest server-errors-say-what
+  (let [e (rejection (pg/execute db "INSERT INTO items (name) VALUES ('pen')"))]
+    (is (= "pg/execute: duplicate key value violates unique constraint \"items_name_key\""
+           (error-message e)))
+    (is (= {:type :pg-error :code "23505" :constraint "items_name_key" :table "items"
+            :detail "Key (name)=(pen) already exists."}
+           (error-data e))))
+  (let [e (rejection (pg/query db "SELECT nme FROM items"))]
+    (is (= "42703" (:code (error-data e))))
+    (is (= 8 (:position (error-data e)))))
+  ;; The pool goes on.
+  (is (= [{:one 1}] (await (pg/query db "SELECT 1 AS one")))))
+
+(deftest bad-calls-raise-at-once
+  (doseq [f [#(pg/connect "host") #(pg/connect "not=a=conninfo") #(pg/connect server {:pool-size 0})
+             #(pg/connect server {:size 2}) #(pg/query db 5) #(pg/query "db" "SELECT 1")
+             #(pg/query db "SELECT 1" '(1))]]
+    (is (contains? #{:pg-error :type-error} (:type (error-data (try (f) (catch e e))))))))
+
+(deftest an-unreachable-server-fails-each-query
+  (let [nowhere (pg/connect "host=/nonexistent port=5432 user=valk dbname=postgres")
+        e (rejection (pg/query nowhere "SELECT 1"))]
+    (is (= :connection (:kind (error-data e))))
+    (is (starts-with? (error-message e) "pg/query: connection to server on socket"))
+    (is (= :connection (:kind (error-data (rejection (pg/query nowhere "SELECT 1"))))))))
+
+(deftest transactions-commit-or-roll-back
+  (is (= 5 (pg/transaction db (fn [tx]
+                                (await (pg/execute tx "INSERT INTO items (name) VALUES ('a1')"))
+                                (await (pg/execute tx "INSERT INTO items (name) VALUES ('a2')"))
+                                5))))
+  (is (= 2 (count (await (pg/query db "SELECT 1 FROM items WHERE name LIKE 'a_'")))))
+  (let [e (try (pg/transaction db (fn [tx]
+                                    (await (pg/execute tx "INSERT INTO items (name) VALUES ('b1')"))
+                                    (error "changed my mind")))
+               (catch e e))]
+    (is (= "changed my mind" (error-message e))))
+  (is (= [] (await (pg/query db "SELECT 1 FROM items WHERE name = 'b1'"))))
+  ;; A query that fails inside rolls back what came before it.
+  (is (= "23505" (:code (error-data (try (pg/transaction db (fn [tx]
+                                                               (await (pg/execute tx "INSERT INTO items (name) VALUES ('c1')"))
+                                                               (await (pg/execute tx "INSERT INTO items (name) VALUES ('pen')"))))
+                                         (catch e e))))))
+  (is (= [] (await (pg/query db "SELECT 1 FROM items WHERE name = 'c1'"))))
+  ;; Its connection is its own: another transaction does not see its rows
+  ;; before COMMIT.
+  (is (= [0 1] (pg/transaction db (fn [tx]
+                                    (await (pg/execute tx "INSERT INTO items (name) VALUES ('d1')"))
+                                    [(count (await (pg/query db "SELECT 1 FROM items WHERE name = 'd1'")))
+                                     (count (await (pg/query tx "SELECT 1 FROM items WHERE name = 'd1'")))]))))
+  (let [kept (atom nil)]
+    (pg/transaction db (fn [tx] (reset! kept tx)))
+    (is (= "pg/query: the transaction is over"
+           (error-message (try (pg/query @kept "SELECT 1") (catch e e)))))))
+
+(deftest the-pool-size-bounds-the-connections
+  (let [small (pg/connect conninfo {:pool-size 2})
+        start (now-ms)
+        rows (await (all (mapv (fn [_] (pg/query small "SELECT pg_backend_pid() AS pid, pg_sleep(0.1)"))
+                               (range 6))))]
+    (is (= 2 (count (distinct (map #(:pid (first %)) rows)))))
+    (is (<= 300 (- (now-ms) start)) "six 100 ms queries, two at a time")
+    (pg/close small)))
+
+(deftest a-broken-connection-fails-its-query-and-the-pool-reconnects
+  (let [one (pg/connect conninfo {:pool-size 1})
+        [{pid :pid}] (await (pg/query one "SELECT pg_backend_pid() AS pid"))
+        slow (pg/query one "SELECT pg_sleep(5)")]
+    (await (sleep 50))
+    (await (pg/query admin "SELECT pg_terminate_backend($1)" [pid]))
+    (is (= :connection (:kind (error-data (rejection slow)))))
+    (is (not= pid (:pid (first (await (pg/query one "SELECT pg_backend_pid() AS pid"))))))
+    (pg/close one)))
+
+(deftest a-stray-begin-does-not-leak-into-the-next-query
+  (let [one (pg/connect conninfo {:pool-size 1})]
+    (await (pg/execute one "BEGIN"))
+    (await (pg/execute one "INSERT INTO items (name) VALUES ('stray')"))
+    ;; Seen from another pool: the insert was not left in an open transaction.
+    (is (= 1 (count (await (pg/query db "SELECT 1 FROM items WHERE name = 'stray'")))))
+    (pg/close one)))
+
+(deftest cancelling-a-query
+  (let [p (pg/query db "SELECT pg_sleep(0.2)")]
+    (cancel p)
+    (is (= :cancelled (:type (error-data (rejection p))))))
+  (is (= [{:ok true}] (await (pg/query db "SELECT true AS ok")))))
+
+(deftest a-closed-pool-refuses
+  (let [p (pg/connect conninfo)]
+    (await (pg/query p "SELECT 1"))
+    (pg/close p)
+    (is (= "pg/query: the pool is closed" (error-message (try (pg/query p "SELECT 1") (catch e e)))))))
+
+(deftest many-queries-at-once
+  (is (= (range 200)
+         (map #(:i (first %))
+              (await (all (mapv (fn [i] (pg/query db "SELECT $1::int AS i" [i])) (range 200))))))))
+
+(run-tests)
+(pg/close db)
+(await (pg/execute admin (str "DROP DATABASE " dbname)))
