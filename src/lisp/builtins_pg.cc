@@ -8,7 +8,8 @@
 //   (pg/transaction db (fn [tx] ... (await (pg/query tx ...)) ...))  ; core.lisp
 //   (pg/close db)
 //
-// Connections open when queries need them. Columns come back by type:
+// Connections open when queries need them, and must be made within the
+// conninfo's connect_timeout (10 s if it has none). Columns come back by type:
 // smallint/integer/bigint/oid as ints, real/double precision as doubles,
 // boolean as true/false, json/jsonb parsed (keyword keys), bytea as bytes,
 // NULL as nil, and everything else (numeric, text, dates, arrays...) as the
@@ -37,6 +38,7 @@ namespace valk::lisp {
 namespace {
 
 constexpr int64_t kDefaultPoolSize = 4;
+constexpr uint64_t kDefaultConnectTimeoutMs = 10000;
 
 // Type OIDs (PostgreSQL's pg_type.dat); they never change.
 constexpr Oid kBool = 16, kBytea = 17, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid = 26, kJson = 114,
@@ -382,6 +384,15 @@ Value n_connect(Isolate& iso, Value* args, int argc) {
     }
     return iso.raise_error("pg-error", "pg/connect: " + why);
   }
+  // libpq's connect_timeout (seconds) is the blocking calls'; a pool waits
+  // as long, 10 s if it is not given.
+  uint64_t connect_timeout_ms = kDefaultConnectTimeoutMs;
+  for (PQconninfoOption* o = parsed; o->keyword != nullptr; ++o) {
+    if (std::string_view(o->keyword) == "connect_timeout" && o->val != nullptr &&
+        std::atoll(o->val) > 0) {
+      connect_timeout_ms = static_cast<uint64_t>(std::atoll(o->val)) * 1000;
+    }
+  }
   PQconninfoFree(parsed);
   int64_t size = kDefaultPoolSize;
   if (argc > 1 && !args[1].is_nil()) {
@@ -397,8 +408,8 @@ Value n_connect(Isolate& iso, Value* args, int argc) {
       size = v.i;
     }
   }
-  PgPool* pool = iso.keep(
-      std::make_unique<PgPool>(iso.loop(), std::move(conninfo), static_cast<size_t>(size)));
+  PgPool* pool = iso.keep(std::make_unique<PgPool>(iso.loop(), std::move(conninfo),
+                                                   static_cast<size_t>(size), connect_timeout_ms));
   auto* o = iso.heap().make_class<PoolObj>(Tag::Internal, &kPoolClass);
   o->pool = pool;
   return val(o);

@@ -1,6 +1,7 @@
 #include "lisp/pg_client.h"
 
 #include <algorithm>
+#include <string>
 #include <utility>
 
 namespace valk::lisp {
@@ -12,6 +13,7 @@ class PgConn {
   ~PgConn() {
     fail_all("the connection was closed");
     stop_watching();
+    stop_timer();
     if (pg_ != nullptr) {
       PQfinish(pg_);
     }
@@ -19,7 +21,7 @@ class PgConn {
 
   // Starts connecting; false (with the reason in *error) if libpq refused
   // at once.
-  bool start(const std::string& conninfo, std::string* error) {
+  bool start(const std::string& conninfo, uint64_t timeout_ms, std::string* error) {
     pg_ = PQconnectStart(conninfo.c_str());
     if (pg_ == nullptr || PQstatus(pg_) == CONNECTION_BAD) {
       *error = pg_ != nullptr ? PQerrorMessage(pg_) : "out of memory";
@@ -27,6 +29,18 @@ class PgConn {
     }
     // libpq's protocol: begin as if PQconnectPoll had asked for writing.
     watch(UV_WRITABLE);
+    // libpq leaves connect_timeout to the caller in non-blocking mode.
+    timer_ = new uv_timer_t;
+    uv_timer_init(loop_, timer_);
+    timer_->data = this;
+    uv_timer_start(
+        timer_,
+        [](uv_timer_t* t) {
+          auto* c = static_cast<PgConn*>(t->data);
+          c->connect_failed("timed out connecting after " + std::to_string(c->timeout_ms_) + " ms");
+        },
+        timeout_ms, 0);
+    timeout_ms_ = timeout_ms;
     return true;
   }
 
@@ -121,6 +135,24 @@ class PgConn {
     }
   }
 
+  void stop_timer() {
+    if (timer_ == nullptr) {
+      return;
+    }
+    uv_timer_stop(timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(timer_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    timer_ = nullptr;
+  }
+
+  void connect_failed(const std::string& error) {
+    broken_ = true;
+    error_ = error;
+    stop_watching();
+    stop_timer();
+    pool_->connection_failed(this, error_);  // may delete this
+  }
+
   void stop_watching() {
     if (poll_ == nullptr) {
       return;
@@ -158,6 +190,7 @@ class PgConn {
         break;
       case PGRES_POLLING_OK:
         ready_ = true;
+        stop_timer();
         PQsetnonblocking(pg_, 1);
         // Notices (a NOTICE from a DDL statement) would go to stderr.
         PQsetNoticeProcessor(
@@ -168,10 +201,7 @@ class PgConn {
         pool_->connection_ready(this);
         break;
       default:
-        broken_ = true;
-        error_ = PQerrorMessage(pg_);
-        stop_watching();
-        pool_->connection_failed(this, error_);  // may delete this
+        connect_failed(PQerrorMessage(pg_));
         break;
     }
   }
@@ -258,7 +288,9 @@ class PgConn {
   PgPool* pool_;
   uv_loop_t* loop_;
   PGconn* pg_ = nullptr;
-  uv_poll_t* poll_ = nullptr;  // freed by its close callback
+  uv_poll_t* poll_ = nullptr;    // freed by its close callback
+  uv_timer_t* timer_ = nullptr;  // while connecting; freed by its close callback
+  uint64_t timeout_ms_ = 0;
   int fd_ = -1;
   bool ready_ = false;
   bool broken_ = false;
@@ -271,8 +303,11 @@ class PgConn {
   std::string error_;
 };
 
-PgPool::PgPool(uv_loop_t* loop, std::string conninfo, size_t size)
-    : loop_(loop), conninfo_(std::move(conninfo)), size_(size) {}
+PgPool::PgPool(uv_loop_t* loop, std::string conninfo, size_t size, uint64_t connect_timeout_ms)
+    : loop_(loop),
+      conninfo_(std::move(conninfo)),
+      size_(size),
+      connect_timeout_ms_(connect_timeout_ms) {}
 
 PgPool::~PgPool() {
   close();
@@ -355,7 +390,7 @@ void PgPool::dispatch() {
   while (!closed_ && waiting_.size() > opening && conns_.size() < size_) {
     auto c = std::make_unique<PgConn>(this, loop_);
     std::string error;
-    if (!c->start(conninfo_, &error)) {
+    if (!c->start(conninfo_, connect_timeout_ms_, &error)) {
       std::deque<Waiter> failed;
       failed.swap(waiting_);
       for (const Waiter& w : failed) {

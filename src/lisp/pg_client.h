@@ -48,7 +48,8 @@ struct PgLease {
 
 class PgPool : public LoopResource {
  public:
-  PgPool(uv_loop_t* loop, std::string conninfo, size_t size);
+  // A connection not made within `connect_timeout_ms` fails.
+  PgPool(uv_loop_t* loop, std::string conninfo, size_t size, uint64_t connect_timeout_ms);
   ~PgPool() override;
 
   // Runs `q` on the next free connection.
@@ -83,6 +84,7 @@ class PgPool : public LoopResource {
   uv_loop_t* loop_;
   std::string conninfo_;
   size_t size_;
+  uint64_t connect_timeout_ms_;
   bool closed_ = false;
   std::vector<std::unique_ptr<PgConn>> conns_;
   std::deque<Waiter> waiting_;
