@@ -238,13 +238,14 @@ void HttpOp::finished(CURLcode result) {
 
 // ---- options ------------------------------------------------------------------
 
-const char* const kOptionNames[] = {
-    "url",        "method",        "headers",
-    "body",       "json",          "as",
-    "timeout-ms", "max-body",      "connect-timeout-ms",
-    "version",    "max-redirects", "ca-file",
-    "insecure",
-};
+// In the order the docs list them, as the unknown-option error does.
+const char* const kOptionNames[] = {"url",        "method",
+                                    "headers",    "body",
+                                    "json",       "as",
+                                    "timeout-ms", "connect-timeout-ms",
+                                    "max-body",   "max-redirects",
+                                    "version",    "ca-file",
+                                    "insecure"};
 
 std::string_view name_of(Value v) {
   if (v.is(Tag::Keyword) || v.is(Tag::Symbol)) {
@@ -273,11 +274,12 @@ class Options {
         }
       }
       if (!known) {
-        err = iso_.raise_error("type-error",
-                               "http/request: unknown option " + print_str(k, true) +
-                                   " (options: :url :method :headers :body :json :as "
-                                   ":timeout-ms :connect-timeout-ms :max-body :max-redirects "
-                                   ":version :ca-file :insecure)");
+        std::string names;
+        for (const char* n : kOptionNames) {
+          names += std::string(names.empty() ? ":" : " :") + n;
+        }
+        err = iso_.raise_error("type-error", "http/request: unknown option " + print_str(k, true) +
+                                                 " (options: " + names + ")");
         return false;
       }
       return true;

@@ -14,6 +14,7 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include <deque>
 #include <unordered_set>
 
 namespace valk::lisp {
@@ -37,9 +38,10 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Starts `t`; false (with nothing started) when curl refuses the handle.
+  // Starts `t`, or queues it behind others if enough run; false (with
+  // nothing started) when curl refuses the handle.
   bool start(HttpTransfer* t);
-  // Stops `t` if it is running; `finished` is not called.
+  // Stops `t` if it runs or waits; `finished` is not called.
   void abort(HttpTransfer* t);
 
  private:
@@ -51,12 +53,16 @@ class HttpClient {
   // Tells curl about activity on `fd` (or a timeout), then calls back the
   // transfers that ended.
   void drive(curl_socket_t fd, int events);
+  bool add(HttpTransfer* t);     // into curl
+  void remove(HttpTransfer* t);  // out of curl
+  void start_waiting();
   void close_watch(Watch* w);
 
   uv_loop_t* loop_;
   CURLM* multi_;
   uv_timer_t* timer_;  // freed by its close callback, which may outlive this
-  std::unordered_set<HttpTransfer*> running_;
+  std::unordered_set<HttpTransfer*> running_;  // in curl
+  std::deque<HttpTransfer*> waiting_;
   std::unordered_set<Watch*> watches_;
 };
 

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# A gateway in front of an upstream, side by side with nginx's reverse
+# proxy: valk serving examples/gateway.lisp (each request awaits an
+# http/get to the upstream) against nginx with proxy_pass and kept-alive
+# upstream connections. The upstream is nginx answering "Hello, World!"
+# from its config, the cheapest answer there is, so the gateways' cost
+# shows. Rounds alternate the two; per run: requests/s, the gateway's CPU
+# per request (user and system µs, from /proc/PID/stat) and p50/p99 of
+# every request's time (h2load --log-file); then the medians.
+#
+# Gateways on CPU 1 (one worker each), h2load and the upstream on CPU 0;
+# CONNS (32) connections, STREAMS (16) streams each on h2c, one request at
+# a time on h1; WARMUP (1) s, then DURATION (4) s measured. PROTO: h2c
+# (default) or h1.
+#   ROUNDS=5 bench/serve/gateway.sh build/valk
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+ROUNDS=${ROUNDS:-3}
+PROTO=${PROTO:-h2c}
+CONNS=${CONNS:-32}
+STREAMS=${STREAMS:-16}
+WARMUP=${WARMUP:-1}
+DURATION=${DURATION:-4}
+usage() { sed -n '2,15s/^# \{0,1\}//p' "$0"; }
+case ${1:-} in
+  -h | --help) usage && exit 0 ;;
+  "") usage >&2 && exit 2 ;;
+esac
+valk=$1
+require_tools "nghttp2-client nginx python3" h2load nginx taskset python3
+case $PROTO in
+  h1) h2load_flags=(--h1 -m 1) ;;
+  h2c) h2load_flags=(-m "$STREAMS") ;;
+  *) echo "PROTO is h1 or h2c, not $PROTO" >&2 && exit 2 ;;
+esac
+
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
+
+# nginx NAME PORT BODY: an nginx on 127.0.0.1:PORT, CPU CPU, whose server
+# block is BODY.
+nginx_on() {
+  local name=$1 port=$2 cpu=$3 body=$4
+  mkdir -p "$work/$name"
+  cat >"$work/$name/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $work/$name/nginx.pid;
+error_log $work/$name/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $work/$name;
+  proxy_temp_path $work/$name;
+  fastcgi_temp_path $work/$name;
+  uwsgi_temp_path $work/$name;
+  scgi_temp_path $work/$name;
+  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$port $(nginx_listen_flags "$PROTO");
+    $body
+  }
+}
+EOF
+  taskset -c "$cpu" nginx -p "$work/$name" -c "$work/$name/nginx.conf" 2>"$work/$name/log" &
+  pids+=($!)
+}
+
+upstream_port=$(free_port)
+PROTO=h1 nginx_on upstream "$upstream_port" 0 \
+  'location / { default_type text/plain; return 200 "Hello, World!"; }'
+
+# start GATEWAY: runs it on CPU 1; sets pid and url.
+start() {
+  local port
+  if [ "$1" = nginx ]; then
+    port=$(free_port)
+    nginx_on nginx "$port" 1 'location /proxy/ { proxy_pass http://up/;
+      proxy_http_version 1.1; proxy_set_header Connection ""; }'
+    pid=${pids[-1]}
+  else
+    UPSTREAM=http://127.0.0.1:$upstream_port taskset -c 1 "$valk" serve examples/gateway.lisp \
+      --port 0 --threads 1 2>"$work/valk.log" &
+    pid=$!
+    pids+=("$pid")
+    port=$(wait_for_port "$work/valk.log")
+  fi
+  url=http://127.0.0.1:$port/proxy/
+  for _ in $(seq 50); do
+    h2load "${h2load_flags[@]}" -c 1 -n 1 "$url" 2>/dev/null | grep -q ' 1 succeeded' && return 0
+    sleep 0.1
+  done
+  echo "$1 did not answer through the gateway" >&2
+  exit 1
+}
+
+cpu_ticks() { awk '{print $14, $15}' "/proc/$pid/stat"; }
+ms() { awk -v s="$1" 'BEGIN { printf "%dms", s * 1000 }'; }
+tick_us=$((1000000 / $(getconf CLK_TCK)))
+echo "gateway, proto $PROTO, $CONNS connections$([ "$PROTO" = h1 ] || echo " x $STREAMS streams"), ${WARMUP} s + ${DURATION} s per run"
+printf '%-5s %-8s %9s %7s %7s %7s %7s\n' round gateway req/s usr_us sys_us p50_us p99_us
+for round in $(seq "$ROUNDS"); do
+  for gw in valk nginx; do
+    start "$gw"
+    rm -f "$work/req.log"
+    taskset -c 0 h2load "${h2load_flags[@]}" -c "$CONNS" -D "$(ms "$DURATION")" \
+      --warm-up-time "$(ms "$WARMUP")" --log-file "$work/req.log" "$url" >"$work/h2load" 2>&1 &
+    load=$!
+    sleep "$WARMUP"
+    read -r u0 s0 <<<"$(cpu_ticks)"
+    wait "$load" || true
+    read -r u1 s1 <<<"$(cpu_ticks)"
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    n=$(sed -n 's/^requests: \([0-9]*\) total, [0-9]* started, \([0-9]*\) done, \2 succeeded.*/\1/p' "$work/h2load")
+    if [ -z "$n" ] || [ "$n" -eq 0 ]; then
+      cat "$work/h2load" >&2
+      exit 1
+    fi
+    rps=$(sed -n 's/^finished in [0-9.]*m\{0,1\}s, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load")
+    read -r p50 p99 <<<"$(cut -f3 "$work/req.log" | quantiles 0.5 0.99)"
+    read -r usr_us sys_us <<<"$(awk -v u=$(((u1 - u0) * tick_us)) -v s=$(((s1 - s0) * tick_us)) \
+      -v n="$n" 'BEGIN { printf "%.2f %.2f", u / n, s / n }')"
+    printf '%-5s %-8s %9.0f %7s %7s %7s %7s\n' "$round" "$gw" "$rps" "$usr_us" "$sys_us" \
+      "$p50" "$p99" | tee -a "$work/runs"
+  done
+done
+echo "medians over $ROUNDS rounds:"
+python3 - "$work/runs" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    rows.setdefault(f[1], []).append([float(x) for x in f[2:]])
+for gw, runs in rows.items():
+    med = [statistics.median(col) for col in zip(*runs)]
+    print(f"{'med':5s} {gw:8s} {med[0]:9.0f} {med[1]:7.2f} {med[2]:7.2f} {med[3]:7.0f} {med[4]:7.0f}")
+EOF
