@@ -314,6 +314,17 @@ class Options {
     }
     bool http = scheme != nullptr &&
                 (std::string_view(scheme) == "http" || std::string_view(scheme) == "https");
+    https_ = scheme != nullptr && std::string_view(scheme) == "https";
+    char* host = nullptr;
+    char* port = nullptr;
+    if (http) {
+      curl_url_get(u, CURLUPART_HOST, &host, 0);
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
+      op_->origin = std::string(scheme) + "://" + (host != nullptr ? host : "") + ":" +
+                    (port != nullptr ? port : "");
+    }
+    curl_free(host);
+    curl_free(port);
     curl_free(scheme);
     curl_url_cleanup(u);
     if (rc != CURLUE_OK || !http) {
@@ -464,12 +475,14 @@ class Options {
   Value tls_and_version() {
     CURL* e = op_->easy;
     Value v;
+    bool prior_knowledge = false;
     if (get("version", &v)) {
       std::string_view n = v.is(Tag::Keyword) ? name_of(v) : "";
       if (n == "http1") {
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
       } else if (n == "http2") {
         curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+        prior_knowledge = true;
         if (curl_version_info(CURLVERSION_NOW)->version_num < kPriorKnowledgeReuseFixed) {
           // Before 7.89, curl broke a reused h2c connection ("Error in the
           // HTTP2 framing layer", curl issue 10634), and would send h2c's
@@ -481,6 +494,13 @@ class Options {
       } else {
         return iso_.type_error("http/request", ":http1 or :http2 as :version", v);
       }
+    }
+    // Where a connection may turn out to be HTTP/2 as soon as it is made
+    // (ALPN, prior knowledge), wait for the one being set up to the same
+    // origin rather than open another, so that concurrent requests share
+    // it. On cleartext HTTP/1.1 curl would wait for the first response.
+    if (https_ || prior_knowledge) {
+      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     }
     if (get("ca-file", &v)) {
       if (!v.is(Tag::String)) {
@@ -520,6 +540,7 @@ class Options {
   Value opts_;
   HttpOp* op_;
   bool json_body_ = false;
+  bool https_ = false;
   std::string ca_file_;  // curl copies it
 };
 
@@ -536,9 +557,6 @@ Value n_http_request(Isolate& iso, Value* args, int) {
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // every encoding curl decodes
   curl_easy_setopt(e, CURLOPT_USERAGENT, "valk/" VALK_VERSION);
-  // Wait for a connection being set up to the same origin rather than open
-  // another, so that concurrent requests share one HTTP/2 connection.
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, op);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, op->error);

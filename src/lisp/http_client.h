@@ -15,6 +15,8 @@
 #include <uv.h>
 
 #include <deque>
+#include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace valk::lisp {
@@ -27,6 +29,9 @@ struct HttpTransfer {
   // once the handle has left the multi handle; the callee owns `easy` then.
   virtual void finished(CURLcode result) = 0;
   CURL* easy = nullptr;
+  // "scheme://host:port" of its URL: the transfers to one origin that run
+  // at once are bounded.
+  std::string origin;
 };
 
 class HttpClient {
@@ -38,8 +43,8 @@ class HttpClient {
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // Starts `t`, or queues it behind others if enough run; false (with
-  // nothing started) when curl refuses the handle.
+  // Starts `t`, or queues it behind others if enough to its origin run;
+  // false (with nothing started) when curl refuses the handle.
   bool start(HttpTransfer* t);
   // Stops `t` if it runs or waits; `finished` is not called.
   void abort(HttpTransfer* t);
@@ -55,14 +60,19 @@ class HttpClient {
   void drive(curl_socket_t fd, int events);
   bool add(HttpTransfer* t);     // into curl
   void remove(HttpTransfer* t);  // out of curl
-  void start_waiting();
+  // Starts what waits for `origin` while there is room.
+  void start_waiting(const std::string& origin);
   void close_watch(Watch* w);
 
   uv_loop_t* loop_;
   CURLM* multi_;
   uv_timer_t* timer_;  // freed by its close callback, which may outlive this
-  std::unordered_set<HttpTransfer*> running_;  // in curl
-  std::deque<HttpTransfer*> waiting_;
+  struct Origin {
+    size_t running = 0;  // in curl
+    std::deque<HttpTransfer*> waiting;
+  };
+  std::unordered_set<HttpTransfer*> running_;        // in curl
+  std::unordered_map<std::string, Origin> origins_;  // with one running or waiting
   std::unordered_set<Watch*> watches_;
 };
 

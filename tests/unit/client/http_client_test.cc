@@ -260,6 +260,26 @@ TEST_P(HttpClientTest, ConcurrentRequestsShareOneHttp2Connection) {
   EXPECT_EQ(tls_.server().counters()[Counter::kConnectionsAccepted] - before, 1u);
 }
 
+// 64 run at once to one origin; the rest wait, in order, and leave the
+// wait when cancelled. Other origins do not wait for them.
+TEST_P(HttpClientTest, BeyondWhatRunsAtOnceRequestsWait) {
+  EXPECT_EQ(run("(def held (mapv (fn [_] (http/get \"{plain}/hold\")) (range 100)))"), "held");
+  wait_held(iso_, 64);
+  run("(await (sleep 50))");
+  EXPECT_EQ(held_.load(), 64);
+  EXPECT_EQ(run("(:status (await (http/get \"{tls}/echo\" {:ca-file \"{ca}\"})))"), "200");
+  EXPECT_EQ(run("(cancel (last held)) (:type (error-data (try (await (last held)) (catch e e))))"),
+            ":cancelled");
+  EXPECT_EQ(run("(cancel (first held)) (realized? (first held))"), "true");
+  wait_held(iso_, 65);  // a waiting one took its place
+  uint64_t before = plain_.server().counters()[Counter::kConnectionsAccepted];
+  EXPECT_EQ(run("(mapv (fn [p] (cancel p)) held)"
+                "(frequencies (map :status (await (all (mapv (fn [_] (http/get \"{plain}/echo\"))"
+                "                                            (range 600))))))"),
+            "{200 600}");
+  EXPECT_LE(plain_.server().counters()[Counter::kConnectionsAccepted] - before, 64u);
+}
+
 TEST_P(HttpClientTest, CancellingAbortsTheTransfer) {
   EXPECT_EQ(run("(def p (http/get \"{plain}/hold\"))"), "p");
   wait_held(iso_, 1);
