@@ -28,6 +28,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -115,7 +116,6 @@ void after_work(uv_work_t* w, int status) {
     return;
   }
   Isolate& iso = *op->iso;
-  Promise* p = op->promise;
   Value v;
   FileResult& r = op->result;
   if (status != 0) {
@@ -127,24 +127,16 @@ void after_work(uv_work_t* w, int status) {
   } else {
     v = op->value(iso, r);
   }
-  iso.unlink_op(op);
-  p->op = nullptr;
-  delete op;
-  if (v.is(Tag::Error)) {
-    iso.reject(p, v);
-  } else {
-    iso.resolve(p, v);
-  }
+  iso.end_op(op, !v.is(Tag::Error), v);
 }
 
-// Starts `op` on the pool and returns its promise.
-Value start(Isolate& iso, FileOp* op) {
+// Starts `op` on the pool and returns its promise; `op` deletes itself
+// when done.
+Value start(Isolate& iso, std::unique_ptr<FileOp> owned) {
+  FileOp* op = owned.release();
   op->iso = &iso;
   op->work.data = op;
-  Promise* p = iso.make_promise();
-  op->promise = p;
-  p->op = op;
-  iso.link_op(op);
+  Promise* p = iso.begin_op(op);
   uv_queue_work(
       iso.loop(), &op->work,
       [](uv_work_t* w) {
@@ -167,6 +159,17 @@ bool path_arg(Isolate& iso, const char* fn, Value v, std::string* out, Value* ra
   }
   *out = std::string(s);
   return true;
+}
+
+// A new operation of `fn` on the path `path`; null (with the error in
+// *raised) if `path` is not one.
+std::unique_ptr<FileOp> make_op(Isolate& iso, const char* fn, Value path, Value* raised) {
+  auto op = std::make_unique<FileOp>();
+  op->fn = fn;
+  if (!path_arg(iso, fn, path, &op->path, raised)) {
+    return nullptr;
+  }
+  return op;
 }
 
 // `opts` (nil or a map) may hold only the keywords of `allowed`.
@@ -274,13 +277,10 @@ void write_file(const std::string& path, const std::string& data, bool append, F
 // ---- natives ------------------------------------------------------------------
 
 Value n_read(Isolate& iso, Value* args, int argc) {
-  auto* op = new FileOp();
-  op->fn = "file/read";
   Value opts = argc > 1 ? args[1] : Value::nil();
   Value raised;
-  if (!path_arg(iso, "file/read", args[0], &op->path, &raised) ||
-      !options_arg(iso, "file/read", opts, {"as", "max-bytes"}, &raised)) {
-    delete op;
+  std::unique_ptr<FileOp> op = make_op(iso, "file/read", args[0], &raised);
+  if (op == nullptr || !options_arg(iso, "file/read", opts, {"as", "max-bytes"}, &raised)) {
     return raised;
   }
   ReadAs as = ReadAs::kAuto;
@@ -291,40 +291,35 @@ Value n_read(Isolate& iso, Value* args, int argc) {
     } else if (n == "bytes") {
       as = ReadAs::kBytes;
     } else if (n != "auto") {
-      delete op;
       return iso.type_error("file/read", ":auto, :text or :bytes as :as", v);
     }
   }
   int64_t max = kDefaultMaxBytes;
   if (Value v = option(iso, opts, "max-bytes"); !v.is_nil()) {
     if (!v.is_int() || v.i < 0 || v.i > kLargestValue) {
-      delete op;
       return iso.type_error("file/read", "a non-negative integer below 4 GiB as :max-bytes", v);
     }
     max = v.i;
   }
   op->job = [path = op->path, max](FileResult& r) { read_file(path, max, r); };
-  op->value = [as, op](Isolate& iso, FileResult& r) {
+  op->value = [as, o = op.get()](Isolate& iso, FileResult& r) {
     Heap& h = iso.heap();
     if (as != ReadAs::kBytes && utf8_valid(r.data)) {
       return h.string(r.data);
     }
     if (as == ReadAs::kText) {
-      return file_error(iso, *op, "failed", "not UTF-8 text");
+      return file_error(iso, *o, "failed", "not UTF-8 text");
     }
     return val(h.make_bytes(reinterpret_cast<const uint8_t*>(r.data.data()), r.data.size()));
   };
-  return start(iso, op);
+  return start(iso, std::move(op));
 }
 
 Value n_write(Isolate& iso, Value* args, int argc) {
-  auto* op = new FileOp();
-  op->fn = "file/write";
   Value opts = argc > 2 ? args[2] : Value::nil();
   Value raised;
-  if (!path_arg(iso, "file/write", args[0], &op->path, &raised) ||
-      !options_arg(iso, "file/write", opts, {"append"}, &raised)) {
-    delete op;
+  std::unique_ptr<FileOp> op = make_op(iso, "file/write", args[0], &raised);
+  if (op == nullptr || !options_arg(iso, "file/write", opts, {"append"}, &raised)) {
     return raised;
   }
   std::string data;
@@ -334,7 +329,6 @@ Value n_write(Isolate& iso, Value* args, int argc) {
     auto* b = static_cast<Bytes*>(args[1].o);
     data.assign(reinterpret_cast<const char*>(b->data), b->size);
   } else {
-    delete op;
     return iso.type_error("file/write", "a string or bytes to write", args[1]);
   }
   bool append = option(iso, opts, "append").truthy();
@@ -342,15 +336,13 @@ Value n_write(Isolate& iso, Value* args, int argc) {
     write_file(path, data, append, r);
   };
   op->value = [](Isolate&, FileResult&) { return Value::nil(); };
-  return start(iso, op);
+  return start(iso, std::move(op));
 }
 
 Value n_stat(Isolate& iso, Value* args, int) {
-  auto* op = new FileOp();
-  op->fn = "file/stat";
   Value raised;
-  if (!path_arg(iso, "file/stat", args[0], &op->path, &raised)) {
-    delete op;
+  std::unique_ptr<FileOp> op = make_op(iso, "file/stat", args[0], &raised);
+  if (op == nullptr) {
     return raised;
   }
   op->job = [path = op->path](FileResult& r) {
@@ -377,15 +369,13 @@ Value n_stat(Isolate& iso, Value* args, int) {
                    h.keyword("mode"),     Value::integer(m & 07777)};
     return map_from(h, kvs, 4);
   };
-  return start(iso, op);
+  return start(iso, std::move(op));
 }
 
 Value n_list(Isolate& iso, Value* args, int) {
-  auto* op = new FileOp();
-  op->fn = "file/list";
   Value raised;
-  if (!path_arg(iso, "file/list", args[0], &op->path, &raised)) {
-    delete op;
+  std::unique_ptr<FileOp> op = make_op(iso, "file/list", args[0], &raised);
+  if (op == nullptr) {
     return raised;
   }
   op->job = [path = op->path](FileResult& r) {
@@ -403,27 +393,25 @@ Value n_list(Isolate& iso, Value* args, int) {
     ::closedir(d);
     std::sort(r.names.begin(), r.names.end());
   };
-  op->value = [op](Isolate& iso, FileResult& r) {
+  op->value = [o = op.get()](Isolate& iso, FileResult& r) {
     Heap& h = iso.heap();
     std::vector<Value> names;
     names.reserve(r.names.size());
     for (const std::string& n : r.names) {
       if (!utf8_valid(n)) {
-        return file_error(iso, *op, "failed", "a name that is not UTF-8 in the directory");
+        return file_error(iso, *o, "failed", "a name that is not UTF-8 in the directory");
       }
       names.push_back(h.string(n));
     }
     return vector_from(h, names.data(), names.size());
   };
-  return start(iso, op);
+  return start(iso, std::move(op));
 }
 
 Value n_delete(Isolate& iso, Value* args, int) {
-  auto* op = new FileOp();
-  op->fn = "file/delete";
   Value raised;
-  if (!path_arg(iso, "file/delete", args[0], &op->path, &raised)) {
-    delete op;
+  std::unique_ptr<FileOp> op = make_op(iso, "file/delete", args[0], &raised);
+  if (op == nullptr) {
     return raised;
   }
   op->job = [path = op->path](FileResult& r) {
@@ -445,15 +433,13 @@ Value n_delete(Isolate& iso, Value* args, int) {
     }
   };
   op->value = [](Isolate&, FileResult& r) { return Value::boolean(r.found); };
-  return start(iso, op);
+  return start(iso, std::move(op));
 }
 
 Value n_mkdir(Isolate& iso, Value* args, int) {
-  auto* op = new FileOp();
-  op->fn = "file/mkdir";
   Value raised;
-  if (!path_arg(iso, "file/mkdir", args[0], &op->path, &raised)) {
-    delete op;
+  std::unique_ptr<FileOp> op = make_op(iso, "file/mkdir", args[0], &raised);
+  if (op == nullptr) {
     return raised;
   }
   op->job = [path = op->path](FileResult& r) {
@@ -464,17 +450,14 @@ Value n_mkdir(Isolate& iso, Value* args, int) {
     }
   };
   op->value = [](Isolate&, FileResult&) { return Value::nil(); };
-  return start(iso, op);
+  return start(iso, std::move(op));
 }
 
 Value n_rename(Isolate& iso, Value* args, int) {
-  auto* op = new FileOp();
-  op->fn = "file/rename";
   std::string to;
   Value raised;
-  if (!path_arg(iso, "file/rename", args[0], &op->path, &raised) ||
-      !path_arg(iso, "file/rename", args[1], &to, &raised)) {
-    delete op;
+  std::unique_ptr<FileOp> op = make_op(iso, "file/rename", args[0], &raised);
+  if (op == nullptr || !path_arg(iso, "file/rename", args[1], &to, &raised)) {
     return raised;
   }
   op->job = [from = op->path, to](FileResult& r) {
@@ -483,7 +466,7 @@ Value n_rename(Isolate& iso, Value* args, int) {
     }
   };
   op->value = [](Isolate&, FileResult&) { return Value::nil(); };
-  return start(iso, op);
+  return start(iso, std::move(op));
 }
 
 }  // namespace

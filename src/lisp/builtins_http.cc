@@ -72,23 +72,9 @@ struct HttpOp final : PendingOp, HttpTransfer {
     curl_slist_free_all(headers);
   }
 
-  // Unlinks from the isolate, settles the promise with `v`, and is gone.
-  void settle(bool ok, Value v) {
-    Promise* p = promise;
-    iso->unlink_op(this);
-    p->op = nullptr;
-    Isolate* i = iso;
-    delete this;
-    if (ok) {
-      i->resolve(p, v);
-    } else {
-      i->reject(p, v);
-    }
-  }
-
   void cancel() override {
     iso->http_client().abort(this);
-    settle(false, val(iso->make_cancelled("the HTTP request was cancelled")));
+    iso->end_op(this, false, val(iso->make_cancelled("the HTTP request was cancelled")));
   }
 
   void finished(CURLcode result) override;
@@ -229,11 +215,11 @@ Value HttpOp::failure(CURLcode result) {
 
 void HttpOp::finished(CURLcode result) {
   if (result != CURLE_OK) {
-    settle(false, failure(result));
+    iso->end_op(this, false, failure(result));
     return;
   }
   Value v = response();
-  settle(!v.is(Tag::Error), v);
+  iso->end_op(this, !v.is(Tag::Error), v);
 }
 
 // ---- options ------------------------------------------------------------------
@@ -564,14 +550,9 @@ Value n_http_request(Isolate& iso, Value* args, int) {
     delete op;
     return err;
   }
-  Promise* p = iso.make_promise();
-  op->promise = p;
-  p->op = op;
-  iso.link_op(op);
+  Promise* p = iso.begin_op(op);
   if (!iso.http_client().start(op)) {
-    iso.unlink_op(op);
-    p->op = nullptr;
-    delete op;
+    iso.end_op(op, true, Value::nil());  // nothing awaits p yet
     return iso.raise_error("http-error", "http/request: curl refused the transfer");
   }
   return val(p);

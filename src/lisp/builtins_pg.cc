@@ -186,30 +186,21 @@ struct QueryOp final : PendingOp, PgQuery {
   bool want_rows = true;  // pg/query; pg/execute wants the count
   const char* fn = "pg/query";
 
-  void settle(bool ok, Value v) {
-    Promise* p = promise;
-    iso->unlink_op(this);
-    p->op = nullptr;
-    Isolate* i = iso;
-    delete this;
-    ok ? i->resolve(p, v) : i->reject(p, v);
-  }
-
   void cancel() override {
     pool->abandon(this);
-    settle(false, val(iso->make_cancelled("the query was cancelled")));
+    iso->end_op(this, false, val(iso->make_cancelled("the query was cancelled")));
   }
 
   void finished(PGresult* r, const std::string& error) override {
     if (r == nullptr) {
-      settle(false, pg_error(*iso, fn, error, nullptr));
+      iso->end_op(this, false, pg_error(*iso, fn, error, nullptr));
       return;
     }
     ExecStatusType status = PQresultStatus(r);
     if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
       Value e = pg_error(*iso, fn, PQresultErrorMessage(r), r);
       PQclear(r);
-      settle(false, e);
+      iso->end_op(this, false, e);
       return;
     }
     Value v;
@@ -220,7 +211,7 @@ struct QueryOp final : PendingOp, PgQuery {
       v = Value::integer(*n != '\0' ? std::atoll(n) : 0);
     }
     PQclear(r);
-    settle(true, v);
+    iso->end_op(this, true, v);
   }
 };
 
@@ -228,40 +219,27 @@ struct LeaseOp final : PendingOp, PgLease {
   Isolate* iso = nullptr;
   PgPool* pool = nullptr;
 
-  void settle(bool ok, Value v) {
-    Promise* p = promise;
-    iso->unlink_op(this);
-    p->op = nullptr;
-    Isolate* i = iso;
-    delete this;
-    ok ? i->resolve(p, v) : i->reject(p, v);
-  }
-
   void cancel() override {
     pool->abandon(this);
-    settle(false, val(iso->make_cancelled("the wait for a connection was cancelled")));
+    iso->end_op(this, false, val(iso->make_cancelled("the wait for a connection was cancelled")));
   }
 
   void granted(PgConn* conn, const std::string& error) override {
     if (conn == nullptr) {
-      settle(false, pg_error(*iso, "pg/transaction", error, nullptr));
+      iso->end_op(this, false, pg_error(*iso, "pg/transaction", error, nullptr));
       return;
     }
     auto* l = iso->heap().make_class<LeaseObj>(Tag::Internal, &kLeaseClass);
     l->pool = pool;
     l->conn = conn;
-    settle(true, val(l));
+    iso->end_op(this, true, val(l));
   }
 };
 
 template <class Op>
 Value start(Isolate& iso, Op* op) {
-  Promise* p = iso.make_promise();
   op->iso = &iso;
-  op->promise = p;
-  p->op = op;
-  iso.link_op(op);
-  return val(p);
+  return val(iso.begin_op(op));
 }
 
 // The text (or bytes) PostgreSQL gets for `v`; false if `v` has no form.

@@ -117,6 +117,26 @@ HttpClient& Isolate::http_client() {
   return *http_client_;
 }
 
+Promise* Isolate::begin_op(PendingOp* op) {
+  Promise* p = make_promise();
+  op->promise = p;
+  p->op = op;
+  link_op(op);
+  return p;
+}
+
+void Isolate::end_op(PendingOp* op, bool ok, Value v) {
+  Promise* p = op->promise;
+  unlink_op(op);
+  p->op = nullptr;
+  delete op;
+  if (ok) {
+    resolve(p, v);
+  } else {
+    reject(p, v);
+  }
+}
+
 Error* Isolate::make_cancelled(std::string_view message) {
   Value data[2] = {heap_.keyword("type"), heap_.keyword("cancelled")};
   return make_error(heap_.string(message), map_from(heap_, data, 1));

@@ -193,6 +193,12 @@ class Isolate {
   // Pending operations (timers, I/O) root their promises while linked.
   void link_op(PendingOp* op);
   void unlink_op(PendingOp* op);
+  // For an operation allocated with new: links `op` and returns its new
+  // promise.
+  Promise* begin_op(PendingOp* op);
+  // Unlinks and deletes `op`, then fulfils (ok) or rejects its promise
+  // with `v`.
+  void end_op(PendingOp* op, bool ok, Value v);
 
   // Marks every value of `*values` at each collection until pop_roots().
   void push_roots(std::vector<Value>* values) { root_vectors_.push_back(values); }
