@@ -61,3 +61,54 @@ wait_for_port() {
   cat "$log" >&2
   return 1
 }
+
+# Seconds (maybe fractional) as h2load takes them: whole milliseconds.
+ms() { awk -v s="$1" 'BEGIN { printf "%dms", s * 1000 }'; }
+
+# measure_h2load PID URL H2LOAD_FLAGS...: runs h2load on CPU 0 against URL
+# for $WARMUP then $DURATION seconds, logging every request's time, and
+# reads the CPU time of server PID over the measured part. Prints
+# "req/s usr_us sys_us p50 p90 p99 p99.9": the CPU per request and the
+# percentiles in µs. Exits with h2load's output if a request failed. Its
+# files go in $work.
+measure_h2load() {
+  local pid=$1 url=$2 load u0 s0 u1 s1 n rps p50 p90 p99 p999
+  local tick_us=$((1000000 / $(getconf CLK_TCK)))
+  shift 2
+  rm -f "$work/req.log"  # h2load appends to its log
+  taskset -c 0 h2load "$@" -D "$(ms "$DURATION")" --warm-up-time "$(ms "$WARMUP")" \
+    --log-file "$work/req.log" "$url" >"$work/h2load" 2>&1 &
+  load=$!
+  sleep "$WARMUP"  # the CPU of the measured part, to within a tick or two
+  read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+  wait "$load" || true  # a failure shows in its output, checked below
+  read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
+  n=$(sed -n 's/^requests: \([0-9]*\) total, [0-9]* started, \([0-9]*\) done, \2 succeeded.*/\1/p' "$work/h2load")
+  if [ -z "$n" ] || [ "$n" -eq 0 ] || [ "$(wc -l <"$work/req.log")" != "$n" ]; then
+    cat "$work/h2load" >&2
+    exit 1
+  fi
+  rps=$(sed -n 's/^finished in [0-9.]*m\{0,1\}s, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load")
+  read -r p50 p90 p99 p999 <<<"$(cut -f3 "$work/req.log" | quantiles 0.5 0.9 0.99 0.999)"
+  awk -v u=$(((u1 - u0) * tick_us)) -v s=$(((s1 - s0) * tick_us)) -v n="$n" -v r="$rps" \
+    -v q="$p50 $p90 $p99 $p999" 'BEGIN { printf "%.0f %.2f %.2f %s\n", r, u / n, s / n, q }'
+}
+
+# print_medians FILE: FILE's lines are "ROUND NAME req/s usr_us sys_us
+# p50..."; prints, for each NAME, the median of each column over its
+# rounds, as round "med".
+print_medians() {
+  python3 - "$1" <<'PY'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if not f or not f[0].isdigit():
+        continue
+    rows.setdefault(f[1], []).append([float(x) for x in f[2:]])
+for name, runs in rows.items():
+    med = [statistics.median(col) for col in zip(*runs)]
+    print(f"{'med':5s} {name:24s} {med[0]:9.0f} {med[1]:7.2f} {med[2]:7.2f} "
+          + " ".join(f"{x:7.0f}" for x in med[3:]))
+PY
+}

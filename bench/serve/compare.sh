@@ -93,52 +93,20 @@ EOF
   url=$scheme://127.0.0.1:$(wait_for_port "$work/log")/
 }
 
-cpu_ticks() { awk '{print $14, $15}' "/proc/$pid/stat"; }
-# Seconds (maybe fractional) as h2load takes them: whole milliseconds.
-ms() { awk -v s="$1" 'BEGIN { printf "%dms", s * 1000 }'; }
-
 echo "proto $PROTO, $CONNS connections$([ "$PROTO" = h1 ] || echo " x $STREAMS streams"), ${WARMUP} s + ${DURATION} s per run"
-tick_us=$((1000000 / $(getconf CLK_TCK)))
 printf '%-5s %-24s %9s %7s %7s %7s %7s %7s %7s\n' round server req/s usr_us sys_us p50_us p90_us p99_us p99.9_us
 for round in $(seq "$ROUNDS"); do
   for server in "$@"; do
     start "$server"
-    rm -f "$work/req.log"  # h2load appends to its log
-    taskset -c 0 h2load "${h2load_flags[@]}" -c "$CONNS" -D "$(ms "$DURATION")" --warm-up-time "$(ms "$WARMUP")" \
-      --log-file "$work/req.log" "$url" >"$work/h2load" 2>&1 &
-    load=$!
-    sleep "$WARMUP"  # the CPU of the measured part, to within a tick or two
-    read -r u0 s0 <<<"$(cpu_ticks)"
-    wait "$load" || true  # a failure shows in its output, checked below
-    read -r u1 s1 <<<"$(cpu_ticks)"
+    m=$(measure_h2load "$pid" "$url" "${h2load_flags[@]}" -c "$CONNS")
+    read -r rps usr_us sys_us p50 p90 p99 p999 <<<"$m"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     pid=
-    n=$(sed -n 's/^requests: \([0-9]*\) total, [0-9]* started, \([0-9]*\) done, \2 succeeded.*/\1/p' "$work/h2load")
-    if [ -z "$n" ] || [ "$n" -eq 0 ] || [ "$(wc -l <"$work/req.log")" != "$n" ]; then
-      cat "$work/h2load" >&2
-      exit 1
-    fi
-    rps=$(sed -n 's/^finished in [0-9.]*m\{0,1\}s, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load")
-    read -r p50 p90 p99 p999 <<<"$(cut -f3 "$work/req.log" | quantiles 0.5 0.9 0.99 0.999)"
-    read -r usr_us sys_us <<<"$(awk -v u=$(((u1 - u0) * tick_us)) -v s=$(((s1 - s0) * tick_us)) \
-      -v n="$n" 'BEGIN { printf "%.2f %.2f", u / n, s / n }')"
     printf '%-5s %-24s %9.0f %7s %7s %7s %7s %7s %7s\n' "$round" "$server" "$rps" \
       "$usr_us" "$sys_us" "$p50" "$p90" "$p99" "$p999" | tee -a "$work/runs"
   done
 done
 
 echo "medians over $ROUNDS rounds (round \"med\"):"
-python3 - "$work/runs" <<'EOF'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    f = line.split()
-    if not f or not f[0].isdigit():
-        continue
-    rows.setdefault(f[1], []).append([float(x) for x in f[2:]])
-for server, runs in rows.items():
-    med = [statistics.median(col) for col in zip(*runs)]
-    print(f"{'med':5s} {server:24s} {med[0]:9.0f} {med[1]:7.2f} {med[2]:7.2f} "
-          + " ".join(f"{x:7.0f}" for x in med[3:]))
-EOF
+print_medians "$work/runs"

@@ -99,45 +99,18 @@ start() {
   exit 1
 }
 
-cpu_ticks() { awk '{print $14, $15}' "/proc/$pid/stat"; }
-ms() { awk -v s="$1" 'BEGIN { printf "%dms", s * 1000 }'; }
-tick_us=$((1000000 / $(getconf CLK_TCK)))
 echo "gateway, proto $PROTO, $CONNS connections$([ "$PROTO" = h1 ] || echo " x $STREAMS streams"), ${WARMUP} s + ${DURATION} s per run"
 printf '%-5s %-8s %9s %7s %7s %7s %7s\n' round gateway req/s usr_us sys_us p50_us p99_us
 for round in $(seq "$ROUNDS"); do
   for gw in valk nginx; do
     start "$gw"
-    rm -f "$work/req.log"
-    taskset -c 0 h2load "${h2load_flags[@]}" -c "$CONNS" -D "$(ms "$DURATION")" \
-      --warm-up-time "$(ms "$WARMUP")" --log-file "$work/req.log" "$url" >"$work/h2load" 2>&1 &
-    load=$!
-    sleep "$WARMUP"
-    read -r u0 s0 <<<"$(cpu_ticks)"
-    wait "$load" || true
-    read -r u1 s1 <<<"$(cpu_ticks)"
+    m=$(measure_h2load "$pid" "$url" "${h2load_flags[@]}" -c "$CONNS")
+    read -r rps usr_us sys_us p50 _ p99 _ <<<"$m"
     kill "$pid"
     wait "$pid" 2>/dev/null || true
-    n=$(sed -n 's/^requests: \([0-9]*\) total, [0-9]* started, \([0-9]*\) done, \2 succeeded.*/\1/p' "$work/h2load")
-    if [ -z "$n" ] || [ "$n" -eq 0 ]; then
-      cat "$work/h2load" >&2
-      exit 1
-    fi
-    rps=$(sed -n 's/^finished in [0-9.]*m\{0,1\}s, \([0-9.]*\) req\/s.*/\1/p' "$work/h2load")
-    read -r p50 p99 <<<"$(cut -f3 "$work/req.log" | quantiles 0.5 0.99)"
-    read -r usr_us sys_us <<<"$(awk -v u=$(((u1 - u0) * tick_us)) -v s=$(((s1 - s0) * tick_us)) \
-      -v n="$n" 'BEGIN { printf "%.2f %.2f", u / n, s / n }')"
     printf '%-5s %-8s %9.0f %7s %7s %7s %7s\n' "$round" "$gw" "$rps" "$usr_us" "$sys_us" \
       "$p50" "$p99" | tee -a "$work/runs"
   done
 done
 echo "medians over $ROUNDS rounds:"
-python3 - "$work/runs" <<'EOF'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    f = line.split()
-    rows.setdefault(f[1], []).append([float(x) for x in f[2:]])
-for gw, runs in rows.items():
-    med = [statistics.median(col) for col in zip(*runs)]
-    print(f"{'med':5s} {gw:8s} {med[0]:9.0f} {med[1]:7.2f} {med[2]:7.2f} {med[3]:7.0f} {med[4]:7.0f}")
-EOF
+print_medians "$work/runs"
