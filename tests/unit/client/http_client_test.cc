@@ -3,6 +3,7 @@
 // the collector as usual and in stress mode (the parameter), since a
 // transfer's promise and result are made from loop callbacks.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -77,6 +78,9 @@ class HttpClientTest : public ::testing::TestWithParam<bool> {
                    {"set-cookie", "a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT"},
                    {"set-cookie", "b=2"}},
                   "ok");
+    } else if (path == "/gzipped") {
+      res.respond(200, {{"content-encoding", "gzip"}, {"content-type", "text/plain"}},
+                  gzip("squeezed, then unsqueezed"));
     } else if (path == "/binary") {
       res.respond(200, {{"content-type", "application/octet-stream"}},
                   std::string("\xff\xfe\0a", 4));
@@ -96,6 +100,20 @@ class HttpClientTest : public ::testing::TestWithParam<bool> {
     } else {
       res.respond(404, {}, "not found");
     }
+  }
+
+  static std::string gzip(const std::string& text) {
+    z_stream z{};
+    deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    std::string out(deflateBound(&z, text.size()), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+    z.avail_in = static_cast<uInt>(text.size());
+    z.next_out = reinterpret_cast<Bytef*>(out.data());
+    z.avail_out = static_cast<uInt>(out.size());
+    deflate(&z, Z_FINISH);
+    out.resize(z.total_out);
+    deflateEnd(&z);
+    return out;
   }
 
   // What `src` evaluates to, printed; or "ERROR " and the error's report.
@@ -187,6 +205,8 @@ TEST_P(HttpClientTest, ResponseHeadersAndBodies) {
   EXPECT_EQ(run("(let [h (:headers (await (http/get \"{plain}/headers\")))]"
                 "  [(get h \"x-multi\") (get h \"set-cookie\")])"),
             "[\"a, b\" \"a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\\nb=2\"]");
+  // Decoded as it came: gzip (and brotli, zstd, deflate) are asked for.
+  EXPECT_EQ(run("(:body (await (http/get \"{plain}/gzipped\")))"), "\"squeezed, then unsqueezed\"");
   EXPECT_EQ(run("(let [b (:body (await (http/get \"{plain}/binary\")))] [(bytes? b) (count b)])"),
             "[true 4]");
   EXPECT_EQ(run("(try (await (http/get \"{plain}/binary\" {:as :text}))"
