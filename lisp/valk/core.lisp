@@ -528,7 +528,16 @@
 ;; returns what f returns; if f raises (or COMMIT fails), ROLLBACK, and the
 ;; error goes on. Queries of the transaction go to `tx`.
 (defn pg/transaction [db f]
-  (let [tx (await (valk.pg/acquire db))]
+  (let [p (valk.pg/acquire db)
+        tx (try
+             (await p)
+             (catch e
+               ;; Cancelled while it waited: give up the wait, or the
+               ;; connection if it came meanwhile, so the pool keeps it.
+               (if (realized? p)
+                 (try (valk.pg/release (await p)) (catch _ nil))
+                 (cancel p))
+               (throw e)))]
     (try
       (await (pg/execute tx "BEGIN"))
       (let [result (f tx)]

@@ -127,6 +127,18 @@
     (is (= 1 (count (await (pg/query db "SELECT 1 FROM items WHERE name = 'stray'")))))
     (pg/close one)))
 
+(deftest a-transaction-cancelled-while-it-waits-leaves-the-connection-to-the-pool
+  (let [one (pg/connect conninfo {:pool-size 1})
+        a (spawn (fn [] (pg/transaction one (fn [tx] (await (sleep 100)) :a))))
+        _ (await (sleep 20))
+        b (spawn (fn [] (pg/transaction one (fn [tx] :b))))]
+    (await (sleep 20))
+    (cancel b)
+    (is (= :cancelled (:type (error-data (rejection b)))))
+    (is (= :a (await a)))
+    (is (= [{:ok true}] (await (timeout 3000 (pg/query one "SELECT true AS ok")))))
+    (pg/close one)))
+
 (deftest cancelling-a-query
   (let [p (pg/query db "SELECT pg_sleep(0.2)")]
     (cancel p)
