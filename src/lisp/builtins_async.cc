@@ -131,6 +131,9 @@ Value n_await(Isolate& iso, Value* args, int argc) {
     case PromiseState::Fulfilled:
       return p->value;
     case PromiseState::Rejected:
+      if (p->value.is(Tag::Error)) {
+        iso.add_trace(static_cast<Error*>(p->value.o));
+      }
       return iso.raise(p->value);
     case PromiseState::Pending:
       break;

@@ -250,7 +250,12 @@ Error* Isolate::make_error(Value message, Value data) {
   Error* e = heap_.make<Error>(Tag::Error);
   e->message = message;
   e->data = data;
-  if (current_ != nullptr) {
+  add_trace(e);
+  return e;
+}
+
+void Isolate::add_trace(Error* e) {
+  if (current_ != nullptr && e->trace.empty()) {
     for (size_t i = current_->frames.size(); i > 0; i--) {
       const Frame& fr = current_->frames[i - 1];
       uint32_t t = fr.proto->num_params - 1;
@@ -263,7 +268,6 @@ Error* Isolate::make_error(Value message, Value data) {
       e->trace.push_back(std::move(entry));
     }
   }
-  return e;
 }
 
 std::string Isolate::describe(Value raised) {

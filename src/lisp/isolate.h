@@ -128,6 +128,10 @@ class Isolate {
   std::string describe(Value raised);
   // Makes an Error value with the current fiber's stack trace.
   Error* make_error(Value message, Value data);
+  // Gives `e` the current fiber's stack trace if it has none: an error
+  // made in a loop callback (a failed query, file or HTTP request) gets
+  // the trace of the fiber that awaits it.
+  void add_trace(Error* e);
   // An Error of :type :cancelled.
   Error* make_cancelled(std::string_view message);
   // Asks the VM to call `fn` with `args` in place of the native; returns the

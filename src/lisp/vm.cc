@@ -226,6 +226,9 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     f->resume_value = Value::nil();
     if (f->resume_error) {
       f->resume_error = false;
+      if (v.is(Tag::Error)) {
+        iso.add_trace(static_cast<Error*>(v.o));
+      }
       f->pending_error = v;
       goto do_raise;
     }

@@ -138,4 +138,18 @@
   ;; A check of the test library itself: the type is compared.
   (is (= :type-error (:type (error-data (caught (fn [] (+ 1 "x"))))))))
 
+;; An operation's error is made in a loop callback, where no fiber runs:
+;; it gets the trace of the fiber that awaits it, parked or not.
+(defn read-missing [] (await (file/read "/no/such/file")))
+(def missing (file/read "/no/such/file/either"))
+(defn await-missing [] (await missing))
+
+(deftest an-operation's-error-has-the-trace-of-its-await
+  (let [parked (error-trace (try (read-missing) (catch e e)))]
+    (is (starts-with? (first parked) "read-missing ("))
+    (is (includes? (first parked) "errors_test.lisp:")))
+  (await (sleep 10))
+  (is (realized? missing))
+  (is (starts-with? (first (error-trace (try (await-missing) (catch e e)))) "await-missing (")))
+
 (run-tests)
