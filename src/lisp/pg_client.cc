@@ -118,7 +118,10 @@ class PgConn {
       uv_poll_init_socket(loop_, poll_, fd);
       poll_->data = this;
       hold_loop(holds_loop_);
+    } else if (events == events_) {
+      return;  // uv_poll_start would cost an epoll_ctl for nothing
     }
+    events_ = events;
     uv_poll_start(poll_, events, [](uv_poll_t* p, int status, int ev) {
       static_cast<PgConn*>(p->data)->on_poll(status, ev);
     });
@@ -292,6 +295,7 @@ class PgConn {
   uv_timer_t* timer_ = nullptr;  // while connecting; freed by its close callback
   uint64_t timeout_ms_ = 0;
   int fd_ = -1;
+  int events_ = 0;  // what poll_ watches for
   bool ready_ = false;
   bool broken_ = false;
   bool leased_ = false;
