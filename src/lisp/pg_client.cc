@@ -285,7 +285,7 @@ class PgConn {
     error_ = "the connection broke: " + error;
     stop_watching();
     fail_all(error_);
-    pool_->connection_failed(this, error_);  // may delete this
+    pool_->connection_gone(this);  // may delete this
   }
 
   PgPool* pool_;
@@ -364,7 +364,7 @@ void PgPool::abandon(PgLease* l) {
 
 void PgPool::release(PgConn* conn) {
   if (!conn->unlease()) {
-    connection_failed(conn, "");
+    connection_gone(conn);
     return;
   }
   if (!conn->running()) {
@@ -395,11 +395,7 @@ void PgPool::dispatch() {
     auto c = std::make_unique<PgConn>(this, loop_);
     std::string error;
     if (!c->start(conninfo_, connect_timeout_ms_, &error)) {
-      std::deque<Waiter> failed;
-      failed.swap(waiting_);
-      for (const Waiter& w : failed) {
-        w.query != nullptr ? w.query->finished(nullptr, error) : w.lease->granted(nullptr, error);
-      }
+      fail_waiting(error);
       return;
     }
     conns_.push_back(std::move(c));
@@ -411,7 +407,8 @@ void PgPool::connection_ready(PgConn*) {
   dispatch();
 }
 
-void PgPool::connection_failed(PgConn* c, std::string error) {
+void PgPool::drop(PgConn* c) {
+  // A leased one stays until its holder releases it (it still points at it).
   if (!c->leased()) {
     auto it =
         std::find_if(conns_.begin(), conns_.end(), [c](const auto& p) { return p.get() == c; });
@@ -419,18 +416,31 @@ void PgPool::connection_failed(PgConn* c, std::string error) {
       conns_.erase(it);  // the caller uses nothing of `c` after this call
     }
   }
+}
+
+void PgPool::connection_gone(PgConn* c) {
+  drop(c);
+  dispatch();  // opens another for what waits
+}
+
+void PgPool::connection_failed(PgConn* c, std::string error) {
+  drop(c);
   // With no connection left to wait for, what waits fails now: the
   // server is down or refuses, and a client should hear it at once.
   bool any_usable =
       std::any_of(conns_.begin(), conns_.end(), [](const auto& p) { return p->usable(); });
-  if (!any_usable && !error.empty()) {
-    std::deque<Waiter> failed;
-    failed.swap(waiting_);
-    for (const Waiter& w : failed) {
-      w.query != nullptr ? w.query->finished(nullptr, error) : w.lease->granted(nullptr, error);
-    }
+  if (!any_usable) {
+    fail_waiting(error);
   } else {
     dispatch();
+  }
+}
+
+void PgPool::fail_waiting(const std::string& error) {
+  std::deque<Waiter> failed;
+  failed.swap(waiting_);  // a callback may submit anew
+  for (const Waiter& w : failed) {
+    w.query != nullptr ? w.query->finished(nullptr, error) : w.lease->granted(nullptr, error);
   }
 }
 
@@ -439,12 +449,7 @@ void PgPool::close() {
     return;
   }
   closed_ = true;
-  std::deque<Waiter> failed;
-  failed.swap(waiting_);
-  for (const Waiter& w : failed) {
-    w.query != nullptr ? w.query->finished(nullptr, "the pool was closed")
-                       : w.lease->granted(nullptr, "the pool was closed");
-  }
+  fail_waiting("the pool was closed");
   conns_.clear();  // each fails what it runs, and closes
 }
 

@@ -79,7 +79,15 @@ class PgPool : public LoopResource {
   // Gives free connections to the waiters, opening connections if needed.
   void dispatch();
   void connection_ready(PgConn* c);
-  void connection_failed(PgConn* c, std::string error);  // a copy: c may go
+  // A connection could not be made: what waits fails if no other can
+  // serve it (the server is down or refuses, and clients should hear it
+  // at once). `error` is a copy: `c` may go.
+  void connection_failed(PgConn* c, std::string error);
+  // An established connection broke or was closed: another is opened for
+  // what waits.
+  void connection_gone(PgConn* c);
+  void drop(PgConn* c);
+  void fail_waiting(const std::string& error);
 
   uv_loop_t* loop_;
   std::string conninfo_;

@@ -125,6 +125,11 @@
     (await (pg/execute one "INSERT INTO items (name) VALUES ('stray')"))
     ;; Seen from another pool: the insert was not left in an open transaction.
     (is (= 1 (count (await (pg/query db "SELECT 1 FROM items WHERE name = 'stray'")))))
+    ;; What waited behind the BEGIN runs on a new connection.
+    (let [b (pg/execute one "BEGIN")
+          q (pg/query one "SELECT 1 AS x")]
+      (await b)
+      (is (= [{:x 1}] (await q))))
     (pg/close one)))
 
 (deftest a-transaction-cancelled-while-it-waits-leaves-the-connection-to-the-pool
