@@ -24,6 +24,7 @@
 
 #include <charconv>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -274,16 +275,16 @@ bool param_of(Value v, PgParam* out) {
 
 // (pg/query target sql [params]) and pg/execute: the op, filled in, or
 // nullptr with the error in *raised.
-QueryOp* query_op(Isolate& iso, const char* fn, Value* args, int argc, Value* raised) {
+std::unique_ptr<QueryOp> query_op(Isolate& iso, const char* fn, Value* args, int argc,
+                                  Value* raised) {
   if (!args[1].is(Tag::String)) {
     *raised = iso.type_error(fn, "a string of SQL", args[1]);
     return nullptr;
   }
-  auto* op = new QueryOp();
+  auto op = std::make_unique<QueryOp>();
   op->sql = std::string(static_cast<String*>(args[1].o)->view());
   if (argc > 2 && !args[2].is_nil()) {
     if (!args[2].is(Tag::Vector)) {
-      delete op;
       *raised = iso.type_error(fn, "a vector of parameters", args[2]);
       return nullptr;
     }
@@ -301,7 +302,6 @@ QueryOp* query_op(Isolate& iso, const char* fn, Value* args, int argc, Value* ra
       return ok;
     });
     if (!ok) {
-      delete op;
       return nullptr;
     }
   }
@@ -323,10 +323,11 @@ Value run_query(Isolate& iso, const char* fn, bool want_rows, Value* args, int a
     return iso.raise_error("pg-error", std::string(fn) + ": the transaction is over");
   }
   Value raised;
-  QueryOp* op = query_op(iso, fn, args, argc, &raised);
-  if (op == nullptr) {
+  std::unique_ptr<QueryOp> owned = query_op(iso, fn, args, argc, &raised);
+  if (owned == nullptr) {
     return raised;
   }
+  QueryOp* op = owned.release();  // the isolate's until it ends (end_op)
   op->pool = p;
   op->want_rows = want_rows;
   op->fn = fn;
