@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <span>
 #include <string>
@@ -354,6 +355,25 @@ struct RequestDurations {
   static constexpr size_t kBuckets = sizeof kBoundsUs / sizeof kBoundsUs[0] + 1;
   uint64_t counts[kBuckets] = {};  // per bucket, not cumulative
   uint64_t sum_ns = 0;
+
+  // The bucket of a duration of `ns`.
+  static size_t bucket(uint64_t ns) {
+    size_t i = 0;
+    while (i < std::size(kBoundsUs) && ns > kBoundsUs[i] * 1000) {
+      ++i;
+    }
+    return i;
+  }
+  void add(uint64_t ns) {
+    counts[bucket(ns)]++;
+    sum_ns += ns;
+  }
+  void add(const RequestDurations& o) {
+    for (size_t i = 0; i < kBuckets; ++i) {
+      counts[i] += o.counts[i];
+    }
+    sum_ns += o.sum_ns;
+  }
 };
 
 class Server {

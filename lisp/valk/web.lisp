@@ -363,7 +363,8 @@
 ;; :params (keyword keys, decoded values, merged over any already there)
 ;; and :route (the pattern that matched) to the request.
 (defn router [& routes]
-  (let [routes (valk.web/flatten-routes routes)
+  (let [routes (mapv (fn [r] (assoc r :label (str (upper-case (name (:method r))) " " (:pattern r))))
+                     (valk.web/flatten-routes routes))
         root (reduce valk.web/insert {} routes)
         exact (valk.web/exact-routes routes)
         every-method (set (map :method routes))]
@@ -382,7 +383,8 @@
                        ;; An exact method hit, the usual case, without the call of pick.
                        (or (get routes method) (valk.web/pick routes method)))]
             ;; A literal route has no parameters: the (empty? names) case below.
-            ((:handler r) (assoc req :params (or (:params req) {}) :route (:pattern r)))
+            (do (web/label! (:label r))
+                ((:handler r) (assoc req :params (or (:params req) {}) :route (:pattern r))))
             (let [segs (web/path-segments path)
                   n (count segs)
                   hit (when segs (valk.web/match root segs 0 n [] method))]
@@ -390,6 +392,7 @@
                 (let [r (first hit)
                       names (:names r)
                       params (:params req)]
+                  (web/label! (:label r))
                   ((:handler r)
                    (assoc req
                           :params (cond

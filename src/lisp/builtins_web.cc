@@ -693,6 +693,16 @@ Value n_read_chunk(Isolate& iso, Value* args, int) {
   return Value::nil();
 }
 
+// (web/label! s): labels the running fiber's work with the string `s`
+// (the router: its route), for valk serve's figures by route; returns nil.
+Value n_label(Isolate& iso, Value* args, int) {
+  if (!args[0].is(Tag::String)) {
+    return iso.type_error("web/label!", "a string", args[0]);
+  }
+  iso.current()->label = args[0];
+  return Value::nil();
+}
+
 }  // namespace
 
 void register_web_natives(Isolate& iso) {
@@ -707,6 +717,7 @@ void register_web_natives(Isolate& iso) {
   iso.define_native("web/html-name?", n_html_name_p, 1, 1);
   iso.define_native("web/accepted-q", n_accepted_q, 2, 2);
   iso.define_native("web/render-html", n_render_html, 1, 1);
+  iso.define_native("web/label!", n_label, 1, 1);
 }
 
 }  // namespace valk::lisp

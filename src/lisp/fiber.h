@@ -65,6 +65,9 @@ struct Fiber : Obj {
   // and the most it may run before it raises :budget-exceeded; 0: no limit.
   uint64_t instructions = 0;
   uint64_t instruction_limit = 0;
+  // What the fiber serves, for figures by route: the router sets its
+  // route ("GET /users/:id"). nil if nothing did.
+  Value label;
 };
 
 enum class PromiseState : uint8_t { Pending, Fulfilled, Rejected };

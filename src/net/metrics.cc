@@ -38,6 +38,39 @@ void MetricsText::sample(std::string_view name, std::string_view labels, uint64_
   out_.append(name).append(labels).append(b);
 }
 
+void MetricsText::histogram(std::string_view name, std::string_view labels,
+                            const RequestDurations& d) {
+  std::string base(name);
+  std::string sep = labels.empty() ? "" : std::string(labels) + ",";
+  std::string plain = labels.empty() ? "" : "{" + std::string(labels) + "}";
+  uint64_t cumulative = 0;
+  char le[32];
+  for (size_t i = 0; i < std::size(RequestDurations::kBoundsUs); ++i) {
+    cumulative += d.counts[i];
+    snprintf(le, sizeof le, "le=\"%g\"}", RequestDurations::kBoundsUs[i] / 1e6);
+    sample(base + "_bucket", "{" + sep + le, cumulative);
+  }
+  cumulative += d.counts[RequestDurations::kBuckets - 1];
+  sample(base + "_bucket", "{" + sep + "le=\"+Inf\"}", cumulative);
+  sample(base + "_sum", plain, d.sum_ns / 1e9);
+  sample(base + "_count", plain, cumulative);
+}
+
+std::string MetricsText::label_value(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 void MetricsText::sample(std::string_view name, std::string_view labels, double value) {
   char b[40];
   snprintf(b, sizeof b, " %.9g\n", value);
@@ -146,17 +179,7 @@ void append_durations(const RequestDurations& d, MetricsText& out) {
   constexpr const char* kName = "valk_request_duration_seconds";
   out.family(kName, Type::kHistogram,
              "Time from a request's first byte read to its response's last byte written.");
-  uint64_t cumulative = 0;
-  char labels[48];
-  for (size_t i = 0; i < std::size(RequestDurations::kBoundsUs); ++i) {
-    cumulative += d.counts[i];
-    snprintf(labels, sizeof labels, "{le=\"%g\"}", RequestDurations::kBoundsUs[i] / 1e6);
-    out.sample("valk_request_duration_seconds_bucket", labels, cumulative);
-  }
-  cumulative += d.counts[RequestDurations::kBuckets - 1];
-  out.sample("valk_request_duration_seconds_bucket", "{le=\"+Inf\"}", cumulative);
-  out.sample("valk_request_duration_seconds_sum", "", d.sum_ns / 1e9);
-  out.sample("valk_request_duration_seconds_count", "", cumulative);
+  out.histogram(kName, "", d);
 }
 
 // Fields of /proc/self/stat after the command name: state is field 3.

@@ -24,6 +24,12 @@ class MetricsText {
   // A sample of the family last begun; `labels` is "" or `{name="value"}`.
   void sample(std::string_view name, std::string_view labels, uint64_t value);
   void sample(std::string_view name, std::string_view labels, double value);
+  // The _bucket, _sum and _count samples of histogram `name` (its family
+  // begun), with `labels` ("" or `name="value",...` without braces) on
+  // each.
+  void histogram(std::string_view name, std::string_view labels, const RequestDurations& d);
+  // `v` escaped for a label's value: backslash, quote and newline.
+  static std::string label_value(std::string_view v);
   // A family of one sample without labels.
   void counter(std::string_view name, std::string_view help, uint64_t value);
   void gauge(std::string_view name, std::string_view help, uint64_t value);

@@ -235,11 +235,7 @@ void Reactor::apply_local() {
 // ---- request durations ------------------------------------------------------
 
 void Reactor::record_duration(uint64_t ns) {
-  size_t i = 0;
-  while (i < std::size(RequestDurations::kBoundsUs) && ns > RequestDurations::kBoundsUs[i] * 1000) {
-    ++i;
-  }
-  duration_counts_[i].fetch_add(1, std::memory_order_relaxed);
+  duration_counts_[RequestDurations::bucket(ns)].fetch_add(1, std::memory_order_relaxed);
   duration_sum_ns_.fetch_add(ns, std::memory_order_relaxed);
 }
 

@@ -74,6 +74,11 @@ bool App::start(AppSetup setup, std::string* error) {
       return false;
     }
   }
+  if (c.metrics) {
+    for (const auto& w : workers_) {
+      w->count_routes();
+    }
+  }
   return true;
 }
 
@@ -236,6 +241,34 @@ void App::append_metrics(net::MetricsText& out) const {
               sum.heap_allocated_bytes);
   out.counter("valk_lisp_collections_total", "Garbage collections of the Lisp heaps.",
               sum.collections);
+  append_route_metrics(out);
+}
+
+void App::append_route_metrics(net::MetricsText& out) const {
+  std::map<std::string, RouteStats> routes;
+  for (const auto& w : workers_) {
+    for (const auto& [route, stats] : w->route_stats()) {
+      routes[route].add(stats);
+    }
+  }
+  using Type = net::MetricsText::Type;
+  out.family("valk_route_requests_total", Type::kCounter,
+             "Requests answered by each route of the router, by status class.");
+  for (const auto& [route, stats] : routes) {
+    std::string label = "{route=\"" + net::MetricsText::label_value(route) + "\",code=\"";
+    for (int c = 0; c < 5; ++c) {
+      if (stats.by_class[c] != 0) {
+        out.sample("valk_route_requests_total", label + std::to_string(c + 1) + "xx\"}",
+                   stats.by_class[c]);
+      }
+    }
+  }
+  out.family("valk_route_handler_seconds", Type::kHistogram,
+             "Time from a request's hand-over to its worker to its response, by route.");
+  for (const auto& [route, stats] : routes) {
+    out.histogram("valk_route_handler_seconds",
+                  "route=\"" + net::MetricsText::label_value(route) + "\"", stats.durations);
+  }
 }
 
 void App::stop() {

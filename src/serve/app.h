@@ -65,6 +65,9 @@ class App {
   // The workers' figures in Prometheus' format: requests they answered
   // 500 or 503, requests they hold, their heaps. Any thread.
   void append_metrics(net::MetricsText& out) const;
+  // valk_route_requests_total and valk_route_handler_seconds: the workers'
+  // figures by route (kept with :metrics).
+  void append_route_metrics(net::MetricsText& out) const;
   // Stops the workers after the requests they hold are answered.
   void stop();
   // Sends the workers' error lines to `server`'s error log from now on

@@ -59,6 +59,7 @@ struct Worker::InFlight {
   }
   uint32_t promise_slot = kNoSlot;  // the handler's fiber, then the stream writer's
   uint64_t deadline_ms = kNoDeadline;
+  uint64_t started_ns = 0;  // when counting routes: uv_hrtime() at hand-over
   // Nothing more may be sent: a response went out (an error, or the end of
   // a stream), or the client is gone.
   bool answered = false;
@@ -598,6 +599,9 @@ void Worker::begin(std::unique_ptr<HttpRequest> request) {
   f->request = std::move(request);
   lisp::Fiber* fiber = iso.spawn_call(iso.rooted(app_slot_), &req, 1);
   f->deadline_ms = uv_now(iso.loop()) + deadline_ms_;
+  if (count_routes_.load(std::memory_order_relaxed)) {
+    f->started_ns = uv_hrtime();
+  }
   fiber->deadline_ms = f->deadline_ms;
   fiber->instruction_limit = instruction_budget_;
   InFlight& ref = *f;
@@ -642,6 +646,7 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
     HttpResponse resp;
     std::string error;
     if (read_response(*keys_, *header_cache_, p->value, &resp, &error)) {
+      count_route(*f, p, resp.status);
       if (!resp.stream_fn.is_nil()) {
         Headers headers = resp.shared_headers != nullptr ? resp.shared_headers->headers()
                                                          : std::move(resp.headers);
@@ -655,6 +660,7 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
     }
     log(LogLevel::kError, "request " + f->request_id() + ": " + error);
     errors_.fetch_add(1, std::memory_order_relaxed);
+    count_route(*f, p, 500);
     respond_text(responder, 500, "Internal Server Error (request " + f->request_id() + ")\n",
                  request_id());
     return;
@@ -670,6 +676,7 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
   bool over_budget = identical(type, iso_->heap().keyword("budget-exceeded"));
   if (over_budget || identical(type, iso_->heap().keyword("deadline-exceeded"))) {
     (over_budget ? over_budget_ : over_deadline_).fetch_add(1, std::memory_order_relaxed);
+    count_route(*f, p, 503);
     log(LogLevel::kWarn, "request " + f->request_id() + " " + f->request->line() +
                              " ran past its " + (over_budget ? "instruction budget" : "deadline"));
     respond_text(
@@ -681,6 +688,7 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
   log(LogLevel::kError,
       "request " + f->request_id() + " " + f->request->line() + ": " + iso_->describe(raised));
   errors_.fetch_add(1, std::memory_order_relaxed);
+  count_route(*f, p, 500);
   respond_text(responder, 500, "Internal Server Error (request " + f->request_id() + ")\n",
                request_id());
 }
@@ -865,6 +873,7 @@ void Worker::sweep_deadlines() {
       // finally blocks run.
       f->answered = true;
       over_deadline_.fetch_add(1, std::memory_order_relaxed);
+      count_route(*f, static_cast<lisp::Promise*>(iso_->rooted(f->promise_slot).o), 503);
       log(LogLevel::kWarn, "request " + f->request_id() + " ran past its deadline");
       respond_text(
           f->request->responder, 503,
@@ -879,6 +888,27 @@ void Worker::sweep_deadlines() {
   heap_page_bytes_.store(heap.bytes_in_pages, std::memory_order_relaxed);
   heap_allocated_bytes_.store(heap.bytes_allocated_total, std::memory_order_relaxed);
   collections_.store(heap.collections, std::memory_order_relaxed);
+  if (count_routes_.load(std::memory_order_relaxed)) {
+    std::lock_guard<std::mutex> lock(routes_mu_);
+    routes_published_ = std::map<std::string, RouteStats>(routes_.begin(), routes_.end());
+  }
+}
+
+void Worker::count_route(const InFlight& f, lisp::Promise* result, int status) {
+  if (!count_routes_.load(std::memory_order_relaxed) || result->fiber == nullptr ||
+      !result->fiber->label.is(Tag::String)) {
+    return;
+  }
+  RouteStats& r = routes_[std::string(static_cast<lisp::String*>(result->fiber->label.o)->view())];
+  if (status >= 100 && status < 600) {
+    r.by_class[status / 100 - 1]++;
+  }
+  r.durations.add(uv_hrtime() - f.started_ns);
+}
+
+std::map<std::string, RouteStats> Worker::route_stats() const {
+  std::lock_guard<std::mutex> lock(routes_mu_);
+  return routes_published_;
 }
 
 WorkerStats Worker::stats() const {

@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -130,6 +131,21 @@ struct WorkerStats {
   }
 };
 
+// What one route (the router's label of a request's fiber, "GET
+// /users/:id") answered, by status class, and how long its handlers took
+// from the request's hand-over to the response (its head, if streamed).
+struct RouteStats {
+  uint64_t by_class[5] = {};  // 1xx .. 5xx
+  RequestDurations durations;
+
+  void add(const RouteStats& o) {
+    for (size_t i = 0; i < 5; ++i) {
+      by_class[i] += o.by_class[i];
+    }
+    durations.add(o.durations);
+  }
+};
+
 class Worker {
  public:
   explicit Worker(WorkerOptions options);
@@ -175,6 +191,11 @@ class Worker {
   uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
   // A snapshot. Any thread.
   WorkerStats stats() const;
+  // Keeps figures by route from now on (with --metrics). Any thread.
+  void count_routes() { count_routes_.store(true, std::memory_order_relaxed); }
+  // The figures by route as of the last deadline sweep (every 100 ms). Any
+  // thread.
+  std::map<std::string, RouteStats> route_stats() const;
 
   static constexpr uint64_t kStreamHighWater = 64 * 1024;
   static constexpr uint64_t kStreamLowWater = 16 * 1024;
@@ -189,6 +210,9 @@ class Worker {
   void drain_inbox();
   void begin(std::unique_ptr<HttpRequest> request);
   void finish(uint64_t id, lisp::Promise* result);
+  // Counts an answer of `status` to `f` under its fiber's route, if
+  // counting and the fiber has one.
+  void count_route(const InFlight& f, lisp::Promise* result, int status);
   void finish_stream(std::unique_ptr<InFlight> f, lisp::Promise* result);
   // Sends the head of a streamed response and starts its writer fiber.
   void start_stream(std::unique_ptr<InFlight> f, int status, Headers headers, lisp::Value fn);
@@ -221,6 +245,10 @@ class Worker {
   std::thread thread_;
   // Sized by the config, so made once the app has loaded.
   std::unique_ptr<net::MpscQueue<std::unique_ptr<WorkerMessage>>> inbox_;
+  std::atomic<bool> count_routes_{false};
+  std::unordered_map<std::string, RouteStats> routes_;  // worker thread
+  mutable std::mutex routes_mu_;
+  std::map<std::string, RouteStats> routes_published_;  // under routes_mu_
   std::atomic<uint64_t> rejected_{0};
   std::atomic<uint64_t> errors_{0};
   std::atomic<uint64_t> over_deadline_{0};

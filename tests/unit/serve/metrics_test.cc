@@ -103,6 +103,46 @@ TEST(ServeMetrics, CountRequestsErrorsTimeoutsAndDurations) {
   EXPECT_NE(m.find("valk_build_info{version=\""), std::string::npos);
 }
 
+const char* kRoutedApp = R"(
+(import "valk/web")
+(def app
+  (router
+    (GET "/users/:id" (fn [req] (text (get-in req [:params :id]))))
+    (POST "/users" (fn [req] (error "no")))
+    (GET "/slow" (fn [req] (await (sleep 30)) (text "slow")))
+    (GET "/quo\"te" (fn [req] (text "q")))))
+(serve app {:port 0 :threads 2})
+)";
+
+// Each request is counted under the router's route that answered it, by
+// status class, with its handler's time.
+TEST(ServeMetrics, FiguresByRoute) {
+  ServeProcess s({"--metrics", "0", write_app("routes_app.lisp", kRoutedApp)});
+  ASSERT_NE(s.port(), 0) << s.output();
+  for (const char* path : {"/users/1", "/users/2", "/users/3", "/slow", "/quo%22te"}) {
+    EXPECT_EQ(curl_get(s.url(path), CURL_HTTP_VERSION_1_1).status, 200) << path;
+  }
+  EXPECT_EQ(curl_do(s.url("/users"), [](CURL* c) { curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x"); })
+                .status,
+            500);
+  EXPECT_EQ(curl_get(s.url("/nowhere"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).status, 404);
+  std::string text;
+  // Published with the workers' 100 ms sweep.
+  ASSERT_TRUE(eventually([&] {
+    text = scrape(s);
+    return sample(text, "valk_route_requests_total{route=\"GET /users/:id\",code=\"2xx\"}") == 3;
+  })) << text;
+  EXPECT_EQ(sample(text, "valk_route_requests_total{route=\"POST /users\",code=\"5xx\"}"), 1);
+  EXPECT_EQ(sample(text, "valk_route_requests_total{route=\"GET /quo\\\"te\",code=\"2xx\"}"), 1)
+      << text;
+  EXPECT_EQ(text.find("/nowhere"), std::string::npos);
+  EXPECT_EQ(sample(text, "valk_route_handler_seconds_count{route=\"GET /users/:id\"}"), 3);
+  // The slow route's 30 ms fall past the 25 ms bucket.
+  EXPECT_EQ(sample(text, "valk_route_handler_seconds_bucket{route=\"GET /slow\",le=\"0.025\"}"), 0);
+  EXPECT_EQ(sample(text, "valk_route_handler_seconds_bucket{route=\"GET /slow\",le=\"+Inf\"}"), 1);
+  EXPECT_GE(sample(text, "valk_route_handler_seconds_sum{route=\"GET /slow\"}"), 0.03);
+}
+
 TEST(ServeMetrics, GaugesShowParkedHandlersAndOpenConnections) {
   ServeProcess s({"--metrics", "0", write_app("metrics_gauges.lisp", kApp)});
   ASSERT_NE(s.metrics_port(), 0) << s.output();
