@@ -68,6 +68,11 @@ struct Fiber : Obj {
   // What the fiber serves, for figures by route: the router sets its
   // route ("GET /users/:id"). nil if nothing did.
   Value label;
+  // The promise it last parked on.
+  Promise* waiting_on = nullptr;
+  // Tells fibers apart for as long as the isolate lives (addresses are
+  // reused): an operation notes the serial of the fiber that started it.
+  uint64_t serial = 0;
 };
 
 enum class PromiseState : uint8_t { Pending, Fulfilled, Rejected };

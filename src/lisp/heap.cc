@@ -408,6 +408,7 @@ void Heap::trace(Obj* o, Tracer& t) {
       }
       t.mark(f->result);
       t.mark(f->label);
+      t.mark(f->waiting_on);
       t.mark(f->resume_value);
       t.mark(f->pending_error);
       t.mark(f->tail_fn);

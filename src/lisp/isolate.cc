@@ -120,6 +120,7 @@ HttpClient& Isolate::http_client() {
 Promise* Isolate::begin_op(PendingOp* op) {
   Promise* p = make_promise();
   op->promise = p;
+  op->owner = current_ != nullptr ? current_->serial : 0;
   p->op = op;
   link_op(op);
   return p;
@@ -363,6 +364,7 @@ Closure* Isolate::trampoline(uint32_t argc) {
 Fiber* Isolate::new_fiber(Value fn, const Value* args, size_t n) {
   Closure* t = trampoline(static_cast<uint32_t>(n));
   Fiber* f = heap_.make<Fiber>(Tag::Fiber);
+  f->serial = ++fiber_serial_;
   f->result = make_promise();
   f->result->fiber = f;
   size_t need = std::max<size_t>(16, n + 10);
@@ -459,6 +461,7 @@ Value Isolate::park_on(Promise* p) {
   }
   f->wait_gen++;
   p->reactions.push_back(Reaction{f, ReactionKind::ResumeFiber, 0, f->wait_gen});
+  f->waiting_on = p;
   f->state = FiberState::Parked;
   return Value::sentinel(Tag::Park);
 }
@@ -489,6 +492,16 @@ void Isolate::cancel(Promise* p) {
     f->resume_value = val(e);
     f->state = FiberState::Ready;
     enqueue(f);
+    // An operation the fiber started and alone awaits goes with it: a
+    // handler whose client left stops its outgoing request or query.
+    Promise* w = f->waiting_on;
+    if (w != nullptr && w->state == PromiseState::Pending && w->op != nullptr &&
+        w->op->owner == f->serial &&
+        std::all_of(w->reactions.begin(), w->reactions.end(), [f](const Reaction& r) {
+          return r.kind == ReactionKind::ResumeFiber && r.target == f;
+        })) {
+      w->op->cancel();
+    }
   } else if (f->state != FiberState::Done) {
     f->cancel_requested = true;
   }

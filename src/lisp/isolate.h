@@ -29,6 +29,9 @@ struct PendingOp {
   // Stops the operation; its promise is rejected with a cancellation error.
   virtual void cancel() = 0;
   Promise* promise = nullptr;
+  // The serial of the fiber that started it (Isolate::begin_op), 0 if none:
+  // cancelling that fiber while it alone awaits the operation cancels it.
+  uint64_t owner = 0;
   PendingOp* prev = nullptr;
   PendingOp* next = nullptr;
 };
@@ -262,6 +265,7 @@ class Isolate {
   size_t spare_slots_ = 0;    // the stack slots of spare_stacks_, in all
   PendingOp* ops_ = nullptr;  // intrusive list of pending operations
   uint64_t gensym_counter_ = 0;
+  uint64_t fiber_serial_ = 0;
   uint64_t work_since_poll_ = 0;
   std::function<void()> before_block_;
   std::unique_ptr<HttpClient> http_client_;

@@ -308,6 +308,32 @@ TEST_P(HttpClientTest, CancellingAbortsTheTransfer) {
   EXPECT_TRUE(eventually([&] { return cancelled_.load() == 1; }));
 }
 
+// A fiber cancelled while it awaits a request it made, alone, takes the
+// request with it; a request another fiber made, or another awaits too,
+// goes on.
+TEST_P(HttpClientTest, ACancelledFiberTakesItsOwnRequestWithIt) {
+  EXPECT_EQ(run("(def f (spawn (fn [] (await (http/get \"{plain}/hold\")))))"), "f");
+  wait_held(iso_, 1);
+  EXPECT_EQ(run("(cancel f) (:type (error-data (try (await f) (catch e e))))"), ":cancelled");
+  EXPECT_TRUE(eventually([&] { return cancelled_.load() == 1; }));
+  // Made by another fiber (the top level).
+  EXPECT_EQ(run("(def p (http/get \"{plain}/hold\")) (def g (spawn (fn [] (await p)))) :ok"),
+            ":ok");
+  wait_held(iso_, 2);
+  // Awaited by another fiber too.
+  EXPECT_EQ(run("(def shared (atom nil))"
+                "(def h (spawn (fn [] (let [q (http/get \"{plain}/hold\")]"
+                "                       (reset! shared q)"
+                "                       (await q)))))"
+                "(await (sleep 10))"
+                "(def k (spawn (fn [] (await @shared)))) :ok"),
+            ":ok");
+  wait_held(iso_, 3);
+  EXPECT_EQ(run("(cancel g) (cancel h) (await (sleep 100)) [(realized? p) (realized? @shared)]"),
+            "[false false]");
+  EXPECT_EQ(cancelled_.load(), 1);
+}
+
 TEST_P(HttpClientTest, AnIsolateEndsWithTransfersInFlight) {
   auto iso = std::make_unique<Isolate>(options(GetParam()));
   EvalResult r = iso->eval_string(

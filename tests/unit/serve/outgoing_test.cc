@@ -39,6 +39,7 @@ class Upstream {
             return;
           }
           slow_seen_++;
+          req.on_cancel([this] { slow_cancelled_++; });
           std::lock_guard<std::mutex> lock(mu_);
           later_.emplace_back([res] {
             std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -53,10 +54,12 @@ class Upstream {
   }
   std::string url() const { return server_.url(""); }
   int slow_seen() const { return slow_seen_.load(); }
+  int slow_cancelled() const { return slow_cancelled_.load(); }
 
  private:
   TestServer server_;
   std::atomic<int> slow_seen_{0};
+  std::atomic<int> slow_cancelled_{0};
   std::mutex mu_;
   std::vector<std::thread> later_;
 };
@@ -80,7 +83,7 @@ TEST_F(OutgoingTest, AnswersPassThroughOnEveryProtocol) {
   EXPECT_EQ(curl_get(app_->url("/slow-via"), CURL_HTTP_VERSION_1_1).body, "slow");
 }
 
-TEST_F(OutgoingTest, AClientThatLeavesWhileItsHandlerAwaitsHarmsNoOne) {
+TEST_F(OutgoingTest, AClientThatLeavesTakesItsHandlersRequestWithIt) {
   ASSERT_NE(app_->port(), 0) << app_->output();
   for (int i = 0; i < 5; i++) {
     CurlResult gone = curl_do(app_->url("/slow-via"), [](CURL* c) {
@@ -89,8 +92,10 @@ TEST_F(OutgoingTest, AClientThatLeavesWhileItsHandlerAwaitsHarmsNoOne) {
     EXPECT_EQ(gone.code, CURLE_OPERATION_TIMEDOUT);
   }
   EXPECT_TRUE(eventually([&] { return upstream_.slow_seen() == 5; }));
-  // The transfers the cancelled handlers started end on their own.
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // Each handler's fiber is cancelled, and the request it alone awaited
+  // with it: the upstream sees its clients go.
+  EXPECT_TRUE(eventually([&] { return upstream_.slow_cancelled() == 5; }))
+      << upstream_.slow_cancelled();
   EXPECT_EQ(curl_get(app_->url("/via"), CURL_HTTP_VERSION_1_1).body, "fast");
   EXPECT_EQ(app_->output().find("ERROR"), std::string::npos) << app_->output();
 }
