@@ -33,6 +33,8 @@ struct TimerOp : PendingOp {
   Isolate* iso;
   uv_timer_t timer;
   bool rejects;
+  // A `timeout`'s: the operation's promise it bounds, if it bounds one.
+  Promise* guarded = nullptr;
 
   void finish() {
     iso->unlink_op(this);
@@ -49,12 +51,32 @@ struct TimerOp : PendingOp {
   }
 };
 
+// A `timeout` ran out: the operation behind `p`, if the fiber that called
+// `timeout` started it and nothing but the timeout's own reactions waits
+// on it, is cancelled (`(timeout 100 (http/get url))` stops the request).
+void cancel_if_abandoned(Promise* p, uint64_t owner) {
+  if (p == nullptr || p->state != PromiseState::Pending || p->op == nullptr || owner == 0 ||
+      p->op->owner != owner) {
+    return;
+  }
+  for (const Reaction& r : p->reactions) {
+    if (r.kind != ReactionKind::Race && r.kind != ReactionKind::CancelOp) {
+      return;
+    }
+    if (static_cast<Promise*>(r.target)->state == PromiseState::Pending) {
+      return;  // a race or timeout of someone else's, still waiting
+    }
+  }
+  p->op->cancel();
+}
+
 Promise* start_timer(Isolate& iso, int64_t ms, bool rejects) {
   Promise* p = iso.make_promise();
   auto* op = new TimerOp();
   op->iso = &iso;
   op->promise = p;
   op->rejects = rejects;
+  op->owner = iso.current() != nullptr ? iso.current()->serial : 0;
   p->op = op;
   iso.link_op(op);
   uv_timer_init(iso.loop(), &op->timer);
@@ -66,11 +88,14 @@ Promise* start_timer(Isolate& iso, int64_t ms, bool rejects) {
         Isolate& iso = *op->iso;
         Promise* p = op->promise;
         bool rejects = op->rejects;
+        Promise* guarded = op->guarded;
+        uint64_t owner = op->owner;
         op->finish();
         if (rejects) {
           Heap& h = iso.heap();
           Value data[2] = {h.keyword("type"), h.keyword("timeout")};
           iso.reject(p, val(iso.make_error(h.string("timed out"), map_from(h, data, 1))));
+          cancel_if_abandoned(guarded, owner);
         } else {
           iso.resolve(p, Value::nil());
         }
@@ -213,6 +238,11 @@ Value n_timeout(Isolate& iso, Value* args, int argc) {
     return val(target);
   }
   Promise* timer = start_timer(iso, ms, true);
+  if (p->op != nullptr) {
+    // Alive while the timer runs: linked with its operation until it
+    // settles, and then the timer is cancelled (below).
+    static_cast<TimerOp*>(timer->op)->guarded = p;
+  }
   p->reactions.push_back(Reaction{target, ReactionKind::Race, 0, 0});
   timer->reactions.push_back(Reaction{target, ReactionKind::Race, 0, 0});
   // When `p` wins, the timer is stopped so it does not linger.

@@ -334,6 +334,24 @@ TEST_P(HttpClientTest, ACancelledFiberTakesItsOwnRequestWithIt) {
   EXPECT_EQ(cancelled_.load(), 1);
 }
 
+// A timeout around a request the fiber made, and nothing else awaits,
+// stops the request when it runs out.
+TEST_P(HttpClientTest, ATimeoutStopsTheRequestItBounds) {
+  EXPECT_EQ(run("(try (await (timeout 500 (http/get \"{plain}/hold\")))"
+                "  (catch e (:type (error-data e))))"),
+            ":timeout");
+  EXPECT_EQ(held_.load(), 1);  // it had reached the server (the timeout is ample)
+  EXPECT_TRUE(eventually([&] { return cancelled_.load() == 1; }));
+  // Awaited elsewhere too, it goes on.
+  EXPECT_EQ(run("(def p (http/get \"{plain}/hold\"))"
+                "(def f (spawn (fn [] (await p))))"
+                "(try (await (timeout 100 p)) (catch e (:type (error-data e))))"),
+            ":timeout");
+  run("(await (sleep 100))");
+  EXPECT_EQ(run("(realized? p)"), "false");
+  EXPECT_EQ(cancelled_.load(), 1);
+}
+
 TEST_P(HttpClientTest, AnIsolateEndsWithTransfersInFlight) {
   auto iso = std::make_unique<Isolate>(options(GetParam()));
   EvalResult r = iso->eval_string(
