@@ -2,7 +2,9 @@
 # PostgreSQL queries per second from one valk isolate beside pgbench, the
 # server's own client, on a throwaway server (tests/pg/postgres.sh): both
 # with CONNS (4) connections kept busy for DURATION (5) s running
-# `SELECT $1::int`, valk from FIBERS (64) fibers over a pool of CONNS.
+# `SELECT $1::int` (prepared: pgbench -M prepared; valk prepares each
+# statement once per connection), valk from FIBERS (64) fibers over a
+# pool of CONNS.
 # Rounds (ROUNDS, 3) alternate the two; per run: queries/s, and for valk
 # its CPU per query (user and system µs). Clients on CPU 0; the server's
 # processes where the kernel puts them.
@@ -15,7 +17,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-4}
 FIBERS=${FIBERS:-64}
 DURATION=${DURATION:-5}
-usage() { sed -n '2,9s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,11s/^# \{0,1\}//p' "$0"; }
 case ${1:-} in
   -h | --help) usage && exit 0 ;;
   "") usage >&2 && exit 2 ;;
@@ -47,7 +49,7 @@ for round in $(seq "$ROUNDS"); do
   awk -v n="$n" -v d="$DURATION" -v u="$u" -v s="$s" -v r="$round" \
     'BEGIN { printf "%-5s %-8s %9.0f %7.2f %7.2f\n", r, "valk", n / d, u * 1e6 / n, s * 1e6 / n }' |
     tee -a "$work/runs"
-  tps=$(taskset -c 0 "$pgbench" -n -M extended -c "$CONNS" -j 1 -T "$DURATION" -f "$work/select.sql" \
+  tps=$(taskset -c 0 "$pgbench" -n -M prepared -c "$CONNS" -j 1 -T "$DURATION" -f "$work/select.sql" \
     "$conninfo" 2>/dev/null | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
   printf '%-5s %-8s %9.0f %7s %7s\n' "$round" pgbench "$tps" - - | tee -a "$work/runs"
 done

@@ -2,9 +2,16 @@
 
 #include <algorithm>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <utility>
 
 namespace valk::lisp {
+
+namespace {
+// Statements a connection keeps prepared; further ones are sent whole.
+constexpr size_t kMaxStatements = 256;
+}  // namespace
 
 // One libpq connection and the poll handle on its socket.
 class PgConn {
@@ -60,6 +67,33 @@ class PgConn {
     running_ = true;
     hold_loop(true);
     current_ = q;
+    retried_ = false;
+    start(q);
+  }
+
+  // Sends `q`: its prepared statement, or its PREPARE first.
+  void start(PgQuery* q) {
+    if (auto it = statements_.find(q->sql); it != statements_.end()) {
+      send(q, it->second.c_str());
+    } else if (statements_.size() < kMaxStatements) {
+      // Prepared once per connection, then only executed: the server
+      // parses and plans it no more.
+      preparing_ = "valk_" + std::to_string(++statements_made_);
+      preparing_sql_ = q->sql;
+      if (PQsendPrepare(pg_, preparing_.c_str(), q->sql.c_str(), 0, nullptr) == 0) {
+        preparing_.clear();
+        refused();
+        return;
+      }
+      flush();
+    } else {
+      send(q, nullptr);
+    }
+  }
+
+  // Sends `q`'s execution: of the prepared statement `name`, or of its SQL
+  // (name null).
+  void send(PgQuery* q, const char* name) {
     std::vector<const char*> values;
     std::vector<int> lengths;
     std::vector<int> formats;
@@ -68,19 +102,27 @@ class PgConn {
       lengths.push_back(static_cast<int>(p.value.size()));
       formats.push_back(p.binary ? 1 : 0);
     }
-    if (PQsendQueryParams(pg_, q->sql.c_str(), static_cast<int>(values.size()), nullptr,
-                          values.data(), lengths.data(), formats.data(), 0) == 0) {
-      // Refused before anything was sent (a bad connection, too many
-      // parameters): the query fails; the connection too if it is gone.
-      std::string why = PQerrorMessage(pg_);
-      if (PQstatus(pg_) == CONNECTION_BAD) {
-        fail(why);
-        return;
-      }
-      finish_current(nullptr, why);
+    int n = static_cast<int>(values.size());
+    int sent = name != nullptr ? PQsendQueryPrepared(pg_, name, n, values.data(), lengths.data(),
+                                                     formats.data(), 0)
+                               : PQsendQueryParams(pg_, q->sql.c_str(), n, nullptr, values.data(),
+                                                   lengths.data(), formats.data(), 0);
+    if (sent == 0) {
+      refused();
       return;
     }
     flush();
+  }
+
+  // libpq refused to send (a bad connection, too many parameters): the
+  // query fails; the connection too if it is gone.
+  void refused() {
+    std::string why = PQerrorMessage(pg_);
+    if (PQstatus(pg_) == CONNECTION_BAD) {
+      fail(why);
+      return;
+    }
+    finish_current(nullptr, why);
   }
 
   void abandon(PgQuery* q) {
@@ -230,6 +272,19 @@ class PgConn {
       if (r == nullptr) {
         PGresult* last = last_;
         last_ = nullptr;
+        if (!preparing_.empty()) {
+          prepared(last);
+          return;
+        }
+        if (stale_statement(last) && current_ != nullptr && !retried_ &&
+            PQtransactionStatus(pg_) == PQTRANS_IDLE) {
+          // Prepared afresh and run again, once, where no transaction
+          // was aborted by the failure.
+          PQclear(last);
+          retried_ = true;
+          start(current_);
+          return;
+        }
         finish_current(last, "");
         return;
       }
@@ -237,6 +292,38 @@ class PgConn {
       PQclear(last_);
       last_ = r;
     }
+  }
+
+  // The PREPARE of the running query ended with `result`: on success the
+  // statement is kept and executed; on failure (a syntax error) that
+  // result is the query's outcome.
+  void prepared(PGresult* result) {
+    std::string name = std::move(preparing_);
+    preparing_.clear();
+    if (PQresultStatus(result) != PGRES_COMMAND_OK) {
+      finish_current(result, "");
+      return;
+    }
+    PQclear(result);
+    statements_[preparing_sql_] = name;
+    if (current_ == nullptr) {
+      finish_current(nullptr, "");  // abandoned meanwhile
+      return;
+    }
+    send(current_, statements_[preparing_sql_].c_str());
+  }
+
+  // Whether `result` says a kept statement is stale: the server no longer
+  // has it (DISCARD ALL: 26000), or its plan no longer fits its tables
+  // (0A000). Then every kept statement is forgotten, to be prepared afresh.
+  bool stale_statement(PGresult* result) {
+    const char* code = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    if (code == nullptr ||
+        (std::string_view(code) != "26000" && std::string_view(code) != "0A000")) {
+      return false;
+    }
+    statements_.clear();
+    return true;
   }
 
   // Reports the running query's outcome, then runs the next.
@@ -303,6 +390,13 @@ class PgConn {
   bool holds_loop_ = true;
   PgQuery* current_ = nullptr;  // null while running if abandoned
   PGresult* last_ = nullptr;
+  // Statements prepared on this connection, by SQL; the one being
+  // prepared for the running query, if any.
+  std::unordered_map<std::string, std::string> statements_;
+  uint64_t statements_made_ = 0;  // names them: valk_1, valk_2, ...
+  std::string preparing_;
+  std::string preparing_sql_;
+  bool retried_ = false;        // the running query was run again once
   std::deque<PgQuery*> queue_;  // a leased connection's next queries
   std::string error_;
 };

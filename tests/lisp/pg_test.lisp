@@ -144,6 +144,21 @@
     (is (= [{:ok true}] (await (timeout 3000 (pg/query one "SELECT true AS ok")))))
     (pg/close one)))
 
+(deftest statements-are-prepared-and-prepared-again-when-stale
+  (let [one (pg/connect conninfo {:pool-size 1})]
+    (await (pg/execute one "CREATE TABLE shape (a int)"))
+    (await (pg/execute one "INSERT INTO shape VALUES (1)"))
+    (is (= [{:a 1}] (await (pg/query one "SELECT * FROM shape"))))
+    (is (= 1 (count (await (pg/query one "SELECT 1 FROM pg_prepared_statements
+                                          WHERE statement = 'SELECT * FROM shape'")))))
+    ;; The kept plan no longer fits the table (0A000): prepared again.
+    (await (pg/execute one "ALTER TABLE shape ADD COLUMN b int"))
+    (is (= [{:a 1 :b nil}] (await (pg/query one "SELECT * FROM shape"))))
+    ;; The server forgot them all (26000): prepared again.
+    (await (pg/execute one "DISCARD ALL"))
+    (is (= [{:a 1 :b nil}] (await (pg/query one "SELECT * FROM shape"))))
+    (pg/close one)))
+
 (deftest cancelling-a-query
   (let [p (pg/query db "SELECT pg_sleep(0.2)")]
     (cancel p)
