@@ -337,14 +337,21 @@ TEST_P(HttpClientTest, ACancelledFiberTakesItsOwnRequestWithIt) {
 // A timeout around a request the fiber made, and nothing else awaits,
 // stops the request when it runs out.
 TEST_P(HttpClientTest, ATimeoutStopsTheRequestItBounds) {
-  EXPECT_EQ(run("(try (await (timeout 500 (http/get \"{plain}/hold\")))"
-                "  (catch e (:type (error-data e))))"),
-            ":timeout");
-  EXPECT_EQ(held_.load(), 1);  // it had reached the server (the timeout is ample)
+  // The fiber makes the request, waits until the test has seen it reach
+  // the server, then bounds it with a short timeout.
+  EXPECT_EQ(run("(def reached (atom false))"
+                "(def f (spawn (fn [] (let [p (http/get \"{plain}/hold\")]"
+                "                       (loop [] (when-not @reached (await (sleep 5)) (recur)))"
+                "                       (try (await (timeout 20 p))"
+                "                         (catch e (:type (error-data e))))))))"
+                ":ok"),
+            ":ok");
+  wait_held(iso_, 1);
+  EXPECT_EQ(run("(reset! reached true) (await f)"), ":timeout");
   EXPECT_TRUE(eventually([&] { return cancelled_.load() == 1; }));
   // Awaited elsewhere too, it goes on.
   EXPECT_EQ(run("(def p (http/get \"{plain}/hold\"))"
-                "(def f (spawn (fn [] (await p))))"
+                "(def g (spawn (fn [] (await p))))"
                 "(try (await (timeout 100 p)) (catch e (:type (error-data e))))"),
             ":timeout");
   run("(await (sleep 100))");
