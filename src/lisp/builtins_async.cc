@@ -51,25 +51,6 @@ struct TimerOp : PendingOp {
   }
 };
 
-// A `timeout` ran out: the operation behind `p`, if the fiber that called
-// `timeout` started it and nothing but the timeout's own reactions waits
-// on it, is cancelled (`(timeout 100 (http/get url))` stops the request).
-void cancel_if_abandoned(Promise* p, uint64_t owner) {
-  if (p == nullptr || p->state != PromiseState::Pending || p->op == nullptr || owner == 0 ||
-      p->op->owner != owner) {
-    return;
-  }
-  for (const Reaction& r : p->reactions) {
-    if (r.kind != ReactionKind::Race && r.kind != ReactionKind::CancelOp) {
-      return;
-    }
-    if (static_cast<Promise*>(r.target)->state == PromiseState::Pending) {
-      return;  // a race or timeout of someone else's, still waiting
-    }
-  }
-  p->op->cancel();
-}
-
 Promise* start_timer(Isolate& iso, int64_t ms, bool rejects) {
   Promise* p = iso.make_promise();
   auto* op = new TimerOp();
@@ -95,7 +76,10 @@ Promise* start_timer(Isolate& iso, int64_t ms, bool rejects) {
           Heap& h = iso.heap();
           Value data[2] = {h.keyword("type"), h.keyword("timeout")};
           iso.reject(p, val(iso.make_error(h.string("timed out"), map_from(h, data, 1))));
-          cancel_if_abandoned(guarded, owner);
+          if (guarded != nullptr) {
+            // (timeout 100 (http/get url)) stops the request.
+            iso.cancel_unawaited_op(guarded, owner);
+          }
         } else {
           iso.resolve(p, Value::nil());
         }
@@ -279,6 +263,38 @@ void Isolate::on_settle(Promise* p, NativeReaction* reaction) {
     return;
   }
   p->reactions.push_back(Reaction{reaction, ReactionKind::Callback, 0, 0});
+}
+
+void Isolate::cancel_unawaited_op(Promise* p, uint64_t owner) {
+  if (p->state != PromiseState::Pending || p->op == nullptr || owner == 0 ||
+      p->op->owner != owner) {
+    return;
+  }
+  for (const Reaction& r : p->reactions) {
+    bool waits = false;
+    switch (r.kind) {
+      case ReactionKind::ResumeFiber: {
+        auto* f = static_cast<Fiber*>(r.target);
+        waits = f->state == FiberState::Parked && f->wait_gen == r.gen;
+        break;
+      }
+      case ReactionKind::AllSlot:
+        waits = static_cast<AllState*>(r.target)->target->state == PromiseState::Pending;
+        break;
+      case ReactionKind::Race:
+        waits = static_cast<Promise*>(r.target)->state == PromiseState::Pending;
+        break;
+      case ReactionKind::CancelOp:
+        break;  // not a wait: it stops another operation when `p` settles
+      case ReactionKind::Callback:
+        waits = true;
+        break;
+    }
+    if (waits) {
+      return;
+    }
+  }
+  p->op->cancel();
 }
 
 void Isolate::settle_like(Promise* target, Promise* source) {

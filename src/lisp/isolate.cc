@@ -492,15 +492,10 @@ void Isolate::cancel(Promise* p) {
     f->resume_value = val(e);
     f->state = FiberState::Ready;
     enqueue(f);
-    // An operation the fiber started and alone awaits goes with it: a
+    // An operation the fiber started and alone awaited goes with it: a
     // handler whose client left stops its outgoing request or query.
-    Promise* w = f->waiting_on;
-    if (w != nullptr && w->state == PromiseState::Pending && w->op != nullptr &&
-        w->op->owner == f->serial &&
-        std::all_of(w->reactions.begin(), w->reactions.end(), [f](const Reaction& r) {
-          return r.kind == ReactionKind::ResumeFiber && r.target == f;
-        })) {
-      w->op->cancel();
+    if (f->waiting_on != nullptr) {
+      cancel_unawaited_op(f->waiting_on, f->serial);
     }
   } else if (f->state != FiberState::Done) {
     f->cancel_requested = true;

@@ -179,6 +179,11 @@ class Isolate {
   Value park_on(Promise* p);
   // Requests cancellation of the fiber behind `p` (or of its operation).
   void cancel(Promise* p);
+  // Cancels the operation behind `p` if the fiber numbered `owner` started
+  // it and nothing waits on `p` any more: every reaction is a stale fiber
+  // wait, or an `all`, `race` or `timeout` already settled. A fiber
+  // cancelled, or a `timeout` run out, so stops the work it left.
+  void cancel_unawaited_op(Promise* p, uint64_t owner);
 
   // Makes `fiber` runnable.
   void enqueue(Fiber* fiber);
