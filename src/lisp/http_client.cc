@@ -42,11 +42,20 @@ HttpClient::HttpClient(uv_loop_t* loop) : loop_(loop), timer_(new uv_timer_t) {
 }
 
 HttpClient::~HttpClient() {
+  close();
+}
+
+void HttpClient::close() {
+  if (multi_ == nullptr) {
+    return;
+  }
   for (HttpTransfer* t : running_) {
     curl_multi_remove_handle(multi_, t->easy);
   }
   running_.clear();
+  origins_.clear();
   curl_multi_cleanup(multi_);  // may still call on_socket, to remove sockets
+  multi_ = nullptr;
   for (Watch* w : std::vector<Watch*>(watches_.begin(), watches_.end())) {
     close_watch(w);
   }

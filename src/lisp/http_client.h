@@ -19,6 +19,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "lisp/isolate.h"
+
 namespace valk::lisp {
 
 // One transfer: a configured easy handle and what to do when it ends.
@@ -34,12 +36,10 @@ struct HttpTransfer {
   std::string origin;
 };
 
-class HttpClient {
+class HttpClient : public LoopResource {
  public:
   explicit HttpClient(uv_loop_t* loop);
-  // Drops the transfers still running without calling them back (their
-  // owners clean up their handles) and closes every connection.
-  ~HttpClient();
+  ~HttpClient() override;
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
@@ -48,6 +48,10 @@ class HttpClient {
   bool start(HttpTransfer* t);
   // Stops `t` if it runs or waits; `finished` is not called.
   void abort(HttpTransfer* t);
+  // Drops the transfers still running or waiting without calling them back
+  // (their owners clean up their handles) and closes every connection; at
+  // the isolate's end.
+  void close() override;
 
  private:
   struct Watch;

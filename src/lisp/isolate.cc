@@ -102,7 +102,6 @@ Isolate::~Isolate() {
       unlink_op(op);  // a cancel that did not unlink itself
     }
   }
-  http_client_.reset();  // closes its kept connections
   for (auto& r : resources_) {
     r->close();
   }
@@ -111,8 +110,8 @@ Isolate::~Isolate() {
 }
 
 HttpClient& Isolate::http_client() {
-  if (!http_client_) {
-    http_client_ = std::make_unique<HttpClient>(&loop_);
+  if (http_client_ == nullptr) {
+    http_client_ = keep(std::make_unique<HttpClient>(&loop_));
   }
   return *http_client_;
 }

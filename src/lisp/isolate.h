@@ -273,8 +273,8 @@ class Isolate {
   uint64_t fiber_serial_ = 0;
   uint64_t work_since_poll_ = 0;
   std::function<void()> before_block_;
-  std::unique_ptr<HttpClient> http_client_;
   std::vector<std::unique_ptr<LoopResource>> resources_;
+  HttpClient* http_client_ = nullptr;  // one of resources_, once made
 
  public:
   // Absolute paths of modules imported so far.
