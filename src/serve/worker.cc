@@ -459,7 +459,8 @@ void Worker::sweep_deadlines() {
   heap_page_bytes_.store(heap.bytes_in_pages, std::memory_order_relaxed);
   heap_allocated_bytes_.store(heap.bytes_allocated_total, std::memory_order_relaxed);
   collections_.store(heap.collections, std::memory_order_relaxed);
-  if (count_routes_.load(std::memory_order_relaxed)) {
+  if (routes_changed_) {
+    routes_changed_ = false;
     std::lock_guard<std::mutex> lock(routes_mu_);
     routes_published_ = std::map<std::string, RouteStats>(routes_.begin(), routes_.end());
   }
@@ -470,7 +471,13 @@ void Worker::count_route(const InFlight& f, lisp::Promise* result, int status) {
       !result->fiber->label.is(Tag::String)) {
     return;
   }
-  RouteStats& r = routes_[std::string(static_cast<lisp::String*>(result->fiber->label.o)->view())];
+  std::string_view label = static_cast<lisp::String*>(result->fiber->label.o)->view();
+  auto it = routes_.find(label);
+  if (it == routes_.end()) {
+    it = routes_.emplace(std::string(label), RouteStats{}).first;
+  }
+  RouteStats& r = it->second;
+  routes_changed_ = true;
   if (status >= 100 && status < 600) {
     r.by_class[status / 100 - 1]++;
   }

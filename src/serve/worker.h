@@ -246,7 +246,9 @@ class Worker {
   // Sized by the config, so made once the app has loaded.
   std::unique_ptr<net::MpscQueue<std::unique_ptr<WorkerMessage>>> inbox_;
   std::atomic<bool> count_routes_{false};
-  std::unordered_map<std::string, RouteStats> routes_;  // worker thread
+  // Worker thread; found by a view of the fiber's label, without a copy.
+  std::map<std::string, RouteStats, std::less<>> routes_;
+  bool routes_changed_ = false;  // since the last publication
   mutable std::mutex routes_mu_;
   std::map<std::string, RouteStats> routes_published_;  // under routes_mu_
   std::atomic<uint64_t> rejected_{0};
