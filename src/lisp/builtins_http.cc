@@ -60,6 +60,7 @@ enum class BodyAs { kAuto, kText, kBytes, kJson };
 struct HttpOp final : PendingOp, HttpTransfer {
   Isolate* iso = nullptr;
   curl_slist* headers = nullptr;
+  CURLU* parsed_url = nullptr;  // checked at the call, then given to curl as it is
   std::string url;
   std::string body;
   size_t max_body = 0;
@@ -69,6 +70,7 @@ struct HttpOp final : PendingOp, HttpTransfer {
 
   ~HttpOp() override {
     curl_easy_cleanup(easy);
+    curl_url_cleanup(parsed_url);
     curl_slist_free_all(headers);
   }
 
@@ -291,8 +293,9 @@ class Options {
       return iso_.type_error("http/request", "a string :url", get("url", &v) ? v : Value::nil());
     }
     op_->url = std::string(static_cast<String*>(v.o)->view());
-    // Checked now, so that a bad URL is an error at the call.
-    CURLU* u = curl_url();
+    // Checked now, so that a bad URL is an error at the call; curl takes
+    // it parsed (CURLOPT_CURLU) rather than parse it again.
+    CURLU* u = op_->parsed_url = curl_url();
     CURLUcode rc = curl_url_set(u, CURLUPART_URL, op_->url.c_str(), 0);
     char* scheme = nullptr;
     if (rc == CURLUE_OK) {
@@ -312,12 +315,11 @@ class Options {
     curl_free(host);
     curl_free(port);
     curl_free(scheme);
-    curl_url_cleanup(u);
     if (rc != CURLUE_OK || !http) {
       return iso_.raise_error("type-error",
                               "http/request: not an http:// or https:// URL: " + op_->url);
     }
-    curl_easy_setopt(op_->easy, CURLOPT_URL, op_->url.c_str());
+    curl_easy_setopt(op_->easy, CURLOPT_CURLU, u);
     return Value::nil();
   }
 
