@@ -68,7 +68,7 @@ struct Fiber : Obj {
   // What the fiber serves, for figures by route: the router sets its
   // route ("GET /users/:id"). nil if nothing did.
   Value label;
-  // The promise it last parked on.
+  // The promise it is parked on (kept until it resumes).
   Promise* waiting_on = nullptr;
   // Tells fibers apart for as long as the isolate lives (addresses are
   // reused): an operation notes the serial of the fiber that started it.

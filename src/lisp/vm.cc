@@ -222,6 +222,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
   LOAD();
   if (f->has_resume) {
     f->has_resume = false;
+    f->waiting_on = nullptr;  // no longer keeps the promise (and its value) alive
     Value v = f->resume_value;
     f->resume_value = Value::nil();
     if (f->resume_error) {
