@@ -70,6 +70,16 @@ class App {
   // 503, requests held, the Lisp heaps) in Prometheus' text format.
   // Any thread.
   std::string metrics(const Server& server) const;
+  // Loads the app file again in each worker, while the requests in flight
+  // go on: once a worker has loaded it, the requests it is handed run the
+  // new code; those it holds finish on the code they started with.
+  // Definitions made with defonce keep their values. An app that fails to
+  // load (the first worker tries first) changes nothing: false with *error,
+  // the Lisp report with file:line:column. Not from the reactor thread,
+  // nor concurrently with the App's destruction.
+  bool reload(std::string* error);
+  // 1 at load, one more per reload that succeeded.
+  uint32_t generation() const;
 
  private:
   App();

@@ -67,6 +67,8 @@ struct ListenAddress {
   // With certificates configured, whether this address speaks TLS; false
   // serves plain HTTP/1.1 and h2c there alongside TLS elsewhere.
   bool tls = true;
+
+  bool operator==(const ListenAddress&) const = default;
 };
 
 // A PEM certificate chain and its private key. With several, the first is the
@@ -74,6 +76,8 @@ struct ListenAddress {
 struct TlsCertificate {
   std::string cert_file;
   std::string key_file;
+
+  bool operator==(const TlsCertificate&) const = default;
 };
 
 enum class ClientCertMode {

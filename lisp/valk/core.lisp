@@ -37,6 +37,12 @@
 
 (defmacro comment [& body] nil)
 
+;; (defonce name expr) defines name as expr unless it is defined already,
+;; or was before the app was reloaded (valk serve, SIGHUP): state such as
+;; an atom or a database pool survives a reload.
+(defmacro defonce [name expr]
+  `(if (valk.core/carry-over '~name) nil (def ~name ~expr)))
+
 ;; ---------------------------------------------------------------------------
 ;; Control flow
 

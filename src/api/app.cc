@@ -47,4 +47,12 @@ std::string App::metrics(const Server& server) const {
   return server.metrics() + workers.take();
 }
 
+bool App::reload(std::string* error) {
+  return impl_->reload(error);
+}
+
+uint32_t App::generation() const {
+  return impl_->generation();
+}
+
 }  // namespace valk

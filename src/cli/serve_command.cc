@@ -4,7 +4,7 @@
 // message; the settings of its (serve app {...}) call, overridden by the
 // flags, configure the server; then the other workers load the app and the
 // server starts. SIGINT/SIGTERM drain gracefully; a second one exits now.
-// SIGHUP reopens the log files and reloads the certificates.
+// SIGHUP reopens the log files, reloads the certificates and the app.
 #include <pthread.h>
 #include <signal.h>
 
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/file_watch.h"
 #include "cli/metrics_endpoint.h"
 #include "cli/reload.h"
 #include "net/tls.h"
@@ -79,11 +80,15 @@ void usage(FILE* out) {
           "  --static PREFIX=DIR  serve files of DIR under the URL PREFIX (e.g.\n"
           "                       /assets=public) without the app; repeatable\n"
           "  --path DIR           also search DIR for (import ...)\n"
+          "  --watch              load the app again when one of its .lisp files changes\n"
+          "                       (for development; see SIGHUP below)\n"
           "  --check              load the app and check its options, static directories\n"
           "                       and certificates, then exit (0 if all is well) without\n"
           "                       listening: for a deploy, before restarting the server\n\n"
           "SIGTERM or SIGINT drains gracefully (a second one exits at once); SIGHUP\n"
-          "reopens the log files (after a rotation) and reloads the TLS certificates.\n"
+          "reopens the log files (after a rotation), reloads the TLS certificates and\n"
+          "loads the app again: new requests run the new code, those in flight finish\n"
+          "on the old; an app that fails to load changes nothing (see docs/web.md).\n"
           "Exit status: 0 after a graceful shutdown, 1 startup error, 2 usage error.\n");
 }
 
@@ -94,6 +99,7 @@ int serve_command(int argc, char** argv) {
   std::vector<std::string> paths, certs, keys;
   std::string app;
   bool check = false;
+  bool watch = false;
   for (int i = 0; i < argc; i++) {
     std::string a = argv[i];
     auto value = [&](const char* name) -> const char* {
@@ -247,6 +253,8 @@ int serve_command(int argc, char** argv) {
       flags.metrics = where;
     } else if (a == "--check") {
       check = true;
+    } else if (a == "--watch") {
+      watch = true;
     } else if (a == "--path") {
       if (!(v = value("--path")))
         return 2;
@@ -281,6 +289,7 @@ int serve_command(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGUSR1);
+  sigaddset(&signals, SIGUSR2);
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
@@ -332,7 +341,17 @@ int serve_command(int argc, char** argv) {
                            : std::to_string(n) + (n == 1 ? " worker, " : " workers, ") +
                                  std::to_string(options.reactors) +
                                  (options.reactors == 1 ? " reactor" : " reactors");
+  // Watching before the banner: a change made once it is out is seen.
+  std::unique_ptr<FileWatch> watcher;
+  if (watch) {
+    pthread_t main_thread = pthread_self();
+    watcher = std::make_unique<FileWatch>([main_thread] { pthread_kill(main_thread, SIGUSR2); });
+    watcher->watch(lisp_app.source_dirs());
+  }
   fprintf(stderr, "valk: serving %s on %s (%s)\n", app.c_str(), where.c_str(), layout.c_str());
+  if (watch) {
+    fprintf(stderr, "valk: --watch: a change to a .lisp file of the app reloads it\n");
+  }
   MetricsEndpoint metrics;
   if (const auto& at = lisp_app.config().metrics) {
     auto workers = [&lisp_app](net::MetricsText& text) { lisp_app.append_metrics(text); };
@@ -356,8 +375,18 @@ int serve_command(int argc, char** argv) {
     if (sig == SIGUSR1) {
       break;  // the drain finished
     }
+    if (sig == SIGUSR2) {  // --watch saw a change
+      if (!draining) {
+        std::string outcome = reload_app("valk: --watch", lisp_app);
+        fprintf(stderr, "valk: --watch: files changed, %s\n", outcome.c_str());
+        fflush(stderr);
+        watcher->watch(lisp_app.source_dirs());  // it may import others now
+      }
+      continue;
+    }
     if (sig == SIGHUP) {
-      reload("valk", server, &metrics);
+      // Draining, the app is not loaded again for the requests that finish.
+      reload("valk", server, &metrics, draining ? nullptr : &lisp_app);
       continue;
     }
     if (draining) {

@@ -246,7 +246,7 @@ int static_command(int argc, char** argv) {
     for (;;) {
       sigwait(&set, &sig);
       if (sig == SIGHUP) {
-        reload("valk static", server, &metrics);
+        reload("valk static", server, &metrics, nullptr);
       } else if (draining) {
         _exit(130);
       } else {

@@ -177,6 +177,27 @@ Value n_forget_module(Isolate& iso, Value* args, int argc) {
   return Value::nil();
 }
 
+// (valk.core/carry-over 'name), for defonce: true if `name` is defined, or
+// was in the generation an app reload replaces (its value is then carried
+// into this one).
+Value n_carry_over(Isolate& iso, Value* args, int argc) {
+  if (!args[0].is(Tag::Symbol)) {
+    return iso.type_error("defonce", "a symbol", args[0]);
+  }
+  auto* name = static_cast<Symbol*>(args[0].o);
+  Var* v = iso.var(name);
+  if (v->defined) {
+    return Value::boolean(true);
+  }
+  Var* before = iso.previous_var(name);
+  if (before == nullptr || !before->defined) {
+    return Value::boolean(false);
+  }
+  v->value = before->value;
+  v->defined = true;
+  return Value::boolean(true);
+}
+
 // ---- errors -------------------------------------------------------------------
 
 Value n_error(Isolate& iso, Value* args, int argc) {
@@ -551,6 +572,7 @@ void register_core_natives(Isolate& iso) {
   iso.define_native("read-string", n_read_string, 1, 1);
   iso.define_native("import", n_import, 1, 1);
   iso.define_native("valk.core/forget-module", n_forget_module, 1, 1);
+  iso.define_native("valk.core/carry-over", n_carry_over, 1, 1);
   iso.define_native("error", n_error, 1, 2);
   iso.define_native("ex-info", n_make_error, 1, 2);
   iso.define_native("error?", n_error_p, 1, 1);

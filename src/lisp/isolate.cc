@@ -146,6 +146,13 @@ void Isolate::mark_roots(Tracer& t) {
   for (Var* v : global_vars_) {
     t.mark(v);
   }
+  for (const Generation* g : {base_.get(), previous_.get()}) {
+    if (g != nullptr) {
+      for (Var* v : g->vars) {
+        t.mark(v);
+      }
+    }
+  }
   for (Value v : roots_) {
     t.mark(v);
   }
@@ -229,6 +236,55 @@ void Isolate::define(std::string_view name, Value value) {
   Var* v = var(name);
   v->value = value;
   v->defined = true;
+}
+
+void Isolate::mark_base() {
+  base_ = std::make_unique<Generation>(Generation{globals_, global_vars_, modules});
+}
+
+void Isolate::begin_generation() {
+  assert(base_ != nullptr && previous_ == nullptr);
+  previous_ = std::make_unique<Generation>(
+      Generation{std::move(globals_), std::move(global_vars_), std::move(modules)});
+  globals_.clear();
+  global_vars_.clear();
+  modules = base_->modules;
+  for (Var* b : base_->vars) {
+    Var* v = var(b->name);
+    v->value = b->value;
+    v->defined = b->defined;
+    v->is_macro = b->is_macro;
+  }
+}
+
+void Isolate::commit_generation() {
+  previous_.reset();
+}
+
+void Isolate::abandon_generation() {
+  assert(previous_ != nullptr);
+  globals_ = std::move(previous_->globals);
+  global_vars_ = std::move(previous_->vars);
+  modules = std::move(previous_->modules);
+  previous_.reset();
+}
+
+std::vector<std::string> Isolate::generation_modules() const {
+  std::vector<std::string> paths;
+  for (const auto& [path, loaded] : modules) {
+    if (base_ == nullptr || base_->modules.count(path) == 0) {
+      paths.push_back(path);
+    }
+  }
+  return paths;
+}
+
+Var* Isolate::previous_var(Symbol* name) {
+  if (previous_ == nullptr) {
+    return nullptr;
+  }
+  auto it = previous_->globals.find(name);
+  return it != previous_->globals.end() ? it->second : nullptr;
 }
 
 Native* Isolate::define_native(std::string_view name, NativeFn fn, int min_args, int max_args,

@@ -221,6 +221,33 @@ class Isolate {
   Value rooted(uint32_t slot) const { return roots_[slot]; }
   void unroot(uint32_t slot);
 
+  // ---- code generations (valk serve's reload) -------------------------------
+  // An app is loaded, and loaded again, in generations of globals. Code
+  // refers to the Vars it was compiled against, so a generation's code
+  // keeps running with its own definitions while the next one is loaded
+  // beside it.
+  //
+  // Remembers the globals defined now (the core library, natives) and the
+  // modules loaded: every generation starts from them.
+  void mark_base();
+  // Starts a generation: the globals become fresh Vars holding the base's
+  // values and the modules those of the base, so that what is compiled and
+  // defined from now on neither sees nor changes the previous generation.
+  // The previous one stays current for `defonce` (previous_var) until
+  // commit_generation() or abandon_generation(). After mark_base().
+  void begin_generation();
+  // Keeps the new generation; the previous one lives on in the code that
+  // refers to its Vars, as long as that code does.
+  void commit_generation();
+  // Drops the new generation and makes the previous one current again.
+  void abandon_generation();
+  // The modules the current generation loaded beyond the base's (absolute
+  // paths).
+  std::vector<std::string> generation_modules() const;
+  // The Var named `name` in the generation being replaced, if a new one is
+  // being loaded and that one had it; else null.
+  Var* previous_var(Symbol* name);
+
  private:
   friend class Vm;
   void mark_roots(Tracer& t);
@@ -275,6 +302,14 @@ class Isolate {
   std::function<void()> before_block_;
   std::vector<std::unique_ptr<LoopResource>> resources_;
   HttpClient* http_client_ = nullptr;  // one of resources_, once made
+  // A set of globals, and the modules loaded into it.
+  struct Generation {
+    std::unordered_map<Symbol*, Var*> globals;
+    std::vector<Var*> vars;
+    std::unordered_map<std::string, bool> modules;
+  };
+  std::unique_ptr<Generation> base_;      // mark_base()
+  std::unique_ptr<Generation> previous_;  // while a generation is begun
 
  public:
   // Absolute paths of modules imported so far.

@@ -1,7 +1,9 @@
 #include "serve/app.h"
 
+#include <condition_variable>
 #include <filesystem>
 #include <mutex>
+#include <set>
 
 #include "serve/request_body.h"
 #include "util/cores.h"
@@ -221,6 +223,9 @@ void App::append_metrics(net::MetricsText& out) const {
   }
   using Type = net::MetricsText::Type;
   out.gauge("valk_workers", "Lisp workers (isolates), each running the app.", workers_.size());
+  out.gauge("valk_app_generation",
+            "The app's code generation: 1 at start, one more per reload that loaded.",
+            generation());
   out.counter("valk_worker_queue_rejections_total",
               "Requests answered 503 because their worker's queue was full.", sum.rejected);
   out.counter("valk_handler_errors_total",
@@ -269,6 +274,54 @@ void App::append_route_metrics(net::MetricsText& out) const {
     out.histogram("valk_route_handler_seconds",
                   "route=\"" + net::MetricsText::label_value(route) + "\"", stats.durations);
   }
+}
+
+bool App::reload(std::string* error) {
+  struct Outcome {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t pending = 0;
+    std::string error;  // the first worker's that failed
+  } outcome;
+  auto reload = [&outcome](Worker& w) {
+    w.reload([&outcome](bool ok, const std::string& e) {
+      std::lock_guard<std::mutex> lock(outcome.mu);
+      if (!ok && outcome.error.empty()) {
+        outcome.error = e;
+      }
+      if (--outcome.pending == 0) {
+        outcome.cv.notify_all();
+      }
+    });
+  };
+  auto wait = [&outcome] {
+    std::unique_lock<std::mutex> lock(outcome.mu);
+    outcome.cv.wait(lock, [&outcome] { return outcome.pending == 0; });
+    return outcome.error.empty();
+  };
+  outcome.pending = 1;
+  reload(*workers_[0]);
+  if (!wait()) {
+    *error = outcome.error;
+    return false;
+  }
+  outcome.pending = workers_.size() - 1;
+  for (size_t i = 1; i < workers_.size(); i++) {
+    reload(*workers_[i]);
+  }
+  if (!wait()) {
+    *error = outcome.error;
+    return false;
+  }
+  return true;
+}
+
+std::vector<std::string> App::source_dirs() {
+  std::set<std::string> dirs;
+  for (const std::string& file : workers_[0]->source_files()) {
+    dirs.insert(std::filesystem::path(file).parent_path().string());
+  }
+  return {dirs.begin(), dirs.end()};
 }
 
 void App::stop() {

@@ -68,6 +68,19 @@ class App {
   // valk_route_requests_total and valk_route_handler_seconds: the workers'
   // figures by route (kept with :metrics).
   void append_route_metrics(net::MetricsText& out) const;
+  // Loads the app file again in every worker (Worker::reload): worker 0
+  // first, so that an app that fails to load fails there alone and the
+  // others are not asked. False with the error report (file:line:column)
+  // if a worker's load failed; that worker, and those not asked, go on with
+  // the code they had. Main thread (or the host's), not concurrently with
+  // stop().
+  bool reload(std::string* error);
+  // The directories of the app file and of the modules it imported (for
+  // valk serve --watch). Main thread.
+  std::vector<std::string> source_dirs();
+  // The code generation of worker 0: 1 at start, one more per reload that
+  // loaded. Any thread.
+  uint32_t generation() const { return workers_[0]->generation(); }
   // Stops the workers after the requests they hold are answered.
   void stop();
   // Sends the workers' error lines to `server`'s error log from now on

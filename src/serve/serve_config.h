@@ -66,6 +66,7 @@ struct ServeConfig {
 
   // Fills the fields `other` has set.
   void override_with(const ServeConfig& other);
+  bool operator==(const ServeConfig&) const = default;
 };
 
 // Checks a :static / --static URL prefix: "/x" or "/x/y", no trailing

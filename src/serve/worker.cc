@@ -28,12 +28,23 @@ using lisp::Value;
 
 Value WorkerAccess::serve(Isolate& iso, Value* args, int argc) {
   Worker* w = of(iso);
-  if (w->has_app_) {
+  // While a reload runs, the call of the fiber loading the app again names
+  // the new generation's handler.
+  Worker::Reload* r = w->reload_.get();
+  if (r != nullptr && iso.current()->serial != r->fiber_serial) {
+    r = nullptr;
+  }
+  if (r != nullptr ? r->app_slot != kNoSlot : w->has_app_) {
     return iso.raise_error("serve-error", "serve: called twice");
   }
   std::string error;
-  if (!parse_serve_options(iso.heap(), argc > 1 ? args[1] : Value::nil(), &w->config_, &error)) {
+  ServeConfig* config = r != nullptr ? &r->config : &w->config_;
+  if (!parse_serve_options(iso.heap(), argc > 1 ? args[1] : Value::nil(), config, &error)) {
     return iso.raise_error("serve-error", error);
+  }
+  if (r != nullptr) {
+    r->app_slot = iso.root(args[0]);
+    return Value::nil();
   }
   w->app_slot_ = iso.root(args[0]);
   w->has_app_ = true;
@@ -199,6 +210,11 @@ bool Worker::load_app(Isolate& iso, std::string* error) {
   iso.define_native("end-stream", WorkerAccess::end_stream, 1, 2, this);
   iso.define_native("read-body", WorkerAccess::read_body, 1, 1, this);
   iso.define_native("read-chunk", WorkerAccess::read_chunk, 1, 1, this);
+  // What the app defines is a generation of its own, which a reload
+  // replaces (worker_reload.cc).
+  iso.mark_base();
+  iso.begin_generation();
+  iso.commit_generation();
   std::vector<lisp::UnresolvedRef> refs;
   iso.unresolved_refs = &refs;
   lisp::EvalResult r = iso.eval_file(options_.app_file);
@@ -207,16 +223,9 @@ bool Worker::load_app(Isolate& iso, std::string* error) {
     *error = iso.describe(r.value);
     return false;
   }
-  // A name no form defined would fail each request that reaches it: say so
-  // now, where it is used.
-  for (const lisp::UnresolvedRef& ref : refs) {
-    if (!ref.var->defined) {
-      *error = iso.heap().file_name(ref.pos.file) + ":" + std::to_string(ref.pos.line) + ":" +
-               std::to_string(ref.pos.column) +
-               ": unable to resolve symbol: " + std::string(ref.var->name->name->view()) +
-               " (used here, never defined)";
-      return false;
-    }
+  *error = undefined_ref_error(iso, refs);
+  if (!error->empty()) {
+    return false;
   }
   if (!has_app_) {
     *error = options_.app_file + ": the app never called (serve handler {...})";
@@ -452,6 +461,10 @@ void Worker::sweep_deadlines() {
           {{"x-request-id", f->request_id()}});
       iso_->cancel(static_cast<lisp::Promise*>(iso_->rooted(f->promise_slot).o));
     }
+  }
+  if (reload_ != nullptr && now >= reload_->deadline_ms) {
+    reload_->deadline_ms = kNoDeadline;
+    iso_->cancel(static_cast<lisp::Promise*>(iso_->rooted(reload_->promise_slot).o));
   }
   lisp::HeapStats heap = iso_->heap().stats();
   requests_.store(in_flight_.size(), std::memory_order_relaxed);

@@ -187,6 +187,22 @@ class Worker {
   // `drain_ms` passed. Main thread.
   void stop();
 
+  // Called on the worker's thread when a reload ends: ok, or the error
+  // report (file:line:column).
+  using ReloadDone = std::function<void(bool ok, const std::string& error)>;
+  // Loads the app file again, as a new generation of the isolate's globals
+  // (Isolate::begin_generation), while the requests in flight go on. Once
+  // it has loaded and called (serve handler ...), requests handed over
+  // from then on run the new handler, and those in flight finish on the
+  // code they started with. A load that fails changes nothing. Any thread.
+  void reload(ReloadDone done);
+  // The app file and the modules its generation imported (absolute paths).
+  // Main thread, after a successful start().
+  std::vector<std::string> source_files();
+  // The app's code generation: 1 at start, one more per successful
+  // reload. Any thread.
+  uint32_t generation() const { return generation_.load(std::memory_order_acquire); }
+
   // Requests answered 503 because the queue was full. Any thread.
   uint64_t rejected() const { return rejected_.load(std::memory_order_relaxed); }
   // A snapshot. Any thread.
@@ -203,10 +219,14 @@ class Worker {
  private:
   struct InFlight;
   struct StreamFlow;
+  struct Reload;
   void thread_main();
   // One line for the error log, naming this worker.
   void log(LogLevel level, const std::string& message) const;
   bool load_app(lisp::Isolate& iso, std::string* error);
+  // worker_reload.cc: a reload's start and end, on the worker's thread.
+  void start_reload(ReloadDone done);
+  void finish_reload(lisp::Promise* result);
   void drain_inbox();
   void begin(std::unique_ptr<HttpRequest> request);
   void finish(uint64_t id, lisp::Promise* result);
@@ -288,6 +308,8 @@ class Worker {
   bool stop_loop_ = false;
   bool has_app_ = false;
   uint32_t app_slot_ = 0;
+  std::unique_ptr<Reload> reload_;  // while one runs
+  std::atomic<uint32_t> generation_{1};
   const HttpKeys* keys_ = nullptr;
   ResponseHeaderCache* header_cache_ = nullptr;
   RecentRequestParts* recent_ = nullptr;

@@ -67,6 +67,21 @@ struct Worker::InFlight {
   std::string body_acc;
 };
 
+// A reload of the app that is running (worker_reload.cc).
+struct Worker::Reload {
+  ReloadDone done;
+  uint64_t fiber_serial = 0;  // the fiber loading the app
+  uint32_t promise_slot = kNoSlot;
+  uint64_t deadline_ms = kNoDeadline;
+  // What the new generation passed to (serve app opts).
+  uint32_t app_slot = kNoSlot;
+  ServeConfig config;
+  std::vector<lisp::UnresolvedRef> refs;  // compiled before defined
+};
+
+// An error naming the first of `refs` that is still not defined, or "".
+std::string undefined_ref_error(lisp::Isolate& iso, const std::vector<lisp::UnresolvedRef>& refs);
+
 // Gives the natives and callbacks of the worker access to its internals.
 struct WorkerAccess {
   static Worker* of(lisp::Isolate& iso) { return static_cast<Worker*>(iso.current_native()->data); }
@@ -76,6 +91,8 @@ struct WorkerAccess {
   static lisp::Value serve(lisp::Isolate& iso, lisp::Value* args, int argc);
   // A request's fiber (or a stream writer's) settled.
   static void on_done(lisp::Isolate& iso, lisp::NativeReaction* self, lisp::Promise* p);
+  // worker_reload.cc: the fiber loading the app again settled.
+  static void on_reloaded(lisp::Isolate& iso, lisp::NativeReaction* self, lisp::Promise* p);
 
   // worker_streams.cc
   static lisp::Value write(lisp::Isolate& iso, lisp::Value* args, int argc);

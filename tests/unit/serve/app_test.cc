@@ -100,5 +100,40 @@ TEST(App, WorkersOptionWinsOverTheApp) {
   EXPECT_EQ(setups.load(), 1);
 }
 
+TEST(App, AHostReloadsTheAppAndItsNativesStay) {
+  std::atomic<int> setups{0};
+  AppOptions opts;
+  opts.app_file = write_app("reloaded_app.lisp", kApp);
+  opts.define_natives = [&](Runtime& rt) { define_host_natives(rt, &setups); };
+  std::string error;
+  std::unique_ptr<App> app = App::load(opts, &error);
+  ASSERT_NE(app, nullptr) << error;
+  ServerOptions so = app->server_options();
+  so.listen = {ListenAddress{"127.0.0.1", 0}};
+  so.log_level = LogLevel::kOff;
+  TestServer server(so, app->handler());
+  EXPECT_EQ(curl_do(server.url("/hello")).body, "hello lisp from worker");
+  EXPECT_EQ(app->generation(), 1u);
+
+  write_app("reloaded_app.lisp", R"(
+(serve (fn [req] (str (host/greeting "again") " " (:path req))) {:workers 2})
+)");
+  ASSERT_TRUE(app->reload(&error)) << error;
+  EXPECT_EQ(app->generation(), 2u);
+  for (int i = 0; i < 4; i++) {  // both workers
+    EXPECT_EQ(curl_do(server.url("/x")).body, "hello again /x");
+  }
+  // The natives were defined once per worker, before the first load.
+  EXPECT_EQ(setups.load(), 2);
+
+  write_app("reloaded_app.lisp", "(serve (fn [req] (host/missing req)))\n");
+  EXPECT_FALSE(app->reload(&error));
+  EXPECT_NE(error.find("reloaded_app.lisp:1:18: unable to resolve symbol: host/missing"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(app->generation(), 2u);
+  EXPECT_EQ(curl_do(server.url("/y")).body, "hello again /y");
+}
+
 }  // namespace
 }  // namespace valk::test
