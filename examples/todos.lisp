@@ -1,24 +1,25 @@
-;; A JSON CRUD API for todos, kept in an atom (one copy per worker: run with
-;; --threads 1 for a single shared list, or keep state in a database).
+;; A JSON CRUD API for todos, kept in the shared store (store/get,
+;; store/swap!), which every worker sees: the list lasts as long as the
+;; process (examples/notes.lisp keeps its notes in PostgreSQL).
 ;;
-;;   build/valk serve --threads 1 examples/todos.lisp
+;;   build/valk serve examples/todos.lisp
 ;;   curl -X POST -d '{"title":"write docs"}' -H 'content-type: application/json' \
 ;;        http://127.0.0.1:8080/todos
 
 (import "valk/web")
 
-(def todos (atom {}))
-(def next-id (atom 0))
+;; {id todo} at :todos, and the last id given at :todo-id.
+(defn all-todos [] (store/get :todos {}))
 
 (defn validation-error [message]
   (json {:error message} 400))
 
 (defn list-todos [req]
-  (json (vec (sort-by :id (vals @todos)))))
+  (json (vec (sort-by :id (vals (all-todos))))))
 
 (defn show-todo [req]
   (let [id (parse-long (get-in req [:params :id]))
-        todo (get @todos id)]
+        todo (get (all-todos) id)]
     (if todo (json todo) (json {:error "no such todo"} 404))))
 
 (defn create-todo [req]
@@ -26,22 +27,25 @@
     (cond
       (not (string? title)) (validation-error "title must be a string")
       (blank? title) (validation-error "title must not be blank")
-      :else (let [id (swap! next-id inc)
+      :else (let [id (store/incr! :todo-id)
                   todo {:id id :title title :done false}]
-              (swap! todos assoc id todo)
+              (store/swap! :todos (fnil assoc {}) id todo)
               (json todo 201)))))
 
 (defn update-todo [req]
   (let [id (parse-long (get-in req [:params :id]))
         done (get-in req [:json-body :done])]
-    (cond
-      (nil? (get @todos id)) (json {:error "no such todo"} 404)
-      (not (boolean? done)) (validation-error "done must be true or false")
-      :else (json (get (swap! todos assoc-in [id :done] done) id)))))
+    (if (not (boolean? done))
+      (validation-error "done must be true or false")
+      ;; Checked and changed in one step: another worker may delete it.
+      (let [todos (store/swap! :todos (fn [m] (if (contains? m id) (assoc-in m [id :done] done) m)))]
+        (if-let [todo (get todos id)]
+          (json todo)
+          (json {:error "no such todo"} 404))))))
 
 (defn delete-todo [req]
   (let [id (parse-long (get-in req [:params :id]))]
-    (swap! todos dissoc id)
+    (store/swap! :todos dissoc id)
     {:status 204}))
 
 (def app

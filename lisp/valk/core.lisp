@@ -553,3 +553,18 @@
         (try (await (pg/execute tx "ROLLBACK")) (catch _ nil))
         (throw e))
       (finally (valk.pg/release tx)))))
+
+;; ---------------------------------------------------------------------------
+;; The shared store (the natives store/get, store/put!, store/delete!,
+;; store/incr!, store/keys and store/clear! are in src/lisp/builtins_store.cc).
+
+;; Sets k to (apply f value-at-k args), atomically: if another worker
+;; changed k meanwhile, f runs again on its value, so f should have no side
+;; effects. Returns the new value; nil removes k.
+(defn store/swap! [k f & args]
+  (loop []
+    (let [[v version] (valk.store/entry k)
+          new (apply f v args)]
+      (if (valk.store/cas! k version new)
+        new
+        (recur)))))

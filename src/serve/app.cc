@@ -5,6 +5,7 @@
 #include <mutex>
 #include <set>
 
+#include "lisp/shared_store.h"
 #include "serve/request_body.h"
 #include "util/cores.h"
 #include "valk/static_files.h"
@@ -246,6 +247,11 @@ void App::append_metrics(net::MetricsText& out) const {
               sum.heap_allocated_bytes);
   out.counter("valk_lisp_collections_total", "Garbage collections of the Lisp heaps.",
               sum.collections);
+  lisp::SharedStore::Stats store = lisp::SharedStore::process().stats();
+  out.gauge("valk_store_entries",
+            "Entries of the shared store (store/put!), expired ones not yet swept included.",
+            store.entries);
+  out.gauge("valk_store_bytes", "Bytes of the shared store's keys and values.", store.bytes);
   append_route_metrics(out);
 }
 

@@ -2,8 +2,12 @@
 // with libcurl over HTTP/1.1, h2c and h2 over TLS.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "../net/net_test_util.h"
 #include "serve_process.h"
@@ -52,7 +56,7 @@ TEST(Examples, HelloOverEveryProtocol) {
 }
 
 TEST(Examples, TodosCrud) {
-  ServeProcess p({"--port", "0", "--threads", "1", example("todos.lisp")});
+  ServeProcess p({"--port", "0", "--threads", "2", example("todos.lisp")});
   ASSERT_NE(p.port(), 0) << p.output();
   CurlResult created = request(p.url("/todos"), "POST", R"({"title":"write docs"})");
   EXPECT_EQ(created.status, 201);
@@ -72,6 +76,39 @@ TEST(Examples, TodosCrud) {
   CurlResult wrong_method = request(p.url("/todos"), "PUT");
   EXPECT_EQ(wrong_method.status, 405);
   EXPECT_NE(wrong_method.headers.find("allow: "), std::string::npos) << wrong_method.headers;
+}
+
+// The todos live in the shared store: with workers taking requests in
+// turn, each sees every todo, and todos made at once get ids of their own.
+TEST(Examples, TodosAreOneListForEveryWorker) {
+  ServeProcess p({"--port", "0", "--workers", "2", "--reactors", "1", example("todos.lisp")});
+  ASSERT_NE(p.port(), 0) << p.output();
+  std::vector<std::thread> clients;
+  std::atomic<int> created{0};
+  for (int c = 0; c < 4; c++) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 10; i++) {
+        created += request(p.url("/todos"), "POST", R"({"title":"t"})").status == 201;
+      }
+    });
+  }
+  for (std::thread& t : clients) {
+    t.join();
+  }
+  EXPECT_EQ(created.load(), 40);
+  for (int i = 0; i < 4; i++) {  // both workers, in turn
+    std::string list = request(p.url("/todos")).body;
+    for (int id = 1; id <= 40; id++) {
+      EXPECT_NE(list.find("{\"id\":" + std::to_string(id) + ","), std::string::npos) << id;
+    }
+    EXPECT_EQ(request(p.url("/todos/40")).status, 200);
+  }
+  EXPECT_EQ(request(p.url("/todos/7"), "PATCH", R"({"done":true})").status, 200);
+  EXPECT_EQ(request(p.url("/todos/7"), "DELETE").status, 204);
+  for (int i = 0; i < 2; i++) {
+    EXPECT_EQ(request(p.url("/todos/7")).status, 404);
+    EXPECT_EQ(request(p.url("/todos/7"), "PATCH", R"({"done":true})").status, 404);
+  }
 }
 
 TEST(Examples, GatewayForwardsAndFansOut) {

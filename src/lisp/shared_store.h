@@ -1,0 +1,79 @@
+// The process's shared store: entries that every isolate (every worker of
+// valk serve) reads and writes, where an atom would be one worker's own.
+// Values are kept encoded (value_codec.h) and decoded into the reader's
+// heap, so no Lisp object is shared between threads. Thread-safe: the
+// entries are spread over shards, each under its own mutex.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace valk::lisp {
+
+class SharedStore {
+ public:
+  // The one every isolate of the process uses.
+  static SharedStore& process();
+
+  struct Found {
+    std::string value;  // encoded
+    uint64_t version = 0;
+  };
+  // The entry at `key`, unless absent or expired.
+  std::optional<Found> get(std::string_view key);
+  // Sets the entry; ttl_ms 0: it never expires.
+  void put(std::string_view key, std::string value, uint64_t ttl_ms);
+  // Sets the entry (or, with no value, removes it) if its version is still
+  // `version` (0: it was absent), keeping its expiry, or giving a new
+  // entry `ttl_ms` (0: none). False if another write came first.
+  bool compare_and_put(std::string_view key, uint64_t version, std::optional<std::string> value,
+                       uint64_t ttl_ms = 0);
+  // Removes the entry; false if there was none.
+  bool erase(std::string_view key);
+  // Calls `fn` with each live entry's key and encoded value.
+  void each(const std::function<void(std::string_view key, std::string_view value)>& fn);
+  // Removes every entry (for tests and the REPL).
+  void clear();
+
+  struct Stats {
+    uint64_t entries = 0;
+    uint64_t bytes = 0;  // of keys and values
+  };
+  Stats stats() const;
+
+ private:
+  struct Entry {
+    std::string value;
+    uint64_t version;
+    uint64_t expires_ms;  // 0: never
+  };
+  struct Shard {
+    std::mutex mu;
+    std::unordered_map<std::string, Entry> map;
+    uint32_t writes = 0;  // since the last sweep of expired entries
+  };
+  static constexpr size_t kShards = 16;
+  // Removes expired entries every this many writes to a shard, so that
+  // keys nobody reads again do not pile up.
+  static constexpr uint32_t kSweepEvery = 1024;
+
+  Shard& shard_of(std::string_view key);
+  // Under the shard's lock: removes `it` if expired; true if it did.
+  bool drop_if_expired(Shard& s, std::unordered_map<std::string, Entry>::iterator it, uint64_t now);
+  void wrote(Shard& s, uint64_t now);
+  void account(int64_t entries, int64_t bytes);
+
+  Shard shards_[kShards];
+  std::atomic<uint64_t> next_version_{1};
+  std::atomic<int64_t> entries_{0};
+  std::atomic<int64_t> bytes_{0};
+};
+
+}  // namespace valk::lisp
