@@ -4,7 +4,8 @@ namespace valk::cli {
 
 bool MetricsEndpoint::start(const ListenAddress& where, const Server& app,
                             const ServerOptions& app_options,
-                            std::function<void(net::MetricsText&)> more, std::string* error) {
+                            std::function<void(net::MetricsText&)> more, Handler requests,
+                            std::string* error) {
   auto render = [&app, more = std::move(more)] {
     net::MetricsText text;
     if (more) {
@@ -22,14 +23,19 @@ bool MetricsEndpoint::start(const ListenAddress& where, const Server& app,
   options.log_level = app_options.log_level;
   options.server_name = app_options.server_name;
   host_ = where.host;
-  server_ =
-      std::make_unique<Server>(options, [render = std::move(render)](Request& req, Responder res) {
+  std::string paths = requests ? "/metrics and /requests" : "/metrics";
+  server_ = std::make_unique<Server>(
+      options, [render = std::move(render), paths, requests = std::move(requests)](Request& req,
+                                                                                   Responder res) {
         Headers text = {{"content-type", "text/plain; charset=utf-8"}};
-        if (req.path() != "/metrics") {
-          res.respond(404, std::move(text), "Not Found: the metrics are at /metrics\n");
+        bool is_requests = requests && req.path() == "/requests";
+        if (req.path() != "/metrics" && !is_requests) {
+          res.respond(404, std::move(text), "Not Found: this listener answers " + paths + "\n");
         } else if (req.method() != "GET" && req.method() != "HEAD") {
           text.push_back({"allow", "GET, HEAD"});
           res.respond(405, std::move(text), "Method Not Allowed\n");
+        } else if (is_requests) {
+          requests(req, std::move(res));
         } else {
           res.respond(200, {{"content-type", net::kMetricsContentType}}, render());
         }

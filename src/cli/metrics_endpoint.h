@@ -1,6 +1,7 @@
 // The --metrics listener of `valk serve` and `valk static`: a server of its
 // own, on one thread and an address apart from the app's (by default on
-// loopback only), that answers GET /metrics with Prometheus' text format.
+// loopback only), that answers GET /metrics with Prometheus' text format,
+// and, for valk serve, GET /requests with the requests the workers hold.
 #pragma once
 
 #include <functional>
@@ -18,10 +19,10 @@ class MetricsEndpoint {
   // counters and durations of `app` (which must outlive the endpoint's
   // stop()), what `more` adds (may be empty; called on the endpoint's
   // thread), and the process's figures. Logs as `app_options` say (the
-  // error log and level). Returns false with a message if it cannot listen
-  // there.
+  // error log and level). `requests` (may be empty) answers GET /requests.
+  // Returns false with a message if it cannot listen there.
   bool start(const ListenAddress& where, const Server& app, const ServerOptions& app_options,
-             std::function<void(net::MetricsText&)> more, std::string* error);
+             std::function<void(net::MetricsText&)> more, Handler requests, std::string* error);
   // The bound port (after start).
   uint16_t port() const { return server_->port(); }
   // "http://HOST:PORT/metrics", for the banner.

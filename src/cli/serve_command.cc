@@ -355,7 +355,10 @@ int serve_command(int argc, char** argv) {
   MetricsEndpoint metrics;
   if (const auto& at = lisp_app.config().metrics) {
     auto workers = [&lisp_app](net::MetricsText& text) { lisp_app.append_metrics(text); };
-    if (!metrics.start(*at, server, options, workers, &error)) {
+    auto requests = [&lisp_app](Request&, Responder res) {
+      lisp_app.requests_page(std::move(res));
+    };
+    if (!metrics.start(*at, server, options, workers, requests, &error)) {
       fprintf(stderr, "valk serve: %s\n", error.c_str());
       server.force_close();
       server.wait();

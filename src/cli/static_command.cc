@@ -232,7 +232,7 @@ int static_command(int argc, char** argv) {
   }
   MetricsEndpoint metrics;
   if (metrics_at) {
-    if (!metrics.start(*metrics_at, server, opts, nullptr, &error)) {
+    if (!metrics.start(*metrics_at, server, opts, nullptr, nullptr, &error)) {
       fprintf(stderr, "valk static: %s\n", error.c_str());
       server.force_close();
       server.wait();

@@ -35,6 +35,11 @@ struct TimerOp : PendingOp {
   bool rejects;
   // A `timeout`'s: the operation's promise it bounds, if it bounds one.
   Promise* guarded = nullptr;
+  int64_t ms = 0;
+
+  std::string describe() const override {
+    return std::string(rejects ? "timeout " : "sleep ") + std::to_string(ms) + " ms";
+  }
 
   void finish() {
     iso->unlink_op(this);
@@ -57,6 +62,7 @@ Promise* start_timer(Isolate& iso, int64_t ms, bool rejects) {
   op->iso = &iso;
   op->promise = p;
   op->rejects = rejects;
+  op->ms = ms;
   op->owner = iso.current() != nullptr ? iso.current()->serial : 0;
   p->op = op;
   iso.link_op(op);

@@ -69,6 +69,8 @@ struct FileOp final : PendingOp {
   FileResult result;
   bool cancelled = false;
 
+  std::string describe() const override { return fn + " " + path; }
+
   void cancel() override {
     // A job already running finishes; its result is dropped in after_work.
     cancelled = true;

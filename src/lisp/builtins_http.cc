@@ -68,6 +68,8 @@ struct HttpOp final : PendingOp, HttpTransfer {
   BodyAs as = BodyAs::kAuto;
   char error[CURL_ERROR_SIZE] = {};
 
+  std::string describe() const override { return "http/request " + url; }
+
   ~HttpOp() override {
     curl_easy_cleanup(easy);
     curl_url_cleanup(parsed_url);

@@ -187,6 +187,11 @@ struct QueryOp final : PendingOp, PgQuery {
   bool want_rows = true;  // pg/query; pg/execute wants the count
   const char* fn = "pg/query";
 
+  std::string describe() const override {
+    constexpr size_t kShown = 120;
+    return std::string(fn) + " " + (sql.size() > kShown ? sql.substr(0, kShown) + "..." : sql);
+  }
+
   void cancel() override {
     pool->abandon(this);
     iso->end_op(this, false, val(iso->make_cancelled("the query was cancelled")));
@@ -219,6 +224,8 @@ struct QueryOp final : PendingOp, PgQuery {
 struct LeaseOp final : PendingOp, PgLease {
   Isolate* iso = nullptr;
   PgPool* pool = nullptr;
+
+  std::string describe() const override { return "pg/transaction: a connection of its own"; }
 
   void cancel() override {
     pool->abandon(this);

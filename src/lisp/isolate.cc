@@ -311,19 +311,25 @@ Error* Isolate::make_error(Value message, Value data) {
   return e;
 }
 
+std::vector<TraceEntry> Isolate::trace_of(const Fiber* f) {
+  std::vector<TraceEntry> trace;
+  for (size_t i = f->frames.size(); i > 0; i--) {
+    const Frame& fr = f->frames[i - 1];
+    uint32_t t = fr.proto->num_params - 1;
+    if (i == 1 && t < trampolines_.size() && fr.closure == trampolines_[t]) {
+      continue;  // the fiber's entry trampoline
+    }
+    TraceEntry entry;
+    entry.function = fr.proto->name != nullptr ? std::string(fr.proto->name->view()) : "fn";
+    entry.pos = fr.proto->position_at(fr.pc > 0 ? fr.pc - 1 : 0);
+    trace.push_back(std::move(entry));
+  }
+  return trace;
+}
+
 void Isolate::add_trace(Error* e) {
   if (current_ != nullptr && e->trace.empty()) {
-    for (size_t i = current_->frames.size(); i > 0; i--) {
-      const Frame& fr = current_->frames[i - 1];
-      uint32_t t = fr.proto->num_params - 1;
-      if (i == 1 && t < trampolines_.size() && fr.closure == trampolines_[t]) {
-        continue;  // the fiber's entry trampoline
-      }
-      TraceEntry entry;
-      entry.function = fr.proto->name != nullptr ? std::string(fr.proto->name->view()) : "fn";
-      entry.pos = fr.proto->position_at(fr.pc > 0 ? fr.pc - 1 : 0);
-      e->trace.push_back(std::move(entry));
-    }
+    e->trace = trace_of(current_);
   }
 }
 

@@ -28,6 +28,8 @@ struct PendingOp {
   virtual ~PendingOp() = default;
   // Stops the operation; its promise is rejected with a cancellation error.
   virtual void cancel() = 0;
+  // What it is, for an operator: "sleep 100 ms", "pg/query SELECT ...".
+  virtual std::string describe() const { return "an operation"; }
   Promise* promise = nullptr;
   // The serial of the fiber that started it (Isolate::begin_op), 0 if none:
   // cancelling that fiber while it alone awaits the operation cancels it.
@@ -131,6 +133,8 @@ class Isolate {
   std::string describe(Value raised);
   // Makes an Error value with the current fiber's stack trace.
   Error* make_error(Value message, Value data);
+  // The frames of `f`, innermost first (function and position).
+  std::vector<TraceEntry> trace_of(const Fiber* f);
   // Gives `e` the current fiber's stack trace if it has none: an error
   // made in a loop callback (a failed query, file or HTTP request) gets
   // the trace of the fiber that awaits it.

@@ -330,6 +330,60 @@ std::vector<std::string> App::source_dirs() {
   return {dirs.begin(), dirs.end()};
 }
 
+void App::requests_page(Responder res) const {
+  struct Page {
+    std::mutex mu;
+    Responder res;
+    std::vector<std::string> requests;  // a worker's objects
+    std::vector<std::string> workers;   // a worker's summary
+    size_t remaining;
+  };
+  auto page = std::make_shared<Page>();
+  page->res = std::move(res);
+  page->requests.resize(workers_.size());
+  page->workers.resize(workers_.size());
+  page->remaining = workers_.size();
+  // Called once per worker, under the lock; the last one answers.
+  auto done = [](Page& p) {
+    if (--p.remaining != 0) {
+      return;
+    }
+    std::string body = "{\"workers\":[";
+    for (size_t i = 0; i < p.workers.size(); i++) {
+      body += (i ? "," : "") + p.workers[i];
+    }
+    body += "],\"requests\":[";
+    bool first = true;
+    for (const std::string& part : p.requests) {
+      if (!part.empty()) {
+        body += (first ? "" : ",") + part;
+        first = false;
+      }
+    }
+    body += "]}\n";
+    p.res.respond(200, {{"content-type", "application/json"}, {"cache-control", "no-store"}},
+                  std::move(body));
+  };
+  for (size_t i = 0; i < workers_.size(); i++) {
+    Worker* w = workers_[i].get();
+    std::string worker = "{\"worker\":" + std::to_string(i);
+    bool posted = w->call_later([page, w, i, worker, done] {
+      std::string part;
+      size_t held = w->describe_requests(&part, kRequestsShown);
+      std::lock_guard<std::mutex> lock(page->mu);
+      page->requests[i] = std::move(part);
+      page->workers[i] = worker + ",\"generation\":" + std::to_string(w->generation()) +
+                         ",\"requests\":" + std::to_string(held) + "}";
+      done(*page);
+    });
+    if (!posted) {
+      std::lock_guard<std::mutex> lock(page->mu);
+      page->workers[i] = worker + ",\"unavailable\":\"its queue is full\"}";
+      done(*page);
+    }
+  }
+}
+
 void App::stop() {
   for (auto& w : workers_) {
     w->stop();

@@ -81,6 +81,12 @@ class App {
   // The code generation of worker 0: 1 at start, one more per reload that
   // loaded. Any thread.
   uint32_t generation() const { return workers_[0]->generation(); }
+  // Answers the /requests page of the metrics listener with JSON: the
+  // requests each worker holds (Worker::describe_requests), at most
+  // kRequestsShown a worker. Does not wait: each worker adds its part on
+  // its own thread, and the last one answers. Any thread.
+  void requests_page(Responder res) const;
+  static constexpr size_t kRequestsShown = 1000;
   // Stops the workers after the requests they hold are answered.
   void stop();
   // Sends the workers' error lines to `server`'s error log from now on

@@ -188,6 +188,13 @@ void Worker::call(std::function<void()> fn) {
   cv.wait(lock, [&] { return done; });
 }
 
+bool Worker::call_later(std::function<void()> fn) {
+  auto m = std::make_unique<WorkerMessage>();
+  m->kind = WorkerMessage::Kind::Call;
+  m->fn = std::move(fn);
+  return push(std::move(m));
+}
+
 void Worker::set_before_block(std::function<void()> fn) {
   iso_->set_before_block(std::move(fn));
 }
@@ -350,7 +357,8 @@ void Worker::begin(std::unique_ptr<HttpRequest> request) {
   Value req = make_request_map(iso, *keys_, *recent_, *request, request_id);
   f->request = std::move(request);
   lisp::Fiber* fiber = iso.spawn_call(iso.rooted(app_slot_), &req, 1);
-  f->deadline_ms = uv_now(iso.loop()) + deadline_ms_;
+  f->begun_ms = uv_now(iso.loop());
+  f->deadline_ms = f->begun_ms + deadline_ms_;
   if (count_routes_.load(std::memory_order_relaxed)) {
     f->started_ns = uv_hrtime();
   }

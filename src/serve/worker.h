@@ -173,6 +173,14 @@ class Worker {
   // Runs `fn` on the worker thread and waits for it. Main thread, after a
   // successful start().
   void call(std::function<void()> fn);
+  // Runs `fn` on the worker thread soon, without waiting; false if the
+  // queue is full. Any thread, after a successful start().
+  bool call_later(std::function<void()> fn);
+  // Appends a JSON object for each request the worker holds (comma
+  // separated, the longest held first, at most `max`) to *out, for
+  // /requests: its id, method, path, route, age, state, what it waits on
+  // and its Lisp stack. Returns how many it holds. Worker thread.
+  size_t describe_requests(std::string* out, size_t max);
   // Has the isolate call `fn` each time the worker's loop is about to block
   // (Isolate::set_before_block). Worker thread.
   void set_before_block(std::function<void()> fn);

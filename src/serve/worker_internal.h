@@ -49,6 +49,7 @@ struct Worker::InFlight {
   }
   uint32_t promise_slot = kNoSlot;  // the handler's fiber, then the stream writer's
   uint64_t deadline_ms = kNoDeadline;
+  uint64_t begun_ms = 0;    // the loop's clock at hand-over
   uint64_t started_ns = 0;  // when counting routes: uv_hrtime() at hand-over
   // Nothing more may be sent: a response went out (an error, or the end of
   // a stream), or the client is gone.

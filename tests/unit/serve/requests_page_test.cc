@@ -1,0 +1,78 @@
+// GET /requests on the --metrics listener: what each worker holds, with
+// what a parked handler waits on and its Lisp stack, answered even while a
+// worker runs a handler that never awaits.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../net/net_test_util.h"
+#include "serve_process.h"
+
+namespace valk::test {
+namespace {
+
+const char* kApp = R"((import "valk/web")
+(defn nap [ms] (await (sleep ms)))
+(serve (router
+         (GET "/nap/:ms" (fn [req] (nap (parse-long (get-in req [:params :ms]))) (text "rested")))
+         (GET "/spin" (fn [req] (loop [] (recur)))))
+       {:port 0 :threads 2 :deadline-ms 3000})
+)";
+
+std::string page(ValkProcess& p) {
+  CurlResult r = curl_get("http://127.0.0.1:" + std::to_string(p.metrics_port()) + "/requests",
+                          CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.headers.find("content-type: application/json"), std::string::npos) << r.headers;
+  return r.body;
+}
+
+TEST(RequestsPage, ListsWhatTheWorkersHoldAndWhy) {
+  ServeProcess s({"--metrics", "0", write_app("requests_page.lisp", kApp)});
+  ASSERT_NE(s.port(), 0) << s.output();
+  ASSERT_NE(s.metrics_port(), 0) << s.output();
+  EXPECT_EQ(page(s),
+            "{\"workers\":[{\"worker\":0,\"generation\":1,\"requests\":0},"
+            "{\"worker\":1,\"generation\":1,\"requests\":0}],\"requests\":[]}\n");
+
+  std::vector<std::thread> clients;
+  clients.emplace_back([&] { curl_get(s.url("/nap/2500"), CURL_HTTP_VERSION_1_1); });
+  clients.emplace_back([&] { curl_get(s.url("/nap/2600"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
+  clients.emplace_back([&] { curl_get(s.url("/spin"), CURL_HTTP_VERSION_1_1); });
+  std::string text;
+  ASSERT_TRUE(eventually([&] {
+    text = page(s);
+    return count_of(text, "\"id\":") == 3;
+  })) << text;
+  EXPECT_NE(text.find("\"method\":\"GET\",\"path\":\"/nap/2500\",\"protocol\":\"http/1.1\""),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("\"path\":\"/nap/2600\",\"protocol\":\"h2\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"route\":\"GET /nap/:ms\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"state\":\"parked\",\"answered\":false,\"waiting_on\":\"sleep 2500 ms\","
+                      "\"stack\":[\"nap (" +
+                      testing::TempDir()),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("requests_page.lisp:2:16)\""), std::string::npos) << text;
+  // The spinning handler: its worker answers between two of its slices.
+  EXPECT_NE(text.find("\"route\":\"GET /spin\",\"streaming\":false,\"state\":\"running\","
+                      "\"answered\":false,\"waiting_on\":null"),
+            std::string::npos)
+      << text;
+  for (std::thread& t : clients) {
+    t.join();
+  }
+  text = page(s);
+  EXPECT_NE(text.find("\"requests\":[]"), std::string::npos) << text;
+
+  CurlResult other = curl_get("http://127.0.0.1:" + std::to_string(s.metrics_port()) + "/nothing",
+                              CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(other.status, 404);
+  EXPECT_EQ(other.body, "Not Found: this listener answers /metrics and /requests\n");
+}
+
+}  // namespace
+}  // namespace valk::test
