@@ -527,32 +527,42 @@
 (defn http/patch ([url] (http/patch url nil)) ([url opts] (valk.core/http-call :patch url opts)))
 
 ;; ---------------------------------------------------------------------------
-;; PostgreSQL transactions (the natives pg/connect, pg/query, pg/execute and
-;; pg/close are in src/lisp/builtins_pg.cc).
+;; Transactions of PostgreSQL (the natives pg/connect, pg/query, pg/execute
+;; and pg/close are in src/lisp/builtins_pg.cc) and SQLite (sqlite/open,
+;; sqlite/query, sqlite/execute and sqlite/close: builtins_sqlite.cc).
 
-;; Calls (f tx) on a connection of its own inside BEGIN ... COMMIT, and
-;; returns what f returns; if f raises (or COMMIT fails), ROLLBACK, and the
-;; error goes on. Queries of the transaction go to `tx`.
-(defn pg/transaction [db f]
-  (let [p (valk.pg/acquire db)
+;; Calls (f tx) with the connection `acquire` gives (a promise), inside
+;; BEGIN ... COMMIT run by `execute`, and returns what f returns; if f
+;; raises (or COMMIT fails), ROLLBACK, and the error goes on. `release`
+;; gives the connection back in every case.
+(defn valk.core/transaction [acquire release execute db f]
+  (let [p (acquire db)
         tx (try
              (await p)
              (catch e
                ;; Cancelled while it waited: give up the wait, or the
-               ;; connection if it came meanwhile, so the pool keeps it.
+               ;; connection if it came meanwhile, so that it goes back.
                (if (realized? p)
-                 (try (valk.pg/release (await p)) (catch _ nil))
+                 (try (release (await p)) (catch _ nil))
                  (cancel p))
                (throw e)))]
     (try
-      (await (pg/execute tx "BEGIN"))
+      (await (execute tx "BEGIN"))
       (let [result (f tx)]
-        (await (pg/execute tx "COMMIT"))
+        (await (execute tx "COMMIT"))
         result)
       (catch e
-        (try (await (pg/execute tx "ROLLBACK")) (catch _ nil))
+        (try (await (execute tx "ROLLBACK")) (catch _ nil))
         (throw e))
-      (finally (valk.pg/release tx)))))
+      (finally (release tx)))))
+
+;; Queries of the transaction go to `tx`, a connection of its own.
+(defn pg/transaction [db f]
+  (valk.core/transaction valk.pg/acquire valk.pg/release pg/execute db f))
+
+;; Statements of the transaction go to `tx`; the others wait until it ends.
+(defn sqlite/transaction [db f]
+  (valk.core/transaction valk.sqlite/acquire valk.sqlite/release sqlite/execute db f))
 
 ;; ---------------------------------------------------------------------------
 ;; The shared store (the natives store/get, store/put!, store/delete!,

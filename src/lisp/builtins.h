@@ -16,6 +16,7 @@ void register_compress_natives(Isolate& iso);    // builtins_compress.cc
 void register_http_natives(Isolate& iso);        // builtins_http.cc
 void register_file_natives(Isolate& iso);        // builtins_file.cc
 void register_store_natives(Isolate& iso);       // builtins_store.cc
+void register_sqlite_natives(Isolate& iso);      // builtins_sqlite.cc
 void register_pg_natives(Isolate& iso);          // builtins_pg.cc
 
 }  // namespace valk::lisp

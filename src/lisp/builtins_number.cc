@@ -7,6 +7,9 @@
 // two-argument + - * < <= > >= == inc dec as VM instructions; these natives
 // serve every other call (other arities, apply, higher-order use) and must
 // agree with the VM.
+#include <sys/random.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -434,6 +437,67 @@ Value n_rand_int(Isolate& iso, Value* args, int argc) {
   return Value::integer(n > 0 ? static_cast<int64_t>(x) : -static_cast<int64_t>(x));
 }
 
+// Fills `out` from the operating system's generator (getrandom), for what
+// must not be guessed; `rand` repeats with its seed.
+bool os_random(uint8_t* out, size_t n) {
+  while (n > 0) {
+    ssize_t got = getrandom(out, n, 0);
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got <= 0) {
+      return false;
+    }
+    out += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+constexpr int64_t kMaxRandomBytes = 65536;
+
+bool random_count(Isolate& iso, const char* fn, Value v, Value* raised) {
+  if (!v.is_int() || v.i < 0 || v.i > kMaxRandomBytes) {
+    *raised = iso.type_error(fn, "a count from 0 to 65536", v);
+    return false;
+  }
+  return true;
+}
+
+// (random-bytes n): n bytes from the operating system's generator.
+Value n_random_bytes(Isolate& iso, Value* args, int) {
+  Value raised;
+  if (!random_count(iso, "random-bytes", args[0], &raised)) {
+    return raised;
+  }
+  std::vector<uint8_t> buf(static_cast<size_t>(args[0].i));
+  if (!os_random(buf.data(), buf.size())) {
+    return iso.raise_error("io-error", "random-bytes: the system's generator failed");
+  }
+  return val(iso.heap().make_bytes(buf.data(), buf.size()));
+}
+
+// (random-token) (random-token n): n (22: 132 bits) characters of
+// A-Z a-z 0-9 - _ from the operating system's generator, for session ids,
+// keys and codes that must not be guessed.
+Value n_random_token(Isolate& iso, Value* args, int argc) {
+  Value n = argc > 0 ? args[0] : Value::integer(22);
+  Value raised;
+  if (!random_count(iso, "random-token", n, &raised)) {
+    return raised;
+  }
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string token(static_cast<size_t>(n.i), '\0');
+  if (!os_random(reinterpret_cast<uint8_t*>(token.data()), token.size())) {
+    return iso.raise_error("io-error", "random-token: the system's generator failed");
+  }
+  for (char& c : token) {
+    c = kAlphabet[static_cast<uint8_t>(c) & 63];  // 64 symbols: no bias
+  }
+  return iso.heap().string(token);
+}
+
 // ---------------------------------------------------------------------------
 // Math
 
@@ -531,6 +595,8 @@ void register_number_natives(Isolate& iso) {
   iso.define_native("unsigned-bit-shift-right", n_shift<Shift::UnsignedRight>, 2, 2);
   iso.define_native("rand", n_rand, 0, 1);
   iso.define_native("rand-int", n_rand_int, 1, 1);
+  iso.define_native("random-bytes", n_random_bytes, 1, 1);
+  iso.define_native("random-token", n_random_token, 0, 1);
   iso.define_native("sqrt", n_sqrt, 1, 1);
   iso.define_native("floor", n_floor, 1, 1);
   iso.define_native("ceil", n_ceil, 1, 1);

@@ -33,6 +33,7 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   register_http_natives(*this);
   register_file_natives(*this);
   register_store_natives(*this);
+  register_sqlite_natives(*this);
   register_pg_natives(*this);
   // Syntax-quote and destructuring expand to calls of these names, which
   // user code cannot shadow by accident.

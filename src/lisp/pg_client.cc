@@ -40,6 +40,9 @@ class PgConn {
     timer_ = new uv_timer_t;
     uv_timer_init(loop_, timer_);
     timer_->data = this;
+    // Counted from now: the loop's cached clock may be a long stretch of
+    // work behind (a module loading), and the timeout would end early.
+    uv_update_time(loop_);
     uv_timer_start(
         timer_,
         [](uv_timer_t* t) {

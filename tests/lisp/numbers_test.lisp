@@ -161,6 +161,21 @@
   (is (= 0 (rand-int 1)))
   (is-thrown? :type-error (rand-int 2.5)))
 
+(deftest random-tokens-and-bytes
+  (let [tokens (repeatedly 100 random-token)]
+    (is (every? #(= 22 (count %)) tokens))
+    (is (= 100 (count (set tokens))) "no two alike")
+    (is (every? #(= % (apply str (filter (set "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") %))) tokens))
+    ;; All 64 symbols come up.
+    (is (= 64 (count (set (apply str tokens))))))
+  (is (= "" (random-token 0)))
+  (is (= 7 (count (random-token 7))))
+  (is (bytes? (random-bytes 32)))
+  (is (= 32 (count (random-bytes 32))))
+  (is-thrown? :type-error (random-token -1))
+  (is-thrown? :type-error (random-bytes 65537))
+  (is-thrown? :type-error (random-token "8")))
+
 (deftest math
   (is (= 3.0 (sqrt 9)))
   (is (NaN? (sqrt -1)))

@@ -5,6 +5,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <regex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -109,6 +113,70 @@ TEST(Examples, TodosAreOneListForEveryWorker) {
     EXPECT_EQ(request(p.url("/todos/7")).status, 404);
     EXPECT_EQ(request(p.url("/todos/7"), "PATCH", R"({"done":true})").status, 404);
   }
+}
+
+// The links live in a SQLite file: two servers (one over TLS) share it,
+// each with two workers, and a server started later finds them.
+TEST(Examples, LinksLiveInSqlite) {
+  std::string db = testing::TempDir() + "/links_example.db";
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::filesystem::remove(db + suffix);
+  }
+  setenv("LINKS_DB", db.c_str(), 1);
+  std::string certs = std::string(VALK_SOURCE_DIR) + "/certs/";
+  std::string code;
+  {
+    ServeProcess plain({"--port", "0", "--threads", "2", example("links.lisp")});
+    ServeProcess tls({"--port", "0", "--threads", "2", "--tls-cert", certs + "dev.crt", "--tls-key",
+                      certs + "dev.key", example("links.lisp")});
+    ASSERT_NE(plain.port(), 0) << plain.output();
+    ASSERT_NE(tls.port(), 0) << tls.output();
+    CurlResult made = request(plain.url("/links"), "POST", R"({"url":"https://example.com/x"})",
+                              CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    EXPECT_EQ(made.status, 201) << made.body;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(made.body, m, std::regex(R"re("code":"([A-Za-z0-9_-]{7})")re")))
+        << made.body;
+    code = m[1];
+    EXPECT_NE(made.body.find(R"("url":"https://example.com/x","hits":0)"), std::string::npos);
+    CurlResult bad =
+        request(tls.url("/links", true), "POST", R"({"url":"ftp://x"})", CURL_HTTP_VERSION_2TLS);
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_EQ(bad.body, R"({"error":"url must be an http or https URL"})");
+    CurlResult h1 = request(plain.url("/" + code));
+    EXPECT_EQ(h1.status, 302);
+    EXPECT_NE(h1.headers.find("location: https://example.com/x"), std::string::npos) << h1.headers;
+    EXPECT_EQ(request(tls.url("/" + code, true), "GET", "", CURL_HTTP_VERSION_2TLS).status, 302);
+    EXPECT_EQ(request(plain.url("/nope")).status, 404);
+    // Made at once through both servers: each gets a code of its own.
+    std::vector<std::thread> clients;
+    std::mutex mu;
+    std::set<std::string> codes;
+    for (int c = 0; c < 4; c++) {
+      clients.emplace_back([&, c] {
+        for (int i = 0; i < 5; i++) {
+          CurlResult r = c % 2 ? request(plain.url("/links"), "POST", R"({"url":"http://a.test/"})")
+                               : request(tls.url("/links", true), "POST",
+                                         R"({"url":"http://a.test/"})", CURL_HTTP_VERSION_2TLS);
+          std::smatch found;
+          std::lock_guard<std::mutex> lock(mu);
+          EXPECT_EQ(r.status, 201) << r.body;
+          if (std::regex_search(r.body, found, std::regex(R"re("code":"([^"]+)")re"))) {
+            codes.insert(found[1]);
+          }
+        }
+      });
+    }
+    for (std::thread& t : clients) {
+      t.join();
+    }
+    EXPECT_EQ(codes.size(), 20u);
+  }
+  ServeProcess later({"--port", "0", example("links.lisp")});
+  unsetenv("LINKS_DB");
+  ASSERT_NE(later.port(), 0) << later.output();
+  EXPECT_EQ(request(later.url("/links/" + code)).body,
+            R"({"code":")" + code + R"(","url":"https://example.com/x","hits":2})");
 }
 
 TEST(Examples, GatewayForwardsAndFansOut) {

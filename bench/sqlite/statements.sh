@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SQLite statements per second: valk (bench/sqlite/statements.lisp, one
+# isolate, FIBERS (64) fibers awaiting statements on one handle) beside
+# Python's sqlite3 module running the same statements one after another
+# on one connection (statements.py): the library with nothing in between.
+# Both on CPU 1, a fresh database file in /tmp each run; ROUNDS (3)
+# alternated rounds, medians.
+#   bench/sqlite/statements.sh build/valk
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+ROUNDS=${ROUNDS:-3}
+usage() { sed -n '2,9s/^# \{0,1\}//p' "$0"; }
+case ${1:-} in
+  -h | --help) usage && exit 0 ;;
+  "") usage >&2 && exit 2 ;;
+esac
+valk=$1
+require_tools "python3" python3 taskset
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for round in $(seq "$ROUNDS"); do
+  rm -f "$work"/db*
+  taskset -c 1 "$valk" run bench/sqlite/statements.lisp "$work/db" | sed 's/^/valk\t/' >>"$work/results"
+  rm -f "$work"/db*
+  taskset -c 1 python3 bench/sqlite/statements.py "$work/db" | sed 's/^/python\t/' >>"$work/results"
+  echo "round $round done" >&2
+done
+python3 - "$work/results" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    who, label, rate = line.split()
+    runs.setdefault(label, {}).setdefault(who, []).append(int(rate))
+print(f"{'statement':<15}{'valk/s':>10}{'python/s':>10}{'ratio':>8}")
+for label, by in runs.items():
+    v, p = statistics.median(by["valk"]), statistics.median(by["python"])
+    print(f"{label:<15}{v:>10.0f}{p:>10.0f}{v / p:>8.2f}")
+PY
