@@ -12,7 +12,7 @@
         t0 (now-ms)]
     (await (all (map (fn [w] (spawn #(dotimes [i per-fiber] (f (+ (* w per-fiber) i)))))
                      (range fibers))))
-    (println (str label "\t" (quot (* 1000 per-fiber fibers) (max 1 (- (now-ms) t0))))))))
+    (println (str label "\t" (quot (* 1000 per-fiber fibers) (max 1 (- (now-ms) t0)))))))
 
 (run "select_param" 200000 (fn [i] (await (sqlite/query db "SELECT ? AS n" [i]))))
 (run "insert_commit" 20000 (fn [i] (await (sqlite/execute db "INSERT INTO kv VALUES (?, 'x')" [i]))))
