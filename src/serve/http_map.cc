@@ -35,9 +35,9 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   status = h.keyword("status");
   http = h.keyword("http");
   https = h.keyword("https");
-  http10 = h.string("HTTP/1.0");
-  http11 = h.string("HTTP/1.1");
-  http2 = h.string("HTTP/2");
+  http10 = h.string(protocol_text(Protocol::kHttp10));
+  http11 = h.string(protocol_text(Protocol::kHttp11));
+  http2 = h.string(protocol_text(Protocol::kHttp2));
   keep_ = {method, path,      query_string, headers,  body,       body_stream,
            scheme, authority, remote_addr,  protocol, request_id, tls,
            status, http,      https,        http10,   http11,     http2};

@@ -26,6 +26,19 @@ namespace valk::serve {
 
 class ResponseHeaderCache;
 
+// A request's :protocol, and its name on the /requests page.
+inline std::string_view protocol_text(Protocol p) {
+  switch (p) {
+    case Protocol::kHttp10:
+      return "HTTP/1.0";
+    case Protocol::kHttp11:
+      return "HTTP/1.1";
+    case Protocol::kHttp2:
+      return "HTTP/2";
+  }
+  return "";
+}
+
 // Keys of request and response maps, interned once per isolate and rooted.
 class HttpKeys {
  public:

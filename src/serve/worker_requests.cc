@@ -6,6 +6,7 @@
 
 #include "lisp/fiber.h"
 #include "net/log.h"
+#include "serve/http_map.h"
 #include "serve/worker_internal.h"
 
 namespace valk::serve {
@@ -16,16 +17,6 @@ void json_string(std::string* out, std::string_view s) {
   out->push_back('"');
   net::json_escape(*out, s);
   out->push_back('"');
-}
-
-const char* protocol_name(Protocol p) {
-  switch (p) {
-    case Protocol::kHttp11:
-      return "http/1.1";
-    case Protocol::kHttp2:
-      return "h2";
-  }
-  return "?";
 }
 
 }  // namespace
@@ -58,7 +49,7 @@ size_t Worker::describe_requests(std::string* out, size_t max) {
     *out += ",\"path\":";
     json_string(out, r.path);
     *out += ",\"protocol\":";
-    json_string(out, protocol_name(r.protocol));
+    json_string(out, protocol_text(r.protocol));
     *out += ",\"age_ms\":" + std::to_string(now - f->begun_ms);
     // The handler's fiber, or the writer's once the response streams.
     auto* promise = static_cast<lisp::Promise*>(iso.rooted(f->promise_slot).o);

@@ -46,10 +46,10 @@ TEST(RequestsPage, ListsWhatTheWorkersHoldAndWhy) {
     text = page(s);
     return count_of(text, "\"id\":") == 3;
   })) << text;
-  EXPECT_NE(text.find("\"method\":\"GET\",\"path\":\"/nap/2500\",\"protocol\":\"http/1.1\""),
+  EXPECT_NE(text.find("\"method\":\"GET\",\"path\":\"/nap/2500\",\"protocol\":\"HTTP/1.1\""),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("\"path\":\"/nap/2600\",\"protocol\":\"h2\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"path\":\"/nap/2600\",\"protocol\":\"HTTP/2\""), std::string::npos) << text;
   EXPECT_NE(text.find("\"route\":\"GET /nap/:ms\""), std::string::npos) << text;
   EXPECT_NE(text.find("\"state\":\"parked\",\"answered\":false,\"waiting_on\":\"sleep 2500 ms\","
                       "\"stack\":[\"nap (" +
