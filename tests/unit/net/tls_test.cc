@@ -1,6 +1,7 @@
 // TLS: SNI, TLS 1.2 and 1.3, session resumption, client certificates.
 #include <openssl/ssl.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "net_test_util.h"
@@ -240,6 +241,37 @@ TEST(Tls, ReloadedCertificatesServeNewConnectionsAndOpenOnesKeepTheirs) {
   EXPECT_EQ(code, CURLE_OK);
   EXPECT_EQ(opened, 0);
   curl_slist_free_all(res);
+}
+
+TEST(Tls, ReloadedClientCaDecidesWhichClientsGetIn) {
+  // At first the file holds a CA that did not sign the client's
+  // certificate (other.test's certificate), then the one that did.
+  std::string ca = testing::TempDir() + "/reload_client_ca.crt";
+  std::filesystem::copy_file(cert_path("other.crt"), ca,
+                             std::filesystem::copy_options::overwrite_existing);
+  ServerOptions o = tls_options();
+  o.client_cert = ClientCertMode::kRequire;
+  o.client_ca_file = ca;
+  TestServer s(std::move(o), tls_echo());
+  auto with_client_cert = [&] {
+    return curl_do(host_url(s, "localhost"), [](CURL* c) {
+      curl_easy_setopt(c, CURLOPT_SSLCERT, cert_path("client.crt").c_str());
+      curl_easy_setopt(c, CURLOPT_SSLKEY, cert_path("client.key").c_str());
+    });
+  };
+  EXPECT_NE(with_client_cert().code, CURLE_OK);
+  std::filesystem::copy_file(cert_path("ca.crt"), ca,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::string error;
+  ASSERT_TRUE(s.server().reload_certificates(&error)) << error;
+  CurlResult in = with_client_cert();
+  ASSERT_EQ(in.code, CURLE_OK) << curl_easy_strerror(in.code);
+  EXPECT_NE(in.body.find("|cert|verified|CN=valk-test-client|"), std::string::npos) << in.body;
+  // A client CA file that no longer loads changes nothing.
+  std::ofstream(ca) << "not a certificate\n";
+  EXPECT_FALSE(s.server().reload_certificates(&error));
+  EXPECT_NE(error.find("reload_client_ca.crt"), std::string::npos) << error;
+  EXPECT_EQ(with_client_cert().code, CURLE_OK);
 }
 
 TEST(Tls, AFailedReloadKeepsTheCertificates) {
