@@ -227,6 +227,12 @@ void App::append_metrics(net::MetricsText& out) const {
   out.gauge("valk_app_generation",
             "The app's code generation: 1 at start, one more per reload that loaded.",
             generation());
+  out.family("valk_app_reloads_total", Type::kCounter,
+             "Reloads of the app's code (SIGHUP, --watch): loaded, or failed and changed nothing.");
+  out.sample("valk_app_reloads_total", "{result=\"loaded\"}",
+             reloads_loaded_.load(std::memory_order_relaxed));
+  out.sample("valk_app_reloads_total", "{result=\"failed\"}",
+             reloads_failed_.load(std::memory_order_relaxed));
   out.counter("valk_worker_queue_rejections_total",
               "Requests answered 503 because their worker's queue was full.", sum.rejected);
   out.counter("valk_handler_errors_total",
@@ -305,20 +311,24 @@ bool App::reload(std::string* error) {
     outcome.cv.wait(lock, [&outcome] { return outcome.pending == 0; });
     return outcome.error.empty();
   };
+  auto failed = [&] {
+    *error = outcome.error;
+    reloads_failed_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  };
   outcome.pending = 1;
   reload(*workers_[0]);
   if (!wait()) {
-    *error = outcome.error;
-    return false;
+    return failed();
   }
   outcome.pending = workers_.size() - 1;
   for (size_t i = 1; i < workers_.size(); i++) {
     reload(*workers_[i]);
   }
   if (!wait()) {
-    *error = outcome.error;
-    return false;
+    return failed();
   }
+  reloads_loaded_.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 

@@ -108,6 +108,8 @@ class App {
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> next_worker_{0};
   std::atomic<const Server*> log_server_{nullptr};
+  std::atomic<uint64_t> reloads_loaded_{0};  // reload() calls that succeeded
+  std::atomic<uint64_t> reloads_failed_{0};
 };
 
 }  // namespace valk::serve

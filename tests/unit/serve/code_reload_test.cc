@@ -79,12 +79,16 @@ TEST(ServeCodeReload, NewRequestsRunTheNewCodeAndThoseInFlightFinishOnTheOld) {
   CurlResult m = curl_get("http://127.0.0.1:" + std::to_string(s.metrics_port()) + "/metrics",
                           CURL_HTTP_VERSION_1_1);
   EXPECT_NE(m.body.find("\nvalk_app_generation 2\n"), std::string::npos) << m.body;
+  EXPECT_NE(m.body.find("\nvalk_app_reloads_total{result=\"loaded\"} 1\n"), std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("\nvalk_app_reloads_total{result=\"failed\"} 0\n"), std::string::npos)
+      << m.body;
   EXPECT_EQ(s.signal_and_wait(SIGTERM), 0);
 }
 
 TEST(ServeCodeReload, AnAppThatFailsToLoadChangesNothing) {
   std::string app = write_app("code_reload_broken.lisp", app_text("one"));
-  ServeProcess s({"--threads", "2", app});
+  ServeProcess s({"--threads", "2", "--metrics", "0", app});
   ASSERT_NE(s.port(), 0) << s.output();
   struct Case {
     std::string text, error;
@@ -117,6 +121,11 @@ TEST(ServeCodeReload, AnAppThatFailsToLoadChangesNothing) {
   // A good version then loads, in every worker, as generation 2.
   std::ofstream(app) << app_text("two");
   EXPECT_NE(hang_up(s).find("app reloaded (generation 2)"), std::string::npos) << s.output();
+  CurlResult m = curl_get("http://127.0.0.1:" + std::to_string(s.metrics_port()) + "/metrics",
+                          CURL_HTTP_VERSION_1_1);
+  EXPECT_NE(m.body.find("\nvalk_app_reloads_total{result=\"failed\"} 5\n"), std::string::npos)
+      << m.body;
+  EXPECT_NE(m.body.find("\nvalk_app_generation 2\n"), std::string::npos) << m.body;
   for (int i = 0; i < 8; i++) {
     EXPECT_EQ(get(s, "/").substr(0, 4), "two ");
   }
