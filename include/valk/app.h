@@ -70,6 +70,11 @@ class App {
   // 503, requests held, the Lisp heaps) in Prometheus' text format.
   // Any thread.
   std::string metrics(const Server& server) const;
+  // Answers `res` with the JSON of `valk serve`'s /requests page: each
+  // request the workers hold, what its handler waits on and its Lisp
+  // stack (docs/web.md, "Metrics"). Returns at once; the workers answer
+  // from their threads. Any thread.
+  void requests(Responder res) const;
   // Loads the app file again in each worker, while the requests in flight
   // go on: once a worker has loaded it, the requests it is handed run the
   // new code; those it holds finish on the code they started with.

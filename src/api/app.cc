@@ -47,6 +47,10 @@ std::string App::metrics(const Server& server) const {
   return server.metrics() + workers.take();
 }
 
+void App::requests(Responder res) const {
+  impl_->requests_page(std::move(res));
+}
+
 bool App::reload(std::string* error) {
   return impl_->reload(error);
 }

@@ -111,9 +111,20 @@ TEST(App, AHostReloadsTheAppAndItsNativesStay) {
   ServerOptions so = app->server_options();
   so.listen = {ListenAddress{"127.0.0.1", 0}};
   so.log_level = LogLevel::kOff;
-  TestServer server(so, app->handler());
+  TestServer server(so, [&](Request& req, Responder res) {
+    if (req.path() == "/requests") {
+      app->requests(std::move(res));
+    } else {
+      app->handle(req, std::move(res));
+    }
+  });
   EXPECT_EQ(curl_do(server.url("/hello")).body, "hello lisp from worker");
   EXPECT_EQ(app->generation(), 1u);
+  CurlResult held = curl_do(server.url("/requests"));
+  EXPECT_EQ(held.status, 200);
+  EXPECT_EQ(held.body,
+            "{\"workers\":[{\"worker\":0,\"generation\":1,\"requests\":0},"
+            "{\"worker\":1,\"generation\":1,\"requests\":0}],\"requests\":[]}\n");
 
   write_app("reloaded_app.lisp", R"(
 (serve (fn [req] (str (host/greeting "again") " " (:path req))) {:workers 2})
