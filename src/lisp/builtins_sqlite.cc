@@ -31,9 +31,14 @@ namespace valk::lisp {
 namespace {
 
 struct DbObj : ClassObj {
-  SqliteDb* db;  // the isolate's
+  SqliteDb* db;  // the isolate's; null once the isolate has closed it
 };
-const ObjClass kDbClass = {"sqlite-db", [](Obj*, Tracer&) {}, nullptr};
+const ObjClass kDbClass = {"sqlite-db", [](Obj*, Tracer&) {},
+                           [](Obj* o) {
+                             if (SqliteDb* db = static_cast<DbObj*>(o)->db) {
+                               db->orphan();
+                             }
+                           }};
 
 // The connection inside a transaction (valk.sqlite/acquire), until released.
 struct TxObj : ClassObj {
@@ -307,6 +312,7 @@ Value n_open(Isolate& iso, Value* args, int argc) {
   SqliteDb* db = iso.keep(std::make_unique<SqliteDb>(iso.loop(), path, options));
   auto* o = iso.heap().make_class<DbObj>(Tag::Internal, &kDbClass);
   o->db = db;
+  db->set_handle(&o->db);
   return val(o);
 }
 

@@ -10,7 +10,23 @@ SqliteDb::SqliteDb(uv_loop_t* loop, std::string path, SqliteOptions options)
 }
 
 SqliteDb::~SqliteDb() {
+  if (handle_ != nullptr) {
+    *handle_ = nullptr;
+  }
   shut();
+}
+
+void SqliteDb::orphan() {
+  handle_ = nullptr;
+  orphaned_ = true;
+  close_orphan_if_idle();
+}
+
+void SqliteDb::close_orphan_if_idle() {
+  if (orphaned_ && !closed_ && !running_ && queue_.empty() && lease_ == 0) {
+    closed_ = true;
+    shut();
+  }
 }
 
 void SqliteDb::shut() {
@@ -73,6 +89,7 @@ void SqliteDb::pump() {
   if (running_ || closed_) {
     return;
   }
+  close_orphan_if_idle();
   // In order: the jobs the connection may run now (all but other leases'),
   // up to a wait for a lease, which is granted when its turn comes.
   batch_.clear();

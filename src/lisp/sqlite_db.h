@@ -78,6 +78,14 @@ class SqliteDb final : public LoopResource {
   // closes once the running one (if any) is done.
   void close() override;
   bool closed() const { return closed_; }
+  // The Lisp handle of the database (set by sqlite/open), so that either
+  // of the two that goes first lets go of the other.
+  void set_handle(SqliteDb** handle) { handle_ = handle; }
+  // The Lisp handle was collected: nothing new can come, so the connection
+  // closes as soon as nothing is queued, running or leased (an app
+  // reloaded without defonce does not keep its old files open). Calls no
+  // Lisp: runs inside a collection.
+  void orphan();
   const std::string& path() const { return path_; }
 
   static constexpr size_t kBatch = 64;
@@ -101,6 +109,8 @@ class SqliteDb final : public LoopResource {
   void run_one(sqlite3* db, Run& r);
   // Closes the connection (closed_, and no job running).
   void shut();
+  // An orphan's connection closes once idle.
+  void close_orphan_if_idle();
   sqlite3_stmt* statement(const std::string& sql, SqliteOutcome* out);
 
   uv_loop_t* loop_;
@@ -113,6 +123,8 @@ class SqliteDb final : public LoopResource {
   uint64_t lease_ = 0;  // the lease holding the connection, 0 if none
   uint64_t next_lease_ = 1;
   bool closed_ = false;
+  bool orphaned_ = false;
+  SqliteDb** handle_ = nullptr;  // where the handle points at this, if it lives
   bool running_ = false;
   std::vector<Run> batch_;
   // Which of batch_ the pool runs now, and which were abandoned (skipped

@@ -102,6 +102,21 @@
     (is (= [{:n 1}] (q "SELECT 1 AS n")))
     (is (< (- (now-ms) t0) 5000) "interrupted, not run to its end")))
 
+(deftest a-handle-nobody-keeps-closes-its-file
+  (let [fds #(count (await (file/list "/proc/self/fd")))
+        before (fds)]
+    (let [dropped (sqlite/open (str dir "/dropped.db"))]
+      (await (sqlite/query dropped "SELECT 1"))
+      (is (< before (fds)) "the file is open")
+      (is (= [{:n 2}] (await (sqlite/query dropped "SELECT 2 AS n")))))
+    ;; Garbage enough for collections, which find the handle unreachable.
+    (loop [i 0]
+      (when (and (< i 50) (< before (fds)))
+        (dotimes [_ 20000] (vec (range 8)))
+        (await (sleep 1))
+        (recur (inc i))))
+    (is (= before (fds)) "closed once collected")))
+
 (deftest many-statements-at-once
   (x "CREATE TABLE many (n INTEGER)")
   (await (all (map (fn [i] (spawn #(x "INSERT INTO many VALUES (?)" [i]))) (range 200))))
