@@ -9,7 +9,7 @@
 
 (import "valk/web")
 
-(def db (pg/connect (or (getenv "DATABASE_URL") "dbname=postgres")))
+(defonce db (pg/connect (or (getenv "DATABASE_URL") "dbname=postgres")))
 
 ;; Each worker loads the app; the lock lets one of them make the table
 ;; while the others wait, rather than race to make it.
