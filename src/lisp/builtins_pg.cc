@@ -47,10 +47,15 @@ constexpr Oid kBool = 16, kBytea = 17, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid 
 
 // The pool of (pg/connect ...). The pool itself belongs to the isolate.
 struct PoolObj : ClassObj {
-  PgPool* pool;
+  PgPool* pool;  // the isolate's; null once the isolate has closed it
 };
-// Neither refers to Lisp values.
-const ObjClass kPoolClass = {"pg-pool", [](Obj*, Tracer&) {}, nullptr};
+// Neither refers to Lisp values. A pool nothing refers to closes once idle.
+const ObjClass kPoolClass = {"pg-pool", [](Obj*, Tracer&) {},
+                             [](Obj* o) {
+                               if (PgPool* pool = static_cast<PoolObj*>(o)->pool) {
+                                 pool->orphan();
+                               }
+                             }};
 
 // The connection of a transaction (valk.pg/acquire), until released.
 struct LeaseObj : ClassObj {
@@ -398,6 +403,7 @@ Value n_connect(Isolate& iso, Value* args, int argc) {
                                                    static_cast<size_t>(size), connect_timeout_ms));
   auto* o = iso.heap().make_class<PoolObj>(Tag::Internal, &kPoolClass);
   o->pool = pool;
+  pool->set_handle(&o->pool);
   return val(o);
 }
 

@@ -411,7 +411,49 @@ PgPool::PgPool(uv_loop_t* loop, std::string conninfo, size_t size, uint64_t conn
       connect_timeout_ms_(connect_timeout_ms) {}
 
 PgPool::~PgPool() {
+  if (handle_ != nullptr) {
+    *handle_ = nullptr;
+  }
+  if (reaper_ != nullptr) {
+    reaper_->data = nullptr;  // its callback finds the pool gone
+  }
   close();
+}
+
+bool PgPool::idle() const {
+  return waiting_.empty() && std::all_of(conns_.begin(), conns_.end(), [](const auto& c) {
+           return !c->running() && !c->leased();
+         });
+}
+
+void PgPool::orphan() {
+  handle_ = nullptr;
+  orphaned_ = true;
+  if (idle()) {
+    close();  // no connection's callback is on the stack during a collection
+  }
+}
+
+void PgPool::close_orphan_soon() {
+  if (!orphaned_ || closed_ || reaper_ != nullptr || !idle()) {
+    return;
+  }
+  reaper_ = new uv_timer_t;
+  uv_timer_init(loop_, reaper_);
+  reaper_->data = this;
+  uv_timer_start(
+      reaper_,
+      [](uv_timer_t* t) {
+        if (auto* pool = static_cast<PgPool*>(t->data)) {
+          pool->reaper_ = nullptr;
+          if (pool->idle()) {
+            pool->close();
+          }
+        }
+        uv_close(reinterpret_cast<uv_handle_t*>(t),
+                 [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+      },
+      0, 0);
 }
 
 void PgPool::submit(PgQuery* q) {
@@ -470,6 +512,7 @@ void PgPool::release(PgConn* conn) {
 }
 
 void PgPool::dispatch() {
+  close_orphan_soon();
   while (!waiting_.empty()) {
     auto it = std::find_if(conns_.begin(), conns_.end(), [](const auto& c) { return c->free(); });
     if (it == conns_.end()) {

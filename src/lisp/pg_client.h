@@ -67,6 +67,14 @@ class PgPool : public LoopResource {
   // once. Also at the isolate's end.
   void close() override;
   bool closed() const { return closed_; }
+  // The Lisp handle (pg/connect's) and this let go of each other, whichever
+  // goes first.
+  void set_handle(PgPool** handle) { handle_ = handle; }
+  // The Lisp handle was collected: nothing new can come, so the pool
+  // closes as soon as nothing waits, runs or is leased (an app reloaded
+  // without defonce does not keep its old connections). Calls no Lisp:
+  // runs inside a collection.
+  void orphan();
   size_t size() const { return size_; }
   size_t open_connections() const { return conns_.size(); }
 
@@ -88,12 +96,19 @@ class PgPool : public LoopResource {
   void connection_gone(PgConn* c);
   void drop(PgConn* c);
   void fail_waiting(const std::string& error);
+  bool idle() const;
+  // An orphan that became idle inside a connection's callback closes from
+  // the loop, on a timer, once that callback is over.
+  void close_orphan_soon();
 
   uv_loop_t* loop_;
   std::string conninfo_;
   size_t size_;
   uint64_t connect_timeout_ms_;
   bool closed_ = false;
+  bool orphaned_ = false;
+  PgPool** handle_ = nullptr;     // where the handle points at this, if it lives
+  uv_timer_t* reaper_ = nullptr;  // close_orphan_soon's; freed by its close
   std::vector<std::unique_ptr<PgConn>> conns_;
   std::deque<Waiter> waiting_;
 };

@@ -176,6 +176,22 @@
          (map #(:i (first %))
               (await (all (mapv (fn [i] (pg/query db "SELECT $1::int AS i" [i])) (range 200))))))))
 
+;; An app reloaded without defonce drops its pool: the connections close
+;; once the collector finds the pool unreachable and nothing runs on it.
+(deftest a-pool-nobody-keeps-closes-its-connections
+  (let [app-name (str "orphan_" dbname)
+        open-conns #(:n (first (await (pg/query db "SELECT count(*)::int AS n FROM pg_stat_activity
+                                                   WHERE application_name = $1" [app-name]))))]
+    (let [dropped (pg/connect (str conninfo " application_name=" app-name))]
+      (await (all (map (fn [_] (pg/query dropped "SELECT pg_sleep(0.01)")) (range 3))))
+      (is (pos? (open-conns)) "connected"))
+    (loop [i 0]
+      (when (and (< i 20) (pos? (open-conns)))
+        (dotimes [_ 20000] (vec (range 8)))
+        (await (sleep 5))
+        (recur (inc i))))
+    (is (= 0 (open-conns)) "closed once collected")))
+
 (run-tests)
 (pg/close db)
 (await (pg/execute admin (str "DROP DATABASE " dbname)))

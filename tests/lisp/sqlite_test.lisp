@@ -111,7 +111,7 @@
       (is (= [{:n 2}] (await (sqlite/query dropped "SELECT 2 AS n")))))
     ;; Garbage enough for collections, which find the handle unreachable.
     (loop [i 0]
-      (when (and (< i 50) (< before (fds)))
+      (when (and (< i 20) (< before (fds)))
         (dotimes [_ 20000] (vec (range 8)))
         (await (sleep 1))
         (recur (inc i))))
