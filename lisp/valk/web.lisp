@@ -547,6 +547,12 @@
              (str "; SameSite=" v)))
          (flag :partitioned "Partitioned"))))
 
+;; `resp` with Set-Cookie values added after any it has.
+(defn valk.web/add-set-cookies [resp values]
+  (let [old (get-header resp "set-cookie")]
+    (header resp "set-cookie"
+            (vec (concat (cond (nil? old) [] (string? old) [old] :else old) values)))))
+
 ;; Request: :cookies from the Cookie header. Response: :cookies
 ;; {"name" "value"} or {"name" {:value "v" :path "/" ...}} becomes
 ;; set-cookie headers (a vector, after any the response already has).
@@ -558,11 +564,47 @@
         (not (and (map? resp) (contains? resp :cookies))) resp
         (empty? (:cookies resp)) (dissoc resp :cookies)
         :else
-        (let [new (map (fn [name] (set-cookie-header name (get (:cookies resp) name)))
-                       (sort (keys (:cookies resp))))
-              old (get-header resp "set-cookie")
-              all (vec (concat (cond (nil? old) [] (string? old) [old] :else old) new))]
-          (header (dissoc resp :cookies) "set-cookie" all))))))
+        (valk.web/add-set-cookies
+          (dissoc resp :cookies)
+          (map (fn [name] (set-cookie-header name (get (:cookies resp) name)))
+               (sort (keys (:cookies resp)))))))))
+
+;; Sessions kept in the shared store, so that every worker sees them, under
+;; an unguessable id (random-token) in a cookie. Request: :session, the
+;; session's map ({} if none). Response: :session m stores m (a new
+;; session gets its cookie), :session nil ends it (the cookie is cleared);
+;; a response without :session changes nothing. A session expires :ttl-ms
+;; after it was last stored. Options: :cookie-name ("valk-session"),
+;; :ttl-ms (one day), :path ("/"), :same-site (:lax), :secure (true over
+;; https, else false); the cookie is HttpOnly.
+(defn wrap-session
+  ([handler] (wrap-session handler {}))
+  ([handler opts]
+   (let [cookie-name (get opts :cookie-name "valk-session")
+         ttl-ms (get opts :ttl-ms 86400000)
+         cookie (fn [req value max-age]
+                  (set-cookie-header cookie-name
+                                     {:value value :path (get opts :path "/") :max-age max-age
+                                      :http-only true :same-site (get opts :same-site :lax)
+                                      :secure (get opts :secure (= :https (:scheme req)))}))
+         key-of (fn [id] (str "valk.session/" id))]
+     (fn [req]
+       (let [id (get (parse-cookies (get (:headers req) "cookie")) cookie-name)
+             data (when id (store/get (key-of id)))
+             id (when data id)
+             resp (valk.web/await-response handler (assoc req :session (or data {})))]
+         (cond
+           (not (and (map? resp) (contains? resp :session))) resp
+           (nil? (:session resp))
+           (do (when id (store/delete! (key-of id)))
+               (valk.web/add-set-cookies (dissoc resp :session) [(cookie req "" 0)]))
+           :else
+           (let [new-id (or id (random-token))]
+             (store/put! (key-of new-id) (:session resp) {:ttl-ms ttl-ms})
+             (if id
+               (dissoc resp :session)
+               (valk.web/add-set-cookies (dissoc resp :session)
+                                         [(cookie req new-id (quot (+ ttl-ms 999) 1000))])))))))))
 
 ;; ---------------------------------------------------------------------------
 ;; Content type, errors, CORS, access log

@@ -370,6 +370,55 @@
           again (app (req :get "/" {:headers {"cookie" cookie-header}}))]
       (is (= "dark; blue" (:body again))))))
 
+(deftest wrap-session-keeps-a-session-in-the-shared-store
+  (let [app (wrap-session
+              (fn [r]
+                (case (:path r)
+                  "/login" {:status 200 :body "in" :session {:user "ann" :visits 0}}
+                  "/visit" {:status 200 :body (str (:user (:session r)))
+                            :session (update (:session r) :visits inc)}
+                  "/me" {:status 200 :body (pr-str (:session r))}
+                  "/logout" {:status 200 :body "out" :session nil})))
+        login (app (req :get "/login" {:scheme :https}))
+        [set-cookie] (get-header login "set-cookie")
+        cookie (first (split set-cookie ";"))
+        id (subs cookie (count "valk-session="))
+        with-cookie (fn [path] (app (req :get path {:headers {"cookie" (str "a=1; " cookie)}})))]
+    (is (= 22 (count id)) "a random token")
+    (is (= (str cookie "; Path=/; Max-Age=86400; Secure; HttpOnly; SameSite=Lax") set-cookie))
+    (is (= {:user "ann" :visits 0} (store/get (str "valk.session/" id))))
+    ;; Stored again under the same id: no new cookie.
+    (let [visit (with-cookie "/visit")]
+      (is (= "ann" (:body visit)))
+      (is (nil? (get-header visit "set-cookie")))
+      (is (nil? (:session visit))))
+    (is (= "{:user \"ann\", :visits 1}" (:body (with-cookie "/me"))))
+    ;; Ended: gone from the store, the cookie cleared.
+    (let [out (with-cookie "/logout")]
+      (is (= ["valk-session=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"]
+             (get-header out "set-cookie")))
+      (is (nil? (store/get (str "valk.session/" id)))))
+    (is (= "{}" (:body (with-cookie "/me"))) "an id the store does not know is no session")
+    (is (= "{}" (:body (app (req :get "/me")))))
+    ;; A forged id that is not in the store gets a new one, not its own.
+    (let [forged (app (req :get "/login" {:headers {"cookie" "valk-session=guess"}}))]
+      (is (not (includes? (first (get-header forged "set-cookie")) "guess"))))))
+
+(deftest wrap-session-options-and-expiry
+  (let [app (wrap-session (fn [r] (if (= "/set" (:path r))
+                                    {:status 200 :body "" :session {:n 1}}
+                                    {:status 200 :body (pr-str (:session r))}))
+                          {:cookie-name "sid" :ttl-ms 200 :path "/app" :same-site :strict})
+        [set-cookie] (get-header (app (req :get "/set")) "set-cookie")
+        cookie (first (split set-cookie ";"))
+        written (now-ms)]
+    (is (starts-with? set-cookie "sid="))
+    (is (ends-with? set-cookie "; Path=/app; Max-Age=1; HttpOnly; SameSite=Strict")
+        "over http: not Secure; Max-Age in whole seconds, rounded up")
+    (is (= "{:n 1}" (:body (app (req :get "/" {:headers {"cookie" cookie}})))))
+    (loop [] (when (< (now-ms) (+ written 250)) (await (sleep 10)) (recur)))
+    (is (= "{}" (:body (app (req :get "/" {:headers {"cookie" cookie}})))) "expired")))
+
 (deftest wrap-cookies-replaces-any-spelling-of-set-cookie
   (let [app (wrap-cookies (fn [r] {:status 200 :headers {"Set-Cookie" ["a=1" "b=2"]} :cookies {"c" "3"}}))
         empty-app (wrap-cookies (fn [r] {:status 200 :headers {} :cookies {}}))]
