@@ -755,6 +755,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     f->pending_error = Value::nil();
     if (f->handlers.empty()) {
       f->state = FiberState::Done;
+      f->instructions += slice - budget;  // the last slice's
       LEAVE();
       iso.recycle_stack(f);
       iso.reject(f->result, raised);
@@ -784,6 +785,7 @@ parked:
 
 finished:
   f->state = FiberState::Done;
+  f->instructions += slice - budget;  // the last slice's
   LEAVE();
   Value result = f->stack[f->sp - 1];
   iso.recycle_stack(f);

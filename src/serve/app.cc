@@ -280,6 +280,13 @@ void App::append_route_metrics(net::MetricsText& out) const {
       }
     }
   }
+  out.family("valk_route_instructions_total", Type::kCounter,
+             "VM work of each route's handlers (the units of the instruction budget), "
+             "a profile of where the CPU goes.");
+  for (const auto& [route, stats] : routes) {
+    out.sample("valk_route_instructions_total",
+               "{route=\"" + net::MetricsText::label_value(route) + "\"}", stats.instructions);
+  }
   out.family("valk_route_handler_seconds", Type::kHistogram,
              "Time from a request's hand-over to its worker to its response, by route.");
   for (const auto& [route, stats] : routes) {

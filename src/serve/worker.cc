@@ -503,6 +503,7 @@ void Worker::count_route(const InFlight& f, lisp::Promise* result, int status) {
     r.by_class[status / 100 - 1]++;
   }
   r.durations.add(uv_hrtime() - f.started_ns);
+  r.instructions += result->fiber->instructions;
 }
 
 std::map<std::string, RouteStats> Worker::route_stats() const {

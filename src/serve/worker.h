@@ -137,12 +137,16 @@ struct WorkerStats {
 struct RouteStats {
   uint64_t by_class[5] = {};  // 1xx .. 5xx
   RequestDurations durations;
+  // VM work of its handlers' fibers (Fiber::instructions: the units the
+  // instruction budget counts), up to their responses.
+  uint64_t instructions = 0;
 
   void add(const RouteStats& o) {
     for (size_t i = 0; i < 5; ++i) {
       by_class[i] += o.by_class[i];
     }
     durations.add(o.durations);
+    instructions += o.instructions;
   }
 };
 

@@ -110,7 +110,8 @@ const char* kRoutedApp = R"(
     (GET "/users/:id" (fn [req] (text (get-in req [:params :id]))))
     (POST "/users" (fn [req] (error "no")))
     (GET "/slow" (fn [req] (await (sleep 30)) (text "slow")))
-    (GET "/quo\"te" (fn [req] (text "q")))))
+    (GET "/quo\"te" (fn [req] (text "q")))
+    (GET "/busy" (fn [req] (text (str (loop [i 0] (if (< i 100000) (recur (inc i)) i))))))))
 (serve app {:port 0 :threads 2})
 )";
 
@@ -119,7 +120,7 @@ const char* kRoutedApp = R"(
 TEST(ServeMetrics, FiguresByRoute) {
   ServeProcess s({"--metrics", "0", write_app("routes_app.lisp", kRoutedApp)});
   ASSERT_NE(s.port(), 0) << s.output();
-  for (const char* path : {"/users/1", "/users/2", "/users/3", "/slow", "/quo%22te"}) {
+  for (const char* path : {"/users/1", "/users/2", "/users/3", "/slow", "/quo%22te", "/busy"}) {
     EXPECT_EQ(curl_get(s.url(path), CURL_HTTP_VERSION_1_1).status, 200) << path;
   }
   EXPECT_EQ(curl_do(s.url("/users"), [](CURL* c) { curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x"); })
@@ -144,6 +145,16 @@ TEST(ServeMetrics, FiguresByRoute) {
   EXPECT_EQ(sample(text, "valk_route_handler_seconds_bucket{route=\"GET /slow\",le=\"0.025\"}"), 0);
   EXPECT_EQ(sample(text, "valk_route_handler_seconds_bucket{route=\"GET /slow\",le=\"+Inf\"}"), 1);
   EXPECT_GE(sample(text, "valk_route_handler_seconds_sum{route=\"GET /slow\"}"), 0.025);
+  // Where the CPU goes: a loop of 100 000 turns (a safe point each) beside
+  // three small handlers.
+  ASSERT_TRUE(eventually([&] {
+    text = scrape(s);
+    return sample(text, "valk_route_instructions_total{route=\"GET /busy\"}") > 0;
+  })) << text;
+  EXPECT_GE(sample(text, "valk_route_instructions_total{route=\"GET /busy\"}"), 100000);
+  double small = sample(text, "valk_route_instructions_total{route=\"GET /users/:id\"}");
+  EXPECT_GT(small, 0);
+  EXPECT_LT(small, 3 * 1000);
 }
 
 TEST(ServeMetrics, GaugesShowParkedHandlersAndOpenConnections) {
