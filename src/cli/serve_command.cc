@@ -65,6 +65,8 @@ void usage(FILE* out) {
           "  --queue-size N       requests waiting per worker; more get 503 (default 16384)\n"
           "  --max-body-size N    largest request body in bytes; more gets 413\n"
           "                       (default 67108864)\n"
+          "  --store-max-bytes N  most bytes the shared store holds (0: no limit, the\n"
+          "                       default); a write past it raises :store-full\n"
           "  --buffered-body-limit N\n"
           "                       bodies of a declared length up to N bytes are read\n"
           "                       whole before the handler runs; others stream in\n"
@@ -218,11 +220,12 @@ int serve_command(int argc, char** argv) {
       if ((n = number(1, serve::kMaxQueueSize, "a count")) < 0)
         return 2;
       flags.queue_size = static_cast<uint32_t>(n);
-    } else if (a == "--max-body-size" || a == "--buffered-body-limit") {
+    } else if (a == "--max-body-size" || a == "--buffered-body-limit" || a == "--store-max-bytes") {
       if ((n = number(0, serve::kMaxBodySize, "bytes")) < 0)
         return 2;
-      (a == "--max-body-size" ? flags.max_body_size : flags.buffered_body_limit) =
-          static_cast<uint64_t>(n);
+      (a == "--max-body-size"         ? flags.max_body_size
+       : a == "--buffered-body-limit" ? flags.buffered_body_limit
+                                      : flags.store_max_bytes) = static_cast<uint64_t>(n);
     } else if (a == "--single-thread") {
       flags.single_thread = true;
     } else if (a == "--static") {

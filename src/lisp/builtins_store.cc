@@ -66,6 +66,15 @@ bool ttl_arg(Isolate& iso, const char* fn, Value opts, uint64_t* ttl_ms, Value* 
   return true;
 }
 
+// A write refused for the store's limit (SharedStore::set_max_bytes).
+Value full_error(Isolate& iso, const char* fn) {
+  SharedStore& store = SharedStore::process();
+  return iso.raise_error("store-full", std::string(fn) + ": the shared store is full (" +
+                                           std::to_string(store.stats().bytes) + " bytes of " +
+                                           std::to_string(store.max_bytes()) +
+                                           ": :store-max-bytes)");
+}
+
 Value n_get(Isolate& iso, Value* args, int argc) {
   std::string key;
   Value raised;
@@ -94,7 +103,9 @@ Value n_put(Isolate& iso, Value* args, int argc) {
   if (!value_arg(iso, "store/put!", args[1], &value, &raised)) {
     return raised;
   }
-  SharedStore::process().put(key, std::move(value), ttl_ms);
+  if (SharedStore::process().put(key, std::move(value), ttl_ms) == SharedStore::Put::kFull) {
+    return full_error(iso, "store/put!");
+  }
   return args[1];
 }
 
@@ -139,8 +150,13 @@ Value n_incr(Isolate& iso, Value* args, int argc) {
     std::string encoded;
     std::string unused;
     encode_value(Value::integer(sum), &encoded, &unused);
-    if (store.compare_and_put(key, found ? found->version : 0, std::move(encoded), ttl_ms)) {
-      return Value::integer(sum);
+    switch (store.compare_and_put(key, found ? found->version : 0, std::move(encoded), ttl_ms)) {
+      case SharedStore::Put::kStored:
+        return Value::integer(sum);
+      case SharedStore::Put::kFull:
+        return full_error(iso, "store/incr!");
+      case SharedStore::Put::kConflict:
+        break;  // another writer came between: again
     }
   }
 }
@@ -193,8 +209,12 @@ Value n_cas(Isolate& iso, Value* args, int) {
     }
     stored = std::move(value);
   }
-  return Value::boolean(SharedStore::process().compare_and_put(
-      key, static_cast<uint64_t>(args[1].i), std::move(stored)));
+  SharedStore::Put put = SharedStore::process().compare_and_put(
+      key, static_cast<uint64_t>(args[1].i), std::move(stored));
+  if (put == SharedStore::Put::kFull) {
+    return full_error(iso, "store/swap!");
+  }
+  return Value::boolean(put == SharedStore::Put::kStored);
 }
 
 }  // namespace

@@ -65,21 +65,36 @@ std::optional<SharedStore::Found> SharedStore::get(std::string_view key) {
   return Found{it->second.value, it->second.version};
 }
 
-void SharedStore::put(std::string_view key, std::string value, uint64_t ttl_ms) {
-  Shard& s = shard_of(key);
-  uint64_t now = now_ms();
-  uint64_t version = next_version_.fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(s.mu);
-  auto [it, added] = s.map.try_emplace(std::string(key));
-  int64_t before =
-      added ? -static_cast<int64_t>(key.size()) : static_cast<int64_t>(it->second.value.size());
-  account(added ? 1 : 0, static_cast<int64_t>(value.size()) - before);
-  it->second = Entry{std::move(value), version, ttl_ms == 0 ? 0 : now + ttl_ms};
-  wrote(s, now);
+bool SharedStore::fits(int64_t growth) const {
+  uint64_t max = max_bytes();
+  return max == 0 || growth <= 0 ||
+         bytes_.load(std::memory_order_relaxed) + growth <= static_cast<int64_t>(max);
 }
 
-bool SharedStore::compare_and_put(std::string_view key, uint64_t version,
-                                  std::optional<std::string> value, uint64_t ttl_ms) {
+SharedStore::Put SharedStore::put(std::string_view key, std::string value, uint64_t ttl_ms) {
+  Shard& s = shard_of(key);
+  uint64_t now = now_ms();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.map.find(std::string(key));
+  bool added = it == s.map.end();
+  int64_t growth =
+      static_cast<int64_t>(value.size()) +
+      (added ? static_cast<int64_t>(key.size()) : -static_cast<int64_t>(it->second.value.size()));
+  if (!fits(growth)) {
+    return Put::kFull;
+  }
+  if (added) {
+    it = s.map.emplace(std::string(key), Entry{}).first;
+  }
+  account(added ? 1 : 0, growth);
+  uint64_t version = next_version_.fetch_add(1, std::memory_order_relaxed);
+  it->second = Entry{std::move(value), version, ttl_ms == 0 ? 0 : now + ttl_ms};
+  wrote(s, now);
+  return Put::kStored;
+}
+
+SharedStore::Put SharedStore::compare_and_put(std::string_view key, uint64_t version,
+                                              std::optional<std::string> value, uint64_t ttl_ms) {
   Shard& s = shard_of(key);
   uint64_t now = now_ms();
   std::lock_guard<std::mutex> lock(s.mu);
@@ -89,14 +104,20 @@ bool SharedStore::compare_and_put(std::string_view key, uint64_t version,
   }
   uint64_t current = it == s.map.end() ? 0 : it->second.version;
   if (current != version) {
-    return false;
+    return Put::kConflict;
   }
   if (!value) {
     if (it != s.map.end()) {
       account(-1, -static_cast<int64_t>(it->first.size() + it->second.value.size()));
       s.map.erase(it);
     }
-    return true;
+    return Put::kStored;
+  }
+  int64_t growth = static_cast<int64_t>(value->size()) +
+                   (it == s.map.end() ? static_cast<int64_t>(key.size())
+                                      : -static_cast<int64_t>(it->second.value.size()));
+  if (!fits(growth)) {
+    return Put::kFull;
   }
   uint64_t fresh = next_version_.fetch_add(1, std::memory_order_relaxed);
   if (it == s.map.end()) {
@@ -109,7 +130,7 @@ bool SharedStore::compare_and_put(std::string_view key, uint64_t version,
     it->second.version = fresh;
   }
   wrote(s, now);
-  return true;
+  return Put::kStored;
 }
 
 bool SharedStore::erase(std::string_view key) {

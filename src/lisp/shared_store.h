@@ -28,13 +28,15 @@ class SharedStore {
   };
   // The entry at `key`, unless absent or expired.
   std::optional<Found> get(std::string_view key);
-  // Sets the entry; ttl_ms 0: it never expires.
-  void put(std::string_view key, std::string value, uint64_t ttl_ms);
+  enum class Put { kStored, kConflict, kFull };
+  // Sets the entry; ttl_ms 0: it never expires. kFull (and nothing
+  // changed) if the store would hold more than its limit.
+  Put put(std::string_view key, std::string value, uint64_t ttl_ms);
   // Sets the entry (or, with no value, removes it) if its version is still
   // `version` (0: it was absent), keeping its expiry, or giving a new
-  // entry `ttl_ms` (0: none). False if another write came first.
-  bool compare_and_put(std::string_view key, uint64_t version, std::optional<std::string> value,
-                       uint64_t ttl_ms = 0);
+  // entry `ttl_ms` (0: none). kConflict if another write came first.
+  Put compare_and_put(std::string_view key, uint64_t version, std::optional<std::string> value,
+                      uint64_t ttl_ms = 0);
   // Removes the entry; false if there was none.
   bool erase(std::string_view key);
   // Calls `fn` with each live entry's key and encoded value.
@@ -47,6 +49,10 @@ class SharedStore {
     uint64_t bytes = 0;  // of keys and values
   };
   Stats stats() const;
+  // The most bytes (of keys and values) the store holds; a write that
+  // would go past it is refused. 0: no limit (the default).
+  void set_max_bytes(uint64_t n) { max_bytes_.store(n, std::memory_order_relaxed); }
+  uint64_t max_bytes() const { return max_bytes_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -69,11 +75,15 @@ class SharedStore {
   bool drop_if_expired(Shard& s, std::unordered_map<std::string, Entry>::iterator it, uint64_t now);
   void wrote(Shard& s, uint64_t now);
   void account(int64_t entries, int64_t bytes);
+  // Whether `growth` more bytes fit under the limit (approximately, as
+  // other shards write at the same time).
+  bool fits(int64_t growth) const;
 
   Shard shards_[kShards];
   std::atomic<uint64_t> next_version_{1};
   std::atomic<int64_t> entries_{0};
   std::atomic<int64_t> bytes_{0};
+  std::atomic<uint64_t> max_bytes_{0};
 };
 
 }  // namespace valk::lisp

@@ -55,6 +55,9 @@ bool App::start(AppSetup setup, std::string* error) {
                            ? c.threads.value_or(c.single_thread.value_or(false) ? 1 : cores)
                            : c.workers.value_or(cores);
   buffered_body_limit_ = c.buffered_body_limit.value_or(kDefaultBufferedBody);
+  // The store is the process's; the limit applies from here on (worker 0's
+  // first load is not bounded by it).
+  lisp::SharedStore::process().set_max_bytes(c.store_max_bytes.value_or(0));
   // A relative directory in the app's options is relative to the app file
   // (the flags' are absolute).
   for (const auto& [prefix, dir] : c.static_dirs) {
@@ -258,6 +261,8 @@ void App::append_metrics(net::MetricsText& out) const {
             "Entries of the shared store (store/put!), expired ones not yet swept included.",
             store.entries);
   out.gauge("valk_store_bytes", "Bytes of the shared store's keys and values.", store.bytes);
+  out.gauge("valk_store_max_bytes", "The shared store's limit (:store-max-bytes); 0: none.",
+            lisp::SharedStore::process().max_bytes());
   append_route_metrics(out);
 }
 

@@ -52,6 +52,8 @@ void ServeConfig::override_with(const ServeConfig& o) {
     max_body_size = o.max_body_size;
   if (o.buffered_body_limit)
     buffered_body_limit = o.buffered_body_limit;
+  if (o.store_max_bytes)
+    store_max_bytes = o.store_max_bytes;
   if (o.max_connections)
     max_connections = o.max_connections;
   if (o.idle_timeout_ms)
@@ -330,6 +332,7 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
                    "queue-size",
                    "max-body-size",
                    "buffered-body-limit",
+                   "store-max-bytes",
                    "max-connections",
                    "idle-timeout",
                    "drain-timeout",
@@ -363,6 +366,7 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
       !get_int(h, opts, "queue-size", 1, kMaxQueueSize, &out->queue_size, error) ||
       !get_int(h, opts, "max-body-size", 0, kMaxBodySize, &out->max_body_size, error) ||
       !get_int(h, opts, "buffered-body-limit", 0, kMaxBodySize, &out->buffered_body_limit, error) ||
+      !get_int(h, opts, "store-max-bytes", 0, kMaxBodySize, &out->store_max_bytes, error) ||
       !get_int(h, opts, "max-connections", 1, kMaxConnections, &out->max_connections, error) ||
       !get_int(h, opts, "idle-timeout", 0, kDay, &out->idle_timeout_ms, error) ||
       !get_int(h, opts, "drain-timeout", 0, kDay, &out->drain_timeout_ms, error) ||

@@ -54,6 +54,7 @@ struct ServeConfig {
   std::optional<uint32_t> queue_size;
   std::optional<uint64_t> max_body_size;        // larger bodies get 413
   std::optional<uint64_t> buffered_body_limit;  // see kDefaultBufferedBody
+  std::optional<uint64_t> store_max_bytes;      // the shared store's; 0: no limit
   std::optional<uint32_t> max_connections;
   std::optional<uint32_t> idle_timeout_ms;   // 0: none
   std::optional<uint32_t> drain_timeout_ms;  // graceful shutdown deadline

@@ -15,6 +15,8 @@
 namespace valk::lisp {
 namespace {
 
+using Put = SharedStore::Put;
+
 std::string eval(Isolate& iso, const std::string& src) {
   EvalResult r = iso.eval_string(src, "test.lisp");
   return r.ok ? print_str(r.value, true) : "ERROR " + iso.describe(r.value);
@@ -59,13 +61,13 @@ TEST(SharedStore, FiguresFollowWhatItHolds) {
   EXPECT_EQ(s.stats().bytes, 1u + 1 + 2 + 1);
   ASSERT_TRUE(s.get("a").has_value());
   uint64_t version = s.get("a")->version;
-  EXPECT_FALSE(s.compare_and_put("a", version + 1, "x"));
-  EXPECT_TRUE(s.compare_and_put("a", version, "xyz"));
+  EXPECT_EQ(s.compare_and_put("a", version + 1, "x"), Put::kConflict);
+  EXPECT_EQ(s.compare_and_put("a", version, "xyz"), Put::kStored);
   EXPECT_EQ(s.stats().bytes, 1u + 3 + 2 + 1);
-  EXPECT_FALSE(s.compare_and_put("a", version, "again")) << "the version moved on";
-  EXPECT_TRUE(s.compare_and_put("c", 0, "new"));
-  EXPECT_FALSE(s.compare_and_put("d", 5, "absent has version 0"));
-  EXPECT_TRUE(s.compare_and_put("c", s.get("c")->version, std::nullopt));
+  EXPECT_EQ(s.compare_and_put("a", version, "again"), Put::kConflict) << "the version moved on";
+  EXPECT_EQ(s.compare_and_put("c", 0, "new"), Put::kStored);
+  EXPECT_EQ(s.compare_and_put("d", 5, "absent has version 0"), Put::kConflict);
+  EXPECT_EQ(s.compare_and_put("c", s.get("c")->version, std::nullopt), Put::kStored);
   EXPECT_FALSE(s.get("c").has_value());
   EXPECT_TRUE(s.erase("bb"));
   EXPECT_FALSE(s.erase("bb"));
@@ -74,6 +76,30 @@ TEST(SharedStore, FiguresFollowWhatItHolds) {
   s.clear();
   EXPECT_EQ(s.stats().entries, 0u);
   EXPECT_EQ(s.stats().bytes, 0u);
+}
+
+TEST(SharedStore, AWritePastTheLimitIsRefusedAndChangesNothing) {
+  SharedStore& s = SharedStore::process();
+  s.clear();
+  s.set_max_bytes(100);
+  EXPECT_EQ(s.put("a", std::string(60, 'x'), 0), Put::kStored);  // 61 bytes
+  EXPECT_EQ(s.put("b", std::string(40, 'x'), 0), Put::kFull);    // 102
+  EXPECT_FALSE(s.get("b").has_value());
+  EXPECT_EQ(s.put("b", std::string(38, 'x'), 0), Put::kStored);  // 100: fits
+  EXPECT_EQ(s.put("a", std::string(61, 'x'), 0), Put::kFull);    // grows past it
+  EXPECT_EQ(s.get("a")->value.size(), 60u) << "unchanged";
+  EXPECT_EQ(s.put("a", std::string(10, 'x'), 0), Put::kStored);  // shrinks: always
+  EXPECT_EQ(s.compare_and_put("c", 0, std::string(60, 'x')), Put::kFull);
+  EXPECT_EQ(s.compare_and_put("c", 0, std::string(40, 'x')), Put::kStored);
+  EXPECT_EQ(s.stats().bytes, 11u + 39 + 41);
+  Isolate iso;
+  std::string e = eval(iso, "(store/put! :big (apply str (repeat 100 \"x\")))");
+  EXPECT_NE(e.find("store/put!: the shared store is full (91 bytes of 100: :store-max-bytes)"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find(":store-full"), std::string::npos) << e;
+  s.set_max_bytes(0);
+  s.clear();
 }
 
 TEST(SharedStore, ExpiredEntriesAreSweptWithoutBeingRead) {
