@@ -81,11 +81,10 @@ Value n_get(Isolate& iso, Value* args, int argc) {
   if (!key_arg(iso, "store/get", args[0], &key, &raised)) {
     return raised;
   }
-  std::optional<SharedStore::Found> found = SharedStore::process().get(key);
-  if (!found) {
-    return argc > 1 ? args[1] : Value::nil();
-  }
-  return decode_value(iso.heap(), found->value);
+  Value v = argc > 1 ? args[1] : Value::nil();
+  SharedStore::process().read(
+      key, [&](std::string_view value, uint64_t) { v = decode_value(iso.heap(), value); });
+  return v;
 }
 
 Value n_put(Isolate& iso, Value* args, int argc) {
@@ -130,35 +129,38 @@ Value n_incr(Isolate& iso, Value* args, int argc) {
   if (!by.is(Tag::Int)) {
     return iso.type_error("store/incr!", "an integer", by);
   }
-  SharedStore& store = SharedStore::process();
-  // Read, add, write back unless another writer came between.
-  for (;;) {
-    std::optional<SharedStore::Found> found = store.get(key);
-    int64_t now = 0;
-    if (found) {
-      Value v = decode_value(iso.heap(), found->value);
-      if (!v.is(Tag::Int)) {
-        return iso.raise_error("type-error", "store/incr!: the value at " +
-                                                 print_str(args[0], true) + " is not an integer");
-      }
-      now = v.i;
-    }
-    int64_t sum;
-    if (__builtin_add_overflow(now, by.i, &sum)) {
-      return iso.raise_error("arithmetic-error", "store/incr!: integer overflow");
-    }
-    std::string encoded;
-    std::string unused;
-    encode_value(Value::integer(sum), &encoded, &unused);
-    switch (store.compare_and_put(key, found ? found->version : 0, std::move(encoded), ttl_ms)) {
-      case SharedStore::Put::kStored:
-        return Value::integer(sum);
-      case SharedStore::Put::kFull:
-        return full_error(iso, "store/incr!");
-      case SharedStore::Put::kConflict:
-        break;  // another writer came between: again
-    }
+  // Read, add and write back in one step under the entry's lock.
+  enum { kAdded, kNotInteger, kOverflow } outcome = kAdded;
+  int64_t sum = 0;
+  SharedStore::Put put = SharedStore::process().update(
+      key, ttl_ms, [&](std::optional<std::string_view> old, std::string* out) {
+        int64_t now = 0;
+        if (old) {
+          Value v = decode_value(iso.heap(), *old);  // an integer allocates nothing
+          if (!v.is(Tag::Int)) {
+            outcome = kNotInteger;
+            return false;
+          }
+          now = v.i;
+        }
+        if (__builtin_add_overflow(now, by.i, &sum)) {
+          outcome = kOverflow;
+          return false;
+        }
+        std::string unused;
+        return encode_value(Value::integer(sum), out, &unused);
+      });
+  if (outcome == kNotInteger) {
+    return iso.raise_error("type-error", "store/incr!: the value at " + print_str(args[0], true) +
+                                             " is not an integer");
   }
+  if (outcome == kOverflow) {
+    return iso.raise_error("arithmetic-error", "store/incr!: integer overflow");
+  }
+  if (put == SharedStore::Put::kFull) {
+    return full_error(iso, "store/incr!");
+  }
+  return Value::integer(sum);
 }
 
 Value n_keys(Isolate& iso, Value*, int) {
@@ -185,9 +187,11 @@ Value n_entry(Isolate& iso, Value* args, int) {
   if (!key_arg(iso, "store/swap!", args[0], &key, &raised)) {
     return raised;
   }
-  std::optional<SharedStore::Found> found = SharedStore::process().get(key);
-  Value pair[2] = {found ? decode_value(iso.heap(), found->value) : Value::nil(),
-                   Value::integer(found ? static_cast<int64_t>(found->version) : 0)};
+  Value pair[2] = {Value::nil(), Value::integer(0)};
+  SharedStore::process().read(key, [&](std::string_view value, uint64_t version) {
+    pair[0] = decode_value(iso.heap(), value);
+    pair[1] = Value::integer(static_cast<int64_t>(version));
+  });
   return vector_from(iso.heap(), pair, 2);
 }
 

@@ -33,8 +33,7 @@ void SharedStore::account(int64_t entries, int64_t bytes) {
   bytes_.fetch_add(bytes, std::memory_order_relaxed);
 }
 
-bool SharedStore::drop_if_expired(Shard& s, std::unordered_map<std::string, Entry>::iterator it,
-                                  uint64_t now) {
+bool SharedStore::drop_if_expired(Shard& s, Map::iterator it, uint64_t now) {
   if (!expired(it->second.expires_ms, now)) {
     return false;
   }
@@ -56,13 +55,57 @@ void SharedStore::wrote(Shard& s, uint64_t now) {
 }
 
 std::optional<SharedStore::Found> SharedStore::get(std::string_view key) {
+  std::optional<Found> found;
+  read(key, [&](std::string_view value, uint64_t version) {
+    found = Found{std::string(value), version};
+  });
+  return found;
+}
+
+bool SharedStore::read(std::string_view key,
+                       const std::function<void(std::string_view value, uint64_t version)>& fn) {
   Shard& s = shard_of(key);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(key);
   if (it == s.map.end() || drop_if_expired(s, it, now_ms())) {
-    return std::nullopt;
+    return false;
   }
-  return Found{it->second.value, it->second.version};
+  fn(it->second.value, it->second.version);
+  return true;
+}
+
+SharedStore::Put SharedStore::update(
+    std::string_view key, uint64_t ttl_ms,
+    const std::function<bool(std::optional<std::string_view> value, std::string* out)>& fn) {
+  Shard& s = shard_of(key);
+  uint64_t now = now_ms();
+  std::lock_guard<std::mutex> lock(s.mu);
+  auto it = s.map.find(key);
+  if (it != s.map.end() && drop_if_expired(s, it, now)) {
+    it = s.map.end();
+  }
+  bool added = it == s.map.end();
+  std::string value;
+  if (!fn(added ? std::nullopt : std::optional<std::string_view>(it->second.value), &value)) {
+    return Put::kUnchanged;
+  }
+  int64_t growth =
+      static_cast<int64_t>(value.size()) +
+      (added ? static_cast<int64_t>(key.size()) : -static_cast<int64_t>(it->second.value.size()));
+  if (!fits(growth)) {
+    return Put::kFull;
+  }
+  uint64_t version = next_version_.fetch_add(1, std::memory_order_relaxed);
+  account(added ? 1 : 0, growth);
+  if (added) {
+    s.map.emplace(std::string(key),
+                  Entry{std::move(value), version, ttl_ms == 0 ? 0 : now + ttl_ms});
+  } else {
+    it->second.value = std::move(value);
+    it->second.version = version;
+  }
+  wrote(s, now);
+  return Put::kStored;
 }
 
 bool SharedStore::fits(int64_t growth) const {
@@ -75,7 +118,7 @@ SharedStore::Put SharedStore::put(std::string_view key, std::string value, uint6
   Shard& s = shard_of(key);
   uint64_t now = now_ms();
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(key);
   bool added = it == s.map.end();
   int64_t growth =
       static_cast<int64_t>(value.size()) +
@@ -98,7 +141,7 @@ SharedStore::Put SharedStore::compare_and_put(std::string_view key, uint64_t ver
   Shard& s = shard_of(key);
   uint64_t now = now_ms();
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(key);
   if (it != s.map.end() && drop_if_expired(s, it, now)) {
     it = s.map.end();
   }
@@ -136,7 +179,7 @@ SharedStore::Put SharedStore::compare_and_put(std::string_view key, uint64_t ver
 bool SharedStore::erase(std::string_view key) {
   Shard& s = shard_of(key);
   std::lock_guard<std::mutex> lock(s.mu);
-  auto it = s.map.find(std::string(key));
+  auto it = s.map.find(key);
   if (it == s.map.end()) {
     return false;
   }

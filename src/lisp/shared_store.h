@@ -28,7 +28,18 @@ class SharedStore {
   };
   // The entry at `key`, unless absent or expired.
   std::optional<Found> get(std::string_view key);
-  enum class Put { kStored, kConflict, kFull };
+  // Calls `fn` with the entry's encoded value and version, under its
+  // shard's lock (so the value is read in place, not copied); false, not
+  // calling it, if the entry is absent or expired. `fn` must not call the
+  // store (its shard's lock is held).
+  bool read(std::string_view key,
+            const std::function<void(std::string_view value, uint64_t version)>& fn);
+  enum class Put {
+    kStored,
+    kConflict,   // compare_and_put: another write came first
+    kUnchanged,  // update: `fn` left the entry as it was
+    kFull,       // the store would hold more than its limit
+  };
   // Sets the entry; ttl_ms 0: it never expires. kFull (and nothing
   // changed) if the store would hold more than its limit.
   Put put(std::string_view key, std::string value, uint64_t ttl_ms);
@@ -37,6 +48,13 @@ class SharedStore {
   // entry `ttl_ms` (0: none). kConflict if another write came first.
   Put compare_and_put(std::string_view key, uint64_t version, std::optional<std::string> value,
                       uint64_t ttl_ms = 0);
+  // Reads and replaces the entry in one step, under its shard's lock: `fn`
+  // gets the value (nullopt if absent or expired) and writes the new one
+  // into *out, or returns false to leave it. A new entry gets `ttl_ms` (0:
+  // none); a replaced one keeps its expiry. `fn` must not call the store.
+  Put update(
+      std::string_view key, uint64_t ttl_ms,
+      const std::function<bool(std::optional<std::string_view> value, std::string* out)>& fn);
   // Removes the entry; false if there was none.
   bool erase(std::string_view key);
   // Calls `fn` with each live entry's key and encoded value.
@@ -60,9 +78,15 @@ class SharedStore {
     uint64_t version;
     uint64_t expires_ms;  // 0: never
   };
+  // Finds a key by a view of it, without making a string.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
+  };
+  using Map = std::unordered_map<std::string, Entry, KeyHash, std::equal_to<>>;
   struct Shard {
     std::mutex mu;
-    std::unordered_map<std::string, Entry> map;
+    Map map;
     uint32_t writes = 0;  // since the last sweep of expired entries
   };
   static constexpr size_t kShards = 16;
@@ -72,7 +96,7 @@ class SharedStore {
 
   Shard& shard_of(std::string_view key);
   // Under the shard's lock: removes `it` if expired; true if it did.
-  bool drop_if_expired(Shard& s, std::unordered_map<std::string, Entry>::iterator it, uint64_t now);
+  bool drop_if_expired(Shard& s, Map::iterator it, uint64_t now);
   void wrote(Shard& s, uint64_t now);
   void account(int64_t entries, int64_t bytes);
   // Whether `growth` more bytes fit under the limit (approximately, as
