@@ -49,6 +49,9 @@
 (deftest a-value-read-is-a-copy
   (store/put! :m {:n 1})
   (let [m (store/get :m)]
+    ;; Each read makes the value anew in the reader's heap (data is
+    ;; immutable, so this is the one way a shared object would show).
+    (is (not (identical? m (store/get :m))))
     (store/put! :m {:n 2})
     (is (= {:n 1} m))
     (is (= {:n 2} (store/get :m)))))
