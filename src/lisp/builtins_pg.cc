@@ -192,10 +192,7 @@ struct QueryOp final : PendingOp, PgQuery {
   bool want_rows = true;  // pg/query; pg/execute wants the count
   const char* fn = "pg/query";
 
-  std::string describe() const override {
-    constexpr size_t kShown = 120;
-    return std::string(fn) + " " + (sql.size() > kShown ? sql.substr(0, kShown) + "..." : sql);
-  }
+  std::string describe() const override { return describe_statement(fn, sql); }
 
   void cancel() override {
     pool->abandon(this);

@@ -133,10 +133,7 @@ struct StatementOp final : PendingOp, SqliteJob {
   const char* fn = "sqlite/query";
   bool want_rows = true;
 
-  std::string describe() const override {
-    constexpr size_t kShown = 120;
-    return std::string(fn) + " " + (sql.size() > kShown ? sql.substr(0, kShown) + "..." : sql);
-  }
+  std::string describe() const override { return describe_statement(fn, sql); }
 
   void cancel() override {
     db->abandon(this);

@@ -111,6 +111,15 @@ Isolate::~Isolate() {
   uv_loop_close(&loop_);
 }
 
+std::string describe_statement(std::string_view fn, std::string_view sql) {
+  constexpr size_t kShown = 120;
+  std::string out = std::string(fn) + " " + std::string(sql.substr(0, kShown));
+  if (sql.size() > kShown) {
+    out += "...";
+  }
+  return out;
+}
+
 HttpClient& Isolate::http_client() {
   if (http_client_ == nullptr) {
     http_client_ = keep(std::make_unique<HttpClient>(&loop_));

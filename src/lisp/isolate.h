@@ -38,6 +38,10 @@ struct PendingOp {
   PendingOp* next = nullptr;
 };
 
+// PendingOp::describe of a database statement: "pg/query SELECT ...", the
+// SQL cut after 120 characters.
+std::string describe_statement(std::string_view fn, std::string_view sql);
+
 // A reference to the global `var`, compiled at `pos` while it was undefined.
 class HttpClient;
 
