@@ -175,15 +175,7 @@ void Worker::call(std::function<void()> fn) {
     done = true;
     cv.notify_all();
   };
-  for (;;) {
-    auto m = std::make_unique<WorkerMessage>();
-    m->kind = WorkerMessage::Kind::Call;
-    m->fn = run;
-    if (push(std::move(m))) {
-      break;
-    }
-    std::this_thread::yield();
-  }
+  push_until_taken(WorkerMessage::Kind::Call, run);
   std::unique_lock<std::mutex> lock(mu);
   cv.wait(lock, [&] { return done; });
 }
@@ -199,15 +191,21 @@ void Worker::set_before_block(std::function<void()> fn) {
   iso_->set_before_block(std::move(fn));
 }
 
-void Worker::stop() {
+void Worker::push_until_taken(WorkerMessage::Kind kind, const std::function<void()>& fn) {
+  // A message a failed push took is gone: each try makes its own.
   for (;;) {
     auto m = std::make_unique<WorkerMessage>();
-    m->kind = WorkerMessage::Kind::Stop;
+    m->kind = kind;
+    m->fn = fn;
     if (push(std::move(m))) {
-      break;
+      return;
     }
     std::this_thread::yield();
   }
+}
+
+void Worker::stop() {
+  push_until_taken(WorkerMessage::Kind::Stop, nullptr);
   thread_.join();
 }
 

@@ -265,6 +265,9 @@ class Worker {
   // stats(). Every 100 ms.
   void sweep_deadlines();
   bool push(std::unique_ptr<WorkerMessage> m);
+  // Hands a message of `kind` (with `fn`) over, yielding while the queue
+  // is full: for what must get through (a stop, the main thread's calls).
+  void push_until_taken(WorkerMessage::Kind kind, const std::function<void()>& fn);
   // Has the worker drain its inbox and signals: through wakeup_ from
   // another thread; from its own (the reactor shares its loop in
   // single-thread mode), in this loop turn's check phase. Any thread.

@@ -29,12 +29,7 @@ std::string undefined_ref_error(Isolate& iso, const std::vector<lisp::Unresolved
 }
 
 void Worker::reload(ReloadDone done) {
-  auto m = std::make_unique<WorkerMessage>();
-  m->kind = WorkerMessage::Kind::Call;
-  m->fn = [this, done = std::move(done)]() mutable { start_reload(std::move(done)); };
-  while (!push(std::move(m))) {
-    std::this_thread::yield();
-  }
+  push_until_taken(WorkerMessage::Kind::Call, [this, done] { start_reload(done); });
 }
 
 std::vector<std::string> Worker::source_files() {
