@@ -250,7 +250,9 @@ void Isolate::define(std::string_view name, Value value) {
 }
 
 void Isolate::mark_base() {
-  base_ = std::make_unique<Generation>(Generation{globals_, global_vars_, modules});
+  // A generation starts from the base's Vars and modules; nothing looks a
+  // name up in the base itself.
+  base_ = std::make_unique<Generation>(Generation{{}, global_vars_, modules});
 }
 
 void Isolate::begin_generation() {
