@@ -192,6 +192,25 @@
         (recur (inc i))))
     (is (= 0 (open-conns)) "closed once collected")))
 
+;; Dropped while a query runs: the query ends well, then the pool closes.
+(deftest a-pool-dropped-while-busy-closes-after-its-last-query
+  (let [app-name (str "busy_orphan_" dbname)
+        open-conns #(:n (first (await (pg/query db "SELECT count(*)::int AS n FROM pg_stat_activity
+                                                   WHERE application_name = $1" [app-name]))))
+        running (let [dropped (pg/connect (str conninfo " application_name=" app-name))]
+                  (pg/query dropped "SELECT pg_sleep(0.3), 7 AS n"))]
+    (loop [i 0]
+      (when (and (< i 20) (not (realized? running)))
+        (dotimes [_ 20000] (vec (range 8)))
+        (await (sleep 5))
+        (recur (inc i))))
+    (is (= 7 (:n (first (await running)))))
+    (loop [i 0]
+      (when (and (< i 100) (pos? (open-conns)))
+        (await (sleep 5))
+        (recur (inc i))))
+    (is (= 0 (open-conns)) "closed once its query ended")))
+
 (run-tests)
 (pg/close db)
 (await (pg/execute admin (str "DROP DATABASE " dbname)))
