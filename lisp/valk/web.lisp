@@ -643,8 +643,9 @@
                      (if (string? (:body resp)) valk.web/text-type "application/octet-stream"))))))))
 
 ;; Errors that belong to the server, not to the app: a cancelled request
-;; and a fiber past its deadline are never turned into a 500 here.
-(def valk.web/server-errors #{:cancelled :deadline-exceeded :budget-exceeded})
+;; and a fiber past its deadline or a budget are never turned into a 500 here.
+(def valk.web/server-errors
+  #{:cancelled :deadline-exceeded :budget-exceeded :allocation-exceeded})
 
 (defn valk.web/error-text [e]
   (if (error? e)

@@ -62,6 +62,9 @@ void usage(FILE* out) {
           "  --instruction-budget N\n"
           "                       Lisp instructions a request may run, then 503\n"
           "                       (default 1000000000; 0: no limit)\n"
+          "  --allocation-budget N\n"
+          "                       bytes of Lisp heap a request may allocate, garbage\n"
+          "                       included, then 503 (default 1073741824; 0: no limit)\n"
           "  --queue-size N       requests waiting per worker; more get 503 (default 16384)\n"
           "  --max-body-size N    largest request body in bytes; more gets 413\n"
           "                       (default 67108864)\n"
@@ -216,6 +219,10 @@ int serve_command(int argc, char** argv) {
       if ((n = number(0, serve::kMaxInstructionBudget, "a count")) < 0)
         return 2;
       flags.instruction_budget = static_cast<uint64_t>(n);
+    } else if (a == "--allocation-budget") {
+      if ((n = number(0, serve::kMaxAllocationBudget, "bytes")) < 0)
+        return 2;
+      flags.allocation_budget = static_cast<uint64_t>(n);
     } else if (a == "--queue-size") {
       if ((n = number(1, serve::kMaxQueueSize, "a count")) < 0)
         return 2;

@@ -65,6 +65,12 @@ struct Fiber : Obj {
   // and the most it may run before it raises :budget-exceeded; 0: no limit.
   uint64_t instructions = 0;
   uint64_t instruction_limit = 0;
+  // Bytes of the heap allocated while it ran (counted as its instructions
+  // are, and at each safe point that collects), and the most it may
+  // allocate before it raises :allocation-exceeded; 0: no limit. What a
+  // completion allocates for it (a query's rows) is not counted.
+  uint64_t allocated = 0;
+  uint64_t allocation_limit = 0;
   // What the fiber serves, for figures by route: the router sets its
   // route ("GET /users/:id"). nil if nothing did.
   Value label;

@@ -257,7 +257,7 @@ HeapStats Heap::stats() const {
   // bytes_live only grows between collections, so its peak is either now
   // or recorded at a collection.
   s.bytes_high_water = std::max(s.bytes_high_water, s.bytes_live);
-  s.bytes_allocated_total = allocated_before_gc_ + (s.bytes_live - live_after_gc_);
+  s.bytes_allocated_total = allocated_total();
   return s;
 }
 

@@ -207,6 +207,10 @@ class Heap {
   // True when enough was allocated since the last collection (or, in
   // stress mode, when anything was).
   bool should_collect() const { return stats_.bytes_live >= next_collection_; }
+  // Bytes allocated since the heap began (HeapStats::bytes_allocated_total).
+  uint64_t allocated_total() const {
+    return allocated_before_gc_ + (stats_.bytes_live - live_after_gc_);
+  }
   void collect();
   // Does now, while the thread has nothing else to run, what would otherwise
   // fall on the next allocations and so on whichever request makes them:

@@ -205,13 +205,22 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     S = f->stack.data();           \
     sp = f->sp;                    \
   } while (0)
-  // Every way out of the loop: restore the outer fiber and charge this
-  // slice's work (at least one unit) to the isolate; see
-  // Isolate::poll_due().
+  // Charges the fiber with the heap bytes allocated since the last charge.
+  uint64_t allocated_mark = heap.allocated_total();
+#define CHARGE_ALLOCATION()                           \
+  do {                                                \
+    uint64_t allocated_now_ = heap.allocated_total(); \
+    f->allocated += allocated_now_ - allocated_mark;  \
+    allocated_mark = allocated_now_;                  \
+  } while (0)
+  // Every way out of the loop: restore the outer fiber, charge the fiber
+  // with its allocation and this slice's work (at least one unit) to the
+  // isolate; see Isolate::poll_due().
 #define LEAVE()                                 \
   do {                                          \
     iso.current_ = outer;                       \
     iso.work_since_poll_ += slice - budget + 1; \
+    CHARGE_ALLOCATION();                        \
   } while (0)
 #define RAISE()    \
   do {             \
@@ -722,7 +731,19 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
   }
 
   safe_point:
-    // Registers are saved. Collect, then yield if the slice is used up.
+    // Registers are saved. Collect, then yield if the slice is used up. The
+    // fiber's allocation is checked before each collection (so at least
+    // once per collection threshold's worth) and each slice.
+    if (heap.should_collect() || budget == 0) {
+      CHARGE_ALLOCATION();
+      if (f->allocation_limit != 0 && f->allocated >= f->allocation_limit) {
+        f->allocation_limit = 0;
+        raise_plain(iso, "allocation-exceeded", "the fiber allocated past its allocation budget");
+        f->instructions += slice - budget;
+        budget = slice;  // the handler that catches it runs with a fresh slice
+        goto do_raise;
+      }
+    }
     if (heap.should_collect()) {
       heap.collect();
     }
@@ -795,6 +816,7 @@ finished:
 #undef LOAD
 #undef RAISE
 #undef LEAVE
+#undef CHARGE_ALLOCATION
 #undef CASE
 }
 

@@ -242,9 +242,11 @@ void App::append_metrics(net::MetricsText& out) const {
               "Requests answered 500: the handler raised an error or returned no valid response.",
               sum.errors);
   out.family("valk_handler_timeouts_total", Type::kCounter,
-             "Requests answered 503 for running past their deadline or instruction budget.");
+             "Requests answered 503 for running past their deadline, instruction budget or "
+             "allocation budget.");
   out.sample("valk_handler_timeouts_total", "{limit=\"deadline\"}", sum.over_deadline);
   out.sample("valk_handler_timeouts_total", "{limit=\"instruction_budget\"}", sum.over_budget);
+  out.sample("valk_handler_timeouts_total", "{limit=\"allocation_budget\"}", sum.over_allocation);
   out.gauge("valk_handlers_running",
             "Requests in the workers: handlers running, parked on an await, or streaming.",
             sum.requests);
@@ -291,6 +293,13 @@ void App::append_route_metrics(net::MetricsText& out) const {
   for (const auto& [route, stats] : routes) {
     out.sample("valk_route_instructions_total",
                "{route=\"" + net::MetricsText::label_value(route) + "\"}", stats.instructions);
+  }
+  out.family("valk_route_allocated_bytes_total", Type::kCounter,
+             "Bytes each route's handlers allocated on the Lisp heap (garbage included), a "
+             "profile of where the memory goes.");
+  for (const auto& [route, stats] : routes) {
+    out.sample("valk_route_allocated_bytes_total",
+               "{route=\"" + net::MetricsText::label_value(route) + "\"}", stats.allocated_bytes);
   }
   out.family("valk_route_handler_seconds", Type::kHistogram,
              "Time from a request's hand-over to its worker to its response, by route.");

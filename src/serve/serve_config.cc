@@ -46,6 +46,8 @@ void ServeConfig::override_with(const ServeConfig& o) {
     request_deadline_ms = o.request_deadline_ms;
   if (o.instruction_budget)
     instruction_budget = o.instruction_budget;
+  if (o.allocation_budget)
+    allocation_budget = o.allocation_budget;
   if (o.queue_size)
     queue_size = o.queue_size;
   if (o.max_body_size)
@@ -329,6 +331,7 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
                    "log-level",
                    "deadline-ms",
                    "instruction-budget",
+                   "allocation-budget",
                    "queue-size",
                    "max-body-size",
                    "buffered-body-limit",
@@ -362,6 +365,8 @@ bool parse_serve_options(lisp::Heap& h, Value opts, ServeConfig* out, std::strin
                             &out->log_level, error) ||
       !get_int(h, opts, "deadline-ms", 1, kDay, &out->request_deadline_ms, error) ||
       !get_int(h, opts, "instruction-budget", 0, kMaxInstructionBudget, &out->instruction_budget,
+               error) ||
+      !get_int(h, opts, "allocation-budget", 0, kMaxAllocationBudget, &out->allocation_budget,
                error) ||
       !get_int(h, opts, "queue-size", 1, kMaxQueueSize, &out->queue_size, error) ||
       !get_int(h, opts, "max-body-size", 0, kMaxBodySize, &out->max_body_size, error) ||

@@ -21,6 +21,11 @@ namespace valk::serve {
 constexpr int64_t kMaxInstructionBudget = 1'000'000'000'000'000;
 constexpr int64_t kMaxQueueSize = 1 << 20;
 constexpr uint64_t kDefaultInstructionBudget = 1'000'000'000;
+// Bytes of the Lisp heap a request's handler may allocate (garbage
+// included): a handler that piles up data is stopped before it takes the
+// process's memory.
+constexpr uint64_t kDefaultAllocationBudget = uint64_t{1} << 30;
+constexpr int64_t kMaxAllocationBudget = int64_t{1} << 50;
 // Enough for a burst of 100 h2 connections × 128 streams on one worker.
 constexpr uint32_t kDefaultQueueSize = 16384;
 constexpr uint32_t kDefaultDeadlineMs = 30000;
@@ -51,6 +56,7 @@ struct ServeConfig {
   std::optional<LogLevel> log_level;
   std::optional<uint32_t> request_deadline_ms;
   std::optional<uint64_t> instruction_budget;  // 0: no limit
+  std::optional<uint64_t> allocation_budget;   // bytes; 0: no limit
   std::optional<uint32_t> queue_size;
   std::optional<uint64_t> max_body_size;        // larger bodies get 413
   std::optional<uint64_t> buffered_body_limit;  // see kDefaultBufferedBody

@@ -271,6 +271,7 @@ void Worker::thread_main() {
   config_.override_with(options_.flags);
   deadline_ms_ = config_.request_deadline_ms.value_or(kDefaultDeadlineMs);
   instruction_budget_ = config_.instruction_budget.value_or(kDefaultInstructionBudget);
+  allocation_budget_ = config_.allocation_budget.value_or(kDefaultAllocationBudget);
   inbox_ = std::make_unique<net::MpscQueue<std::unique_ptr<WorkerMessage>>>(
       config_.queue_size.value_or(kDefaultQueueSize));
   {
@@ -362,6 +363,7 @@ void Worker::begin(std::unique_ptr<HttpRequest> request) {
   }
   fiber->deadline_ms = f->deadline_ms;
   fiber->instruction_limit = instruction_budget_;
+  fiber->allocation_limit = allocation_budget_;
   InFlight& ref = *f;
   in_flight_.emplace(id, std::move(f));
   watch(ref, fiber);
@@ -430,6 +432,18 @@ void Worker::finish(uint64_t id, lisp::Promise* p) {
     if (e->data.is(Tag::Map)) {
       lisp::map_find(e->data, iso_->heap().keyword("type"), &type);
     }
+  }
+  if (identical(type, iso_->heap().keyword("allocation-exceeded"))) {
+    over_allocation_.fetch_add(1, std::memory_order_relaxed);
+    count_route(*f, p, 503);
+    log(LogLevel::kWarn, "request " + f->request_id() + " " + f->request->line() +
+                             " allocated past its allocation budget (" +
+                             std::to_string(allocation_budget_) + " bytes)");
+    respond_text(responder, 503,
+                 "Service Unavailable: the request needed too much memory (request " +
+                     f->request_id() + ")\n",
+                 request_id());
+    return;
   }
   bool over_budget = identical(type, iso_->heap().keyword("budget-exceeded"));
   if (over_budget || identical(type, iso_->heap().keyword("deadline-exceeded"))) {
@@ -502,6 +516,7 @@ void Worker::count_route(const InFlight& f, lisp::Promise* result, int status) {
   }
   r.durations.add(uv_hrtime() - f.started_ns);
   r.instructions += result->fiber->instructions;
+  r.allocated_bytes += result->fiber->allocated;
 }
 
 std::map<std::string, RouteStats> Worker::route_stats() const {
@@ -515,6 +530,7 @@ WorkerStats Worker::stats() const {
   s.errors = errors_.load(std::memory_order_relaxed);
   s.over_deadline = over_deadline_.load(std::memory_order_relaxed);
   s.over_budget = over_budget_.load(std::memory_order_relaxed);
+  s.over_allocation = over_allocation_.load(std::memory_order_relaxed);
   s.requests = requests_.load(std::memory_order_relaxed);
   s.heap_live_bytes = heap_live_bytes_.load(std::memory_order_relaxed);
   s.heap_page_bytes = heap_page_bytes_.load(std::memory_order_relaxed);

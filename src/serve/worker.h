@@ -106,10 +106,11 @@ struct WorkerOptions {
 
 // What a worker has answered and holds, for /metrics.
 struct WorkerStats {
-  uint64_t rejected = 0;       // 503: the queue was full
-  uint64_t errors = 0;         // 500: an uncaught error or an invalid response
-  uint64_t over_deadline = 0;  // 503: past the request deadline
-  uint64_t over_budget = 0;    // 503: past the instruction budget
+  uint64_t rejected = 0;         // 503: the queue was full
+  uint64_t errors = 0;           // 500: an uncaught error or an invalid response
+  uint64_t over_deadline = 0;    // 503: past the request deadline
+  uint64_t over_budget = 0;      // 503: past the instruction budget
+  uint64_t over_allocation = 0;  // 503: past the allocation budget
   // As of the worker's last deadline sweep (every 100 ms):
   uint64_t requests = 0;  // handlers running, parked or streaming
   uint64_t heap_live_bytes = 0;
@@ -123,6 +124,7 @@ struct WorkerStats {
     errors += o.errors;
     over_deadline += o.over_deadline;
     over_budget += o.over_budget;
+    over_allocation += o.over_allocation;
     requests += o.requests;
     heap_live_bytes += o.heap_live_bytes;
     heap_page_bytes += o.heap_page_bytes;
@@ -140,6 +142,8 @@ struct RouteStats {
   // VM work of its handlers' fibers (Fiber::instructions: the units the
   // instruction budget counts), up to their responses.
   uint64_t instructions = 0;
+  // Bytes they allocated on the Lisp heap (Fiber::allocated), likewise.
+  uint64_t allocated_bytes = 0;
 
   void add(const RouteStats& o) {
     for (size_t i = 0; i < 5; ++i) {
@@ -147,6 +151,7 @@ struct RouteStats {
     }
     durations.add(o.durations);
     instructions += o.instructions;
+    allocated_bytes += o.allocated_bytes;
   }
 };
 
@@ -290,6 +295,7 @@ class Worker {
   std::atomic<uint64_t> errors_{0};
   std::atomic<uint64_t> over_deadline_{0};
   std::atomic<uint64_t> over_budget_{0};
+  std::atomic<uint64_t> over_allocation_{0};
   // Gauges the worker thread publishes at each deadline sweep.
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> heap_live_bytes_{0};
@@ -330,6 +336,7 @@ class Worker {
   RecentRequestParts* recent_ = nullptr;
   uint32_t deadline_ms_ = 0;
   uint64_t instruction_budget_ = 0;
+  uint64_t allocation_budget_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<InFlight>> in_flight_;
   std::vector<uint64_t> parked_writers_;  // ids of streams whose write waits
   std::vector<uint64_t> parked_readers_;  // ids of requests whose body read waits

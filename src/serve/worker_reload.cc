@@ -63,6 +63,7 @@ void Worker::start_reload(ReloadDone done) {
   reload_->deadline_ms = uv_now(iso.loop()) + deadline_ms_;
   fiber->deadline_ms = reload_->deadline_ms;
   fiber->instruction_limit = instruction_budget_;
+  fiber->allocation_limit = allocation_budget_;
   reload_->promise_slot = iso.root(val(fiber->result));
   auto* reaction =
       iso.heap().make_class<lisp::NativeReaction>(lisp::Tag::Internal, &lisp::kNativeReactionClass);
@@ -102,19 +103,21 @@ void Worker::finish_reload(lisp::Promise* result) {
   app_slot_ = r->app_slot;
   uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
   generation_.store(generation, std::memory_order_release);
-  // The handler's deadline and instruction budget apply from now on; the
-  // other settings (addresses, TLS, threads...) were used to start the
-  // server and need a restart.
+  // The handler's deadline and budgets apply from now on; the other
+  // settings (addresses, TLS, threads...) were used to start the server and
+  // need a restart.
   ServeConfig now = r->config;
   now.override_with(options_.flags);
   deadline_ms_ = now.request_deadline_ms.value_or(kDefaultDeadlineMs);
   instruction_budget_ = now.instruction_budget.value_or(kDefaultInstructionBudget);
+  allocation_budget_ = now.allocation_budget.value_or(kDefaultAllocationBudget);
   now.request_deadline_ms = config_.request_deadline_ms;
   now.instruction_budget = config_.instruction_budget;
+  now.allocation_budget = config_.allocation_budget;
   if (!(now == config_) && options_.index == 0) {
     log(LogLevel::kWarn,
-        "reload: the app's (serve ...) settings changed; all but :deadline-ms and "
-        ":instruction-budget take effect on a restart");
+        "reload: the app's (serve ...) settings changed; all but :deadline-ms, "
+        ":instruction-budget and :allocation-budget take effect on a restart");
   }
   r->done(true, "");
 }

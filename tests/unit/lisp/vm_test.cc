@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bare_isolate.h"
+#include "lisp/fiber.h"
 #include "lisp/function.h"
 #include "lisp/isolate.h"
 #include "lisp/opcodes.h"
@@ -228,6 +229,46 @@ TEST_P(VmTest, FibersReuseFinishedStacks) {
     EXPECT_EQ(eval("(let [a [1 2] b (str \"x\" 1)] [a b])"), "[[1 2] \"x1\"]");
     EXPECT_EQ(eval("((fn [p q] (let [r (+ p q)] [p q r])) 3 4)"), "[3 4 7]");
   }
+}
+
+// A fiber counts the heap bytes it allocates; past its allocation budget it
+// raises :allocation-exceeded (once: a handler that catches it runs on).
+TEST_P(VmTest, AFiberCountsWhatItAllocatesAndStopsAtItsBudget) {
+  eval(
+      "(def pile (fn [n] (loop [v [] i 0] (if (< i n) (recur (conj v i) (inc i)) (count v)))))"
+      "(def caught (fn [n] (try (pile n) (catch e [(:type (error-data e)) (pile 1000)]))))");
+  struct Run {
+    std::string result;
+    uint64_t allocated;
+  };
+  auto run = [&](const char* fn, int64_t n, uint64_t limit) {
+    Value arg = Value::integer(n);
+    Fiber* f = iso_.spawn_call(iso_.var(fn)->value, &arg, 1);
+    f->allocation_limit = limit;
+    uint32_t slot = iso_.root(val(f));
+    EvalResult r = iso_.run_until(f->result);
+    Run out{r.ok ? print_str(r.value, true) : "ERROR " + iso_.describe(r.value), f->allocated};
+    iso_.unroot(slot);
+    return out;
+  };
+  Run small = run("pile", 10, 0);
+  EXPECT_EQ(small.result, "10");
+  EXPECT_GT(small.allocated, 0u);
+  EXPECT_LT(small.allocated, 4096u);
+  // Smaller in stress mode, which collects at every safe point.
+  const bool stress = GetParam();
+  Run big = run("pile", stress ? 10000 : 100000, 0);
+  EXPECT_EQ(big.result, stress ? "10000" : "100000");
+  EXPECT_GE(big.allocated, (stress ? 10000u : 100000u) * 8);  // the elements alone
+  EXPECT_LT(big.allocated, 64u << 20);
+  // Checked at least every slice and before every collection.
+  const uint64_t limit = stress ? 256 << 10 : 4 << 20;
+  Run over = run("pile", 100000000, limit);
+  EXPECT_NE(over.result.find("allocation-exceeded"), std::string::npos) << over.result;
+  EXPECT_NE(over.result.find("allocation budget"), std::string::npos) << over.result;
+  EXPECT_GE(over.allocated, limit);
+  EXPECT_LT(over.allocated, limit + (8 << 20));
+  EXPECT_EQ(run("caught", 100000000, limit).result, "[:allocation-exceeded 1000]");
 }
 
 INSTANTIATE_TEST_SUITE_P(Gc, VmTest, ::testing::Values(false, true),

@@ -180,8 +180,8 @@ TEST(ServeCodeReload, TheNewDeadlineAppliesAndOtherSettingsWaitForARestart) {
   EXPECT_NE(report.find("app reloaded (generation 2)"), std::string::npos) << report;
   // In the error log, which its own thread writes.
   const std::string warning =
-      "[worker 0] reload: the app's (serve ...) settings changed; all but :deadline-ms and "
-      ":instruction-budget take effect on a restart";
+      "[worker 0] reload: the app's (serve ...) settings changed; all but :deadline-ms, "
+      ":instruction-budget and :allocation-budget take effect on a restart";
   s.read_until([&] { return s.output().find(warning) != std::string::npos; }, 5000);
   EXPECT_NE(s.output().find(warning), std::string::npos) << s.output();
   EXPECT_EQ(curl_get(s.url("/sleep"), CURL_HTTP_VERSION_1_1).status, 503);

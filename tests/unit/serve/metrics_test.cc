@@ -21,6 +21,7 @@ const char* kApp = R"(
     "/boom" (error "boom")
     "/bad" 42
     "/spin" (loop [] (recur))
+    "/pile" (loop [v [] i 0] (recur (conj v i) (inc i)))
     "/sleep" (do (await (sleep 1000)) "slept")
     "/park" (do (await (sleep 400)) "parked")
     nil))
@@ -52,7 +53,7 @@ std::string scrape(ValkProcess& p) {
 
 TEST(ServeMetrics, CountRequestsErrorsTimeoutsAndDurations) {
   ServeProcess s({"--metrics", "0", "--deadline-ms", "300", "--instruction-budget", "200000",
-                  write_app("metrics_app.lisp", kApp)});
+                  "--allocation-budget", "1000000", write_app("metrics_app.lisp", kApp)});
   ASSERT_NE(s.port(), 0) << s.output();
   ASSERT_NE(s.metrics_port(), 0) << s.output();
   for (int i = 0; i < 3; ++i) {
@@ -65,28 +66,30 @@ TEST(ServeMetrics, CountRequestsErrorsTimeoutsAndDurations) {
   EXPECT_EQ(curl_get(s.url("/boom"), CURL_HTTP_VERSION_1_1).status, 500);
   EXPECT_EQ(curl_get(s.url("/bad"), CURL_HTTP_VERSION_1_1).status, 500);
   EXPECT_EQ(curl_get(s.url("/spin"), CURL_HTTP_VERSION_1_1).status, 503);
+  EXPECT_EQ(curl_get(s.url("/pile"), CURL_HTTP_VERSION_1_1).status, 503);
   EXPECT_EQ(curl_get(s.url("/sleep"), CURL_HTTP_VERSION_1_1).status, 503);
 
   std::string m = scrape(s);
-  EXPECT_EQ(sample(m, "valk_requests_total{protocol=\"http1\"}"), 8) << m;
+  EXPECT_EQ(sample(m, "valk_requests_total{protocol=\"http1\"}"), 9) << m;
   EXPECT_EQ(sample(m, "valk_requests_total{protocol=\"http2\"}"), 2);
   EXPECT_EQ(sample(m, "valk_error_responses_total{class=\"4xx\"}"), 1);
-  EXPECT_EQ(sample(m, "valk_error_responses_total{class=\"5xx\"}"), 4);
+  EXPECT_EQ(sample(m, "valk_error_responses_total{class=\"5xx\"}"), 5);
   EXPECT_EQ(sample(m, "valk_handler_errors_total"), 2);
   EXPECT_EQ(sample(m, "valk_handler_timeouts_total{limit=\"deadline\"}"), 1);
   EXPECT_EQ(sample(m, "valk_handler_timeouts_total{limit=\"instruction_budget\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_handler_timeouts_total{limit=\"allocation_budget\"}"), 1);
   EXPECT_EQ(sample(m, "valk_worker_queue_rejections_total"), 0);
   EXPECT_EQ(sample(m, "valk_workers"), 2);
-  EXPECT_EQ(sample(m, "valk_connections_accepted_total"), 10);
+  EXPECT_EQ(sample(m, "valk_connections_accepted_total"), 11);
   EXPECT_GT(sample(m, "valk_received_bytes_total"), 0);
   EXPECT_GT(sample(m, "valk_sent_bytes_total"), 0);
   EXPECT_GT(sample(m, "valk_lisp_allocated_bytes_total"), 0);
 
   // Every response sent is in the histogram once; the 503 past its 300 ms
   // deadline is in no bucket below 0.25 s.
-  EXPECT_EQ(sample(m, "valk_request_duration_seconds_count"), 10);
-  EXPECT_EQ(sample(m, "valk_request_duration_seconds_bucket{le=\"+Inf\"}"), 10);
-  EXPECT_EQ(sample(m, "valk_request_duration_seconds_bucket{le=\"0.25\"}"), 9);
+  EXPECT_EQ(sample(m, "valk_request_duration_seconds_count"), 11);
+  EXPECT_EQ(sample(m, "valk_request_duration_seconds_bucket{le=\"+Inf\"}"), 11);
+  EXPECT_EQ(sample(m, "valk_request_duration_seconds_bucket{le=\"0.25\"}"), 10);
   EXPECT_GE(sample(m, "valk_request_duration_seconds_sum"), 0.3);
   double previous = 0;
   for (const char* le : {"0.0001", "0.001", "0.01", "0.1", "1", "10"}) {
@@ -111,7 +114,9 @@ const char* kRoutedApp = R"(
     (POST "/users" (fn [req] (error "no")))
     (GET "/slow" (fn [req] (await (sleep 30)) (text "slow")))
     (GET "/quo\"te" (fn [req] (text "q")))
-    (GET "/busy" (fn [req] (text (str (loop [i 0] (if (< i 100000) (recur (inc i)) i))))))))
+    (GET "/busy" (fn [req] (text (str (loop [i 0] (if (< i 100000) (recur (inc i)) i))))))
+    (GET "/pile" (fn [req] (text (str (count (loop [v [] i 0]
+                                              (if (< i 100000) (recur (conj v i) (inc i)) v)))))))))
 (serve app {:port 0 :threads 2})
 )";
 
@@ -120,7 +125,8 @@ const char* kRoutedApp = R"(
 TEST(ServeMetrics, FiguresByRoute) {
   ServeProcess s({"--metrics", "0", write_app("routes_app.lisp", kRoutedApp)});
   ASSERT_NE(s.port(), 0) << s.output();
-  for (const char* path : {"/users/1", "/users/2", "/users/3", "/slow", "/quo%22te", "/busy"}) {
+  for (const char* path :
+       {"/users/1", "/users/2", "/users/3", "/slow", "/quo%22te", "/busy", "/pile"}) {
     EXPECT_EQ(curl_get(s.url(path), CURL_HTTP_VERSION_1_1).status, 200) << path;
   }
   EXPECT_EQ(curl_do(s.url("/users"), [](CURL* c) { curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x"); })
@@ -149,12 +155,18 @@ TEST(ServeMetrics, FiguresByRoute) {
   // three small handlers.
   ASSERT_TRUE(eventually([&] {
     text = scrape(s);
-    return sample(text, "valk_route_instructions_total{route=\"GET /busy\"}") > 0;
+    return sample(text, "valk_route_instructions_total{route=\"GET /busy\"}") > 0 &&
+           sample(text, "valk_route_allocated_bytes_total{route=\"GET /pile\"}") > 0;
   })) << text;
   EXPECT_GE(sample(text, "valk_route_instructions_total{route=\"GET /busy\"}"), 100000);
   double small = sample(text, "valk_route_instructions_total{route=\"GET /users/:id\"}");
   EXPECT_GT(small, 0);
   EXPECT_LT(small, 3 * 1000);
+  // And the memory: 100 000 elements piled up take 8 bytes each at least.
+  EXPECT_GE(sample(text, "valk_route_allocated_bytes_total{route=\"GET /pile\"}"), 800000);
+  double little = sample(text, "valk_route_allocated_bytes_total{route=\"GET /users/:id\"}");
+  EXPECT_GT(little, 0);
+  EXPECT_LT(little, 3 * 4096);
 }
 
 TEST(ServeMetrics, GaugesShowParkedHandlersAndOpenConnections) {

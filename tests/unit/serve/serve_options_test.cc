@@ -230,6 +230,8 @@ TEST(ServeOptions, MisspelledOrBadOptionsStopTheServerAtStartup) {
       {"{:port 0 :tls {:cert \"a\" :key \"b\" :client-cert :maybe}}",
        "serve: :tls :client-cert must be :request or :require, got :maybe"},
       {"{:port 0 :idle-timeout -1}", "serve: :idle-timeout must be an integer from 0"},
+      {"{:port 0 :allocation-budget \"1G\"}",
+       "serve: :allocation-budget must be an integer from 0"},
       {"{:port 0 :https-redirect true}", "the redirect to HTTPS needs a fixed TLS port"},
       {"{:port 0 :tls-port 0}", "a TLS port and client certificates need a certificate"},
   };
@@ -252,6 +254,7 @@ TEST(ServeOptions, MisspelledOrBadOptionsStopTheServerAtStartup) {
        "--idle-timeout must be milliseconds from 0 to 86400000, got 'soon'"},
       {{"--port", "70000"}, "--port must be a port from 0 to 65535, got '70000'"},
       {{"--instruction-budget", "-1"}, "--instruction-budget must be a count from 0 to"},
+      {{"--allocation-budget", "1G"}, "--allocation-budget must be bytes from 0 to"},
   };
   for (Flags& f : flags) {
     f.args.push_back(app);

@@ -1,10 +1,13 @@
 // Streamed responses through `valk serve`: chunks over time, backpressure
 // from slow readers (h1 socket, h2 flow control), a client leaving cancels
 // the writer, a failing writer aborts the stream; and the request limits
-// around handlers (queue full, instruction budget).
+// around handlers (queue full, instruction and allocation budgets).
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -290,6 +293,42 @@ TEST(ServeLimits, InstructionBudgetGives503) {
   EXPECT_EQ(curl_do(p.url("/")).body, "fine");
   p.read_until([&] { return p.output().find("instruction budget") != std::string::npos; }, 5000);
   EXPECT_NE(p.output().find("GET /spin ran past its instruction budget"), std::string::npos)
+      << p.output();
+}
+
+// A handler that piles up data is stopped at its allocation budget, long
+// before its deadline and before it holds the process's memory; the budget
+// is per request, so requests that each allocate less all pass.
+TEST(ServeLimits, AllocationBudgetGives503) {
+  std::string app = write_app("allocation_app.lisp", R"(
+(defn pile [n] (loop [v [] i 0] (if (< i n) (recur (conj v i) (inc i)) (count v))))
+(serve (fn [req]
+         (if (= (:path req) "/pile")
+           (str (pile 1000000000))
+           (str (pile 100000))))
+       {:port 0 :workers 1 :allocation-budget 50000000})
+)");
+  ServeProcess p({app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  auto started = std::chrono::steady_clock::now();
+  CurlResult pile = curl_do(p.url("/pile"));
+  EXPECT_EQ(pile.status, 503);
+  EXPECT_NE(pile.body.find("needed too much memory"), std::string::npos) << pile.body;
+  EXPECT_NE(pile.headers.find("x-request-id:"), std::string::npos);
+  // The default deadline is 30 s: the budget stopped it.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  std::ifstream status("/proc/" + std::to_string(p.pid()) + "/status");
+  std::string line;
+  while (std::getline(status, line) && line.rfind("VmHWM:", 0) != 0) {
+  }
+  EXPECT_LT(std::stoll(line.substr(6)), 1 << 20) << "KiB: " << line;
+  // 100 000 elements take ~2 MB each time: 40 of them are 80 MB in all.
+  for (int i = 0; i < 40; i++) {
+    ASSERT_EQ(curl_do(p.url("/")).body, "100000") << i;
+  }
+  p.read_until([&] { return p.output().find("allocation budget") != std::string::npos; }, 5000);
+  EXPECT_NE(p.output().find("GET /pile allocated past its allocation budget (50000000 bytes)"),
+            std::string::npos)
       << p.output();
 }
 
