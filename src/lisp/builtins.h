@@ -18,5 +18,6 @@ void register_file_natives(Isolate& iso);        // builtins_file.cc
 void register_store_natives(Isolate& iso);       // builtins_store.cc
 void register_sqlite_natives(Isolate& iso);      // builtins_sqlite.cc
 void register_pg_natives(Isolate& iso);          // builtins_pg.cc
+void register_redis_natives(Isolate& iso);       // builtins_redis.cc
 
 }  // namespace valk::lisp

@@ -35,6 +35,7 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   register_store_natives(*this);
   register_sqlite_natives(*this);
   register_pg_natives(*this);
+  register_redis_natives(*this);
   // Syntax-quote and destructuring expand to calls of these names, which
   // user code cannot shadow by accident.
   for (const char* name :

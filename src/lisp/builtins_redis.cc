@@ -1,0 +1,446 @@
+// Redis: a connection per (redis/connect ...), commands as promises.
+//
+//   (def r (redis/connect "redis://localhost:6379/0"))
+//   ;; or {:host :port :path (a Unix socket) :db :username :password
+//   ;;     :connect-timeout-ms}; "redis://user:pass@host:port/db", "unix:///path?db=1"
+//   (await (redis/cmd r "SET" "greeting" "hello" "EX" 60))   ;; => "OK"
+//   (await (redis/cmd r "GET" "greeting"))                   ;; => "hello"
+//   (await (redis/multi r [["INCR" "hits"] ["EXPIRE" "hits" 60]]))  ;; => [1 1]
+//   (redis/close r)
+//
+// One connection per handle, shared by every fiber of the isolate: each
+// command goes out at once and many are in flight (redis_client.h).
+// Arguments: strings, keywords (their name), integers, doubles, bytes.
+// Replies: simple and bulk strings as strings (bytes when not UTF-8),
+// integers, nil, arrays as vectors. An error reply rejects with {:type
+// :redis-error :kind :reply :code "WRONGTYPE"}; a connection that cannot
+// be made or is lost, with :kind :connection. Commands that would change
+// the shared connection for everyone (MULTI, WATCH, SUBSCRIBE, SELECT...)
+// are refused: `redis/multi` sends MULTI, the commands and EXEC back to
+// back, so no other fiber's command comes between them.
+#include <curl/curl.h>
+
+#include <strings.h>
+
+#include <cstring>
+#include <memory>
+
+#include "lisp/builtins.h"
+#include "lisp/collections.h"
+#include "lisp/isolate.h"
+#include "lisp/printer.h"
+#include "lisp/redis_client.h"
+#include "lisp/utf8.h"
+
+namespace valk::lisp {
+namespace {
+
+struct ConnObj : ClassObj {
+  RedisClient* client;  // the isolate's; null once the isolate has closed it
+};
+const ObjClass kConnClass = {"redis-connection", [](Obj*, Tracer&) {},
+                             [](Obj* o) {
+                               if (RedisClient* c = static_cast<ConnObj*>(o)->client) {
+                                 c->orphan();
+                               }
+                             }};
+
+Value redis_error(Isolate& iso, std::string_view fn, std::string_view kind,
+                  std::string_view message) {
+  Heap& h = iso.heap();
+  std::string text = std::string(fn) + ": " + std::string(message);
+  if (kind == "reply") {
+    std::string_view code = message.substr(0, message.find(' '));
+    Value data[] = {h.keyword("type"),  h.keyword("redis-error"), h.keyword("kind"),
+                    h.keyword("reply"), h.keyword("code"),        h.string(code)};
+    return val(iso.make_error(h.string(text), map_from(h, data, 3)));
+  }
+  Value data[] = {h.keyword("type"), h.keyword("redis-error"), h.keyword("kind"), h.keyword(kind)};
+  return val(iso.make_error(h.string(text), map_from(h, data, 2)));
+}
+
+Value text_or_bytes(Heap& h, const char* s, size_t n) {
+  std::string_view v(s, n);
+  if (utf8_valid(v)) {
+    return h.string(v);
+  }
+  return val(h.make_bytes(reinterpret_cast<const uint8_t*>(s), n));
+}
+
+// The Lisp form of a reply; an error reply inside an array (EXEC's) is an
+// error value there.
+Value reply_value(Isolate& iso, const redisReply* r, std::string_view fn) {
+  Heap& h = iso.heap();
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+      return text_or_bytes(h, r->str, r->len);
+    case REDIS_REPLY_INTEGER:
+      return Value::integer(r->integer);
+    case REDIS_REPLY_ARRAY: {
+      std::vector<Value> items;
+      items.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; i++) {
+        items.push_back(reply_value(iso, r->element[i], fn));
+      }
+      return vector_from(h, items.data(), items.size());
+    }
+    case REDIS_REPLY_ERROR:
+      return redis_error(iso, fn, "reply", std::string_view(r->str, r->len));
+    default:
+      return Value::nil();
+  }
+}
+
+// Shown on /requests: "redis/cmd GET session:42".
+std::string describe_command(std::string_view fn, const std::vector<std::string>& args) {
+  std::string text;
+  for (const std::string& a : args) {
+    if (!text.empty()) {
+      text += ' ';
+    }
+    text += a;
+    if (text.size() > 120) {
+      break;
+    }
+  }
+  return describe_statement(fn, text);
+}
+
+struct CommandOp final : PendingOp, RedisCall {
+  Isolate* iso = nullptr;
+  RedisClient* client = nullptr;
+  std::string described;
+
+  std::string describe() const override { return described; }
+
+  void cancel() override {
+    client->abandon(this);
+    iso->end_op(this, false, val(iso->make_cancelled("the Redis command was cancelled")));
+  }
+
+  void replied(const redisReply* r, std::string_view error) override {
+    if (r == nullptr) {
+      iso->end_op(this, false, redis_error(*iso, "redis/cmd", "connection", error));
+    } else if (r->type == REDIS_REPLY_ERROR) {
+      iso->end_op(this, false, reply_value(*iso, r, "redis/cmd"));
+    } else {
+      iso->end_op(this, true, reply_value(*iso, r, "redis/cmd"));
+    }
+  }
+};
+
+// MULTI, the commands, EXEC: settles on EXEC's reply.
+struct MultiOp final : PendingOp {
+  struct Part final : RedisCall {
+    MultiOp* op;
+    bool last;
+    void replied(const redisReply* r, std::string_view error) override {
+      op->part_replied(r, error, last);
+    }
+  };
+  Isolate* iso = nullptr;
+  RedisClient* client = nullptr;
+  std::vector<std::unique_ptr<Part>> parts;
+  std::string described;
+  std::string queue_error;  // the first command Redis would not queue
+
+  std::string describe() const override { return described; }
+
+  void cancel() override {
+    for (auto& p : parts) {
+      client->abandon(p.get());
+    }
+    iso->end_op(this, false, val(iso->make_cancelled("the Redis transaction was cancelled")));
+  }
+
+  void part_replied(const redisReply* r, std::string_view error, bool last) {
+    if (!last) {
+      if (r != nullptr && r->type == REDIS_REPLY_ERROR && queue_error.empty()) {
+        queue_error.assign(r->str, r->len);
+      }
+      return;
+    }
+    for (auto& p : parts) {
+      client->abandon(p.get());  // those not replied to yet (a lost connection)
+    }
+    if (r == nullptr) {
+      iso->end_op(this, false, redis_error(*iso, "redis/multi", "connection", error));
+    } else if (r->type == REDIS_REPLY_ERROR) {
+      std::string why = queue_error.empty() ? std::string(r->str, r->len) : queue_error;
+      iso->end_op(this, false, redis_error(*iso, "redis/multi", "reply", why));
+    } else {
+      iso->end_op(this, true, reply_value(*iso, r, "redis/multi"));
+    }
+  }
+};
+
+bool refused(std::string_view name) {
+  static const char* const kRefused[] = {
+      "MULTI",        "EXEC",       "DISCARD",    "WATCH",       "UNWATCH",
+      "SUBSCRIBE",    "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
+      "SUNSUBSCRIBE", "MONITOR",    "SELECT",     "QUIT",        "RESET"};
+  for (const char* r : kRefused) {
+    if (name.size() == strlen(r) && strncasecmp(name.data(), r, name.size()) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// A command's words from Lisp values; nil (and raised) if one is not of a
+// kind Redis takes.
+bool command_args(Isolate& iso, std::string_view fn, const Value* items, size_t n,
+                  std::vector<std::string>* out, Value* raised) {
+  if (n == 0) {
+    *raised = iso.raise_error("type-error", std::string(fn) + ": a command needs its name");
+    return false;
+  }
+  for (size_t i = 0; i < n; i++) {
+    Value v = items[i];
+    if (v.is(Tag::String)) {
+      out->emplace_back(static_cast<String*>(v.o)->view());
+    } else if (v.is(Tag::Keyword)) {
+      out->emplace_back(static_cast<Symbol*>(v.o)->name->view());
+    } else if (v.is_int() || v.is(Tag::Double)) {
+      out->push_back(print_str(v, false));
+    } else if (v.is(Tag::Bytes)) {
+      auto* b = static_cast<Bytes*>(v.o);
+      out->emplace_back(reinterpret_cast<const char*>(b->data), b->size);
+    } else {
+      *raised = iso.type_error(fn, "command words that are strings, keywords, numbers or bytes", v);
+      return false;
+    }
+  }
+  if (refused((*out)[0])) {
+    *raised = iso.raise_error(
+        "redis-error", std::string(fn) + ": " + (*out)[0] +
+                           " would change the connection every fiber shares (use redis/multi "
+                           "for a transaction, :db for a database, a connection of its own "
+                           "for the rest)");
+    return false;
+  }
+  return true;
+}
+
+RedisClient* client_of(Isolate& iso, std::string_view fn, Value v, Value* raised) {
+  auto* o = v.is(Tag::Internal) && static_cast<ClassObj*>(v.o)->cls == &kConnClass
+                ? static_cast<ConnObj*>(v.o)
+                : nullptr;
+  if (o == nullptr) {
+    *raised = iso.type_error(fn, "a connection from redis/connect", v);
+    return nullptr;
+  }
+  if (o->client == nullptr || o->client->closed()) {
+    *raised = iso.raise_error("redis-error", std::string(fn) + ": the connection is closed");
+    return nullptr;
+  }
+  return o->client;
+}
+
+// (redis/cmd conn name arg...)
+Value n_cmd(Isolate& iso, Value* args, int argc) {
+  Value raised = Value::nil();
+  RedisClient* client = client_of(iso, "redis/cmd", args[0], &raised);
+  std::vector<std::vector<std::string>> commands(1);
+  if (client == nullptr ||
+      !command_args(iso, "redis/cmd", args + 1, argc - 1, &commands[0], &raised)) {
+    return raised;
+  }
+  auto* op = new CommandOp();
+  op->iso = &iso;
+  op->client = client;
+  op->described = describe_command("redis/cmd", commands[0]);
+  Value p = val(iso.begin_op(op));
+  client->send({op}, commands);
+  return p;
+}
+
+// (redis/multi conn [[name arg...] ...])
+Value n_multi(Isolate& iso, Value* args, int) {
+  Value raised = Value::nil();
+  RedisClient* client = client_of(iso, "redis/multi", args[0], &raised);
+  if (client == nullptr) {
+    return raised;
+  }
+  if (!args[1].is(Tag::Vector)) {
+    return iso.type_error("redis/multi", "a vector of commands (vectors)", args[1]);
+  }
+  std::vector<std::vector<std::string>> commands{{"MULTI"}};
+  vector_each(args[1], [&](Value c) {
+    if (!c.is(Tag::Vector)) {
+      raised = iso.type_error("redis/multi", "a command as a vector", c);
+      return false;
+    }
+    std::vector<Value> words;
+    vector_each(c, [&](Value w) {
+      words.push_back(w);
+      return true;
+    });
+    commands.emplace_back();
+    return command_args(iso, "redis/multi", words.data(), words.size(), &commands.back(), &raised);
+  });
+  if (!raised.is_nil()) {
+    return raised;
+  }
+  commands.push_back({"EXEC"});
+  auto* op = new MultiOp();
+  op->iso = &iso;
+  op->client = client;
+  op->described = "redis/multi " + std::to_string(commands.size() - 2) + " commands";
+  std::vector<RedisCall*> calls;
+  for (size_t i = 0; i < commands.size(); i++) {
+    auto part = std::make_unique<MultiOp::Part>();
+    part->op = op;
+    part->last = i + 1 == commands.size();
+    calls.push_back(part.get());
+    op->parts.push_back(std::move(part));
+  }
+  Value p = val(iso.begin_op(op));
+  client->send(calls, commands);
+  return p;
+}
+
+// Reads "redis://[user:password@]host[:port][/db]" (with libcurl's URL
+// parser) or "unix:///path[?db=N]".
+bool parse_url(std::string_view url, RedisOptions* o, std::string* error) {
+  std::string db;
+  constexpr std::string_view kUnix = "unix://";
+  if (url.substr(0, kUnix.size()) == kUnix) {
+    std::string_view rest = url.substr(kUnix.size());
+    size_t q = rest.find('?');
+    o->path = std::string(rest.substr(0, q));
+    std::string_view query = q == std::string_view::npos ? "" : rest.substr(q + 1);
+    if (query.substr(0, 3) == "db=") {
+      db = std::string(query.substr(3));
+    } else if (!query.empty()) {
+      o->path.clear();
+    }
+  } else {
+    CURLU* u = curl_url();
+    bool ok = curl_url_set(u, CURLUPART_URL, std::string(url).c_str(), CURLU_NON_SUPPORT_SCHEME) ==
+              CURLUE_OK;
+    auto part = [&](CURLUPart which, std::string* out) {
+      char* s = nullptr;
+      if (!ok || curl_url_get(u, which, &s, CURLU_URLDECODE) != CURLUE_OK || s == nullptr) {
+        return false;
+      }
+      *out = s;
+      curl_free(s);
+      return true;
+    };
+    std::string scheme, host, port, path;
+    part(CURLUPART_SCHEME, &scheme);
+    part(CURLUPART_HOST, &host);
+    part(CURLUPART_PORT, &port);
+    part(CURLUPART_PATH, &path);
+    part(CURLUPART_USER, &o->username);
+    part(CURLUPART_PASSWORD, &o->password);
+    curl_url_cleanup(u);
+    if (scheme == "redis" && !host.empty()) {
+      o->host = host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+      o->port = port.empty() ? 6379 : std::atoi(port.c_str());
+      db = path.size() > 1 ? path.substr(1) : "";
+    }
+  }
+  if (o->path.empty() && o->host.empty()) {
+    *error =
+        "redis/connect: a URL redis://[user:password@]host[:port][/db] or "
+        "unix:///path[?db=N], got " +
+        std::string(url);
+    return false;
+  }
+  if (!db.empty()) {
+    char* end = nullptr;
+    long n = std::strtol(db.c_str(), &end, 10);
+    if (*end != '\0' || n < 0 || n > 1 << 20) {
+      *error = "redis/connect: the database must be a number, got " + db;
+      return false;
+    }
+    o->db = static_cast<int>(n);
+  }
+  return true;
+}
+
+bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
+  map_each(opts, [&](Value k, Value v) {
+    std::string_view name = k.is(Tag::Keyword) ? static_cast<Symbol*>(k.o)->name->view() : "";
+    auto text = [&](std::string* out) {
+      if (!v.is(Tag::String)) {
+        return false;
+      }
+      *out = std::string(static_cast<String*>(v.o)->view());
+      return true;
+    };
+    bool ok = (name == "host" && text(&o->host)) || (name == "path" && text(&o->path)) ||
+              (name == "username" && text(&o->username)) ||
+              (name == "password" && text(&o->password));
+    if (!ok && v.is_int()) {
+      if (name == "port" && v.i > 0 && v.i < 65536) {
+        o->port = static_cast<int>(v.i);
+        ok = true;
+      } else if (name == "db" && v.i >= 0 && v.i <= 1 << 20) {
+        o->db = static_cast<int>(v.i);
+        ok = true;
+      } else if (name == "connect-timeout-ms" && v.i > 0 && v.i <= 3600000) {
+        o->connect_timeout_ms = static_cast<uint32_t>(v.i);
+        ok = true;
+      }
+    }
+    if (!ok) {
+      *raised = iso.raise_error(
+          "type-error",
+          "redis/connect: options are :host :path :username :password (strings), :port :db "
+          ":connect-timeout-ms (integers), got " +
+              print_str(k, true) + " " + print_str(v, true));
+    }
+    return ok;
+  });
+  return raised->is_nil();
+}
+
+// (redis/connect url-or-map): a handle at once; the connection is made by
+// the first command (and made again after a loss).
+Value n_connect(Isolate& iso, Value* args, int) {
+  RedisOptions options;
+  Value raised = Value::nil();
+  if (args[0].is(Tag::String)) {
+    std::string error;
+    options.host.clear();
+    if (!parse_url(static_cast<String*>(args[0].o)->view(), &options, &error)) {
+      return iso.raise_error("type-error", error);
+    }
+  } else if (args[0].is(Tag::Map)) {
+    if (!parse_map(iso, args[0], &options, &raised)) {
+      return raised;
+    }
+  } else {
+    return iso.type_error("redis/connect", "a redis:// URL or an options map", args[0]);
+  }
+  RedisClient* client = iso.keep(std::make_unique<RedisClient>(iso.loop(), std::move(options)));
+  auto* o = iso.heap().make_class<ConnObj>(Tag::Internal, &kConnClass);
+  o->client = client;
+  client->set_handle(&o->client);
+  return val(o);
+}
+
+Value n_close(Isolate& iso, Value* args, int) {
+  if (!args[0].is(Tag::Internal) || static_cast<ClassObj*>(args[0].o)->cls != &kConnClass) {
+    return iso.type_error("redis/close", "a connection from redis/connect", args[0]);
+  }
+  if (RedisClient* c = static_cast<ConnObj*>(args[0].o)->client) {
+    c->close();
+  }
+  return Value::nil();
+}
+
+}  // namespace
+
+void register_redis_natives(Isolate& iso) {
+  iso.define_native("redis/connect", n_connect, 1, 1);
+  iso.define_native("redis/cmd", n_cmd, 2, -1);
+  iso.define_native("redis/multi", n_multi, 2, 2);
+  iso.define_native("redis/close", n_close, 1, 1);
+}
+
+}  // namespace valk::lisp

@@ -1,0 +1,395 @@
+#include "lisp/redis_client.h"
+
+#include <netdb.h>
+
+#include <utility>
+
+namespace valk::lisp {
+namespace {
+
+// hiredis's hooks onto the loop: a poll handle on the socket. (hiredis's
+// own libuv adapter drops the error a refused connection reports, so the
+// connection would wait for its timeout.)
+struct RedisEvents {
+  uv_poll_t poll;
+  redisAsyncContext* ac;  // null once hiredis let go of it
+  int events;
+};
+
+void on_poll(uv_poll_t* handle, int status, int events) {
+  auto* e = static_cast<RedisEvents*>(handle->data);
+  if (e->ac == nullptr) {
+    return;
+  }
+  if (status < 0) {
+    // libuv stopped the handle; hiredis finds the socket's error itself.
+    if ((e->ac->c.flags & REDIS_CONNECTED) == 0) {
+      redisAsyncHandleWrite(e->ac);
+    } else {
+      redisAsyncHandleRead(e->ac);
+    }
+    return;
+  }
+  if ((events & UV_READABLE) != 0) {
+    redisAsyncHandleRead(e->ac);
+  }
+  if (e->ac != nullptr && (events & UV_WRITABLE) != 0) {
+    redisAsyncHandleWrite(e->ac);
+  }
+}
+
+void set_events(void* data, int add, int remove) {
+  auto* e = static_cast<RedisEvents*>(data);
+  e->events = (e->events | add) & ~remove;
+  if (e->events != 0) {
+    uv_poll_start(&e->poll, e->events, on_poll);
+  } else {
+    uv_poll_stop(&e->poll);
+  }
+}
+
+bool attach(redisAsyncContext* ac, uv_loop_t* loop) {
+  auto* e = new RedisEvents{{}, ac, 0};
+  if (uv_poll_init(loop, &e->poll, ac->c.fd) != 0) {
+    delete e;
+    return false;
+  }
+  e->poll.data = e;
+  ac->ev.data = e;
+  ac->ev.addRead = [](void* d) { set_events(d, UV_READABLE, 0); };
+  ac->ev.delRead = [](void* d) { set_events(d, 0, UV_READABLE); };
+  ac->ev.addWrite = [](void* d) { set_events(d, UV_WRITABLE, 0); };
+  ac->ev.delWrite = [](void* d) { set_events(d, 0, UV_WRITABLE); };
+  ac->ev.cleanup = [](void* d) {
+    auto* e = static_cast<RedisEvents*>(d);
+    e->ac = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&e->poll),
+             [](uv_handle_t* h) { delete static_cast<RedisEvents*>(h->data); });
+  };
+  return true;
+}
+
+}  // namespace
+
+RedisClient::RedisClient(uv_loop_t* loop, RedisOptions options)
+    : loop_(loop), options_(std::move(options)) {
+  uv_timer_init(loop_, &connect_timer_);
+  connect_timer_.data = this;
+}
+
+RedisClient::~RedisClient() {
+  if (handle_ != nullptr) {
+    *handle_ = nullptr;
+  }
+}
+
+void RedisClient::send(const std::vector<RedisCall*>& calls,
+                       const std::vector<std::vector<std::string>>& commands) {
+  if (closed_) {
+    for (RedisCall* call : calls) {
+      call->replied(nullptr, "the connection is closed");
+    }
+    return;
+  }
+  for (size_t i = 0; i < calls.size(); i++) {
+    auto* slot = new Slot{this, calls[i], commands[i]};
+    calls[i]->slot = slot;
+    waiting_.push_back(slot);
+  }
+  if (ctx_ == nullptr && !resolving_) {
+    connect();  // may fail waiting_ at once
+  } else if (ctx_ != nullptr && setup_pending_ == 0) {
+    flush();
+  }
+}
+
+void RedisClient::abandon(RedisCall* call) {
+  if (call->slot != nullptr) {
+    static_cast<Slot*>(call->slot)->call = nullptr;
+    call->slot = nullptr;
+  }
+}
+
+void RedisClient::connect() {
+  failure_.clear();
+  if (!options_.path.empty()) {
+    connected_to("");
+    return;
+  }
+  // A name is looked up on the thread pool; an address goes straight on.
+  struct Lookup {
+    uv_getaddrinfo_t req;
+    RedisClient* client;
+  };
+  auto* lookup = new Lookup{{}, this};
+  lookup->req.data = lookup;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  resolving_ = true;
+  int rc = uv_getaddrinfo(
+      loop_, &lookup->req,
+      [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+        auto* lookup = static_cast<Lookup*>(req->data);
+        RedisClient* self = lookup->client;
+        delete lookup;
+        self->resolving_ = false;
+        std::string address;
+        if (status == 0 && res != nullptr) {
+          char text[INET6_ADDRSTRLEN] = "";
+          if (res->ai_family == AF_INET6) {
+            uv_ip6_name(reinterpret_cast<sockaddr_in6*>(res->ai_addr), text, sizeof text);
+          } else {
+            uv_ip4_name(reinterpret_cast<sockaddr_in*>(res->ai_addr), text, sizeof text);
+          }
+          address = text;
+        }
+        uv_freeaddrinfo(res);
+        if (self->closed_) {
+          return;
+        }
+        if (address.empty()) {
+          self->fail_waiting("cannot find the Redis host " + self->options_.host + ": " +
+                             (status != 0 ? uv_strerror(status) : "no address"));
+          self->close_if_orphan_idle();
+          return;
+        }
+        self->connected_to(address);
+      },
+      options_.host.c_str(), nullptr, &hints);
+  if (rc != 0) {
+    delete lookup;
+    resolving_ = false;
+    fail_waiting("cannot find the Redis host " + options_.host + ": " + uv_strerror(rc));
+  }
+}
+
+// Makes the context for `address` (or the Unix socket) and queues what
+// waited on it: hiredis sends it once the connection is made.
+void RedisClient::connected_to(const std::string& address) {
+  redisAsyncContext* ac = options_.path.empty() ? redisAsyncConnect(address.c_str(), options_.port)
+                                                : redisAsyncConnectUnix(options_.path.c_str());
+  std::string where =
+      options_.path.empty() ? options_.host + ":" + std::to_string(options_.port) : options_.path;
+  if (ac == nullptr || ac->err != 0) {
+    std::string why = ac != nullptr ? ac->errstr : "out of memory";
+    if (ac != nullptr) {
+      redisAsyncFree(ac);
+    }
+    fail_waiting("cannot connect to Redis at " + where + ": " + why);
+    return;
+  }
+  ac->data = this;
+  if (!attach(ac, loop_)) {
+    redisAsyncFree(ac);
+    fail_waiting("cannot watch the connection to Redis at " + where);
+    return;
+  }
+  redisAsyncSetConnectCallback(ac, on_connect);
+  redisAsyncSetDisconnectCallback(ac, on_disconnect);
+  ctx_ = ac;
+  uv_timer_start(
+      &connect_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<RedisClient*>(t->data);
+        if (self->ctx_ != nullptr) {
+          self->failure_ = "connecting to Redis took longer than " +
+                           std::to_string(self->options_.connect_timeout_ms) + " ms";
+          self->end_context();
+        }
+      },
+      options_.connect_timeout_ms, 0);
+  // Who we are and which database, before anything else.
+  std::vector<std::vector<std::string>> setup;
+  if (!options_.password.empty()) {
+    setup.push_back(options_.username.empty()
+                        ? std::vector<std::string>{"AUTH", options_.password}
+                        : std::vector<std::string>{"AUTH", options_.username, options_.password});
+  }
+  if (options_.db != 0) {
+    setup.push_back({"SELECT", std::to_string(options_.db)});
+  }
+  for (const std::vector<std::string>& args : setup) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const std::string& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    in_flight_++;
+    setup_pending_++;
+    redisAsyncCommandArgv(ac, on_setup_reply, this, static_cast<int>(argv.size()), argv.data(),
+                          lens.data());
+  }
+  hold_loop();
+  if (setup_pending_ == 0) {
+    flush();
+  }
+}
+
+void RedisClient::flush() {
+  std::vector<Slot*> slots;
+  slots.swap(waiting_);
+  for (Slot* slot : slots) {
+    issue(slot);
+  }
+}
+
+void RedisClient::issue(Slot* slot) {
+  std::vector<const char*> argv;
+  std::vector<size_t> lens;
+  argv.reserve(slot->args.size());
+  lens.reserve(slot->args.size());
+  for (const std::string& a : slot->args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  // hiredis formats the command into its output buffer: ours can go.
+  int rc = redisAsyncCommandArgv(ctx_, on_reply, slot, static_cast<int>(argv.size()), argv.data(),
+                                 lens.data());
+  std::vector<std::string>().swap(slot->args);
+  if (rc != REDIS_OK) {
+    if (slot->call != nullptr) {
+      slot->call->slot = nullptr;
+      slot->call->replied(nullptr, "the connection to Redis is closing");
+    }
+    delete slot;
+    return;
+  }
+  in_flight_++;
+  hold_loop();
+}
+
+void RedisClient::hold_loop() {
+  if (ctx_ != nullptr && ctx_->ev.data != nullptr) {
+    auto* poll = reinterpret_cast<uv_handle_t*>(&static_cast<RedisEvents*>(ctx_->ev.data)->poll);
+    if (in_flight_ > 0) {
+      uv_ref(poll);
+    } else {
+      uv_unref(poll);
+    }
+  }
+}
+
+void RedisClient::fail_waiting(std::string_view error) {
+  std::vector<Slot*> slots;
+  slots.swap(waiting_);
+  for (Slot* slot : slots) {
+    if (slot->call != nullptr) {
+      slot->call->slot = nullptr;
+      slot->call->replied(nullptr, error);
+    }
+    delete slot;
+  }
+}
+
+void RedisClient::lost_context(const redisAsyncContext* ac, std::string_view why) {
+  if (ctx_ != ac) {
+    return;
+  }
+  ctx_ = nullptr;
+  setup_pending_ = 0;
+  uv_timer_stop(&connect_timer_);
+  fail_waiting(why);
+}
+
+// Frees the context now (not from inside one of its callbacks): each
+// command in flight gets a null reply.
+void RedisClient::end_context() {
+  redisAsyncContext* ac = ctx_;
+  lost_context(ac, failure_);
+  if (ac != nullptr) {
+    redisAsyncFree(ac);
+  }
+}
+
+void RedisClient::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
+  auto* slot = static_cast<Slot*>(privdata);
+  RedisClient* self = slot->client;
+  self->in_flight_--;
+  if (RedisCall* call = slot->call) {
+    call->slot = nullptr;
+    if (reply != nullptr) {
+      call->replied(static_cast<redisReply*>(reply), "");
+    } else {
+      std::string why = !self->failure_.empty() ? self->failure_
+                        : ac->err != 0          ? std::string("Redis: ") + ac->errstr
+                                                : "the connection to Redis closed";
+      call->replied(nullptr, why);
+    }
+  }
+  delete slot;
+  self->hold_loop();
+  self->close_if_orphan_idle();
+}
+
+// AUTH and SELECT: a refusal ends the connection, and the commands behind
+// them fail with its words.
+void RedisClient::on_setup_reply(redisAsyncContext* ac, void* reply, void* privdata) {
+  auto* self = static_cast<RedisClient*>(privdata);
+  self->in_flight_--;
+  self->hold_loop();
+  auto* r = static_cast<redisReply*>(reply);
+  if (r == nullptr || self->ctx_ != ac) {
+    return;  // the context is going: lost_context() fails what waits
+  }
+  if (r->type == REDIS_REPLY_ERROR) {
+    self->failure_ = std::string("Redis refused the connection's setup: ") + r->str;
+    self->lost_context(ac, self->failure_);
+    redisAsyncFree(ac);  // inside a callback: hiredis frees it after
+    return;
+  }
+  if (--self->setup_pending_ == 0) {
+    self->flush();
+  }
+}
+
+void RedisClient::on_connect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  uv_timer_stop(&self->connect_timer_);
+  if (status != REDIS_OK) {
+    // hiredis frees the context after this, failing what was queued.
+    std::string where = self->options_.path.empty()
+                            ? self->options_.host + ":" + std::to_string(self->options_.port)
+                            : self->options_.path;
+    self->failure_ = "cannot connect to Redis at " + where + ": " + ac->errstr;
+    self->lost_context(ac, self->failure_);
+  }
+}
+
+void RedisClient::on_disconnect(const redisAsyncContext* ac, int) {
+  auto* self = static_cast<RedisClient*>(ac->data);
+  self->lost_context(ac, ac->err != 0 ? std::string("Redis: ") + ac->errstr
+                                      : std::string("the connection to Redis closed"));
+}
+
+void RedisClient::close() {
+  if (closed_) {
+    return;
+  }
+  closed_ = true;
+  fail_waiting("the connection was closed");
+  failure_ = "the connection was closed";
+  end_context();
+  uv_close(reinterpret_cast<uv_handle_t*>(&connect_timer_), nullptr);
+}
+
+void RedisClient::orphan() {
+  handle_ = nullptr;
+  orphaned_ = true;
+  close_if_orphan_idle();
+}
+
+void RedisClient::close_if_orphan_idle() {
+  if (!orphaned_ || closed_ || in_flight_ != 0 || !waiting_.empty() || resolving_) {
+    return;
+  }
+  if (ctx_ != nullptr && (ctx_->c.flags & REDIS_IN_CALLBACK) != 0) {
+    redisAsyncContext* ac = ctx_;
+    lost_context(ac, "the connection was closed");
+    redisAsyncDisconnect(ac);  // hiredis ends it once the callback returns
+  }
+  close();
+}
+
+}  // namespace valk::lisp

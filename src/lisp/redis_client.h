@@ -1,0 +1,110 @@
+// A Redis connection for an isolate, on its loop (hiredis's asynchronous
+// API): commands go out as soon as they are made, many in flight at once
+// (pipelined), and their replies come back in order. A host name is looked
+// up on libuv's thread pool, never on the loop. A lost connection fails
+// the commands in flight; the next command connects again.
+#pragma once
+
+#include <hiredis/async.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lisp/isolate.h"
+
+namespace valk::lisp {
+
+// Where to connect, and as whom.
+struct RedisOptions {
+  std::string host = "127.0.0.1";
+  int port = 6379;
+  std::string path;  // a Unix socket instead of host and port
+  int db = 0;
+  std::string username;  // with a password: AUTH username password (Redis 6 ACLs)
+  std::string password;
+  uint32_t connect_timeout_ms = 5000;
+};
+
+// A command's caller, told of its reply once.
+struct RedisCall {
+  virtual ~RedisCall() = default;
+  // On the loop's thread: the reply, or null and why there is none.
+  virtual void replied(const redisReply* reply, std::string_view error) = 0;
+  // The client's note of the command on its way (RedisClient only).
+  void* slot = nullptr;
+};
+
+class RedisClient final : public LoopResource {
+ public:
+  RedisClient(uv_loop_t* loop, RedisOptions options);
+  ~RedisClient() override;
+
+  // Sends the commands, back to back (nothing else goes between them);
+  // each call's replied() comes later, in order.
+  void send(const std::vector<RedisCall*>& calls,
+            const std::vector<std::vector<std::string>>& commands);
+  // Forgets a call whose reply has not come: its replied() is not called.
+  void abandon(RedisCall* call);
+  // Fails what is in flight or waiting, and closes the connection.
+  void close() override;
+  bool closed() const { return closed_; }
+  // The Lisp handle of the connection (set by redis/connect), so that
+  // either of the two that goes first lets go of the other.
+  void set_handle(RedisClient** handle) { handle_ = handle; }
+  // The Lisp handle was collected: nothing new can come, so the connection
+  // closes once no reply is awaited. Calls no Lisp: runs inside a
+  // collection.
+  void orphan();
+  const RedisOptions& options() const { return options_; }
+
+ private:
+  // A command on its way: what to send, and who waits for its reply
+  // (null once abandoned). Freed when its reply (or the failure) comes.
+  struct Slot {
+    RedisClient* client;
+    RedisCall* call;
+    std::vector<std::string> args;  // until sent
+  };
+  // Looks the host up (if a name), then makes the context.
+  void connect();
+  void connected_to(const std::string& address);
+  // Sends what waited for the connection.
+  void flush();
+  void issue(Slot* slot);
+  // Fails every call in `waiting_`.
+  void fail_waiting(std::string_view error);
+  // The context is gone (or going): what had not been sent fails too.
+  void lost_context(const redisAsyncContext* ac, std::string_view why);
+  void end_context();
+  void close_if_orphan_idle();
+  // An idle connection does not keep the loop (and `valk run`) alive; one
+  // that awaits replies does.
+  void hold_loop();
+  static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_setup_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_connect(const redisAsyncContext* ac, int status);
+  static void on_disconnect(const redisAsyncContext* ac, int status);
+
+  uv_loop_t* loop_;
+  RedisOptions options_;
+  redisAsyncContext* ctx_ = nullptr;
+  bool resolving_ = false;
+  // AUTH and SELECT replies still to come: commands wait for them, so
+  // that none runs as the wrong user or in the wrong database.
+  int setup_pending_ = 0;
+  bool closed_ = false;
+  bool orphaned_ = false;
+  RedisClient** handle_ = nullptr;
+  // Commands made while there is no context yet (the name lookup).
+  std::vector<Slot*> waiting_;
+  // Commands sent whose replies have not come.
+  size_t in_flight_ = 0;
+  // Why the context ended, for the replies it fails ("" : hiredis's words).
+  std::string failure_;
+  uv_timer_t connect_timer_;
+};
+
+}  // namespace valk::lisp
