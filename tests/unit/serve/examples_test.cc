@@ -1,6 +1,10 @@
 // Each example web app under examples/ served by `valk serve` and driven
 // with libcurl over HTTP/1.1, h2c and h2 over TLS.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -287,6 +291,92 @@ TEST(Examples, StreamAndServerSentEventsOverEveryProtocol) {
   }
   CurlResult page = request(plain.url("/"));
   EXPECT_NE(page.body.find("new EventSource('/ticks')"), std::string::npos) << page.body;
+}
+
+// A redis-server of the test's own on a Unix socket, stopped at the end.
+class RedisServer {
+ public:
+  explicit RedisServer(const std::string& dir) : socket_(dir + "/redis.sock") {
+    std::filesystem::create_directories(dir);
+    std::filesystem::remove(socket_);
+    std::vector<std::string> args = {"redis-server", "--port", "0", "--unixsocket",
+                                     socket_,        "--save", "",  "--appendonly",
+                                     "no",           "--dir",  dir};
+    std::vector<char*> argv;
+    for (std::string& a : args) {
+      argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    if (posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0) {
+      pid_ = 0;
+    }
+    for (int i = 0; i < 100 && !std::filesystem::exists(socket_); i++) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ~RedisServer() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  std::string url() const { return "unix://" + socket_; }
+  bool up() const { return pid_ > 0 && std::filesystem::exists(socket_); }
+
+ private:
+  std::string socket_;
+  pid_t pid_ = 0;
+};
+
+// Two servers share one Redis: a client's five requests a minute are
+// counted across both, by API key.
+TEST(Examples, RateLimitIsSharedThroughRedis) {
+  RedisServer redis(testing::TempDir() + "/rate_limit_redis");
+  ASSERT_TRUE(redis.up());
+  setenv("REDIS_URL", redis.url().c_str(), 1);
+  std::string certs = std::string(VALK_SOURCE_DIR) + "/certs/";
+  ServeProcess plain({"--port", "0", "--threads", "2", example("rate_limit.lisp")});
+  ServeProcess tls({"--port", "0", "--threads", "2", "--tls-cert", certs + "dev.crt", "--tls-key",
+                    certs + "dev.key", example("rate_limit.lisp")});
+  ASSERT_NE(plain.port(), 0) << plain.output();
+  ASSERT_NE(tls.port(), 0) << tls.output();
+  auto ask = [](const std::string& url, const char* key, long version) {
+    curl_slist* headers =
+        key != nullptr ? curl_slist_append(nullptr, (std::string("x-api-key: ") + key).c_str())
+                       : nullptr;
+    CurlResult r = curl_do(url, [&](CURL* c) {
+      curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
+      curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    });
+    curl_slist_free_all(headers);
+    return r;
+  };
+  // Five from k1, over every protocol and both servers, then a sixth.
+  CurlResult r = ask(plain.url("/quote"), "k1", CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find("\"quote\":"), std::string::npos) << r.body;
+  EXPECT_NE(r.headers.find("x-ratelimit-remaining: 4"), std::string::npos) << r.headers;
+  EXPECT_EQ(ask(plain.url("/quote"), "k1", CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE).status, 200);
+  EXPECT_EQ(ask(tls.url("/quote", true), "k1", CURL_HTTP_VERSION_2TLS).status, 200);
+  EXPECT_EQ(ask(tls.url("/quote", true), "k1", CURL_HTTP_VERSION_1_1).status, 200);
+  r = ask(plain.url("/quote"), "k1", CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.headers.find("x-ratelimit-remaining: 0"), std::string::npos) << r.headers;
+  r = ask(tls.url("/quote", true), "k1", CURL_HTTP_VERSION_2TLS);
+  EXPECT_EQ(r.status, 429) << r.body;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(r.headers, m, std::regex(R"(retry-after: (\d+))"))) << r.headers;
+  EXPECT_GT(std::stoi(m[1]), 50);
+  EXPECT_LE(std::stoi(m[1]), 60);
+  EXPECT_NE(r.body.find(R"("error":"too many requests")"), std::string::npos) << r.body;
+  // Another key has its own count; a client without one is counted by its
+  // address.
+  EXPECT_EQ(ask(plain.url("/quote"), "k2", CURL_HTTP_VERSION_1_1).status, 200);
+  for (int i = 0; i < 5; i++) {
+    EXPECT_EQ(ask(plain.url("/quote"), nullptr, CURL_HTTP_VERSION_1_1).status, 200) << i;
+  }
+  EXPECT_EQ(ask(tls.url("/quote", true), nullptr, CURL_HTTP_VERSION_2TLS).status, 429);
+  unsetenv("REDIS_URL");
 }
 
 }  // namespace
