@@ -54,6 +54,10 @@ size_t Worker::describe_requests(std::string* out, size_t max) {
     // The handler's fiber, or the writer's once the response streams.
     auto* promise = static_cast<lisp::Promise*>(iso.rooted(f->promise_slot).o);
     lisp::Fiber* fiber = promise->fiber;
+    // Its work and allocation so far (the budgets' units), as of its last
+    // slice.
+    *out += ",\"instructions\":" + std::to_string(fiber != nullptr ? fiber->instructions : 0);
+    *out += ",\"allocated_bytes\":" + std::to_string(fiber != nullptr ? fiber->allocated : 0);
     *out += ",\"route\":";
     if (fiber != nullptr && fiber->label.is(lisp::Tag::String)) {
       json_string(out, static_cast<lisp::String*>(fiber->label.o)->view());

@@ -3,6 +3,7 @@
 // worker runs a handler that never awaits.
 #include <gtest/gtest.h>
 
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,7 +18,8 @@ const char* kApp = R"((import "valk/web")
 (defn nap [ms] (await (sleep ms)))
 (serve (router
          (GET "/nap/:ms" (fn [req] (nap (parse-long (get-in req [:params :ms]))) (text "rested")))
-         (GET "/spin" (fn [req] (loop [] (recur)))))
+         (GET "/spin" (fn [req] (loop [] (recur))))
+         (GET "/hold" (fn [req] (let [v (vec (range 200000))] (nap 2500) (text (str (count v)))))))
        {:port 0 :threads 2 :deadline-ms 3000})
 )";
 
@@ -41,11 +43,24 @@ TEST(RequestsPage, ListsWhatTheWorkersHoldAndWhy) {
   clients.emplace_back([&] { curl_get(s.url("/nap/2500"), CURL_HTTP_VERSION_1_1); });
   clients.emplace_back([&] { curl_get(s.url("/nap/2600"), CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE); });
   clients.emplace_back([&] { curl_get(s.url("/spin"), CURL_HTTP_VERSION_1_1); });
+  clients.emplace_back([&] { curl_get(s.url("/hold"), CURL_HTTP_VERSION_1_1); });
   std::string text;
   ASSERT_TRUE(eventually([&] {
     text = page(s);
-    return count_of(text, "\"id\":") == 3;
+    return count_of(text, "\"id\":") == 4 && text.find("\"waiting_on\":\"sleep 2500 ms\"") !=
+                                                 text.rfind("\"waiting_on\":\"sleep 2500 ms\"");
   })) << text;
+  // What each has run and allocated: the vector of 200 000 held is 1.6 MB
+  // at least; a nap, next to nothing.
+  auto figure = [&](const char* path, const char* name) {
+    std::smatch m;
+    std::string pattern = std::string("\"path\":\"") + path + "\"[^}]*\"" + name + "\":(\\d+)";
+    return std::regex_search(text, m, std::regex(pattern)) ? std::stoll(m[1]) : -1;
+  };
+  EXPECT_GE(figure("/hold", "allocated_bytes"), 200000 * 8) << text;
+  EXPECT_GT(figure("/nap/2500", "allocated_bytes"), 0) << text;
+  EXPECT_LT(figure("/nap/2500", "allocated_bytes"), 64 * 1024) << text;
+  EXPECT_GT(figure("/nap/2500", "instructions"), 0) << text;
   EXPECT_NE(text.find("\"method\":\"GET\",\"path\":\"/nap/2500\",\"protocol\":\"HTTP/1.1\""),
             std::string::npos)
       << text;
