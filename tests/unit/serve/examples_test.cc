@@ -1,10 +1,6 @@
 // Each example web app under examples/ served by `valk serve` and driven
 // with libcurl over HTTP/1.1, h2c and h2 over TLS.
 #include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -18,6 +14,7 @@
 #include <vector>
 
 #include "../net/net_test_util.h"
+#include "redis_server.h"
 #include "serve_process.h"
 
 namespace valk::test {
@@ -292,41 +289,6 @@ TEST(Examples, StreamAndServerSentEventsOverEveryProtocol) {
   CurlResult page = request(plain.url("/"));
   EXPECT_NE(page.body.find("new EventSource('/ticks')"), std::string::npos) << page.body;
 }
-
-// A redis-server of the test's own on a Unix socket, stopped at the end.
-class RedisServer {
- public:
-  explicit RedisServer(const std::string& dir) : socket_(dir + "/redis.sock") {
-    std::filesystem::create_directories(dir);
-    std::filesystem::remove(socket_);
-    std::vector<std::string> args = {"redis-server", "--port", "0", "--unixsocket",
-                                     socket_,        "--save", "",  "--appendonly",
-                                     "no",           "--dir",  dir};
-    std::vector<char*> argv;
-    for (std::string& a : args) {
-      argv.push_back(a.data());
-    }
-    argv.push_back(nullptr);
-    if (posix_spawnp(&pid_, "redis-server", nullptr, nullptr, argv.data(), environ) != 0) {
-      pid_ = 0;
-    }
-    for (int i = 0; i < 100 && !std::filesystem::exists(socket_); i++) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  }
-  ~RedisServer() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  std::string url() const { return "unix://" + socket_; }
-  bool up() const { return pid_ > 0 && std::filesystem::exists(socket_); }
-
- private:
-  std::string socket_;
-  pid_t pid_ = 0;
-};
 
 // Two servers share one Redis: a client's five requests a minute are
 // counted across both, by API key.

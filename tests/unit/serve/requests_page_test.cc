@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../net/net_test_util.h"
+#include "redis_server.h"
 #include "serve_process.h"
 
 namespace valk::test {
@@ -87,6 +88,28 @@ TEST(RequestsPage, ListsWhatTheWorkersHoldAndWhy) {
                               CURL_HTTP_VERSION_1_1);
   EXPECT_EQ(other.status, 404);
   EXPECT_EQ(other.body, "Not Found: this listener answers /metrics and /requests\n");
+}
+
+// A handler parked on Redis shows the command it waits for.
+TEST(RequestsPage, NamesTheRedisCommandAHandlerWaitsFor) {
+  RedisServer redis(testing::TempDir() + "/requests_page_redis");
+  ASSERT_TRUE(redis.up());
+  std::string app = write_app("requests_redis.lisp", R"((import "valk/web")
+(defonce r (redis/connect (getenv "REQUESTS_REDIS")))
+(serve (fn [req] (text (str (await (redis/cmd r "BLPOP" "jobs" 2)))))
+       {:port 0 :threads 1})
+)");
+  setenv("REQUESTS_REDIS", redis.url().c_str(), 1);
+  ServeProcess s({"--metrics", "0", app});
+  unsetenv("REQUESTS_REDIS");
+  ASSERT_NE(s.port(), 0) << s.output();
+  std::thread client([&] { EXPECT_EQ(curl_get(s.url("/"), CURL_HTTP_VERSION_1_1).body, ""); });
+  std::string text;
+  EXPECT_TRUE(eventually([&] {
+    text = page(s);
+    return text.find("\"waiting_on\":\"redis/cmd BLPOP jobs 2\"") != std::string::npos;
+  })) << text;
+  client.join();
 }
 
 }  // namespace
