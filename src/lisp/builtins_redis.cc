@@ -110,9 +110,8 @@ std::string describe_command(std::string_view fn, const std::vector<std::string>
 struct CommandOp final : PendingOp, RedisCall {
   Isolate* iso = nullptr;
   RedisClient* client = nullptr;
-  std::string described;
 
-  std::string describe() const override { return described; }
+  std::string describe() const override { return describe_command("redis/cmd", words); }
 
   void cancel() override {
     client->abandon(this);
@@ -134,7 +133,7 @@ struct CommandOp final : PendingOp, RedisCall {
 struct MultiOp final : PendingOp {
   struct Part final : RedisCall {
     MultiOp* op;
-    bool last;
+    bool last = false;
     void replied(const redisReply* r, std::string_view error) override {
       op->part_replied(r, error, last);
     }
@@ -142,10 +141,11 @@ struct MultiOp final : PendingOp {
   Isolate* iso = nullptr;
   RedisClient* client = nullptr;
   std::vector<std::unique_ptr<Part>> parts;
-  std::string described;
   std::string queue_error;  // the first command Redis would not queue
 
-  std::string describe() const override { return described; }
+  std::string describe() const override {
+    return "redis/multi " + std::to_string(parts.size() - 2) + " commands";
+  }
 
   void cancel() override {
     for (auto& p : parts) {
@@ -196,6 +196,7 @@ bool command_args(Isolate& iso, std::string_view fn, const Value* items, size_t 
     *raised = iso.raise_error("type-error", std::string(fn) + ": a command needs its name");
     return false;
   }
+  out->reserve(n);
   for (size_t i = 0; i < n; i++) {
     Value v = items[i];
     if (v.is(Tag::String)) {
@@ -242,17 +243,18 @@ RedisClient* client_of(Isolate& iso, std::string_view fn, Value v, Value* raised
 Value n_cmd(Isolate& iso, Value* args, int argc) {
   Value raised = Value::nil();
   RedisClient* client = client_of(iso, "redis/cmd", args[0], &raised);
-  std::vector<std::vector<std::string>> commands(1);
-  if (client == nullptr ||
-      !command_args(iso, "redis/cmd", args + 1, argc - 1, &commands[0], &raised)) {
+  if (client == nullptr) {
     return raised;
   }
-  auto* op = new CommandOp();
+  auto op = std::make_unique<CommandOp>();
+  if (!command_args(iso, "redis/cmd", args + 1, argc - 1, &op->words, &raised)) {
+    return raised;
+  }
   op->iso = &iso;
   op->client = client;
-  op->described = describe_command("redis/cmd", commands[0]);
-  Value p = val(iso.begin_op(op));
-  client->send({op}, commands);
+  CommandOp* raw = op.release();
+  Value p = val(iso.begin_op(raw));
+  client->send({raw});
   return p;
 }
 
@@ -266,7 +268,15 @@ Value n_multi(Isolate& iso, Value* args, int) {
   if (!args[1].is(Tag::Vector)) {
     return iso.type_error("redis/multi", "a vector of commands (vectors)", args[1]);
   }
-  std::vector<std::vector<std::string>> commands{{"MULTI"}};
+  auto op = std::make_unique<MultiOp>();
+  auto add = [&](std::vector<std::string> words) {
+    auto part = std::make_unique<MultiOp::Part>();
+    part->op = op.get();
+    part->words = std::move(words);
+    op->parts.push_back(std::move(part));
+    return op->parts.back().get();
+  };
+  add({"MULTI"});
   vector_each(args[1], [&](Value c) {
     if (!c.is(Tag::Vector)) {
       raised = iso.type_error("redis/multi", "a command as a vector", c);
@@ -277,27 +287,21 @@ Value n_multi(Isolate& iso, Value* args, int) {
       words.push_back(w);
       return true;
     });
-    commands.emplace_back();
-    return command_args(iso, "redis/multi", words.data(), words.size(), &commands.back(), &raised);
+    return command_args(iso, "redis/multi", words.data(), words.size(), &add({})->words, &raised);
   });
   if (!raised.is_nil()) {
     return raised;
   }
-  commands.push_back({"EXEC"});
-  auto* op = new MultiOp();
+  add({"EXEC"})->last = true;
   op->iso = &iso;
   op->client = client;
-  op->described = "redis/multi " + std::to_string(commands.size() - 2) + " commands";
   std::vector<RedisCall*> calls;
-  for (size_t i = 0; i < commands.size(); i++) {
-    auto part = std::make_unique<MultiOp::Part>();
-    part->op = op;
-    part->last = i + 1 == commands.size();
+  for (auto& part : op->parts) {
     calls.push_back(part.get());
-    op->parts.push_back(std::move(part));
   }
-  Value p = val(iso.begin_op(op));
-  client->send(calls, commands);
+  MultiOp* raw = op.release();
+  Value p = val(iso.begin_op(raw));
+  client->send(calls);
   return p;
 }
 

@@ -38,9 +38,15 @@ void on_poll(uv_poll_t* handle, int status, int events) {
   }
 }
 
+// hiredis asks for reads after every write, and for writes with every
+// command: only a change reaches libuv (each is an epoll_ctl or two).
 void set_events(void* data, int add, int remove) {
   auto* e = static_cast<RedisEvents*>(data);
-  e->events = (e->events | add) & ~remove;
+  int events = (e->events | add) & ~remove;
+  if (events == e->events) {
+    return;
+  }
+  e->events = events;
   if (e->events != 0) {
     uv_poll_start(&e->poll, e->events, on_poll);
   } else {
@@ -83,17 +89,16 @@ RedisClient::~RedisClient() {
   }
 }
 
-void RedisClient::send(const std::vector<RedisCall*>& calls,
-                       const std::vector<std::vector<std::string>>& commands) {
+void RedisClient::send(const std::vector<RedisCall*>& calls) {
   if (closed_) {
     for (RedisCall* call : calls) {
       call->replied(nullptr, "the connection is closed");
     }
     return;
   }
-  for (size_t i = 0; i < calls.size(); i++) {
-    auto* slot = new Slot{this, calls[i], commands[i]};
-    calls[i]->slot = slot;
+  for (RedisCall* call : calls) {
+    auto* slot = new Slot{this, call};
+    call->slot = slot;
     waiting_.push_back(slot);
   }
   if (ctx_ == nullptr && !resolving_) {
@@ -236,18 +241,29 @@ void RedisClient::flush() {
 }
 
 void RedisClient::issue(Slot* slot) {
-  std::vector<const char*> argv;
-  std::vector<size_t> lens;
-  argv.reserve(slot->args.size());
-  lens.reserve(slot->args.size());
-  for (const std::string& a : slot->args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
+  if (slot->call == nullptr) {
+    delete slot;  // abandoned before it was sent
+    return;
   }
-  // hiredis formats the command into its output buffer: ours can go.
-  int rc = redisAsyncCommandArgv(ctx_, on_reply, slot, static_cast<int>(argv.size()), argv.data(),
-                                 lens.data());
-  std::vector<std::string>().swap(slot->args);
+  const std::vector<std::string>& words = slot->call->words;
+  constexpr size_t kFew = 8;
+  const char* argv_few[kFew];
+  size_t lens_few[kFew];
+  std::vector<const char*> argv_many;
+  std::vector<size_t> lens_many;
+  const char** argv = argv_few;
+  size_t* lens = lens_few;
+  if (words.size() > kFew) {
+    argv_many.resize(words.size());
+    lens_many.resize(words.size());
+    argv = argv_many.data();
+    lens = lens_many.data();
+  }
+  for (size_t i = 0; i < words.size(); i++) {
+    argv[i] = words[i].data();
+    lens[i] = words[i].size();
+  }
+  int rc = redisAsyncCommandArgv(ctx_, on_reply, slot, static_cast<int>(words.size()), argv, lens);
   if (rc != REDIS_OK) {
     if (slot->call != nullptr) {
       slot->call->slot = nullptr;

@@ -28,9 +28,10 @@ struct RedisOptions {
   uint32_t connect_timeout_ms = 5000;
 };
 
-// A command's caller, told of its reply once.
+// A command, and its caller, told of its reply once.
 struct RedisCall {
   virtual ~RedisCall() = default;
+  std::vector<std::string> words;  // the command's name and arguments
   // On the loop's thread: the reply, or null and why there is none.
   virtual void replied(const redisReply* reply, std::string_view error) = 0;
   // The client's note of the command on its way (RedisClient only).
@@ -42,11 +43,12 @@ class RedisClient final : public LoopResource {
   RedisClient(uv_loop_t* loop, RedisOptions options);
   ~RedisClient() override;
 
-  // Sends the commands, back to back (nothing else goes between them);
-  // each call's replied() comes later, in order.
-  void send(const std::vector<RedisCall*>& calls,
-            const std::vector<std::vector<std::string>>& commands);
-  // Forgets a call whose reply has not come: its replied() is not called.
+  // Sends the calls' commands, back to back (nothing else goes between
+  // them); each call's replied() comes later, in order. A call lives until
+  // then, or until abandoned.
+  void send(const std::vector<RedisCall*>& calls);
+  // Forgets a call whose reply has not come: its replied() is not called,
+  // and if it was not sent yet, it is not sent.
   void abandon(RedisCall* call);
   // Fails what is in flight or waiting, and closes the connection.
   void close() override;
@@ -61,12 +63,11 @@ class RedisClient final : public LoopResource {
   const RedisOptions& options() const { return options_; }
 
  private:
-  // A command on its way: what to send, and who waits for its reply
-  // (null once abandoned). Freed when its reply (or the failure) comes.
+  // A command on its way: who waits for its reply (null once abandoned).
+  // Freed when its reply (or the failure) comes.
   struct Slot {
     RedisClient* client;
     RedisCall* call;
-    std::vector<std::string> args;  // until sent
   };
   // Looks the host up (if a name), then makes the context.
   void connect();
