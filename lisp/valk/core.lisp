@@ -564,6 +564,16 @@
 (defn sqlite/transaction [db f]
   (valk.core/transaction valk.sqlite/acquire valk.sqlite/release sqlite/execute db f))
 
+;; Calls (f channel message) in a fiber of its own for each message
+;; published on one of `channels`, on a connection of its own; an error f
+;; raises is printed, and the next message comes all the same.
+(defn redis/subscribe [conn channels f]
+  (valk.redis/subscribe conn channels
+                        (fn [channel message]
+                          (try (f channel message)
+                               (catch e (println (str "error: redis/subscribe " channel ": "
+                                                      (error-message e))))))))
+
 ;; ---------------------------------------------------------------------------
 ;; The shared store (the natives store/get, store/put!, store/delete!,
 ;; store/incr!, store/keys and store/clear! are in src/lisp/builtins_store.cc).

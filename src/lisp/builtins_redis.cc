@@ -45,6 +45,16 @@ const ObjClass kConnClass = {"redis-connection", [](Obj*, Tracer&) {},
                                }
                              }};
 
+// A subscription: its connection, and the function each message calls.
+// Rooted while it lasts (the app need not keep it), so its function is too.
+struct SubObj : ClassObj {
+  RedisClient* client;
+  Value fn;
+  uint32_t root;
+};
+const ObjClass kSubClass = {
+    "redis-subscription", [](Obj* o, Tracer& t) { t.mark(static_cast<SubObj*>(o)->fn); }, nullptr};
+
 Value redis_error(Isolate& iso, std::string_view fn, std::string_view kind,
                   std::string_view message) {
   Heap& h = iso.heap();
@@ -403,23 +413,33 @@ bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
   return raised->is_nil();
 }
 
+// Where a URL or an options map says to connect; false (and raised) if
+// it is neither.
+bool options_of(Isolate& iso, std::string_view fn, Value spec, RedisOptions* options,
+                Value* raised) {
+  if (spec.is(Tag::String)) {
+    std::string error;
+    options->host.clear();
+    if (!parse_url(static_cast<String*>(spec.o)->view(), options, &error)) {
+      *raised = iso.raise_error("type-error", error);
+      return false;
+    }
+    return true;
+  }
+  if (spec.is(Tag::Map)) {
+    return parse_map(iso, spec, options, raised);
+  }
+  *raised = iso.type_error(fn, "a redis:// URL or an options map", spec);
+  return false;
+}
+
 // (redis/connect url-or-map): a handle at once; the connection is made by
 // the first command (and made again after a loss).
 Value n_connect(Isolate& iso, Value* args, int) {
   RedisOptions options;
   Value raised = Value::nil();
-  if (args[0].is(Tag::String)) {
-    std::string error;
-    options.host.clear();
-    if (!parse_url(static_cast<String*>(args[0].o)->view(), &options, &error)) {
-      return iso.raise_error("type-error", error);
-    }
-  } else if (args[0].is(Tag::Map)) {
-    if (!parse_map(iso, args[0], &options, &raised)) {
-      return raised;
-    }
-  } else {
-    return iso.type_error("redis/connect", "a redis:// URL or an options map", args[0]);
+  if (!options_of(iso, "redis/connect", args[0], &options, &raised)) {
+    return raised;
   }
   RedisClient* client = iso.keep(std::make_unique<RedisClient>(iso.loop(), std::move(options)));
   auto* o = iso.heap().make_class<ConnObj>(Tag::Internal, &kConnClass);
@@ -428,11 +448,62 @@ Value n_connect(Isolate& iso, Value* args, int) {
   return val(o);
 }
 
-Value n_close(Isolate& iso, Value* args, int) {
-  if (!args[0].is(Tag::Internal) || static_cast<ClassObj*>(args[0].o)->cls != &kConnClass) {
-    return iso.type_error("redis/close", "a connection from redis/connect", args[0]);
+// (valk.redis/subscribe url-or-map channels f): core.lisp's
+// redis/subscribe gives an f that reports its own errors.
+Value n_subscribe(Isolate& iso, Value* args, int) {
+  RedisOptions options;
+  Value raised = Value::nil();
+  if (!options_of(iso, "redis/subscribe", args[0], &options, &raised)) {
+    return raised;
   }
-  if (RedisClient* c = static_cast<ConnObj*>(args[0].o)->client) {
+  std::vector<std::string> channels;
+  if (args[1].is(Tag::Vector)) {
+    vector_each(args[1], [&](Value c) {
+      if (!c.is(Tag::String) && !c.is(Tag::Keyword)) {
+        raised = iso.type_error("redis/subscribe", "channel names that are strings or keywords", c);
+        return false;
+      }
+      channels.emplace_back(c.is(Tag::String) ? static_cast<String*>(c.o)->view()
+                                              : static_cast<Symbol*>(c.o)->name->view());
+      return true;
+    });
+  }
+  if (!raised.is_nil()) {
+    return raised;
+  }
+  if (channels.empty()) {
+    return iso.type_error("redis/subscribe", "a vector of channel names", args[1]);
+  }
+  RedisClient* client = iso.keep(std::make_unique<RedisClient>(iso.loop(), std::move(options)));
+  auto* sub = iso.heap().make_class<SubObj>(Tag::Internal, &kSubClass);
+  sub->client = client;
+  sub->fn = args[2];
+  sub->root = iso.root(val(sub));
+  Isolate* isolate = &iso;
+  client->subscribe(
+      std::move(channels), [isolate, sub](std::string_view channel, std::string_view message) {
+        Heap& h = isolate->heap();
+        Value call_args[2] = {h.string(channel), text_or_bytes(h, message.data(), message.size())};
+        isolate->spawn_call(sub->fn, call_args, 2);
+      });
+  return val(sub);
+}
+
+Value n_close(Isolate& iso, Value* args, int) {
+  bool conn = args[0].is(Tag::Internal) && static_cast<ClassObj*>(args[0].o)->cls == &kConnClass;
+  bool subscription =
+      args[0].is(Tag::Internal) && static_cast<ClassObj*>(args[0].o)->cls == &kSubClass;
+  if (!conn && !subscription) {
+    return iso.type_error("redis/close", "a connection from redis/connect or redis/subscribe",
+                          args[0]);
+  }
+  if (subscription) {
+    auto* sub = static_cast<SubObj*>(args[0].o);
+    if (!sub->client->closed()) {
+      sub->client->close();
+      iso.unroot(sub->root);
+    }
+  } else if (RedisClient* c = static_cast<ConnObj*>(args[0].o)->client) {
     c->close();
   }
   return Value::nil();
@@ -445,6 +516,7 @@ void register_redis_natives(Isolate& iso) {
   iso.define_native("redis/cmd", n_cmd, 2, -1);
   iso.define_native("redis/multi", n_multi, 2, 2);
   iso.define_native("redis/close", n_close, 1, 1);
+  iso.define_native("valk.redis/subscribe", n_subscribe, 3, 3);
 }
 
 }  // namespace valk::lisp

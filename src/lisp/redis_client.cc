@@ -115,6 +115,41 @@ void RedisClient::abandon(RedisCall* call) {
   }
 }
 
+void RedisClient::subscribe(std::vector<std::string> channels, MessageFn on_message) {
+  channels_ = std::move(channels);
+  on_message_ = std::move(on_message);
+  connect();
+}
+
+void RedisClient::retry_later() {
+  if (channels_.empty() || closed_) {
+    return;
+  }
+  uv_timer_start(
+      &connect_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<RedisClient*>(t->data);
+        if (!self->closed_ && self->ctx_ == nullptr && !self->resolving_) {
+          self->connect();
+        }
+      },
+      1000, 0);
+}
+
+void RedisClient::on_message(redisAsyncContext*, void* reply, void* privdata) {
+  auto* self = static_cast<RedisClient*>(privdata);
+  auto* r = static_cast<redisReply*>(reply);
+  // ["message", channel, payload]; the replies to SUBSCRIBE are
+  // ["subscribe", channel, count]. Null: the connection is going.
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+      r->element[0]->type != REDIS_REPLY_STRING ||
+      std::string_view(r->element[0]->str) != "message" || self->closed_) {
+    return;
+  }
+  self->on_message_(std::string_view(r->element[1]->str, r->element[1]->len),
+                    std::string_view(r->element[2]->str, r->element[2]->len));
+}
+
 void RedisClient::connect() {
   failure_.clear();
   if (!options_.path.empty()) {
@@ -156,6 +191,7 @@ void RedisClient::connect() {
         if (address.empty()) {
           self->fail_waiting("cannot find the Redis host " + self->options_.host + ": " +
                              (status != 0 ? uv_strerror(status) : "no address"));
+          self->retry_later();
           self->close_if_orphan_idle();
           return;
         }
@@ -166,6 +202,7 @@ void RedisClient::connect() {
     delete lookup;
     resolving_ = false;
     fail_waiting("cannot find the Redis host " + options_.host + ": " + uv_strerror(rc));
+    retry_later();
   }
 }
 
@@ -182,6 +219,7 @@ void RedisClient::connected_to(const std::string& address) {
       redisAsyncFree(ac);
     }
     fail_waiting("cannot connect to Redis at " + where + ": " + why);
+    retry_later();
     return;
   }
   ac->data = this;
@@ -233,6 +271,16 @@ void RedisClient::connected_to(const std::string& address) {
 }
 
 void RedisClient::flush() {
+  if (!channels_.empty()) {
+    std::vector<const char*> argv{"SUBSCRIBE"};
+    std::vector<size_t> lens{9};
+    for (const std::string& c : channels_) {
+      argv.push_back(c.data());
+      lens.push_back(c.size());
+    }
+    redisAsyncCommandArgv(ctx_, on_message, this, static_cast<int>(argv.size()), argv.data(),
+                          lens.data());
+  }
   std::vector<Slot*> slots;
   slots.swap(waiting_);
   for (Slot* slot : slots) {
@@ -279,7 +327,7 @@ void RedisClient::issue(Slot* slot) {
 void RedisClient::hold_loop() {
   if (ctx_ != nullptr && ctx_->ev.data != nullptr) {
     auto* poll = reinterpret_cast<uv_handle_t*>(&static_cast<RedisEvents*>(ctx_->ev.data)->poll);
-    if (in_flight_ > 0) {
+    if (in_flight_ > 0 || !channels_.empty()) {
       uv_ref(poll);
     } else {
       uv_unref(poll);
@@ -307,6 +355,7 @@ void RedisClient::lost_context(const redisAsyncContext* ac, std::string_view why
   setup_pending_ = 0;
   uv_timer_stop(&connect_timer_);
   fail_waiting(why);
+  retry_later();
 }
 
 // Frees the context now (not from inside one of its callbacks): each
@@ -397,7 +446,10 @@ void RedisClient::orphan() {
 }
 
 void RedisClient::close_if_orphan_idle() {
-  if (!orphaned_ || closed_ || in_flight_ != 0 || !waiting_.empty() || resolving_) {
+  // A subscription lives until closed: its handler may be all the app
+  // keeps of it.
+  if (!orphaned_ || closed_ || in_flight_ != 0 || !waiting_.empty() || resolving_ ||
+      !channels_.empty()) {
     return;
   }
   if (ctx_ != nullptr && (ctx_->c.flags & REDIS_IN_CALLBACK) != 0) {

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -50,6 +51,13 @@ class RedisClient final : public LoopResource {
   // Forgets a call whose reply has not come: its replied() is not called,
   // and if it was not sent yet, it is not sent.
   void abandon(RedisCall* call);
+  // Makes the connection a subscription to `channels` (it carries no
+  // commands): each message published on one calls `on_message`. Lost,
+  // the connection is made again a second later and subscribes again;
+  // what was published meanwhile is not seen (Redis keeps nothing for
+  // subscribers that are away).
+  using MessageFn = std::function<void(std::string_view channel, std::string_view message)>;
+  void subscribe(std::vector<std::string> channels, MessageFn on_message);
   // Fails what is in flight or waiting, and closes the connection.
   void close() override;
   bool closed() const { return closed_; }
@@ -84,7 +92,10 @@ class RedisClient final : public LoopResource {
   // An idle connection does not keep the loop (and `valk run`) alive; one
   // that awaits replies does.
   void hold_loop();
+  // A subscription's next try, a second from now.
+  void retry_later();
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
+  static void on_message(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_setup_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_connect(const redisAsyncContext* ac, int status);
   static void on_disconnect(const redisAsyncContext* ac, int status);
@@ -105,6 +116,10 @@ class RedisClient final : public LoopResource {
   size_t in_flight_ = 0;
   // Why the context ended, for the replies it fails ("" : hiredis's words).
   std::string failure_;
+  // A subscription's channels and what takes its messages.
+  std::vector<std::string> channels_;
+  MessageFn on_message_;
+  // The connect timeout; for a subscription, also the wait before a retry.
   uv_timer_t connect_timer_;
 };
 

@@ -155,4 +155,41 @@
     (is (includes? (error-message (try (redis/cmd c "PING") (catch e e))) "closed"))
     (redis/close c)))
 
+;; Waits (up to 5 s) until (f) is true.
+(defn until [f] (loop [i 0] (when (and (not (f)) (< i 1000)) (await (sleep 5)) (recur (inc i)))))
+(defn subscribers [channel] (second (cmd "PUBSUB" "NUMSUB" channel)))
+(defn pubsub-clients []
+  ;; Lines of "id=7 addr=... cmd=subscribe ...".
+  (set (map (fn [line] (second (split (first (split line " ")) "=")))
+            (filter #(starts-with? % "id=") (split (cmd "CLIENT" "LIST" "TYPE" "pubsub") "\n")))))
+
+(deftest subscriptions-take-what-is-published
+  (let [got (atom [])
+        before (pubsub-clients)
+        sub (redis/subscribe unix-url [(k "news") :other-news]
+                             (fn [channel message]
+                               (when (= message "boom") (error "a broken handler"))
+                               (swap! got conj [channel message])))]
+    (until #(= 1 (subscribers (k "news"))))
+    (is (= 1 (cmd "PUBLISH" (k "news") "one")))
+    (cmd "PUBLISH" "other-news" "two")
+    (cmd "PUBLISH" (k "unrelated") "three")
+    (cmd "PUBLISH" (k "news") "boom")
+    (cmd "PUBLISH" (k "news") "after the error")
+    (until #(= 3 (count @got)))
+    (is (= [[(k "news") "one"] ["other-news" "two"] [(k "news") "after the error"]] @got))
+    ;; Lost, it connects and subscribes again (a second later).
+    (let [ours (first (remove before (pubsub-clients)))]
+      (is (some? ours))
+      (cmd "CLIENT" "KILL" "ID" ours)
+      (until #(= 0 (subscribers (k "news"))))
+      (until #(= 1 (subscribers (k "news")))))
+    (cmd "PUBLISH" (k "news") "again")
+    (until #(= 4 (count @got)))
+    (is (= [(k "news") "again"] (last @got)))
+    (redis/close sub)
+    (until #(= 0 (subscribers (k "news"))))
+    (is (= 0 (cmd "PUBLISH" (k "news") "nobody"))))
+  (is (= :type-error (:type (error-data (try (redis/subscribe unix-url [] identity) (catch e e)))))))
+
 (run-tests)
