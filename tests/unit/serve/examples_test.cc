@@ -341,5 +341,73 @@ TEST(Examples, RateLimitIsSharedThroughRedis) {
   unsetenv("REDIS_URL");
 }
 
+// A listener of an event stream: what came, and whether it has the text
+// it waits for (then it hangs up).
+struct Listener {
+  std::string wanted;
+  std::string got;
+  std::atomic<bool> listening{false};
+  std::mutex mu;
+};
+size_t listen_collect(char* p, size_t sz, size_t n, void* ud) {
+  auto* l = static_cast<Listener*>(ud);
+  std::lock_guard<std::mutex> lock(l->mu);
+  l->got.append(p, sz * n);
+  if (l->got.find(": listening") != std::string::npos) {
+    l->listening = true;
+  }
+  return l->got.find(l->wanted) != std::string::npos ? 0 : sz * n;
+}
+
+// Four listeners on two servers of two workers each, sharing one Redis:
+// a message posted to one server reaches every listener.
+TEST(Examples, ChatReachesEveryListenerOfEveryServer) {
+  RedisServer redis(testing::TempDir() + "/chat_redis");
+  ASSERT_TRUE(redis.up());
+  setenv("REDIS_URL", redis.url().c_str(), 1);
+  ServeProcess a({"--port", "0", "--threads", "2", example("chat.lisp")});
+  ServeProcess b({"--port", "0", "--threads", "2", example("chat.lisp")});
+  unsetenv("REDIS_URL");
+  ASSERT_NE(a.port(), 0) << a.output();
+  ASSERT_NE(b.port(), 0) << b.output();
+  const std::string wanted = "event: message\ndata: {\"from\":\"ann\",\"text\":\"hello all\"}\n\n";
+  Listener listeners[4];
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; i++) {
+    listeners[i].wanted = wanted;
+    std::string url = (i < 2 ? a : b).url("/events");
+    long version = i % 2 ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_1_1;
+    threads.emplace_back([&, i, url, version] {
+      curl_do(url, [&](CURL* c) {
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, listen_collect);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &listeners[i]);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+      });
+    });
+  }
+  // Each of the four workers subscribed, each listener listening.
+  EXPECT_TRUE(eventually([&] { return redis.cli("PUBSUB NUMSUB chat") == "chat\n4\n"; }))
+      << redis.cli("PUBSUB NUMSUB chat");
+  EXPECT_TRUE(eventually([&] {
+    for (Listener& l : listeners) {
+      if (!l.listening) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  EXPECT_EQ(request(b.url("/messages"), "POST", R"({"from":"ann"})").status, 400);
+  EXPECT_EQ(request(a.url("/messages"), "POST", R"({"from":"ann","text":"hello all"})").status,
+            204);
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  for (Listener& l : listeners) {
+    EXPECT_NE(l.got.find(wanted), std::string::npos) << l.got;
+    EXPECT_EQ(l.got.find("ann\"}"), l.got.rfind("ann\"}")) << "once: " << l.got;
+  }
+}
+
 }  // namespace
 }  // namespace valk::test

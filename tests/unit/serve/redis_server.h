@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -41,6 +42,18 @@ class RedisServer {
     }
   }
   std::string url() const { return "unix://" + socket_; }
+  // What redis-cli prints for a command ("PUBSUB NUMSUB chat").
+  std::string cli(const std::string& command) const {
+    std::string out;
+    if (FILE* f = popen(("redis-cli -s " + socket_ + " " + command).c_str(), "r")) {
+      char buf[256];
+      while (size_t n = fread(buf, 1, sizeof buf, f)) {
+        out.append(buf, n);
+      }
+      pclose(f);
+    }
+    return out;
+  }
   bool up() const { return pid_ > 0 && std::filesystem::exists(socket_); }
 
  private:
