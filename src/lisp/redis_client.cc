@@ -196,6 +196,7 @@ void RedisClient::connect() {
           return;
         }
         self->connected_to(address);
+        self->close_if_orphan_idle();  // orphaned while looking up, with nothing to send
       },
       options_.host.c_str(), nullptr, &hints);
   if (rc != 0) {
@@ -226,6 +227,7 @@ void RedisClient::connected_to(const std::string& address) {
   if (!attach(ac, loop_)) {
     redisAsyncFree(ac);
     fail_waiting("cannot watch the connection to Redis at " + where);
+    retry_later();
     return;
   }
   redisAsyncSetConnectCallback(ac, on_connect);
@@ -348,8 +350,8 @@ void RedisClient::fail_waiting(std::string_view error) {
 }
 
 void RedisClient::lost_context(const redisAsyncContext* ac, std::string_view why) {
-  if (ctx_ != ac) {
-    return;
+  if (ac == nullptr || ctx_ != ac) {
+    return;  // not the current context: that one went already
   }
   ctx_ = nullptr;
   setup_pending_ = 0;

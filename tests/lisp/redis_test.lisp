@@ -155,6 +155,21 @@
     (is (includes? (error-message (try (redis/cmd c "PING") (catch e e))) "closed"))
     (redis/close c)))
 
+;; An app reloaded without defonce drops its connection: it closes once
+;; the collector finds it unreachable and no reply is awaited.
+(deftest a-connection-nobody-keeps-closes
+  (let [name (str "orphan_" (or (getenv "VALK_GC_STRESS") 0) "_" (now-ms))
+        open? #(includes? (cmd "CLIENT" "LIST") (str "name=" name " "))]
+    (let [dropped (redis/connect unix-url)]
+      (await (redis/cmd dropped "CLIENT" "SETNAME" name))
+      (is (open?) "connected"))
+    (loop [i 0]
+      (when (and (< i 40) (open?))
+        (dotimes [_ 20000] (vec (range 8)))
+        (await (sleep 5))
+        (recur (inc i))))
+    (is (not (open?)) "closed once collected")))
+
 ;; Waits (up to 5 s) until (f) is true.
 (defn until [f] (loop [i 0] (when (and (not (f)) (< i 1000)) (await (sleep 5)) (recur (inc i)))))
 (defn subscribers [channel] (second (cmd "PUBSUB" "NUMSUB" channel)))
