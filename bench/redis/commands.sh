@@ -33,14 +33,4 @@ for round in $(seq "$ROUNDS"); do
     awk -F, '{printf "redis-benchmark\t%s\t%d\n", tolower($1), $2}' >>"$work/results"
   echo "round $round done" >&2
 done
-python3 - "$work/results" <<'PY'
-import statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    who, label, rate = line.split()
-    runs.setdefault(label, {}).setdefault(who, []).append(int(rate))
-print(f"{'command':<10}{'valk/s':>12}{'redis-benchmark/s':>20}{'ratio':>8}")
-for label, by in runs.items():
-    v, b = statistics.median(by["valk"]), statistics.median(by["redis-benchmark"])
-    print(f"{label:<10}{v:>12.0f}{b:>20.0f}{v / b:>8.2f}")
-PY
+python3 bench/rate_table.py "$work/results" command redis-benchmark

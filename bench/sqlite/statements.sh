@@ -28,14 +28,4 @@ for round in $(seq "$ROUNDS"); do
   taskset -c 1 python3 bench/sqlite/statements.py "$work/db" | sed 's/^/python\t/' >>"$work/results"
   echo "round $round done" >&2
 done
-python3 - "$work/results" <<'PY'
-import statistics, sys
-runs = {}
-for line in open(sys.argv[1]):
-    who, label, rate = line.split()
-    runs.setdefault(label, {}).setdefault(who, []).append(int(rate))
-print(f"{'statement':<15}{'valk/s':>10}{'python/s':>10}{'ratio':>8}")
-for label, by in runs.items():
-    v, p = statistics.median(by["valk"]), statistics.median(by["python"])
-    print(f"{label:<15}{v:>10.0f}{p:>10.0f}{v / p:>8.2f}")
-PY
+python3 bench/rate_table.py "$work/results" statement python

@@ -287,20 +287,21 @@ void App::append_route_metrics(net::MetricsText& out) const {
       }
     }
   }
-  out.family("valk_route_instructions_total", Type::kCounter,
-             "VM work of each route's handlers (the units of the instruction budget), "
-             "a profile of where the CPU goes.");
-  for (const auto& [route, stats] : routes) {
-    out.sample("valk_route_instructions_total",
-               "{route=\"" + net::MetricsText::label_value(route) + "\"}", stats.instructions);
-  }
-  out.family("valk_route_allocated_bytes_total", Type::kCounter,
-             "Bytes each route's handlers allocated on the Lisp heap (garbage included), a "
-             "profile of where the memory goes.");
-  for (const auto& [route, stats] : routes) {
-    out.sample("valk_route_allocated_bytes_total",
-               "{route=\"" + net::MetricsText::label_value(route) + "\"}", stats.allocated_bytes);
-  }
+  // A counter by route of one of RouteStats's figures.
+  auto by_route = [&](const char* name, const char* help, uint64_t RouteStats::*figure) {
+    out.family(name, Type::kCounter, help);
+    for (const auto& [route, stats] : routes) {
+      out.sample(name, "{route=\"" + net::MetricsText::label_value(route) + "\"}", stats.*figure);
+    }
+  };
+  by_route("valk_route_instructions_total",
+           "VM work of each route's handlers (the units of the instruction budget), a profile of "
+           "where the CPU goes.",
+           &RouteStats::instructions);
+  by_route("valk_route_allocated_bytes_total",
+           "Bytes each route's handlers allocated on the Lisp heap (garbage included), a profile "
+           "of where the memory goes.",
+           &RouteStats::allocated_bytes);
   out.family("valk_route_handler_seconds", Type::kHistogram,
              "Time from a request's hand-over to its worker to its response, by route.");
   for (const auto& [route, stats] : routes) {
