@@ -569,19 +569,35 @@
           (map (fn [name] (set-cookie-header name (get (:cookies resp) name)))
                (sort (keys (:cookies resp)))))))))
 
-;; Sessions kept in the shared store, so that every worker sees them, under
-;; an unguessable id (random-token) in a cookie. Request: :session, the
-;; session's map ({} if none). Response: :session m stores m (a new
-;; session gets its cookie), :session nil ends it (the cookie is cleared);
-;; a response without :session changes nothing. A session expires :ttl-ms
-;; after it was last stored. Options: :cookie-name ("valk-session"),
-;; :ttl-ms (one day), :path ("/"), :same-site (:lax), :secure (true over
-;; https, else false); the cookie is HttpOnly.
+;; Where wrap-session keeps sessions by default: the shared store, which
+;; every worker of the process sees.
+(def valk.web/shared-session-store
+  {:get store/get
+   :put (fn [key session ttl-ms] (store/put! key session {:ttl-ms ttl-ms}))
+   :delete store/delete!})
+
+;; Sessions in Redis, which every process that shares the server sees:
+;; each a JSON object under its key, expiring with it (SET ... PX).
+(defn redis-session-store [conn]
+  {:get (fn [key] (some-> (await (redis/cmd conn "GET" key)) json/parse))
+   :put (fn [key session ttl-ms] (await (redis/cmd conn "SET" key (json/write session) "PX" ttl-ms)))
+   :delete (fn [key] (await (redis/cmd conn "DEL" key)))})
+
+;; Sessions under an unguessable id (random-token) in a cookie. Request:
+;; :session, the session's map ({} if none). Response: :session m stores m
+;; (a new session gets its cookie), :session nil ends it (the cookie is
+;; cleared); a response without :session changes nothing. A session
+;; expires :ttl-ms after it was last stored. Options: :cookie-name
+;; ("valk-session"), :ttl-ms (one day), :path ("/"), :same-site (:lax),
+;; :secure (true over https, else false), :store (where sessions live: the
+;; shared store, or (redis-session-store conn), or a map of :get :put
+;; :delete functions); the cookie is HttpOnly.
 (defn wrap-session
   ([handler] (wrap-session handler {}))
   ([handler opts]
    (let [cookie-name (get opts :cookie-name "valk-session")
          ttl-ms (get opts :ttl-ms 86400000)
+         {load :get save :put forget :delete} (get opts :store valk.web/shared-session-store)
          cookie (fn [req value max-age]
                   (set-cookie-header cookie-name
                                      {:value value :path (get opts :path "/") :max-age max-age
@@ -590,17 +606,17 @@
          key-of (fn [id] (str "valk.session/" id))]
      (fn [req]
        (let [id (get (parse-cookies (get (:headers req) "cookie")) cookie-name)
-             data (when id (store/get (key-of id)))
+             data (when id (load (key-of id)))
              id (when data id)
              resp (valk.web/await-response handler (assoc req :session (or data {})))]
          (cond
            (not (and (map? resp) (contains? resp :session))) resp
            (nil? (:session resp))
-           (do (when id (store/delete! (key-of id)))
+           (do (when id (forget (key-of id)))
                (valk.web/add-set-cookies (dissoc resp :session) [(cookie req "" 0)]))
            :else
            (let [new-id (or id (random-token))]
-             (store/put! (key-of new-id) (:session resp) {:ttl-ms ttl-ms})
+             (save (key-of new-id) (:session resp) ttl-ms)
              (if id
                (dissoc resp :session)
                (valk.web/add-set-cookies (dissoc resp :session)

@@ -2,6 +2,7 @@
 ;; tests/redis/redis.sh starts (CTest's fixture sets VALK_TEST_REDIS_DIR to
 ;; its directory: a Unix socket there, and the TCP port in its `port` file).
 (import "valk/test")
+(import "valk/web")
 
 (def dir (or (getenv "VALK_TEST_REDIS_DIR")
              (error "VALK_TEST_REDIS_DIR is not set: run this suite with ctest, or start a server with tests/redis/redis.sh")))
@@ -169,6 +170,28 @@
         (await (sleep 5))
         (recur (inc i))))
     (is (not (open?)) "closed once collected")))
+
+;; Two apps on two connections, as two processes would be, share sessions.
+(deftest sessions-in-redis-are-seen-by-every-process
+  (let [make (fn []
+               (wrap-session
+                 (fn [req]
+                   (case (:path req)
+                     "/login" {:status 200 :body "welcome" :session {:user "ann" :visits 1}}
+                     "/logout" {:status 200 :body "bye" :session nil}
+                     {:status 200 :body (str "hello " (get-in req [:session :user] "stranger"))}))
+                 {:store (redis-session-store (redis/connect unix-url)) :ttl-ms 60000}))
+        a (make)
+        b (make)
+        cookie (-> (a {:method :get :path "/login" :headers {}})
+                   (get-header "set-cookie") first (split ";") first)
+        key (str "valk.session/" (second (split cookie "=")))]
+    (is (= "hello ann" (:body (b {:method :get :path "/" :headers {"cookie" cookie}}))))
+    (is (= {:user "ann" :visits 1} (json/parse (cmd "GET" key))) "JSON in Redis")
+    (is (< 50000 (cmd "PTTL" key) 60001) "expiring with the session")
+    (is (= "bye" (:body (b {:method :get :path "/logout" :headers {"cookie" cookie}}))))
+    (is (= nil (cmd "GET" key)))
+    (is (= "hello stranger" (:body (a {:method :get :path "/" :headers {"cookie" cookie}}))))))
 
 ;; Waits (up to 5 s) until (f) is true.
 (defn until [f] (loop [i 0] (when (and (not (f)) (< i 1000)) (await (sleep 5)) (recur (inc i)))))
