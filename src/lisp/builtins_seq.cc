@@ -264,6 +264,10 @@ Value n_range(Isolate& iso, Value* args, int argc) {
   if (span > static_cast<double>(kMaxRange)) {
     return iso.raise_error("argument-error", "range: too many elements");
   }
+  // The elements, here and in the list made of them.
+  if (!iso.may_allocate("range", static_cast<uint64_t>(span) * (sizeof(Value) + sizeof(Cons)))) {
+    return exception();
+  }
   std::vector<Value> items;
   if (ints) {
     __int128 x = start.i;

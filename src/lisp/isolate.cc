@@ -149,6 +149,17 @@ void Isolate::end_op(PendingOp* op, bool ok, Value v) {
   }
 }
 
+bool Isolate::may_allocate(std::string_view fn_name, uint64_t bytes) {
+  Fiber* f = current_;
+  if (f == nullptr || f->allocation_limit == 0 || f->allocated + bytes < f->allocation_limit) {
+    return true;
+  }
+  f->allocation_limit = 0;  // spent, as when the VM finds it so
+  raise_error("allocation-exceeded", std::string(fn_name) + ": " + std::to_string(bytes) +
+                                         " bytes would take the fiber past its allocation budget");
+  return false;
+}
+
 Error* Isolate::make_cancelled(std::string_view message) {
   Value data[2] = {heap_.keyword("type"), heap_.keyword("cancelled")};
   return make_error(heap_.string(message), map_from(heap_, data, 1));

@@ -132,6 +132,11 @@ class Isolate {
   Value raise_error(std::string_view type, std::string message, Value extra = Value::nil());
   // "fn-name: expected <expected>, got <type of got>" as a :type-error.
   Value type_error(std::string_view fn_name, std::string_view expected, Value got);
+  // For a native about to allocate `bytes` in one go (range's elements):
+  // false, with :allocation-exceeded raised, if that takes the current
+  // fiber past its allocation budget. The VM checks the budget only
+  // between instructions, too late for one call that allocates gigabytes.
+  bool may_allocate(std::string_view fn_name, uint64_t bytes);
   // A human-readable report of a raised value: the message, then the Lisp
   // stack trace with file:line:column, one frame a line.
   std::string describe(Value raised);

@@ -236,7 +236,8 @@ TEST_P(VmTest, FibersReuseFinishedStacks) {
 TEST_P(VmTest, AFiberCountsWhatItAllocatesAndStopsAtItsBudget) {
   eval(
       "(def pile (fn [n] (loop [v [] i 0] (if (< i n) (recur (conj v i) (inc i)) (count v)))))"
-      "(def caught (fn [n] (try (pile n) (catch e [(:type (error-data e)) (pile 1000)]))))");
+      "(def caught (fn [n] (try (pile n) (catch e [(:type (error-data e)) (pile 1000)]))))"
+      "(def counted (fn [n] (count (range n))))");
   struct Run {
     std::string result;
     uint64_t allocated;
@@ -269,6 +270,15 @@ TEST_P(VmTest, AFiberCountsWhatItAllocatesAndStopsAtItsBudget) {
   EXPECT_GE(over.allocated, limit);
   EXPECT_LT(over.allocated, limit + (8 << 20));
   EXPECT_EQ(run("caught", 100000000, limit).result, "[:allocation-exceeded 1000]");
+  // One native call that would allocate gigabytes is refused before it
+  // does; a smaller one goes.
+  Run range = run("counted", 100000000, limit);
+  EXPECT_NE(range.result.find("range: 6400000000 bytes would take the fiber past its allocation "
+                              "budget"),
+            std::string::npos)
+      << range.result;
+  EXPECT_LT(range.allocated, limit);
+  EXPECT_EQ(run("counted", 1000, limit).result, "1000");
 }
 
 INSTANTIATE_TEST_SUITE_P(Gc, VmTest, ::testing::Values(false, true),
