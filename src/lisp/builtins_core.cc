@@ -352,6 +352,12 @@ Value n_str(Isolate& iso, Value* args, int argc) {
       break;
     }
   }
+  // The result is checked against the allocation budget before it is
+  // made (the same long string many times is gigabytes in one call), or
+  // each MiB of it as it is printed.
+  if (i == argc && !iso.may_allocate("str", size)) {
+    return Value::sentinel(Tag::Exception);
+  }
   if (i == argc && size <= UINT32_MAX) {
     String* out = iso.heap().make_string(size, chars);
     char* at = out->data;
@@ -365,8 +371,15 @@ Value n_str(Isolate& iso, Value* args, int argc) {
     return val(out);
   }
   std::string out;
+  size_t next_check = 1 << 20;
   for (i = 0; i < argc; i++) {
     print_for_str(out, args[i]);
+    if (out.size() >= next_check) {
+      if (!iso.may_allocate("str", out.size())) {
+        return Value::sentinel(Tag::Exception);
+      }
+      next_check = out.size() + (1 << 20);
+    }
   }
   return iso.heap().string(out);
 }

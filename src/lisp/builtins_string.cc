@@ -335,15 +335,29 @@ Value n_join(Isolate& iso, Value* args, int argc) {
   }
   std::string out;
   bool first = true;
+  // Checked against the allocation budget each MiB: a long separator
+  // joined a million times would take gigabytes in this one call.
+  size_t next_check = 1 << 20;
+  bool over = false;
   bool ok = each_element(iso, coll, [&](Value x) {
+    if (over) {
+      return;
+    }
     if (!first) {
       out += sep;
     }
     first = false;
     print_for_str(out, x);
+    if (out.size() >= next_check) {
+      over = !iso.may_allocate("join", out.size());
+      next_check = out.size() + (1 << 20);
+    }
   });
   if (!ok) {
     return iso.type_error("join", "a collection", coll);
+  }
+  if (over) {
+    return Value::sentinel(Tag::Exception);
   }
   return iso.heap().string(out);
 }
@@ -358,6 +372,20 @@ Value n_replace(Isolate& iso, Value* args, int argc) {
   std::string_view s = view(args[0]);
   std::string_view match = view(args[1]);
   std::string_view repl = view(args[2]);
+  // The result's size, against the allocation budget before it is made:
+  // a long replacement of a frequent match multiplies.
+  size_t matches = 0;
+  if (match.empty()) {
+    matches = utf8_count(s) + 1;
+  } else {
+    for (size_t at = s.find(match); at != std::string_view::npos;
+         at = s.find(match, at + match.size())) {
+      matches++;
+    }
+  }
+  if (!iso.may_allocate("replace", s.size() + matches * repl.size())) {
+    return Value::sentinel(Tag::Exception);
+  }
   std::string out;
   if (match.empty()) {
     out += repl;

@@ -302,9 +302,15 @@ TEST(ServeLimits, InstructionBudgetGives503) {
 TEST(ServeLimits, AllocationBudgetGives503) {
   std::string app = write_app("allocation_app.lisp", R"(
 (defn pile [n] (loop [v [] i 0] (if (< i n) (recur (conj v i) (inc i)) (count v))))
+(def big (apply str (repeat 100000 "x")))
 (serve (fn [req]
-         (if (= (:path req) "/pile")
-           (str (pile 1000000000))
+         (case (:path req)
+           "/pile" (str (pile 1000000000))
+           ;; One call each that would make gigabytes.
+           "/range" (str (count (range 100000000)))
+           "/str" (str (count (apply str (repeat 100000 big))))
+           "/join" (str (count (join big (range 100000))))
+           "/replace" (str (count (replace big "x" big)))
            (str (pile 100000))))
        {:port 0 :workers 1 :allocation-budget 50000000})
 )");
@@ -317,6 +323,11 @@ TEST(ServeLimits, AllocationBudgetGives503) {
   EXPECT_NE(pile.headers.find("x-request-id:"), std::string::npos);
   // The default deadline is 30 s: the budget stopped it.
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  for (const char* path : {"/range", "/str", "/join", "/replace"}) {
+    CurlResult r = curl_do(p.url(path));
+    EXPECT_EQ(r.status, 503) << path;
+    EXPECT_NE(r.body.find("needed too much memory"), std::string::npos) << path << r.body;
+  }
   std::ifstream status("/proc/" + std::to_string(p.pid()) + "/status");
   std::string line;
   while (std::getline(status, line) && line.rfind("VmHWM:", 0) != 0) {
