@@ -319,6 +319,12 @@ Value n_multi(Isolate& iso, Value* args, int) {
 // parser) or "unix:///path[?db=N]".
 bool parse_url(std::string_view url, RedisOptions* o, std::string* error) {
   std::string db;
+  if (url.substr(0, 9) == "rediss://") {
+    *error =
+        "redis/connect: TLS (rediss://) is not supported: Debian's hiredis (0.14) has no "
+        "TLS; reach a TLS-only server through a local tunnel (stunnel, spiped)";
+    return false;
+  }
   constexpr std::string_view kUnix = "unix://";
   if (url.substr(0, kUnix.size()) == kUnix) {
     std::string_view rest = url.substr(kUnix.size());

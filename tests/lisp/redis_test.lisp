@@ -125,6 +125,8 @@
     (is (= :connection (:kind data)))
     (is (includes? message "cannot find the Redis host nosuchhost.invalid") message))
   (is (= :type-error (:type (error-data (try (redis/connect "http://x") (catch e e))))))
+  (is (includes? (error-message (try (redis/connect "rediss://cache.example:6380") (catch e e)))
+                 "TLS (rediss://) is not supported"))
   (is (= :type-error (:type (error-data (try (redis/connect {:prot 1}) (catch e e)))))))
 
 (deftest a-lost-connection-fails-what-is-in-flight-and-the-next-command-connects-again
