@@ -77,6 +77,11 @@ bool attach(redisAsyncContext* ac, uv_loop_t* loop) {
 
 }  // namespace
 
+RedisCounters& RedisCounters::process() {
+  static RedisCounters counters;
+  return counters;
+}
+
 RedisClient::RedisClient(uv_loop_t* loop, RedisOptions options)
     : loop_(loop), options_(std::move(options)) {
   uv_timer_init(loop_, &connect_timer_);
@@ -146,6 +151,7 @@ void RedisClient::on_message(redisAsyncContext*, void* reply, void* privdata) {
       std::string_view(r->element[0]->str) != "message" || self->closed_) {
     return;
   }
+  RedisCounters::process().messages.fetch_add(1, std::memory_order_relaxed);
   self->on_message_(std::string_view(r->element[1]->str, r->element[1]->len),
                     std::string_view(r->element[2]->str, r->element[2]->len));
 }
@@ -189,6 +195,7 @@ void RedisClient::connect() {
           return;
         }
         if (address.empty()) {
+          RedisCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
           self->fail_waiting("cannot find the Redis host " + self->options_.host + ": " +
                              (status != 0 ? uv_strerror(status) : "no address"));
           self->retry_later();
@@ -219,6 +226,7 @@ void RedisClient::connected_to(const std::string& address) {
     if (ac != nullptr) {
       redisAsyncFree(ac);
     }
+    RedisCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
     fail_waiting("cannot connect to Redis at " + where + ": " + why);
     retry_later();
     return;
@@ -238,6 +246,7 @@ void RedisClient::connected_to(const std::string& address) {
       [](uv_timer_t* t) {
         auto* self = static_cast<RedisClient*>(t->data);
         if (self->ctx_ != nullptr) {
+          RedisCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
           self->failure_ = "connecting to Redis took longer than " +
                            std::to_string(self->options_.connect_timeout_ms) + " ms";
           self->end_context();
@@ -342,6 +351,7 @@ void RedisClient::fail_waiting(std::string_view error) {
   slots.swap(waiting_);
   for (Slot* slot : slots) {
     if (slot->call != nullptr) {
+      RedisCounters::process().failed.fetch_add(1, std::memory_order_relaxed);
       slot->call->slot = nullptr;
       slot->call->replied(nullptr, error);
     }
@@ -374,6 +384,12 @@ void RedisClient::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
   auto* slot = static_cast<Slot*>(privdata);
   RedisClient* self = slot->client;
   self->in_flight_--;
+  auto* r = static_cast<redisReply*>(reply);
+  RedisCounters& counters = RedisCounters::process();
+  (r == nullptr ? counters.failed : counters.replies).fetch_add(1, std::memory_order_relaxed);
+  if (r != nullptr && r->type == REDIS_REPLY_ERROR) {
+    counters.error_replies.fetch_add(1, std::memory_order_relaxed);
+  }
   if (RedisCall* call = slot->call) {
     call->slot = nullptr;
     if (reply != nullptr) {
@@ -414,6 +430,9 @@ void RedisClient::on_setup_reply(redisAsyncContext* ac, void* reply, void* privd
 void RedisClient::on_connect(const redisAsyncContext* ac, int status) {
   auto* self = static_cast<RedisClient*>(ac->data);
   uv_timer_stop(&self->connect_timer_);
+  RedisCounters& counters = RedisCounters::process();
+  (status == REDIS_OK ? counters.connects : counters.connect_failures)
+      .fetch_add(1, std::memory_order_relaxed);
   if (status != REDIS_OK) {
     // hiredis frees the context after this, failing what was queued.
     std::string where = self->options_.path.empty()

@@ -8,6 +8,7 @@
 #include <hiredis/async.h>
 #include <uv.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -27,6 +28,17 @@ struct RedisOptions {
   std::string username;  // with a password: AUTH username password (Redis 6 ACLs)
   std::string password;
   uint32_t connect_timeout_ms = 5000;
+};
+
+// What the process's Redis connections did, for /metrics.
+struct RedisCounters {
+  std::atomic<uint64_t> replies{0};        // commands answered
+  std::atomic<uint64_t> error_replies{0};  // of those, answered with an error
+  std::atomic<uint64_t> failed{0};         // commands no reply came for (connection)
+  std::atomic<uint64_t> connects{0};
+  std::atomic<uint64_t> connect_failures{0};
+  std::atomic<uint64_t> messages{0};  // published messages subscriptions took
+  static RedisCounters& process();
 };
 
 // A command, and its caller, told of its reply once.

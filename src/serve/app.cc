@@ -5,6 +5,7 @@
 #include <mutex>
 #include <set>
 
+#include "lisp/redis_client.h"
 #include "lisp/shared_store.h"
 #include "serve/request_body.h"
 #include "util/cores.h"
@@ -265,6 +266,21 @@ void App::append_metrics(net::MetricsText& out) const {
   out.gauge("valk_store_bytes", "Bytes of the shared store's keys and values.", store.bytes);
   out.gauge("valk_store_max_bytes", "The shared store's limit (:store-max-bytes); 0: none.",
             lisp::SharedStore::process().max_bytes());
+  const lisp::RedisCounters& redis = lisp::RedisCounters::process();
+  auto relaxed = [](const std::atomic<uint64_t>& n) { return n.load(std::memory_order_relaxed); };
+  out.family("valk_redis_commands_total", Type::kCounter,
+             "Redis commands by how they ended: a reply, an error reply, or no reply (the "
+             "connection could not be made or was lost).");
+  out.sample("valk_redis_commands_total", "{result=\"reply\"}",
+             relaxed(redis.replies) - relaxed(redis.error_replies));
+  out.sample("valk_redis_commands_total", "{result=\"error\"}", relaxed(redis.error_replies));
+  out.sample("valk_redis_commands_total", "{result=\"failed\"}", relaxed(redis.failed));
+  out.family("valk_redis_connects_total", Type::kCounter,
+             "Connections to Redis made, or failed (refused, timed out, the name not found).");
+  out.sample("valk_redis_connects_total", "{result=\"made\"}", relaxed(redis.connects));
+  out.sample("valk_redis_connects_total", "{result=\"failed\"}", relaxed(redis.connect_failures));
+  out.counter("valk_redis_messages_total", "Messages Redis subscriptions took.",
+              relaxed(redis.messages));
   append_route_metrics(out);
 }
 

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "../net/net_test_util.h"
+#include "redis_server.h"
 #include "serve/serve_config.h"
 #include "serve_process.h"
 
@@ -281,6 +282,44 @@ TEST(StaticMetrics, CountTheFilesServed) {
   EXPECT_EQ(sample(m, "valk_error_responses_total{class=\"4xx\"}"), 1);
   EXPECT_EQ(sample(m, "valk_request_duration_seconds_count"), 2);
   EXPECT_EQ(m.find("valk_workers"), std::string::npos);
+}
+
+// Redis commands by how they ended, connections, and messages taken.
+TEST(ServeMetrics, CountRedisCommandsConnectsAndMessages) {
+  RedisServer redis(testing::TempDir() + "/metrics_redis");
+  ASSERT_TRUE(redis.up());
+  std::string app = write_app("metrics_redis.lisp", R"((import "valk/web")
+(defonce r (redis/connect (getenv "METRICS_REDIS")))
+(defonce down (redis/connect {:path "/nonexistent/redis.sock"}))
+(defonce heard (atom 0))
+(defonce sub (redis/subscribe (getenv "METRICS_REDIS") ["news"] (fn [_ _] (swap! heard inc))))
+(defn outcome [p] (try (await p) "ok" (catch e (name (:kind (error-data e))))))
+(serve (router
+         (GET "/set" (fn [req] (text (outcome (redis/cmd r "SET" "k" "v")))))
+         (GET "/wrong" (fn [req] (text (outcome (redis/cmd r "LPUSH" "k" "x")))))
+         (GET "/down" (fn [req] (text (outcome (redis/cmd down "PING")))))
+         (GET "/heard" (fn [req] (text (str @heard)))))
+       {:port 0 :threads 1})
+)");
+  setenv("METRICS_REDIS", redis.url().c_str(), 1);
+  ServeProcess s({"--metrics", "0", app});
+  unsetenv("METRICS_REDIS");
+  ASSERT_NE(s.port(), 0) << s.output();
+  EXPECT_EQ(curl_get(s.url("/set"), CURL_HTTP_VERSION_1_1).body, "ok");
+  EXPECT_EQ(curl_get(s.url("/set"), CURL_HTTP_VERSION_1_1).body, "ok");
+  EXPECT_EQ(curl_get(s.url("/wrong"), CURL_HTTP_VERSION_1_1).body, "reply");
+  EXPECT_EQ(curl_get(s.url("/down"), CURL_HTTP_VERSION_1_1).body, "connection");
+  ASSERT_TRUE(eventually([&] { return redis.cli("PUBSUB NUMSUB news") == "news\n1\n"; }));
+  EXPECT_EQ(redis.cli("PUBLISH news hello"), "1\n");
+  ASSERT_TRUE(
+      eventually([&] { return curl_get(s.url("/heard"), CURL_HTTP_VERSION_1_1).body == "1"; }));
+  std::string m = scrape(s);
+  EXPECT_EQ(sample(m, "valk_redis_commands_total{result=\"reply\"}"), 2) << m;
+  EXPECT_EQ(sample(m, "valk_redis_commands_total{result=\"error\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_redis_commands_total{result=\"failed\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_redis_connects_total{result=\"made\"}"), 2);  // r and sub
+  EXPECT_EQ(sample(m, "valk_redis_connects_total{result=\"failed\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_redis_messages_total"), 1);
 }
 
 }  // namespace
