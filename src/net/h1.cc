@@ -189,8 +189,8 @@ class H1Session final : public Session {
 
   void drain() override {
     keep_alive_ = false;
-    if (cur_ == nullptr) {
-      conn_->close();
+    if (cur_ == nullptr || cur_->open_event_stream()) {
+      conn_->close();  // an event stream's writer is cancelled, as if its client left
     }
   }
 

@@ -201,6 +201,13 @@ class H2Session final : public Session {
     // PING comes back) send the last stream id we really processed.
     nghttp2_submit_shutdown_notice(s_);
     nghttp2_submit_ping(s_, NGHTTP2_FLAG_NONE, kDrainPing);
+    // Event streams end now (their writers are cancelled as if the client
+    // reset them); the client's EventSource connects again elsewhere.
+    for (Stream* st = open_; st != nullptr; st = st->h2_next) {
+      if (st->open_event_stream()) {
+        nghttp2_submit_rst_stream(s_, NGHTTP2_FLAG_NONE, st->h2_id, NGHTTP2_NO_ERROR);
+      }
+    }
     conn_->mark_dirty();
   }
 

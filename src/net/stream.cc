@@ -1,5 +1,7 @@
 #include "net/stream.h"
 
+#include <strings.h>
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -208,6 +210,20 @@ std::string header_problem(const Header& h) {
     return "response header " + h.name + " has a CR, LF or NUL in its value";
   }
   return "";
+}
+
+bool Stream::open_event_stream() const {
+  if (!head_ready || body_ended || resp_done) {
+    return false;
+  }
+  constexpr std::string_view kType = "text/event-stream";
+  for (const Header& h : response_headers()) {
+    if (h.name.size() == 12 && strncasecmp(h.name.data(), "content-type", 12) == 0) {
+      return h.value.size() >= kType.size() &&
+             strncasecmp(h.value.data(), kType.data(), kType.size()) == 0;
+    }
+  }
+  return false;
 }
 
 bool Stream::apply(Completion& c) {

@@ -110,6 +110,10 @@ struct Stream {
   }
   // Drops the written chunks (a response without a body on the wire).
   void drop_chunks();
+  // A server-sent event stream under way, which a draining server ends
+  // rather than waits for: its client (an EventSource) connects again by
+  // itself, to a server that is not stopping.
+  bool open_event_stream() const;
   // Answers 500 in place of a head that may not be sent (logged).
   void replace_head(const std::string& problem, Completion& c);
   // The response has been written whole (or answered by the protocol

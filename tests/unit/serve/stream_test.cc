@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -235,6 +237,85 @@ TEST_F(StreamTest, EndStreamSendsTrailersAndRefusesLaterWrites) {
   EXPECT_EQ(h2.streams[id].trailers[0].first, "x-checksum");
   EXPECT_EQ(h2.streams[id].trailers[0].second, "abc");
   EXPECT_TRUE(eventually([&] { return stat("refused") == refused + 2; }));
+}
+
+// What a client got of a stream, and when it ended.
+struct Received {
+  std::string body;
+  std::chrono::steady_clock::time_point ended;
+  std::mutex mu;
+};
+size_t received_collect(char* p, size_t sz, size_t n, void* ud) {
+  auto* r = static_cast<Received*>(ud);
+  std::lock_guard<std::mutex> lock(r->mu);
+  r->body.append(p, sz * n);
+  return sz * n;
+}
+
+// On SIGTERM, event streams end at once (their clients connect again by
+// themselves, elsewhere) while other streams are waited for: the server
+// stops when the last of those is done, not at the drain timeout.
+TEST(ServeDrain, EventStreamsEndAndOtherStreamsFinish) {
+  std::string app = write_app("drain_app.lisp", R"((import "valk/web")
+(serve (router
+         (GET "/events" (fn [req] (sse (fn [out]
+                                         (loop [i 0]
+                                           (send-event out {:data i})
+                                           (await (sleep 100))
+                                           (recur (inc i)))))))
+         (GET "/slow" (fn [req] (stream (fn [out]
+                                          (dotimes [i 15]
+                                            (write out (str i "\n"))
+                                            (await (sleep 100))))))))
+       {:port 0 :threads 1 :drain-timeout 8000})
+)");
+  ServeProcess p({app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  struct Client {
+    const char* path;
+    long version;
+    Received got;
+  } clients[] = {{"/events", CURL_HTTP_VERSION_1_1, {}},
+                 {"/events", CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE, {}},
+                 {"/slow", CURL_HTTP_VERSION_1_1, {}}};
+  std::vector<std::thread> threads;
+  for (Client& c : clients) {
+    threads.emplace_back([&p, &c] {
+      curl_do(p.url(c.path), [&](CURL* h) {
+        curl_easy_setopt(h, CURLOPT_HTTP_VERSION, c.version);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, received_collect);
+        curl_easy_setopt(h, CURLOPT_WRITEDATA, &c.got);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 20000L);
+      });
+      c.got.ended = std::chrono::steady_clock::now();
+    });
+  }
+  ASSERT_TRUE(eventually([&] {
+    for (Client& c : clients) {
+      std::lock_guard<std::mutex> lock(c.got.mu);
+      if (c.got.body.empty()) {
+        return false;
+      }
+    }
+    return true;
+  }));
+  auto stop = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.signal_and_wait(SIGTERM), 0);
+  auto stopped = std::chrono::steady_clock::now();
+  for (std::thread& t : threads) {
+    t.join();
+  }
+  for (int i = 0; i < 2; i++) {
+    EXPECT_LT(clients[i].got.ended - stop, std::chrono::milliseconds(1000)) << i;
+    EXPECT_NE(clients[i].got.body.find("data: 0\n\n"), std::string::npos) << clients[i].got.body;
+  }
+  std::string whole;
+  for (int i = 0; i < 15; i++) {
+    whole += std::to_string(i) + "\n";
+  }
+  EXPECT_EQ(clients[2].got.body, whole);
+  // The drain timeout (8 s) did not come into it.
+  EXPECT_LT(stopped - stop, std::chrono::milliseconds(5000));
 }
 
 TEST(ServeLimits, FullQueueAnswers503AndLogsIt) {
