@@ -18,8 +18,6 @@
 // the shared connection for everyone (MULTI, WATCH, SUBSCRIBE, SELECT...)
 // are refused: `redis/multi` sends MULTI, the commands and EXEC back to
 // back, so no other fiber's command comes between them.
-#include <curl/curl.h>
-
 #include <strings.h>
 
 #include <cstring>
@@ -30,6 +28,7 @@
 #include "lisp/isolate.h"
 #include "lisp/printer.h"
 #include "lisp/redis_client.h"
+#include "lisp/redis_reply.h"
 #include "lisp/utf8.h"
 
 namespace valk::lisp {
@@ -54,53 +53,6 @@ struct SubObj : ClassObj {
 };
 const ObjClass kSubClass = {
     "redis-subscription", [](Obj* o, Tracer& t) { t.mark(static_cast<SubObj*>(o)->fn); }, nullptr};
-
-Value redis_error(Isolate& iso, std::string_view fn, std::string_view kind,
-                  std::string_view message) {
-  Heap& h = iso.heap();
-  std::string text = std::string(fn) + ": " + std::string(message);
-  if (kind == "reply") {
-    std::string_view code = message.substr(0, message.find(' '));
-    Value data[] = {h.keyword("type"),  h.keyword("redis-error"), h.keyword("kind"),
-                    h.keyword("reply"), h.keyword("code"),        h.string(code)};
-    return val(iso.make_error(h.string(text), map_from(h, data, 3)));
-  }
-  Value data[] = {h.keyword("type"), h.keyword("redis-error"), h.keyword("kind"), h.keyword(kind)};
-  return val(iso.make_error(h.string(text), map_from(h, data, 2)));
-}
-
-Value text_or_bytes(Heap& h, const char* s, size_t n) {
-  std::string_view v(s, n);
-  if (utf8_valid(v)) {
-    return h.string(v);
-  }
-  return val(h.make_bytes(reinterpret_cast<const uint8_t*>(s), n));
-}
-
-// The Lisp form of a reply; an error reply inside an array (EXEC's) is an
-// error value there.
-Value reply_value(Isolate& iso, const redisReply* r, std::string_view fn) {
-  Heap& h = iso.heap();
-  switch (r->type) {
-    case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS:
-      return text_or_bytes(h, r->str, r->len);
-    case REDIS_REPLY_INTEGER:
-      return Value::integer(r->integer);
-    case REDIS_REPLY_ARRAY: {
-      std::vector<Value> items;
-      items.reserve(r->elements);
-      for (size_t i = 0; i < r->elements; i++) {
-        items.push_back(reply_value(iso, r->element[i], fn));
-      }
-      return vector_from(h, items.data(), items.size());
-    }
-    case REDIS_REPLY_ERROR:
-      return redis_error(iso, fn, "reply", std::string_view(r->str, r->len));
-    default:
-      return Value::nil();
-  }
-}
 
 // Shown on /requests: "redis/cmd GET session:42".
 std::string describe_command(std::string_view fn, const std::vector<std::string>& args) {
@@ -130,11 +82,11 @@ struct CommandOp final : PendingOp, RedisCall {
 
   void replied(const redisReply* r, std::string_view error) override {
     if (r == nullptr) {
-      iso->end_op(this, false, redis_error(*iso, "redis/cmd", "connection", error));
+      iso->end_op(this, false, redis_error_value(*iso, "redis/cmd", "connection", error));
     } else if (r->type == REDIS_REPLY_ERROR) {
-      iso->end_op(this, false, reply_value(*iso, r, "redis/cmd"));
+      iso->end_op(this, false, redis_reply_value(*iso, r, "redis/cmd"));
     } else {
-      iso->end_op(this, true, reply_value(*iso, r, "redis/cmd"));
+      iso->end_op(this, true, redis_reply_value(*iso, r, "redis/cmd"));
     }
   }
 };
@@ -175,12 +127,12 @@ struct MultiOp final : PendingOp {
       client->abandon(p.get());  // those not replied to yet (a lost connection)
     }
     if (r == nullptr) {
-      iso->end_op(this, false, redis_error(*iso, "redis/multi", "connection", error));
+      iso->end_op(this, false, redis_error_value(*iso, "redis/multi", "connection", error));
     } else if (r->type == REDIS_REPLY_ERROR) {
       std::string why = queue_error.empty() ? std::string(r->str, r->len) : queue_error;
-      iso->end_op(this, false, redis_error(*iso, "redis/multi", "reply", why));
+      iso->end_op(this, false, redis_error_value(*iso, "redis/multi", "reply", why));
     } else {
-      iso->end_op(this, true, reply_value(*iso, r, "redis/multi"));
+      iso->end_op(this, true, redis_reply_value(*iso, r, "redis/multi"));
     }
   }
 };
@@ -315,73 +267,6 @@ Value n_multi(Isolate& iso, Value* args, int) {
   return p;
 }
 
-// Reads "redis://[user:password@]host[:port][/db]" (with libcurl's URL
-// parser) or "unix:///path[?db=N]".
-bool parse_url(std::string_view url, RedisOptions* o, std::string* error) {
-  std::string db;
-  if (url.substr(0, 9) == "rediss://") {
-    *error =
-        "redis/connect: TLS (rediss://) is not supported: Debian's hiredis (0.14) has no "
-        "TLS; reach a TLS-only server through a local tunnel (stunnel, spiped)";
-    return false;
-  }
-  constexpr std::string_view kUnix = "unix://";
-  if (url.substr(0, kUnix.size()) == kUnix) {
-    std::string_view rest = url.substr(kUnix.size());
-    size_t q = rest.find('?');
-    o->path = std::string(rest.substr(0, q));
-    std::string_view query = q == std::string_view::npos ? "" : rest.substr(q + 1);
-    if (query.substr(0, 3) == "db=") {
-      db = std::string(query.substr(3));
-    } else if (!query.empty()) {
-      o->path.clear();
-    }
-  } else {
-    CURLU* u = curl_url();
-    bool ok = curl_url_set(u, CURLUPART_URL, std::string(url).c_str(), CURLU_NON_SUPPORT_SCHEME) ==
-              CURLUE_OK;
-    auto part = [&](CURLUPart which, std::string* out) {
-      char* s = nullptr;
-      if (!ok || curl_url_get(u, which, &s, CURLU_URLDECODE) != CURLUE_OK || s == nullptr) {
-        return false;
-      }
-      *out = s;
-      curl_free(s);
-      return true;
-    };
-    std::string scheme, host, port, path;
-    part(CURLUPART_SCHEME, &scheme);
-    part(CURLUPART_HOST, &host);
-    part(CURLUPART_PORT, &port);
-    part(CURLUPART_PATH, &path);
-    part(CURLUPART_USER, &o->username);
-    part(CURLUPART_PASSWORD, &o->password);
-    curl_url_cleanup(u);
-    if (scheme == "redis" && !host.empty()) {
-      o->host = host.front() == '[' ? host.substr(1, host.size() - 2) : host;
-      o->port = port.empty() ? 6379 : std::atoi(port.c_str());
-      db = path.size() > 1 ? path.substr(1) : "";
-    }
-  }
-  if (o->path.empty() && o->host.empty()) {
-    *error =
-        "redis/connect: a URL redis://[user:password@]host[:port][/db] or "
-        "unix:///path[?db=N], got " +
-        std::string(url);
-    return false;
-  }
-  if (!db.empty()) {
-    char* end = nullptr;
-    long n = std::strtol(db.c_str(), &end, 10);
-    if (*end != '\0' || n < 0 || n > 1 << 20) {
-      *error = "redis/connect: the database must be a number, got " + db;
-      return false;
-    }
-    o->db = static_cast<int>(n);
-  }
-  return true;
-}
-
 bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
   map_each(opts, [&](Value k, Value v) {
     std::string_view name = k.is(Tag::Keyword) ? static_cast<Symbol*>(k.o)->name->view() : "";
@@ -425,8 +310,7 @@ bool options_of(Isolate& iso, std::string_view fn, Value spec, RedisOptions* opt
                 Value* raised) {
   if (spec.is(Tag::String)) {
     std::string error;
-    options->host.clear();
-    if (!parse_url(static_cast<String*>(spec.o)->view(), options, &error)) {
+    if (!parse_redis_url(static_cast<String*>(spec.o)->view(), options, &error)) {
       *raised = iso.raise_error("type-error", error);
       return false;
     }
@@ -486,12 +370,12 @@ Value n_subscribe(Isolate& iso, Value* args, int) {
   sub->fn = args[2];
   sub->root = iso.root(val(sub));
   Isolate* isolate = &iso;
-  client->subscribe(
-      std::move(channels), [isolate, sub](std::string_view channel, std::string_view message) {
-        Heap& h = isolate->heap();
-        Value call_args[2] = {h.string(channel), text_or_bytes(h, message.data(), message.size())};
-        isolate->spawn_call(sub->fn, call_args, 2);
-      });
+  client->subscribe(std::move(channels), [isolate, sub](std::string_view channel,
+                                                        std::string_view message) {
+    Heap& h = isolate->heap();
+    Value call_args[2] = {h.string(channel), redis_text_value(h, message.data(), message.size())};
+    isolate->spawn_call(sub->fn, call_args, 2);
+  });
   return val(sub);
 }
 

@@ -1,5 +1,6 @@
 #include "lisp/redis_client.h"
 
+#include <curl/curl.h>
 #include <netdb.h>
 
 #include <utility>
@@ -76,6 +77,73 @@ bool attach(redisAsyncContext* ac, uv_loop_t* loop) {
 }
 
 }  // namespace
+
+// With libcurl's URL parser for redis://.
+bool parse_redis_url(std::string_view url, RedisOptions* o, std::string* error) {
+  o->host.clear();
+  std::string db;
+  if (url.substr(0, 9) == "rediss://") {
+    *error =
+        "redis/connect: TLS (rediss://) is not supported: Debian's hiredis (0.14) has no "
+        "TLS; reach a TLS-only server through a local tunnel (stunnel, spiped)";
+    return false;
+  }
+  constexpr std::string_view kUnix = "unix://";
+  if (url.substr(0, kUnix.size()) == kUnix) {
+    std::string_view rest = url.substr(kUnix.size());
+    size_t q = rest.find('?');
+    o->path = std::string(rest.substr(0, q));
+    std::string_view query = q == std::string_view::npos ? "" : rest.substr(q + 1);
+    if (query.substr(0, 3) == "db=") {
+      db = std::string(query.substr(3));
+    } else if (!query.empty()) {
+      o->path.clear();
+    }
+  } else {
+    CURLU* u = curl_url();
+    bool ok = curl_url_set(u, CURLUPART_URL, std::string(url).c_str(), CURLU_NON_SUPPORT_SCHEME) ==
+              CURLUE_OK;
+    auto part = [&](CURLUPart which, std::string* out) {
+      char* s = nullptr;
+      if (!ok || curl_url_get(u, which, &s, CURLU_URLDECODE) != CURLUE_OK || s == nullptr) {
+        return false;
+      }
+      *out = s;
+      curl_free(s);
+      return true;
+    };
+    std::string scheme, host, port, path;
+    part(CURLUPART_SCHEME, &scheme);
+    part(CURLUPART_HOST, &host);
+    part(CURLUPART_PORT, &port);
+    part(CURLUPART_PATH, &path);
+    part(CURLUPART_USER, &o->username);
+    part(CURLUPART_PASSWORD, &o->password);
+    curl_url_cleanup(u);
+    if (scheme == "redis" && !host.empty()) {
+      o->host = host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+      o->port = port.empty() ? 6379 : std::atoi(port.c_str());
+      db = path.size() > 1 ? path.substr(1) : "";
+    }
+  }
+  if (o->path.empty() && o->host.empty()) {
+    *error =
+        "redis/connect: a URL redis://[user:password@]host[:port][/db] or "
+        "unix:///path[?db=N], got " +
+        std::string(url);
+    return false;
+  }
+  if (!db.empty()) {
+    char* end = nullptr;
+    long n = std::strtol(db.c_str(), &end, 10);
+    if (*end != '\0' || n < 0 || n > 1 << 20) {
+      *error = "redis/connect: the database must be a number, got " + db;
+      return false;
+    }
+    o->db = static_cast<int>(n);
+  }
+  return true;
+}
 
 RedisCounters& RedisCounters::process() {
   static RedisCounters counters;

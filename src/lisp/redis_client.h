@@ -30,6 +30,10 @@ struct RedisOptions {
   uint32_t connect_timeout_ms = 5000;
 };
 
+// Reads "redis://[user:password@]host[:port][/db]" or "unix:///path[?db=N]"
+// into `o` (its host cleared first); false and why if it is neither.
+bool parse_redis_url(std::string_view url, RedisOptions* o, std::string* error);
+
 // What the process's Redis connections did, for /metrics.
 struct RedisCounters {
   std::atomic<uint64_t> replies{0};        // commands answered
