@@ -7,6 +7,8 @@
 //   (await (redis/cmd r "GET" "greeting"))                   ;; => "hello"
 //   (await (redis/multi r [["INCR" "hits"] ["EXPIRE" "hits" 60]]))  ;; => [1 1]
 //   (redis/close r)
+//   (redis/subscribe url ["chat"] (fn [channel message] ...))  ; core.lisp, on
+//   ;; valk.redis/subscribe: a connection of its own, a fiber per message
 //
 // One connection per handle, shared by every fiber of the isolate: each
 // command goes out at once and many are in flight (redis_client.h).
@@ -29,7 +31,6 @@
 #include "lisp/printer.h"
 #include "lisp/redis_client.h"
 #include "lisp/redis_reply.h"
-#include "lisp/utf8.h"
 
 namespace valk::lisp {
 namespace {
