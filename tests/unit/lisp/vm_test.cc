@@ -237,7 +237,8 @@ TEST_P(VmTest, AFiberCountsWhatItAllocatesAndStopsAtItsBudget) {
   eval(
       "(def pile (fn [n] (loop [v [] i 0] (if (< i n) (recur (conj v i) (inc i)) (count v)))))"
       "(def caught (fn [n] (try (pile n) (catch e [(:type (error-data e)) (pile 1000)]))))"
-      "(def counted (fn [n] (count (range n))))");
+      "(def counted (fn [n] (count (range n))))"
+      "(def spawned (fn [n] (await (spawn (fn [] (pile n))))))");
   struct Run {
     std::string result;
     uint64_t allocated;
@@ -279,6 +280,9 @@ TEST_P(VmTest, AFiberCountsWhatItAllocatesAndStopsAtItsBudget) {
       << range.result;
   EXPECT_LT(range.allocated, limit);
   EXPECT_EQ(run("counted", 1000, limit).result, "1000");
+  // A fiber it spawns keeps to what it has left.
+  EXPECT_NE(run("spawned", 100000000, limit).result.find("allocation-exceeded"), std::string::npos);
+  EXPECT_EQ(run("spawned", 100, limit).result, "100");
 }
 
 INSTANTIATE_TEST_SUITE_P(Gc, VmTest, ::testing::Values(false, true),

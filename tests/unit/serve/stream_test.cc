@@ -8,7 +8,9 @@
 #include <chrono>
 #include <csignal>
 #include <fstream>
+#include <iterator>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -375,6 +377,44 @@ TEST(ServeLimits, InstructionBudgetGives503) {
   p.read_until([&] { return p.output().find("instruction budget") != std::string::npos; }, 5000);
   EXPECT_NE(p.output().find("GET /spin ran past its instruction budget"), std::string::npos)
       << p.output();
+}
+
+// The CPU time (user + system, in clock ticks) process `pid` has used.
+long cpu_ticks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string f;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> f; i++) {
+    if (i == 14) {
+      utime = std::stol(f);
+    } else if (i == 15) {
+      stime = std::stol(f);
+    }
+  }
+  return utime + stime;
+}
+
+// A fiber a handler spawns keeps to the handler's deadline: past it, a
+// spinning child stops too, and the worker goes idle.
+TEST(ServeLimits, ASpawnedFiberKeepsToItsHandlersDeadline) {
+  std::string app = write_app("spawn_deadline_app.lisp", R"(
+(serve (fn [req]
+         (if (= (:path req) "/spin")
+           (await (spawn (fn [] (loop [] (recur)))))
+           "fine"))
+       {:port 0 :threads 1 :deadline-ms 300})
+)");
+  ServeProcess p({app});
+  ASSERT_NE(p.port(), 0) << p.output();
+  EXPECT_EQ(curl_do(p.url("/spin")).status, 503);
+  EXPECT_EQ(curl_do(p.url("/")).body, "fine");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  long before = cpu_ticks(p.pid());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  // A spinning child would use the whole second (100 ticks).
+  EXPECT_LT(cpu_ticks(p.pid()) - before, 30);
 }
 
 // A handler that piles up data is stopped at its allocation budget, long
