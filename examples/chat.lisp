@@ -3,6 +3,7 @@
 ;; listener of every one, as a server-sent event.
 ;;
 ;;   REDIS_URL=redis://127.0.0.1:6379 build/valk serve examples/chat.lisp
+;; then open http://127.0.0.1:8085/ in two browsers, or:
 ;;   curl -N http://127.0.0.1:8085/events &
 ;;   curl -d '{"from":"ann","text":"hello"}' -H 'content-type: application/json' \
 ;;        http://127.0.0.1:8085/messages
@@ -44,8 +45,36 @@
           {:status 204})
       (json {:error "from and text must be strings (text: 1 to 999 characters)"} 400))))
 
+;; The room in a page: an EventSource adds each message to the list, the
+;; form posts one.
+(def page
+  [:html
+   [:head [:title "valk chat"]]
+   [:body
+    [:h1 "Chat"]
+    [:ul {:id "messages"}]
+    [:form {:id "send"}
+     [:input {:name "from" :placeholder "name" :required true}]
+     [:input {:name "text" :placeholder "message" :required true}]
+     [:button "Send"]]
+    [:script (raw "const list = document.getElementById('messages');
+new EventSource('/events').addEventListener('message', (e) => {
+  const m = JSON.parse(e.data);
+  const li = document.createElement('li');
+  li.textContent = m.from + ': ' + m.text;
+  list.appendChild(li);
+});
+document.getElementById('send').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  await fetch('/messages', {method: 'POST', headers: {'content-type': 'application/json'},
+    body: JSON.stringify({from: form.get('from'), text: form.get('text')})});
+  e.target.elements.text.value = '';
+});")]]])
+
 (def app
   (-> (router
+        (GET "/" (fn [req] (html page)))
         (GET "/events" listen)
         (POST "/messages" post-message))
       (wrap-json-body)))

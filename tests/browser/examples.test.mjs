@@ -4,6 +4,8 @@
 //   VALK=build/valk node --test tests/browser/examples.test.mjs
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -14,9 +16,11 @@ const browserPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 // Starts `valk serve --port 0 APP` and resolves with {url, stop} once it
 // reports its port.
-function serve(app) {
+function serve(app, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(valk, ["serve", "--port", "0", `${root}/examples/${app}`]);
+    const child = spawn(valk, ["serve", "--port", "0", `${root}/examples/${app}`], {
+      env: { ...process.env, ...env },
+    });
     let output = "";
     const timer = setTimeout(() => reject(new Error(`no port from valk serve:\n${output}`)), 20000);
     child.stderr.on("data", (chunk) => {
@@ -66,5 +70,65 @@ test("stream.lisp: an EventSource receives the ticks as they are sent", async ()
     assert.deepEqual(third, { n: 3 });
   } finally {
     server.stop();
+  }
+});
+
+// A redis-server of the test's own on a Unix socket; resolves with {url, stop}.
+function redisServer() {
+  const dir = mkdtempSync(`${tmpdir()}/valk-chat-redis-`);
+  const socket = `${dir}/redis.sock`;
+  const child = spawn("redis-server", ["--port", "0", "--unixsocket", socket, "--save", "",
+                                       "--appendonly", "no", "--dir", dir]);
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const wait = () => {
+      if (existsSync(socket)) {
+        resolve({
+          url: `unix://${socket}`,
+          stop: () => {
+            child.kill("SIGTERM");
+            rmSync(dir, { recursive: true, force: true });
+          },
+        });
+      } else if (Date.now() - started > 10000) {
+        reject(new Error("redis-server did not start"));
+      } else {
+        setTimeout(wait, 50);
+      }
+    };
+    wait();
+  });
+}
+
+test("chat.lisp: a message sent from a page on one server shows on a page of another", async () => {
+  const redis = await redisServer();
+  const a = await serve("chat.lisp", { REDIS_URL: redis.url });
+  const b = await serve("chat.lisp", { REDIS_URL: redis.url });
+  try {
+    const ann = await browser.newPage();
+    const bob = await browser.newPage();
+    await ann.goto(a.url + "/");
+    await bob.goto(b.url + "/");
+    // Both pages listen once their event streams are open: bob pings
+    // until a ping reaches both.
+    await bob.fill("input[name=from]", "bob");
+    for (let i = 0; i < 50; i++) {
+      await bob.fill("input[name=text]", `ping ${i}`);
+      await bob.click("button");
+      await ann.waitForTimeout(100);
+      const heard = [await ann.locator("#messages li").count(), await bob.locator("#messages li").count()];
+      if (heard[0] > 0 && heard[1] > 0) break;
+    }
+    await ann.fill("input[name=from]", "ann");
+    await ann.fill("input[name=text]", "hello <b>bob</b>");
+    await ann.click("button");
+    const last = bob.locator("#messages li", { hasText: "hello" });
+    await last.waitFor({ timeout: 10000 });
+    assert.equal(await last.textContent(), "ann: hello <b>bob</b>");
+    assert.equal(await bob.locator("#messages li b").count(), 0, "text, not markup");
+  } finally {
+    a.stop();
+    b.stop();
+    redis.stop();
   }
 });
