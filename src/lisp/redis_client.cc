@@ -145,6 +145,20 @@ bool parse_redis_url(std::string_view url, RedisOptions* o, std::string* error) 
   return true;
 }
 
+void limit_reply_arrays(redisReader* reader) {
+  // hiredis's own functions, but for arrays; made from the first reader's
+  // (every reader starts with the same).
+  static redisReplyObjectFunctions defaults = *reader->fn;
+  static redisReplyObjectFunctions limited = [] {
+    redisReplyObjectFunctions f = defaults;
+    f.createArray = [](const redisReadTask* task, int elements) -> void* {
+      return elements > kMaxReplyElements ? nullptr : defaults.createArray(task, elements);
+    };
+    return f;
+  }();
+  reader->fn = &limited;
+}
+
 RedisCounters& RedisCounters::process() {
   static RedisCounters counters;
   return counters;
@@ -300,6 +314,7 @@ void RedisClient::connected_to(const std::string& address) {
     return;
   }
   ac->data = this;
+  limit_reply_arrays(ac->c.reader);
   if (!attach(ac, loop_)) {
     redisAsyncFree(ac);
     fail_waiting("cannot watch the connection to Redis at " + where);
@@ -448,6 +463,16 @@ void RedisClient::end_context() {
   }
 }
 
+// Why hiredis let go of a connection.
+static std::string lost_why(const redisAsyncContext* ac) {
+  if (ac->err == REDIS_ERR_OOM) {
+    // What limit_reply_arrays() refuses reads as out of memory.
+    return "Redis sent a reply too large to read (an array of more than " +
+           std::to_string(kMaxReplyElements) + " elements), or memory ran out";
+  }
+  return ac->err != 0 ? std::string("Redis: ") + ac->errstr : "the connection to Redis closed";
+}
+
 void RedisClient::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
   auto* slot = static_cast<Slot*>(privdata);
   RedisClient* self = slot->client;
@@ -463,10 +488,7 @@ void RedisClient::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
     if (reply != nullptr) {
       call->replied(static_cast<redisReply*>(reply), "");
     } else {
-      std::string why = !self->failure_.empty() ? self->failure_
-                        : ac->err != 0          ? std::string("Redis: ") + ac->errstr
-                                                : "the connection to Redis closed";
-      call->replied(nullptr, why);
+      call->replied(nullptr, !self->failure_.empty() ? self->failure_ : lost_why(ac));
     }
   }
   delete slot;
@@ -513,8 +535,7 @@ void RedisClient::on_connect(const redisAsyncContext* ac, int status) {
 
 void RedisClient::on_disconnect(const redisAsyncContext* ac, int) {
   auto* self = static_cast<RedisClient*>(ac->data);
-  self->lost_context(ac, ac->err != 0 ? std::string("Redis: ") + ac->errstr
-                                      : std::string("the connection to Redis closed"));
+  self->lost_context(ac, lost_why(ac));
 }
 
 void RedisClient::close() {

@@ -34,6 +34,14 @@ struct RedisOptions {
 // into `o` (its host cleared first); false and why if it is neither.
 bool parse_redis_url(std::string_view url, RedisOptions* o, std::string* error);
 
+// Makes `reader` refuse a reply array of more than kMaxReplyElements
+// elements (the connection then fails with an error): hiredis 0.14
+// allocates an array's element slots when it reads its header, so a
+// server, or anything posing as one, could otherwise make it allocate
+// gigabytes with a dozen bytes.
+constexpr int kMaxReplyElements = 1 << 24;
+void limit_reply_arrays(redisReader* reader);
+
 // What the process's Redis connections did, for /metrics.
 struct RedisCounters {
   std::atomic<uint64_t> replies{0};        // commands answered

@@ -30,6 +30,7 @@ Isolate& isolate() {
 
 void replies(std::string_view bytes) {
   redisReader* reader = redisReaderCreate();
+  limit_reply_arrays(reader);
   redisReaderFeed(reader, bytes.data(), bytes.size());
   void* reply = nullptr;
   while (redisReaderGetReply(reader, &reply) == REDIS_OK && reply != nullptr) {
