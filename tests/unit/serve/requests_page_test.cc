@@ -48,8 +48,12 @@ TEST(RequestsPage, ListsWhatTheWorkersHoldAndWhy) {
   std::string text;
   ASSERT_TRUE(eventually([&] {
     text = page(s);
-    return count_of(text, "\"id\":") == 4 && text.find("\"waiting_on\":\"sleep 2500 ms\"") !=
-                                                 text.rfind("\"waiting_on\":\"sleep 2500 ms\"");
+    // All four held; the two naps parked, the spinner routed (it is
+    // listed from its hand-over, before its fiber first runs).
+    return count_of(text, "\"id\":") == 4 &&
+           text.find("\"waiting_on\":\"sleep 2500 ms\"") !=
+               text.rfind("\"waiting_on\":\"sleep 2500 ms\"") &&
+           text.find("\"route\":\"GET /spin\"") != std::string::npos;
   })) << text;
   // What each has run and allocated: the vector of 200 000 held is 1.6 MB
   // at least; a nap, next to nothing.
