@@ -371,14 +371,11 @@ Value n_str(Isolate& iso, Value* args, int argc) {
     return val(out);
   }
   std::string out;
-  size_t next_check = 1 << 20;
+  GrowingText growing(iso, "str");
   for (i = 0; i < argc; i++) {
     print_for_str(out, args[i]);
-    if (out.size() >= next_check) {
-      if (!iso.may_allocate("str", out.size())) {
-        return Value::sentinel(Tag::Exception);
-      }
-      next_check = out.size() + (1 << 20);
+    if (!growing.fits(out.size())) {
+      return Value::sentinel(Tag::Exception);
     }
   }
   return iso.heap().string(out);

@@ -335,9 +335,7 @@ Value n_join(Isolate& iso, Value* args, int argc) {
   }
   std::string out;
   bool first = true;
-  // Checked against the allocation budget each MiB: a long separator
-  // joined a million times would take gigabytes in this one call.
-  size_t next_check = 1 << 20;
+  GrowingText growing(iso, "join");
   bool over = false;
   bool ok = each_element(iso, coll, [&](Value x) {
     if (over) {
@@ -348,10 +346,7 @@ Value n_join(Isolate& iso, Value* args, int argc) {
     }
     first = false;
     print_for_str(out, x);
-    if (out.size() >= next_check) {
-      over = !iso.may_allocate("join", out.size());
-      next_check = out.size() + (1 << 20);
-    }
+    over = !growing.fits(out.size());
   });
   if (!ok) {
     return iso.type_error("join", "a collection", coll);

@@ -333,4 +333,25 @@ class Isolate {
   std::vector<UnresolvedRef>* unresolved_refs = nullptr;
 };
 
+// For a native building text its inputs do not bound (a long separator
+// joined a million times): asks Isolate::may_allocate each MiB the text
+// grows. fits() is false, with :allocation-exceeded raised, once past.
+class GrowingText {
+ public:
+  GrowingText(Isolate& iso, const char* fn_name) : iso_(iso), fn_name_(fn_name) {}
+  bool fits(size_t size) {
+    if (size < next_check_) {
+      return true;
+    }
+    next_check_ = size + kStep;
+    return iso_.may_allocate(fn_name_, size);
+  }
+
+ private:
+  static constexpr size_t kStep = size_t{1} << 20;
+  Isolate& iso_;
+  const char* fn_name_;
+  size_t next_check_ = kStep;
+};
+
 }  // namespace valk::lisp
