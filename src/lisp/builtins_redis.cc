@@ -215,9 +215,9 @@ Value n_cmd(Isolate& iso, Value* args, int argc) {
   }
   op->iso = &iso;
   op->client = client;
-  CommandOp* raw = op.release();
-  Value p = val(iso.begin_op(raw));
-  client->send({raw});
+  RedisCall* call = op.get();
+  Value p = val(iso.begin_op(op.release()));
+  client->send({&call, 1});
   return p;
 }
 

@@ -176,7 +176,7 @@ RedisClient::~RedisClient() {
   }
 }
 
-void RedisClient::send(const std::vector<RedisCall*>& calls) {
+void RedisClient::send(std::span<RedisCall* const> calls) {
   if (closed_) {
     for (RedisCall* call : calls) {
       call->replied(nullptr, "the connection is closed");

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,7 +72,7 @@ class RedisClient final : public LoopResource {
   // Sends the calls' commands, back to back (nothing else goes between
   // them); each call's replied() comes later, in order. A call lives until
   // then, or until abandoned.
-  void send(const std::vector<RedisCall*>& calls);
+  void send(std::span<RedisCall* const> calls);
   // Forgets a call whose reply has not come: its replied() is not called,
   // and if it was not sent yet, it is not sent.
   void abandon(RedisCall* call);

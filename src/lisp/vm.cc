@@ -730,11 +730,12 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     continue;
   }
 
-  safe_point:
+  safe_point : {
     // Registers are saved. Collect, then yield if the slice is used up. The
     // fiber's allocation is checked before each collection (so at least
     // once per collection threshold's worth) and each slice.
-    if (heap.should_collect() || budget == 0) {
+    bool collect = heap.should_collect();
+    if (collect || budget == 0) {
       CHARGE_ALLOCATION();
       if (f->allocation_limit != 0 && f->allocated >= f->allocation_limit) {
         f->allocation_limit = 0;
@@ -744,7 +745,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
         goto do_raise;
       }
     }
-    if (heap.should_collect()) {
+    if (collect) {
       heap.collect();
     }
     if (budget == 0) {
@@ -769,6 +770,7 @@ void Vm::run(Isolate& iso, Fiber* f, bool nested) {
     }
     LOAD();
     continue;
+  }
 
   do_raise : {
     // f->sp and the top frame's pc are saved; the raised value is pending.
