@@ -28,11 +28,18 @@
 // :tls, :too-large, :redirects or :failed, and with a :json-error when
 // :as :json meets a body that is not JSON. Cancelling the promise (or a
 // `timeout` around it) aborts the transfer.
+//
+// Cleartext HTTP/1.1 (http:// without :version :http2, no proxy in the
+// environment, no user in the URL) goes through the isolate's own client
+// (h1_client.h), which costs a sixth of libcurl's transfer; everything else
+// goes through libcurl (http_client.h). Both follow the same options, and
+// a redirect may take a request from one to the other.
 #include <curl/curl.h>
 #include <strings.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -40,6 +47,7 @@
 
 #include "lisp/builtins.h"
 #include "lisp/collections.h"
+#include "lisp/h1_client.h"
 #include "lisp/http_client.h"
 #include "lisp/isolate.h"
 #include "lisp/json.h"
@@ -56,45 +64,52 @@ constexpr int64_t kDefaultMaxRedirects = 5;
 constexpr unsigned kPriorKnowledgeReuseFixed = 0x075900;  // curl 7.89.0
 
 enum class BodyAs { kAuto, kText, kBytes, kJson };
+enum class Version { kAny, kHttp1, kHttp2 };
 
-struct HttpOp final : PendingOp, HttpTransfer {
-  Isolate* iso = nullptr;
-  curl_slist* headers = nullptr;
-  CURLU* parsed_url = nullptr;  // checked at the call, then given to curl as it is
-  std::string url;
-  std::string body;
-  size_t max_body = 0;
-  bool too_large = false;
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+// What the options ask for, checked.
+struct RequestSpec {
+  std::string method = "GET";
+  std::string payload;
+  bool has_payload = false;
+  bool json_body = false;    // sets content-type unless the headers do
+  bool accept_json = false;  // :as :json, and no accept header given
+  HeaderList headers;        // as given
+  int64_t timeout_ms = kDefaultTimeoutMs;
+  int64_t connect_timeout_ms = kDefaultConnectTimeoutMs;
+  int64_t max_body = kDefaultMaxBody;
+  int64_t max_redirects = kDefaultMaxRedirects;
+  Version version = Version::kAny;
+  bool has_ca_file = false;
+  std::string ca_file;
+  bool insecure = false;
   BodyAs as = BodyAs::kAuto;
-  char error[CURL_ERROR_SIZE] = {};
-
-  std::string describe() const override { return "http/request " + url; }
-
-  ~HttpOp() override {
-    curl_easy_cleanup(easy);
-    curl_url_cleanup(parsed_url);
-    curl_slist_free_all(headers);
-  }
-
-  void cancel() override {
-    iso->http_client().abort(this);
-    iso->end_op(this, false, val(iso->make_cancelled("the HTTP request was cancelled")));
-  }
-
-  void finished(CURLcode result) override;
-  Value response();
-  Value failure(CURLcode result);
 };
 
-size_t on_body(char* data, size_t size, size_t n, void* op_ptr) {
-  auto* op = static_cast<HttpOp*>(op_ptr);
-  size_t len = size * n;
-  if (op->body.size() + len > op->max_body) {
-    op->too_large = true;
-    return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
+// A proxy in the environment, which libcurl honours: then every request
+// goes through libcurl.
+bool proxy_in_environment() {
+  static const bool proxied = [] {
+    for (const char* name : {"http_proxy", "all_proxy", "ALL_PROXY"}) {
+      const char* v = std::getenv(name);
+      if (v != nullptr && *v != '\0') {
+        return true;
+      }
+    }
+    return false;
+  }();
+  return proxied;
+}
+
+std::string url_part(CURLU* u, CURLUPart part, unsigned flags = 0) {
+  char* s = nullptr;
+  std::string out;
+  if (curl_url_get(u, part, &s, flags) == CURLUE_OK && s != nullptr) {
+    out = s;
   }
-  op->body.append(data, len);
-  return len;
+  curl_free(s);
+  return out;
 }
 
 Value http_error(Isolate& iso, std::string_view kind, const std::string& message,
@@ -105,24 +120,18 @@ Value http_error(Isolate& iso, std::string_view kind, const std::string& message
   return val(iso.make_error(h.string(message), map_from(h, data, 3)));
 }
 
-// The response's headers, names lower-cased; a repeated name's values
-// joined with ", " (set-cookie's with "\n", as cookies hold commas).
-Value response_headers(Heap& h, CURL* easy) {
-  std::vector<std::pair<std::string, std::string>> headers;
-  curl_header* prev = nullptr;
-  while (curl_header* hd = curl_easy_nextheader(easy, CURLH_HEADER, -1, prev)) {
-    prev = hd;
-    std::string name = hd->name;
-    for (char& c : name) {
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    auto same = [&](const auto& p) { return p.first == name; };
+// The response's headers (names lower-cased) as a map; a repeated name's
+// values joined with ", " (set-cookie's with "\n", as cookies hold commas).
+Value headers_map(Heap& h, const HeaderList& lowered) {
+  HeaderList headers;
+  for (const auto& header : lowered) {
+    auto same = [&](const auto& p) { return p.first == header.first; };
     auto it = std::find_if(headers.begin(), headers.end(), same);
     if (it == headers.end()) {
-      headers.emplace_back(std::move(name), hd->value);
+      headers.push_back(header);
     } else {
-      it->second += name == "set-cookie" ? "\n" : ", ";
-      it->second += hd->value;
+      it->second += header.first == "set-cookie" ? "\n" : ", ";
+      it->second += header.second;
     }
   }
   std::vector<Value> kvs;
@@ -134,37 +143,358 @@ Value response_headers(Heap& h, CURL* easy) {
   return map_from(h, kvs.data(), headers.size());
 }
 
-Value HttpOp::response() {
-  Heap& h = iso->heap();
-  Value body_value;
-  switch (as) {
-    case BodyAs::kAuto:
-    case BodyAs::kText:
-      if (utf8_valid(body)) {
-        body_value = h.string(body);
-      } else if (as == BodyAs::kText) {
-        return http_error(*iso, "failed", "http/request " + url + ": the body is not UTF-8 text",
-                          url);
-      } else {
-        body_value = val(h.make_bytes(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
-      }
-      break;
-    case BodyAs::kBytes:
-      body_value = val(h.make_bytes(reinterpret_cast<const uint8_t*>(body.data()), body.size()));
-      break;
-    case BodyAs::kJson:
-      if (body.empty()) {
-        body_value = Value::nil();
-      } else if (JsonError err; !json_parse(h, body, JsonParseOptions{}, &body_value, &err)) {
-        Value data[] = {h.keyword("type"),   h.keyword("json-error"),
-                        h.keyword("line"),   Value::integer(err.line),
-                        h.keyword("column"), Value::integer(err.column),
-                        h.keyword("url"),    h.string(url)};
-        return val(iso->make_error(
-            h.string("http/request " + url + ": the body is not JSON: " + err.to_string()),
-            map_from(h, data, 4)));
-      }
-      break;
+HeaderList curl_headers(CURL* easy) {
+  HeaderList out;
+  curl_header* prev = nullptr;
+  while (curl_header* hd = curl_easy_nextheader(easy, CURLH_HEADER, -1, prev)) {
+    prev = hd;
+    std::string name = hd->name;
+    for (char& c : name) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    out.emplace_back(std::move(name), hd->value);
+  }
+  return out;
+}
+
+bool is_redirect(int status) {
+  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
+  Isolate* iso = nullptr;
+  RequestSpec spec;
+  std::string url;              // the one asked for now (after redirects)
+  CURLU* parsed_url = nullptr;  // url, parsed
+  std::string scheme;
+  std::string host;  // as in the URL: an IPv6 address in brackets
+  std::string port;  // the default one if the URL has none
+  uint64_t started_ms = 0;
+  int64_t redirects = 0;        // followed before curl took it
+  bool own = false;             // the own client has it, not curl
+  uv_timer_t* timer = nullptr;  // the own client's deadline
+  // curl's
+  curl_slist* headers = nullptr;
+  std::string body;
+  bool too_large = false;
+  char error[CURL_ERROR_SIZE] = {};
+
+  std::string describe() const override { return "http/request " + url; }
+
+  ~HttpOp() override {
+    curl_easy_cleanup(easy);
+    curl_url_cleanup(parsed_url);
+    curl_slist_free_all(headers);
+    if (timer != nullptr) {
+      uv_close(reinterpret_cast<uv_handle_t*>(timer),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    }
+  }
+
+  void cancel() override {
+    stop();
+    iso->end_op(this, false, val(iso->make_cancelled("the HTTP request was cancelled")));
+  }
+
+  void stop() {
+    if (own) {
+      iso->h1_client().abort(this);
+    } else {
+      iso->http_client().abort(this);
+    }
+  }
+
+  // Takes `u` (parsed, http or https) as the URL to ask next.
+  void set_url(CURLU* u) {
+    curl_url_cleanup(parsed_url);
+    parsed_url = u;
+    url = url_part(u, CURLUPART_URL);
+    scheme = url_part(u, CURLUPART_SCHEME);
+    host = url_part(u, CURLUPART_HOST);
+    port = url_part(u, CURLUPART_PORT, CURLU_DEFAULT_PORT);
+    HttpTransfer::origin = scheme + "://" + host + ":" + port;
+  }
+
+  // Milliseconds left of :timeout-ms (at least 1), or 0 for no limit.
+  uint64_t time_left() const {
+    if (spec.timeout_ms == 0) {
+      return 0;
+    }
+    uint64_t spent = uv_now(iso->loop()) - started_ms;
+    uint64_t limit = static_cast<uint64_t>(spec.timeout_ms);
+    return spent >= limit ? 1 : limit - spent;
+  }
+
+  bool takes_own_client() const {
+    return scheme == "http" && spec.version != Version::kHttp2 && !proxy_in_environment() &&
+           url_part(parsed_url, CURLUPART_USER).empty();
+  }
+
+  // Hands the request to the client for its URL; false if curl refused it.
+  bool start() {
+    own = takes_own_client();
+    if (own) {
+      start_own();
+      return true;
+    }
+    return start_curl();
+  }
+
+  void start_own();
+  bool start_curl();
+  void finished(CURLcode result) override;  // curl's
+  void answered(H1ResponseReader& response) override;
+  void failed(std::string_view kind, const std::string& why) override;
+  // A redirect the own client came back with: asks its Location, or ends
+  // the request; false if it is not to be followed.
+  bool follow(const H1ResponseReader& response);
+  Value response(int status, std::string_view protocol, const HeaderList& lowered,
+                 const std::string& payload);
+  Value failure(CURLcode result);
+  void fail(std::string_view kind, const std::string& why) {
+    iso->end_op(this, false, http_error(*iso, kind, "http/request " + url + ": " + why, url));
+  }
+};
+
+size_t on_body(char* data, size_t size, size_t n, void* op_ptr) {
+  auto* op = static_cast<HttpOp*>(op_ptr);
+  size_t len = size * n;
+  if (op->body.size() + len > static_cast<size_t>(op->spec.max_body)) {
+    op->too_large = true;
+    return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
+  }
+  op->body.append(data, len);
+  return len;
+}
+
+// ---- the own client ---------------------------------------------------------
+
+bool header_is(const std::string& name, const char* what) {
+  return strcasecmp(name.c_str(), what) == 0;
+}
+
+void HttpOp::start_own() {
+  // What the URL names, for the socket: brackets off an IPv6 address.
+  H1Exchange::host =
+      host.size() > 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
+  H1Exchange::port = static_cast<uint16_t>(std::atoi(port.c_str()));
+  H1Exchange::origin = host + ":" + port;
+  head = spec.method == "HEAD";
+  max_body = static_cast<size_t>(spec.max_body);
+  connect_timeout_ms = static_cast<uint64_t>(spec.connect_timeout_ms);
+  if (uint64_t left = time_left();
+      left != 0 && (connect_timeout_ms == 0 || left < connect_timeout_ms)) {
+    connect_timeout_ms = left;
+  }
+  std::string query = url_part(parsed_url, CURLUPART_QUERY);
+  std::string& r = request;
+  r.clear();
+  r.reserve(256 + spec.payload.size());
+  r += spec.method;
+  r += ' ';
+  r += url_part(parsed_url, CURLUPART_PATH);
+  if (!query.empty()) {
+    r += '?';
+    r += query;
+  }
+  r += " HTTP/1.1\r\n";
+  bool has_host = false, has_agent = false, has_accept = false, has_encoding = false,
+       has_type = false;
+  for (const auto& [name, value] : spec.headers) {
+    if (header_is(name, "content-length") || header_is(name, "transfer-encoding")) {
+      continue;  // the body is framed here
+    }
+    has_host = has_host || header_is(name, "host");
+    has_agent = has_agent || header_is(name, "user-agent");
+    has_accept = has_accept || header_is(name, "accept");
+    has_encoding = has_encoding || header_is(name, "accept-encoding");
+    has_type = has_type || header_is(name, "content-type");
+    r += name;
+    r += ": ";
+    r += value;
+    r += "\r\n";
+  }
+  if (!has_host) {
+    r += "Host: " + host + (port == "80" ? "" : ":" + port) + "\r\n";
+  }
+  if (!has_agent) {
+    r += "User-Agent: valk/" VALK_VERSION "\r\n";
+  }
+  if (!has_accept) {
+    r += spec.accept_json ? "Accept: application/json\r\n" : "Accept: */*\r\n";
+  }
+  if (!has_encoding) {
+    r += "Accept-Encoding: gzip, deflate\r\n";
+  }
+  if (spec.json_body && !has_type) {
+    r += "Content-Type: application/json\r\n";
+  }
+  if (spec.has_payload || spec.method == "POST") {
+    r += "Content-Length: " + std::to_string(spec.payload.size()) + "\r\n";
+  }
+  r += "\r\n";
+  if (!head) {
+    r += spec.payload;
+  }
+  if (uint64_t left = time_left(); left != 0 && timer == nullptr) {
+    timer = new uv_timer_t;
+    uv_timer_init(iso->loop(), timer);
+    timer->data = this;
+    uv_timer_start(
+        timer,
+        [](uv_timer_t* t) {
+          auto* op = static_cast<HttpOp*>(t->data);
+          op->iso->h1_client().abort(op);
+          op->fail("timeout", "no answer within " + std::to_string(op->spec.timeout_ms) + " ms");
+        },
+        left, 0);
+  }
+  iso->h1_client().start(this);
+}
+
+void HttpOp::answered(H1ResponseReader& r) {
+  if (is_redirect(r.status()) && spec.max_redirects > 0 && follow(r)) {
+    return;
+  }
+  Value v =
+      response(r.status(), r.minor_version() == 0 ? "HTTP/1.0" : "HTTP/1.1", r.headers(), r.body());
+  iso->end_op(this, !v.is(Tag::Error), v);
+}
+
+void HttpOp::failed(std::string_view kind, const std::string& why) {
+  fail(kind, why);
+}
+
+bool HttpOp::follow(const H1ResponseReader& r) {
+  const std::string* location = nullptr;
+  for (const auto& [name, value] : r.headers()) {
+    if (name == "location") {
+      location = &value;
+    }
+  }
+  if (location == nullptr) {
+    return false;
+  }
+  if (redirects == spec.max_redirects) {
+    fail("redirects", "more than " + std::to_string(spec.max_redirects) + " redirects");
+    return true;
+  }
+  CURLU* next = curl_url_dup(parsed_url);
+  std::string next_scheme;
+  if (curl_url_set(next, CURLUPART_URL, location->c_str(), 0) == CURLUE_OK) {
+    next_scheme = url_part(next, CURLUPART_SCHEME);
+  }
+  if (next_scheme != "http" && next_scheme != "https") {
+    curl_url_cleanup(next);
+    fail("failed", "a redirect to what is not an http:// or https:// URL: " + *location);
+    return true;
+  }
+  redirects++;
+  std::string old_origin = HttpTransfer::origin;
+  set_url(next);
+  // As curl does: a 303 asks with GET, and so do 301 and 302 after a POST;
+  // credentials do not go to another origin.
+  if ((r.status() == 303 && spec.method != "HEAD") ||
+      ((r.status() == 301 || r.status() == 302) && spec.method == "POST")) {
+    spec.method = "GET";
+    spec.payload.clear();
+    spec.has_payload = false;
+    spec.json_body = false;
+  }
+  if (HttpTransfer::origin != old_origin) {
+    std::erase_if(spec.headers, [](const auto& h) {
+      return header_is(h.first, "authorization") || header_is(h.first, "cookie");
+    });
+  }
+  if (!start()) {
+    fail("failed", "curl refused the transfer");
+  }
+  return true;
+}
+
+// ---- curl -------------------------------------------------------------------
+
+bool HttpOp::start_curl() {
+  easy = curl_easy_init();
+  CURL* e = easy;
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // every encoding curl decodes
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "valk/" VALK_VERSION);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(e, CURLOPT_CURLU, parsed_url);
+  const std::string& method = spec.method;
+  if (method == "HEAD") {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (method != "GET" || spec.has_payload) {
+    if (method != "POST") {
+      curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
+    }
+    if (spec.has_payload || method == "POST") {
+      curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                       static_cast<curl_off_t>(spec.payload.size()));
+      curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, spec.payload.c_str());
+    }
+  }
+  bool has_type = false;
+  for (const auto& [name, value] : spec.headers) {
+    has_type = has_type || header_is(name, "content-type");
+    // "Name;" is curl's way of sending a header with an empty value.
+    std::string line = name + (value.empty() ? ";" : ": " + value);
+    headers = curl_slist_append(headers, line.c_str());
+  }
+  if (spec.json_body && !has_type) {
+    headers = curl_slist_append(headers, "Content-Type: application/json");
+  }
+  if (spec.accept_json) {
+    headers = curl_slist_append(headers, "Accept: application/json");
+  }
+  // No "Expect: 100-continue" round trip before a body.
+  headers = curl_slist_append(headers, "Expect:");
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(time_left()));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(spec.connect_timeout_ms));
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, spec.max_redirects > 0 ? 1L : 0L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(spec.max_redirects - redirects));
+  bool prior_knowledge = false;
+  if (spec.version == Version::kHttp1) {
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+  } else if (spec.version == Version::kHttp2) {
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    prior_knowledge = true;
+    if (curl_version_info(CURLVERSION_NOW)->version_num < kPriorKnowledgeReuseFixed) {
+      // Before 7.89, curl broke a reused h2c connection ("Error in the
+      // HTTP2 framing layer", curl issue 10634), and would send h2c's
+      // preface on a kept HTTP/1.1 one: each such transfer gets its own
+      // connection.
+      curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+      curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
+  }
+  // Where a connection may turn out to be HTTP/2 as soon as it is made
+  // (ALPN, prior knowledge), wait for the one being set up to the same
+  // origin rather than open another, so that concurrent requests share it.
+  // On cleartext HTTP/1.1 curl would wait for the first response.
+  if (scheme == "https" || prior_knowledge) {
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  }
+  if (spec.has_ca_file) {
+    curl_easy_setopt(e, CURLOPT_CAINFO, spec.ca_file.c_str());
+  }
+  if (spec.insecure) {
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  return iso->http_client().start(this);
+}
+
+void HttpOp::finished(CURLcode result) {
+  if (result != CURLE_OK) {
+    iso->end_op(this, false, failure(result));
+    return;
   }
   long status = 0;
   long version = 0;
@@ -172,16 +502,15 @@ Value HttpOp::response() {
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
   curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective_url);
+  if (effective_url != nullptr) {
+    url = effective_url;
+  }
   const char* protocol = version == CURL_HTTP_VERSION_2_0   ? "HTTP/2"
                          : version == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0"
                          : version == CURL_HTTP_VERSION_3   ? "HTTP/3"
                                                             : "HTTP/1.1";
-  Value kvs[] = {h.keyword("status"),   Value::integer(status),
-                 h.keyword("headers"),  response_headers(h, easy),
-                 h.keyword("body"),     body_value,
-                 h.keyword("protocol"), h.string(protocol),
-                 h.keyword("url"),      h.string(effective_url != nullptr ? effective_url : url)};
-  return map_from(h, kvs, 5);
+  Value v = response(static_cast<int>(status), protocol, curl_headers(easy), body);
+  iso->end_op(this, !v.is(Tag::Error), v);
 }
 
 Value HttpOp::failure(CURLcode result) {
@@ -212,18 +541,54 @@ Value HttpOp::failure(CURLcode result) {
   std::string why = error[0] != '\0' ? error : curl_easy_strerror(result);
   if (too_large) {
     kind = "too-large";
-    why = "the body is larger than :max-body (" + std::to_string(max_body) + " bytes)";
+    why = "the body is larger than :max-body (" + std::to_string(spec.max_body) + " bytes)";
   }
   return http_error(*iso, kind, "http/request " + url + ": " + why, url);
 }
 
-void HttpOp::finished(CURLcode result) {
-  if (result != CURLE_OK) {
-    iso->end_op(this, false, failure(result));
-    return;
+// ---- the response map ---------------------------------------------------------
+
+Value HttpOp::response(int status, std::string_view protocol, const HeaderList& lowered,
+                       const std::string& payload) {
+  Heap& h = iso->heap();
+  Value body_value;
+  switch (spec.as) {
+    case BodyAs::kAuto:
+    case BodyAs::kText:
+      if (utf8_valid(payload)) {
+        body_value = h.string(payload);
+      } else if (spec.as == BodyAs::kText) {
+        return http_error(*iso, "failed", "http/request " + url + ": the body is not UTF-8 text",
+                          url);
+      } else {
+        body_value =
+            val(h.make_bytes(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+      }
+      break;
+    case BodyAs::kBytes:
+      body_value =
+          val(h.make_bytes(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+      break;
+    case BodyAs::kJson:
+      if (payload.empty()) {
+        body_value = Value::nil();
+      } else if (JsonError err; !json_parse(h, payload, JsonParseOptions{}, &body_value, &err)) {
+        Value data[] = {h.keyword("type"),   h.keyword("json-error"),
+                        h.keyword("line"),   Value::integer(err.line),
+                        h.keyword("column"), Value::integer(err.column),
+                        h.keyword("url"),    h.string(url)};
+        return val(iso->make_error(
+            h.string("http/request " + url + ": the body is not JSON: " + err.to_string()),
+            map_from(h, data, 4)));
+      }
+      break;
   }
-  Value v = response();
-  iso->end_op(this, !v.is(Tag::Error), v);
+  Value kvs[] = {h.keyword("status"),   Value::integer(status),
+                 h.keyword("headers"),  headers_map(h, lowered),
+                 h.keyword("body"),     body_value,
+                 h.keyword("protocol"), h.string(protocol),
+                 h.keyword("url"),      h.string(url)};
+  return map_from(h, kvs, 5);
 }
 
 // ---- options ------------------------------------------------------------------
@@ -248,7 +613,7 @@ bool has_line_break(std::string_view s) {
   return s.find_first_of("\r\n") != std::string_view::npos || s.find('\0') != s.npos;
 }
 
-// The options map, checked and applied to `op->easy`. Returns the raised
+// The options map, checked into `op`'s URL and spec. Returns the raised
 // error sentinel, or nil when all is well.
 class Options {
  public:
@@ -294,94 +659,68 @@ class Options {
     if (!get("url", &v) || !v.is(Tag::String)) {
       return iso_.type_error("http/request", "a string :url", get("url", &v) ? v : Value::nil());
     }
-    op_->url = std::string(static_cast<String*>(v.o)->view());
+    std::string text(static_cast<String*>(v.o)->view());
+    op_->url = text;
     // Checked now, so that a bad URL is an error at the call; curl takes
     // it parsed (CURLOPT_CURLU) rather than parse it again.
-    CURLU* u = op_->parsed_url = curl_url();
-    CURLUcode rc = curl_url_set(u, CURLUPART_URL, op_->url.c_str(), 0);
-    char* scheme = nullptr;
-    if (rc == CURLUE_OK) {
-      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
+    CURLU* u = curl_url();
+    std::string scheme;
+    if (curl_url_set(u, CURLUPART_URL, text.c_str(), 0) == CURLUE_OK) {
+      scheme = url_part(u, CURLUPART_SCHEME);
     }
-    bool http = scheme != nullptr &&
-                (std::string_view(scheme) == "http" || std::string_view(scheme) == "https");
-    https_ = scheme != nullptr && std::string_view(scheme) == "https";
-    char* host = nullptr;
-    char* port = nullptr;
-    if (http) {
-      curl_url_get(u, CURLUPART_HOST, &host, 0);
-      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT);
-      op_->origin = std::string(scheme) + "://" + (host != nullptr ? host : "") + ":" +
-                    (port != nullptr ? port : "");
-    }
-    curl_free(host);
-    curl_free(port);
-    curl_free(scheme);
-    if (rc != CURLUE_OK || !http) {
+    if (scheme != "http" && scheme != "https") {
+      curl_url_cleanup(u);
       return iso_.raise_error("type-error",
-                              "http/request: not an http:// or https:// URL: " + op_->url);
+                              "http/request: not an http:// or https:// URL: " + text);
     }
-    curl_easy_setopt(op_->easy, CURLOPT_CURLU, u);
+    op_->set_url(u);
+    op_->url = text;  // as given, as the errors and the response say it
     return Value::nil();
   }
 
   Value method_and_body() {
-    std::string method = "GET";
+    RequestSpec& spec = op_->spec;
     Value v;
     if (get("method", &v)) {
       if (!v.is(Tag::Keyword) && !v.is(Tag::String)) {
         return iso_.type_error("http/request", "a keyword or string :method", v);
       }
-      method = std::string(name_of(v));
-      for (char& c : method) {
+      spec.method = std::string(name_of(v));
+      for (char& c : spec.method) {
         c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
       }
-      if (method.empty() || method.find_first_of(" \t\r\n") != std::string::npos) {
-        return iso_.raise_error("type-error", "http/request: not a method: " + method);
+      if (spec.method.empty() || spec.method.find_first_of(" \t\r\n") != std::string::npos) {
+        return iso_.raise_error("type-error", "http/request: not a method: " + spec.method);
       }
     }
-    std::string payload;
-    bool has_payload = false;
     if (get("body", &v) && !v.is_nil()) {
       if (v.is(Tag::String)) {
-        payload = std::string(static_cast<String*>(v.o)->view());
+        spec.payload = std::string(static_cast<String*>(v.o)->view());
       } else if (v.is(Tag::Bytes)) {
         auto* b = static_cast<Bytes*>(v.o);
-        payload.assign(reinterpret_cast<const char*>(b->data), b->size);
+        spec.payload.assign(reinterpret_cast<const char*>(b->data), b->size);
       } else {
         return iso_.type_error("http/request", "a string or bytes :body", v);
       }
-      has_payload = true;
+      spec.has_payload = true;
     }
     if (get("json", &v)) {
-      if (has_payload) {
+      if (spec.has_payload) {
         return iso_.raise_error("type-error", "http/request: both :body and :json");
       }
       std::string err;
-      if (!json_write(v, JsonWriteOptions{}, &payload, &err)) {
+      if (!json_write(v, JsonWriteOptions{}, &spec.payload, &err)) {
         return iso_.raise_error("json-error", "http/request: :json: " + err);
       }
-      has_payload = true;
-      json_body_ = true;
-    }
-    CURL* e = op_->easy;
-    if (method == "HEAD") {
-      curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else if (method != "GET" || has_payload) {
-      if (method != "POST") {
-        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());
-      }
-      if (has_payload || method == "POST") {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(payload.size()));
-        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, payload.c_str());
-      }
+      spec.has_payload = true;
+      spec.json_body = true;
     }
     return Value::nil();
   }
 
   Value headers() {
+    RequestSpec& spec = op_->spec;
     Value v;
-    bool content_type = false;
     bool accept = false;
     if (get("headers", &v) && !v.is_nil()) {
       if (!v.is(Tag::Map)) {
@@ -403,28 +742,16 @@ class Options {
                                      std::string(n));
           return false;
         }
-        std::string line(n);
-        content_type = content_type || strcasecmp(line.c_str(), "content-type") == 0;
-        accept = accept || strcasecmp(line.c_str(), "accept") == 0;
-        // "Name;" is curl's way of sending a header with an empty value.
-        line += s.empty() ? ";" : ": " + std::string(s);
-        op_->headers = curl_slist_append(op_->headers, line.c_str());
+        spec.headers.emplace_back(std::string(n), std::string(s));
+        accept = accept || header_is(spec.headers.back().first, "accept");
         return true;
       });
       if (!err.is_nil()) {
         return err;
       }
     }
-    if (json_body_ && !content_type) {
-      op_->headers = curl_slist_append(op_->headers, "Content-Type: application/json");
-    }
     Value as;
-    if (get("as", &as) && as.is(Tag::Keyword) && name_of(as) == "json" && !accept) {
-      op_->headers = curl_slist_append(op_->headers, "Accept: application/json");
-    }
-    // No "Expect: 100-continue" round trip before a body.
-    op_->headers = curl_slist_append(op_->headers, "Expect:");
-    curl_easy_setopt(op_->easy, CURLOPT_HTTPHEADER, op_->headers);
+    spec.accept_json = get("as", &as) && as.is(Tag::Keyword) && name_of(as) == "json" && !accept;
     return Value::nil();
   }
 
@@ -443,66 +770,40 @@ class Options {
   }
 
   Value limits() {
-    int64_t timeout, connect_timeout, max_body, redirects;
+    RequestSpec& spec = op_->spec;
     for (auto [name, fallback, out] :
-         {std::tuple{"timeout-ms", kDefaultTimeoutMs, &timeout},
-          std::tuple{"connect-timeout-ms", kDefaultConnectTimeoutMs, &connect_timeout},
-          std::tuple{"max-body", kDefaultMaxBody, &max_body},
-          std::tuple{"max-redirects", kDefaultMaxRedirects, &redirects}}) {
+         {std::tuple{"timeout-ms", kDefaultTimeoutMs, &spec.timeout_ms},
+          std::tuple{"connect-timeout-ms", kDefaultConnectTimeoutMs, &spec.connect_timeout_ms},
+          std::tuple{"max-body", kDefaultMaxBody, &spec.max_body},
+          std::tuple{"max-redirects", kDefaultMaxRedirects, &spec.max_redirects}}) {
       if (Value e = count(name, fallback, out); !e.is_nil()) {
         return e;
       }
     }
-    CURL* e = op_->easy;
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout));
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(connect_timeout));
-    op_->max_body = static_cast<size_t>(max_body);
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, redirects > 0 ? 1L : 0L);
-    curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(redirects));
     return Value::nil();
   }
 
   Value tls_and_version() {
-    CURL* e = op_->easy;
+    RequestSpec& spec = op_->spec;
     Value v;
-    bool prior_knowledge = false;
     if (get("version", &v)) {
       std::string_view n = v.is(Tag::Keyword) ? name_of(v) : "";
       if (n == "http1") {
-        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+        spec.version = Version::kHttp1;
       } else if (n == "http2") {
-        curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-        prior_knowledge = true;
-        if (curl_version_info(CURLVERSION_NOW)->version_num < kPriorKnowledgeReuseFixed) {
-          // Before 7.89, curl broke a reused h2c connection ("Error in the
-          // HTTP2 framing layer", curl issue 10634), and would send h2c's
-          // preface on a kept HTTP/1.1 one: each such transfer gets its
-          // own connection.
-          curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-          curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-        }
+        spec.version = Version::kHttp2;
       } else {
         return iso_.type_error("http/request", ":http1 or :http2 as :version", v);
       }
-    }
-    // Where a connection may turn out to be HTTP/2 as soon as it is made
-    // (ALPN, prior knowledge), wait for the one being set up to the same
-    // origin rather than open another, so that concurrent requests share
-    // it. On cleartext HTTP/1.1 curl would wait for the first response.
-    if (https_ || prior_knowledge) {
-      curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
     }
     if (get("ca-file", &v)) {
       if (!v.is(Tag::String)) {
         return iso_.type_error("http/request", "a string :ca-file", v);
       }
-      ca_file_ = std::string(static_cast<String*>(v.o)->view());
-      curl_easy_setopt(e, CURLOPT_CAINFO, ca_file_.c_str());
+      spec.has_ca_file = true;
+      spec.ca_file = std::string(static_cast<String*>(v.o)->view());
     }
-    if (get("insecure", &v) && v.truthy()) {
-      curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-      curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-    }
+    spec.insecure = get("insecure", &v) && v.truthy();
     return Value::nil();
   }
 
@@ -512,14 +813,15 @@ class Options {
       return Value::nil();
     }
     std::string_view n = v.is(Tag::Keyword) ? name_of(v) : "";
+    BodyAs& as = op_->spec.as;
     if (n == "auto") {
-      op_->as = BodyAs::kAuto;
+      as = BodyAs::kAuto;
     } else if (n == "text") {
-      op_->as = BodyAs::kText;
+      as = BodyAs::kText;
     } else if (n == "bytes") {
-      op_->as = BodyAs::kBytes;
+      as = BodyAs::kBytes;
     } else if (n == "json") {
-      op_->as = BodyAs::kJson;
+      as = BodyAs::kJson;
     } else {
       return iso_.type_error("http/request", ":auto, :text, :bytes or :json as :as", v);
     }
@@ -529,9 +831,6 @@ class Options {
   Isolate& iso_;
   Value opts_;
   HttpOp* op_;
-  bool json_body_ = false;
-  bool https_ = false;
-  std::string ca_file_;  // curl copies it
 };
 
 Value n_http_request(Isolate& iso, Value* args, int) {
@@ -540,22 +839,13 @@ Value n_http_request(Isolate& iso, Value* args, int) {
   }
   auto* op = new HttpOp();
   op->iso = &iso;
-  op->easy = curl_easy_init();
-  CURL* e = op->easy;
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // every encoding curl decodes
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "valk/" VALK_VERSION);
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, op);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, op->error);
   if (Value err = Options(iso, args[0], op).apply(); !err.is_nil()) {
     delete op;
     return err;
   }
   Promise* p = iso.begin_op(op);
-  if (!iso.http_client().start(op)) {
+  op->started_ms = uv_now(iso.loop());
+  if (!op->start()) {
     iso.end_op(op, true, Value::nil());  // nothing awaits p yet
     return iso.raise_error("http-error", "http/request: curl refused the transfer");
   }

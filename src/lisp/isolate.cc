@@ -10,6 +10,7 @@
 #include "lisp/builtins.h"
 #include "lisp/collections.h"
 #include "lisp/compiler.h"
+#include "lisp/h1_client.h"
 #include "lisp/http_client.h"
 #include "lisp/opcodes.h"
 #include "lisp/printer.h"
@@ -126,6 +127,13 @@ HttpClient& Isolate::http_client() {
     http_client_ = keep(std::make_unique<HttpClient>(&loop_));
   }
   return *http_client_;
+}
+
+H1Client& Isolate::h1_client() {
+  if (h1_client_ == nullptr) {
+    h1_client_ = keep(std::make_unique<H1Client>(&loop_));
+  }
+  return *h1_client_;
 }
 
 Promise* Isolate::begin_op(PendingOp* op) {

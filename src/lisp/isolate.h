@@ -44,6 +44,7 @@ std::string describe_statement(std::string_view fn, std::string_view sql);
 
 // A reference to the global `var`, compiled at `pos` while it was undefined.
 class HttpClient;
+class H1Client;
 
 // Something that holds handles on an isolate's loop for as long as the
 // isolate lives (a database connection pool): the isolate keeps it, and
@@ -205,8 +206,10 @@ class Isolate {
   // The state of the isolate's random number generator (builtins_number.cc).
   uint64_t& random_state() { return random_state_; }
 
-  // The isolate's outgoing HTTP transfers (http/request), made at first use.
+  // The isolate's outgoing HTTP transfers (http/request), made at first use:
+  // libcurl's, and its own for cleartext HTTP/1.1.
   HttpClient& http_client();
+  H1Client& h1_client();
   // Keeps `r` until the isolate ends, and returns it.
   template <class T>
   T* keep(std::unique_ptr<T> r) {
@@ -315,6 +318,7 @@ class Isolate {
   std::function<void()> before_block_;
   std::vector<std::unique_ptr<LoopResource>> resources_;
   HttpClient* http_client_ = nullptr;  // one of resources_, once made
+  H1Client* h1_client_ = nullptr;      // the same
   // A set of globals, and the modules loaded into it.
   struct Generation {
     std::unordered_map<Symbol*, Var*> globals;

@@ -30,6 +30,7 @@ using lisp::IsolateOptions;
 //   /binary      bytes that are not UTF-8
 //   /status/N    status N
 //   /redirect    302 to /echo;  /loop  302 to itself
+//   /to-tls      307 to the TLS server's /echo
 //   /big         100 000 bytes
 //   /hold        no answer; held_ counts them, cancelled_ their cancellations
 class HttpClientTest : public ::testing::TestWithParam<bool> {
@@ -60,7 +61,8 @@ class HttpClientTest : public ::testing::TestWithParam<bool> {
                    {"x-content-type", std::string(req.header("content-type"))},
                    {"x-accept", std::string(req.header("accept"))},
                    {"x-user-agent", std::string(req.header("user-agent"))},
-                   {"x-test", std::string(req.header("x-test"))}};
+                   {"x-test", std::string(req.header("x-test"))},
+                   {"x-authorization", "[" + std::string(req.header("authorization")) + "]"}};
       auto body = std::make_shared<std::string>();
       req.read_body([res, h, body](std::string_view chunk, bool last) {
         body->append(chunk);
@@ -88,6 +90,8 @@ class HttpClientTest : public ::testing::TestWithParam<bool> {
       res.respond(std::atoi(path.c_str() + 8), {}, "status");
     } else if (path == "/redirect") {
       res.respond(302, {{"location", "/echo"}}, "");
+    } else if (path == "/to-tls") {
+      res.respond(307, {{"location", tls_.url("/echo", true)}}, "");
     } else if (path == "/loop") {
       res.respond(302, {{"location", "/loop"}}, "");
     } else if (path == "/big") {
@@ -205,7 +209,8 @@ TEST_P(HttpClientTest, ResponseHeadersAndBodies) {
   EXPECT_EQ(run("(let [h (:headers (await (http/get \"{plain}/headers\")))]"
                 "  [(get h \"x-multi\") (get h \"set-cookie\")])"),
             "[\"a, b\" \"a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\\nb=2\"]");
-  // Decoded as it came: gzip (and brotli, zstd, deflate) are asked for.
+  // Decoded as it came: gzip and deflate are asked for (and brotli and
+  // zstd by curl, over TLS and h2c).
   EXPECT_EQ(run("(:body (await (http/get \"{plain}/gzipped\")))"), "\"squeezed, then unsqueezed\"");
   EXPECT_EQ(run("(let [b (:body (await (http/get \"{plain}/binary\")))] [(bytes? b) (count b)])"),
             "[true 4]");
@@ -229,6 +234,17 @@ TEST_P(HttpClientTest, FollowsRedirectsWithinALimit) {
             "[302 \"/echo\"]");
   EXPECT_EQ(run("(try (await (http/get \"{plain}/loop\")) (catch e (:kind (error-data e))))"),
             ":redirects");
+  // From cleartext HTTP/1.1 (the own client) to TLS (curl's), with the
+  // method and body of a 307; the credentials stay with their origin.
+  EXPECT_EQ(run("(let [r (await (http/put \"{plain}/to-tls\" {:ca-file \"{ca}\" :body \"b\""
+                "                  :headers {\"authorization\" \"secret\" \"x-test\" \"t\"}}))"
+                "      h (:headers r)]"
+                "  [(:status r) (:url r) (:protocol r) (get h \"x-method\") (:body r)"
+                "   (get h \"x-authorization\") (get h \"x-test\")])"),
+            expand("[200 \"{tls}/echo\" \"HTTP/2\" \"PUT\" \"b\" \"[]\" \"t\"]"));
+  EXPECT_EQ(run("(get (:headers (await (http/get \"{plain}/redirect\" {:headers {\"authorization\" "
+                "\"kept\"}}))) \"x-authorization\")"),
+            "\"[kept]\"");
 }
 
 TEST_P(HttpClientTest, FailuresAreHttpErrorsOfAKind) {
@@ -298,6 +314,19 @@ TEST_P(HttpClientTest, BeyondWhatRunsAtOnceRequestsWait) {
                 "                                            (range 600))))))"),
             "{200 600}");
   EXPECT_LE(plain_.server().counters()[Counter::kConnectionsAccepted] - before, 64u);
+}
+
+// :timeout-ms counts from the call, the wait for a connection included.
+TEST_P(HttpClientTest, ATimeoutBoundsTheWaitForAConnection) {
+  EXPECT_EQ(run("(def held (mapv (fn [_] (http/get \"{plain}/hold\")) (range 64)))"), "held");
+  wait_held(iso_, 64);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(run("(try (await (http/get \"{plain}/echo\" {:timeout-ms 200}))"
+                "  (catch e [(:kind (error-data e)) (error-message e)]))"),
+            expand("[:timeout \"http/request {plain}/echo: no answer within 200 ms\"]"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(held_.load(), 64);
+  run("(doseq [p held] (cancel p))");
 }
 
 TEST_P(HttpClientTest, CancellingAbortsTheTransfer) {

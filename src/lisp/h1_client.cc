@@ -1,0 +1,408 @@
+#include "lisp/h1_client.h"
+
+#include <netdb.h>
+
+#include <cstring>
+#include <vector>
+
+namespace valk::lisp {
+namespace {
+
+// Connections open to one origin at once, as in HttpClient (curl's
+// transfers): an upstream is spared a flood, and each holds a descriptor.
+constexpr size_t kMaxPerOrigin = 64;
+
+}  // namespace
+
+// A TCP handle and the requests made on it. It outlives its connection
+// until libuv has closed it, as cancelled requests are called back first.
+struct H1Client::Socket {
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  uv_write_t write;
+  std::string out;  // the part of a request uv_write still sends
+  H1Conn* conn;     // nullptr once the connection has let go of it
+};
+
+struct H1Conn {
+  H1Client* client = nullptr;
+  H1Client::Pool* pool = nullptr;
+  std::string origin;
+  H1Client::Socket* socket = nullptr;
+  uv_timer_t* timer = nullptr;          // the connect timeout
+  uv_getaddrinfo_t* resolve = nullptr;  // while the name is looked up
+  addrinfo* addrs = nullptr;
+  addrinfo* next_addr = nullptr;
+  sockaddr_storage literal{};  // the address, when the host is one
+  bool has_literal = false;
+  H1Exchange* x = nullptr;
+  std::unique_ptr<H1ResponseReader> reader;
+  bool connected = false;
+  bool idle = false;
+  bool reused = false;  // has answered an exchange before
+  std::string last_error;
+};
+
+H1Client::H1Client(uv_loop_t* loop) : loop_(loop), kick_(new uv_timer_t) {
+  uv_timer_init(loop_, kick_);
+  kick_->data = this;
+}
+
+H1Client::~H1Client() {
+  close();
+}
+
+void H1Client::close() {
+  closed_ = true;
+  for (H1Conn* c : std::vector<H1Conn*>(conns_.begin(), conns_.end())) {
+    c->x = nullptr;
+    close_conn(c);
+  }
+  pools_.clear();
+  if (kick_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(kick_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+    kick_ = nullptr;
+  }
+}
+
+void H1Client::start(H1Exchange* x) {
+  Pool& pool = pools_[x->origin];
+  if (!x->retried) {
+    while (!pool.idle.empty()) {
+      H1Conn* c = pool.idle.back();
+      pool.idle.pop_back();
+      c->idle = false;
+      assign(c, x);
+      return;
+    }
+  }
+  if (pool.open < kMaxPerOrigin) {
+    open_conn(pool, x);
+  } else {
+    pool.waiting.push_back(x);
+  }
+}
+
+void H1Client::abort(H1Exchange* x) {
+  if (x->conn != nullptr) {
+    H1Conn* c = x->conn;
+    c->x = nullptr;
+    x->conn = nullptr;
+    close_conn(c);  // mid-exchange: what the server sends next is no one's
+    return;
+  }
+  auto it = pools_.find(x->origin);
+  if (it != pools_.end()) {
+    auto& w = it->second.waiting;
+    for (auto at = w.begin(); at != w.end(); ++at) {
+      if (*at == x) {
+        w.erase(at);
+        break;
+      }
+    }
+    if (it->second.open == 0 && w.empty()) {
+      pools_.erase(it);
+    }
+  }
+}
+
+void H1Client::open_conn(Pool& pool, H1Exchange* x) {
+  auto* c = new H1Conn;
+  c->client = this;
+  c->pool = &pool;
+  c->origin = x->origin;
+  conns_.insert(c);
+  pool.open++;
+  c->x = x;
+  x->conn = c;
+  c->timer = new uv_timer_t;
+  uv_timer_init(loop_, c->timer);
+  c->timer->data = c;
+  uv_timer_start(
+      c->timer,
+      [](uv_timer_t* t) {
+        auto* c = static_cast<H1Conn*>(t->data);
+        c->client->fail(c, "timeout",
+                        "could not connect within " + std::to_string(c->x->connect_timeout_ms) +
+                            " ms" + (c->last_error.empty() ? "" : " (" + c->last_error + ")"));
+      },
+      x->connect_timeout_ms, 0);
+  auto* in4 = reinterpret_cast<sockaddr_in*>(&c->literal);
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&c->literal);
+  if (uv_ip4_addr(x->host.c_str(), x->port, in4) == 0 ||
+      uv_ip6_addr(x->host.c_str(), x->port, in6) == 0) {
+    c->has_literal = true;
+    connect_next(c);
+    return;
+  }
+  c->resolve = new uv_getaddrinfo_t;
+  c->resolve->data = c;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  int rc = uv_getaddrinfo(
+      loop_, c->resolve,
+      [](uv_getaddrinfo_t* req, int status, addrinfo* res) {
+        auto* c = static_cast<H1Conn*>(req->data);
+        delete req;
+        if (c == nullptr) {  // the connection closed while the name was looked up
+          uv_freeaddrinfo(res);
+          return;
+        }
+        c->resolve = nullptr;
+        c->client->resolved(c, status, res);
+      },
+      x->host.c_str(), std::to_string(x->port).c_str(), &hints);
+  if (rc != 0) {
+    delete c->resolve;
+    c->resolve = nullptr;
+    resolved(c, rc, nullptr);
+  }
+}
+
+void H1Client::resolved(H1Conn* c, int status, addrinfo* addrs) {
+  if (status != 0 || addrs == nullptr) {
+    uv_freeaddrinfo(addrs);
+    fail(c, "connect",
+         "could not resolve " + c->x->host + " (" + std::string(uv_strerror(status)) + ")");
+    return;
+  }
+  c->addrs = c->next_addr = addrs;
+  connect_next(c);
+}
+
+// Connects to the literal address, or to the next address the name has.
+void H1Client::connect_next(H1Conn* c) {
+  const sockaddr* addr = nullptr;
+  if (c->has_literal) {
+    addr = reinterpret_cast<const sockaddr*>(&c->literal);
+    c->has_literal = false;  // tried once
+  } else {
+    while (c->next_addr != nullptr && c->next_addr->ai_family != AF_INET &&
+           c->next_addr->ai_family != AF_INET6) {
+      c->next_addr = c->next_addr->ai_next;
+    }
+    if (c->next_addr != nullptr) {
+      addr = c->next_addr->ai_addr;
+      c->next_addr = c->next_addr->ai_next;
+    }
+  }
+  if (addr == nullptr) {
+    fail(c, "connect", "could not connect to " + c->origin + " (" + c->last_error + ")");
+    return;
+  }
+  auto* s = new Socket{};
+  s->conn = c;
+  c->socket = s;
+  uv_tcp_init(loop_, &s->tcp);
+  s->tcp.data = s;
+  s->connect.data = s;
+  s->write.data = s;
+  int rc = uv_tcp_connect(&s->connect, &s->tcp, addr, [](uv_connect_t* req, int status) {
+    auto* s = static_cast<Socket*>(req->data);
+    if (s->conn != nullptr) {
+      s->conn->client->connected(s->conn, status);
+    }
+  });
+  if (rc != 0) {
+    connected(c, rc);
+  }
+}
+
+void H1Client::connected(H1Conn* c, int status) {
+  if (status != 0) {
+    c->last_error = uv_strerror(status);
+    Socket* s = c->socket;
+    c->socket = nullptr;
+    s->conn = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp),
+             [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
+    connect_next(c);
+    return;
+  }
+  c->connected = true;
+  uv_freeaddrinfo(c->addrs);
+  c->addrs = c->next_addr = nullptr;
+  uv_timer_stop(c->timer);
+  uv_tcp_nodelay(&c->socket->tcp, 1);
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&c->socket->tcp),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* s = static_cast<Socket*>(h->data);
+        H1Client* client = s->conn->client;
+        *buf = uv_buf_init(client->read_buf_, sizeof client->read_buf_);
+      },
+      [](uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
+        auto* s = static_cast<Socket*>(stream->data);
+        if (s->conn != nullptr && nread != 0) {
+          s->conn->client->read(s->conn, nread);
+        }
+      });
+  assign(c, c->x);
+}
+
+void H1Client::assign(H1Conn* c, H1Exchange* x) {
+  c->x = x;
+  x->conn = c;
+  c->reader = std::make_unique<H1ResponseReader>(x->head, x->max_body);
+  if (!c->connected) {
+    return;  // sent once connected
+  }
+  uv_ref(reinterpret_cast<uv_handle_t*>(&c->socket->tcp));
+  send(c);
+}
+
+void H1Client::send(H1Conn* c) {
+  Socket* s = c->socket;
+  const std::string& req = c->x->request;
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(req.data()), static_cast<unsigned>(req.size()));
+  int sent = uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &buf, 1);
+  if (sent == static_cast<int>(req.size())) {
+    return;
+  }
+  if (sent < 0 && sent != UV_EAGAIN) {
+    read(c, sent);  // as if the read had failed: a kept connection may be retried
+    return;
+  }
+  s->out.assign(req, sent < 0 ? 0 : static_cast<size_t>(sent));
+  buf = uv_buf_init(s->out.data(), static_cast<unsigned>(s->out.size()));
+  uv_write(&s->write, reinterpret_cast<uv_stream_t*>(&s->tcp), &buf, 1,
+           [](uv_write_t* req, int status) {
+             auto* s = static_cast<Socket*>(req->data);
+             s->out.clear();
+             if (status < 0 && s->conn != nullptr && s->conn->x != nullptr) {
+               s->conn->client->read(s->conn, status);
+             }
+           });
+}
+
+void H1Client::read(H1Conn* c, ssize_t nread) {
+  if (c->x == nullptr) {
+    close_conn(c);  // idle: the server closed it, or sent what nobody asked for
+    return;
+  }
+  H1ResponseReader& r = *c->reader;
+  H1ResponseReader::State state;
+  if (nread > 0) {
+    state = r.feed(read_buf_, static_cast<size_t>(nread));
+  } else if (nread == UV_EOF) {
+    state = r.end();
+  } else {
+    state = H1ResponseReader::State::kFailed;
+  }
+  switch (state) {
+    case H1ResponseReader::State::kMore:
+      return;
+    case H1ResponseReader::State::kDone:
+      finish(c);
+      return;
+    case H1ResponseReader::State::kFailed:
+      break;
+  }
+  H1Exchange* x = c->x;
+  if (c->reused && !r.started() && !x->retried) {
+    // A kept connection the server had closed: send it again, once, on a
+    // new one.
+    x->retried = true;
+    c->x = nullptr;
+    x->conn = nullptr;
+    close_conn(c);
+    start(x);
+    return;
+  }
+  std::string why = nread < 0 && nread != UV_EOF
+                        ? "the connection failed (" + std::string(uv_strerror(nread)) + ")"
+                        : r.error();
+  fail(c, r.too_large() ? "too-large" : "failed", why);
+}
+
+void H1Client::finish(H1Conn* c) {
+  H1Exchange* x = c->x;
+  std::unique_ptr<H1ResponseReader> r = std::move(c->reader);
+  c->x = nullptr;
+  x->conn = nullptr;
+  if (r->keep_alive()) {
+    release(c);
+  } else {
+    close_conn(c);
+  }
+  x->answered(*r);
+}
+
+void H1Client::fail(H1Conn* c, std::string_view kind, const std::string& why) {
+  H1Exchange* x = c->x;
+  c->x = nullptr;
+  if (x != nullptr) {
+    x->conn = nullptr;
+  }
+  close_conn(c);
+  if (x != nullptr) {
+    x->failed(kind, why);
+  }
+}
+
+void H1Client::release(H1Conn* c) {
+  c->reused = true;
+  Pool& pool = *c->pool;
+  if (!pool.waiting.empty()) {
+    H1Exchange* next = pool.waiting.front();
+    pool.waiting.pop_front();
+    assign(c, next);
+    return;
+  }
+  c->idle = true;
+  pool.idle.push_back(c);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&c->socket->tcp));
+}
+
+void H1Client::close_conn(H1Conn* c) {
+  Pool& pool = *c->pool;
+  if (c->idle) {
+    for (auto it = pool.idle.begin(); it != pool.idle.end(); ++it) {
+      if (*it == c) {
+        pool.idle.erase(it);
+        break;
+      }
+    }
+  }
+  if (c->x != nullptr) {
+    c->x->conn = nullptr;
+  }
+  if (c->resolve != nullptr) {
+    c->resolve->data = nullptr;  // its callback frees it
+    uv_cancel(reinterpret_cast<uv_req_t*>(c->resolve));
+  }
+  uv_freeaddrinfo(c->addrs);
+  if (Socket* s = c->socket) {
+    s->conn = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->tcp),
+             [](uv_handle_t* h) { delete static_cast<Socket*>(h->data); });
+  }
+  uv_close(reinterpret_cast<uv_handle_t*>(c->timer),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  conns_.erase(c);
+  delete c;
+  pool.open--;
+  if (!closed_) {
+    // On the next turn: a burst of cancellations closes connections one
+    // after another, and each would open one for a waiter that the next
+    // cancels.
+    uv_timer_start(
+        kick_, [](uv_timer_t* t) { static_cast<H1Client*>(t->data)->start_waiting(); }, 0, 0);
+  }
+}
+
+void H1Client::start_waiting() {
+  for (auto it = pools_.begin(); it != pools_.end();) {
+    Pool& pool = it->second;
+    while (!pool.waiting.empty() && pool.open < kMaxPerOrigin) {
+      H1Exchange* x = pool.waiting.front();
+      pool.waiting.pop_front();
+      open_conn(pool, x);
+    }
+    it = pool.open == 0 && pool.waiting.empty() ? pools_.erase(it) : std::next(it);
+  }
+}
+
+}  // namespace valk::lisp

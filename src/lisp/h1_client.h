@@ -1,0 +1,109 @@
+// http/request's own client for cleartext HTTP/1.1 (http:// URLs, no
+// proxy), on an isolate's libuv loop. libcurl does the rest (TLS, h2c, proxies),
+// but a transfer through it costs ~30 µs of CPU, six times what the
+// server spends on a request (bench/serve/gateway.sh), and a gateway's
+// calls to the services behind it are mostly this case.
+//
+// Connections are kept per origin and reused, most recently used first; at
+// most kMaxPerOrigin are open to one origin at once, and further exchanges
+// wait for one, first come first served. An idle connection is watched so
+// that one the server closes is dropped at once; it does not keep the loop
+// alive. An exchange whose kept connection turns out closed before any
+// byte of its response came is sent again once on a new connection (the
+// server may close an idle connection just as a request goes out on it).
+//
+// The exchange's whole deadline is its owner's business (builtins_http.cc);
+// this layer bounds only the time to connect.
+#pragma once
+
+#include <uv.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "lisp/h1_response_reader.h"
+#include "lisp/isolate.h"
+
+namespace valk::lisp {
+
+struct H1Conn;
+
+// One request and its response.
+struct H1Exchange {
+  virtual ~H1Exchange() = default;
+  // The response has come whole. Called on the loop's thread; the exchange
+  // is no longer the client's.
+  virtual void answered(H1ResponseReader& response) = 0;
+  // It failed: `kind` is "connect", "timeout", "too-large" or "failed".
+  virtual void failed(std::string_view kind, const std::string& why) = 0;
+
+  // Set by the caller before H1Client::start.
+  std::string host;  // a name, or an address without brackets
+  uint16_t port = 80;
+  std::string origin;   // "host:port": the pool it uses
+  std::string request;  // head and body, ready to send
+  bool head = false;    // HEAD: the response has no body
+  size_t max_body = 0;
+  uint64_t connect_timeout_ms = 10000;
+
+  // The client's own.
+  H1Conn* conn = nullptr;
+  bool retried = false;
+};
+
+class H1Client : public LoopResource {
+ public:
+  explicit H1Client(uv_loop_t* loop);
+  ~H1Client() override;
+  H1Client(const H1Client&) = delete;
+  H1Client& operator=(const H1Client&) = delete;
+
+  void start(H1Exchange* x);
+  // Forgets `x` (its connection is closed if the exchange was under way);
+  // it is not called back.
+  void abort(H1Exchange* x);
+  // Forgets every exchange without calling it back and closes every
+  // connection; at the isolate's end.
+  void close() override;
+
+  // Connections open now (for tests).
+  size_t connections() const { return conns_.size(); }
+
+ private:
+  friend struct H1Conn;
+  struct Socket;
+  struct Pool {
+    size_t open = 0;                  // connections, idle ones included
+    std::deque<H1Conn*> idle;         // most recently used at the back
+    std::deque<H1Exchange*> waiting;  // for a connection
+  };
+
+  void open_conn(Pool& pool, H1Exchange* x);
+  void resolved(H1Conn* c, int status, addrinfo* addrs);
+  void connect_next(H1Conn* c);
+  void connected(H1Conn* c, int status);
+  void assign(H1Conn* c, H1Exchange* x);
+  void send(H1Conn* c);
+  void read(H1Conn* c, ssize_t nread);
+  void finish(H1Conn* c);
+  void fail(H1Conn* c, std::string_view kind, const std::string& why);
+  // Gives an idle-to-be connection to what waits, or keeps it idle.
+  void release(H1Conn* c);
+  void close_conn(H1Conn* c);
+  // Opens connections for what waits, as room allows, and forgets the
+  // pools with nothing open or waiting.
+  void start_waiting();
+
+  uv_loop_t* loop_;
+  bool closed_ = false;
+  uv_timer_t* kick_;  // runs start_waiting; freed by its close callback
+  std::unordered_map<std::string, Pool> pools_;
+  std::unordered_set<H1Conn*> conns_;
+  char read_buf_[65536];
+};
+
+}  // namespace valk::lisp
