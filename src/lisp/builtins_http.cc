@@ -170,9 +170,11 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
   std::string host;  // as in the URL: an IPv6 address in brackets
   std::string port;  // the default one if the URL has none
   uint64_t started_ms = 0;
-  int64_t redirects = 0;        // followed before curl took it
-  bool own = false;             // the own client has it, not curl
-  uv_timer_t* timer = nullptr;  // the own client's deadline
+  int64_t redirects = 0;  // followed before curl took it
+  bool own = false;       // the own client has it, not curl
+  // :timeout-ms once the own client has had it (stop() then aborts it in
+  // whichever client has it by then).
+  uv_timer_t* timer = nullptr;
   // curl's
   curl_slist* headers = nullptr;
   std::string body;
@@ -280,6 +282,7 @@ void HttpOp::start_own() {
   H1Exchange::port = static_cast<uint16_t>(std::atoi(port.c_str()));
   H1Exchange::origin = host + ":" + port;
   head = spec.method == "HEAD";
+  retried = false;
   max_body = static_cast<size_t>(spec.max_body);
   connect_timeout_ms = static_cast<uint64_t>(spec.connect_timeout_ms);
   if (uint64_t left = time_left();
@@ -344,7 +347,7 @@ void HttpOp::start_own() {
         timer,
         [](uv_timer_t* t) {
           auto* op = static_cast<HttpOp*>(t->data);
-          op->iso->h1_client().abort(op);
+          op->stop();
           op->fail("timeout", "no answer within " + std::to_string(op->spec.timeout_ms) + " ms");
         },
         left, 0);

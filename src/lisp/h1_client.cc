@@ -322,7 +322,9 @@ void H1Client::finish(H1Conn* c) {
   std::unique_ptr<H1ResponseReader> r = std::move(c->reader);
   c->x = nullptr;
   x->conn = nullptr;
-  if (r->keep_alive()) {
+  // An answer that came before the whole request went out (a 413, say)
+  // leaves the connection in no state to reuse.
+  if (r->keep_alive() && c->socket->out.empty()) {
     release(c);
   } else {
     close_conn(c);
