@@ -35,6 +35,7 @@
 // goes through libcurl (http_client.h). Both follow the same options, and
 // a redirect may take a request from one to the other.
 #include <curl/curl.h>
+#include <http_parser.h>
 #include <strings.h>
 
 #include <algorithm>
@@ -165,10 +166,12 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
   Isolate* iso = nullptr;
   RequestSpec spec;
   std::string url;              // the one asked for now (after redirects)
-  CURLU* parsed_url = nullptr;  // url, parsed
+  CURLU* parsed_url = nullptr;  // url, parsed by curl (made when curl or a redirect needs it)
   std::string scheme;
-  std::string host;  // as in the URL: an IPv6 address in brackets
-  std::string port;  // the default one if the URL has none
+  std::string host;    // as in the URL: an IPv6 address in brackets
+  std::string port;    // the default one if the URL has none
+  std::string target;  // the path and query
+  bool has_user = false;
   uint64_t started_ms = 0;
   int64_t redirects = 0;  // followed before curl took it
   bool own = false;       // the own client has it, not curl
@@ -214,7 +217,50 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
     scheme = url_part(u, CURLUPART_SCHEME);
     host = url_part(u, CURLUPART_HOST);
     port = url_part(u, CURLUPART_PORT, CURLU_DEFAULT_PORT);
+    target = url_part(u, CURLUPART_PATH);
+    if (std::string query = url_part(u, CURLUPART_QUERY); !query.empty()) {
+      target += "?" + query;
+    }
+    has_user = !url_part(u, CURLUPART_USER).empty();
     HttpTransfer::origin = scheme + "://" + host + ":" + port;
+  }
+
+  // Takes `text` as the URL if it is a plain http:// one that
+  // http_parser reads (which costs a fraction of curl's parser); false
+  // leaves it to curl.
+  bool set_plain_url(const std::string& text) {
+    http_parser_url u;
+    http_parser_url_init(&u);
+    if (text.size() < 8 || strncasecmp(text.c_str(), "http://", 7) != 0 ||
+        http_parser_parse_url(text.data(), text.size(), 0, &u) != 0 ||
+        (u.field_set & (1 << UF_USERINFO)) != 0 || (u.field_set & (1 << UF_HOST)) == 0) {
+      return false;
+    }
+    auto field = [&](int f) {
+      return (u.field_set & (1 << f)) != 0
+                 ? std::string_view(text).substr(u.field_data[f].off, u.field_data[f].len)
+                 : std::string_view();
+    };
+    url = text;
+    scheme = "http";
+    std::string_view h = field(UF_HOST);
+    host = h.find(':') != h.npos ? "[" + std::string(h) + "]" : std::string(h);
+    port = std::to_string(u.port != 0 ? u.port : 80);
+    target = field(UF_PATH).empty() ? "/" : std::string(field(UF_PATH));
+    if (!field(UF_QUERY).empty()) {
+      target += "?" + std::string(field(UF_QUERY));
+    }
+    HttpTransfer::origin = scheme + "://" + host + ":" + port;
+    return true;
+  }
+
+  // curl's parse of the URL, for curl or to resolve a redirect against.
+  CURLU* curl_parsed() {
+    if (parsed_url == nullptr) {
+      parsed_url = curl_url();
+      curl_url_set(parsed_url, CURLUPART_URL, url.c_str(), 0);
+    }
+    return parsed_url;
   }
 
   // Milliseconds left of :timeout-ms (at least 1), or 0 for no limit.
@@ -229,7 +275,7 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
 
   bool takes_own_client() const {
     return scheme == "http" && spec.version != Version::kHttp2 && !proxy_in_environment() &&
-           url_part(parsed_url, CURLUPART_USER).empty();
+           !has_user;
   }
 
   // Hands the request to the client for its URL; false if curl refused it.
@@ -289,17 +335,12 @@ void HttpOp::start_own() {
       left != 0 && (connect_timeout_ms == 0 || left < connect_timeout_ms)) {
     connect_timeout_ms = left;
   }
-  std::string query = url_part(parsed_url, CURLUPART_QUERY);
   std::string& r = request;
   r.clear();
   r.reserve(256 + spec.payload.size());
   r += spec.method;
   r += ' ';
-  r += url_part(parsed_url, CURLUPART_PATH);
-  if (!query.empty()) {
-    r += '?';
-    r += query;
-  }
+  r += target;
   r += " HTTP/1.1\r\n";
   bool has_host = false, has_agent = false, has_accept = false, has_encoding = false,
        has_type = false;
@@ -382,7 +423,7 @@ bool HttpOp::follow(const H1ResponseReader& r) {
     fail("redirects", "more than " + std::to_string(spec.max_redirects) + " redirects");
     return true;
   }
-  CURLU* next = curl_url_dup(parsed_url);
+  CURLU* next = curl_url_dup(curl_parsed());
   std::string next_scheme;
   if (curl_url_set(next, CURLUPART_URL, location->c_str(), 0) == CURLUE_OK) {
     next_scheme = url_part(next, CURLUPART_SCHEME);
@@ -428,7 +469,7 @@ bool HttpOp::start_curl() {
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(e, CURLOPT_CURLU, parsed_url);
+  curl_easy_setopt(e, CURLOPT_CURLU, curl_parsed());
   const std::string& method = spec.method;
   if (method == "HEAD") {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
@@ -663,7 +704,9 @@ class Options {
       return iso_.type_error("http/request", "a string :url", get("url", &v) ? v : Value::nil());
     }
     std::string text(static_cast<String*>(v.o)->view());
-    op_->url = text;
+    if (op_->set_plain_url(text)) {
+      return Value::nil();
+    }
     // Checked now, so that a bad URL is an error at the call; curl takes
     // it parsed (CURLOPT_CURLU) rather than parse it again.
     CURLU* u = curl_url();
