@@ -198,6 +198,7 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
 
   void cancel() override {
     stop();
+    HttpRequestCounters::process().count("cancelled");
     iso->end_op(this, false, val(iso->make_cancelled("the HTTP request was cancelled")));
   }
 
@@ -300,6 +301,7 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
                  const std::string& payload);
   Value failure(CURLcode result);
   void fail(std::string_view kind, const std::string& why) {
+    HttpRequestCounters::process().count(kind);
     iso->end_op(this, false, http_error(*iso, kind, "http/request " + url + ": " + why, url));
   }
 };
@@ -402,6 +404,7 @@ void HttpOp::answered(H1ResponseReader& r) {
   }
   Value v =
       response(r.status(), r.minor_version() == 0 ? "HTTP/1.0" : "HTTP/1.1", r.headers(), r.body());
+  HttpRequestCounters::process().count("response");
   iso->end_op(this, !v.is(Tag::Error), v);
 }
 
@@ -554,6 +557,7 @@ void HttpOp::finished(CURLcode result) {
                          : version == CURL_HTTP_VERSION_3   ? "HTTP/3"
                                                             : "HTTP/1.1";
   Value v = response(static_cast<int>(status), protocol, curl_headers(easy), body);
+  HttpRequestCounters::process().count("response");
   iso->end_op(this, !v.is(Tag::Error), v);
 }
 
@@ -587,6 +591,7 @@ Value HttpOp::failure(CURLcode result) {
     kind = "too-large";
     why = "the body is larger than :max-body (" + std::to_string(spec.max_body) + " bytes)";
   }
+  HttpRequestCounters::process().count(kind);
   return http_error(*iso, kind, "http/request " + url + ": " + why, url);
 }
 

@@ -43,6 +43,20 @@ struct H1Conn {
   std::string last_error;
 };
 
+HttpRequestCounters& HttpRequestCounters::process() {
+  static HttpRequestCounters counters;
+  return counters;
+}
+
+void HttpRequestCounters::count(std::string_view result) {
+  for (size_t i = 0; i < std::size(kResults); ++i) {
+    if (result == kResults[i]) {
+      ended[i].fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
 H1Client::H1Client(uv_loop_t* loop) : loop_(loop), kick_(new uv_timer_t) {
   uv_timer_init(loop_, kick_);
   kick_->data = this;
@@ -163,6 +177,7 @@ void H1Client::open_conn(Pool& pool, H1Exchange* x) {
 
 void H1Client::resolved(H1Conn* c, int status, addrinfo* addrs) {
   if (status != 0 || addrs == nullptr) {
+    HttpRequestCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
     uv_freeaddrinfo(addrs);
     fail(c, "connect",
          "could not resolve " + c->x->host + " (" + std::string(uv_strerror(status)) + ")");
@@ -189,6 +204,7 @@ void H1Client::connect_next(H1Conn* c) {
     }
   }
   if (addr == nullptr) {
+    HttpRequestCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
     fail(c, "connect", "could not connect to " + c->origin + " (" + c->last_error + ")");
     return;
   }
@@ -222,6 +238,7 @@ void H1Client::connected(H1Conn* c, int status) {
     return;
   }
   c->connected = true;
+  HttpRequestCounters::process().connects.fetch_add(1, std::memory_order_relaxed);
   uv_freeaddrinfo(c->addrs);
   c->addrs = c->next_addr = nullptr;
   uv_timer_stop(c->timer);

@@ -18,7 +18,9 @@
 
 #include <uv.h>
 
+#include <atomic>
 #include <deque>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,6 +33,20 @@
 namespace valk::lisp {
 
 struct H1Conn;
+
+// What the process's http/request calls came to, for /metrics.
+struct HttpRequestCounters {
+  // How each ended, in the order of kResults: a response (of any status),
+  // or the error's :kind, or a cancellation.
+  static constexpr const char* kResults[] = {"response",  "connect",   "timeout", "tls",
+                                             "too-large", "redirects", "failed",  "cancelled"};
+  std::atomic<uint64_t> ended[std::size(kResults)] = {};
+  // Connections the own client made, or could not make.
+  std::atomic<uint64_t> connects{0};
+  std::atomic<uint64_t> connect_failures{0};
+  static HttpRequestCounters& process();
+  void count(std::string_view result);
+};
 
 // One request and its response.
 struct H1Exchange {

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <set>
 
+#include "lisp/h1_client.h"
 #include "lisp/redis_client.h"
 #include "lisp/shared_store.h"
 #include "serve/request_body.h"
@@ -281,6 +282,20 @@ void App::append_metrics(net::MetricsText& out) const {
   out.sample("valk_redis_connects_total", "{result=\"failed\"}", relaxed(redis.connect_failures));
   out.counter("valk_redis_messages_total", "Messages Redis subscriptions took.",
               relaxed(redis.messages));
+  const lisp::HttpRequestCounters& http = lisp::HttpRequestCounters::process();
+  out.family("valk_outgoing_requests_total", Type::kCounter,
+             "http/request calls by how they ended: a response (of any status), the error's "
+             ":kind, or cancelled.");
+  for (size_t i = 0; i < std::size(http.kResults); ++i) {
+    out.sample("valk_outgoing_requests_total", std::string("{result=\"") + http.kResults[i] + "\"}",
+               relaxed(http.ended[i]));
+  }
+  out.family("valk_outgoing_connections_total", Type::kCounter,
+             "Cleartext HTTP/1.1 connections http/request made or could not make (libcurl's, "
+             "for TLS and h2c, are not counted).");
+  out.sample("valk_outgoing_connections_total", "{result=\"made\"}", relaxed(http.connects));
+  out.sample("valk_outgoing_connections_total", "{result=\"failed\"}",
+             relaxed(http.connect_failures));
   append_route_metrics(out);
 }
 

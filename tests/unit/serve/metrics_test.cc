@@ -322,5 +322,38 @@ TEST(ServeMetrics, CountRedisCommandsConnectsAndMessages) {
   EXPECT_EQ(sample(m, "valk_redis_messages_total"), 1);
 }
 
+// http/request calls by how they ended, and the own client's connections.
+TEST(ServeMetrics, CountOutgoingRequestsAndConnections) {
+  TestServer upstream(base_options(), hello_handler());
+  std::string app = write_app("metrics_outgoing.lisp", R"((import "valk/web")
+(defn outcome [url opts] (try (:status (await (http/get url opts))) (catch e (:kind (error-data e)))))
+(serve (router
+         (GET "/ok" (fn [req] (text (str (outcome (getenv "METRICS_UPSTREAM") {})))))
+         (GET "/big" (fn [req] (text (str (outcome (getenv "METRICS_UPSTREAM") {:max-body 1})))))
+         (GET "/refused" (fn [req] (text (str (outcome (getenv "METRICS_REFUSED") {}))))))
+       {:port 0 :threads 1})
+)");
+  setenv("METRICS_UPSTREAM", upstream.url("/").c_str(), 1);
+  setenv("METRICS_REFUSED", ("http://127.0.0.1:" + std::to_string(free_port()) + "/").c_str(), 1);
+  ServeProcess s({"--metrics", "0", app});
+  unsetenv("METRICS_UPSTREAM");
+  unsetenv("METRICS_REFUSED");
+  ASSERT_NE(s.port(), 0) << s.output();
+  EXPECT_EQ(curl_get(s.url("/ok"), CURL_HTTP_VERSION_1_1).body, "200");
+  EXPECT_EQ(curl_get(s.url("/ok"), CURL_HTTP_VERSION_1_1).body, "200");
+  EXPECT_EQ(curl_get(s.url("/big"), CURL_HTTP_VERSION_1_1).body, ":too-large");
+  EXPECT_EQ(curl_get(s.url("/ok"), CURL_HTTP_VERSION_1_1).body, "200");
+  EXPECT_EQ(curl_get(s.url("/refused"), CURL_HTTP_VERSION_1_1).body, ":connect");
+  std::string m = scrape(s);
+  EXPECT_EQ(sample(m, "valk_outgoing_requests_total{result=\"response\"}"), 3) << m;
+  EXPECT_EQ(sample(m, "valk_outgoing_requests_total{result=\"too-large\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_outgoing_requests_total{result=\"connect\"}"), 1);
+  EXPECT_EQ(sample(m, "valk_outgoing_requests_total{result=\"timeout\"}"), 0);
+  // The first three requests shared one; the body that was too large
+  // left it in no state to keep, so the last took another.
+  EXPECT_EQ(sample(m, "valk_outgoing_connections_total{result=\"made\"}"), 2);
+  EXPECT_EQ(sample(m, "valk_outgoing_connections_total{result=\"failed\"}"), 1);
+}
+
 }  // namespace
 }  // namespace valk::test
