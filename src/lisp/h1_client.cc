@@ -29,7 +29,9 @@ struct H1Conn {
   H1Client::Pool* pool = nullptr;
   std::string origin;
   H1Client::Socket* socket = nullptr;
-  uv_timer_t* timer = nullptr;          // the connect timeout
+  // The connect timeout, then the idle one. Unreferenced: the socket
+  // holds the loop while it connects or an exchange runs.
+  uv_timer_t* timer = nullptr;
   uv_getaddrinfo_t* resolve = nullptr;  // while the name is looked up
   addrinfo* addrs = nullptr;
   addrinfo* next_addr = nullptr;
@@ -57,7 +59,8 @@ void HttpRequestCounters::count(std::string_view result) {
   }
 }
 
-H1Client::H1Client(uv_loop_t* loop) : loop_(loop), kick_(new uv_timer_t) {
+H1Client::H1Client(uv_loop_t* loop, uint64_t max_idle_ms)
+    : loop_(loop), max_idle_ms_(max_idle_ms), kick_(new uv_timer_t) {
   uv_timer_init(loop_, kick_);
   kick_->data = this;
 }
@@ -132,6 +135,7 @@ void H1Client::open_conn(Pool& pool, H1Exchange* x) {
   x->conn = c;
   c->timer = new uv_timer_t;
   uv_timer_init(loop_, c->timer);
+  uv_unref(reinterpret_cast<uv_handle_t*>(c->timer));
   c->timer->data = c;
   uv_timer_start(
       c->timer,
@@ -266,6 +270,7 @@ void H1Client::assign(H1Conn* c, H1Exchange* x) {
   if (!c->connected) {
     return;  // sent once connected
   }
+  uv_timer_stop(c->timer);  // the idle timeout
   uv_ref(reinterpret_cast<uv_handle_t*>(&c->socket->tcp));
   send(c);
 }
@@ -373,6 +378,16 @@ void H1Client::release(H1Conn* c) {
   c->idle = true;
   pool.idle.push_back(c);
   uv_unref(reinterpret_cast<uv_handle_t*>(&c->socket->tcp));
+  // Let go of in time: a connection idle for long may have been dropped
+  // on the way (a NAT or a load balancer forgets it without a word), and
+  // a request sent on it would wait for its timeout.
+  uv_timer_start(
+      c->timer,
+      [](uv_timer_t* t) {
+        auto* c = static_cast<H1Conn*>(t->data);
+        c->client->close_conn(c);
+      },
+      max_idle_ms_, 0);
 }
 
 void H1Client::close_conn(H1Conn* c) {

@@ -7,10 +7,10 @@
 // Connections are kept per origin and reused, most recently used first; at
 // most kMaxPerOrigin are open to one origin at once, and further exchanges
 // wait for one, first come first served. An idle connection is watched so
-// that one the server closes is dropped at once; it does not keep the loop
-// alive. An exchange whose kept connection turns out closed before any
-// byte of its response came is sent again once on a new connection (the
-// server may close an idle connection just as a request goes out on it).
+// that one the server closes is dropped at once, is closed after a minute
+// idle, and does not keep the loop alive. An exchange whose kept connection turns out closed before
+// any byte of its response came is sent again once on a new connection (the server may close an
+// idle connection just as a request goes out on it).
 //
 // The exchange's whole deadline is its owner's business (builtins_http.cc);
 // this layer bounds only the time to connect.
@@ -73,7 +73,11 @@ struct H1Exchange {
 
 class H1Client : public LoopResource {
  public:
-  explicit H1Client(uv_loop_t* loop);
+  // How long a connection may wait idle for the next exchange before it
+  // is closed; as nginx's upstream keepalive_timeout.
+  static constexpr uint64_t kDefaultMaxIdleMs = 60000;
+
+  explicit H1Client(uv_loop_t* loop, uint64_t max_idle_ms = kDefaultMaxIdleMs);
   ~H1Client() override;
   H1Client(const H1Client&) = delete;
   H1Client& operator=(const H1Client&) = delete;
@@ -115,6 +119,7 @@ class H1Client : public LoopResource {
   void start_waiting();
 
   uv_loop_t* loop_;
+  uint64_t max_idle_ms_;
   bool closed_ = false;
   uv_timer_t* kick_;  // runs start_waiting; freed by its close callback
   std::unordered_map<std::string, Pool> pools_;

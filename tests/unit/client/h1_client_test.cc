@@ -77,6 +77,10 @@ class ScriptedServer {
   }
   uint16_t port() const { return port_; }
   int connections() const { return accepted_.load(); }
+  size_t open_connections() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return open_.size();
+  }
   std::vector<std::string> requests() {
     std::lock_guard<std::mutex> lock(mu_);
     return requests_;
@@ -353,6 +357,54 @@ TEST_P(H1ClientTest, DropsAnIdleConnectionTheServerCloses) {
     run(s, "(await (sleep 5))");
   }
   EXPECT_EQ(iso_.h1_client().connections(), 0u);
+}
+
+// The client on a loop of its own, with an idle timeout of 50 ms.
+TEST(H1ClientIdle, ClosesAConnectionIdleTooLong) {
+  struct Exchange : lisp::H1Exchange {
+    int status = 0;
+    bool done = false;
+    void answered(lisp::H1ResponseReader& r) override {
+      status = r.status();
+      done = true;
+    }
+    void failed(std::string_view, const std::string&) override { done = true; }
+  };
+  ScriptedServer s([](const std::string&, int, int) { return ok("x"); });
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  {
+    lisp::H1Client client(&loop, 50);
+    Exchange x;
+    x.host = "127.0.0.1";
+    x.port = s.port();
+    x.origin = "127.0.0.1:" + std::to_string(s.port());
+    x.request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    x.max_body = 100;
+    client.start(&x);
+    while (!x.done) {
+      uv_run(&loop, UV_RUN_ONCE);
+    }
+    EXPECT_EQ(x.status, 200);
+    EXPECT_EQ(client.connections(), 1u);
+    EXPECT_EQ(s.open_connections(), 1u);
+    // Idle, it holds nothing of the loop; a timer of the test's keeps the
+    // loop turning (as a server's handles do) until the idle one fires.
+    EXPECT_EQ(uv_run(&loop, UV_RUN_NOWAIT), 0);
+    uv_timer_t tick;
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(
+        &tick, [](uv_timer_t*) {}, 5, 5);
+    for (int i = 0; i < 200 && client.connections() != 0; ++i) {  // a second; the server waits 5
+      uv_run(&loop, UV_RUN_ONCE);
+    }
+    EXPECT_EQ(client.connections(), 0u);
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    EXPECT_TRUE(eventually([&] { return s.open_connections() == 0; }));
+    client.close();
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Collector, H1ClientTest, ::testing::Values(false, true),
