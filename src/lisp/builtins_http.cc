@@ -158,12 +158,64 @@ HeaderList curl_headers(CURL* easy) {
   return out;
 }
 
+// In the order the docs list them, as the unknown-option error does.
+const char* const kOptionNames[] = {"url",        "method",
+                                    "headers",    "body",
+                                    "json",       "as",
+                                    "timeout-ms", "connect-timeout-ms",
+                                    "max-body",   "max-redirects",
+                                    "version",    "ca-file",
+                                    "insecure"};
+constexpr size_t kOptions = std::size(kOptionNames);
+// Their indexes.
+enum Option : size_t {
+  kUrl,
+  kMethod,
+  kHeaders,
+  kBody,
+  kJson,
+  kAs,
+  kTimeoutMs,
+  kConnectTimeoutMs,
+  kMaxBody,
+  kMaxRedirects,
+  kVersion,
+  kCaFile,
+  kInsecure
+};
+static_assert(kInsecure + 1 == kOptions);
+
+// The keywords http/request looks for and makes, interned once per isolate
+// and rooted (a keyword nothing refers to is collected).
+struct HttpKeys final : LoopResource {
+  explicit HttpKeys(Isolate& iso) {
+    auto kept = [&](const char* name) {
+      Value k = iso.heap().keyword(name);
+      iso.root(k);
+      return k;
+    };
+    for (size_t i = 0; i < kOptions; ++i) {
+      options[i] = kept(kOptionNames[i]);
+    }
+    status = kept("status");
+    headers = kept("headers");
+    body = kept("body");
+    protocol = kept("protocol");
+    url = kept("url");
+  }
+  void close() override {}
+
+  Value options[kOptions];
+  Value status, headers, body, protocol, url;
+};
+
 bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
 struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
   Isolate* iso = nullptr;
+  const HttpKeys* keys = nullptr;
   RequestSpec spec;
   std::string url;              // the one asked for now (after redirects)
   CURLU* parsed_url = nullptr;  // url, parsed by curl (made when curl or a redirect needs it)
@@ -632,24 +684,15 @@ Value HttpOp::response(int status, std::string_view protocol, const HeaderList& 
       }
       break;
   }
-  Value kvs[] = {h.keyword("status"),   Value::integer(status),
-                 h.keyword("headers"),  headers_map(h, lowered),
-                 h.keyword("body"),     body_value,
-                 h.keyword("protocol"), h.string(protocol),
-                 h.keyword("url"),      h.string(url)};
+  Value kvs[] = {keys->status,   Value::integer(status),
+                 keys->headers,  headers_map(h, lowered),
+                 keys->body,     body_value,
+                 keys->protocol, h.string(protocol),
+                 keys->url,      h.string(url)};
   return map_from(h, kvs, 5);
 }
 
 // ---- options ------------------------------------------------------------------
-
-// In the order the docs list them, as the unknown-option error does.
-const char* const kOptionNames[] = {"url",        "method",
-                                    "headers",    "body",
-                                    "json",       "as",
-                                    "timeout-ms", "connect-timeout-ms",
-                                    "max-body",   "max-redirects",
-                                    "version",    "ca-file",
-                                    "insecure"};
 
 std::string_view name_of(Value v) {
   if (v.is(Tag::Keyword) || v.is(Tag::Symbol)) {
@@ -670,14 +713,15 @@ class Options {
 
   Value apply() {
     Value err = Value::nil();
-    map_each(opts_, [&](Value k, Value) {
-      bool known = false;
-      if (k.is(Tag::Keyword)) {
-        for (const char* n : kOptionNames) {
-          known = known || name_of(k) == n;
-        }
+    map_each(opts_, [&](Value k, Value v) {
+      size_t i = 0;
+      while (i < kOptions && !identical(k, op_->keys->options[i])) {
+        ++i;
       }
-      if (!known) {
+      if (i < kOptions) {
+        given_[i] = true;
+        values_[i] = v;
+      } else {
         std::string names;
         for (const char* n : kOptionNames) {
           names += std::string(names.empty() ? ":" : " :") + n;
@@ -701,12 +745,16 @@ class Options {
   }
 
  private:
-  bool get(const char* name, Value* out) { return map_find(opts_, iso_.heap().keyword(name), out); }
+  // The option's value, if the map has it.
+  bool get(Option o, Value* out) {
+    *out = values_[o];
+    return given_[o];
+  }
 
   Value url() {
     Value v;
-    if (!get("url", &v) || !v.is(Tag::String)) {
-      return iso_.type_error("http/request", "a string :url", get("url", &v) ? v : Value::nil());
+    if (!get(kUrl, &v) || !v.is(Tag::String)) {
+      return iso_.type_error("http/request", "a string :url", get(kUrl, &v) ? v : Value::nil());
     }
     std::string text(static_cast<String*>(v.o)->view());
     if (op_->set_plain_url(text)) {
@@ -732,7 +780,7 @@ class Options {
   Value method_and_body() {
     RequestSpec& spec = op_->spec;
     Value v;
-    if (get("method", &v)) {
+    if (get(kMethod, &v)) {
       if (!v.is(Tag::Keyword) && !v.is(Tag::String)) {
         return iso_.type_error("http/request", "a keyword or string :method", v);
       }
@@ -744,7 +792,7 @@ class Options {
         return iso_.raise_error("type-error", "http/request: not a method: " + spec.method);
       }
     }
-    if (get("body", &v) && !v.is_nil()) {
+    if (get(kBody, &v) && !v.is_nil()) {
       if (v.is(Tag::String)) {
         spec.payload = std::string(static_cast<String*>(v.o)->view());
       } else if (v.is(Tag::Bytes)) {
@@ -755,7 +803,7 @@ class Options {
       }
       spec.has_payload = true;
     }
-    if (get("json", &v)) {
+    if (get(kJson, &v)) {
       if (spec.has_payload) {
         return iso_.raise_error("type-error", "http/request: both :body and :json");
       }
@@ -773,7 +821,7 @@ class Options {
     RequestSpec& spec = op_->spec;
     Value v;
     bool accept = false;
-    if (get("headers", &v) && !v.is_nil()) {
+    if (get(kHeaders, &v) && !v.is_nil()) {
       if (!v.is(Tag::Map)) {
         return iso_.type_error("http/request", "a map of :headers", v);
       }
@@ -802,18 +850,18 @@ class Options {
       }
     }
     Value as;
-    spec.accept_json = get("as", &as) && as.is(Tag::Keyword) && name_of(as) == "json" && !accept;
+    spec.accept_json = get(kAs, &as) && as.is(Tag::Keyword) && name_of(as) == "json" && !accept;
     return Value::nil();
   }
 
   // A non-negative int option, or `fallback` when absent.
-  Value count(const char* name, int64_t fallback, int64_t* out) {
+  Value count(Option o, int64_t fallback, int64_t* out) {
     Value v;
     *out = fallback;
-    if (get(name, &v)) {
+    if (get(o, &v)) {
       if (!v.is_int() || v.i < 0) {
-        return iso_.type_error("http/request", std::string("a non-negative integer as :") + name,
-                               v);
+        return iso_.type_error("http/request",
+                               std::string("a non-negative integer as :") + kOptionNames[o], v);
       }
       *out = v.i;
     }
@@ -822,12 +870,12 @@ class Options {
 
   Value limits() {
     RequestSpec& spec = op_->spec;
-    for (auto [name, fallback, out] :
-         {std::tuple{"timeout-ms", kDefaultTimeoutMs, &spec.timeout_ms},
-          std::tuple{"connect-timeout-ms", kDefaultConnectTimeoutMs, &spec.connect_timeout_ms},
-          std::tuple{"max-body", kDefaultMaxBody, &spec.max_body},
-          std::tuple{"max-redirects", kDefaultMaxRedirects, &spec.max_redirects}}) {
-      if (Value e = count(name, fallback, out); !e.is_nil()) {
+    for (auto [o, fallback, out] :
+         {std::tuple{kTimeoutMs, kDefaultTimeoutMs, &spec.timeout_ms},
+          std::tuple{kConnectTimeoutMs, kDefaultConnectTimeoutMs, &spec.connect_timeout_ms},
+          std::tuple{kMaxBody, kDefaultMaxBody, &spec.max_body},
+          std::tuple{kMaxRedirects, kDefaultMaxRedirects, &spec.max_redirects}}) {
+      if (Value e = count(o, fallback, out); !e.is_nil()) {
         return e;
       }
     }
@@ -837,7 +885,7 @@ class Options {
   Value tls_and_version() {
     RequestSpec& spec = op_->spec;
     Value v;
-    if (get("version", &v)) {
+    if (get(kVersion, &v)) {
       std::string_view n = v.is(Tag::Keyword) ? name_of(v) : "";
       if (n == "http1") {
         spec.version = Version::kHttp1;
@@ -847,20 +895,20 @@ class Options {
         return iso_.type_error("http/request", ":http1 or :http2 as :version", v);
       }
     }
-    if (get("ca-file", &v)) {
+    if (get(kCaFile, &v)) {
       if (!v.is(Tag::String)) {
         return iso_.type_error("http/request", "a string :ca-file", v);
       }
       spec.has_ca_file = true;
       spec.ca_file = std::string(static_cast<String*>(v.o)->view());
     }
-    spec.insecure = get("insecure", &v) && v.truthy();
+    spec.insecure = get(kInsecure, &v) && v.truthy();
     return Value::nil();
   }
 
   Value body_as() {
     Value v;
-    if (!get("as", &v)) {
+    if (!get(kAs, &v)) {
       return Value::nil();
     }
     std::string_view n = v.is(Tag::Keyword) ? name_of(v) : "";
@@ -882,6 +930,9 @@ class Options {
   Isolate& iso_;
   Value opts_;
   HttpOp* op_;
+  // What the map gives, by Option.
+  bool given_[kOptions] = {};
+  Value values_[kOptions];
 };
 
 Value n_http_request(Isolate& iso, Value* args, int) {
@@ -890,6 +941,7 @@ Value n_http_request(Isolate& iso, Value* args, int) {
   }
   auto* op = new HttpOp();
   op->iso = &iso;
+  op->keys = static_cast<const HttpKeys*>(iso.current_native()->data);
   if (Value err = Options(iso, args[0], op).apply(); !err.is_nil()) {
     delete op;
     return err;
@@ -906,7 +958,8 @@ Value n_http_request(Isolate& iso, Value* args, int) {
 }  // namespace
 
 void register_http_natives(Isolate& iso) {
-  iso.define_native("http/request", n_http_request, 1, 1);
+  iso.define_native("http/request", n_http_request, 1, 1,
+                    iso.keep(std::make_unique<HttpKeys>(iso)));
 }
 
 }  // namespace valk::lisp

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include "util/ascii.h"
+
 namespace valk::lisp {
 namespace {
 
@@ -103,9 +105,9 @@ int H1ResponseReader::on_header_field(http_parser* p, const char* at, size_t len
     self->headers_.emplace_back();
   }
   std::string& name = self->headers_.back().first;
-  for (size_t i = 0; i < len; ++i) {
-    name += static_cast<char>(std::tolower(static_cast<unsigned char>(at[i])));
-  }
+  size_t had = name.size();
+  name.resize(had + len);
+  ascii_lower_copy(name.data() + had, at, len);
   self->in_value_ = false;
   return 0;
 }
