@@ -74,9 +74,10 @@ struct RequestSpec {
   std::string method = "GET";
   std::string payload;
   bool has_payload = false;
-  bool json_body = false;    // sets content-type unless the headers do
-  bool accept_json = false;  // :as :json, and no accept header given
-  HeaderList headers;        // as given
+  bool json_body = false;        // sets content-type unless the headers do
+  bool accept_json = false;      // :as :json, and no accept header given
+  bool accept_encoding = false;  // the headers name the encodings: the body comes as sent
+  HeaderList headers;            // as given
   int64_t timeout_ms = kDefaultTimeoutMs;
   int64_t connect_timeout_ms = kDefaultConnectTimeoutMs;
   int64_t max_body = kDefaultMaxBody;
@@ -123,9 +124,15 @@ Value http_error(Isolate& iso, std::string_view kind, const std::string& message
 
 // The response's headers (names lower-cased) as a map; a repeated name's
 // values joined with ", " (set-cookie's with "\n", as cookies hold commas).
-Value headers_map(Heap& h, const HeaderList& lowered) {
+// Of a body `decoded`, the content-encoding and content-length are gone,
+// as they no longer say what the body is (a proxy passing the headers on
+// would otherwise label plain text as gzip).
+Value headers_map(Heap& h, const HeaderList& lowered, bool decoded) {
   HeaderList headers;
   for (const auto& header : lowered) {
+    if (decoded && (header.first == "content-encoding" || header.first == "content-length")) {
+      continue;
+    }
     auto same = [&](const auto& p) { return p.first == header.first; };
     auto it = std::find_if(headers.begin(), headers.end(), same);
     if (it == headers.end()) {
@@ -349,8 +356,9 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
   // A redirect the own client came back with: asks its Location, or ends
   // the request; false if it is not to be followed.
   bool follow(const H1ResponseReader& response);
+  // `decoded`: the body was decoded from its Content-Encoding.
   Value response(int status, std::string_view protocol, const HeaderList& lowered,
-                 const std::string& payload);
+                 const std::string& payload, bool decoded);
   Value failure(CURLcode result);
   void fail(std::string_view kind, const std::string& why) {
     HttpRequestCounters::process().count(kind);
@@ -396,8 +404,7 @@ void HttpOp::start_own() {
   r += ' ';
   r += target;
   r += " HTTP/1.1\r\n";
-  bool has_host = false, has_agent = false, has_accept = false, has_encoding = false,
-       has_type = false;
+  bool has_host = false, has_agent = false, has_accept = false, has_type = false;
   for (const auto& [name, value] : spec.headers) {
     if (header_is(name, "content-length") || header_is(name, "transfer-encoding")) {
       continue;  // the body is framed here
@@ -405,7 +412,6 @@ void HttpOp::start_own() {
     has_host = has_host || header_is(name, "host");
     has_agent = has_agent || header_is(name, "user-agent");
     has_accept = has_accept || header_is(name, "accept");
-    has_encoding = has_encoding || header_is(name, "accept-encoding");
     has_type = has_type || header_is(name, "content-type");
     r += name;
     r += ": ";
@@ -421,7 +427,8 @@ void HttpOp::start_own() {
   if (!has_accept) {
     r += spec.accept_json ? "Accept: application/json\r\n" : "Accept: */*\r\n";
   }
-  if (!has_encoding) {
+  decode = !spec.accept_encoding;
+  if (decode) {
     r += "Accept-Encoding: gzip, deflate\r\n";
   }
   if (spec.json_body && !has_type) {
@@ -454,8 +461,8 @@ void HttpOp::answered(H1ResponseReader& r) {
   if (is_redirect(r.status()) && spec.max_redirects > 0 && follow(r)) {
     return;
   }
-  Value v =
-      response(r.status(), r.minor_version() == 0 ? "HTTP/1.0" : "HTTP/1.1", r.headers(), r.body());
+  Value v = response(r.status(), r.minor_version() == 0 ? "HTTP/1.0" : "HTTP/1.1", r.headers(),
+                     r.body(), r.decoded());
   HttpRequestCounters::process().count("response");
   iso->end_op(this, !v.is(Tag::Error), v);
 }
@@ -519,7 +526,9 @@ bool HttpOp::start_curl() {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // every encoding curl decodes
+  if (!spec.accept_encoding) {
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");  // every encoding curl decodes
+  }
   curl_easy_setopt(e, CURLOPT_USERAGENT, "valk/" VALK_VERSION);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
@@ -608,7 +617,13 @@ void HttpOp::finished(CURLcode result) {
                          : version == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0"
                          : version == CURL_HTTP_VERSION_3   ? "HTTP/3"
                                                             : "HTTP/1.1";
-  Value v = response(static_cast<int>(status), protocol, curl_headers(easy), body);
+  HeaderList headers = curl_headers(easy);
+  // curl decodes every encoding it was asked to accept, and fails on one
+  // it does not know.
+  bool decoded = !spec.accept_encoding && std::any_of(headers.begin(), headers.end(), [](auto& h) {
+    return h.first == "content-encoding" && strcasecmp(h.second.c_str(), "identity") != 0;
+  });
+  Value v = response(static_cast<int>(status), protocol, headers, body, decoded);
   HttpRequestCounters::process().count("response");
   iso->end_op(this, !v.is(Tag::Error), v);
 }
@@ -650,7 +665,7 @@ Value HttpOp::failure(CURLcode result) {
 // ---- the response map ---------------------------------------------------------
 
 Value HttpOp::response(int status, std::string_view protocol, const HeaderList& lowered,
-                       const std::string& payload) {
+                       const std::string& payload, bool decoded) {
   Heap& h = iso->heap();
   Value body_value;
   switch (spec.as) {
@@ -685,7 +700,7 @@ Value HttpOp::response(int status, std::string_view protocol, const HeaderList& 
       break;
   }
   Value kvs[] = {keys->status,   Value::integer(status),
-                 keys->headers,  headers_map(h, lowered),
+                 keys->headers,  headers_map(h, lowered, decoded),
                  keys->body,     body_value,
                  keys->protocol, h.string(protocol),
                  keys->url,      h.string(url)};
@@ -843,6 +858,8 @@ class Options {
         }
         spec.headers.emplace_back(std::string(n), std::string(s));
         accept = accept || header_is(spec.headers.back().first, "accept");
+        spec.accept_encoding =
+            spec.accept_encoding || header_is(spec.headers.back().first, "accept-encoding");
         return true;
       });
       if (!err.is_nil()) {

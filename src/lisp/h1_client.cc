@@ -266,7 +266,7 @@ void H1Client::connected(H1Conn* c, int status) {
 void H1Client::assign(H1Conn* c, H1Exchange* x) {
   c->x = x;
   x->conn = c;
-  c->reader = std::make_unique<H1ResponseReader>(x->head, x->max_body);
+  c->reader = std::make_unique<H1ResponseReader>(x->head, x->max_body, x->decode);
   if (!c->connected) {
     return;  // sent once connected
   }

@@ -63,6 +63,7 @@ struct H1Exchange {
   std::string origin;   // "host:port": the pool it uses
   std::string request;  // head and body, ready to send
   bool head = false;    // HEAD: the response has no body
+  bool decode = true;   // undo the body's gzip or deflate
   size_t max_body = 0;
   uint64_t connect_timeout_ms = 10000;
 

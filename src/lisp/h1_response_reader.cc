@@ -28,7 +28,8 @@ std::string trimmed_lower(std::string_view s) {
 
 }  // namespace
 
-H1ResponseReader::H1ResponseReader(bool head, size_t max_body) : head_(head), max_body_(max_body) {
+H1ResponseReader::H1ResponseReader(bool head, size_t max_body, bool decode)
+    : head_(head), max_body_(max_body), decode_(decode) {
   http_parser_init(&parser_, HTTP_RESPONSE);
   parser_.data = this;
 }
@@ -132,7 +133,7 @@ int H1ResponseReader::on_headers_complete(http_parser* p) {
   }
   self->coding_ = Coding::kIdentity;
   for (const auto& [name, value] : self->headers_) {
-    if (name == "content-encoding") {
+    if (name == "content-encoding" && self->decode_) {
       std::string coding = trimmed_lower(value);
       self->coding_ = coding == "gzip" || coding == "x-gzip" ? Coding::kGzip
                       : coding == "deflate"                  ? Coding::kDeflate

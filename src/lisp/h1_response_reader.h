@@ -20,8 +20,9 @@ class H1ResponseReader {
   enum class State { kMore, kDone, kFailed };
 
   // `head`: the request was HEAD, so the response has no body whatever its
-  // headers say. `max_body`: bytes of decoded body accepted.
-  H1ResponseReader(bool head, size_t max_body);
+  // headers say. `max_body`: bytes of decoded body accepted. `decode`:
+  // undo a gzip or deflate Content-Encoding (false: the body as sent).
+  H1ResponseReader(bool head, size_t max_body, bool decode = true);
   ~H1ResponseReader();
   H1ResponseReader(const H1ResponseReader&) = delete;
   H1ResponseReader& operator=(const H1ResponseReader&) = delete;
@@ -39,6 +40,8 @@ class H1ResponseReader {
   // "Connection: close", nothing left over).
   bool keep_alive() const { return keep_alive_ && !extra_; }
   bool too_large() const { return too_large_; }
+  // The body was decoded from the Content-Encoding the headers name.
+  bool decoded() const { return coding_ != Coding::kIdentity; }
   const std::string& error() const { return error_; }
 
   int status() const { return status_; }
@@ -59,6 +62,7 @@ class H1ResponseReader {
   http_parser parser_;
   bool head_;
   size_t max_body_;
+  bool decode_;
   bool started_ = false;
   bool done_ = false;
   bool extra_ = false;

@@ -211,7 +211,23 @@ TEST_P(HttpClientTest, ResponseHeadersAndBodies) {
             "[\"a, b\" \"a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\\nb=2\"]");
   // Decoded as it came: gzip and deflate are asked for (and brotli and
   // zstd by curl, over TLS and h2c).
-  EXPECT_EQ(run("(:body (await (http/get \"{plain}/gzipped\")))"), "\"squeezed, then unsqueezed\"");
+  // The decoded body's content-encoding and content-length are gone.
+  for (const char* opts : {"{}", "{:ca-file \"{ca}\"}"}) {
+    std::string base = opts[1] == '}' ? "{plain}" : "{tls}";
+    EXPECT_EQ(run("(let [r (await (http/get \"" + base + "/gzipped\" " + opts +
+                  "))]"
+                  "  [(:body r) (get (:headers r) \"content-encoding\")"
+                  "   (get (:headers r) \"content-length\") (get (:headers r) \"content-type\")])"),
+              "[\"squeezed, then unsqueezed\" nil nil \"text/plain\"]")
+        << base;
+    // Asked for by the app, the encoding is the app's to undo.
+    EXPECT_EQ(
+        run("(let [r (await (http/get \"" + base + "/gzipped\" (assoc " + opts +
+            " :headers {\"accept-encoding\" \"gzip\"} :as :bytes)))]"
+            "  [(get (:headers r) \"content-encoding\") (bytes->string (gunzip (:body r)))])"),
+        "[\"gzip\" \"squeezed, then unsqueezed\"]")
+        << base;
+  }
   EXPECT_EQ(run("(let [b (:body (await (http/get \"{plain}/binary\")))] [(bytes? b) (count b)])"),
             "[true 4]");
   EXPECT_EQ(run("(try (await (http/get \"{plain}/binary\" {:as :text}))"
