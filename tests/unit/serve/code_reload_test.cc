@@ -37,7 +37,8 @@ std::string app_text(const std::string& version, const std::string& extra = "",
                    (swap! holding inc)
                    (await (sleep 1500))
                    (text (answer))))
-    (GET "/sleep" (fn [req] (await (sleep 500)) (text "slept")))))
+    (GET "/sleep" (fn [req] (await (sleep 500)) (text "slept")))
+    (GET "/pile" (fn [req] (text (str (count (vec (range 500000)))))))))
 (serve app )" +
          opts + ")\n";
 }
@@ -95,7 +96,7 @@ TEST(ServeCodeReload, AnAppThatFailsToLoadChangesNothing) {
   };
   const Case cases[] = {
       // A reader error, at its place.
-      {app_text("two") + "(def broken (\n", "code_reload_broken.lisp:17:13: unterminated list"},
+      {app_text("two") + "(def broken (\n", "code_reload_broken.lisp:18:13: unterminated list"},
       // A name no form defines.
       {app_text("two", "(defn f [] (undefined-thing 1))"),
        "code_reload_broken.lisp:6:12: unable to resolve symbol: undefined-thing"},
@@ -170,12 +171,14 @@ TEST(ServeCodeReload, ALoadPastTheDeadlineIsStoppedAndChangesNothing) {
   EXPECT_EQ(s.signal_and_wait(SIGTERM), 0);
 }
 
-TEST(ServeCodeReload, TheNewDeadlineAppliesAndOtherSettingsWaitForARestart) {
+TEST(ServeCodeReload, TheNewDeadlineAndBudgetsApplyAndOtherSettingsWaitForARestart) {
   std::string app = write_app("code_reload_settings.lisp", app_text("one"));
   ServeProcess s({"--threads", "1", app});
   ASSERT_NE(s.port(), 0) << s.output();
   EXPECT_EQ(get(s, "/sleep"), "slept");
-  std::ofstream(app) << app_text("two", "", "{:port 0 :deadline-ms 200 :queue-size 64}");
+  EXPECT_EQ(get(s, "/pile"), "500000");
+  std::ofstream(app) << app_text(
+      "two", "", "{:port 0 :deadline-ms 200 :allocation-budget 10000000 :queue-size 64}");
   std::string report = hang_up(s);
   EXPECT_NE(report.find("app reloaded (generation 2)"), std::string::npos) << report;
   // In the error log, which its own thread writes.
@@ -185,6 +188,7 @@ TEST(ServeCodeReload, TheNewDeadlineAppliesAndOtherSettingsWaitForARestart) {
   s.read_until([&] { return s.output().find(warning) != std::string::npos; }, 5000);
   EXPECT_NE(s.output().find(warning), std::string::npos) << s.output();
   EXPECT_EQ(curl_get(s.url("/sleep"), CURL_HTTP_VERSION_1_1).status, 503);
+  EXPECT_EQ(curl_get(s.url("/pile"), CURL_HTTP_VERSION_1_1).status, 503);
   EXPECT_EQ(get(s, "/"), "two 1");
   EXPECT_EQ(s.signal_and_wait(SIGTERM), 0);
 }
