@@ -188,7 +188,9 @@ TEST(ServeCodeReload, TheNewDeadlineAndBudgetsApplyAndOtherSettingsWaitForAResta
   s.read_until([&] { return s.output().find(warning) != std::string::npos; }, 5000);
   EXPECT_NE(s.output().find(warning), std::string::npos) << s.output();
   EXPECT_EQ(curl_get(s.url("/sleep"), CURL_HTTP_VERSION_1_1).status, 503);
-  EXPECT_EQ(curl_get(s.url("/pile"), CURL_HTTP_VERSION_1_1).status, 503);
+  CurlResult pile = curl_get(s.url("/pile"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(pile.status, 503);
+  EXPECT_NE(pile.body.find("needed too much memory"), std::string::npos) << pile.body;
   EXPECT_EQ(get(s, "/"), "two 1");
   EXPECT_EQ(s.signal_and_wait(SIGTERM), 0);
 }
