@@ -322,6 +322,30 @@ TEST(ServeMetrics, CountRedisCommandsConnectsAndMessages) {
   EXPECT_EQ(sample(m, "valk_redis_messages_total"), 1);
 }
 
+// A subscription made while Redis is down keeps trying (each second), and
+// takes messages once the server is up.
+TEST(ServeMetrics, ASubscriptionMadeWhileRedisIsDownTakesMessagesOnceItIsUp) {
+  std::string dir = testing::TempDir() + "/metrics_redis_late";
+  std::filesystem::remove_all(dir);
+  std::string app = write_app("metrics_redis_late.lisp", R"((import "valk/web")
+(defonce heard (atom 0))
+(defonce sub (redis/subscribe (getenv "METRICS_REDIS") ["news"] (fn [_ _] (swap! heard inc))))
+(serve (router (GET "/heard" (fn [req] (text (str @heard))))) {:port 0 :threads 1})
+)");
+  setenv("METRICS_REDIS", ("unix://" + dir + "/redis.sock").c_str(), 1);
+  ServeProcess s({"--metrics", "0", app});
+  unsetenv("METRICS_REDIS");
+  ASSERT_NE(s.port(), 0) << s.output();
+  ASSERT_TRUE(eventually(
+      [&] { return sample(scrape(s), "valk_redis_connects_total{result=\"failed\"}") >= 1; }));
+  RedisServer redis(dir);
+  ASSERT_TRUE(redis.up());
+  ASSERT_TRUE(eventually([&] { return redis.cli("PUBSUB NUMSUB news") == "news\n1\n"; }));
+  EXPECT_EQ(redis.cli("PUBLISH news hello"), "1\n");
+  EXPECT_TRUE(
+      eventually([&] { return curl_get(s.url("/heard"), CURL_HTTP_VERSION_1_1).body == "1"; }));
+}
+
 // http/request calls by how they ended, and the own client's connections.
 TEST(ServeMetrics, CountOutgoingRequestsAndConnections) {
   TestServer upstream(base_options(), hello_handler());
