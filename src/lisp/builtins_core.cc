@@ -293,45 +293,62 @@ Value n_compare_and_set(Isolate& iso, Value* args, int argc) {
 
 // ---- printing -----------------------------------------------------------------
 
-std::string join_printed(Value* args, int argc, bool readably) {
-  std::string out;
+// The arguments printed, separated by spaces, into *out; false, with
+// :allocation-exceeded raised, once that passes the fiber's budget.
+bool join_printed(Isolate& iso, const char* fn, Value* args, int argc, bool readably,
+                  std::string* out) {
+  size_t left = iso.allocation_left();
   for (int i = 0; i < argc; i++) {
     if (i > 0) {
-      out += ' ';
+      *out += ' ';
     }
-    out += print_str(args[i], readably);
+    if (!print_to(*out, args[i], readably, left)) {
+      iso.may_allocate(fn, out->size());  // raises
+      return false;
+    }
   }
-  return out;
+  return true;
 }
 
-void write_stdout(const std::string& s) {
-  fwrite(s.data(), 1, s.size(), stdout);
+// print, println, pr and prn: the arguments printed (readably for pr and
+// prn) to standard output; println and prn end the line and flush.
+Value print_out(Isolate& iso, const char* fn, Value* args, int argc, bool readably, bool line) {
+  std::string out;
+  if (!join_printed(iso, fn, args, argc, readably, &out)) {
+    return Value::sentinel(Tag::Exception);
+  }
+  if (line) {
+    out += '\n';
+  }
+  fwrite(out.data(), 1, out.size(), stdout);
+  if (line) {
+    fflush(stdout);
+  }
+  return Value::nil();
 }
 
 Value n_print(Isolate& iso, Value* args, int argc) {
-  write_stdout(join_printed(args, argc, false));
-  return Value::nil();
+  return print_out(iso, "print", args, argc, false, false);
 }
 
 Value n_println(Isolate& iso, Value* args, int argc) {
-  write_stdout(join_printed(args, argc, false) + "\n");
-  fflush(stdout);
-  return Value::nil();
+  return print_out(iso, "println", args, argc, false, true);
 }
 
 Value n_pr(Isolate& iso, Value* args, int argc) {
-  write_stdout(join_printed(args, argc, true));
-  return Value::nil();
+  return print_out(iso, "pr", args, argc, true, false);
 }
 
 Value n_prn(Isolate& iso, Value* args, int argc) {
-  write_stdout(join_printed(args, argc, true) + "\n");
-  fflush(stdout);
-  return Value::nil();
+  return print_out(iso, "prn", args, argc, true, true);
 }
 
 Value n_pr_str(Isolate& iso, Value* args, int argc) {
-  return iso.heap().string(join_printed(args, argc, true));
+  std::string out;
+  if (!join_printed(iso, "pr-str", args, argc, true, &out)) {
+    return Value::sentinel(Tag::Exception);
+  }
+  return iso.heap().string(out);
 }
 
 Value n_str(Isolate& iso, Value* args, int argc) {
@@ -354,7 +371,7 @@ Value n_str(Isolate& iso, Value* args, int argc) {
   }
   // The result is checked against the allocation budget before it is
   // made (the same long string many times is gigabytes in one call), or
-  // each MiB of it as it is printed.
+  // as it is printed.
   if (i == argc && !iso.may_allocate("str", size)) {
     return Value::sentinel(Tag::Exception);
   }
@@ -371,10 +388,10 @@ Value n_str(Isolate& iso, Value* args, int argc) {
     return val(out);
   }
   std::string out;
-  GrowingText growing(iso, "str");
+  size_t left = iso.allocation_left();
   for (i = 0; i < argc; i++) {
-    print_for_str(out, args[i]);
-    if (!growing.fits(out.size())) {
+    if (!print_for_str(out, args[i], left)) {
+      iso.may_allocate("str", out.size());  // raises
       return Value::sentinel(Tag::Exception);
     }
   }

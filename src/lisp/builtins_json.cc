@@ -78,7 +78,12 @@ Value n_json_write(Isolate& iso, Value* args, int argc) {
   }
   std::string out;
   std::string err;
+  options.max_bytes = iso.allocation_left();
   if (!json_write(args[0], options, &out, &err)) {
+    if (out.size() > options.max_bytes) {
+      iso.may_allocate("json/write", out.size());  // raises
+      return Value::sentinel(Tag::Exception);
+    }
     return iso.raise_error("json-error", "json/write: " + err);
   }
   return iso.heap().string(out);

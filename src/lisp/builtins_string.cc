@@ -335,7 +335,7 @@ Value n_join(Isolate& iso, Value* args, int argc) {
   }
   std::string out;
   bool first = true;
-  GrowingText growing(iso, "join");
+  size_t left = iso.allocation_left();
   bool over = false;
   bool ok = each_element(iso, coll, [&](Value x) {
     if (over) {
@@ -345,13 +345,13 @@ Value n_join(Isolate& iso, Value* args, int argc) {
       out += sep;
     }
     first = false;
-    print_for_str(out, x);
-    over = !growing.fits(out.size());
+    over = !print_for_str(out, x, left);
   });
   if (!ok) {
     return iso.type_error("join", "a collection", coll);
   }
   if (over) {
+    iso.may_allocate("join", out.size());  // raises
     return Value::sentinel(Tag::Exception);
   }
   return iso.heap().string(out);

@@ -438,11 +438,15 @@ class HtmlWriter {
   explicit HtmlWriter(Isolate& iso) : raw_key_(iso.heap().keyword("valk.web/raw")) {}
 
   // Renders `root`; on an error returns false with the message in *error.
-  bool render(Value root, std::string* out, std::string* error) {
+  // Stops, false with *error empty, once *out is longer than `limit`.
+  bool render(Value root, std::string* out, std::string* error, size_t limit) {
     out_ = out;
     error_ = error;
     stack_.push_back({root, {}});
     while (!stack_.empty()) {
+      if (out->size() > limit) {
+        return false;
+      }
       Work w = std::move(stack_.back());
       stack_.pop_back();
       if (!w.close.empty()) {
@@ -451,7 +455,7 @@ class HtmlWriter {
         return false;
       }
     }
-    return true;
+    return out->size() <= limit;
   }
 
  private:
@@ -668,7 +672,12 @@ Value n_render_html(Isolate& iso, Value* args, int argc) {
   std::string out;
   std::string error;
   HtmlWriter writer(iso);
-  if (!writer.render(args[0], &out, &error)) {
+  size_t left = iso.allocation_left();
+  if (!writer.render(args[0], &out, &error, left)) {
+    if (error.empty()) {
+      iso.may_allocate("html", out.size());  // raises
+      return Value::sentinel(Tag::Exception);
+    }
     return iso.raise_error("html-error", error);
   }
   return iso.heap().string(out);

@@ -168,6 +168,14 @@ bool Isolate::may_allocate(std::string_view fn_name, uint64_t bytes) {
   return false;
 }
 
+size_t Isolate::allocation_left() const {
+  const Fiber* f = current_;
+  if (f == nullptr || f->allocation_limit == 0) {
+    return SIZE_MAX;
+  }
+  return f->allocated < f->allocation_limit ? f->allocation_limit - f->allocated : 0;
+}
+
 Error* Isolate::make_cancelled(std::string_view message) {
   Value data[2] = {heap_.keyword("type"), heap_.keyword("cancelled")};
   return make_error(heap_.string(message), map_from(heap_, data, 1));

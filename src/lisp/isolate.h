@@ -138,6 +138,11 @@ class Isolate {
   // fiber past its allocation budget. The VM checks the budget only
   // between instructions, too late for one call that allocates gigabytes.
   bool may_allocate(std::string_view fn_name, uint64_t bytes);
+  // Bytes the current fiber may still allocate (SIZE_MAX without a
+  // budget): the bound of text a native builds from data that does not
+  // bound it (a structure holding one large value many times, printed).
+  // Past it, may_allocate(fn_name, size) raises.
+  size_t allocation_left() const;
   // A human-readable report of a raised value: the message, then the Lisp
   // stack trace with file:line:column, one frame a line.
   std::string describe(Value raised);
@@ -335,27 +340,6 @@ class Isolate {
   // defined yet (a forward reference, or a typo that would fail when run);
   // a host checks after loading that they all got defined.
   std::vector<UnresolvedRef>* unresolved_refs = nullptr;
-};
-
-// For a native building text its inputs do not bound (a long separator
-// joined a million times): asks Isolate::may_allocate each MiB the text
-// grows. fits() is false, with :allocation-exceeded raised, once past.
-class GrowingText {
- public:
-  GrowingText(Isolate& iso, const char* fn_name) : iso_(iso), fn_name_(fn_name) {}
-  bool fits(size_t size) {
-    if (size < next_check_) {
-      return true;
-    }
-    next_check_ = size + kStep;
-    return iso_.may_allocate(fn_name_, size);
-  }
-
- private:
-  static constexpr size_t kStep = size_t{1} << 20;
-  Isolate& iso_;
-  const char* fn_name_;
-  size_t next_check_ = kStep;
 };
 
 }  // namespace valk::lisp

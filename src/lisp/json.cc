@@ -746,6 +746,9 @@ bool Writer::write(Value v) {
     return false;
   }
   while (!frames_.empty()) {
+    if (out_.size() > options_.max_bytes) {
+      return fail("the text is longer than " + std::to_string(options_.max_bytes) + " bytes");
+    }
     Frame& f = frames_.back();
     if (f.pos == f.end) {
       bool object = f.object;
@@ -788,7 +791,8 @@ bool Writer::write(Value v) {
       return false;
     }
   }
-  return true;
+  return out_.size() <= options_.max_bytes ||
+         fail("the text is longer than " + std::to_string(options_.max_bytes) + " bytes");
 }
 
 }  // namespace

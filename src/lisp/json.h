@@ -80,14 +80,19 @@ struct JsonWriteOptions {
   // Write '/' as "\/" and U+2028/U+2029 as escapes, so the text can sit in
   // an HTML <script> element or a JavaScript string.
   bool escape_slash = false;
+  // Stop, failing, once *out is longer: a structure holding one large
+  // value many times is gigabytes of text (json/write passes what the
+  // fiber's allocation budget has left).
+  size_t max_bytes = SIZE_MAX;
 };
 
 // Appends the JSON text of `v` to *out. Returns false (with *err set to a
 // message such as "cannot write a value of type atom as JSON (at
 // [:users 3])" when err is non-null) for values JSON cannot express:
 // functions, atoms, promises, bytes and other non-data types, NaN and
-// infinities, and strings that are not valid UTF-8. On failure *out holds
-// a partial text; callers discard it.
+// infinities, and strings that are not valid UTF-8, and once *out passes
+// options.max_bytes. On failure *out holds a partial text; callers discard
+// it.
 bool json_write(Value v, const JsonWriteOptions& options, std::string* out, std::string* err);
 
 }  // namespace valk::lisp

@@ -266,10 +266,13 @@ void print_one(std::string& out, const Item& item, bool readably, std::vector<It
 
 }  // namespace
 
-void print_to(std::string& out, Value v, bool readably) {
+bool print_to(std::string& out, Value v, bool readably, size_t limit) {
   std::vector<Item> stack;
   stack.push_back({v, nullptr, 0});
   while (!stack.empty()) {
+    if (out.size() > limit) {
+      return false;
+    }
     Item item = stack.back();
     stack.pop_back();
     if (item.text != nullptr) {
@@ -278,6 +281,7 @@ void print_to(std::string& out, Value v, bool readably) {
       print_one(out, item, readably, stack);
     }
   }
+  return out.size() <= limit;
 }
 
 std::string print_str(Value v, bool readably) {
@@ -286,16 +290,19 @@ std::string print_str(Value v, bool readably) {
   return out;
 }
 
-void print_for_str(std::string& out, Value v) {
+bool print_for_str(std::string& out, Value v, size_t limit) {
   if (v.is_nil()) {
-    return;
+    return out.size() <= limit;
   }
   if (v.tag == Tag::String) {
     auto* s = static_cast<String*>(v.o);
+    if (s->size > limit || out.size() > limit - s->size) {
+      return false;
+    }
     out.append(s->data, s->size);
-    return;
+    return true;
   }
-  print_to(out, v, true);
+  return print_to(out, v, true, limit);
 }
 
 }  // namespace valk::lisp

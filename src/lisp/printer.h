@@ -1,6 +1,7 @@
 // Printing values as text: `pr-str` (readable) and `str`/`println`.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "lisp/value.h"
@@ -21,13 +22,17 @@ namespace valk::lisp {
 // safe. An atom whose contents lead back to atoms more than a few levels
 // deep prints `#<atom ...>`, which also cuts cycles through atoms. Never
 // allocates on a Lisp heap; safe to call from any native.
-void print_to(std::string& out, Value v, bool readably);
+//
+// Stops, returning false, once `out` has grown past `limit` bytes: a
+// structure that holds one large value many times prints as gigabytes.
+bool print_to(std::string& out, Value v, bool readably, size_t limit = SIZE_MAX);
 
 // The printed form of `v` as a new string (see print_to).
 std::string print_str(Value v, bool readably);
 
 // Appends what Clojure's `str` makes of one argument: nothing for nil, a
-// string's text raw, anything else printed readably.
-void print_for_str(std::string& out, Value v);
+// string's text raw, anything else printed readably; false (as print_to)
+// once `out` is past `limit` bytes.
+bool print_for_str(std::string& out, Value v, size_t limit = SIZE_MAX);
 
 }  // namespace valk::lisp

@@ -424,6 +424,8 @@ TEST(ServeLimits, AllocationBudgetGives503) {
   std::string app = write_app("allocation_app.lisp", R"(
 (defn pile [n] (loop [v [] i 0] (if (< i n) (recur (conj v i) (inc i)) (count v))))
 (def big (apply str (repeat 100000 "x")))
+;; Ten gigabytes printed: the same 100 KB string 100 000 times.
+(def shared (vec (repeat 100000 big)))
 (serve (fn [req]
          (case (:path req)
            "/pile" (str (pile 1000000000))
@@ -432,6 +434,11 @@ TEST(ServeLimits, AllocationBudgetGives503) {
            "/str" (str (count (apply str (repeat 100000 big))))
            "/join" (str (count (join big (range 100000))))
            "/replace" (str (count (replace big "x" big)))
+           ;; Text printed from data that holds one large value many times.
+           "/str-vec" (str (count (str shared)))
+           "/pr-str" (str (count (pr-str shared)))
+           "/json" (str (count (json/write shared)))
+           "/html" (str (count (web/render-html (into [:p] shared))))
            (str (pile 100000))))
        {:port 0 :workers 1 :allocation-budget 50000000})
 )");
@@ -444,7 +451,8 @@ TEST(ServeLimits, AllocationBudgetGives503) {
   EXPECT_NE(pile.headers.find("x-request-id:"), std::string::npos);
   // The default deadline is 30 s: the budget stopped it.
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
-  for (const char* path : {"/range", "/str", "/join", "/replace"}) {
+  for (const char* path :
+       {"/range", "/str", "/join", "/replace", "/str-vec", "/pr-str", "/json", "/html"}) {
     CurlResult r = curl_do(p.url(path));
     EXPECT_EQ(r.status, 503) << path;
     EXPECT_NE(r.body.find("needed too much memory"), std::string::npos) << path << r.body;
