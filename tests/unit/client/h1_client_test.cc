@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <atomic>
 #include <functional>
@@ -19,6 +18,7 @@
 #include <vector>
 
 #include "../net/net_test_util.h"
+#include "deflated.h"
 #include "lisp/h1_client.h"
 #include "lisp/isolate.h"
 #include "lisp/printer.h"
@@ -167,20 +167,6 @@ class ScriptedServer {
 ScriptedServer::Answer ok(const std::string& body, const std::string& headers = "") {
   return {"HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + headers +
           "\r\n" + body};
-}
-
-std::string deflated(const std::string& text, int window_bits) {
-  z_stream z{};
-  deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, text.size()) + 32, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  z.avail_in = static_cast<uInt>(text.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
 }
 
 class H1ClientTest : public ::testing::TestWithParam<bool> {

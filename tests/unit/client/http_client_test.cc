@@ -3,7 +3,6 @@
 // the collector as usual and in stress mode (the parameter), since a
 // transfer's promise and result are made from loop callbacks.
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -13,6 +12,7 @@
 #include <vector>
 
 #include "../net/net_test_util.h"
+#include "deflated.h"
 #include "lisp/isolate.h"
 #include "lisp/printer.h"
 
@@ -82,7 +82,7 @@ class HttpClientTest : public ::testing::TestWithParam<bool> {
                   "ok");
     } else if (path == "/gzipped") {
       res.respond(200, {{"content-encoding", "gzip"}, {"content-type", "text/plain"}},
-                  gzip("squeezed, then unsqueezed"));
+                  deflated("squeezed, then unsqueezed", 15 + 16));
     } else if (path == "/binary") {
       res.respond(200, {{"content-type", "application/octet-stream"}},
                   std::string("\xff\xfe\0a", 4));
@@ -104,20 +104,6 @@ class HttpClientTest : public ::testing::TestWithParam<bool> {
     } else {
       res.respond(404, {}, "not found");
     }
-  }
-
-  static std::string gzip(const std::string& text) {
-    z_stream z{};
-    deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-    std::string out(deflateBound(&z, text.size()), '\0');
-    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-    z.avail_in = static_cast<uInt>(text.size());
-    z.next_out = reinterpret_cast<Bytef*>(out.data());
-    z.avail_out = static_cast<uInt>(out.size());
-    deflate(&z, Z_FINISH);
-    out.resize(z.total_out);
-    deflateEnd(&z);
-    return out;
   }
 
   // What `src` evaluates to, printed; or "ERROR " and the error's report.
