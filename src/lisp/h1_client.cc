@@ -85,14 +85,12 @@ void H1Client::close() {
 
 void H1Client::start(H1Exchange* x) {
   Pool& pool = pools_[x->origin];
-  if (!x->retried) {
-    while (!pool.idle.empty()) {
-      H1Conn* c = pool.idle.back();
-      pool.idle.pop_back();
-      c->idle = false;
-      assign(c, x);
-      return;
-    }
+  if (!x->retried && !pool.idle.empty()) {
+    H1Conn* c = pool.idle.back();
+    pool.idle.pop_back();
+    c->idle = false;
+    assign(c, x);
+    return;
   }
   if (pool.open < kMaxPerOrigin) {
     open_conn(pool, x);
