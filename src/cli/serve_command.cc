@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/descriptor_limit.h"
 #include "cli/file_watch.h"
 #include "cli/metrics_endpoint.h"
 #include "cli/reload.h"
@@ -326,6 +327,10 @@ int serve_command(int argc, char** argv) {
     fprintf(stderr, "valk: %s checked: the app loads, its options and certificates are good\n",
             app.c_str());
     return 0;
+  }
+  if (std::string warning = raise_descriptor_limit(options.limits.max_connections);
+      !warning.empty()) {
+    fprintf(stderr, "%s\n", warning.c_str());
   }
   Server server(options,
                 [&](Request& req, Responder res) { lisp_app.handle(req, std::move(res)); });

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "cli/commands.h"
+#include "cli/descriptor_limit.h"
 #include "cli/metrics_endpoint.h"
 #include "cli/reload.h"
 #include "serve/serve_config.h"
@@ -220,6 +221,9 @@ int static_command(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
   opts.record_durations = metrics_at.has_value();
+  if (std::string warning = raise_descriptor_limit(opts.limits.max_connections); !warning.empty()) {
+    fprintf(stderr, "%s\n", warning.c_str());
+  }
   Server server(opts, h);
   if (!server.start(&error)) {
     fprintf(stderr, "valk static: %s\n", error.c_str());

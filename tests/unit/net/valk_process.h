@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <functional>
 #include <regex>
 #include <string>
 #include <vector>
@@ -19,8 +20,10 @@ namespace valk::test {
 class ValkProcess {
  public:
   // Starts `valk COMMAND ARGS...`; waits (bounded) until it reports its
-  // port or exits.
-  ValkProcess(std::string command, std::vector<std::string> args) {
+  // port or exits. `in_child` runs in the child before the exec (to set
+  // its limits, say).
+  ValkProcess(std::string command, std::vector<std::string> args,
+              const std::function<void()>& in_child = {}) {
     int err[2];
     EXPECT_EQ(pipe(err), 0);
     pid_ = fork();
@@ -28,6 +31,9 @@ class ValkProcess {
       dup2(err[1], 2);
       dup2(err[1], 1);
       close(err[0]);
+      if (in_child) {
+        in_child();
+      }
       std::vector<char*> argv;
       static std::string binary = VALK_BINARY;
       argv.push_back(binary.data());

@@ -4,6 +4,7 @@
 // the app misspells. Each test runs `valk serve` and talks to it over real
 // sockets.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 #include <fstream>
@@ -213,6 +214,47 @@ TEST(ServeOptions, MaxConnectionsHoldsTheNextOneBack) {
   close(first);
   EXPECT_TRUE(second_answered(read_until(second, second_answered)));
   close(second);
+}
+
+// The soft limit on open descriptors, read from /proc/PID/limits.
+uint64_t descriptor_limit_of(pid_t pid) {
+  std::ifstream limits("/proc/" + std::to_string(pid) + "/limits");
+  std::string line;
+  while (std::getline(limits, line)) {
+    if (line.starts_with("Max open files")) {
+      return std::stoull(line.substr(std::string("Max open files").size()));
+    }
+  }
+  return 0;
+}
+
+// At startup the soft limit on descriptors goes up to the hard one; a
+// hard limit short of --max-connections gets a warning.
+TEST(ServeOptions, TheDescriptorLimitIsRaisedOrFoundShort) {
+  std::string app = write_app("descriptors_app.lisp", kEchoApp);
+  rlimit mine;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &mine), 0);
+  {
+    ServeProcess p({"--max-connections", "100", app}, [] {
+      rlimit l;
+      getrlimit(RLIMIT_NOFILE, &l);
+      l.rlim_cur = 256;
+      setrlimit(RLIMIT_NOFILE, &l);
+    });
+    ASSERT_NE(p.port(), 0) << p.output();
+    EXPECT_EQ(descriptor_limit_of(p.pid()), mine.rlim_max);
+    EXPECT_EQ(p.output().find("open descriptors are limited"), std::string::npos) << p.output();
+  }
+  ServeProcess p({"--max-connections", "1000", app}, [] {
+    rlimit l = {256, 512};
+    setrlimit(RLIMIT_NOFILE, &l);
+  });
+  ASSERT_NE(p.port(), 0) << p.output();
+  EXPECT_EQ(descriptor_limit_of(p.pid()), 512u);
+  EXPECT_NE(p.output().find("valk: warning: open descriptors are limited to 512, short of the "
+                            "1000 connections --max-connections allows"),
+            std::string::npos)
+      << p.output();
 }
 
 TEST(ServeOptions, MisspelledOrBadOptionsStopTheServerAtStartup) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fstream>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,8 @@ inline std::string write_app(const std::string& name, const std::string& text) {
 
 class ServeProcess : public ValkProcess {
  public:
-  explicit ServeProcess(std::vector<std::string> args) : ValkProcess("serve", std::move(args)) {}
+  explicit ServeProcess(std::vector<std::string> args, const std::function<void()>& in_child = {})
+      : ValkProcess("serve", std::move(args), in_child) {}
 };
 
 }  // namespace valk::test
