@@ -5,7 +5,7 @@
 // calls to the services behind it are mostly this case.
 //
 // Connections are kept per origin and reused, most recently used first; at
-// most kMaxPerOrigin are open to one origin at once, and further exchanges
+// most 512 are open to one origin at once, and further exchanges
 // wait for one, first come first served. An idle connection is watched so
 // that one the server closes is dropped at once, is closed after a minute
 // idle, and does not keep the loop alive. An exchange whose kept connection turns out closed before
