@@ -29,8 +29,8 @@ std::string raise_descriptor_limit(uint32_t connections) {
   }
   return "valk: warning: open descriptors are limited to " + std::to_string(limit.rlim_cur) +
          ", short of the " + std::to_string(connections) +
-         " connections --max-connections allows: raise the limit (ulimit -n, or systemd's "
-         "LimitNOFILE=) or lower --max-connections";
+         " connections the server may hold: raise the limit (ulimit -n, or systemd's "
+         "LimitNOFILE=)";
 }
 
 }  // namespace valk::cli

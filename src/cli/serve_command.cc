@@ -330,7 +330,7 @@ int serve_command(int argc, char** argv) {
   }
   if (std::string warning = raise_descriptor_limit(options.limits.max_connections);
       !warning.empty()) {
-    fprintf(stderr, "%s\n", warning.c_str());
+    fprintf(stderr, "%s, or lower --max-connections\n", warning.c_str());
   }
   Server server(options,
                 [&](Request& req, Responder res) { lisp_app.handle(req, std::move(res)); });

@@ -252,7 +252,8 @@ TEST(ServeOptions, TheDescriptorLimitIsRaisedOrFoundShort) {
   ASSERT_NE(p.port(), 0) << p.output();
   EXPECT_EQ(descriptor_limit_of(p.pid()), 512u);
   EXPECT_NE(p.output().find("valk: warning: open descriptors are limited to 512, short of the "
-                            "1000 connections --max-connections allows"),
+                            "1000 connections the server may hold: raise the limit (ulimit -n, "
+                            "or systemd's LimitNOFILE=), or lower --max-connections\n"),
             std::string::npos)
       << p.output();
 }
