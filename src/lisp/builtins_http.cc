@@ -42,7 +42,6 @@
 #include <cctype>
 #include <cstdlib>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -50,44 +49,15 @@
 #include "lisp/collections.h"
 #include "lisp/h1_client.h"
 #include "lisp/http_client.h"
+#include "lisp/http_options.h"
 #include "lisp/isolate.h"
 #include "lisp/json.h"
-#include "lisp/printer.h"
 #include "lisp/utf8.h"
 
 namespace valk::lisp {
 namespace {
 
-constexpr int64_t kDefaultTimeoutMs = 30000;
-constexpr int64_t kDefaultConnectTimeoutMs = 10000;
-constexpr int64_t kDefaultMaxBody = int64_t{64} << 20;
-constexpr int64_t kDefaultMaxRedirects = 5;
 constexpr unsigned kPriorKnowledgeReuseFixed = 0x075900;  // curl 7.89.0
-
-enum class BodyAs { kAuto, kText, kBytes, kJson };
-enum class Version { kAny, kHttp1, kHttp2 };
-
-using HeaderList = std::vector<std::pair<std::string, std::string>>;
-
-// What the options ask for, checked.
-struct RequestSpec {
-  std::string method = "GET";
-  std::string payload;
-  bool has_payload = false;
-  bool json_body = false;        // sets content-type unless the headers do
-  bool accept_json = false;      // :as :json, and no accept header given
-  bool accept_encoding = false;  // the headers name the encodings: the body comes as sent
-  HeaderList headers;            // as given
-  int64_t timeout_ms = kDefaultTimeoutMs;
-  int64_t connect_timeout_ms = kDefaultConnectTimeoutMs;
-  int64_t max_body = kDefaultMaxBody;
-  int64_t max_redirects = kDefaultMaxRedirects;
-  Version version = Version::kAny;
-  bool has_ca_file = false;
-  std::string ca_file;
-  bool insecure = false;
-  BodyAs as = BodyAs::kAuto;
-};
 
 // A proxy in the environment, which libcurl honours: then every request
 // goes through libcurl.
@@ -127,8 +97,8 @@ Value http_error(Isolate& iso, std::string_view kind, const std::string& message
 // Of a body `decoded`, the content-encoding and content-length are gone,
 // as they no longer say what the body is (a proxy passing the headers on
 // would otherwise label plain text as gzip).
-Value headers_map(Heap& h, const HeaderList& lowered, bool decoded) {
-  HeaderList headers;
+Value headers_map(Heap& h, const http::HeaderList& lowered, bool decoded) {
+  http::HeaderList headers;
   for (const auto& header : lowered) {
     if (decoded && (header.first == "content-encoding" || header.first == "content-length")) {
       continue;
@@ -151,8 +121,8 @@ Value headers_map(Heap& h, const HeaderList& lowered, bool decoded) {
   return map_from(h, kvs.data(), headers.size());
 }
 
-HeaderList curl_headers(CURL* easy) {
-  HeaderList out;
+http::HeaderList curl_headers(CURL* easy) {
+  http::HeaderList out;
   curl_header* prev = nullptr;
   while (curl_header* hd = curl_easy_nextheader(easy, CURLH_HEADER, -1, prev)) {
     prev = hd;
@@ -165,33 +135,6 @@ HeaderList curl_headers(CURL* easy) {
   return out;
 }
 
-// In the order the docs list them, as the unknown-option error does.
-const char* const kOptionNames[] = {"url",        "method",
-                                    "headers",    "body",
-                                    "json",       "as",
-                                    "timeout-ms", "connect-timeout-ms",
-                                    "max-body",   "max-redirects",
-                                    "version",    "ca-file",
-                                    "insecure"};
-constexpr size_t kOptions = std::size(kOptionNames);
-// Their indexes.
-enum Option : size_t {
-  kUrl,
-  kMethod,
-  kHeaders,
-  kBody,
-  kJson,
-  kAs,
-  kTimeoutMs,
-  kConnectTimeoutMs,
-  kMaxBody,
-  kMaxRedirects,
-  kVersion,
-  kCaFile,
-  kInsecure
-};
-static_assert(kInsecure + 1 == kOptions);
-
 // The keywords http/request looks for and makes, interned once per isolate
 // and rooted (a keyword nothing refers to is collected).
 struct HttpKeys final : LoopResource {
@@ -201,8 +144,8 @@ struct HttpKeys final : LoopResource {
       iso.root(k);
       return k;
     };
-    for (size_t i = 0; i < kOptions; ++i) {
-      options[i] = kept(kOptionNames[i]);
+    for (size_t i = 0; i < http::kOptions; ++i) {
+      options[i] = kept(http::kOptionNames[i]);
     }
     status = kept("status");
     headers = kept("headers");
@@ -212,7 +155,7 @@ struct HttpKeys final : LoopResource {
   }
   void close() override {}
 
-  Value options[kOptions];
+  Value options[http::kOptions];
   Value status, headers, body, protocol, url;
 };
 
@@ -223,7 +166,7 @@ bool is_redirect(int status) {
 struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
   Isolate* iso = nullptr;
   const HttpKeys* keys = nullptr;
-  RequestSpec spec;
+  http::RequestSpec spec;
   std::string url;              // the one asked for now (after redirects)
   CURLU* parsed_url = nullptr;  // url, parsed by curl (made when curl or a redirect needs it)
   std::string scheme;
@@ -314,6 +257,27 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
     return true;
   }
 
+  // Takes `text` as the URL to ask; false if it is not an http:// or
+  // https:// one. Checked at the call, so that a bad URL is an error there.
+  bool take_url(const std::string& text) {
+    if (set_plain_url(text)) {
+      return true;
+    }
+    CURLU* u = curl_url();
+    if (curl_url_set(u, CURLUPART_URL, text.c_str(), 0) != CURLUE_OK) {
+      curl_url_cleanup(u);
+      return false;
+    }
+    std::string given_scheme = url_part(u, CURLUPART_SCHEME);
+    if (given_scheme != "http" && given_scheme != "https") {
+      curl_url_cleanup(u);
+      return false;
+    }
+    set_url(u);  // curl takes it parsed (CURLOPT_CURLU) rather than parse it again
+    url = text;  // as given, as the errors and the response say it
+    return true;
+  }
+
   // curl's parse of the URL, for curl or to resolve a redirect against.
   CURLU* curl_parsed() {
     if (parsed_url == nullptr) {
@@ -334,7 +298,7 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
   }
 
   bool takes_own_client() const {
-    return scheme == "http" && spec.version != Version::kHttp2 && !proxy_in_environment() &&
+    return scheme == "http" && spec.version != http::Version::kHttp2 && !proxy_in_environment() &&
            !has_user;
   }
 
@@ -357,7 +321,7 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
   // the request; false if it is not to be followed.
   bool follow(const H1ResponseReader& response);
   // `decoded`: the body was decoded from its Content-Encoding.
-  Value response(int status, std::string_view protocol, const HeaderList& lowered,
+  Value response(int status, std::string_view protocol, const http::HeaderList& lowered,
                  const std::string& payload, bool decoded);
   Value failure(CURLcode result);
   void fail(std::string_view kind, const std::string& why) {
@@ -378,10 +342,6 @@ size_t on_body(char* data, size_t size, size_t n, void* op_ptr) {
 }
 
 // ---- the own client ---------------------------------------------------------
-
-bool header_is(const std::string& name, const char* what) {
-  return strcasecmp(name.c_str(), what) == 0;
-}
 
 void HttpOp::start_own() {
   // What the URL names, for the socket: brackets off an IPv6 address.
@@ -406,13 +366,13 @@ void HttpOp::start_own() {
   r += " HTTP/1.1\r\n";
   bool has_host = false, has_agent = false, has_accept = false, has_type = false;
   for (const auto& [name, value] : spec.headers) {
-    if (header_is(name, "content-length") || header_is(name, "transfer-encoding")) {
+    if (http::header_is(name, "content-length") || http::header_is(name, "transfer-encoding")) {
       continue;  // the body is framed here
     }
-    has_host = has_host || header_is(name, "host");
-    has_agent = has_agent || header_is(name, "user-agent");
-    has_accept = has_accept || header_is(name, "accept");
-    has_type = has_type || header_is(name, "content-type");
+    has_host = has_host || http::header_is(name, "host");
+    has_agent = has_agent || http::header_is(name, "user-agent");
+    has_accept = has_accept || http::header_is(name, "accept");
+    has_type = has_type || http::header_is(name, "content-type");
     r += name;
     r += ": ";
     r += value;
@@ -509,7 +469,7 @@ bool HttpOp::follow(const H1ResponseReader& r) {
   }
   if (HttpTransfer::origin != old_origin) {
     std::erase_if(spec.headers, [](const auto& h) {
-      return header_is(h.first, "authorization") || header_is(h.first, "cookie");
+      return http::header_is(h.first, "authorization") || http::header_is(h.first, "cookie");
     });
   }
   if (!start()) {
@@ -549,7 +509,7 @@ bool HttpOp::start_curl() {
   }
   bool has_type = false;
   for (const auto& [name, value] : spec.headers) {
-    has_type = has_type || header_is(name, "content-type");
+    has_type = has_type || http::header_is(name, "content-type");
     // "Name;" is curl's way of sending a header with an empty value.
     std::string line = name + (value.empty() ? ";" : ": " + value);
     headers = curl_slist_append(headers, line.c_str());
@@ -568,9 +528,9 @@ bool HttpOp::start_curl() {
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, spec.max_redirects > 0 ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(spec.max_redirects - redirects));
   bool prior_knowledge = false;
-  if (spec.version == Version::kHttp1) {
+  if (spec.version == http::Version::kHttp1) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-  } else if (spec.version == Version::kHttp2) {
+  } else if (spec.version == http::Version::kHttp2) {
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
     prior_knowledge = true;
     if (curl_version_info(CURLVERSION_NOW)->version_num < kPriorKnowledgeReuseFixed) {
@@ -617,7 +577,7 @@ void HttpOp::finished(CURLcode result) {
                          : version == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0"
                          : version == CURL_HTTP_VERSION_3   ? "HTTP/3"
                                                             : "HTTP/1.1";
-  HeaderList headers = curl_headers(easy);
+  http::HeaderList headers = curl_headers(easy);
   // curl decodes every encoding it was asked to accept, and fails on one
   // it does not know.
   bool decoded = !spec.accept_encoding && std::any_of(headers.begin(), headers.end(), [](auto& h) {
@@ -664,16 +624,16 @@ Value HttpOp::failure(CURLcode result) {
 
 // ---- the response map ---------------------------------------------------------
 
-Value HttpOp::response(int status, std::string_view protocol, const HeaderList& lowered,
+Value HttpOp::response(int status, std::string_view protocol, const http::HeaderList& lowered,
                        const std::string& payload, bool decoded) {
   Heap& h = iso->heap();
   Value body_value;
   switch (spec.as) {
-    case BodyAs::kAuto:
-    case BodyAs::kText:
+    case http::BodyAs::kAuto:
+    case http::BodyAs::kText:
       if (utf8_valid(payload)) {
         body_value = h.string(payload);
-      } else if (spec.as == BodyAs::kText) {
+      } else if (spec.as == http::BodyAs::kText) {
         return http_error(*iso, "failed", "http/request " + url + ": the body is not UTF-8 text",
                           url);
       } else {
@@ -681,11 +641,11 @@ Value HttpOp::response(int status, std::string_view protocol, const HeaderList& 
             val(h.make_bytes(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
       }
       break;
-    case BodyAs::kBytes:
+    case http::BodyAs::kBytes:
       body_value =
           val(h.make_bytes(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
       break;
-    case BodyAs::kJson:
+    case http::BodyAs::kJson:
       if (payload.empty()) {
         body_value = Value::nil();
       } else if (JsonError err; !json_parse(h, payload, JsonParseOptions{}, &body_value, &err)) {
@@ -707,251 +667,6 @@ Value HttpOp::response(int status, std::string_view protocol, const HeaderList& 
   return map_from(h, kvs, 5);
 }
 
-// ---- options ------------------------------------------------------------------
-
-std::string_view name_of(Value v) {
-  if (v.is(Tag::Keyword) || v.is(Tag::Symbol)) {
-    return static_cast<Symbol*>(v.o)->name->view();
-  }
-  return static_cast<String*>(v.o)->view();
-}
-
-bool has_line_break(std::string_view s) {
-  return s.find_first_of("\r\n") != std::string_view::npos || s.find('\0') != s.npos;
-}
-
-// The options map, checked into `op`'s URL and spec. Returns the raised
-// error sentinel, or nil when all is well.
-class Options {
- public:
-  Options(Isolate& iso, Value opts, HttpOp* op) : iso_(iso), opts_(opts), op_(op) {}
-
-  Value apply() {
-    Value err = Value::nil();
-    map_each(opts_, [&](Value k, Value v) {
-      size_t i = 0;
-      while (i < kOptions && !identical(k, op_->keys->options[i])) {
-        ++i;
-      }
-      if (i < kOptions) {
-        given_[i] = true;
-        values_[i] = v;
-      } else {
-        std::string names;
-        for (const char* n : kOptionNames) {
-          names += std::string(names.empty() ? ":" : " :") + n;
-        }
-        err = iso_.raise_error("type-error", "http/request: unknown option " + print_str(k, true) +
-                                                 " (options: " + names + ")");
-        return false;
-      }
-      return true;
-    });
-    if (!err.is_nil()) {
-      return err;
-    }
-    for (auto step : {&Options::url, &Options::method_and_body, &Options::headers, &Options::limits,
-                      &Options::tls_and_version, &Options::body_as}) {
-      if (Value e = (this->*step)(); !e.is_nil()) {
-        return e;
-      }
-    }
-    return Value::nil();
-  }
-
- private:
-  // The option's value, if the map has it.
-  bool get(Option o, Value* out) {
-    *out = values_[o];
-    return given_[o];
-  }
-
-  Value url() {
-    Value v;
-    if (!get(kUrl, &v) || !v.is(Tag::String)) {
-      return iso_.type_error("http/request", "a string :url", get(kUrl, &v) ? v : Value::nil());
-    }
-    std::string text(static_cast<String*>(v.o)->view());
-    if (op_->set_plain_url(text)) {
-      return Value::nil();
-    }
-    // Checked now, so that a bad URL is an error at the call; curl takes
-    // it parsed (CURLOPT_CURLU) rather than parse it again.
-    CURLU* u = curl_url();
-    std::string scheme;
-    if (curl_url_set(u, CURLUPART_URL, text.c_str(), 0) == CURLUE_OK) {
-      scheme = url_part(u, CURLUPART_SCHEME);
-    }
-    if (scheme != "http" && scheme != "https") {
-      curl_url_cleanup(u);
-      return iso_.raise_error("type-error",
-                              "http/request: not an http:// or https:// URL: " + text);
-    }
-    op_->set_url(u);
-    op_->url = text;  // as given, as the errors and the response say it
-    return Value::nil();
-  }
-
-  Value method_and_body() {
-    RequestSpec& spec = op_->spec;
-    Value v;
-    if (get(kMethod, &v)) {
-      if (!v.is(Tag::Keyword) && !v.is(Tag::String)) {
-        return iso_.type_error("http/request", "a keyword or string :method", v);
-      }
-      spec.method = std::string(name_of(v));
-      for (char& c : spec.method) {
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      }
-      if (spec.method.empty() || spec.method.find_first_of(" \t\r\n") != std::string::npos) {
-        return iso_.raise_error("type-error", "http/request: not a method: " + spec.method);
-      }
-    }
-    if (get(kBody, &v) && !v.is_nil()) {
-      if (v.is(Tag::String)) {
-        spec.payload = std::string(static_cast<String*>(v.o)->view());
-      } else if (v.is(Tag::Bytes)) {
-        auto* b = static_cast<Bytes*>(v.o);
-        spec.payload.assign(reinterpret_cast<const char*>(b->data), b->size);
-      } else {
-        return iso_.type_error("http/request", "a string or bytes :body", v);
-      }
-      spec.has_payload = true;
-    }
-    if (get(kJson, &v)) {
-      if (spec.has_payload) {
-        return iso_.raise_error("type-error", "http/request: both :body and :json");
-      }
-      std::string err;
-      if (!json_write(v, JsonWriteOptions{}, &spec.payload, &err)) {
-        return iso_.raise_error("json-error", "http/request: :json: " + err);
-      }
-      spec.has_payload = true;
-      spec.json_body = true;
-    }
-    return Value::nil();
-  }
-
-  Value headers() {
-    RequestSpec& spec = op_->spec;
-    Value v;
-    bool accept = false;
-    if (get(kHeaders, &v) && !v.is_nil()) {
-      if (!v.is(Tag::Map)) {
-        return iso_.type_error("http/request", "a map of :headers", v);
-      }
-      Value err = Value::nil();
-      map_each(v, [&](Value name, Value value) {
-        if (!(name.is(Tag::String) || name.is(Tag::Keyword)) || !value.is(Tag::String)) {
-          err = iso_.type_error("http/request", "string names and values in :headers",
-                                value.is(Tag::String) ? name : value);
-          return false;
-        }
-        std::string_view n = name_of(name);
-        std::string_view s = static_cast<String*>(value.o)->view();
-        if (n.empty() || has_line_break(n) || n.find(':') != n.npos || has_line_break(s)) {
-          err = iso_.raise_error("type-error",
-                                 "http/request: a header name or value with a line break, a "
-                                 "colon in the name, or an empty name: " +
-                                     std::string(n));
-          return false;
-        }
-        spec.headers.emplace_back(std::string(n), std::string(s));
-        accept = accept || header_is(spec.headers.back().first, "accept");
-        spec.accept_encoding =
-            spec.accept_encoding || header_is(spec.headers.back().first, "accept-encoding");
-        return true;
-      });
-      if (!err.is_nil()) {
-        return err;
-      }
-    }
-    Value as;
-    spec.accept_json = get(kAs, &as) && as.is(Tag::Keyword) && name_of(as) == "json" && !accept;
-    return Value::nil();
-  }
-
-  // A non-negative int option, or `fallback` when absent.
-  Value count(Option o, int64_t fallback, int64_t* out) {
-    Value v;
-    *out = fallback;
-    if (get(o, &v)) {
-      if (!v.is_int() || v.i < 0) {
-        return iso_.type_error("http/request",
-                               std::string("a non-negative integer as :") + kOptionNames[o], v);
-      }
-      *out = v.i;
-    }
-    return Value::nil();
-  }
-
-  Value limits() {
-    RequestSpec& spec = op_->spec;
-    for (auto [o, fallback, out] :
-         {std::tuple{kTimeoutMs, kDefaultTimeoutMs, &spec.timeout_ms},
-          std::tuple{kConnectTimeoutMs, kDefaultConnectTimeoutMs, &spec.connect_timeout_ms},
-          std::tuple{kMaxBody, kDefaultMaxBody, &spec.max_body},
-          std::tuple{kMaxRedirects, kDefaultMaxRedirects, &spec.max_redirects}}) {
-      if (Value e = count(o, fallback, out); !e.is_nil()) {
-        return e;
-      }
-    }
-    return Value::nil();
-  }
-
-  Value tls_and_version() {
-    RequestSpec& spec = op_->spec;
-    Value v;
-    if (get(kVersion, &v)) {
-      std::string_view n = v.is(Tag::Keyword) ? name_of(v) : "";
-      if (n == "http1") {
-        spec.version = Version::kHttp1;
-      } else if (n == "http2") {
-        spec.version = Version::kHttp2;
-      } else {
-        return iso_.type_error("http/request", ":http1 or :http2 as :version", v);
-      }
-    }
-    if (get(kCaFile, &v)) {
-      if (!v.is(Tag::String)) {
-        return iso_.type_error("http/request", "a string :ca-file", v);
-      }
-      spec.has_ca_file = true;
-      spec.ca_file = std::string(static_cast<String*>(v.o)->view());
-    }
-    spec.insecure = get(kInsecure, &v) && v.truthy();
-    return Value::nil();
-  }
-
-  Value body_as() {
-    Value v;
-    if (!get(kAs, &v)) {
-      return Value::nil();
-    }
-    std::string_view n = v.is(Tag::Keyword) ? name_of(v) : "";
-    BodyAs& as = op_->spec.as;
-    if (n == "auto") {
-      as = BodyAs::kAuto;
-    } else if (n == "text") {
-      as = BodyAs::kText;
-    } else if (n == "bytes") {
-      as = BodyAs::kBytes;
-    } else if (n == "json") {
-      as = BodyAs::kJson;
-    } else {
-      return iso_.type_error("http/request", ":auto, :text, :bytes or :json as :as", v);
-    }
-    return Value::nil();
-  }
-
-  Isolate& iso_;
-  Value opts_;
-  HttpOp* op_;
-  // What the map gives, by Option.
-  bool given_[kOptions] = {};
-  Value values_[kOptions];
-};
-
 Value n_http_request(Isolate& iso, Value* args, int) {
   if (!args[0].is(Tag::Map)) {
     return iso.type_error("http/request", "an options map", args[0]);
@@ -959,9 +674,15 @@ Value n_http_request(Isolate& iso, Value* args, int) {
   auto* op = new HttpOp();
   op->iso = &iso;
   op->keys = static_cast<const HttpKeys*>(iso.current_native()->data);
-  if (Value err = Options(iso, args[0], op).apply(); !err.is_nil()) {
+  std::string url;
+  if (Value err = http::read_http_options(iso, args[0], op->keys->options, &op->spec, &url);
+      !err.is_nil()) {
     delete op;
     return err;
+  }
+  if (!op->take_url(url)) {
+    delete op;
+    return iso.raise_error("type-error", "http/request: not an http:// or https:// URL: " + url);
   }
   Promise* p = iso.begin_op(op);
   op->started_ms = uv_now(iso.loop());
