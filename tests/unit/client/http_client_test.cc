@@ -261,7 +261,8 @@ TEST_P(HttpClientTest, FollowsRedirectsWithinALimit) {
 }
 
 TEST_P(HttpClientTest, FailuresAreHttpErrorsOfAKind) {
-  uint16_t closed = free_port();
+  RefusedPort refused;
+  uint16_t closed = refused.port();
   EXPECT_EQ(run("(try (await (http/get \"http://127.0.0.1:" + std::to_string(closed) +
                 "/\")) (catch e [(:type (error-data e)) (:kind (error-data e))]))"),
             "[:http-error :connect]");

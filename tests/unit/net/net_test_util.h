@@ -195,6 +195,30 @@ inline uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
+// A port that refuses connections for as long as this lives: bound, never
+// listening, so no other test's server can take it meanwhile (as it could
+// a free_port()).
+class RefusedPort {
+ public:
+  RefusedPort() : fd_(socket(AF_INET, SOCK_STREAM, 0)) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+  }
+  ~RefusedPort() { close(fd_); }
+  RefusedPort(const RefusedPort&) = delete;
+  RefusedPort& operator=(const RefusedPort&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_;
+  uint16_t port_ = 0;
+};
+
 inline bool send_all(int fd, std::string_view s) {
   while (!s.empty()) {
     ssize_t n = send(fd, s.data(), s.size(), MSG_NOSIGNAL);

@@ -201,7 +201,8 @@ TEST(Examples, GatewayForwardsAndFansOut) {
             R"({"statuses":[200,200,200],"bodies":["Hello, World!","Hello, a!","Hello, b!"]})");
   EXPECT_EQ(request(plain.url("/fanout")).body, fanout.body);  // HTTP/1.1
 
-  setenv("UPSTREAM", ("http://127.0.0.1:" + std::to_string(free_port())).c_str(), 1);
+  RefusedPort refused;
+  setenv("UPSTREAM", ("http://127.0.0.1:" + std::to_string(refused.port())).c_str(), 1);
   ServeProcess orphan({"--port", "0", example("gateway.lisp")});
   unsetenv("UPSTREAM");
   ASSERT_NE(orphan.port(), 0) << orphan.output();

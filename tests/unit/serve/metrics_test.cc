@@ -358,7 +358,9 @@ TEST(ServeMetrics, CountOutgoingRequestsAndConnections) {
        {:port 0 :threads 1})
 )");
   setenv("METRICS_UPSTREAM", upstream.url("/").c_str(), 1);
-  setenv("METRICS_REFUSED", ("http://127.0.0.1:" + std::to_string(free_port()) + "/").c_str(), 1);
+  RefusedPort refused;
+  setenv("METRICS_REFUSED", ("http://127.0.0.1:" + std::to_string(refused.port()) + "/").c_str(),
+         1);
   ServeProcess s({"--metrics", "0", app});
   unsetenv("METRICS_UPSTREAM");
   unsetenv("METRICS_REFUSED");
