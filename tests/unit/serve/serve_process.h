@@ -2,6 +2,9 @@
 // ValkProcess), and writes the apps it serves.
 #pragma once
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -11,8 +14,14 @@
 
 namespace valk::test {
 
+// Writes `text` as the app file `name`, in a directory of this process's
+// own: ctest runs each test as a process of its own, in parallel, and a
+// suite's setup in each writes the same name (one process read another's
+// half-written file).
 inline std::string write_app(const std::string& name, const std::string& text) {
-  std::string path = testing::TempDir() + "/" + name;
+  std::string dir = testing::TempDir() + "/valk-apps-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::string path = dir + "/" + name;
   std::ofstream(path) << text;
   return path;
 }
