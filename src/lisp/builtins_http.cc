@@ -31,8 +31,8 @@
 //
 // Cleartext HTTP/1.1 (http:// without :version :http2, no proxy in the
 // environment, no user in the URL) goes through the isolate's own client
-// (h1_client.h), which costs a sixth of libcurl's transfer; everything else
-// goes through libcurl (http_client.h). Both follow the same options, and
+// (h1_client.h), which costs a fraction of a libcurl transfer; everything
+// else goes through libcurl (http_client.h). Both follow the same options, and
 // a redirect may take a request from one to the other.
 #include <curl/curl.h>
 #include <http_parser.h>
