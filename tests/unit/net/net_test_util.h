@@ -181,20 +181,6 @@ inline int tcp_connect(uint16_t port) {
   return fd;
 }
 
-// A port nobody listens on now (bound to 0, then released), for a server
-// that must be told its port in advance.
-inline uint16_t free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 // A port that refuses connections for as long as this lives: bound, never
 // listening, so no other test's server can take it meanwhile (as it could
 // a free_port()).
@@ -218,6 +204,12 @@ class RefusedPort {
   int fd_;
   uint16_t port_ = 0;
 };
+
+// A port nobody listens on now (bound to 0, then released), for a server
+// that must be told its port in advance.
+inline uint16_t free_port() {
+  return RefusedPort().port();
+}
 
 inline bool send_all(int fd, std::string_view s) {
   while (!s.empty()) {
