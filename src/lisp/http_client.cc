@@ -23,6 +23,8 @@ namespace {
 // upstream is spared a flood.
 constexpr size_t kMaxPerOrigin = 64;
 
+constexpr unsigned kAbortResetFlushed = 0x080f00;  // curl 8.15.0
+
 void init_curl_once() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -80,6 +82,13 @@ bool HttpClient::start(HttpTransfer* t) {
 void HttpClient::abort(HttpTransfer* t) {
   std::string origin = t->origin;  // `t` may go before this returns
   if (running_.count(t) != 0) {
+    if (curl_version_info(CURLVERSION_NOW)->version_num < kAbortResetFlushed) {
+      // curl 7.88 to 8.14 queue an aborted HTTP/2 stream's RST_STREAM and
+      // send it with the connection's next frame (curl issue 17611): on a
+      // connection nothing else uses, never, and the server goes on
+      // answering. Such a connection is closed instead.
+      curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, 1L);
+    }
     remove(t);
   } else if (auto o = origins_.find(origin); o != origins_.end()) {
     auto it = std::find(o->second.waiting.begin(), o->second.waiting.end(), t);
