@@ -4,23 +4,49 @@
 ;;   build/valk serve examples/hello.lisp &
 ;;   UPSTREAM=http://127.0.0.1:8080 build/valk serve examples/gateway.lisp
 ;;   curl http://127.0.0.1:8081/proxy/hello/you    (then /fanout)
+;; /relay passes a body on as it comes: with examples/stream.lisp upstream,
+;;   curl -N http://127.0.0.1:8081/relay/ticks?n=5
 
 (import "valk/web")
 
 (def upstream (or (getenv "UPSTREAM") "http://127.0.0.1:8080"))
 
-;; The upstream's answer to `path`, or a 502 (unreachable) or 504 (too
-;; slow) that says what went wrong.
+;; A 502 (unreachable) or 504 (too slow) that says what went wrong with
+;; the upstream.
+(defn upstream-error [e]
+  (let [kind (or (:kind (error-data e)) :failed)]
+    {:status (if (= kind :timeout) 504 502)
+     :headers {"content-type" "application/json"}
+     :body (json/write {:error (if (= kind :timeout) "upstream timed out" "upstream failed")
+                        :kind (name kind)
+                        :upstream upstream})}))
+
+;; The upstream's answer to `path`, or its error.
 (defn fetch [path]
   (try
     (await (http/get (str upstream path) {:timeout-ms 2000}))
-    (catch e
-      (let [kind (or (:kind (error-data e)) :failed)]
-        {:status (if (= kind :timeout) 504 502)
-         :headers {"content-type" "application/json"}
-         :body (json/write {:error (if (= kind :timeout) "upstream timed out" "upstream failed")
-                            :kind (name kind)
-                            :upstream upstream})}))))
+    (catch e (upstream-error e))))
+
+;; The upstream's body passed on as it comes (a large download, an event
+;; stream), never held whole: read-chunk waits for the upstream, and
+;; `write` for the client, so the slower of the two sets the pace. The
+;; deadline is the head's; the body may take as long as it takes.
+(defn relay [req]
+  (let [target (str upstream "/" (get-in req [:params :path])
+                    (when-let [q (:query-string req)] (str "?" q)))]
+    (try
+      (let [r (await (http/get target {:as :stream :timeout-ms 2000}))]
+        (stream {:status (:status r)
+                 :headers {"content-type" (get (:headers r) "content-type"
+                                               "application/octet-stream")}}
+                (fn [out]
+                  (try
+                    (loop []
+                      (when-let [chunk (read-chunk r)]
+                        (write out chunk)
+                        (recur)))
+                    (finally (http/close r))))))
+      (catch e (upstream-error e)))))
 
 (def app
   (router
@@ -31,6 +57,7 @@
                              :headers {"content-type" (get (:headers r) "content-type"
                                                            "text/plain")}
                              :body (:body r)})))
+    (GET "/relay/*path" relay)
     ;; Three upstream calls at once; the answer waits for the slowest.
     (GET "/fanout" (fn [req]
                      (let [paths ["/" "/hello/a" "/hello/b"]

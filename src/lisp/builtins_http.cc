@@ -12,10 +12,14 @@
 //   :body                a string or bytes to send
 //   :json                a value to send as JSON (sets content-type)
 //   :as                  :auto (default: a string if the body is UTF-8,
-//                        else bytes), :text, :bytes or :json
-//   :timeout-ms          the whole transfer, 30 000 by default
+//                        else bytes), :text, :bytes, :json, or :stream (the
+//                        promise settles at the head; the body is read as it
+//                        comes, with read-chunk or read-body: http_body.h)
+//   :timeout-ms          the whole transfer (with :stream, until the head),
+//                        30 000 by default
 //   :connect-timeout-ms  10 000 by default
 //   :max-body            bytes of (decoded) body accepted, 64 MiB by default
+//                        (with :stream, what read-body gathers)
 //   :max-redirects       followed, 5 by default; 0 follows none
 //   :version             :http1 or :http2 (h2c with prior knowledge on
 //                        http://); by default HTTP/2 when TLS's ALPN
@@ -48,6 +52,7 @@
 #include "lisp/builtins.h"
 #include "lisp/collections.h"
 #include "lisp/h1_client.h"
+#include "lisp/http_body.h"
 #include "lisp/http_client.h"
 #include "lisp/http_options.h"
 #include "lisp/isolate.h"
@@ -82,14 +87,6 @@ std::string url_part(CURLU* u, CURLUPart part, unsigned flags = 0) {
   }
   curl_free(s);
   return out;
-}
-
-Value http_error(Isolate& iso, std::string_view kind, const std::string& message,
-                 const std::string& url) {
-  Heap& h = iso.heap();
-  Value data[] = {h.keyword("type"), h.keyword("http-error"), h.keyword("kind"),
-                  h.keyword(kind),   h.keyword("url"),        h.string(url)};
-  return val(iso.make_error(h.string(message), map_from(h, data, 3)));
 }
 
 // The response's headers (names lower-cased) as a map; a repeated name's
@@ -135,6 +132,23 @@ http::HeaderList curl_headers(CURL* easy) {
   return out;
 }
 
+const char* curl_protocol(CURL* easy) {
+  long version = 0;
+  curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
+  return version == CURL_HTTP_VERSION_2_0   ? "HTTP/2"
+         : version == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0"
+         : version == CURL_HTTP_VERSION_3   ? "HTTP/3"
+                                            : "HTTP/1.1";
+}
+
+// curl decodes every encoding it was asked to accept, and fails on one it
+// does not know.
+bool curl_decoded(const http::RequestSpec& spec, const http::HeaderList& headers) {
+  return !spec.accept_encoding && std::any_of(headers.begin(), headers.end(), [](auto& h) {
+    return h.first == "content-encoding" && strcasecmp(h.second.c_str(), "identity") != 0;
+  });
+}
+
 // The keywords http/request looks for and makes, interned once per isolate
 // and rooted (a keyword nothing refers to is collected).
 struct HttpKeys final : LoopResource {
@@ -152,18 +166,21 @@ struct HttpKeys final : LoopResource {
     body = kept("body");
     protocol = kept("protocol");
     url = kept("url");
+    body_stream = kept("body-stream");
   }
   void close() override {}
 
   Value options[http::kOptions];
-  Value status, headers, body, protocol, url;
+  Value status, headers, body, protocol, url, body_stream;
 };
 
 bool is_redirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
+constexpr uint32_t kNoReader = UINT32_MAX;
+
+struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   Isolate* iso = nullptr;
   const HttpKeys* keys = nullptr;
   http::RequestSpec spec;
@@ -178,8 +195,24 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
   int64_t redirects = 0;  // followed before curl took it
   bool own = false;       // the own client has it, not curl
   // :timeout-ms once the own client has had it (stop() then aborts it in
-  // whichever client has it by then).
+  // whichever client has it by then), or with :stream until the head; then
+  // a stream's work for the next turn.
   uv_timer_t* timer = nullptr;
+  // :as :stream. A head that is a redirect to follow is not the answer,
+  // nor is its body.
+  bool following = false;
+  int redirect_status = 0;  // curl's, to follow once its transfer ends
+  http::HeaderList redirect_headers;
+  bool head_ready = false;    // the answer's head came (into head_*)
+  bool head_settled = false;  // the promise has it; `feed` is its HttpBody's
+  int head_status = 0;
+  const char* head_protocol = "";
+  http::HeaderList head_headers;
+  bool head_decoded = false;
+  BodyFeed* feed = nullptr;          // from the head on; nullptr once its HttpBody is collected
+  uint32_t reader_slot = kNoReader;  // the HttpBody a fiber waits on, rooted meanwhile
+  bool reader_whole = false;         // ... with read-body
+  bool paused = false;               // past BodyFeed::kHighWater
   // curl's
   curl_slist* headers = nullptr;
   std::string body;
@@ -188,7 +221,12 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
 
   std::string describe() const override { return "http/request " + url; }
 
+  bool streaming() const { return spec.as == http::BodyAs::kStream; }
+
   ~HttpOp() override {
+    if (!head_settled) {
+      delete feed;
+    }
     curl_easy_cleanup(easy);
     curl_url_cleanup(parsed_url);
     curl_slist_free_all(headers);
@@ -200,6 +238,11 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
 
   void cancel() override {
     stop();
+    if (head_settled) {
+      // A reader waits and was cancelled, or the isolate ends.
+      end_feed("cancelled", "the HTTP request was cancelled");
+      return;
+    }
     HttpRequestCounters::process().count("cancelled");
     iso->end_op(this, false, val(iso->make_cancelled("the HTTP request was cancelled")));
   }
@@ -305,6 +348,10 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
   // Hands the request to the client for its URL; false if curl refused it.
   bool start() {
     own = takes_own_client();
+    following = false;
+    if (own || streaming()) {
+      arm_timeout();
+    }
     if (own) {
       start_own();
       return true;
@@ -312,18 +359,49 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
     return start_curl();
   }
 
+  void arm_timeout();
   void start_own();
   bool start_curl();
   void finished(CURLcode result) override;  // curl's
   void answered(H1ResponseReader& response) override;
   void failed(std::string_view kind, const std::string& why) override;
-  // A redirect the own client came back with: asks its Location, or ends
-  // the request; false if it is not to be followed.
-  bool follow(const H1ResponseReader& response);
-  // `decoded`: the body was decoded from its Content-Encoding.
+  void head_arrived(const H1ResponseReader& response) override;
+  bool body_arrived(std::string& body) override;
+  // A redirect that will be followed: a redirect status, a Location, and
+  // redirects allowed.
+  bool wants_follow(int status, const http::HeaderList& headers) const;
+  // A redirect came back: asks its Location, or ends the request; false if
+  // it is not to be followed.
+  bool follow(int status, const http::HeaderList& headers);
+  // `decoded`: the body was decoded from its Content-Encoding. With
+  // :stream, `body_stream` is the HttpBody and the :body nil.
   Value response(int status, std::string_view protocol, const http::HeaderList& lowered,
-                 const std::string& payload, bool decoded);
-  Value failure(CURLcode result);
+                 const std::string& payload, bool decoded, Value body_stream = Value::nil());
+  // The :kind and the message of curl's `result`.
+  std::string_view failure(CURLcode result, std::string* why);
+
+  // ---- :as :stream (BodySource) ----
+  void head_came(int status, const char* protocol, const http::HeaderList& headers, bool decoded);
+  // Takes a part of the body; false if a read-body waiting on it would get
+  // more than :max-body.
+  bool take_body(const char* data, size_t len);
+  bool over_high_water() const {
+    return feed != nullptr && !(feed->reader_waits && reader_whole) &&
+           feed->data.size() >= BodyFeed::kHighWater;
+  }
+  // Settles what can be settled: the promise with the head, a waiting
+  // reader with what it asked for.
+  void pump();
+  // pump() on the next turn: from curl's callbacks, where a promise's
+  // reactions (which may start or stop transfers) must not run.
+  void pump_soon();
+  void settle_head();
+  // The body ended (`kind` empty: it came whole); forgets the op.
+  void end_feed(std::string_view kind, const std::string& why);
+  Promise* wait(HttpBody* body, bool whole) override;
+  void drained() override;
+  void stop_feeding(std::string_view kind, const std::string& why) override;
+  void abandon() override;
   void fail(std::string_view kind, const std::string& why) {
     HttpRequestCounters::process().count(kind);
     iso->end_op(this, false, http_error(*iso, kind, "http/request " + url + ": " + why, url));
@@ -333,11 +411,50 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange {
 size_t on_body(char* data, size_t size, size_t n, void* op_ptr) {
   auto* op = static_cast<HttpOp*>(op_ptr);
   size_t len = size * n;
+  if (op->streaming()) {
+    if (op->over_high_water()) {
+      op->paused = true;
+      return CURL_WRITEFUNC_PAUSE;  // curl keeps it, and gives it again on resumption
+    }
+    if (!op->take_body(data, len)) {
+      op->too_large = true;
+      return 0;
+    }
+    if (op->feed != nullptr && op->feed->reader_waits) {
+      op->pump_soon();
+    }
+    return len;
+  }
   if (op->body.size() + len > static_cast<size_t>(op->spec.max_body)) {
     op->too_large = true;
     return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
   }
   op->body.append(data, len);
+  return len;
+}
+
+// With :stream: at the end of each head, whether the answer's has come.
+size_t on_header(char* data, size_t size, size_t n, void* op_ptr) {
+  auto* op = static_cast<HttpOp*>(op_ptr);
+  size_t len = size * n;
+  if (len > 2 || (data[0] != '\r' && data[0] != '\n')) {
+    return len;  // a line of a head
+  }
+  long status = 0;
+  curl_easy_getinfo(op->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 && status != 101) {
+    return len;  // an interim response's
+  }
+  http::HeaderList headers = curl_headers(op->easy);
+  if (op->wants_follow(static_cast<int>(status), headers)) {
+    op->following = true;
+    op->redirect_status = static_cast<int>(status);
+    op->redirect_headers = std::move(headers);
+    return len;
+  }
+  op->head_came(static_cast<int>(status), curl_protocol(op->easy), headers,
+                curl_decoded(op->spec, headers));
+  op->pump_soon();
   return len;
 }
 
@@ -401,10 +518,18 @@ void HttpOp::start_own() {
   if (!head) {
     r += spec.payload;
   }
-  if (uint64_t left = time_left(); left != 0 && timer == nullptr) {
-    timer = new uv_timer_t;
-    uv_timer_init(iso->loop(), timer);
-    timer->data = this;
+  stream = streaming();
+  iso->h1_client().start(this);
+}
+
+void HttpOp::arm_timeout() {
+  if (timer != nullptr) {
+    return;  // armed at the first start (a redirect's request has what is left)
+  }
+  timer = new uv_timer_t;
+  uv_timer_init(iso->loop(), timer);
+  timer->data = this;
+  if (uint64_t left = time_left(); left != 0) {
     uv_timer_start(
         timer,
         [](uv_timer_t* t) {
@@ -414,11 +539,14 @@ void HttpOp::start_own() {
         },
         left, 0);
   }
-  iso->h1_client().start(this);
 }
 
 void HttpOp::answered(H1ResponseReader& r) {
-  if (is_redirect(r.status()) && spec.max_redirects > 0 && follow(r)) {
+  if (streaming() && !following) {
+    end_feed("", "");
+    return;
+  }
+  if (is_redirect(r.status()) && spec.max_redirects > 0 && follow(r.status(), r.headers())) {
     return;
   }
   Value v = response(r.status(), r.minor_version() == 0 ? "HTTP/1.0" : "HTTP/1.1", r.headers(),
@@ -428,12 +556,45 @@ void HttpOp::answered(H1ResponseReader& r) {
 }
 
 void HttpOp::failed(std::string_view kind, const std::string& why) {
+  if (head_ready) {
+    end_feed(kind, "http/request " + url + ": " + why);
+    return;
+  }
   fail(kind, why);
 }
 
-bool HttpOp::follow(const H1ResponseReader& r) {
+void HttpOp::head_arrived(const H1ResponseReader& r) {
+  if (wants_follow(r.status(), r.headers())) {
+    following = true;
+    return;
+  }
+  head_came(r.status(), r.minor_version() == 0 ? "HTTP/1.0" : "HTTP/1.1", r.headers(), r.decoded());
+  pump();
+}
+
+bool HttpOp::body_arrived(std::string& body) {
+  bool taken = take_body(body.data(), body.size());
+  body.clear();
+  if (!taken) {
+    return false;
+  }
+  pump();
+  if (!paused && over_high_water()) {
+    paused = true;
+    iso->h1_client().pause(this);
+  }
+  return true;
+}
+
+bool HttpOp::wants_follow(int status, const http::HeaderList& headers) const {
+  return is_redirect(status) && spec.max_redirects > 0 &&
+         std::any_of(headers.begin(), headers.end(),
+                     [](const auto& h) { return h.first == "location"; });
+}
+
+bool HttpOp::follow(int status, const http::HeaderList& headers) {
   const std::string* location = nullptr;
-  for (const auto& [name, value] : r.headers()) {
+  for (const auto& [name, value] : headers) {
     if (name == "location") {
       location = &value;
     }
@@ -460,8 +621,8 @@ bool HttpOp::follow(const H1ResponseReader& r) {
   set_url(next);
   // As curl does: a 303 asks with GET, and so do 301 and 302 after a POST;
   // credentials do not go to another origin.
-  if ((r.status() == 303 && spec.method != "HEAD") ||
-      ((r.status() == 301 || r.status() == 302) && spec.method == "POST")) {
+  if ((status == 303 && spec.method != "HEAD") ||
+      ((status == 301 || status == 302) && spec.method == "POST")) {
     spec.method = "GET";
     spec.payload.clear();
     spec.has_payload = false;
@@ -481,6 +642,10 @@ bool HttpOp::follow(const H1ResponseReader& r) {
 // ---- curl -------------------------------------------------------------------
 
 bool HttpOp::start_curl() {
+  // A redirect's request (with :stream) starts afresh.
+  curl_easy_cleanup(easy);
+  curl_slist_free_all(headers);
+  headers = nullptr;
   easy = curl_easy_init();
   CURL* e = easy;
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
@@ -492,6 +657,10 @@ bool HttpOp::start_curl() {
   curl_easy_setopt(e, CURLOPT_USERAGENT, "valk/" VALK_VERSION);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
+  if (streaming()) {
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
+  }
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(e, CURLOPT_CURLU, curl_parsed());
   const std::string& method = spec.method;
@@ -523,9 +692,15 @@ bool HttpOp::start_curl() {
   // No "Expect: 100-continue" round trip before a body.
   headers = curl_slist_append(headers, "Expect:");
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(time_left()));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(spec.connect_timeout_ms));
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, spec.max_redirects > 0 ? 1L : 0L);
+  if (streaming()) {
+    // The head's deadline is the op's timer, and redirects are followed
+    // here, so that only the answer's head settles the promise.
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+  } else {
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(time_left()));
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, spec.max_redirects > 0 ? 1L : 0L);
+  }
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, static_cast<long>(spec.max_redirects - redirects));
   bool prior_knowledge = false;
   if (spec.version == http::Version::kHttp1) {
@@ -560,35 +735,41 @@ bool HttpOp::start_curl() {
 }
 
 void HttpOp::finished(CURLcode result) {
+  std::string why;
+  if (streaming()) {
+    if (following && result == CURLE_OK) {
+      follow(redirect_status, redirect_headers);
+    } else if (head_ready) {
+      std::string_view kind = result == CURLE_OK ? "" : failure(result, &why);
+      end_feed(kind, why.empty() ? why : "http/request " + url + ": " + why);
+    } else if (result == CURLE_OK) {
+      fail("failed", "the transfer ended without a response");
+    } else {
+      std::string_view kind = failure(result, &why);
+      fail(kind, why);
+    }
+    return;
+  }
   if (result != CURLE_OK) {
-    iso->end_op(this, false, failure(result));
+    std::string_view kind = failure(result, &why);
+    fail(kind, why);
     return;
   }
   long status = 0;
-  long version = 0;
   char* effective_url = nullptr;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_getinfo(easy, CURLINFO_HTTP_VERSION, &version);
   curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &effective_url);
   if (effective_url != nullptr) {
     url = effective_url;
   }
-  const char* protocol = version == CURL_HTTP_VERSION_2_0   ? "HTTP/2"
-                         : version == CURL_HTTP_VERSION_1_0 ? "HTTP/1.0"
-                         : version == CURL_HTTP_VERSION_3   ? "HTTP/3"
-                                                            : "HTTP/1.1";
   http::HeaderList headers = curl_headers(easy);
-  // curl decodes every encoding it was asked to accept, and fails on one
-  // it does not know.
-  bool decoded = !spec.accept_encoding && std::any_of(headers.begin(), headers.end(), [](auto& h) {
-    return h.first == "content-encoding" && strcasecmp(h.second.c_str(), "identity") != 0;
-  });
-  Value v = response(static_cast<int>(status), protocol, headers, body, decoded);
+  Value v = response(static_cast<int>(status), curl_protocol(easy), headers, body,
+                     curl_decoded(spec, headers));
   HttpRequestCounters::process().count("response");
   iso->end_op(this, !v.is(Tag::Error), v);
 }
 
-Value HttpOp::failure(CURLcode result) {
+std::string_view HttpOp::failure(CURLcode result, std::string* why) {
   std::string_view kind = "failed";
   switch (result) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -613,22 +794,23 @@ Value HttpOp::failure(CURLcode result) {
     default:
       break;
   }
-  std::string why = error[0] != '\0' ? error : curl_easy_strerror(result);
+  *why = error[0] != '\0' ? error : curl_easy_strerror(result);
   if (too_large) {
     kind = "too-large";
-    why = "the body is larger than :max-body (" + std::to_string(spec.max_body) + " bytes)";
+    *why = "the body is larger than :max-body (" + std::to_string(spec.max_body) + " bytes)";
   }
-  HttpRequestCounters::process().count(kind);
-  return http_error(*iso, kind, "http/request " + url + ": " + why, url);
+  return kind;
 }
 
 // ---- the response map ---------------------------------------------------------
 
 Value HttpOp::response(int status, std::string_view protocol, const http::HeaderList& lowered,
-                       const std::string& payload, bool decoded) {
+                       const std::string& payload, bool decoded, Value body_stream) {
   Heap& h = iso->heap();
   Value body_value;
   switch (spec.as) {
+    case http::BodyAs::kStream:
+      break;
     case http::BodyAs::kAuto:
     case http::BodyAs::kText:
       if (utf8_valid(payload)) {
@@ -659,12 +841,140 @@ Value HttpOp::response(int status, std::string_view protocol, const http::Header
       }
       break;
   }
-  Value kvs[] = {keys->status,   Value::integer(status),
-                 keys->headers,  headers_map(h, lowered, decoded),
-                 keys->body,     body_value,
-                 keys->protocol, h.string(protocol),
-                 keys->url,      h.string(url)};
-  return map_from(h, kvs, 5);
+  Value kvs[] = {keys->status,      Value::integer(status),
+                 keys->headers,     headers_map(h, lowered, decoded),
+                 keys->body,        body_value,
+                 keys->protocol,    h.string(protocol),
+                 keys->url,         h.string(url),
+                 keys->body_stream, body_stream};
+  return map_from(h, kvs, body_stream.is_nil() ? 5 : 6);
+}
+
+// ---- :as :stream ----------------------------------------------------------------
+
+void HttpOp::head_came(int status, const char* protocol, const http::HeaderList& headers,
+                       bool decoded) {
+  head_ready = true;
+  head_status = status;
+  head_protocol = protocol;
+  head_headers = headers;
+  head_decoded = decoded;
+  feed = new BodyFeed;
+  feed->url = url;
+  feed->max_body = static_cast<size_t>(spec.max_body);
+  feed->source = this;
+}
+
+bool HttpOp::take_body(const char* data, size_t len) {
+  if (feed == nullptr || following) {
+    return true;  // a redirect's body, or nobody's: its HttpBody was collected
+  }
+  feed->data.append(data, len);
+  return !(feed->reader_waits && reader_whole && feed->data.size() > feed->max_body);
+}
+
+void HttpOp::pump() {
+  if (head_ready && !head_settled) {
+    settle_head();
+  }
+  if (feed == nullptr || !feed->reader_waits) {
+    return;
+  }
+  auto* b = static_cast<HttpBody*>(iso->rooted(reader_slot).o);
+  bool ok;
+  Value out;
+  if (!settle_read(*iso, b, reader_whole, &ok, &out)) {
+    return;
+  }
+  feed->reader_waits = false;
+  iso->unroot(reader_slot);
+  reader_slot = kNoReader;
+  Promise* p = promise;
+  promise = nullptr;
+  p->op = nullptr;
+  if (ok) {
+    iso->resolve(p, out);
+  } else {
+    iso->reject(p, out);
+  }
+}
+
+void HttpOp::pump_soon() {
+  uv_timer_start(
+      timer, [](uv_timer_t* t) { static_cast<HttpOp*>(t->data)->pump(); }, 0, 0);
+}
+
+void HttpOp::settle_head() {
+  head_settled = true;
+  uv_timer_stop(timer);  // the deadline was the head's
+  HttpBody* b = make_http_body(iso->heap(), feed);
+  Value v = response(head_status, head_protocol, head_headers, "", head_decoded, val(b));
+  head_headers.clear();
+  HttpRequestCounters::process().count("response");
+  // The op lives on while the transfer runs, linked (so that the isolate's
+  // end stops it), with a promise only while a reader waits.
+  Promise* p = promise;
+  promise = nullptr;
+  p->op = nullptr;
+  iso->resolve(p, v);
+}
+
+void HttpOp::end_feed(std::string_view kind, const std::string& why) {
+  if (feed != nullptr) {
+    feed->ended = true;
+    feed->error_kind = kind;
+    feed->error = why;
+    feed->source = nullptr;
+  }
+  pump();  // the head if it is not settled yet, and a waiting reader
+  iso->unlink_op(this);
+  delete this;
+}
+
+Promise* HttpOp::wait(HttpBody* body, bool whole) {
+  Promise* p = iso->make_promise();
+  promise = p;
+  p->op = this;
+  owner = iso->current() != nullptr ? iso->current()->serial : 0;
+  reader_slot = iso->root(val(body));
+  reader_whole = whole;
+  feed->reader_waits = true;
+  if (whole) {
+    drained();  // read-body gathers the whole body: no pause
+  }
+  return p;
+}
+
+void HttpOp::drained() {
+  if (!paused) {
+    return;
+  }
+  paused = false;
+  if (own) {
+    iso->h1_client().resume(this);
+  } else {
+    curl_easy_pause(easy, CURLPAUSE_CONT);  // may give what it held at once
+  }
+}
+
+void HttpOp::stop_feeding(std::string_view kind, const std::string& why) {
+  stop();
+  end_feed(kind, why);
+}
+
+void HttpOp::abandon() {
+  feed = nullptr;
+  // Not now: the collector runs this inside an allocation, and stopping
+  // a transfer calls into the clients.
+  uv_timer_start(
+      timer,
+      [](uv_timer_t* t) {
+        auto* op = static_cast<HttpOp*>(t->data);
+        op->stop();
+        op->iso->unlink_op(op);
+        delete op;
+      },
+      0, 0);
 }
 
 Value n_http_request(Isolate& iso, Value* args, int) {
@@ -693,11 +1003,32 @@ Value n_http_request(Isolate& iso, Value* args, int) {
   return val(p);
 }
 
+// (http/close response): stops reading a streamed response's body (:as
+// :stream), closing its connection; reads then raise :closed. Nil; of a
+// response whose body came whole, nothing.
+Value n_http_close(Isolate& iso, Value* args, int) {
+  auto* keys = static_cast<const HttpKeys*>(iso.current_native()->data);
+  HttpBody* b = http_body_of(args[0], keys->body_stream);
+  if (b == nullptr) {
+    if (!args[0].is(Tag::Map)) {
+      return iso.type_error("http/close", "a response", args[0]);
+    }
+    return Value::nil();
+  }
+  BodyFeed& feed = *b->feed;
+  if (feed.source != nullptr) {
+    feed.source->stop_feeding("closed", "http/request " + feed.url + ": the body was closed");
+  }
+  feed.data.clear();
+  return Value::nil();
+}
+
 }  // namespace
 
 void register_http_natives(Isolate& iso) {
-  iso.define_native("http/request", n_http_request, 1, 1,
-                    iso.keep(std::make_unique<HttpKeys>(iso)));
+  void* keys = iso.keep(std::make_unique<HttpKeys>(iso));
+  iso.define_native("http/request", n_http_request, 1, 1, keys);
+  iso.define_native("http/close", n_http_close, 1, 1, keys);
 }
 
 }  // namespace valk::lisp

@@ -24,6 +24,7 @@
 #include "lisp/builtins.h"
 #include "lisp/collections.h"
 #include "lisp/heap.h"
+#include "lisp/http_body.h"
 #include "lisp/isolate.h"
 #include "lisp/object.h"
 #include "lisp/printer.h"
@@ -684,9 +685,13 @@ Value n_render_html(Isolate& iso, Value* args, int argc) {
 }
 
 // (read-body req) and (read-chunk req) outside `valk serve`, for request
-// maps made by hand (tests): :body, and no chunks. A serve worker
-// replaces both with versions that read bodies streaming in.
+// maps made by hand (tests): :body, and no chunks; and for responses of
+// http/request streamed in (:as :stream). A serve worker replaces both with
+// versions that also read request bodies streaming in.
 Value n_read_body(Isolate& iso, Value* args, int) {
+  if (HttpBody* b = http_body_of(args[0], iso.heap().keyword("body-stream"))) {
+    return read_http_body(iso, b, true);
+  }
   if (!args[0].is(Tag::Map)) {
     return iso.type_error("read-body", "a request", args[0]);
   }
@@ -696,6 +701,9 @@ Value n_read_body(Isolate& iso, Value* args, int) {
 }
 
 Value n_read_chunk(Isolate& iso, Value* args, int) {
+  if (HttpBody* b = http_body_of(args[0], iso.heap().keyword("body-stream"))) {
+    return read_http_body(iso, b, false);
+  }
   if (!args[0].is(Tag::Map)) {
     return iso.type_error("read-chunk", "a request", args[0]);
   }

@@ -248,6 +248,11 @@ void H1Client::connected(H1Conn* c, int status) {
   c->addrs = c->next_addr = nullptr;
   uv_timer_stop(c->timer);
   uv_tcp_nodelay(&c->socket->tcp, 1);
+  start_reading(c);
+  assign(c, c->x);
+}
+
+void H1Client::start_reading(H1Conn* c) {
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&c->socket->tcp),
       [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -261,13 +266,28 @@ void H1Client::connected(H1Conn* c, int status) {
           s->conn->client->read(s->conn, nread);
         }
       });
-  assign(c, c->x);
+}
+
+void H1Client::pause(H1Exchange* x) {
+  if (x->conn != nullptr && x->conn->socket != nullptr) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&x->conn->socket->tcp));
+  }
+}
+
+void H1Client::resume(H1Exchange* x) {
+  if (x->conn != nullptr && x->conn->socket != nullptr) {
+    start_reading(x->conn);
+  }
 }
 
 void H1Client::assign(H1Conn* c, H1Exchange* x) {
   c->x = x;
   x->conn = c;
-  c->reader = std::make_unique<H1ResponseReader>(x->head, x->max_body, x->decode);
+  // A streamed body is bounded by what its reader takes (body_arrived); a
+  // read of 64 KiB inflates to at most ~64 MiB (deflate's ratio is ~1000).
+  c->reader = std::make_unique<H1ResponseReader>(x->head, x->stream ? SIZE_MAX : x->max_body,
+                                                 x->decode);
+  x->head_told = false;
   if (!c->connected) {
     return;  // sent once connected
   }
@@ -314,6 +334,9 @@ void H1Client::read(H1Conn* c, ssize_t nread) {
   } else {
     state = H1ResponseReader::State::kFailed;
   }
+  if (c->x->stream && state != H1ResponseReader::State::kFailed && !tell_stream(c)) {
+    return;
+  }
   switch (state) {
     case H1ResponseReader::State::kMore:
       return;
@@ -338,6 +361,21 @@ void H1Client::read(H1Conn* c, ssize_t nread) {
                         ? "the connection failed (" + std::string(uv_strerror(nread)) + ")"
                         : r.error();
   fail(c, r.too_large() ? "too-large" : "failed", why);
+}
+
+bool H1Client::tell_stream(H1Conn* c) {
+  H1Exchange* x = c->x;
+  H1ResponseReader& r = *c->reader;
+  if (!x->head_told && r.head_complete()) {
+    x->head_told = true;
+    x->head_arrived(r);
+  }
+  if (x->head_told && !r.body().empty() && !x->body_arrived(r.body())) {
+    fail(c, "too-large",
+         "the body is larger than :max-body (" + std::to_string(x->max_body) + " bytes)");
+    return false;
+  }
+  return true;
 }
 
 void H1Client::finish(H1Conn* c) {

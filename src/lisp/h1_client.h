@@ -58,6 +58,12 @@ struct H1Exchange {
   virtual void answered(H1ResponseReader& response) = 0;
   // It failed: `kind` is "connect", "timeout", "too-large" or "failed".
   virtual void failed(std::string_view kind, const std::string& why) = 0;
+  // With `stream`: the final response's head has come, before any of its
+  // body; then each part of the body as it comes (the callee takes what it
+  // wants of `body`; false: it is more than the exchange takes, which
+  // fails as "too-large"). answered() ends it. Neither may call abort().
+  virtual void head_arrived(const H1ResponseReader&) {}
+  virtual bool body_arrived(std::string&) { return true; }
 
   // Set by the caller before H1Client::start.
   std::string host;  // a name, or an address without brackets
@@ -66,12 +72,14 @@ struct H1Exchange {
   std::string request;  // head and body, ready to send
   bool head = false;    // HEAD: the response has no body
   bool decode = true;   // undo the body's gzip or deflate
+  bool stream = false;  // call head_arrived and body_arrived
   size_t max_body = 0;
   uint64_t connect_timeout_ms = 10000;
 
   // The client's own.
   H1Conn* conn = nullptr;
   bool retried = false;
+  bool head_told = false;
 };
 
 class H1Client : public LoopResource {
@@ -89,6 +97,10 @@ class H1Client : public LoopResource {
   // Forgets `x` (its connection is closed if the exchange was under way);
   // it is not called back.
   void abort(H1Exchange* x);
+  // Stops reading the response of `x` (a streamed body its reader is
+  // behind on: the server is held back by TCP), and reads on.
+  void pause(H1Exchange* x);
+  void resume(H1Exchange* x);
   // Forgets every exchange without calling it back and closes every
   // connection; at the isolate's end.
   void close() override;
@@ -110,7 +122,11 @@ class H1Client : public LoopResource {
   void connect_next(H1Conn* c);
   void connected(H1Conn* c, int status);
   void assign(H1Conn* c, H1Exchange* x);
+  void start_reading(H1Conn* c);
   void send(H1Conn* c);
+  // Hands a streamed response's head and body so far to its exchange;
+  // false if the exchange let go of it (the connection is closed).
+  bool tell_stream(H1Conn* c);
   void read(H1Conn* c, ssize_t nread);
   void finish(H1Conn* c);
   void fail(H1Conn* c, std::string_view kind, const std::string& why);

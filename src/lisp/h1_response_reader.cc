@@ -131,6 +131,7 @@ int H1ResponseReader::on_headers_complete(http_parser* p) {
     self->fail("a malformed response (status " + std::to_string(self->status_) + ")");
     return -1;
   }
+  self->head_complete_ = self->status_ >= 200 || self->status_ == 101;
   self->coding_ = Coding::kIdentity;
   for (const auto& [name, value] : self->headers_) {
     if (name == "content-encoding" && self->decode_) {

@@ -35,6 +35,8 @@ class H1ResponseReader {
   State end();
 
   bool started() const { return started_; }  // any byte read
+  // The final response's head has been read (its status and headers).
+  bool head_complete() const { return head_complete_; }
   bool extra() const { return extra_; }
   // The connection may carry another request (HTTP/1.1 without
   // "Connection: close", nothing left over).
@@ -48,6 +50,8 @@ class H1ResponseReader {
   int minor_version() const { return minor_version_; }
   // Names lower-cased, in arrival order, repeats kept.
   const std::vector<std::pair<std::string, std::string>>& headers() const { return headers_; }
+  // The body read so far; a reader of a streamed body takes from it as
+  // it grows, and :max-body then bounds what one feed adds.
   std::string& body() { return body_; }
 
  private:
@@ -64,6 +68,7 @@ class H1ResponseReader {
   size_t max_body_;
   bool decode_;
   bool started_ = false;
+  bool head_complete_ = false;
   bool done_ = false;
   bool extra_ = false;
   bool keep_alive_ = false;

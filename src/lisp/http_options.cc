@@ -223,8 +223,10 @@ class Options {
       as = BodyAs::kBytes;
     } else if (n == "json") {
       as = BodyAs::kJson;
+    } else if (n == "stream") {
+      as = BodyAs::kStream;
     } else {
-      return iso_.type_error("http/request", ":auto, :text, :bytes or :json as :as", v);
+      return iso_.type_error("http/request", ":auto, :text, :bytes, :json or :stream as :as", v);
     }
     return Value::nil();
   }

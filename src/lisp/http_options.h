@@ -18,7 +18,7 @@ constexpr int64_t kDefaultConnectTimeoutMs = 10000;
 constexpr int64_t kDefaultMaxBody = int64_t{64} << 20;
 constexpr int64_t kDefaultMaxRedirects = 5;
 
-enum class BodyAs { kAuto, kText, kBytes, kJson };
+enum class BodyAs { kAuto, kText, kBytes, kJson, kStream };
 enum class Version { kAny, kHttp1, kHttp2 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;

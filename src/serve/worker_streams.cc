@@ -5,6 +5,7 @@
 #include <string>
 
 #include "lisp/fiber.h"
+#include "lisp/http_body.h"
 #include "serve/worker_internal.h"
 
 namespace valk::serve {
@@ -147,6 +148,9 @@ Value WorkerAccess::park_reader(Isolate& iso, Worker::InFlight& f, RequestBody* 
 // bytes, nil when empty; waits for a body that streams in. Later calls
 // return the same value.
 Value WorkerAccess::read_body(Isolate& iso, Value* args, int) {
+  if (lisp::HttpBody* hb = lisp::http_body_of(args[0], of(iso)->keys_->body_stream)) {
+    return lisp::read_http_body(iso, hb, true);
+  }
   RequestBody* b;
   if (!body_arg(iso, "read-body", args[0], &b)) {
     return Value::sentinel(Tag::Exception);
@@ -187,6 +191,9 @@ Value WorkerAccess::read_body(Isolate& iso, Value* args, int) {
 // (read-chunk req): the next part of the request body as bytes, waiting
 // for it if need be; nil once all of it was read.
 Value WorkerAccess::read_chunk(Isolate& iso, Value* args, int) {
+  if (lisp::HttpBody* hb = lisp::http_body_of(args[0], of(iso)->keys_->body_stream)) {
+    return lisp::read_http_body(iso, hb, false);
+  }
   RequestBody* b;
   if (!body_arg(iso, "read-chunk", args[0], &b)) {
     return Value::sentinel(Tag::Exception);

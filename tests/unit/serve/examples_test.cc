@@ -258,6 +258,34 @@ Timed timed_get(const std::string& url, long version, const char* header = nullp
   return t;
 }
 
+// /relay passes the upstream's body on as it comes: examples/stream.lisp's
+// lines arrive spread over time, not all at the end; an upstream that is
+// down is a 502.
+TEST(Examples, GatewayRelaysABodyAsItComes) {
+  ServeProcess upstream({"--port", "0", example("stream.lisp")});
+  ASSERT_NE(upstream.port(), 0) << upstream.output();
+  setenv("UPSTREAM", upstream.url("").c_str(), 1);
+  ServeProcess gateway({"--port", "0", example("gateway.lisp")});
+  unsetenv("UPSTREAM");
+  ASSERT_NE(gateway.port(), 0) << gateway.output();
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    Timed lines = timed_get(gateway.url("/relay/count?n=4"), version);
+    EXPECT_EQ(lines.body, "line 1 of 4\nline 2 of 4\nline 3 of 4\nline 4 of 4\n");
+    EXPECT_GE(lines.last - lines.first, std::chrono::milliseconds(100)) << version;
+  }
+  CurlResult events = request(gateway.url("/relay/ticks?n=1"));
+  EXPECT_EQ(response_header(events, "content-type"), "text/event-stream");
+  EXPECT_NE(events.body.find("event: tick\nid: 1\n"), std::string::npos) << events.body;
+  EXPECT_EQ(request(gateway.url("/relay/nowhere")).status, 404);
+
+  RefusedPort refused;
+  setenv("UPSTREAM", ("http://127.0.0.1:" + std::to_string(refused.port())).c_str(), 1);
+  ServeProcess orphan({"--port", "0", example("gateway.lisp")});
+  unsetenv("UPSTREAM");
+  ASSERT_NE(orphan.port(), 0) << orphan.output();
+  EXPECT_EQ(request(orphan.url("/relay/count")).status, 502);
+}
+
 TEST(Examples, StreamAndServerSentEventsOverEveryProtocol) {
   std::string certs = std::string(VALK_SOURCE_DIR) + "/certs/";
   ServeProcess plain({"--port", "0", example("stream.lisp")});
