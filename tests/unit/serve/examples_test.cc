@@ -262,7 +262,7 @@ Timed timed_get(const std::string& url, long version, const char* header = nullp
 // lines arrive spread over time, not all at the end; an upstream that is
 // down is a 502.
 TEST(Examples, GatewayRelaysABodyAsItComes) {
-  ServeProcess upstream({"--port", "0", example("stream.lisp")});
+  ServeProcess upstream({"--port", "0", "--metrics", "0", example("stream.lisp")});
   ASSERT_NE(upstream.port(), 0) << upstream.output();
   setenv("UPSTREAM", upstream.url("").c_str(), 1);
   ServeProcess gateway({"--port", "0", example("gateway.lisp")});
@@ -277,6 +277,27 @@ TEST(Examples, GatewayRelaysABodyAsItComes) {
   EXPECT_EQ(response_header(events, "content-type"), "text/event-stream");
   EXPECT_NE(events.body.find("event: tick\nid: 1\n"), std::string::npos) << events.body;
   EXPECT_EQ(request(gateway.url("/relay/nowhere")).status, 404);
+  // A client that leaves takes the upstream request with it.
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    std::string seen;
+    CurlResult left = curl_do(gateway.url("/relay/ticks"), [&](CURL* c) {
+      curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
+      curl_easy_setopt(c, CURLOPT_WRITEDATA, &seen);
+      curl_easy_setopt(
+          c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t sz, size_t n, void* ud) {
+            auto* seen = static_cast<std::string*>(ud);
+            seen->append(p, sz * n);
+            return seen->find("id: 2\n") == std::string::npos ? sz * n : 0;
+          });
+    });
+    EXPECT_EQ(left.code, CURLE_WRITE_ERROR) << seen;
+    std::string metrics =
+        "http://127.0.0.1:" + std::to_string(upstream.metrics_port()) + "/metrics";
+    EXPECT_TRUE(eventually([&] {
+      return curl_get(metrics, CURL_HTTP_VERSION_1_1).body.find("\nvalk_requests_open 0\n") !=
+             std::string::npos;
+    })) << version;
+  }
 
   RefusedPort refused;
   setenv("UPSTREAM", ("http://127.0.0.1:" + std::to_string(refused.port())).c_str(), 1);
