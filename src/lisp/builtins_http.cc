@@ -387,7 +387,7 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   bool take_body(const char* data, size_t len);
   bool over_high_water() const {
     return feed != nullptr && !(feed->reader_waits && reader_whole) &&
-           feed->data.size() >= BodyFeed::kHighWater;
+           feed->unread() >= BodyFeed::kHighWater;
   }
   // Settles what can be settled: the promise with the head, a waiting
   // reader with what it asked for.
@@ -869,8 +869,8 @@ bool HttpOp::take_body(const char* data, size_t len) {
   if (feed == nullptr || following) {
     return true;  // a redirect's body, or nobody's: its HttpBody was collected
   }
-  feed->data.append(data, len);
-  return !(feed->reader_waits && reader_whole && feed->data.size() > feed->max_body);
+  feed->add(data, len);
+  return !(feed->reader_waits && reader_whole && feed->unread() > feed->max_body);
 }
 
 void HttpOp::pump() {
@@ -946,7 +946,7 @@ Promise* HttpOp::wait(HttpBody* body, bool whole) {
 }
 
 void HttpOp::drained() {
-  if (!paused) {
+  if (!paused || over_high_water()) {
     return;
   }
   paused = false;
@@ -1019,7 +1019,7 @@ Value n_http_close(Isolate& iso, Value* args, int) {
   if (feed.source != nullptr) {
     feed.source->stop_feeding("closed", "http/request " + feed.url + ": the body was closed");
   }
-  feed.data.clear();
+  feed.drop();
   return Value::nil();
 }
 

@@ -43,6 +43,7 @@ struct H1Conn {
   H1Exchange* x = nullptr;
   std::unique_ptr<H1ResponseReader> reader;
   bool connected = false;
+  bool paused = false;  // its exchange's reader is behind: not read
   bool idle = false;
   bool reused = false;  // has answered an exchange before
   std::string last_error;
@@ -270,12 +271,14 @@ void H1Client::start_reading(H1Conn* c) {
 
 void H1Client::pause(H1Exchange* x) {
   if (x->conn != nullptr && x->conn->socket != nullptr) {
+    x->conn->paused = true;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&x->conn->socket->tcp));
   }
 }
 
 void H1Client::resume(H1Exchange* x) {
-  if (x->conn != nullptr && x->conn->socket != nullptr) {
+  if (x->conn != nullptr && x->conn->paused) {
+    x->conn->paused = false;
     start_reading(x->conn);
   }
 }
@@ -285,8 +288,8 @@ void H1Client::assign(H1Conn* c, H1Exchange* x) {
   x->conn = c;
   // A streamed body is bounded by what its reader takes (body_arrived); a
   // read of 64 KiB inflates to at most ~64 MiB (deflate's ratio is ~1000).
-  c->reader = std::make_unique<H1ResponseReader>(x->head, x->stream ? SIZE_MAX : x->max_body,
-                                                 x->decode);
+  c->reader =
+      std::make_unique<H1ResponseReader>(x->head, x->stream ? SIZE_MAX : x->max_body, x->decode);
   x->head_told = false;
   if (!c->connected) {
     return;  // sent once connected
@@ -407,6 +410,12 @@ void H1Client::fail(H1Conn* c, std::string_view kind, const std::string& why) {
 
 void H1Client::release(H1Conn* c) {
   c->reused = true;
+  if (c->paused) {
+    // Paused by a reader behind when the response's last bytes came: the
+    // next exchange, or the watch of an idle connection, reads again.
+    c->paused = false;
+    start_reading(c);
+  }
   Pool& pool = *c->pool;
   if (!pool.waiting.empty()) {
     H1Exchange* next = pool.waiting.front();

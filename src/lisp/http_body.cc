@@ -62,7 +62,7 @@ bool settle_read(Isolate& iso, HttpBody* b, bool whole, bool* ok, Value* out) {
       *out = busy_error(iso, "read-body: read-chunk already took part of this body");
       return true;
     }
-    if (feed.data.size() > feed.max_body && feed.source != nullptr) {
+    if (feed.unread() > feed.max_body && feed.source != nullptr) {
       feed.source->stop_feeding("too-large", "the body is larger than :max-body (" +
                                                  std::to_string(feed.max_body) + " bytes)");
     }
@@ -74,7 +74,7 @@ bool settle_read(Isolate& iso, HttpBody* b, bool whole, bool* ok, Value* out) {
       *out = feed_error(iso, feed);
       return true;
     }
-    const std::string& d = feed.data;
+    std::string_view d = feed.peek();
     if (d.empty()) {
       b->whole = Value::nil();
     } else if (utf8_valid(d)) {
@@ -82,7 +82,7 @@ bool settle_read(Isolate& iso, HttpBody* b, bool whole, bool* ok, Value* out) {
     } else {
       b->whole = val(h.make_bytes(reinterpret_cast<const uint8_t*>(d.data()), d.size()));
     }
-    feed.data.clear();
+    feed.drop();
     feed.data.shrink_to_fit();
     b->whole_read = true;
     *out = b->whole;
@@ -92,9 +92,10 @@ bool settle_read(Isolate& iso, HttpBody* b, bool whole, bool* ok, Value* out) {
     *out = Value::nil();
     return true;
   }
-  if (!feed.data.empty()) {
-    *out = val(h.make_bytes(reinterpret_cast<const uint8_t*>(feed.data.data()), feed.data.size()));
-    feed.data.clear();
+  if (feed.unread() != 0) {
+    std::string_view chunk = feed.peek().substr(0, BodyFeed::kMaxChunk);
+    *out = val(h.make_bytes(reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size()));
+    feed.take(chunk.size());
     b->chunk_taken = true;
     if (feed.source != nullptr) {
       feed.source->drained();

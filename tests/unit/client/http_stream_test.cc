@@ -40,6 +40,7 @@ struct Way {
 //   /hold      no answer
 //   /flood     kFlood bytes, written as the connection takes them; sent_
 //              is what it has handed over
+//   /sized/N   N bytes, at once
 //   /small     "whole"
 // cancelled_ counts the requests whose client went before the end.
 class HttpStreamTest : public ::testing::TestWithParam<Way> {
@@ -90,6 +91,8 @@ class HttpStreamTest : public ::testing::TestWithParam<Way> {
       };
       res.start(200, {}, more);
       more(0);
+    } else if (path.starts_with("/sized/")) {
+      res.respond(200, {}, std::string(std::atoi(path.c_str() + 7), 's'));
     } else if (path == "/small") {
       res.respond(200, {}, "whole");
     } else {
@@ -246,6 +249,21 @@ TEST_P(HttpStreamFlowTest, AReaderBehindHoldsTheServerBack) {
   EXPECT_EQ(run("(loop [n " + first + "] (if-let [c (read-chunk r)] (recur (+ n (count c))) n))"),
             std::to_string(kFlood));
   EXPECT_EQ(sent_.load(), kFlood);
+}
+
+// A connection whose last bytes came while its reader was behind (the
+// transfer paused) serves the next request once the body has been read.
+TEST_P(HttpStreamTest, AConnectionPausedAtTheEndIsReusedReading) {
+  for (int size : {100000, 150000, 200000, 300000, 500000}) {
+    EXPECT_EQ(
+        run("(def r (await " + with_path("/sized/" + std::to_string(size)) +
+            "))"
+            "(loop [n 0] (await (sleep 5)) (if-let [c (read-chunk r)] (recur (+ n (count c))) n))"),
+        std::to_string(size));
+    EXPECT_EQ(run("(:body (await (http/get \"{url}/small\" (merge {opts} {:timeout-ms 1000}))))"),
+              "\"whole\"")
+        << size;
+  }
 }
 
 // A redirect's head and body are not the answer: the head that settles
