@@ -30,12 +30,14 @@
 ;; The upstream's body passed on as it comes (a large download, an event
 ;; stream), never held whole: read-chunk waits for the upstream, and
 ;; `write` for the client, so the slower of the two sets the pace. The
-;; deadline is the head's; the body may take as long as it takes.
+;; deadline is the head's; the body may take as long as it takes, but an
+;; upstream silent for a minute ends it (an event stream sends more often).
 (defn relay [req]
   (let [target (str upstream "/" (get-in req [:params :path])
                     (when-let [q (:query-string req)] (str "?" q)))]
     (try
-      (let [r (await (http/get target {:as :stream :timeout-ms 2000}))]
+      (let [r (await (http/get target {:as :stream :timeout-ms 2000
+                                        :read-timeout-ms 60000}))]
         (stream {:status (:status r)
                  :headers {"content-type" (get (:headers r) "content-type"
                                                "application/octet-stream")}}

@@ -18,6 +18,8 @@
 //   :timeout-ms          the whole transfer (with :stream, until the head),
 //                        30 000 by default
 //   :connect-timeout-ms  10 000 by default
+//   :read-timeout-ms     with :stream, the longest a read waits for body
+//                        bytes (none by default)
 //   :max-body            bytes of (decoded) body accepted, 64 MiB by default
 //                        (with :stream, what read-body gathers)
 //   :max-redirects       followed, 5 by default; 0 follows none
@@ -385,6 +387,8 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   // Takes a part of the body; false if a read-body waiting on it would get
   // more than :max-body.
   bool take_body(const char* data, size_t len);
+  // :read-timeout-ms from now, while a reader waits.
+  void arm_read_timeout();
   bool over_high_water() const {
     return feed != nullptr && !(feed->reader_waits && reader_whole) &&
            feed->unread() >= BodyFeed::kHighWater;
@@ -420,8 +424,8 @@ size_t on_body(char* data, size_t size, size_t n, void* op_ptr) {
       op->too_large = true;
       return 0;
     }
-    if (op->feed != nullptr && op->feed->reader_waits) {
-      op->pump_soon();
+    if (op->feed != nullptr && op->feed->reader_waits && !op->reader_whole) {
+      op->pump_soon();  // (read-body's is settled at the end)
     }
     return len;
   }
@@ -870,7 +874,24 @@ bool HttpOp::take_body(const char* data, size_t len) {
     return true;  // a redirect's body, or nobody's: its HttpBody was collected
   }
   feed->add(data, len);
+  if (feed->reader_waits) {
+    arm_read_timeout();  // bytes came: the wait starts again
+  }
   return !(feed->reader_waits && reader_whole && feed->unread() > feed->max_body);
+}
+
+void HttpOp::arm_read_timeout() {
+  if (spec.read_timeout_ms == 0) {
+    return;
+  }
+  uv_timer_start(
+      timer,
+      [](uv_timer_t* t) {
+        auto* op = static_cast<HttpOp*>(t->data);
+        op->stop_feeding("timeout", "http/request " + op->url + ": no body bytes came for " +
+                                        std::to_string(op->spec.read_timeout_ms) + " ms");
+      },
+      static_cast<uint64_t>(spec.read_timeout_ms), 0);
 }
 
 void HttpOp::pump() {
@@ -887,6 +908,7 @@ void HttpOp::pump() {
     return;
   }
   feed->reader_waits = false;
+  uv_timer_stop(timer);  // the read's timeout, or this very pump on its turn
   iso->unroot(reader_slot);
   reader_slot = kNoReader;
   Promise* p = promise;
@@ -939,6 +961,7 @@ Promise* HttpOp::wait(HttpBody* body, bool whole) {
   reader_slot = iso->root(val(body));
   reader_whole = whole;
   feed->reader_waits = true;
+  arm_read_timeout();
   if (whole) {
     drained();  // read-body gathers the whole body: no pause
   }

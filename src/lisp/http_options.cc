@@ -175,6 +175,7 @@ class Options {
     for (auto [o, fallback, out] :
          {std::tuple{kTimeoutMs, kDefaultTimeoutMs, &spec.timeout_ms},
           std::tuple{kConnectTimeoutMs, kDefaultConnectTimeoutMs, &spec.connect_timeout_ms},
+          std::tuple{kReadTimeoutMs, int64_t{0}, &spec.read_timeout_ms},
           std::tuple{kMaxBody, kDefaultMaxBody, &spec.max_body},
           std::tuple{kMaxRedirects, kDefaultMaxRedirects, &spec.max_redirects}}) {
       if (Value e = count(o, fallback, out); !e.is_nil()) {
@@ -210,23 +211,25 @@ class Options {
 
   Value body_as() {
     Value v;
-    if (!get(kAs, &v)) {
-      return Value::nil();
-    }
-    std::string_view n = v.is(Tag::Keyword) ? name_of(v) : "";
     BodyAs& as = spec_->as;
-    if (n == "auto") {
-      as = BodyAs::kAuto;
-    } else if (n == "text") {
-      as = BodyAs::kText;
-    } else if (n == "bytes") {
-      as = BodyAs::kBytes;
-    } else if (n == "json") {
-      as = BodyAs::kJson;
-    } else if (n == "stream") {
-      as = BodyAs::kStream;
-    } else {
-      return iso_.type_error("http/request", ":auto, :text, :bytes, :json or :stream as :as", v);
+    if (get(kAs, &v)) {
+      std::string_view n = v.is(Tag::Keyword) ? name_of(v) : "";
+      if (n == "auto") {
+        as = BodyAs::kAuto;
+      } else if (n == "text") {
+        as = BodyAs::kText;
+      } else if (n == "bytes") {
+        as = BodyAs::kBytes;
+      } else if (n == "json") {
+        as = BodyAs::kJson;
+      } else if (n == "stream") {
+        as = BodyAs::kStream;
+      } else {
+        return iso_.type_error("http/request", ":auto, :text, :bytes, :json or :stream as :as", v);
+      }
+    }
+    if (as != BodyAs::kStream && given_[kReadTimeoutMs]) {
+      return iso_.raise_error("type-error", "http/request: :read-timeout-ms is for :as :stream");
     }
     return Value::nil();
   }

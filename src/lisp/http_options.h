@@ -33,6 +33,7 @@ struct RequestSpec {
   bool accept_encoding = false;  // the headers name the encodings: the body comes as sent
   HeaderList headers;            // as given
   int64_t timeout_ms = kDefaultTimeoutMs;
+  int64_t read_timeout_ms = 0;  // with :as :stream: the longest wait for body bytes; 0 none
   int64_t connect_timeout_ms = kDefaultConnectTimeoutMs;
   int64_t max_body = kDefaultMaxBody;
   int64_t max_redirects = kDefaultMaxRedirects;
@@ -44,12 +45,19 @@ struct RequestSpec {
 };
 
 // In the order the docs list them, as the unknown-option error does.
-const char* const kOptionNames[] = {"url",        "method",
-                                    "headers",    "body",
-                                    "json",       "as",
-                                    "timeout-ms", "connect-timeout-ms",
-                                    "max-body",   "max-redirects",
-                                    "version",    "ca-file",
+const char* const kOptionNames[] = {"url",
+                                    "method",
+                                    "headers",
+                                    "body",
+                                    "json",
+                                    "as",
+                                    "timeout-ms",
+                                    "connect-timeout-ms",
+                                    "read-timeout-ms",
+                                    "max-body",
+                                    "max-redirects",
+                                    "version",
+                                    "ca-file",
                                     "insecure"};
 constexpr size_t kOptions = std::size(kOptionNames);
 // Their indexes.
@@ -62,6 +70,7 @@ enum Option : size_t {
   kAs,
   kTimeoutMs,
   kConnectTimeoutMs,
+  kReadTimeoutMs,
   kMaxBody,
   kMaxRedirects,
   kVersion,

@@ -294,6 +294,32 @@ TEST_P(HttpStreamTest, TheTimeoutBoundsTheHeadOnly) {
   EXPECT_EQ(run("(bytes->string (read-chunk r))"), "\"late\"");
 }
 
+// :read-timeout-ms bounds each wait for body bytes: a silent upstream
+// ends the read with :timeout (and the transfer); bytes that keep coming
+// keep read-body waiting, however long the whole takes.
+TEST_P(HttpStreamTest, TheReadTimeoutBoundsEachWaitForBytes) {
+  EXPECT_EQ(run("(def r (await " + with_path("/drip", "{:read-timeout-ms 200}") +
+                "))"
+                "(bytes->string (read-chunk r))"),
+            "\"one\"");
+  EXPECT_EQ(run("(:kind (error-data (try (read-chunk r) (catch e e))))"), ":timeout");
+  EXPECT_TRUE(wait_cancelled(1));
+  end_drip();
+  EXPECT_EQ(run("(def r (await " + with_path("/drip", "{:read-timeout-ms 300}") +
+                "))"
+                "(def whole (spawn (fn [] (read-body r)))) :ok"),
+            ":ok");
+  for (int i = 0; i < 5; ++i) {
+    run("(await (sleep 100))");
+    drip("x");
+  }
+  end_drip();
+  EXPECT_EQ(run("(await whole)"), "\"onexxxxx\"");
+  EXPECT_EQ(
+      run("(try (http/get \"{url}/small\" {:read-timeout-ms 5}) (catch e (error-message e)))"),
+      "\"http/request: :read-timeout-ms is for :as :stream\"");
+}
+
 // http/close stops the transfer: the server sees the client go, and reads
 // raise :closed.
 TEST_P(HttpStreamTest, CloseStopsTheTransfer) {
