@@ -1018,6 +1018,9 @@ Value n_http_request(Isolate& iso, Value* args, int) {
     return iso.raise_error("type-error", "http/request: not an http:// or https:// URL: " + url);
   }
   Promise* p = iso.begin_op(op);
+  // The loop's clock is as of its last turn, which may be long past (a
+  // script idle between evaluations): the deadlines count from now.
+  uv_update_time(iso.loop());
   op->started_ms = uv_now(iso.loop());
   if (!op->start()) {
     iso.end_op(op, true, Value::nil());  // nothing awaits p yet

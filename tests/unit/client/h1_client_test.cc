@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -343,6 +344,106 @@ TEST_P(H1ClientTest, DropsAnIdleConnectionTheServerCloses) {
     run(s, "(await (sleep 5))");
   }
   EXPECT_EQ(iso_.h1_client().connections(), 0u);
+}
+
+// An answer that comes before the whole request went out (a 413 to a
+// large upload) leaves the connection in no state for another request:
+// the next one goes on a new connection.
+TEST_P(H1ClientTest, AnAnswerBeforeTheWholeRequestLeavesItsConnection) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  listen(listener, 8);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/";
+  std::atomic<int> accepted{0};
+  std::atomic<bool> done{false};
+  std::thread server([&] {
+    std::vector<int> fds;
+    for (int fd; (fd = accept(listener, nullptr, nullptr)) >= 0;) {
+      fds.push_back(fd);
+      int n = accepted++;
+      auto head = [](const std::string& d) { return d.find("\r\n\r\n") != std::string::npos; };
+      read_until(fd, head, 5000);
+      // The first is answered at its head, its body left unread.
+      send_all(fd, n == 0 ? "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n"
+                          : "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond");
+    }
+    while (!done) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    for (int fd : fds) {
+      close(fd);
+    }
+  });
+  std::string src =
+      "(def big (apply str (repeat 16384 (apply str (repeat 1024 \"x\")))))"
+      "[(:status (await (http/post \"" +
+      url +
+      "\" {:body big})))"
+      " (:body (await (http/get \"" +
+      url + "\")))]";
+  EvalResult r = iso_.eval_string(src, "test.lisp");
+  EXPECT_TRUE(r.ok) << iso_.describe(r.value);
+  EXPECT_EQ(lisp::print_str(r.value, true), "[413 \"second\"]");
+  EXPECT_EQ(accepted.load(), 2);
+  shutdown(listener, SHUT_RDWR);
+  close(listener);
+  done = true;
+  server.join();
+}
+
+// A server that takes no connection (its backlog is full, and the SYNs
+// are dropped) fails the request with :timeout after :connect-timeout-ms.
+TEST_P(H1ClientTest, AConnectionThatIsNotTakenTimesOut) {
+  int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  listen(listener, 0);
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  // Connections nobody accepts fill the backlog.
+  std::vector<int> fillers;
+  for (int i = 0; i < 4; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    fillers.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  std::string url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/";
+  auto start = std::chrono::steady_clock::now();
+  EvalResult r = iso_.eval_string(
+      "(try (await (http/get \"" + url +
+          "\" {:connect-timeout-ms 300})) (catch e [(:kind (error-data e)) (error-message e)]))",
+      "test.lisp");
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_TRUE(r.ok) << iso_.describe(r.value);
+  EXPECT_EQ(lisp::print_str(r.value, true),
+            "[:timeout \"http/request " + url + ": could not connect within 300 ms\"]");
+  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_LT(took, std::chrono::seconds(3));
+  for (int fd : fillers) {
+    close(fd);
+  }
+  close(listener);
+}
+
+// A name that does not resolve (.invalid never does, RFC 6761) fails the
+// request, as :connect once the resolver answers or as :timeout if it is
+// slower than :connect-timeout-ms (a machine without a DNS server).
+TEST_P(H1ClientTest, ANameThatDoesNotResolveFails) {
+  EvalResult r = iso_.eval_string(
+      "(try (await (http/get \"http://no-such-host.invalid/\" {:connect-timeout-ms 2000}))"
+      "  (catch e (:kind (error-data e))))",
+      "test.lisp");
+  ASSERT_TRUE(r.ok) << iso_.describe(r.value);
+  std::string kind = lisp::print_str(r.value, true);
+  EXPECT_TRUE(kind == ":connect" || kind == ":timeout") << kind;
 }
 
 // The client on a loop of its own, with an idle timeout of 50 ms.
