@@ -68,6 +68,9 @@ Promise* start_timer(Isolate& iso, int64_t ms, bool rejects) {
   iso.link_op(op);
   uv_timer_init(iso.loop(), &op->timer);
   op->timer.data = op;
+  // The loop's clock is as of its last turn, which may be long past (a
+  // script idle between evaluations, a batch of requests): count from now.
+  uv_update_time(iso.loop());
   uv_timer_start(
       &op->timer,
       [](uv_timer_t* t) {

@@ -2,7 +2,9 @@
 // tests depend only on the special forms, intrinsics and core natives.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include "bare_isolate.h"
 #include "lisp/fiber.h"
@@ -167,6 +169,20 @@ TEST_P(VmTest, FibersAwaitSleepAll) {
   EXPECT_EQ(eval("(await (race [(sleep 50) (spawn (fn [] :fast))]))"), ":fast");
   std::string t = eval("(await (timeout 5 (sleep 1000)))");
   EXPECT_NE(t.find("timeout"), std::string::npos) << t;
+}
+
+// A timer counts from its start, though the loop last turned long ago
+// (its clock is as of its last turn).
+TEST_P(VmTest, ATimerCountsFromItsStartAfterAnIdleGap) {
+  for (const char* src : {"(await (sleep 200))",
+                          "(try (await (timeout 200 (sleep 5000)))"
+                          "  (catch e nil))"}) {
+    EXPECT_EQ(eval("(await (sleep 0))"), "nil");
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(eval(src), "nil");
+    EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(199)) << src;
+  }
 }
 
 // The host's hook runs each time the loop is about to wait with no fiber
