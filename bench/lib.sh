@@ -112,3 +112,38 @@ for name, runs in rows.items():
           + " ".join(f"{x:7.0f}" for x in med[3:]))
 PY
 }
+
+# nginx_on NAME PORT CPU FLAGS BODY: an nginx (one process, in the
+# foreground) on 127.0.0.1:PORT with `listen` FLAGS (nginx_listen_flags),
+# on CPU CPU, its files in $work/NAME, whose server block is BODY; its
+# upstream `up` is 127.0.0.1:$upstream_port with 64 kept connections.
+# Sets pid, and adds it to pids.
+nginx_on() {
+  local name=$1 port=$2 cpu=$3 flags=$4 body=$5
+  mkdir -p "$work/$name"
+  cat >"$work/$name/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $work/$name/nginx.pid;
+error_log $work/$name/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $work/$name;
+  proxy_temp_path $work/$name;
+  fastcgi_temp_path $work/$name;
+  uwsgi_temp_path $work/$name;
+  scgi_temp_path $work/$name;
+  upstream up { server 127.0.0.1:${upstream_port:-0}; keepalive 64; }
+  server {
+    listen 127.0.0.1:$port $flags;
+    $body
+  }
+}
+EOF
+  taskset -c "$cpu" nginx -p "$work/$name" -c "$work/$name/nginx.conf" 2>"$work/$name/log" &
+  pid=$!
+  pids+=("$pid")
+}

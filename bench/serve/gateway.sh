@@ -40,39 +40,8 @@ work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 
-# nginx NAME PORT BODY: an nginx on 127.0.0.1:PORT, CPU CPU, whose server
-# block is BODY.
-nginx_on() {
-  local name=$1 port=$2 cpu=$3 body=$4
-  mkdir -p "$work/$name"
-  cat >"$work/$name/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $work/$name/nginx.pid;
-error_log $work/$name/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $work/$name;
-  proxy_temp_path $work/$name;
-  fastcgi_temp_path $work/$name;
-  uwsgi_temp_path $work/$name;
-  scgi_temp_path $work/$name;
-  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; }
-  server {
-    listen 127.0.0.1:$port $(nginx_listen_flags "$PROTO");
-    $body
-  }
-}
-EOF
-  taskset -c "$cpu" nginx -p "$work/$name" -c "$work/$name/nginx.conf" 2>"$work/$name/log" &
-  pids+=($!)
-}
-
 upstream_port=$(free_port)
-PROTO=h1 nginx_on upstream "$upstream_port" 0 \
+nginx_on upstream "$upstream_port" 0 "" \
   'location / { default_type text/plain; return 200 "Hello, World!"; }'
 
 # start GATEWAY: runs it on CPU 1; sets pid and url.
@@ -80,9 +49,8 @@ start() {
   local port
   if [ "$1" = nginx ]; then
     port=$(free_port)
-    nginx_on nginx "$port" 1 'location /proxy/ { proxy_pass http://up/;
-      proxy_http_version 1.1; proxy_set_header Connection ""; }'
-    pid=${pids[-1]}
+    nginx_on nginx "$port" 1 "$(nginx_listen_flags "$PROTO")" 'location /proxy/ {
+      proxy_pass http://up/; proxy_http_version 1.1; proxy_set_header Connection ""; }'
   else
     UPSTREAM=http://127.0.0.1:$upstream_port taskset -c 1 "$valk" serve examples/gateway.lisp \
       --port 0 --threads 1 2>"$work/valk.log" &

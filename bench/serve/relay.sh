@@ -41,39 +41,8 @@ trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 mkdir -p "$work/files"
 head -c $((SIZE_MB << 20)) /dev/urandom >"$work/files/big.bin"
 
-# nginx_on NAME PORT CPU BODY: an nginx on 127.0.0.1:PORT, CPU CPU, whose
-# server block is BODY; sets pid.
-nginx_on() {
-  local name=$1 port=$2 cpu=$3 body=$4
-  mkdir -p "$work/$name"
-  cat >"$work/$name/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-master_process off;
-pid $work/$name/nginx.pid;
-error_log $work/$name/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $work/$name;
-  proxy_temp_path $work/$name;
-  fastcgi_temp_path $work/$name;
-  uwsgi_temp_path $work/$name;
-  scgi_temp_path $work/$name;
-  upstream up { server 127.0.0.1:$upstream_port; keepalive 64; }
-  server {
-    listen 127.0.0.1:$port;
-    $body
-  }
-}
-EOF
-  taskset -c "$cpu" nginx -p "$work/$name" -c "$work/$name/nginx.conf" 2>"$work/$name/log" &
-  pid=$!
-  pids+=("$pid")
-}
-
 upstream_port=$(free_port)
-nginx_on upstream "$upstream_port" 0 "location / { root $work/files; }"
+nginx_on upstream "$upstream_port" 0 "" "location / { root $work/files; }"
 
 # start GATEWAY: runs it on CPU 1; sets pid and url.
 start() {
@@ -88,7 +57,7 @@ start() {
       ;;
     nginx | nginx-unbuffered)
       port=$(free_port)
-      nginx_on "$1" "$port" 1 "location /relay/ { proxy_pass http://up/;
+      nginx_on "$1" "$port" 1 "" "location /relay/ { proxy_pass http://up/;
         proxy_http_version 1.1; proxy_set_header Connection \"\";
         proxy_buffering $([ "$1" = nginx ] && echo on || echo off); }"
       ;;

@@ -346,18 +346,29 @@ TEST_P(H1ClientTest, DropsAnIdleConnectionTheServerCloses) {
   EXPECT_EQ(iso_.h1_client().connections(), 0u);
 }
 
+// A socket listening on 127.0.0.1 (a port of the kernel's choice, in
+// *addr) with `backlog`; -1 if that failed.
+int listen_on_loopback(int backlog, sockaddr_in* addr) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  *addr = sockaddr_in{};
+  addr->sin_family = AF_INET;
+  addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof *addr;
+  if (bind(fd, reinterpret_cast<sockaddr*>(addr), sizeof *addr) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(addr), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // An answer that comes before the whole request went out (a 413 to a
 // large upload) leaves the connection in no state for another request:
 // the next one goes on a new connection.
 TEST_P(H1ClientTest, AnAnswerBeforeTheWholeRequestLeavesItsConnection) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  listen(listener, 8);
-  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  sockaddr_in a;
+  int listener = listen_on_loopback(8, &a);
+  ASSERT_GE(listener, 0);
   std::string url = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/";
   std::atomic<int> accepted{0};
   std::atomic<bool> done{false};
@@ -399,14 +410,9 @@ TEST_P(H1ClientTest, AnAnswerBeforeTheWholeRequestLeavesItsConnection) {
 // A server that takes no connection (its backlog is full, and the SYNs
 // are dropped) fails the request with :timeout after :connect-timeout-ms.
 TEST_P(H1ClientTest, AConnectionThatIsNotTakenTimesOut) {
-  int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  listen(listener, 0);
-  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  sockaddr_in a;
+  int listener = listen_on_loopback(0, &a);
+  ASSERT_GE(listener, 0);
   // Connections nobody accepts fill the backlog.
   std::vector<int> fillers;
   for (int i = 0; i < 4; ++i) {
