@@ -4,10 +4,13 @@
 ;;   build/valk serve examples/hello.lisp &
 ;;   UPSTREAM=http://127.0.0.1:8080 build/valk serve examples/gateway.lisp
 ;;   curl http://127.0.0.1:8081/proxy/hello/you    (then /fanout)
-;; /relay passes a body on as it comes: with examples/stream.lisp upstream,
+;; /relay passes a body on as it comes, and /api/ proxies whatever comes:
+;; with examples/stream.lisp upstream,
 ;;   curl -N http://127.0.0.1:8081/relay/ticks?n=5
+;;   curl -N http://127.0.0.1:8081/api/count?n=5
 
 (import "valk/web")
+(import "valk/proxy")
 
 (def upstream (or (getenv "UPSTREAM") "http://127.0.0.1:8080"))
 
@@ -60,6 +63,10 @@
                                                            "text/plain")}
                              :body (:body r)})))
     (GET "/relay/*path" relay)
+    ;; Everything under /api/ passed on as it is (method, headers, body)
+    ;; and the answer streamed back, as nginx's proxy_pass: valk/proxy.
+    (ANY "/api/*rest" (fn [req]
+                        (proxy req upstream {:path (str "/" (get-in req [:params :rest]))})))
     ;; Three upstream calls at once; the answer waits for the slowest.
     (GET "/fanout" (fn [req]
                      (let [paths ["/" "/hello/a" "/hello/b"]

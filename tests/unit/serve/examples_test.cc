@@ -196,6 +196,10 @@ TEST(Examples, GatewayForwardsAndFansOut) {
   EXPECT_EQ(h2.body, "Hello, you!");
   EXPECT_EQ(response_header(h2, "content-type"), "text/plain; charset=utf-8");
   EXPECT_EQ(request(plain.url("/proxy/missing")).status, 404);
+  CurlResult api = request(tls.url("/api/hello/you", true), "GET", "", CURL_HTTP_VERSION_2TLS);
+  EXPECT_EQ(api.status, 200);
+  EXPECT_EQ(api.body, "Hello, you!");
+  EXPECT_EQ(request(plain.url("/api/missing")).status, 404);
   CurlResult fanout = request(plain.url("/fanout"), "GET", "", CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
   EXPECT_EQ(fanout.body,
             R"({"statuses":[200,200,200],"bodies":["Hello, World!","Hello, a!","Hello, b!"]})");
@@ -269,9 +273,11 @@ TEST(Examples, GatewayRelaysABodyAsItComes) {
   unsetenv("UPSTREAM");
   ASSERT_NE(gateway.port(), 0) << gateway.output();
   for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
-    Timed lines = timed_get(gateway.url("/relay/count?n=4"), version);
-    EXPECT_EQ(lines.body, "line 1 of 4\nline 2 of 4\nline 3 of 4\nline 4 of 4\n");
-    EXPECT_GE(lines.last - lines.first, std::chrono::milliseconds(100)) << version;
+    for (const char* path : {"/relay/count?n=4", "/api/count?n=4"}) {
+      Timed lines = timed_get(gateway.url(path), version);
+      EXPECT_EQ(lines.body, "line 1 of 4\nline 2 of 4\nline 3 of 4\nline 4 of 4\n");
+      EXPECT_GE(lines.last - lines.first, std::chrono::milliseconds(100)) << version << path;
+    }
   }
   CurlResult events = request(gateway.url("/relay/ticks?n=1"));
   EXPECT_EQ(response_header(events, "content-type"), "text/event-stream");

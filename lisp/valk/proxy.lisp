@@ -1,0 +1,98 @@
+;; valk/proxy: a handler's request passed on to another server, and its
+;; answer streamed back as it comes, as nginx's proxy_pass does.
+;;
+;;   (import "valk/proxy")
+;;   (def app (router (ANY "/api/*rest"
+;;                         (fn [req] (proxy req "http://127.0.0.1:9000"
+;;                                          {:path (str "/" (get-in req [:params :rest]))})))))
+;;
+;; docs/web.md, "Proxying", is the reference; tests/unit/serve/proxy_test.cc
+;; tests it. Helpers private to this file are named valk.proxy/...
+
+(import "valk/web")
+
+;; Headers of one connection (RFC 9110, 7.6.1), which go no further, and
+;; what the client frames or sets anew.
+(def valk.proxy/hop-by-hop
+  #{"connection" "keep-alive" "proxy-connection" "te" "trailer" "transfer-encoding" "upgrade"
+    "proxy-authenticate" "proxy-authorization"})
+(def valk.proxy/request-own #{"host" "content-length" "expect"})
+
+;; `headers` without those of one connection: the set above, and those the
+;; connection header names.
+(defn valk.proxy/strip [headers also]
+  (let [named (set (map (fn [s] (lower-case (trim s)))
+                        (split (or (get headers "connection") "") ",")))]
+    (into {} (remove (fn [[k _]] (or (contains? valk.proxy/hop-by-hop k) (contains? also k)
+                                     (contains? named k)))
+                     headers))))
+
+;; The address part of a remote address: "10.0.0.7:51234" gives
+;; "10.0.0.7", "[::1]:5000" gives "::1".
+(defn valk.proxy/client-address [addr]
+  (cond
+    (nil? addr) nil
+    (starts-with? addr "[") (subs addr 1 (or (index-of addr "]") (count addr)))
+    :else (subs addr 0 (or (last-index-of addr ":") (count addr)))))
+
+(defn valk.proxy/request-headers [req]
+  (let [headers (:headers req)
+        client (valk.proxy/client-address (:remote-addr req))
+        prior (get headers "x-forwarded-for")]
+    (merge (valk.proxy/strip headers valk.proxy/request-own)
+           (when client {"x-forwarded-for" (if prior (str prior ", " client) client)})
+           {"x-forwarded-proto" (if (= (:scheme req) :https) "https" "http")}
+           (when-let [a (:authority req)] {"x-forwarded-host" a}))))
+
+;; The upstream's headers as a response's: set-cookie's values (joined
+;; with newlines in a response of http/request) each a header of its own.
+(defn valk.proxy/response-headers [headers]
+  (let [kept (valk.proxy/strip headers #{})]
+    (if-let [cookies (get kept "set-cookie")]
+      (assoc kept "set-cookie" (split cookies "\n"))
+      kept)))
+
+(def valk.proxy/request-options
+  [:timeout-ms :read-timeout-ms :connect-timeout-ms :version :ca-file :insecure])
+
+;; Passes `req` on to `upstream` (a base URL such as "http://10.0.0.5:8080":
+;; the request's path and query string follow it) and answers with what
+;; comes back: status, headers (but those of one connection) and the body,
+;; streamed as it comes, at the pace of the slower of the two sides.
+;; Redirects are passed back, not followed. The upstream learns the client
+;; from x-forwarded-for, -proto and -host. An upstream that cannot be
+;; reached, or does not answer within :timeout-ms (30 s), gives 502 or
+;; 504, and a line in the log. opts: :path (instead of the request's),
+;; :headers (added to what goes up), and http/request's :timeout-ms,
+;; :read-timeout-ms (60 s), :connect-timeout-ms, :version, :ca-file and
+;; :insecure. The request's body is read whole before it goes up.
+(defn proxy
+  ([req upstream] (proxy req upstream {}))
+  ([req upstream opts]
+   (let [q (:query-string req)
+         url (str upstream (or (:path opts) (:path req)) (when q (str "?" q)))
+         body (read-body req)]
+     (try
+       (let [r (await (http/request
+                        (merge {:url url :method (:method req) :as :stream :max-redirects 0
+                                :read-timeout-ms 60000
+                                :headers (merge (valk.proxy/request-headers req) (:headers opts))}
+                               (when body {:body body})
+                               (select-keys opts valk.proxy/request-options))))]
+         (stream {:status (:status r) :headers (valk.proxy/response-headers (:headers r))}
+                 (fn [out]
+                   (try
+                     (loop []
+                       (when-let [chunk (read-chunk r)]
+                         (write out chunk)
+                         (recur)))
+                     (finally (http/close r))))))
+       (catch e
+         (let [kind (:kind (error-data e))]
+           (when-not (and kind (= (:type (error-data e)) :http-error))
+             (throw e))
+           (println (str "error: request " (:request-id req) " proxied to " url ": "
+                         (error-message e)))
+           {:status (if (= kind :timeout) 504 502)
+            :headers {"content-type" "text/plain; charset=utf-8"}
+            :body (str "upstream " (if (= kind :timeout) "timed out" "failed") "\n")}))))))

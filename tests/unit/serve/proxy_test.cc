@@ -1,0 +1,220 @@
+// valk/proxy's `proxy` in `valk serve`, in front of an upstream (libvalk's
+// server with native handlers): what goes up (method, path, query, body,
+// headers but those of one connection, x-forwarded-*), what comes back
+// (status, headers, cookies, a redirect as it is), a body streamed as it
+// comes, and an upstream that is down or slow.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../net/net_test_util.h"
+#include "serve_process.h"
+
+namespace valk::test {
+namespace {
+
+const char* kApp = R"(
+(import "valk/proxy")
+(def upstream (getenv "UPSTREAM"))
+(def app
+  (router
+    (ANY "/api/*rest" (fn [req] (proxy req upstream {:path (str "/" (get-in req [:params :rest]))
+                                                     :headers {"x-via" "valk"}
+                                                     :timeout-ms 500})))
+    (ANY "/*all" (fn [req] (proxy req upstream)))))
+(serve app {:port 0 :threads 1})
+)";
+
+// /echo answers with what came (the method, target, body and headers,
+// one per line) and with headers of its own, some of one connection;
+// /drip sends "one", then "two" 300 ms later; /moved is a redirect;
+// /hold does not answer.
+class Upstream {
+ public:
+  Upstream() : server_(base_options(), [this](Request& req, Responder res) { handle(req, res); }) {}
+  ~Upstream() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const Responder& r : held_) {
+      r.respond(200, {}, "late");
+    }
+    for (std::thread& t : later_) {
+      t.join();
+    }
+  }
+  std::string url() const { return server_.url(""); }
+
+ private:
+  void handle(Request& req, Responder res) {
+    std::string path(req.path());
+    if (path == "/echo") {
+      std::string seen = std::string(req.method()) + " " + path + "?" + std::string(req.query());
+      for (const HeaderView& h : req.headers()) {
+        seen += "\n" + std::string(h.name) + ": " + std::string(h.value);
+      }
+      auto body = std::make_shared<std::string>();
+      auto answer = [res, seen, body] {
+        res.respond(201,
+                    {{"content-type", "text/plain"},
+                     {"set-cookie", "a=1; Path=/"},
+                     {"set-cookie", "b=2"},
+                     {"keep-alive", "timeout=5"},
+                     {"x-kept", "yes"}},
+                    seen + "\n\n" + *body);
+      };
+      if (!req.has_body()) {
+        answer();
+        return;
+      }
+      req.read_body([answer, body](std::string_view chunk, bool last) {
+        body->append(chunk);
+        if (last) {
+          answer();
+        }
+      });
+    } else if (path == "/drip") {
+      res.start(200, {{"content-type", "text/plain"}});
+      res.write("one\n");
+      std::lock_guard<std::mutex> lock(mu_);
+      later_.emplace_back([res] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        res.write("two\n");
+        res.end();
+      });
+    } else if (path == "/moved") {
+      res.respond(302, {{"location", "/elsewhere"}}, "");
+    } else if (path == "/hold") {
+      std::lock_guard<std::mutex> lock(mu_);
+      held_.push_back(res);
+    } else {
+      res.respond(404, {}, "no such path upstream");
+    }
+  }
+
+  TestServer server_;
+  std::mutex mu_;
+  std::vector<std::thread> later_;
+  std::vector<Responder> held_;
+};
+
+class ProxyTest : public ::testing::Test {
+ protected:
+  ProxyTest() {
+    setenv("UPSTREAM", upstream_.url().c_str(), 1);
+    app_ =
+        std::make_unique<ServeProcess>(std::vector<std::string>{write_app("proxy_app.lisp", kApp)});
+    unsetenv("UPSTREAM");
+  }
+  void SetUp() override { ASSERT_NE(app_->port(), 0) << app_->output(); }
+
+  Upstream upstream_;
+  std::unique_ptr<ServeProcess> app_;
+};
+
+TEST_F(ProxyTest, PassesTheRequestUpAndTheAnswerBack) {
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    curl_slist* headers = nullptr;
+    headers = curl_slist_append(headers, "X-Custom: kept");
+    headers = curl_slist_append(headers, "X-Forwarded-For: 203.0.113.9");
+    headers = curl_slist_append(headers, "X-Secret: hop");
+    headers = curl_slist_append(headers, "Connection: X-Secret");
+    CurlResult r = curl_do(app_->url("/api/echo?q=1&r=%20"), [&](CURL* c) {
+      curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
+      curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, "the body");
+    });
+    curl_slist_free_all(headers);
+    EXPECT_EQ(r.status, 201) << r.body;
+    const std::string& seen = r.body;
+    EXPECT_TRUE(seen.starts_with("PUT /echo?q=1&r=%20\n")) << seen;
+    EXPECT_TRUE(seen.ends_with("\n\nthe body")) << seen;
+    EXPECT_NE(seen.find("\nx-custom: kept\n"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("\nx-via: valk\n"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("\nx-forwarded-for: 203.0.113.9, 127.0.0.1\n"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("\nx-forwarded-proto: http\n"), std::string::npos) << seen;
+    EXPECT_NE(seen.find("\nx-forwarded-host: 127.0.0.1:" + std::to_string(app_->port())),
+              std::string::npos)
+        << seen;
+    // Headers of one connection stay on it (HTTP/2 has no Connection
+    // header: there X-Secret is any header).
+    if (version == CURL_HTTP_VERSION_1_1) {
+      EXPECT_EQ(seen.find("x-secret"), std::string::npos) << seen;
+    }
+    EXPECT_EQ(seen.find("\nconnection:"), std::string::npos) << seen;
+    // What comes back: the status, its headers and both cookies, but not
+    // the upstream connection's headers (libvalk's server sends no
+    // Connection header, but a handler's Keep-Alive, as this one's).
+    EXPECT_EQ(response_header(r, "x-kept"), "yes") << r.headers;
+    EXPECT_EQ(response_header(r, "content-type"), "text/plain") << r.headers;
+    EXPECT_NE(r.headers.find("set-cookie: a=1; Path=/\r\n"), std::string::npos) << r.headers;
+    EXPECT_NE(r.headers.find("set-cookie: b=2\r\n"), std::string::npos) << r.headers;
+    EXPECT_EQ(r.headers.find("keep-alive"), std::string::npos) << r.headers;
+  }
+  // Without :path, the request's own.
+  EXPECT_TRUE(
+      curl_get(app_->url("/echo?x"), CURL_HTTP_VERSION_1_1).body.starts_with("GET /echo?x\n"));
+  // A redirect comes back as it is; an upstream's 404 too.
+  CurlResult moved = curl_get(app_->url("/moved"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(moved.status, 302);
+  EXPECT_EQ(response_header(moved, "location"), "/elsewhere");
+  CurlResult missing = curl_get(app_->url("/nowhere"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.body, "no such path upstream");
+}
+
+// The body comes back as the upstream sends it, not once it has all come.
+TEST_F(ProxyTest, StreamsTheAnswerAsItComes) {
+  std::string seen;
+  std::chrono::steady_clock::time_point first;
+  CurlResult r = curl_do(app_->url("/drip"), [&](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &seen);
+    curl_easy_setopt(
+        c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t sz, size_t n, void* ud) {
+          static_cast<std::string*>(ud)->append(p, sz * n);
+          return sz * n;
+        });
+    curl_easy_setopt(
+        c, CURLOPT_XFERINFOFUNCTION,
+        +[](void* ud, curl_off_t, curl_off_t now, curl_off_t, curl_off_t) {
+          auto* first = static_cast<std::chrono::steady_clock::time_point*>(ud);
+          if (now > 0 && first->time_since_epoch().count() == 0) {
+            *first = std::chrono::steady_clock::now();
+          }
+          return 0;
+        });
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &first);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  });
+  auto end = std::chrono::steady_clock::now();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(seen, "one\ntwo\n");
+  EXPECT_GE(end - first, std::chrono::milliseconds(200)) << "the body came all at once";
+}
+
+// An upstream that is down answers 502, one that is slow 504; the log says
+// which request and why.
+TEST_F(ProxyTest, AnUpstreamDownOrSlowIsA502OrA504) {
+  CurlResult slow = curl_get(app_->url("/api/hold"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(slow.status, 504);
+  EXPECT_EQ(slow.body, "upstream timed out\n");
+  RefusedPort refused;
+  setenv("UPSTREAM", ("http://127.0.0.1:" + std::to_string(refused.port())).c_str(), 1);
+  ServeProcess orphan({write_app("proxy_orphan.lisp", kApp)});
+  unsetenv("UPSTREAM");
+  ASSERT_NE(orphan.port(), 0) << orphan.output();
+  CurlResult down = curl_get(orphan.url("/x"), CURL_HTTP_VERSION_1_1);
+  EXPECT_EQ(down.status, 502);
+  EXPECT_EQ(down.body, "upstream failed\n");
+  std::string logged = "proxied to http://127.0.0.1:" + std::to_string(refused.port()) + "/x: ";
+  orphan.read_until([&] { return orphan.output().find(logged) != std::string::npos; }, 5000);
+  EXPECT_NE(orphan.output().find(logged), std::string::npos) << orphan.output();
+}
+
+}  // namespace
+}  // namespace valk::test
