@@ -11,19 +11,22 @@
 # Gateways on CPU 1 (one worker each), h2load and the upstream on CPU 0;
 # CONNS (32) connections, STREAMS (16) streams each on h2c, one request at
 # a time on h1; WARMUP (1) s, then DURATION (4) s measured. PROTO: h2c
-# (default) or h1.
+# (default) or h1. ROUTE: valk's route, proxy (default: /proxy/, the
+# body fetched whole and answered) or api (/api/, valk/proxy's `proxy`:
+# the request's headers passed on, the answer streamed back).
 #   ROUNDS=5 bench/serve/gateway.sh build/valk
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 ROUNDS=${ROUNDS:-3}
+ROUTE=${ROUTE:-proxy}
 PROTO=${PROTO:-h2c}
 CONNS=${CONNS:-32}
 STREAMS=${STREAMS:-16}
 WARMUP=${WARMUP:-1}
 DURATION=${DURATION:-4}
-usage() { sed -n '2,15s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,18s/^# \{0,1\}//p' "$0"; }
 case ${1:-} in
   -h | --help) usage && exit 0 ;;
   "") usage >&2 && exit 2 ;;
@@ -59,6 +62,9 @@ start() {
     port=$(wait_for_port "$work/valk.log")
   fi
   url=http://127.0.0.1:$port/proxy/
+  if [ "$1" = valk ] && [ "$ROUTE" = api ]; then
+    url=http://127.0.0.1:$port/api/
+  fi
   for _ in $(seq 50); do
     h2load "${h2load_flags[@]}" -c 1 -n 1 "$url" 2>/dev/null | grep -q ' 1 succeeded' && return 0
     sleep 0.1

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# User-space instructions per request of `valk serve examples/hello.lisp`,
+# User-space instructions per request of `valk serve examples/hello.lisp`
+# (or APP's, at URL_PATH),
 # counted by callgrind: exact and repeatable on this noisy machine, where
 # timings of one build against another swing by 10-50 %. Use it to see
 # what a change to the request path costs or saves; the kernel's share
@@ -15,6 +16,8 @@
 #   PROTO=h2 TOP=40 bench/serve/instructions.sh    # over TLS
 #   VALK_BIN=/tmp/valk-before bench/serve/instructions.sh
 #   VALK_FLAGS="--metrics 0" bench/serve/instructions.sh   # more serve flags
+#   APP=examples/gateway.lisp URL_PATH=/api/ bench/serve/instructions.sh
+#                                      # another app (its environment as set)
 # Needs valgrind (apt-get install valgrind), h2load and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,6 +29,8 @@ WARM=${WARM:-5000}
 CONNS=${CONNS:-32}
 TOP=${TOP:-25}
 VALK=${VALK_BIN:-build/valk}
+APP=${APP:-examples/hello.lisp}
+URL_PATH=${URL_PATH:-/}
 require_tools "valgrind nghttp2-client python3" valgrind callgrind_control h2load python3
 [ -x "$VALK" ] || ./dev.sh build
 
@@ -41,10 +46,10 @@ work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 # shellcheck disable=SC2086 # VALK_FLAGS is words
 valgrind --tool=callgrind --callgrind-out-file="$work/out.%p" \
-  "$VALK" serve examples/hello.lisp --port 0 --threads 1 "${flags[@]}" ${VALK_FLAGS:-} 2>"$work/log" &
+  "$VALK" serve "$APP" --port 0 --threads 1 "${flags[@]}" ${VALK_FLAGS:-} 2>"$work/log" &
 pid=$!
 port=$(wait_for_port "$work/log" 60)  # loading under callgrind is slow
-url=$scheme://127.0.0.1:$port/
+url=$scheme://127.0.0.1:$port$URL_PATH
 
 load() { h2load "${h2load_flags[@]}" -c "$CONNS" -n "$1" "$url" | grep -E '^requests:'; }
 load "$WARM" >/dev/null

@@ -14,18 +14,17 @@
 ;; Headers of one connection (RFC 9110, 7.6.1), which go no further, and
 ;; what the client frames or sets anew.
 (def valk.proxy/hop-by-hop
-  #{"connection" "keep-alive" "proxy-connection" "te" "trailer" "transfer-encoding" "upgrade"
-    "proxy-authenticate" "proxy-authorization"})
-(def valk.proxy/request-own #{"host" "content-length" "expect"})
+  ["connection" "keep-alive" "proxy-connection" "te" "trailer" "transfer-encoding" "upgrade"
+   "proxy-authenticate" "proxy-authorization"])
+(def valk.proxy/request-headers-dropped
+  (into valk.proxy/hop-by-hop ["host" "content-length" "expect"]))
 
-;; `headers` without those of one connection: the set above, and those the
-;; connection header names.
-(defn valk.proxy/strip [headers also]
-  (let [named (set (map (fn [s] (lower-case (trim s)))
-                        (split (or (get headers "connection") "") ",")))]
-    (into {} (remove (fn [[k _]] (or (contains? valk.proxy/hop-by-hop k) (contains? also k)
-                                     (contains? named k)))
-                     headers))))
+;; `headers` without `drop` and those the connection header names.
+(defn valk.proxy/strip [headers drop]
+  (let [kept (apply dissoc headers drop)]
+    (if-let [named (get headers "connection")]
+      (apply dissoc kept (map (fn [s] (lower-case (trim s))) (split named ",")))
+      kept)))
 
 ;; The address part of a remote address: "10.0.0.7:51234" gives
 ;; "10.0.0.7", "[::1]:5000" gives "::1".
@@ -39,7 +38,7 @@
   (let [headers (:headers req)
         client (valk.proxy/client-address (:remote-addr req))
         prior (get headers "x-forwarded-for")]
-    (merge (valk.proxy/strip headers valk.proxy/request-own)
+    (merge (valk.proxy/strip headers valk.proxy/request-headers-dropped)
            (when client {"x-forwarded-for" (if prior (str prior ", " client) client)})
            {"x-forwarded-proto" (if (= (:scheme req) :https) "https" "http")}
            (when-let [a (:authority req)] {"x-forwarded-host" a}))))
@@ -47,7 +46,7 @@
 ;; The upstream's headers as a response's: set-cookie's values (joined
 ;; with newlines in a response of http/request) each a header of its own.
 (defn valk.proxy/response-headers [headers]
-  (let [kept (valk.proxy/strip headers #{})]
+  (let [kept (valk.proxy/strip headers valk.proxy/hop-by-hop)]
     (if-let [cookies (get kept "set-cookie")]
       (assoc kept "set-cookie" (split cookies "\n"))
       kept)))
@@ -79,14 +78,18 @@
                                 :headers (merge (valk.proxy/request-headers req) (:headers opts))}
                                (when body {:body body})
                                (select-keys opts valk.proxy/request-options))))]
-         (stream {:status (:status r) :headers (valk.proxy/response-headers (:headers r))}
-                 (fn [out]
-                   (try
-                     (loop []
-                       (when-let [chunk (read-chunk r)]
-                         (write out chunk)
-                         (recur)))
-                     (finally (http/close r))))))
+         (if (http/body-complete? r)
+           ;; All of it came with the head (a small answer): no stream.
+           {:status (:status r) :headers (valk.proxy/response-headers (:headers r))
+            :body (read-body r)}
+           (stream {:status (:status r) :headers (valk.proxy/response-headers (:headers r))}
+                   (fn [out]
+                     (try
+                       (loop []
+                         (when-let [chunk (read-chunk r)]
+                           (write out chunk)
+                           (recur)))
+                       (finally (http/close r)))))))
        (catch e
          (let [kind (:kind (error-data e))]
            (when-not (and kind (= (:type (error-data e)) :http-error))

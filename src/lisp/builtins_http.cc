@@ -1049,12 +1049,23 @@ Value n_http_close(Isolate& iso, Value* args, int) {
   return Value::nil();
 }
 
+// (http/body-complete? response): the whole body of a streamed response
+// (:as :stream) has come, and read-body would return it at once; false
+// while it comes, after a failure, or of a response not streamed.
+Value n_http_body_complete(Isolate& iso, Value* args, int) {
+  auto* keys = static_cast<const HttpKeys*>(iso.current_native()->data);
+  HttpBody* b = http_body_of(args[0], keys->body_stream);
+  return Value::boolean(b != nullptr && b->feed->ended && b->feed->error_kind.empty() &&
+                        !b->chunk_taken);
+}
+
 }  // namespace
 
 void register_http_natives(Isolate& iso) {
   void* keys = iso.keep(std::make_unique<HttpKeys>(iso));
   iso.define_native("http/request", n_http_request, 1, 1, keys);
   iso.define_native("http/close", n_http_close, 1, 1, keys);
+  iso.define_native("http/body-complete?", n_http_body_complete, 1, 1, keys);
 }
 
 }  // namespace valk::lisp
