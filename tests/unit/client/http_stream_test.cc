@@ -200,6 +200,19 @@ TEST_P(HttpStreamTest, TheHeadComesFirstThenEachChunk) {
       "[\"three\" nil nil]");
 }
 
+// http/body-complete? says when read-body would return at once.
+TEST_P(HttpStreamTest, BodyCompleteSaysWhenAllOfItCame) {
+  EXPECT_EQ(run("(def r (await " + with_path("/drip") + ")) (http/body-complete? r)"), "false");
+  end_drip();
+  EXPECT_TRUE(wait_for([&] { return run("(http/body-complete? r)") == "true"; }));
+  EXPECT_EQ(run("(read-body r)"), "\"one\"");
+  EXPECT_EQ(run("(def s (await " + with_path("/small") +
+                ")) (read-chunk s)"
+                "(http/body-complete? s)"),
+            "false");  // part of it was taken
+  EXPECT_EQ(run("(http/body-complete? (await (http/get \"{url}/small\" {opts})))"), "false");
+}
+
 // read-body gathers the rest, once; after read-chunk took part of the body
 // it is an error, as for a request's body.
 TEST_P(HttpStreamTest, ReadBodyGathersTheWholeBody) {
