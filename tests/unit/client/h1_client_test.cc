@@ -431,7 +431,7 @@ TEST_P(H1ClientTest, AConnectionThatIsNotTakenTimesOut) {
   ASSERT_TRUE(r.ok) << iso_.describe(r.value);
   EXPECT_EQ(lisp::print_str(r.value, true),
             "[:timeout \"http/request " + url + ": could not connect within 300 ms\"]");
-  EXPECT_GE(took, std::chrono::milliseconds(300));
+  EXPECT_GE(took, std::chrono::milliseconds(290));  // libuv's clock is in whole ms
   EXPECT_LT(took, std::chrono::seconds(3));
   for (int fd : fillers) {
     close(fd);
