@@ -904,6 +904,8 @@ void HttpOp::pump() {
   auto* b = static_cast<HttpBody*>(iso->rooted(reader_slot).o);
   bool ok;
   Value out;
+  // (settle_read stops no transfer from here: take_body keeps what a
+  // waiting read-body has within :max-body.)
   if (!settle_read(*iso, b, reader_whole, &ok, &out)) {
     return;
   }

@@ -62,9 +62,19 @@ bool settle_read(Isolate& iso, HttpBody* b, bool whole, bool* ok, Value* out) {
       *out = busy_error(iso, "read-body: read-chunk already took part of this body");
       return true;
     }
-    if (feed.unread() > feed.max_body && feed.source != nullptr) {
-      feed.source->stop_feeding("too-large", "the body is larger than :max-body (" +
-                                                 std::to_string(feed.max_body) + " bytes)");
+    if (feed.unread() > feed.max_body) {
+      std::string why = "http/request " + feed.url + ": the body is larger than :max-body (" +
+                        std::to_string(feed.max_body) + " bytes)";
+      if (feed.source != nullptr) {
+        feed.source->stop_feeding("too-large", why);  // ends the feed with it
+      } else {
+        feed.error_kind = "too-large";
+        feed.error = why;
+      }
+      feed.drop();
+      *ok = false;
+      *out = feed_error(iso, feed);
+      return true;
     }
     if (!feed.ended) {
       return false;

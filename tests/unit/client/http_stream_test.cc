@@ -235,8 +235,15 @@ TEST_P(HttpStreamTest, ReadBodyGathersTheWholeBody) {
   end_drip();
 }
 
-// :max-body bounds what read-body gathers, not the chunks.
+// :max-body bounds what read-body gathers, not the chunks: a body that
+// came whole before the read as well as one still coming.
 TEST_P(HttpStreamTest, MaxBodyBoundsReadBodyOnly) {
+  EXPECT_EQ(run("(def r (await " + with_path("/small", "{:max-body 3}") +
+                "))"
+                "(await (sleep 50))"
+                "(let [e (error-data (try (read-body r) (catch e e)))] [(:kind e) "
+                "(http/body-complete? r)])"),
+            "[:too-large false]");
   EXPECT_EQ(run("(def r (await " + with_path("/flood", "{:max-body 100000}") +
                 "))"
                 "(:kind (error-data (try (read-body r) (catch e e))))"),
