@@ -31,8 +31,9 @@
     (catch e (upstream-error e))))
 
 ;; The upstream's body passed on as it comes (a large download, an event
-;; stream), never held whole: read-chunk waits for the upstream, and
-;; `write` for the client, so the slower of the two sets the pace. The
+;; stream), never held whole: valk/proxy's stream-body reads it with
+;; read-chunk, which waits for the upstream, and writes it with `write`,
+;; which waits for the client, so the slower of the two sets the pace. The
 ;; deadline is the head's; the body may take as long as it takes, but an
 ;; upstream silent for a minute ends it (an event stream sends more often).
 (defn relay [req]
@@ -44,13 +45,7 @@
         (stream {:status (:status r)
                  :headers {"content-type" (get (:headers r) "content-type"
                                                "application/octet-stream")}}
-                (fn [out]
-                  (try
-                    (loop []
-                      (when-let [chunk (read-chunk r)]
-                        (write out chunk)
-                        (recur)))
-                    (finally (http/close r))))))
+                (stream-body r)))
       (catch e (upstream-error e)))))
 
 (def app

@@ -51,6 +51,19 @@
       (assoc kept "set-cookie" (split cookies "\n"))
       kept)))
 
+;; A writer for `stream` that writes the streamed body of `r` (an
+;; http/request response with :as :stream) as it comes, at the pace of the
+;; slower side, and lets go of the upstream at the end, on an error, or
+;; when the client leaves.
+(defn stream-body [r]
+  (fn [out]
+    (try
+      (loop []
+        (when-let [chunk (read-chunk r)]
+          (write out chunk)
+          (recur)))
+      (finally (http/close r)))))
+
 (def valk.proxy/request-options
   [:timeout-ms :read-timeout-ms :connect-timeout-ms :version :ca-file :insecure])
 
@@ -83,13 +96,7 @@
            {:status (:status r) :headers (valk.proxy/response-headers (:headers r))
             :body (read-body r)}
            (stream {:status (:status r) :headers (valk.proxy/response-headers (:headers r))}
-                   (fn [out]
-                     (try
-                       (loop []
-                         (when-let [chunk (read-chunk r)]
-                           (write out chunk)
-                           (recur)))
-                       (finally (http/close r)))))))
+                   (stream-body r))))
        (catch e
          (let [kind (:kind (error-data e))]
            (when-not (and kind (= (:type (error-data e)) :http-error))
