@@ -141,7 +141,9 @@ int H1ResponseReader::on_headers_complete(http_parser* p) {
                                                              : Coding::kIdentity;
     }
   }
-  return self->head_ ? 1 : 0;  // 1: no body follows
+  // 1: no body follows. An interim response has none, whatever its
+  // headers say (RFC 9110, 15.2).
+  return self->head_ || !self->head_complete_ ? 1 : 0;
 }
 
 int H1ResponseReader::on_body(http_parser* p, const char* at, size_t len) {
