@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "lisp/http_body.h"
 #include "lisp/isolate.h"
 #include "serve/http_map.h"
 #include "serve/request_body.h"
@@ -103,7 +104,8 @@ struct WorkerAccess {
 
  private:
   static Worker::InFlight* open_stream(lisp::Isolate& iso, const char* fn, lisp::Value v);
-  static bool body_arg(lisp::Isolate& iso, const char* fn, lisp::Value v, RequestBody** out);
+  static bool body_arg(lisp::Isolate& iso, const char* fn, lisp::Value v, RequestBody** out,
+                       lisp::HttpBody** http);
   static Worker::InFlight* body_owner(lisp::Isolate& iso, const char* fn, RequestBody* b);
   static lisp::Value park_reader(lisp::Isolate& iso, Worker::InFlight& f, RequestBody* b);
 };

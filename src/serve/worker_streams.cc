@@ -5,7 +5,6 @@
 #include <string>
 
 #include "lisp/fiber.h"
-#include "lisp/http_body.h"
 #include "serve/worker_internal.h"
 
 namespace valk::serve {
@@ -100,20 +99,23 @@ Value WorkerAccess::write(Isolate& iso, Value* args, int argc) {
 }
 
 // The body object of `v`, a request map (its :body-stream) or such an
-// object; *out is nullptr for a request without a body. False with an
-// error raised when `v` is neither.
-bool WorkerAccess::body_arg(Isolate& iso, const char* fn, Value v, RequestBody** out) {
+// object, in *out; or, of a response of http/request with :as :stream (or
+// its body), in *http. Both nullptr for a request without a body. False
+// with an error raised when `v` is none of these.
+bool WorkerAccess::body_arg(Isolate& iso, const char* fn, Value v, RequestBody** out,
+                            lisp::HttpBody** http) {
   *out = nullptr;
-  if (v.is(Tag::Map)) {
-    Value b;
-    if (lisp::map_find(v, of(iso)->keys_->body_stream, &b) && b.is(Tag::Internal) &&
-        static_cast<lisp::ClassObj*>(b.o)->cls == &kRequestBodyClass) {
-      *out = static_cast<RequestBody*>(b.o);
-    }
+  *http = nullptr;
+  Value b = v;
+  if (v.is(Tag::Map) && !lisp::map_find(v, of(iso)->keys_->body_stream, &b)) {
     return true;
   }
-  if (v.is(Tag::Internal) && static_cast<lisp::ClassObj*>(v.o)->cls == &kRequestBodyClass) {
-    *out = static_cast<RequestBody*>(v.o);
+  if (b.is(Tag::Internal) && static_cast<lisp::ClassObj*>(b.o)->cls == &kRequestBodyClass) {
+    *out = static_cast<RequestBody*>(b.o);
+    return true;
+  }
+  *http = lisp::http_body_of(b, Value::nil());
+  if (*http != nullptr || v.is(Tag::Map)) {
     return true;
   }
   iso.type_error(fn, "a request", v);
@@ -148,12 +150,13 @@ Value WorkerAccess::park_reader(Isolate& iso, Worker::InFlight& f, RequestBody* 
 // bytes, nil when empty; waits for a body that streams in. Later calls
 // return the same value.
 Value WorkerAccess::read_body(Isolate& iso, Value* args, int) {
-  if (lisp::HttpBody* hb = lisp::http_body_of(args[0], of(iso)->keys_->body_stream)) {
-    return lisp::read_http_body(iso, hb, true);
-  }
   RequestBody* b;
-  if (!body_arg(iso, "read-body", args[0], &b)) {
+  lisp::HttpBody* http;
+  if (!body_arg(iso, "read-body", args[0], &b, &http)) {
     return Value::sentinel(Tag::Exception);
+  }
+  if (http != nullptr) {
+    return lisp::read_http_body(iso, http, true);
   }
   if (b == nullptr) {
     Value body;
@@ -191,12 +194,13 @@ Value WorkerAccess::read_body(Isolate& iso, Value* args, int) {
 // (read-chunk req): the next part of the request body as bytes, waiting
 // for it if need be; nil once all of it was read.
 Value WorkerAccess::read_chunk(Isolate& iso, Value* args, int) {
-  if (lisp::HttpBody* hb = lisp::http_body_of(args[0], of(iso)->keys_->body_stream)) {
-    return lisp::read_http_body(iso, hb, false);
-  }
   RequestBody* b;
-  if (!body_arg(iso, "read-chunk", args[0], &b)) {
+  lisp::HttpBody* http;
+  if (!body_arg(iso, "read-chunk", args[0], &b, &http)) {
     return Value::sentinel(Tag::Exception);
+  }
+  if (http != nullptr) {
+    return lisp::read_http_body(iso, http, false);
   }
   if (b == nullptr || b->whole_read) {
     return Value::nil();
