@@ -14,7 +14,7 @@
 // once on a new connection (the server may close an idle connection just
 // as a request goes out on it).
 //
-// The exchange's whole deadline is its owner's business (builtins_http.cc);
+// The exchange's whole deadline is its owner's business (http_op.cc);
 // this layer bounds only the time to connect.
 #pragma once
 

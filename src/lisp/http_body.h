@@ -6,7 +6,7 @@
 // past kHighWater of it the transfer stops reading, so the upstream is held
 // back by TCP (or HTTP/2 flow control) instead of filling memory.
 //
-// The transfer (builtins_http.cc's HttpOp) feeds the BodyFeed while it
+// The transfer (http_op.h's HttpOp) feeds the BodyFeed while it
 // runs; the HttpBody owns it. An HttpBody collected while its transfer
 // runs stops the transfer.
 #pragma once

@@ -7,7 +7,7 @@
 // no transfer runs, so kept connections do not keep the loop alive (a
 // script ends with its last transfer).
 //
-// This layer knows nothing of Lisp values: builtins_http.cc configures each
+// This layer knows nothing of Lisp values: http_op_curl.cc configures each
 // transfer's CURL handle and turns its outcome into a response map.
 #pragma once
 

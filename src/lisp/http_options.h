@@ -83,7 +83,7 @@ static_assert(kInsecure + 1 == kOptions);
 bool header_is(const std::string& name, const char* what);
 
 // Checks the options map `opts` into *spec, and the :url's text into *url
-// (what the URL is, builtins_http.cc checks). `option_keys` are the
+// (what the URL is, http_op.cc checks). `option_keys` are the
 // options' keywords, in the order of kOptionNames. Returns the raised
 // error sentinel, or nil when all is well.
 Value read_http_options(Isolate& iso, Value opts, const Value* option_keys, RequestSpec* spec,
