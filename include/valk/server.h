@@ -213,6 +213,15 @@ class Request {
   int64_t content_length() const { return content_length_; }
   // Whether more body may follow the head.
   bool has_body() const { return has_body_; }
+  // HTTP/1.1: the client asks to switch protocols (`Upgrade`, as a
+  // WebSocket handshake does; not h2c, which the server takes itself). A
+  // handler that answers with Responder::start(101, ...) turns the
+  // connection into a tunnel: the bytes the client sends next come to the
+  // body reader (set one with read_body, kPaced to hold a slow handler's
+  // client back), each write() goes out as it is, and end() closes the
+  // connection once written. Any other answer keeps the connection
+  // HTTP/1.1, and the body reader gets nothing.
+  bool upgrade_offered() const { return upgrade_offered_; }
 
   // Streams the body to `reader`. Call it from the handler (before it
   // returns); without a reader the body is read and dropped. Reactor thread.
@@ -233,6 +242,7 @@ class Request {
   const TlsInfo* tls_ = nullptr;
   int64_t content_length_ = -1;
   bool has_body_ = false;
+  bool upgrade_offered_ = false;
   BodyReader body_reader_;
   BodyFlow body_flow_ = BodyFlow::kAuto;
   std::function<void()> cancel_;

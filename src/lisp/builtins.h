@@ -19,5 +19,6 @@ void register_store_natives(Isolate& iso);       // builtins_store.cc
 void register_sqlite_natives(Isolate& iso);      // builtins_sqlite.cc
 void register_pg_natives(Isolate& iso);          // builtins_pg.cc
 void register_redis_natives(Isolate& iso);       // builtins_redis.cc
+void register_websocket_natives(Isolate& iso);   // builtins_websocket.cc
 
 }  // namespace valk::lisp

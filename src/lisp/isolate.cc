@@ -37,6 +37,7 @@ Isolate::Isolate(IsolateOptions options) : options_(std::move(options)) {
   register_sqlite_natives(*this);
   register_pg_natives(*this);
   register_redis_natives(*this);
+  register_websocket_natives(*this);
   // Syntax-quote and destructuring expand to calls of these names, which
   // user code cannot shadow by accident.
   for (const char* name :

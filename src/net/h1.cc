@@ -10,6 +10,7 @@
 #include "net/file_body.h"
 #include "net/h2.h"
 #include "net/reactor.h"
+#include "net/tunnel.h"
 #include "util/ascii.h"
 
 namespace valk::net {
@@ -107,6 +108,9 @@ class H1Session final : public Session {
     }
     if (!s->head_sent) {
       send_head(s);
+      if (s->status == 101) {
+        return switch_to_tunnel();
+      }
     }
     // Large reads: each take_body may be a file read, a syscall. What one
     // read brings is written before the next: copied into the socket while
@@ -381,6 +385,10 @@ class H1Session final : public Session {
         return 0;
       }
     }
+    if (p->upgrade && !has_body && p->method != HTTP_CONNECT &&
+        !has_token(st->req.header("upgrade"), "h2c")) {
+      st->offer_upgrade();
+    }
     if (has_body && !s->http10_ && has_token(st->req.header("expect"), "100-continue")) {
       s->conn_->send("HTTP/1.1 100 Continue\r\n\r\n");
     }
@@ -450,7 +458,9 @@ class H1Session final : public Session {
     if (s->upgrade_ != nullptr) {
       return 0;  // the parser stops here; feed() switches protocols
     }
-    st->deliver_body({}, true);
+    if (!st->req.upgrade_offered()) {
+      st->deliver_body({}, true);  // else the body reader is the tunnel's, after a 101
+    }
     // One request at a time: the next one stays unparsed until this
     // response is out, which keeps pipelined responses in order.
     http_parser_pause(p, 1);
@@ -530,7 +540,9 @@ class H1Session final : public Session {
       } else if (chunked_) {
         put("transfer-encoding: chunked\r\n");
       }
-      if (!keep_alive_) {
+      if (s->status == 101) {
+        put("connection: upgrade\r\n");
+      } else if (!keep_alive_) {
         put("connection: close\r\n");
       } else if (http10_) {
         put("connection: keep-alive\r\n");
@@ -637,6 +649,20 @@ class H1Session final : public Session {
     bool ok = conn->session->on_input(reinterpret_cast<const uint8_t*>(input.data()), n);
     conn->start_reading();
     return ok;
+  }
+
+  // The handler accepted the client's upgrade: the connection carries its
+  // stream's bytes from here on, starting with what came after the head.
+  bool switch_to_tunnel() {
+    Stream* st = cur_;
+    cur_ = nullptr;
+    std::string input = std::move(backlog_);
+    backlog_.clear();
+    Conn* conn = conn_;
+    // Callers up the stack (Conn::flush) still run in this session.
+    conn->retired_session = std::move(conn->session);
+    conn->session = make_tunnel_session(conn, st, input);
+    return conn->session->produce();
   }
 
   static const http_parser_settings kSettings;

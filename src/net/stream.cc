@@ -236,7 +236,8 @@ bool Stream::apply(Completion& c) {
         return false;
       }
       head_ready = true;
-      if (c.status < 200 || c.status > 999) {
+      if ((c.status < 200 || c.status > 999) &&
+          !(c.status == 101 && c.kind == K::kStart && req.upgrade_offered())) {
         replace_head("invalid response status " + std::to_string(c.status), c);
         return true;
       }
@@ -510,16 +511,32 @@ const char* status_reason(int s) {
       return "Method Not Allowed";
     case 408:
       return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
     case 411:
       return "Length Required";
+    case 412:
+      return "Precondition Failed";
     case 413:
       return "Content Too Large";
     case 414:
       return "URI Too Long";
     case 416:
       return "Range Not Satisfiable";
+    case 415:
+      return "Unsupported Media Type";
     case 417:
       return "Expectation Failed";
+    case 421:
+      return "Misdirected Request";
+    case 422:
+      return "Unprocessable Content";
+    case 426:
+      return "Upgrade Required";
+    case 428:
+      return "Precondition Required";
     case 429:
       return "Too Many Requests";
     case 431:

@@ -81,6 +81,9 @@ struct Stream {
     req.authority_ = a;
   }
   void set_protocol(Protocol p) { req.protocol_ = p; }
+  // HTTP/1.1: the request asks to switch protocols, and a 101 may answer it
+  // (Request::upgrade_offered).
+  void offer_upgrade() { req.upgrade_offered_ = true; }
   // Passes a body chunk to the handler's reader, if any.
   void deliver_body(std::string_view chunk, bool last);
   // Runs the cancel callback once if the response has not finished.

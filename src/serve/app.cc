@@ -184,13 +184,14 @@ void App::post(Request& req, Responder res) {
                 "Service Unavailable: the server is overloaded\n");
     return false;
   };
-  if (!req.has_body()) {
+  if (!req.has_body() && !req.upgrade_offered()) {
     post(std::move(r));
     return;
   }
   int64_t length = req.content_length();
-  if (length < 0 || static_cast<uint64_t>(length) > buffered_body_limit_) {
-    // The handler runs now and reads the body as it comes, at its pace.
+  if (req.upgrade_offered() || length < 0 || static_cast<uint64_t>(length) > buffered_body_limit_) {
+    // The handler runs now and reads the body as it comes, at its pace
+    // (after an upgrade: the connection's bytes).
     auto pipe = std::make_shared<BodyPipe>();
     r->body_pipe = pipe;
     req.read_body(make_pipe_reader(pipe, res, [w] { w->body_arrived(); }), BodyFlow::kPaced);

@@ -133,7 +133,7 @@ Value method_keyword(lisp::Isolate& iso, const HttpKeys& k, std::string_view met
 
 }  // namespace
 
-HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()) {
+HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()), upgrade(req.upgrade_offered()) {
   std::string_view parts[] = {req.method(),    req.path(),   req.query(),
                               req.authority(), req.scheme(), req.peer()};
   size_t size = 0;
@@ -400,8 +400,8 @@ bool read_response(const HttpKeys& k, ResponseHeaderCache& header_cache, Value r
   }
   Value status;
   if (lisp::map_find(result, k.status, &status)) {
-    if (!status.is_int() || status.i < 200 || status.i > 999) {
-      *error = "the response :status must be an integer from 200 to 999, got " +
+    if (!status.is_int() || ((status.i < 200 || status.i > 999) && status.i != 101)) {
+      *error = "the response :status must be 101 or an integer from 200 to 999, got " +
                lisp::print_str(status, true);
       return false;
     }
@@ -428,6 +428,10 @@ bool read_response(const HttpKeys& k, ResponseHeaderCache& header_cache, Value r
                std::string(lisp::type_name(body));
       return false;
     }
+  }
+  if (out->status == 101 && out->stream_fn.is_nil()) {
+    *error = "a 101 response needs a :body function, the upgraded connection's writer";
+    return false;
   }
   return true;
 }

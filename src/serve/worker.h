@@ -81,6 +81,10 @@ struct HttpRequest {
   // Or, for a body that streams in after the head: what the reactor feeds.
   std::shared_ptr<BodyPipe> body_pipe;
   Protocol protocol = Protocol::kHttp11;
+  // The client asks to switch protocols (Request::upgrade_offered): the
+  // body pipe carries the connection's bytes once a 101 answers, and the
+  // request has no body before.
+  bool upgrade = false;
 };
 
 struct WorkerMessage {

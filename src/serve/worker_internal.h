@@ -58,6 +58,9 @@ struct Worker::InFlight {
   // A streamed response: its head is out and a writer fiber runs.
   bool streaming = false;
   bool ended = false;  // end-stream was called
+  // A 101 answered the client's upgrade: the body pipe carries the
+  // connection's bytes (HttpRequest::upgrade).
+  bool tunnel = false;
   std::shared_ptr<StreamFlow> flow;
   uint64_t written = 0;
   uint32_t drain_slot = kNoSlot;  // the promise a parked write waits on

@@ -248,6 +248,7 @@ void Worker::start_stream(std::unique_ptr<InFlight> f, int status, Headers heade
     return;
   }
   f->streaming = true;
+  f->tunnel = status == 101 && f->request->upgrade;
   f->flow = std::move(flow);
   f->deadline_ms = kNoDeadline;  // a stream lasts as long as the client listens
   auto* stream = iso.heap().make_class<ResponseStream>(Tag::Internal, &kResponseStreamClass);
@@ -312,6 +313,10 @@ void Worker::resume_writers() {
 }
 
 bool Worker::take_body(InFlight& f, Value* out) {
+  if (f.request->upgrade && !f.tunnel) {
+    *out = Value::nil();  // a request asking to upgrade has no body of its own
+    return true;
+  }
   BodyPipe& pipe = *f.request->body_pipe;
   std::string taken;
   bool ended;

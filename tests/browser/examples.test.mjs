@@ -73,6 +73,25 @@ test("stream.lisp: an EventSource receives the ticks as they are sent", async ()
   }
 });
 
+test("websocket.lisp: the page's WebSocket gets its messages echoed", async () => {
+  const server = await serve("websocket.lisp");
+  try {
+    const page = await browser.newPage();
+    await page.goto(server.url + "/");
+    await page.locator("#state", { hasText: "open" }).waitFor({ timeout: 10000 });
+    for (const text of ["hello <b>there</b>", "count"]) {
+      await page.fill("#text", text);
+      await page.click("#send button");
+    }
+    const echoes = page.locator("#echoes li");
+    await echoes.nth(1).waitFor({ timeout: 10000 });
+    assert.equal(await echoes.nth(0).textContent(), "hello <b>there</b>");
+    assert.equal(await echoes.nth(1).textContent(), "messages: 2");
+  } finally {
+    server.stop();
+  }
+});
+
 // A redis-server of the test's own on a Unix socket; resolves with {url, stop}.
 function redisServer() {
   const dir = mkdtempSync(`${tmpdir()}/valk-chat-redis-`);

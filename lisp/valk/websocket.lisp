@@ -1,0 +1,135 @@
+;; valk/websocket: WebSocket (RFC 6455) handlers for `valk serve`.
+;;
+;;   (import "valk/websocket")
+;;   (def app (router (GET "/echo" (fn [req]
+;;                                   (websocket req (fn [ws]
+;;                                                    (loop []
+;;                                                      (when-let [m (ws/receive ws)]
+;;                                                        (ws/send ws m)
+;;                                                        (recur)))))))))
+;;
+;; The handshake is an HTTP/1.1 upgrade; once answered, `f` runs in the
+;; fiber of a streamed response, reading the connection with read-chunk and
+;; writing it with write, so that it waits, is held back by a slow client
+;; and is cancelled when the client leaves as any stream is. The framing is
+;; wslay's (src/lisp/builtins_websocket.cc). docs/web.md, "WebSockets", is
+;; the reference. Helpers private to this file are named valk.websocket/...
+
+(import "valk/web")
+
+(def valk.websocket/default-max-message (* 1024 1024))
+
+;; Whether a comma-separated header value holds `token`, in any case.
+(defn valk.websocket/has-token? [value token]
+  (and value (some (fn [t] (= (lower-case (trim t)) token)) (split value ","))))
+
+;; Whether `req` is a WebSocket handshake (RFC 6455, 4.2.1).
+(defn websocket-request? [req]
+  (and (= (:method req) :get)
+       (valk.websocket/has-token? (get-header req "upgrade") "websocket")
+       (valk.websocket/has-token? (get-header req "connection") "upgrade")
+       (some? (get-header req "sec-websocket-key"))))
+
+;; The first of the server's subprotocols that the client offers, or nil.
+(defn valk.websocket/pick-protocol [req server-protocols]
+  (when-let [offered (get-header req "sec-websocket-protocol")]
+    (let [offered (set (map trim (split offered ",")))]
+      (some (fn [p] (when (contains? offered p) p)) server-protocols))))
+
+;; Writes what the codec has framed: replies to pings and closes, and
+;; queued messages.
+(defn valk.websocket/flush [ws]
+  (when-let [b (ws/codec-output (:codec ws))]
+    (write (:out ws) b)))
+
+;; Ends the WebSocket with a close frame (unless one went out already).
+;; The client may be gone: then there is nothing to say.
+(defn valk.websocket/finish [ws code]
+  (try
+    (ws/codec-close (:codec ws) code "")
+    (valk.websocket/flush ws)
+    (catch e nil)))
+
+;; Answers a WebSocket handshake: `f` gets the WebSocket once the 101 is
+;; out, and the connection closes when `f` returns (with a close frame,
+;; 1000, or 1011 if `f` raised). `opts`:
+;;   :max-message  the largest message taken, in bytes (1 MiB); a larger one
+;;                 closes the WebSocket with 1009
+;;   :protocols    the subprotocols the server speaks, in its order of
+;;                 preference; the one chosen is the WebSocket's :protocol
+;;   :headers      more headers for the 101
+;; A request that is not a handshake gets 426 Upgrade Required; one with a
+;; version other than 13, 426 naming 13.
+(defn websocket
+  ([req f] (websocket req {} f))
+  ([req opts f]
+   (cond
+     (not (websocket-request? req))
+     {:status 426
+      :headers {"upgrade" "websocket" "sec-websocket-version" "13"
+                "content-type" "text/plain; charset=utf-8"}
+      :body "This address takes WebSocket connections only.\n"}
+
+     (not= (get-header req "sec-websocket-version") "13")
+     {:status 426
+      :headers {"sec-websocket-version" "13" "content-type" "text/plain; charset=utf-8"}
+      :body "WebSocket version 13 only.\n"}
+
+     :else
+     (let [protocol (valk.websocket/pick-protocol req (:protocols opts))
+           max-message (or (:max-message opts) valk.websocket/default-max-message)]
+       {:status 101
+        :headers (merge (:headers opts)
+                        {"upgrade" "websocket"
+                         "sec-websocket-accept" (ws/accept-key (get-header req "sec-websocket-key"))}
+                        (when protocol {"sec-websocket-protocol" protocol}))
+        :body (fn [out]
+                (let [ws {:codec (ws/codec max-message) :in req :out out :protocol protocol
+                          :request req}]
+                  (try
+                    (f ws)
+                    (catch e
+                      (valk.websocket/finish ws 1011)
+                      (throw e)))
+                  (valk.websocket/finish ws 1000)))}))))
+
+;; The next message from the client: a string (text) or bytes (binary),
+;; waiting for it if need be; nil once the client closed the WebSocket or
+;; left. Pings are answered and the client's close is returned as it comes.
+(defn ws/receive [ws]
+  (let [c (:codec ws)]
+    (loop []
+      (or (ws/codec-message c)
+          (when (ws/codec-open? c)
+            (when-let [chunk (read-chunk (:in ws))]
+              (ws/codec-feed c chunk)
+              (valk.websocket/flush ws)
+              (recur)))))))
+
+;; Sends a message: a string as text, bytes as binary. Waits while the
+;; client reads slower than the handler sends. Raises :websocket-closed
+;; once a close frame went out.
+(defn ws/send [ws message]
+  (ws/codec-send (:codec ws) message)
+  (valk.websocket/flush ws))
+
+;; Sends a ping (the client answers with a pong, which ws/receive takes).
+(defn ws/ping
+  ([ws] (ws/ping ws ""))
+  ([ws data]
+   (ws/codec-ping (:codec ws) data)
+   (valk.websocket/flush ws)))
+
+;; Sends a close frame, 1000 by default; the connection closes when the
+;; handler returns.
+(defn ws/close
+  ([ws] (ws/close ws 1000 ""))
+  ([ws code] (ws/close ws code ""))
+  ([ws code reason]
+   (ws/codec-close (:codec ws) code reason)
+   (valk.websocket/flush ws)))
+
+;; {:code 1000 :reason "bye"} from the client's close frame (:code nil if
+;; it gave none), or nil before it came.
+(defn ws/close-status [ws]
+  (ws/codec-close-status (:codec ws)))

@@ -1,0 +1,410 @@
+#!/usr/bin/python3
+"""WebSocket checks (RFC 6455) against `valk serve examples/websocket.lisp`,
+and valk/websocket's server side against tests/websocket/app.lisp.
+
+Two clients: Debian's python3-websockets, an implementation of its own, for
+what a real client does (over ws:// and wss://); and frames built by hand
+for what a broken or hostile one sends.
+
+  websocket_test.py VALK_BINARY [-k NAME-SUBSTRING]
+"""
+import asyncio
+import base64
+import os
+import re
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+
+import websockets
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CASES = []
+
+
+def case(fn):
+    CASES.append(fn)
+    return fn
+
+
+# ---- a client of frames built by hand ------------------------------------------
+
+
+class Raw:
+    def __init__(self, port, version="13", path="/echo"):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                f"Sec-WebSocket-Version: {version}\r\n\r\n"
+            ).encode()
+        )
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+        self.head = head.decode()
+        self.status = int(self.head.split(" ")[1])
+
+    def send_frame(self, opcode, payload, fin=True, mask=True, rsv=0):
+        b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
+        n = len(payload)
+        if n < 126:
+            head = struct.pack("!BB", b0, (0x80 if mask else 0) | n)
+        elif n < 65536:
+            head = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, n)
+        else:
+            head = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
+        if mask:
+            key = os.urandom(4)
+            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+            head += key
+        self.s.sendall(head + payload)
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.s.recv(65536)
+            if not chunk:
+                raise EOFError("the server closed the connection")
+            self.buf += chunk
+
+    def read_frame(self):
+        """(opcode, payload) of the next frame; the server's are unmasked."""
+        self._need(2)
+        b0, b1 = self.buf[0], self.buf[1]
+        assert b1 & 0x80 == 0, "a server frame must not be masked"
+        n, off = b1 & 0x7F, 2
+        if n == 126:
+            self._need(4)
+            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
+        elif n == 127:
+            self._need(10)
+            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
+        self._need(off + n)
+        payload = self.buf[off : off + n]
+        self.buf = self.buf[off + n :]
+        return b0 & 0x0F, payload
+
+    def expect_close(self, code):
+        while True:
+            op, payload = self.read_frame()
+            if op == 0x8:
+                got = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                assert got == code, f"close code {got}, wanted {code}"
+                return
+            assert op in (0x1, 0x2, 0xA), f"unexpected opcode {op}"
+
+    def expect_eof(self):
+        self.s.settimeout(5)
+        while True:
+            if not self.s.recv(65536):
+                return
+
+
+def close_payload(code, reason=b""):
+    return struct.pack("!H", code) + reason
+
+
+# ---- the cases -----------------------------------------------------------------
+
+
+@case
+async def echoes_text_and_binary(port, tls, app):
+    async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
+        await ws.send("hello")
+        assert await ws.recv() == "hello"
+        await ws.send(b"\x00\xffbinary")
+        assert await ws.recv() == b"\x00\xffbinary"
+        await ws.send("grüße ✓")
+        assert await ws.recv() == "grüße ✓"
+        await ws.send("count")
+        assert await ws.recv() == "messages: 4"
+    assert ws.close_code == 1000, ws.close_code
+
+
+@case
+async def echoes_over_tls(port, tls, app):
+    context = ssl.create_default_context(cafile=os.path.join(ROOT, "certs/ca.crt"))
+    context.check_hostname = False
+    async with websockets.connect(f"wss://127.0.0.1:{tls}/echo", ssl=context) as ws:
+        await ws.send("over tls")
+        assert await ws.recv() == "over tls"
+        big = os.urandom(60000)
+        await ws.send(big)
+        assert await ws.recv() == big
+
+
+@case
+async def a_ping_gets_a_pong(port, tls, app):
+    async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
+        await asyncio.wait_for(await ws.ping(b"are you there"), 5)
+
+
+@case
+async def the_clients_close_code_comes_back(port, tls, app):
+    async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
+        await ws.close(4001, "done here")
+    assert ws.close_code == 4001, ws.close_code
+
+
+@case
+async def a_message_over_max_message_closes_with_1009(port, tls, app):
+    async with websockets.connect(f"ws://127.0.0.1:{port}/echo", max_size=None) as ws:
+        await ws.send("x" * 70000)  # the example takes 65 536 bytes at most
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+            raise AssertionError("an oversized message was echoed")
+        except websockets.ConnectionClosed as e:
+            assert e.rcvd.code == 1009, e.rcvd
+
+
+@case
+async def many_connections_at_once(port, tls, app):
+    async def one(i):
+        async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
+            for j in range(20):
+                await ws.send(f"{i}/{j}")
+                assert await ws.recv() == f"{i}/{j}"
+
+    await asyncio.gather(*(one(i) for i in range(200)))
+
+
+@case
+async def fragments_are_joined_and_pings_between_them_answered(port, tls, app):
+    r = Raw(port)
+    assert r.status == 101, r.head
+    r.send_frame(0x1, b"hel", fin=False)
+    r.send_frame(0x9, b"ping in the middle")
+    r.send_frame(0x0, b"lo", fin=True)
+    assert r.read_frame() == (0xA, b"ping in the middle")
+    assert r.read_frame() == (0x1, b"hello")
+
+
+@case
+async def the_handshake_answers_as_rfc_6455_says(port, tls, app):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = s.recv(65536).decode()
+    assert head.startswith("HTTP/1.1 101 Switching Protocols\r\n"), head
+    # RFC 6455 1.3's own example key and answer.
+    assert "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in head, head
+    assert re.search(r"\r\nupgrade: websocket\r\n", head), head
+    assert re.search(r"\r\nconnection: upgrade\r\n", head), head
+
+
+@case
+async def a_plain_request_gets_426(port, tls, app):
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = s.recv(65536).decode()
+    assert head.startswith("HTTP/1.1 426 Upgrade Required\r\n"), head
+    assert "sec-websocket-version: 13\r\n" in head, head
+
+
+@case
+async def another_version_gets_426_naming_13(port, tls, app):
+    r = Raw(port, version="8")
+    assert r.status == 426, r.head
+    assert "sec-websocket-version: 13" in r.head, r.head
+
+
+@case
+async def an_unmasked_frame_is_a_protocol_error(port, tls, app):
+    r = Raw(port)
+    r.send_frame(0x1, b"not masked", mask=False)
+    r.expect_close(1002)
+    r.expect_eof()
+
+
+@case
+async def text_that_is_not_utf8_closes_with_1007(port, tls, app):
+    r = Raw(port)
+    r.send_frame(0x1, b"\xc3\x28 broken")
+    r.expect_close(1007)
+    r.expect_eof()
+
+
+@case
+async def reserved_bits_without_an_extension_are_a_protocol_error(port, tls, app):
+    r = Raw(port)
+    r.send_frame(0x1, b"x", rsv=0x4)
+    r.expect_close(1002)
+
+
+@case
+async def a_client_that_vanishes_leaves_the_others_served(port, tls, app):
+    r = Raw(port)
+    r.send_frame(0x1, b"half a fra", fin=False)
+    r.s.close()  # no close frame, no rest of the message
+    async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
+        await ws.send("still here")
+        assert await ws.recv() == "still here"
+
+
+@case
+async def the_close_handshake_ends_with_the_servers_eof(port, tls, app):
+    r = Raw(port)
+    r.send_frame(0x8, close_payload(1000, b"bye"))
+    r.expect_close(1000)
+    r.expect_eof()
+
+
+# ---- the server side, against tests/websocket/app.lisp --------------------------
+
+
+def seen(app):
+    with urllib.request.urlopen(f"http://127.0.0.1:{app}/seen", timeout=5) as r:
+        import json
+
+        return json.loads(r.read())
+
+
+@case
+async def the_server_closes_with_its_code_and_reason(port, tls, app):
+    async with websockets.connect(f"ws://127.0.0.1:{app}/server-close") as ws:
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+            raise AssertionError("a message came")
+        except websockets.ConnectionClosed:
+            pass
+    assert (ws.close_code, ws.close_reason) == (4002, "server says bye"), ws.close_code
+
+
+@case
+async def a_handler_that_raises_closes_with_1011(port, tls, app):
+    async with websockets.connect(f"ws://127.0.0.1:{app}/raise") as ws:
+        await ws.send("go")
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+            raise AssertionError("a message came")
+        except websockets.ConnectionClosedError:
+            pass
+    assert ws.close_code == 1011, ws.close_code
+
+
+@case
+async def the_handler_sees_the_clients_close_and_cannot_send_after(port, tls, app):
+    async with websockets.connect(f"ws://127.0.0.1:{app}/status") as ws:
+        await ws.close(4100, "see you")
+    for _ in range(50):
+        got = seen(app)
+        if "late-send" in got:
+            break
+        await asyncio.sleep(0.1)
+    assert got.get("status") == {"code": 4100, "reason": "see you"}, got
+    assert got.get("late-send") == "websocket-closed", got
+
+
+@case
+async def the_servers_preferred_subprotocol_is_chosen(port, tls, app):
+    async with websockets.connect(f"ws://127.0.0.1:{app}/protocols", subprotocols=["a", "b"]) as ws:
+        assert ws.subprotocol == "b", ws.subprotocol
+        assert ws.response_headers["x-extra"] == "1"
+        assert await ws.recv() == "b"
+    async with websockets.connect(f"ws://127.0.0.1:{app}/protocols") as ws:
+        assert ws.subprotocol is None
+        assert await ws.recv() == ""
+
+
+@case
+async def another_fiber_sends_while_one_receives(port, tls, app):
+    async with websockets.connect(f"ws://127.0.0.1:{app}/ticker") as ws:
+        await ws.send("echo me")
+        got = [await asyncio.wait_for(ws.recv(), 5) for _ in range(6)]
+    assert "echo me" in got, got
+    assert [m for m in got if m != "echo me"] == [f"tick {i}" for i in range(5)], got
+
+
+@case
+async def a_client_that_leaves_runs_the_handlers_finally(port, tls, app):
+    before = seen(app).get("left", 0)
+    r = Raw(app, path="/finally")
+    assert r.status == 101, r.head
+    r.s.close()  # without a close frame
+    for _ in range(50):
+        if seen(app).get("left", 0) == before + 1:
+            break
+        await asyncio.sleep(0.1)
+    assert seen(app).get("left", 0) == before + 1, seen(app)
+
+
+@case
+async def a_client_that_does_not_read_holds_the_sender_back(port, tls, app):
+    n = 20000  # 20 MB of 1 KiB messages: far more than the buffers on the way
+    async with websockets.connect(f"ws://127.0.0.1:{app}/flood?n={n}", max_queue=1) as ws:
+        await asyncio.sleep(1)
+        assert "flood-sent" not in seen(app), "the sender did not wait for the client"
+        for _ in range(n):
+            assert len(await asyncio.wait_for(ws.recv(), 10)) == 1024
+        for _ in range(50):
+            if seen(app).get("flood-sent") == n:
+                break
+            await asyncio.sleep(0.1)
+        assert seen(app).get("flood-sent") == n, seen(app)
+
+
+# ---- running them --------------------------------------------------------------
+
+
+def start(valk, args, app):
+    p = subprocess.Popen([valk, "serve", *args, os.path.join(ROOT, app)],
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 20
+    output = ""
+    while time.time() < deadline:
+        line = p.stderr.readline()
+        output += line
+        ports = re.findall(r"https?://[^ ]+:(\d+)", line)
+        if "serving" in line and ports:
+            return p, [int(x) for x in ports]
+        if p.poll() is not None:
+            break
+    p.kill()
+    sys.exit(f"valk serve did not start:\n{output}")
+
+
+def main():
+    valk = sys.argv[1]
+    only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else ""
+    cert, key = os.path.join(ROOT, "certs/dev.crt"), os.path.join(ROOT, "certs/dev.key")
+    p, (port, tls) = start(valk, ["--port", "0", "--tls-port", "0", "--tls-cert", cert,
+                                  "--tls-key", key], "examples/websocket.lisp")
+    q, (app,) = start(valk, ["--port", "0", "--threads", "1"], "tests/websocket/app.lisp")
+    failed = ran = 0
+    try:
+        for fn in CASES:
+            if only not in fn.__name__:
+                continue
+            ran += 1
+            try:
+                asyncio.run(asyncio.wait_for(fn(port, tls, app), 60))
+                print(f"ok   {fn.__name__}")
+            except Exception as e:  # noqa: BLE001 - every failure is reported
+                failed += 1
+                print(f"FAIL {fn.__name__}: {type(e).__name__}: {e}")
+        for server in (p, q):
+            if server.poll() is not None:
+                failed += 1
+                print("FAIL a server exited")
+    finally:
+        for server in (p, q):
+            server.terminate()
+            server.wait(10)
+    print(f"{ran} cases, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
