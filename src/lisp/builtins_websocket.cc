@@ -16,6 +16,8 @@
 //   (ws/codec-close c code reason)  queues a close frame
 //   (ws/codec-output c)         the bytes queued to send, or nil
 //   (ws/codec-close-status c)   {:code n :reason s} of the close received, or nil
+//   (ws/codec-free c)           frees the codec's memory now, not at its collection;
+//                               the calls above then raise :websocket-closed
 //
 // Leaf natives: they allocate, never call Lisp.
 #include <openssl/evp.h>
@@ -45,6 +47,11 @@ struct Message {
 
 // Lives outside the heap: wslay's callbacks get its address.
 struct Codec {
+  Codec() = default;
+  Codec(const Codec&) = delete;
+  Codec& operator=(const Codec&) = delete;
+  ~Codec() { wslay_event_context_free(ctx); }
+
   wslay_event_context_ptr ctx = nullptr;
   std::string_view input;  // being fed
   std::string output;      // framed, not yet taken
@@ -55,15 +62,11 @@ struct Codec {
 };
 
 struct CodecObj : ClassObj {
-  Codec* codec;
+  Codec* codec;  // nullptr once freed
 };
 
 const ObjClass kCodecClass = {"websocket-codec", [](Obj*, Tracer&) {},
-                              [](Obj* self) {
-                                Codec* c = static_cast<CodecObj*>(self)->codec;
-                                wslay_event_context_free(c->ctx);
-                                delete c;
-                              }};
+                              [](Obj* self) { delete static_cast<CodecObj*>(self)->codec; }};
 
 ssize_t on_recv(wslay_event_context_ptr ctx, uint8_t* buf, size_t len, int, void* user) {
   Codec* c = static_cast<Codec*>(user);
@@ -102,7 +105,22 @@ Codec* codec_arg(Isolate& iso, const char* fn, Value v, Value* raised) {
     *raised = iso.type_error(fn, "a websocket codec", v);
     return nullptr;
   }
-  return static_cast<CodecObj*>(v.o)->codec;
+  Codec* c = static_cast<CodecObj*>(v.o)->codec;
+  if (c == nullptr) {
+    *raised = iso.raise_error("websocket-closed", std::string(fn) + ": the WebSocket is over");
+  }
+  return c;
+}
+
+Value n_free(Isolate& iso, Value* args, int) {
+  Value raised;
+  if (codec_arg(iso, "ws/codec-free", args[0], &raised) == nullptr) {
+    return raised;
+  }
+  auto* o = static_cast<CodecObj*>(args[0].o);
+  delete o->codec;
+  o->codec = nullptr;
+  return Value::nil();
 }
 
 bool bytes_arg(Value v, std::string_view* out) {
@@ -311,6 +329,7 @@ void register_websocket_natives(Isolate& iso) {
   iso.define_native("ws/codec-close", n_close, 3, 3);
   iso.define_native("ws/codec-output", n_output, 1, 1);
   iso.define_native("ws/codec-close-status", n_close_status, 1, 1);
+  iso.define_native("ws/codec-free", n_free, 1, 1);
 }
 
 }  // namespace valk::lisp

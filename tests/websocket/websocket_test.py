@@ -17,6 +17,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -368,6 +369,10 @@ def start(valk, args, app):
         output += line
         ports = re.findall(r"https?://[^ ]+:(\d+)", line)
         if "serving" in line and ports:
+            # The rest of its log is read as it comes, so that the server
+            # never blocks on a full pipe, and checked at the end.
+            p.log = []
+            threading.Thread(target=lambda: p.log.extend(p.stderr), daemon=True).start()
             return p, [int(x) for x in ports]
         if p.poll() is not None:
             break
@@ -402,6 +407,12 @@ def main():
         for server in (p, q):
             server.terminate()
             server.wait(10)
+    for server in (p, q):
+        time.sleep(0.2)  # the reader thread takes the last lines
+        log = "".join(server.log)
+        if "Sanitizer" in log or "runtime error" in log:
+            failed += 1
+            print(f"FAIL a sanitizer spoke:\n{log}")
     print(f"{ran} cases, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -1,0 +1,115 @@
+// Fuzzes the WebSocket codec (src/lisp/builtins_websocket.cc) with what a
+// client may send after its handshake: any bytes, in reads of any size.
+// Whatever comes, the codec gives messages, output and errors, never a
+// crash, and every text message it gives is valid UTF-8 (a Lisp string
+// must be). The first byte sets the size of the reads the rest is cut in.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string_view>
+
+#include "lisp/heap.h"
+#include "lisp/isolate.h"
+#include "lisp/object.h"
+
+using namespace valk::lisp;
+
+namespace {
+
+Isolate& isolate() {
+  static Isolate* iso = [] {
+    IsolateOptions options;
+    options.prelude = false;  // the natives need no Lisp
+    return new Isolate(options);
+  }();
+  return *iso;
+}
+
+// Calls the native `name`; returns whether it returned (not raised).
+bool call(const char* name, std::initializer_list<Value> args, Value* result) {
+  Isolate& iso = isolate();
+  EvalResult r = iso.call(iso.var(name)->value, args.begin(), args.size());
+  *result = r.value;
+  return r.ok;
+}
+
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (n == 0 || i + n > s.size()) {
+      return false;
+    }
+    for (size_t k = 1; k < n; k++) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
+        return false;
+      }
+    }
+    i += n;
+  }
+  return true;
+}
+
+// Takes every message the codec has whole, and its output.
+void drain(Value codec) {
+  Value r;
+  for (;;) {
+    if (!call("ws/codec-message", {codec}, &r)) {
+      __builtin_trap();
+    }
+    if (r.is_nil()) {
+      break;
+    }
+    if (r.is(Tag::String) ? !valid_utf8(static_cast<String*>(r.o)->view()) : !r.is(Tag::Bytes)) {
+      __builtin_trap();
+    }
+  }
+  if (!call("ws/codec-output", {codec}, &r) || !(r.is_nil() || r.is(Tag::Bytes))) {
+    __builtin_trap();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) {
+    return 0;
+  }
+  Isolate& iso = isolate();
+  Heap& h = iso.heap();
+  size_t piece = 1 + data[0] % 64;
+  data++;
+  size--;
+  piece = std::max(piece, size / 64);  // at most ~64 reads: each is three calls into the VM
+  Value codec;
+  // A small limit, so that messages over it (close 1009) are reached too.
+  if (!call("ws/codec", {Value::integer(4096)}, &codec)) {
+    __builtin_trap();
+  }
+  uint32_t slot = iso.root(codec);  // across the calls below
+  Value r;
+  for (size_t at = 0; at < size; at += piece) {
+    size_t n = size - at < piece ? size - at : piece;
+    if (!call("ws/codec-feed", {codec, val(h.make_bytes(data + at, n))}, &r)) {
+      __builtin_trap();
+    }
+    drain(codec);
+  }
+  // Sending after whatever came: done, or :websocket-closed.
+  bool sent = call("ws/codec-send", {codec, h.string("reply")}, &r);
+  if (!sent && !r.is(Tag::Error)) {
+    __builtin_trap();
+  }
+  if (!call("ws/codec-close", {codec, Value::integer(1000), h.string("bye")}, &r)) {
+    __builtin_trap();
+  }
+  drain(codec);
+  // Freed now, as valk/websocket does when a WebSocket ends: left to the
+  // collector, what the codec holds outside the heap would outlive the run.
+  if (!call("ws/codec-free", {codec}, &r) || call("ws/codec-output", {codec}, &r)) {
+    __builtin_trap();
+  }
+  iso.unroot(slot);
+  return 0;
+}
