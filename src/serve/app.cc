@@ -194,7 +194,8 @@ void App::post(Request& req, Responder res) {
     // (after an upgrade: the connection's bytes).
     auto pipe = std::make_shared<BodyPipe>();
     r->body_pipe = pipe;
-    req.read_body(make_pipe_reader(pipe, res, [w] { w->body_arrived(); }), BodyFlow::kPaced);
+    uint64_t id = r->id;
+    req.read_body(make_pipe_reader(pipe, res, [w, id] { w->body_arrived(id); }), BodyFlow::kPaced);
     if (!post(std::move(r))) {
       std::lock_guard<std::mutex> lock(pipe->mu);
       pipe->abandoned = true;

@@ -160,7 +160,11 @@ void Worker::cancel(uint64_t id) {
   push(std::move(m));
 }
 
-void Worker::body_arrived() {
+void Worker::body_arrived(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lock(bodies_mu_);
+    bodies_arrived_.push_back(id);
+  }
   body_signal_.store(true, std::memory_order_release);
   wake();
 }

@@ -181,8 +181,9 @@ class Worker {
   bool post(std::unique_ptr<HttpRequest> request);
   // Cancels the request's fiber (client reset or disconnect). Any thread.
   void cancel(uint64_t id);
-  // A streamed request body has what a parked reader waits for. Any thread.
-  void body_arrived();
+  // The streamed body of request `id` has what its parked reader waits
+  // for. Any thread.
+  void body_arrived(uint64_t id);
   // Runs `fn` on the worker thread and waits for it. Main thread, after a
   // successful start().
   void call(std::function<void()> fn);
@@ -265,7 +266,7 @@ class Worker {
   // Takes what the request body's pipe holds for the parked or calling
   // reader: true with the result in *out, or false to wait for more.
   bool take_body(InFlight& f, lisp::Value* out);
-  // Wakes parked body readers that can go on. Worker thread.
+  // Wakes the parked body readers whose bodies have more. Worker thread.
   void resume_readers();
   // The request is over: its body pipe drops what still comes, and a
   // reader still parked on it gets an error.
@@ -309,6 +310,12 @@ class Worker {
   std::atomic<uint64_t> last_reject_log_ms_{0};
   std::atomic<bool> drained_signal_{false};  // a reactor reported progress
   std::atomic<bool> body_signal_{false};     // a request body has more
+  // The requests whose body has what their parked reader waits for: only
+  // those are looked at, not every parked reader (a server with thousands
+  // of idle WebSockets has as many).
+  std::mutex bodies_mu_;
+  std::vector<uint64_t> bodies_arrived_;
+  std::vector<uint64_t> bodies_taken_;  // the last batch, worker thread
 
   // Startup handshake with the main thread.
   std::mutex mu_;
@@ -343,7 +350,6 @@ class Worker {
   uint64_t allocation_budget_ = 0;
   std::unordered_map<uint64_t, std::unique_ptr<InFlight>> in_flight_;
   std::vector<uint64_t> parked_writers_;  // ids of streams whose write waits
-  std::vector<uint64_t> parked_readers_;  // ids of requests whose body read waits
 };
 
 }  // namespace valk::serve

@@ -142,7 +142,6 @@ Value WorkerAccess::park_reader(Isolate& iso, Worker::InFlight& f, RequestBody* 
   lisp::Promise* p = iso.make_promise();
   f.read_slot = iso.root(val(p));
   f.read_obj_slot = iso.root(val(b));
-  of(iso)->parked_readers_.push_back(f.request->id);
   return iso.park_on(p);
 }
 
@@ -352,8 +351,11 @@ bool Worker::take_body(InFlight& f, Value* out) {
 }
 
 void Worker::resume_readers() {
-  size_t kept = 0;
-  for (uint64_t id : parked_readers_) {
+  {
+    std::lock_guard<std::mutex> lock(bodies_mu_);
+    bodies_arrived_.swap(bodies_taken_);  // both keep their room
+  }
+  for (uint64_t id : bodies_taken_) {
     auto it = in_flight_.find(id);
     if (it == in_flight_.end() || it->second->read_slot == kNoSlot) {
       continue;
@@ -361,8 +363,7 @@ void Worker::resume_readers() {
     InFlight& f = *it->second;
     Value out;
     if (!take_body(f, &out)) {
-      parked_readers_[kept++] = id;
-      continue;
+      continue;  // read-body waits for the end; the pipe tells again
     }
     auto* b = static_cast<RequestBody*>(iso_->rooted(f.read_obj_slot).o);
     if (f.read_whole) {
@@ -377,7 +378,7 @@ void Worker::resume_readers() {
     f.read_slot = f.read_obj_slot = kNoSlot;
     iso_->resolve(static_cast<lisp::Promise*>(p.o), out);
   }
-  parked_readers_.resize(kept);
+  bodies_taken_.clear();
 }
 
 void Worker::release_body(InFlight& f) {
