@@ -8,6 +8,8 @@
 ;; with examples/stream.lisp upstream,
 ;;   curl -N http://127.0.0.1:8081/relay/ticks?n=5
 ;;   curl -N http://127.0.0.1:8081/api/count?n=5
+;; /api/ passes WebSockets on too: with examples/websocket.lisp upstream,
+;; ws://127.0.0.1:8081/api/echo echoes through the gateway.
 
 (import "valk/web")
 (import "valk/proxy")

@@ -64,6 +64,40 @@
           (recur)))
       (finally (http/close r)))))
 
+;; The protocol `req` asks to switch to (its Upgrade header, with
+;; "upgrade" in its Connection header), or nil.
+(defn valk.proxy/upgrade [req]
+  (let [headers (:headers req)
+        connection (get headers "connection")]
+    (when (and connection
+               (some (fn [t] (= (lower-case (trim t)) "upgrade")) (split connection ",")))
+      (get headers "upgrade"))))
+
+;; A writer for a 101 that joins the client's connection to the
+;; upstream's (`r`, an http/request response with :as :upgrade): each
+;; side's bytes pass to the other as they come, at the pace of the slower
+;; side, until either side closes.
+(defn valk.proxy/tunnel [req r]
+  (fn [out]
+    (let [up (spawn (fn []
+                      (try
+                        (loop []
+                          (when-let [chunk (read-chunk req)]
+                            (http/write r chunk)
+                            (recur)))
+                        (finally (http/close r)))))]
+      (try
+        (loop []
+          (when-let [chunk (read-chunk r)]
+            (write out chunk)
+            (recur)))
+        (catch e
+          (when-not (= (:kind (error-data e)) :closed)  ; the client's side closed it
+            (throw e)))
+        (finally
+          (cancel up)
+          (http/close r))))))
+
 (def valk.proxy/request-options
   [:timeout-ms :read-timeout-ms :connect-timeout-ms :version :ca-file :insecure])
 
@@ -77,24 +111,39 @@
 ;; 504, and a line in the log. opts: :path (instead of the request's),
 ;; :headers (added to what goes up), and http/request's :timeout-ms,
 ;; :read-timeout-ms (60 s), :connect-timeout-ms, :version, :ca-file and
-;; :insecure. The request's body is read whole before it goes up.
+;; :insecure. The request's body is read whole before it goes up. A
+;; request to switch protocols (a WebSocket handshake) goes up as one, to
+;; an http:// upstream, and a 101 joins the two connections until either
+;; side closes (with :read-timeout-ms bounding the upstream's silences).
 (defn proxy
   ([req upstream] (proxy req upstream {}))
   ([req upstream opts]
    (let [q (:query-string req)
          url (str upstream (or (:path opts) (:path req)) (when q (str "?" q)))
-         body (read-body req)]
+         upgrade (valk.proxy/upgrade req)
+         body (when-not upgrade (read-body req))]
      (try
        (let [r (await (http/request
-                        (merge {:url url :method (:method req) :as :stream :max-redirects 0
-                                :read-timeout-ms 60000
-                                :headers (merge (valk.proxy/request-headers req) (:headers opts))}
+                        (merge {:url url :method (:method req) :as (if upgrade :upgrade :stream)
+                                :max-redirects 0 :read-timeout-ms 60000
+                                :headers (merge (valk.proxy/request-headers req)
+                                                (when upgrade {"upgrade" upgrade})
+                                                (:headers opts))}
                                (when body {:body body})
                                (select-keys opts valk.proxy/request-options))))]
-         (if (http/body-complete? r)
+         (cond
+           (= (:status r) 101)
+           {:status 101
+            :headers (assoc (valk.proxy/response-headers (:headers r))
+                            "upgrade" (get (:headers r) "upgrade"))
+            :body (valk.proxy/tunnel req r)}
+
+           (http/body-complete? r)
            ;; All of it came with the head (a small answer): no stream.
            {:status (:status r) :headers (valk.proxy/response-headers (:headers r))
             :body (read-body r)}
+
+           :else
            (stream {:status (:status r) :headers (valk.proxy/response-headers (:headers r))}
                    (stream-body r))))
        (catch e

@@ -12,13 +12,17 @@
 //   :body                a string or bytes to send
 //   :json                a value to send as JSON (sets content-type)
 //   :as                  :auto (default: a string if the body is UTF-8,
-//                        else bytes), :text, :bytes, :json, or :stream (the
+//                        else bytes), :text, :bytes, :json, :stream (the
 //                        promise settles at the head; the body is read as it
-//                        comes, with read-chunk or read-body: http_body.h)
+//                        comes, with read-chunk or read-body: http_body.h),
+//                        or :upgrade (as :stream, asking to switch protocols
+//                        with the caller's Upgrade header; after a 101 the
+//                        body is what the server sends, and http/write sends
+//                        to it; plain http:// only)
 //   :timeout-ms          the whole transfer (with :stream, until the head),
 //                        30 000 by default
 //   :connect-timeout-ms  10 000 by default
-//   :read-timeout-ms     with :stream, the longest a read waits for body
+//   :read-timeout-ms     with :stream or :upgrade, the longest a read waits for body
 //                        bytes (none by default)
 //   :max-body            bytes of (decoded) body accepted, 64 MiB by default
 //                        (with :stream, what read-body gathers)
@@ -65,6 +69,13 @@ Value n_http_request(Isolate& iso, Value* args, int) {
     delete op;
     return iso.raise_error("type-error", "http/request: not an http:// or https:// URL: " + url);
   }
+  if (op->spec.as == http::BodyAs::kUpgrade && !op->takes_own_client()) {
+    delete op;
+    return iso.raise_error("type-error",
+                           "http/request: :as :upgrade goes over plain HTTP/1.1 (an http:// URL, "
+                           "no proxy, no user in it), not " +
+                               url);
+  }
   Promise* p = iso.begin_op(op);
   // The loop's clock is as of its last turn, which may be long past (a
   // script idle between evaluations): the deadlines count from now.
@@ -97,6 +108,39 @@ Value n_http_close(Isolate& iso, Value* args, int) {
   return Value::nil();
 }
 
+// (http/write response data): sends a string or bytes on the connection
+// that a 101 answering :as :upgrade gave over. Waits while more than 64
+// KiB written is unsent; raises an :http-error once the connection ended.
+Value n_http_write(Isolate& iso, Value* args, int) {
+  auto* keys = static_cast<const HttpRequestKeys*>(iso.current_native()->data);
+  HttpBody* b = http_body_of(args[0], keys->body_stream);
+  if (b == nullptr) {
+    return iso.type_error("http/write", "a response of :as :upgrade", args[0]);
+  }
+  std::string data;
+  if (args[1].is(Tag::String)) {
+    data = std::string(static_cast<String*>(args[1].o)->view());
+  } else if (args[1].is(Tag::Bytes)) {
+    auto* bytes = static_cast<Bytes*>(args[1].o);
+    data.assign(reinterpret_cast<const char*>(bytes->data), bytes->size);
+  } else {
+    return iso.type_error("http/write", "a string or bytes", args[1]);
+  }
+  if (!b->feed->upgraded) {
+    return iso.type_error("http/write", "a response of :as :upgrade whose status is 101", args[0]);
+  }
+  // The only BodySource is an HttpOp.
+  auto* op = static_cast<HttpOp*>(b->feed->source);
+  if (op == nullptr) {
+    return iso.raise(http_error(
+        iso, "closed", "http/write " + b->feed->url + ": the connection is closed", b->feed->url));
+  }
+  if (data.empty()) {
+    return Value::nil();
+  }
+  return op->write(std::move(data));
+}
+
 // (http/body-complete? response): the whole body of a streamed response
 // (:as :stream) has come, and read-body would return it at once; false
 // while it comes, after a failure, or of a response not streamed.
@@ -114,6 +158,7 @@ void register_http_natives(Isolate& iso) {
   iso.define_native("http/request", n_http_request, 1, 1, keys);
   iso.define_native("http/close", n_http_close, 1, 1, keys);
   iso.define_native("http/body-complete?", n_http_body_complete, 1, 1, keys);
+  iso.define_native("http/write", n_http_write, 2, 2, keys);
 }
 
 }  // namespace valk::lisp

@@ -43,7 +43,9 @@ struct H1Conn {
   H1Exchange* x = nullptr;
   std::unique_ptr<H1ResponseReader> reader;
   bool connected = false;
-  bool paused = false;  // its exchange's reader is behind: not read
+  bool paused = false;        // its exchange's reader is behind: not read
+  bool tunnel = false;        // a 101 gave it to its exchange (H1Exchange::upgrade)
+  size_t tunnel_pending = 0;  // written by the exchange, not handed to the kernel yet
   bool idle = false;
   bool reused = false;  // has answered an exchange before
   std::string last_error;
@@ -328,6 +330,10 @@ void H1Client::read(H1Conn* c, ssize_t nread) {
     close_conn(c);  // idle: the server closed it, or sent what nobody asked for
     return;
   }
+  if (c->tunnel) {
+    read_tunnel(c, nread);
+    return;
+  }
   H1ResponseReader& r = *c->reader;
   H1ResponseReader::State state;
   if (nread > 0) {
@@ -344,6 +350,11 @@ void H1Client::read(H1Conn* c, ssize_t nread) {
     case H1ResponseReader::State::kMore:
       return;
     case H1ResponseReader::State::kDone:
+      if (c->x->upgrade && r.status() == 101) {
+        enter_tunnel(c, read_buf_ + r.used(),
+                     nread > 0 ? static_cast<size_t>(nread) - r.used() : 0);
+        return;
+      }
       finish(c);
       return;
     case H1ResponseReader::State::kFailed:
@@ -364,6 +375,70 @@ void H1Client::read(H1Conn* c, ssize_t nread) {
                         ? "the connection failed (" + std::string(uv_strerror(nread)) + ")"
                         : r.error();
   fail(c, r.too_large() ? "too-large" : "failed", why);
+}
+
+void H1Client::enter_tunnel(H1Conn* c, const char* tail, size_t n) {
+  c->tunnel = true;
+  if (n > 0) {
+    std::string bytes(tail, n);
+    c->x->body_arrived(bytes);
+  }
+}
+
+void H1Client::read_tunnel(H1Conn* c, ssize_t nread) {
+  if (nread > 0) {
+    std::string bytes(read_buf_, static_cast<size_t>(nread));
+    c->x->body_arrived(bytes);
+    return;
+  }
+  if (nread == UV_EOF) {
+    H1Exchange* x = c->x;
+    std::unique_ptr<H1ResponseReader> r = std::move(c->reader);
+    c->x = nullptr;
+    x->conn = nullptr;
+    close_conn(c);
+    x->answered(*r);
+    return;
+  }
+  fail(c, "failed", "the connection failed (" + std::string(uv_strerror(nread)) + ")");
+}
+
+int64_t H1Client::write(H1Exchange* x, std::string data) {
+  H1Conn* c = x->conn;
+  if (c == nullptr || !c->tunnel) {
+    return -1;
+  }
+  struct Write {
+    uv_write_t req;
+    std::string data;
+  };
+  auto* w = new Write{{}, std::move(data)};
+  w->req.data = w;
+  c->tunnel_pending += w->data.size();
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->socket->tcp), &buf, 1,
+                    [](uv_write_t* req, int status) {
+                      auto* w = static_cast<Write*>(req->data);
+                      auto* s = static_cast<Socket*>(req->handle->data);
+                      size_t n = w->data.size();
+                      delete w;
+                      H1Conn* c = s->conn;
+                      if (c == nullptr || c->x == nullptr) {
+                        return;  // closed (libuv cancels what was still queued)
+                      }
+                      c->tunnel_pending -= n;
+                      if (status < 0) {
+                        c->client->read(c, status);
+                        return;
+                      }
+                      c->x->written(c->tunnel_pending);
+                    });
+  if (rc != 0) {
+    c->tunnel_pending -= w->data.size();
+    delete w;
+    return -1;
+  }
+  return static_cast<int64_t>(c->tunnel_pending);
 }
 
 bool H1Client::tell_stream(H1Conn* c) {

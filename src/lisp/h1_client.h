@@ -64,6 +64,9 @@ struct H1Exchange {
   // fails as "too-large"). answered() ends it. Neither may call abort().
   virtual void head_arrived(const H1ResponseReader&) {}
   virtual bool body_arrived(std::string&) { return true; }
+  // With `upgrade`, once a 101 made the connection the exchange's: what
+  // H1Client::write() took has gone out but `pending` bytes.
+  virtual void written(size_t pending) {}
 
   // Set by the caller before H1Client::start.
   std::string host;  // a name, or an address without brackets
@@ -73,6 +76,10 @@ struct H1Exchange {
   bool head = false;    // HEAD: the response has no body
   bool decode = true;   // undo the body's gzip or deflate
   bool stream = false;  // call head_arrived and body_arrived
+  // With `stream`: the request asks to switch protocols. A 101 makes the
+  // connection the exchange's: what the server sends next comes to
+  // body_arrived until it closes (answered() then), and write() sends.
+  bool upgrade = false;
   size_t max_body = 0;
   uint64_t connect_timeout_ms = 10000;
 
@@ -101,6 +108,10 @@ class H1Client : public LoopResource {
   // behind on: the server is held back by TCP), and reads on.
   void pause(H1Exchange* x);
   void resume(H1Exchange* x);
+  // Sends `data` on the connection a 101 gave `x` (upgrade). Returns the
+  // bytes not yet handed to the kernel, this included; -1 if there is no
+  // such connection (any more).
+  int64_t write(H1Exchange* x, std::string data);
   // Forgets every exchange without calling it back and closes every
   // connection; at the isolate's end.
   void close() override;
@@ -128,6 +139,10 @@ class H1Client : public LoopResource {
   // false if the exchange let go of it (the connection is closed).
   bool tell_stream(H1Conn* c);
   void read(H1Conn* c, ssize_t nread);
+  // After a 101 to an upgrade: the connection is its exchange's, and
+  // what the server sends is the body, the first `tail` bytes from here.
+  void enter_tunnel(H1Conn* c, const char* tail, size_t n);
+  void read_tunnel(H1Conn* c, ssize_t nread);
   void finish(H1Conn* c);
   void fail(H1Conn* c, std::string_view kind, const std::string& why);
   // Gives an idle-to-be connection to what waits, or keeps it idle.

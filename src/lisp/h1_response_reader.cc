@@ -52,15 +52,16 @@ H1ResponseReader::State H1ResponseReader::feed(const char* data, size_t len) {
   }();
   if (done_ || !error_.empty()) {
     extra_ = extra_ || len > 0;
+    used_ = 0;
     return done_ ? State::kDone : State::kFailed;
   }
   started_ = started_ || len > 0;
-  size_t used = http_parser_execute(&parser_, &settings, data, len);
+  used_ = http_parser_execute(&parser_, &settings, data, len);
   if (!error_.empty()) {
     return State::kFailed;
   }
   if (done_) {
-    extra_ = used < len;
+    extra_ = used_ < len;
     return State::kDone;
   }
   if (HTTP_PARSER_ERRNO(&parser_) != HPE_OK) {

@@ -38,6 +38,9 @@ class H1ResponseReader {
   // The final response's head has been read (its status and headers).
   bool head_complete() const { return head_complete_; }
   bool extra() const { return extra_; }
+  // The bytes of the last feed() the response took: after a 101, those
+  // that follow are the new protocol's.
+  size_t used() const { return used_; }
   // The connection may carry another request (HTTP/1.1 without
   // "Connection: close", nothing left over).
   bool keep_alive() const { return keep_alive_ && !extra_; }
@@ -71,6 +74,7 @@ class H1ResponseReader {
   bool head_complete_ = false;
   bool done_ = false;
   bool extra_ = false;
+  size_t used_ = 0;
   bool keep_alive_ = false;
   bool too_large_ = false;
   bool in_value_ = false;  // the last callback was a header value

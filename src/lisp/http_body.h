@@ -67,7 +67,8 @@ struct BodyFeed {
   std::string error_kind;
   std::string error;
   std::string url;
-  size_t max_body = 0;  // what read-body gathers
+  size_t max_body = 0;    // what read-body gathers
+  bool upgraded = false;  // :as :upgrade, answered 101: http/write writes to the source
   bool reader_waits = false;
   BodySource* source = nullptr;  // while the transfer runs
 };

@@ -231,7 +231,8 @@ void HttpOp::start_own() {
   r += ' ';
   r += target;
   r += " HTTP/1.1\r\n";
-  bool has_host = false, has_agent = false, has_accept = false, has_type = false;
+  bool has_host = false, has_agent = false, has_accept = false, has_type = false,
+       has_connection = false;
   for (const auto& [name, value] : spec.headers) {
     if (http::header_is(name, "content-length") || http::header_is(name, "transfer-encoding")) {
       continue;  // the body is framed here
@@ -240,6 +241,7 @@ void HttpOp::start_own() {
     has_agent = has_agent || http::header_is(name, "user-agent");
     has_accept = has_accept || http::header_is(name, "accept");
     has_type = has_type || http::header_is(name, "content-type");
+    has_connection = has_connection || http::header_is(name, "connection");
     r += name;
     r += ": ";
     r += value;
@@ -258,6 +260,9 @@ void HttpOp::start_own() {
   if (decode) {
     r += "Accept-Encoding: gzip, deflate\r\n";
   }
+  if (spec.as == http::BodyAs::kUpgrade && !has_connection) {
+    r += "Connection: Upgrade\r\n";  // with the caller's Upgrade header
+  }
   if (spec.json_body && !has_type) {
     r += "Content-Type: application/json\r\n";
   }
@@ -269,6 +274,7 @@ void HttpOp::start_own() {
     r += spec.payload;
   }
   stream = streaming();
+  upgrade = spec.as == http::BodyAs::kUpgrade;
   iso->h1_client().start(this);
 }
 
@@ -319,6 +325,7 @@ void HttpOp::head_arrived(const H1ResponseReader& r) {
     return;
   }
   head_came(r.status(), r.minor_version() == 0 ? "HTTP/1.0" : "HTTP/1.1", r.headers(), r.decoded());
+  feed->upgraded = upgrade && r.status() == 101;
   pump();
 }
 
@@ -397,6 +404,7 @@ Value HttpOp::response(int status, std::string_view protocol, const http::Header
   Value body_value;
   switch (spec.as) {
     case http::BodyAs::kStream:
+    case http::BodyAs::kUpgrade:
       break;
     case http::BodyAs::kAuto:
     case http::BodyAs::kText:

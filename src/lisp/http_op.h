@@ -6,7 +6,8 @@
 //   http_op.cc         the URL, starting, redirects, the own client's side,
 //                      the response map
 //   http_op_curl.cc    libcurl's side
-//   http_op_stream.cc  :as :stream (the BodySource of http_body.h)
+//   http_op_stream.cc  :as :stream (the BodySource of http_body.h), and the
+//                      writes of :as :upgrade
 #pragma once
 
 #include <curl/curl.h>
@@ -84,6 +85,9 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   uint32_t reader_slot = kNoReader;  // the HttpBody a fiber waits on, rooted meanwhile
   bool reader_whole = false;         // ... with read-body
   bool paused = false;               // past BodyFeed::kHighWater
+  // :as :upgrade, once a 101 gave the connection to the op: the promise a
+  // fiber waits on in http/write while too much is unsent, rooted.
+  uint32_t writer_slot = kNoReader;
   // curl's
   curl_slist* headers = nullptr;
   std::string body;
@@ -92,7 +96,9 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
 
   std::string describe() const override { return "http/request " + url; }
 
-  bool streaming() const { return spec.as == http::BodyAs::kStream; }
+  bool streaming() const {
+    return spec.as == http::BodyAs::kStream || spec.as == http::BodyAs::kUpgrade;
+  }
 
   ~HttpOp() override;
 
@@ -162,6 +168,16 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   void drained() override;
   void stop_feeding(std::string_view kind, const std::string& why) override;
   void abandon() override;
+
+  // ---- :as :upgrade ----
+  // Unsent bytes past which http/write waits, and to which it waits.
+  static constexpr size_t kWriteHighWater = 64 * 1024;
+  static constexpr size_t kWriteLowWater = 16 * 1024;
+  // (http/write r data): the value, or the raised error or park sentinel.
+  Value write(std::string data);
+  void written(size_t pending) override;
+  // Settles a waiting writer: on, or with `error` (not nil) raised.
+  void release_writer(Value error);
   // Ends the request with an :http-error of `kind`, counted.
   void fail(std::string_view kind, const std::string& why);
 };

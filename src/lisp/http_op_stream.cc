@@ -95,6 +95,10 @@ void HttpOp::settle_head() {
 }
 
 void HttpOp::end_feed(std::string_view kind, const std::string& why) {
+  if (writer_slot != kNoReader) {
+    release_writer(http_error(*iso, kind.empty() ? "closed" : kind,
+                              "http/write " + url + ": the connection ended", url));
+  }
   if (feed != nullptr) {
     feed->ended = true;
     feed->error_kind = kind;
@@ -136,6 +140,42 @@ void HttpOp::drained() {
 void HttpOp::stop_feeding(std::string_view kind, const std::string& why) {
   stop();
   end_feed(kind, why);
+}
+
+Value HttpOp::write(std::string data) {
+  int64_t pending = iso->h1_client().write(this, std::move(data));
+  if (pending < 0) {
+    return iso->raise(
+        http_error(*iso, "closed", "http/write " + url + ": the connection is closed", url));
+  }
+  if (static_cast<size_t>(pending) <= kWriteHighWater) {
+    return Value::nil();
+  }
+  if (writer_slot == kNoReader) {
+    writer_slot = iso->root(val(iso->make_promise()));
+  }
+  // Several fibers may write: they wait together.
+  return iso->park_on(static_cast<Promise*>(iso->rooted(writer_slot).o));
+}
+
+void HttpOp::written(size_t pending) {
+  if (pending <= kWriteLowWater) {
+    release_writer(Value::nil());
+  }
+}
+
+void HttpOp::release_writer(Value error) {
+  if (writer_slot == kNoReader) {
+    return;
+  }
+  auto* p = static_cast<Promise*>(iso->rooted(writer_slot).o);
+  iso->unroot(writer_slot);
+  writer_slot = kNoReader;
+  if (error.is_nil()) {
+    iso->resolve(p, Value::nil());
+  } else {
+    iso->reject(p, error);
+  }
 }
 
 void HttpOp::abandon() {

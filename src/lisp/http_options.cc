@@ -224,12 +224,16 @@ class Options {
         as = BodyAs::kJson;
       } else if (n == "stream") {
         as = BodyAs::kStream;
+      } else if (n == "upgrade") {
+        as = BodyAs::kUpgrade;
       } else {
-        return iso_.type_error("http/request", ":auto, :text, :bytes, :json or :stream as :as", v);
+        return iso_.type_error("http/request",
+                               ":auto, :text, :bytes, :json, :stream or :upgrade as :as", v);
       }
     }
-    if (as != BodyAs::kStream && given_[kReadTimeoutMs]) {
-      return iso_.raise_error("type-error", "http/request: :read-timeout-ms is for :as :stream");
+    if (as != BodyAs::kStream && as != BodyAs::kUpgrade && given_[kReadTimeoutMs]) {
+      return iso_.raise_error("type-error",
+                              "http/request: :read-timeout-ms is for :as :stream or :upgrade");
     }
     return Value::nil();
   }

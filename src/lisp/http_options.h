@@ -18,7 +18,7 @@ constexpr int64_t kDefaultConnectTimeoutMs = 10000;
 constexpr int64_t kDefaultMaxBody = int64_t{64} << 20;
 constexpr int64_t kDefaultMaxRedirects = 5;
 
-enum class BodyAs { kAuto, kText, kBytes, kJson, kStream };
+enum class BodyAs { kAuto, kText, kBytes, kJson, kStream, kUpgrade };
 enum class Version { kAny, kHttp1, kHttp2 };
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
@@ -33,7 +33,8 @@ struct RequestSpec {
   bool accept_encoding = false;  // the headers name the encodings: the body comes as sent
   HeaderList headers;            // as given
   int64_t timeout_ms = kDefaultTimeoutMs;
-  int64_t read_timeout_ms = 0;  // with :as :stream: the longest wait for body bytes; 0 none
+  // With :as :stream or :upgrade: the longest wait for body bytes; 0 none.
+  int64_t read_timeout_ms = 0;
   int64_t connect_timeout_ms = kDefaultConnectTimeoutMs;
   int64_t max_body = kDefaultMaxBody;
   int64_t max_redirects = kDefaultMaxRedirects;

@@ -14,6 +14,11 @@
 (def app
   (router
     (GET "/seen" (fn [req] (json @seen)))
+    (GET "/echo" (fn [req] (websocket req (fn [ws]
+                                            (loop []
+                                              (when-let [m (ws/receive ws)]
+                                                (ws/send ws m)
+                                                (recur)))))))
     ;; Closes first, with a code and reason of its own.
     (GET "/server-close" (fn [req] (websocket req (fn [ws] (ws/close ws 4002 "server says bye")))))
     ;; Raises after the first message: the client gets 1011.
@@ -47,7 +52,8 @@
     ;; Sends `n` messages of `size` bytes as fast as ws/send lets it.
     (GET "/flood" (fn [req] (websocket req (fn [ws]
                                               (let [n (parse-long (get-in req [:query :n]))
-                                                    chunk (apply str (repeat 1024 "x"))]
+                                                    size (parse-long (get-in req [:query :size]))
+                                                    chunk (apply str (repeat size "x"))]
                                                 (dotimes [i n] (ws/send ws chunk))
                                                 (note! :flood-sent n)
                                                 (receive-all ws))))))))

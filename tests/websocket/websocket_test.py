@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """WebSocket checks (RFC 6455) against `valk serve examples/websocket.lisp`,
-and valk/websocket's server side against tests/websocket/app.lisp.
+valk/websocket's server side against tests/websocket/app.lisp, and
+valk/proxy's joining of connections through examples/gateway.lisp (its
+/api/ in front of app.lisp).
 
 Two clients: Debian's python3-websockets, an implementation of its own, for
 what a real client does (over ws:// and wss://); and frames built by hand
@@ -119,7 +121,7 @@ def close_payload(code, reason=b""):
 
 
 @case
-async def echoes_text_and_binary(port, tls, app):
+async def echoes_text_and_binary(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
         await ws.send("hello")
         assert await ws.recv() == "hello"
@@ -133,7 +135,7 @@ async def echoes_text_and_binary(port, tls, app):
 
 
 @case
-async def echoes_over_tls(port, tls, app):
+async def echoes_over_tls(port, tls, app, gateway):
     context = ssl.create_default_context(cafile=os.path.join(ROOT, "certs/ca.crt"))
     context.check_hostname = False
     async with websockets.connect(f"wss://127.0.0.1:{tls}/echo", ssl=context) as ws:
@@ -145,20 +147,20 @@ async def echoes_over_tls(port, tls, app):
 
 
 @case
-async def a_ping_gets_a_pong(port, tls, app):
+async def a_ping_gets_a_pong(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
         await asyncio.wait_for(await ws.ping(b"are you there"), 5)
 
 
 @case
-async def the_clients_close_code_comes_back(port, tls, app):
+async def the_clients_close_code_comes_back(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
         await ws.close(4001, "done here")
     assert ws.close_code == 4001, ws.close_code
 
 
 @case
-async def a_message_over_max_message_closes_with_1009(port, tls, app):
+async def a_message_over_max_message_closes_with_1009(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{port}/echo", max_size=None) as ws:
         await ws.send("x" * 70000)  # the example takes 65 536 bytes at most
         try:
@@ -169,7 +171,7 @@ async def a_message_over_max_message_closes_with_1009(port, tls, app):
 
 
 @case
-async def many_connections_at_once(port, tls, app):
+async def many_connections_at_once(port, tls, app, gateway):
     async def one(i):
         async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
             for j in range(20):
@@ -180,7 +182,7 @@ async def many_connections_at_once(port, tls, app):
 
 
 @case
-async def fragments_are_joined_and_pings_between_them_answered(port, tls, app):
+async def fragments_are_joined_and_pings_between_them_answered(port, tls, app, gateway):
     r = Raw(port)
     assert r.status == 101, r.head
     r.send_frame(0x1, b"hel", fin=False)
@@ -191,7 +193,7 @@ async def fragments_are_joined_and_pings_between_them_answered(port, tls, app):
 
 
 @case
-async def the_handshake_answers_as_rfc_6455_says(port, tls, app):
+async def the_handshake_answers_as_rfc_6455_says(port, tls, app, gateway):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(
         b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\n"
@@ -206,7 +208,7 @@ async def the_handshake_answers_as_rfc_6455_says(port, tls, app):
 
 
 @case
-async def a_plain_request_gets_426(port, tls, app):
+async def a_plain_request_gets_426(port, tls, app, gateway):
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
     s.sendall(b"GET /echo HTTP/1.1\r\nHost: x\r\n\r\n")
     head = s.recv(65536).decode()
@@ -215,14 +217,14 @@ async def a_plain_request_gets_426(port, tls, app):
 
 
 @case
-async def another_version_gets_426_naming_13(port, tls, app):
+async def another_version_gets_426_naming_13(port, tls, app, gateway):
     r = Raw(port, version="8")
     assert r.status == 426, r.head
     assert "sec-websocket-version: 13" in r.head, r.head
 
 
 @case
-async def an_unmasked_frame_is_a_protocol_error(port, tls, app):
+async def an_unmasked_frame_is_a_protocol_error(port, tls, app, gateway):
     r = Raw(port)
     r.send_frame(0x1, b"not masked", mask=False)
     r.expect_close(1002)
@@ -230,7 +232,7 @@ async def an_unmasked_frame_is_a_protocol_error(port, tls, app):
 
 
 @case
-async def text_that_is_not_utf8_closes_with_1007(port, tls, app):
+async def text_that_is_not_utf8_closes_with_1007(port, tls, app, gateway):
     r = Raw(port)
     r.send_frame(0x1, b"\xc3\x28 broken")
     r.expect_close(1007)
@@ -238,14 +240,14 @@ async def text_that_is_not_utf8_closes_with_1007(port, tls, app):
 
 
 @case
-async def reserved_bits_without_an_extension_are_a_protocol_error(port, tls, app):
+async def reserved_bits_without_an_extension_are_a_protocol_error(port, tls, app, gateway):
     r = Raw(port)
     r.send_frame(0x1, b"x", rsv=0x4)
     r.expect_close(1002)
 
 
 @case
-async def a_client_that_vanishes_leaves_the_others_served(port, tls, app):
+async def a_client_that_vanishes_leaves_the_others_served(port, tls, app, gateway):
     r = Raw(port)
     r.send_frame(0x1, b"half a fra", fin=False)
     r.s.close()  # no close frame, no rest of the message
@@ -255,7 +257,7 @@ async def a_client_that_vanishes_leaves_the_others_served(port, tls, app):
 
 
 @case
-async def the_close_handshake_ends_with_the_servers_eof(port, tls, app):
+async def the_close_handshake_ends_with_the_servers_eof(port, tls, app, gateway):
     r = Raw(port)
     r.send_frame(0x8, close_payload(1000, b"bye"))
     r.expect_close(1000)
@@ -273,7 +275,7 @@ def seen(app):
 
 
 @case
-async def the_server_closes_with_its_code_and_reason(port, tls, app):
+async def the_server_closes_with_its_code_and_reason(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{app}/server-close") as ws:
         try:
             await asyncio.wait_for(ws.recv(), 5)
@@ -284,7 +286,7 @@ async def the_server_closes_with_its_code_and_reason(port, tls, app):
 
 
 @case
-async def a_handler_that_raises_closes_with_1011(port, tls, app):
+async def a_handler_that_raises_closes_with_1011(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{app}/raise") as ws:
         await ws.send("go")
         try:
@@ -296,7 +298,7 @@ async def a_handler_that_raises_closes_with_1011(port, tls, app):
 
 
 @case
-async def the_handler_sees_the_clients_close_and_cannot_send_after(port, tls, app):
+async def the_handler_sees_the_clients_close_and_cannot_send_after(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{app}/status") as ws:
         await ws.close(4100, "see you")
     for _ in range(50):
@@ -309,7 +311,7 @@ async def the_handler_sees_the_clients_close_and_cannot_send_after(port, tls, ap
 
 
 @case
-async def the_servers_preferred_subprotocol_is_chosen(port, tls, app):
+async def the_servers_preferred_subprotocol_is_chosen(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{app}/protocols", subprotocols=["a", "b"]) as ws:
         assert ws.subprotocol == "b", ws.subprotocol
         assert ws.response_headers["x-extra"] == "1"
@@ -320,7 +322,7 @@ async def the_servers_preferred_subprotocol_is_chosen(port, tls, app):
 
 
 @case
-async def another_fiber_sends_while_one_receives(port, tls, app):
+async def another_fiber_sends_while_one_receives(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{app}/ticker") as ws:
         await ws.send("echo me")
         got = [await asyncio.wait_for(ws.recv(), 5) for _ in range(6)]
@@ -329,7 +331,7 @@ async def another_fiber_sends_while_one_receives(port, tls, app):
 
 
 @case
-async def a_client_that_leaves_runs_the_handlers_finally(port, tls, app):
+async def a_client_that_leaves_runs_the_handlers_finally(port, tls, app, gateway):
     before = seen(app).get("left", 0)
     r = Raw(app, path="/finally")
     assert r.status == 101, r.head
@@ -342,9 +344,9 @@ async def a_client_that_leaves_runs_the_handlers_finally(port, tls, app):
 
 
 @case
-async def a_client_that_does_not_read_holds_the_sender_back(port, tls, app):
+async def a_client_that_does_not_read_holds_the_sender_back(port, tls, app, gateway):
     n = 20000  # 20 MB of 1 KiB messages: far more than the buffers on the way
-    async with websockets.connect(f"ws://127.0.0.1:{app}/flood?n={n}", max_queue=1) as ws:
+    async with websockets.connect(f"ws://127.0.0.1:{app}/flood?n={n}&size=1024", max_queue=1) as ws:
         await asyncio.sleep(1)
         assert "flood-sent" not in seen(app), "the sender did not wait for the client"
         for _ in range(n):
@@ -356,12 +358,86 @@ async def a_client_that_does_not_read_holds_the_sender_back(port, tls, app):
         assert seen(app).get("flood-sent") == n, seen(app)
 
 
+# ---- through valk/proxy: examples/gateway.lisp's /api/ in front of app.lisp ----
+
+
+@case
+async def a_websocket_goes_through_the_gateway(port, tls, app, gateway):
+    async with websockets.connect(f"ws://127.0.0.1:{gateway}/api/echo") as ws:
+        await ws.send("through")
+        assert await ws.recv() == "through"
+        big = os.urandom(200000)
+        await ws.send(big)
+        assert await ws.recv() == big
+        await asyncio.wait_for(await ws.ping(b"via"), 5)
+
+
+@case
+async def close_codes_pass_through_the_gateway_both_ways(port, tls, app, gateway):
+    async with websockets.connect(f"ws://127.0.0.1:{gateway}/api/server-close") as ws:
+        try:
+            await asyncio.wait_for(ws.recv(), 5)
+        except websockets.ConnectionClosed:
+            pass
+    assert (ws.close_code, ws.close_reason) == (4002, "server says bye"), ws.close_code
+    async with websockets.connect(f"ws://127.0.0.1:{gateway}/api/status") as ws:
+        await ws.close(4200, "from afar")
+    for _ in range(50):
+        if seen(app).get("status", {}).get("code") == 4200:
+            break
+        await asyncio.sleep(0.1)
+    assert seen(app).get("status") == {"code": 4200, "reason": "from afar"}, seen(app)
+
+
+@case
+async def a_client_leaving_the_gateway_ends_the_upstream_handler(port, tls, app, gateway):
+    before = seen(app).get("left", 0)
+    r = Raw(gateway, path="/api/finally")
+    assert r.status == 101, r.head
+    assert r.read_frame() == (0x1, b"x")  # the upstream's sends come through
+    r.s.close()
+    for _ in range(50):
+        if seen(app).get("left", 0) == before + 1:
+            break
+        await asyncio.sleep(0.1)
+    assert seen(app).get("left", 0) == before + 1, seen(app)
+
+
+@case
+async def a_client_that_does_not_read_holds_the_upstream_back(port, tls, app, gateway):
+    # 96 MB: more than the buffers of two connections (loopback TCP grows
+    # each to several MB).
+    n = 6000
+    url = f"ws://127.0.0.1:{gateway}/api/flood?n={n}&size=16384"
+    async with websockets.connect(url, max_queue=1) as ws:
+        await asyncio.sleep(1)
+        assert seen(app).get("flood-sent") != n, "the upstream did not wait for the client"
+        for _ in range(n):
+            assert len(await asyncio.wait_for(ws.recv(), 10)) == 16384
+        for _ in range(50):
+            if seen(app).get("flood-sent") == n:
+                break
+            await asyncio.sleep(0.1)
+        assert seen(app).get("flood-sent") == n, seen(app)
+
+
+@case
+async def an_upstream_that_refuses_the_upgrade_answers_as_it_does(port, tls, app, gateway):
+    s = socket.create_connection(("127.0.0.1", gateway), timeout=5)
+    s.sendall(
+        b"GET /api/seen HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = s.recv(65536).decode()
+    assert head.startswith("HTTP/1.1 200 OK\r\n"), head
+
+
 # ---- running them --------------------------------------------------------------
 
 
-def start(valk, args, app):
+def start(valk, args, app, env=None):
     p = subprocess.Popen([valk, "serve", *args, os.path.join(ROOT, app)],
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
     deadline = time.time() + 20
     output = ""
     while time.time() < deadline:
@@ -387,6 +463,8 @@ def main():
     p, (port, tls) = start(valk, ["--port", "0", "--tls-port", "0", "--tls-cert", cert,
                                   "--tls-key", key], "examples/websocket.lisp")
     q, (app,) = start(valk, ["--port", "0", "--threads", "1"], "tests/websocket/app.lisp")
+    g, (gateway,) = start(valk, ["--port", "0"], "examples/gateway.lisp",
+                          {"UPSTREAM": f"http://127.0.0.1:{app}"})
     failed = ran = 0
     try:
         for fn in CASES:
@@ -394,20 +472,20 @@ def main():
                 continue
             ran += 1
             try:
-                asyncio.run(asyncio.wait_for(fn(port, tls, app), 60))
+                asyncio.run(asyncio.wait_for(fn(port, tls, app, gateway), 60))
                 print(f"ok   {fn.__name__}")
             except Exception as e:  # noqa: BLE001 - every failure is reported
                 failed += 1
                 print(f"FAIL {fn.__name__}: {type(e).__name__}: {e}")
-        for server in (p, q):
+        for server in (p, q, g):
             if server.poll() is not None:
                 failed += 1
                 print("FAIL a server exited")
     finally:
-        for server in (p, q):
+        for server in (p, q, g):
             server.terminate()
             server.wait(10)
-    for server in (p, q):
+    for server in (p, q, g):
         time.sleep(0.2)  # the reader thread takes the last lines
         log = "".join(server.log)
         if "Sanitizer" in log or "runtime error" in log:
