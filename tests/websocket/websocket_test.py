@@ -432,6 +432,31 @@ async def an_upstream_that_refuses_the_upgrade_answers_as_it_does(port, tls, app
     assert head.startswith("HTTP/1.1 200 OK\r\n"), head
 
 
+# ---- a server of its own -------------------------------------------------------
+
+
+async def shutting_down_closes_open_websockets(valk):
+    """SIGTERM: the open WebSocket closes at once, not at the drain deadline
+    (10 s), and the server exits 0."""
+    p, (port,) = start(valk, ["--port", "0", "--threads", "1"], "examples/websocket.lisp")
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:
+            await ws.send("before")
+            assert await ws.recv() == "before"
+            began = time.monotonic()
+            p.terminate()
+            try:
+                await asyncio.wait_for(ws.recv(), 8)
+                raise AssertionError("a message came")
+            except websockets.ConnectionClosed:
+                pass
+            took = time.monotonic() - began
+            assert took < 3, f"closed after {took:.1f} s"
+        assert p.wait(8) == 0, p.returncode
+    finally:
+        p.kill()
+
+
 # ---- running them --------------------------------------------------------------
 
 
@@ -477,6 +502,14 @@ def main():
             except Exception as e:  # noqa: BLE001 - every failure is reported
                 failed += 1
                 print(f"FAIL {fn.__name__}: {type(e).__name__}: {e}")
+        if not only or only in "shutting_down_closes_open_websockets":
+            ran += 1
+            try:
+                asyncio.run(shutting_down_closes_open_websockets(valk))
+                print("ok   shutting_down_closes_open_websockets")
+            except Exception as e:  # noqa: BLE001
+                failed += 1
+                print(f"FAIL shutting_down_closes_open_websockets: {type(e).__name__}: {e}")
         for server in (p, q, g):
             if server.poll() is not None:
                 failed += 1
