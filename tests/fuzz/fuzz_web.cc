@@ -20,31 +20,15 @@
 #include <string_view>
 
 #include "lisp/heap.h"
-#include "lisp/isolate.h"
 #include "lisp/object.h"
 #include "lisp/reader.h"
+#include "native_harness.h"
 
 using namespace valk::lisp;
+using valk::fuzz::call;
+using valk::fuzz::isolate;
 
 namespace {
-
-Isolate& isolate() {
-  static Isolate* iso = [] {
-    IsolateOptions options;
-    options.prelude = false;  // the natives need no Lisp
-    return new Isolate(options);
-  }();
-  return *iso;
-}
-
-// Calls the native `name`; returns whether it returned (not raised) and
-// the result's text when it is a string.
-bool call(const char* name, std::initializer_list<Value> args, Value* result) {
-  Isolate& iso = isolate();
-  EvalResult r = iso.call(iso.var(name)->value, args.begin(), args.size());
-  *result = r.value;
-  return r.ok;
-}
 
 std::string text(Value v) {
   if (!v.is(Tag::String)) {

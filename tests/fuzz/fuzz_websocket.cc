@@ -6,50 +6,18 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <initializer_list>
 #include <string_view>
 
 #include "lisp/heap.h"
-#include "lisp/isolate.h"
 #include "lisp/object.h"
+#include "lisp/utf8.h"
+#include "native_harness.h"
 
 using namespace valk::lisp;
+using valk::fuzz::call;
+using valk::fuzz::isolate;
 
 namespace {
-
-Isolate& isolate() {
-  static Isolate* iso = [] {
-    IsolateOptions options;
-    options.prelude = false;  // the natives need no Lisp
-    return new Isolate(options);
-  }();
-  return *iso;
-}
-
-// Calls the native `name`; returns whether it returned (not raised).
-bool call(const char* name, std::initializer_list<Value> args, Value* result) {
-  Isolate& iso = isolate();
-  EvalResult r = iso.call(iso.var(name)->value, args.begin(), args.size());
-  *result = r.value;
-  return r.ok;
-}
-
-bool valid_utf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (n == 0 || i + n > s.size()) {
-      return false;
-    }
-    for (size_t k = 1; k < n; k++) {
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) {
-        return false;
-      }
-    }
-    i += n;
-  }
-  return true;
-}
 
 // Takes every message the codec has whole, and its output.
 void drain(Value codec) {
@@ -61,7 +29,7 @@ void drain(Value codec) {
     if (r.is_nil()) {
       break;
     }
-    if (r.is(Tag::String) ? !valid_utf8(static_cast<String*>(r.o)->view()) : !r.is(Tag::Bytes)) {
+    if (r.is(Tag::String) ? !utf8_valid(static_cast<String*>(r.o)->view()) : !r.is(Tag::Bytes)) {
       __builtin_trap();
     }
   }

@@ -12,6 +12,7 @@ for what a broken or hostile one sends.
 """
 import asyncio
 import base64
+import json
 import os
 import re
 import socket
@@ -269,9 +270,29 @@ async def the_close_handshake_ends_with_the_servers_eof(port, tls, app, gateway)
 
 def seen(app):
     with urllib.request.urlopen(f"http://127.0.0.1:{app}/seen", timeout=5) as r:
-        import json
-
         return json.loads(r.read())
+
+
+async def seen_when(app, holds):
+    """What app.lisp saw, once `holds` of it (or after 5 s)."""
+    for _ in range(50):
+        got = seen(app)
+        if holds(got):
+            break
+        await asyncio.sleep(0.1)
+    return got
+
+
+async def flood(app, url, n, size):
+    """Opens app.lisp's /flood at `url`, and checks that its sender waits
+    while the client reads nothing, and that all `n` messages come."""
+    async with websockets.connect(f"{url}?n={n}&size={size}", max_queue=1) as ws:
+        await asyncio.sleep(1)
+        assert seen(app).get("flood-sent") != n, "the sender did not wait for the client"
+        for _ in range(n):
+            assert len(await asyncio.wait_for(ws.recv(), 10)) == size
+    got = await seen_when(app, lambda s: s.get("flood-sent") == n)
+    assert got.get("flood-sent") == n, got
 
 
 @case
@@ -301,11 +322,7 @@ async def a_handler_that_raises_closes_with_1011(port, tls, app, gateway):
 async def the_handler_sees_the_clients_close_and_cannot_send_after(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{app}/status") as ws:
         await ws.close(4100, "see you")
-    for _ in range(50):
-        got = seen(app)
-        if "late-send" in got:
-            break
-        await asyncio.sleep(0.1)
+    got = await seen_when(app, lambda s: s.get("late-send"))
     assert got.get("status") == {"code": 4100, "reason": "see you"}, got
     assert got.get("late-send") == "websocket-closed", got
 
@@ -330,32 +347,28 @@ async def another_fiber_sends_while_one_receives(port, tls, app, gateway):
     assert [m for m in got if m != "echo me"] == [f"tick {i}" for i in range(5)], got
 
 
+async def leave(app, port, path):
+    """Opens app.lisp's /finally (at `path` on `port`: app.lisp's own or the
+    gateway's), takes its first message and leaves without a close frame;
+    checks that the handler's `finally` ran."""
+    before = seen(app).get("left", 0)
+    r = Raw(port, path=path)
+    assert r.status == 101, r.head
+    assert r.read_frame() == (0x1, b"x")
+    r.s.close()
+    got = await seen_when(app, lambda s: s.get("left", 0) == before + 1)
+    assert got.get("left", 0) == before + 1, got
+
+
 @case
 async def a_client_that_leaves_runs_the_handlers_finally(port, tls, app, gateway):
-    before = seen(app).get("left", 0)
-    r = Raw(app, path="/finally")
-    assert r.status == 101, r.head
-    r.s.close()  # without a close frame
-    for _ in range(50):
-        if seen(app).get("left", 0) == before + 1:
-            break
-        await asyncio.sleep(0.1)
-    assert seen(app).get("left", 0) == before + 1, seen(app)
+    await leave(app, app, "/finally")
 
 
 @case
 async def a_client_that_does_not_read_holds_the_sender_back(port, tls, app, gateway):
-    n = 20000  # 20 MB of 1 KiB messages: far more than the buffers on the way
-    async with websockets.connect(f"ws://127.0.0.1:{app}/flood?n={n}&size=1024", max_queue=1) as ws:
-        await asyncio.sleep(1)
-        assert "flood-sent" not in seen(app), "the sender did not wait for the client"
-        for _ in range(n):
-            assert len(await asyncio.wait_for(ws.recv(), 10)) == 1024
-        for _ in range(50):
-            if seen(app).get("flood-sent") == n:
-                break
-            await asyncio.sleep(0.1)
-        assert seen(app).get("flood-sent") == n, seen(app)
+    # 20 MB of 1 KiB messages: far more than the buffers on the way.
+    await flood(app, f"ws://127.0.0.1:{app}/flood", 20000, 1024)
 
 
 # ---- through valk/proxy: examples/gateway.lisp's /api/ in front of app.lisp ----
@@ -382,43 +395,20 @@ async def close_codes_pass_through_the_gateway_both_ways(port, tls, app, gateway
     assert (ws.close_code, ws.close_reason) == (4002, "server says bye"), ws.close_code
     async with websockets.connect(f"ws://127.0.0.1:{gateway}/api/status") as ws:
         await ws.close(4200, "from afar")
-    for _ in range(50):
-        if seen(app).get("status", {}).get("code") == 4200:
-            break
-        await asyncio.sleep(0.1)
-    assert seen(app).get("status") == {"code": 4200, "reason": "from afar"}, seen(app)
+    got = await seen_when(app, lambda s: s.get("status", {}).get("code") == 4200)
+    assert got.get("status") == {"code": 4200, "reason": "from afar"}, got
 
 
 @case
 async def a_client_leaving_the_gateway_ends_the_upstream_handler(port, tls, app, gateway):
-    before = seen(app).get("left", 0)
-    r = Raw(gateway, path="/api/finally")
-    assert r.status == 101, r.head
-    assert r.read_frame() == (0x1, b"x")  # the upstream's sends come through
-    r.s.close()
-    for _ in range(50):
-        if seen(app).get("left", 0) == before + 1:
-            break
-        await asyncio.sleep(0.1)
-    assert seen(app).get("left", 0) == before + 1, seen(app)
+    await leave(app, gateway, "/api/finally")
 
 
 @case
 async def a_client_that_does_not_read_holds_the_upstream_back(port, tls, app, gateway):
     # 96 MB: more than the buffers of two connections (loopback TCP grows
     # each to several MB).
-    n = 6000
-    url = f"ws://127.0.0.1:{gateway}/api/flood?n={n}&size=16384"
-    async with websockets.connect(url, max_queue=1) as ws:
-        await asyncio.sleep(1)
-        assert seen(app).get("flood-sent") != n, "the upstream did not wait for the client"
-        for _ in range(n):
-            assert len(await asyncio.wait_for(ws.recv(), 10)) == 16384
-        for _ in range(50):
-            if seen(app).get("flood-sent") == n:
-                break
-            await asyncio.sleep(0.1)
-        assert seen(app).get("flood-sent") == n, seen(app)
+    await flood(app, f"ws://127.0.0.1:{gateway}/api/flood", 6000, 16384)
 
 
 @case

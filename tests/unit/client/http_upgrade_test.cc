@@ -42,24 +42,7 @@ class HttpUpgradeTest : public ::testing::Test {
       return;
     }
     res.write("greeting");
-    req.read_body(
-        [this, res](std::string_view chunk, bool last) {
-          if (last) {
-            ended_++;
-            res.end();
-            return;
-          }
-          std::string up(chunk);
-          for (char& c : up) {
-            c = static_cast<char>(toupper(c));
-          }
-          res.write(up);
-          res.consume_body(chunk.size());
-          if (up.find("BYE") != std::string::npos) {
-            res.end();
-          }
-        },
-        BodyFlow::kPaced);
+    req.read_body(upper_case_echo(res, [this] { ended_++; }), BodyFlow::kPaced);
   }
 
   // What `src` evaluates to, printed, with {url} the server's base URL; or

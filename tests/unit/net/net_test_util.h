@@ -67,6 +67,30 @@ class TestServer {
   bool started_ = false;
 };
 
+// A tunnel's body reader (read with BodyFlow::kPaced, after a 101): what
+// comes goes back upper-cased, and "bye" ends the tunnel; when the client
+// ends its side, `on_client_end` runs and the tunnel ends.
+inline BodyReader upper_case_echo(Responder res, std::function<void()> on_client_end = {}) {
+  return [res, on_client_end](std::string_view chunk, bool last) {
+    if (last) {
+      if (on_client_end) {
+        on_client_end();
+      }
+      res.end();
+      return;
+    }
+    std::string up(chunk);
+    for (char& c : up) {
+      c = static_cast<char>(toupper(static_cast<unsigned char>(c)));
+    }
+    res.write(up);
+    res.consume_body(chunk.size());
+    if (up.find("BYE") != std::string::npos) {
+      res.end();
+    }
+  };
+}
+
 inline Handler hello_handler() {
   return [](Request& req, Responder res) {
     res.respond(200, {{"content-type", "text/plain"}}, "Hello, World!");

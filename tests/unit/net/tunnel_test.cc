@@ -27,24 +27,7 @@ Handler tunnel_echo() {
       return;
     }
     res.start(101, {{"upgrade", "echo"}});
-    req.read_body(
-        [res](std::string_view chunk, bool last) {
-          if (last) {
-            res.write("eof");
-            res.end();
-            return;
-          }
-          std::string up(chunk);
-          for (char& c : up) {
-            c = static_cast<char>(toupper(c));
-          }
-          res.write(up);
-          res.consume_body(chunk.size());
-          if (up.find("BYE") != std::string::npos) {
-            res.end();
-          }
-        },
-        BodyFlow::kPaced);
+    req.read_body(upper_case_echo(res, [res] { res.write("eof"); }), BodyFlow::kPaced);
   };
 }
 
