@@ -18,6 +18,7 @@
 (import "valk/web")
 
 (def valk.websocket/default-max-message (* 1024 1024))
+(def valk.websocket/default-ping-interval-ms 30000)
 
 ;; Whether a comma-separated header value holds `token`, in any case.
 (defn valk.websocket/has-token? [value token]
@@ -58,6 +59,11 @@
 ;;   :protocols    the subprotocols the server speaks, in its order of
 ;;                 preference; the one chosen is the WebSocket's :protocol
 ;;   :headers      more headers for the 101
+;;   :ping-interval-ms  a ping that often (30 000; nil for none), so that
+;;                 proxies on the way keep a quiet connection open, and a
+;;                 client that vanished without a word is found (a ping
+;;                 it does not acknowledge fails the connection within the
+;;                 write timeout)
 ;; A request that is not a handshake gets 426 Upgrade Required; one with a
 ;; version other than 13, 426 naming 13.
 (defn websocket
@@ -85,16 +91,25 @@
                         (when protocol {"sec-websocket-protocol" protocol}))
         :body (fn [out]
                 (let [ws {:codec (ws/codec max-message) :in req :out out :protocol protocol
-                          :request req}]
+                          :request req}
+                      interval (get opts :ping-interval-ms valk.websocket/default-ping-interval-ms)
+                      pinger (when interval
+                               (spawn (fn []
+                                        (loop []
+                                          (await (sleep interval))
+                                          (ws/ping ws)
+                                          (recur)))))]
                   (try
                     (f ws)
                     (valk.websocket/finish ws 1000)
                     (catch e
                       (valk.websocket/finish ws 1011)
                       (throw e))
-                    ;; Its ~9 KiB go now, not at the next collection; a
-                    ;; fiber the handler spawned gets :websocket-closed.
-                    (finally (ws/codec-free (:codec ws))))))}))))
+                    (finally
+                      (when pinger (cancel pinger))
+                      ;; Its ~9 KiB go now, not at the next collection; a
+                      ;; fiber the handler spawned gets :websocket-closed.
+                      (ws/codec-free (:codec ws))))))}))))
 
 ;; The next message from the client: a string (text) or bytes (binary),
 ;; waiting for it if need be; nil once the client closed the WebSocket or

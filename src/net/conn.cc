@@ -1,7 +1,10 @@
 #include "net/conn.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <sys/socket.h>
 
 #include <cassert>
 #include <cstring>
@@ -509,6 +512,14 @@ void Conn::on_timer(uv_timer_t* t) {
     return;
   }
   c->session->on_timeout(c->timer_kind_);
+}
+
+void Conn::fail_unacknowledged_after(uint32_t ms) {
+  uv_os_fd_t fd;
+  if (ms != 0 && uv_fileno(reinterpret_cast<uv_handle_t*>(&tcp_), &fd) == 0) {
+    unsigned int v = ms;
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof v);  // advice: failure is harmless
+  }
 }
 
 void Conn::close_after_write() {

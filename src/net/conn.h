@@ -97,6 +97,11 @@ class Conn {
   void set_timer(TimerKind kind);
   // Closes once everything queued is written.
   void close_after_write();
+  // Sent data the peer has not acknowledged after `ms` fails the connection
+  // (TCP_USER_TIMEOUT): a peer gone without a FIN (a dropped network) is
+  // found the next time something is sent to it, not after the kernel's
+  // retries (~15 minutes).
+  void fail_unacknowledged_after(uint32_t ms);
   void close();
   void stop_reading();
   void start_reading();

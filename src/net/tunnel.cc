@@ -13,8 +13,11 @@ class TunnelSession final : public Session {
   TunnelSession(Conn* c, Stream* s) : conn_(c), r_(c->reactor), s_(s) {
     // A tunnel may rightly be quiet for hours (a WebSocket between
     // messages): no read timeout. Writes that do not progress still time
-    // out, and the handler may close the connection whenever it likes.
+    // out, and so does what the peer does not acknowledge (a WebSocket's
+    // pings find a vanished client so); the handler may close the
+    // connection whenever it likes.
     conn_->set_timer(kTimerNone);
+    conn_->fail_unacknowledged_after(r_->options().timeouts.write);
   }
 
   ~TunnelSession() override { close_streams(); }

@@ -19,6 +19,8 @@
                                               (when-let [m (ws/receive ws)]
                                                 (ws/send ws m)
                                                 (recur)))))))
+    ;; Pings every 100 ms.
+    (GET "/pings" (fn [req] (websocket req {:ping-interval-ms 100} receive-all)))
     ;; Closes first, with a code and reason of its own.
     (GET "/server-close" (fn [req] (websocket req (fn [ws] (ws/close ws 4002 "server says bye")))))
     ;; Raises after the first message: the client gets 1011.

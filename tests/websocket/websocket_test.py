@@ -328,6 +328,19 @@ async def the_handler_sees_the_clients_close_and_cannot_send_after(port, tls, ap
 
 
 @case
+async def the_server_pings_at_its_interval(port, tls, app, gateway):
+    r = Raw(app, path="/pings")
+    assert r.status == 101, r.head
+    assert r.read_frame() == (0x9, b"")
+    first = time.monotonic()
+    assert r.read_frame() == (0x9, b"")
+    between = time.monotonic() - first
+    assert 0.05 < between < 2, f"pings {between:.3f} s apart, at 100 ms"
+    r.send_frame(0x8, close_payload(1000))
+    r.expect_close(1000)
+
+
+@case
 async def the_servers_preferred_subprotocol_is_chosen(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{app}/protocols", subprotocols=["a", "b"]) as ws:
         assert ws.subprotocol == "b", ws.subprotocol
