@@ -31,6 +31,24 @@
        (valk.websocket/has-token? (get-header req "connection") "upgrade")
        (some? (get-header req "sec-websocket-key"))))
 
+;; Whether the page that opened the WebSocket may: a browser names it in
+;; Origin (other clients send none). By default only pages of the server's
+;; own origin may, as a page elsewhere could otherwise act with the user's
+;; cookies (cross-site WebSocket hijacking); `allowed` lists the origins
+;; that may too ("https://app.example.com"), or is :any. Behind a proxy
+;; the server's own host is the one x-forwarded-host names (a page cannot
+;; set that header on a WebSocket's handshake).
+(defn valk.websocket/origin-allowed? [req allowed]
+  (let [origin (get-header req "origin")
+        host (some-> origin (split "://") second lower-case)]
+    (cond
+      (nil? origin) true
+      (= allowed :any) true
+      (some #(= % origin) allowed) true
+      :else (and (some? host)
+                 (or (= host (some-> (:authority req) lower-case))
+                     (= host (some-> (get-header req "x-forwarded-host") lower-case)))))))
+
 ;; The first of the server's subprotocols that the client offers, or nil.
 (defn valk.websocket/pick-protocol [req server-protocols]
   (when-let [offered (get-header req "sec-websocket-protocol")]
@@ -59,6 +77,8 @@
 ;;   :protocols    the subprotocols the server speaks, in its order of
 ;;                 preference; the one chosen is the WebSocket's :protocol
 ;;   :headers      more headers for the 101
+;;   :origins      the origins whose pages may open it besides the server's
+;;                 own, or :any (a browser's handshake from elsewhere gets 403)
 ;;   :ping-interval-ms  a ping that often (30 000; nil for none), so that
 ;;                 proxies on the way keep a quiet connection open, and a
 ;;                 client that vanished without a word is found (a ping
@@ -80,6 +100,11 @@
      {:status 426
       :headers {"sec-websocket-version" "13" "content-type" "text/plain; charset=utf-8"}
       :body "WebSocket version 13 only.\n"}
+
+     (not (valk.websocket/origin-allowed? req (:origins opts)))
+     {:status 403
+      :headers {"content-type" "text/plain; charset=utf-8"}
+      :body "A page of another origin may not open this WebSocket.\n"}
 
      :else
      (let [protocol (valk.websocket/pick-protocol req (:protocols opts))

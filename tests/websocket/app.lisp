@@ -19,6 +19,8 @@
                                               (when-let [m (ws/receive ws)]
                                                 (ws/send ws m)
                                                 (recur)))))))
+    ;; Takes pages of http://good.example too.
+    (GET "/origins" (fn [req] (websocket req {:origins ["http://good.example"]} receive-all)))
     ;; Pings every 100 ms.
     (GET "/pings" (fn [req] (websocket req {:ping-interval-ms 100} receive-all)))
     ;; Closes first, with a code and reason of its own.

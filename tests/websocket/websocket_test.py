@@ -39,14 +39,16 @@ def case(fn):
 
 
 class Raw:
-    def __init__(self, port, version="13", path="/echo"):
+    def __init__(self, port, version="13", path="/echo", origin=None):
         self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
         key = base64.b64encode(os.urandom(16)).decode()
         self.s.sendall(
             (
                 f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                f"Sec-WebSocket-Version: {version}\r\n\r\n"
+                f"Sec-WebSocket-Version: {version}\r\n"
+                + (f"Origin: {origin}\r\n" if origin else "")
+                + "\r\n"
             ).encode()
         )
         self.buf = b""
@@ -328,6 +330,18 @@ async def the_handler_sees_the_clients_close_and_cannot_send_after(port, tls, ap
 
 
 @case
+async def only_pages_of_allowed_origins_may_open_one(port, tls, app, gateway):
+    # Raw's Host is "x": a page of http://x is the server's own.
+    assert Raw(app, path="/server-close", origin="http://x").status == 101
+    assert Raw(app, path="/server-close").status == 101  # no Origin: not a browser
+    r = Raw(app, path="/server-close", origin="http://evil.example")
+    assert r.status == 403, r.head
+    assert Raw(app, path="/origins", origin="http://good.example").status == 101
+    assert Raw(app, path="/origins", origin="http://x").status == 101
+    assert Raw(app, path="/origins", origin="https://evil.example").status == 403
+
+
+@case
 async def the_server_pings_at_its_interval(port, tls, app, gateway):
     r = Raw(app, path="/pings")
     assert r.status == 101, r.head
@@ -389,7 +403,10 @@ async def a_client_that_does_not_read_holds_the_sender_back(port, tls, app, gate
 
 @case
 async def a_websocket_goes_through_the_gateway(port, tls, app, gateway):
-    async with websockets.connect(f"ws://127.0.0.1:{gateway}/api/echo") as ws:
+    # A page of the gateway's origin: the upstream knows the gateway's
+    # host from x-forwarded-host.
+    origin = f"http://127.0.0.1:{gateway}"
+    async with websockets.connect(f"ws://127.0.0.1:{gateway}/api/echo", origin=origin) as ws:
         await ws.send("through")
         assert await ws.recv() == "through"
         big = os.urandom(200000)
