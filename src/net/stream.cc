@@ -523,10 +523,10 @@ const char* status_reason(int s) {
       return "Content Too Large";
     case 414:
       return "URI Too Long";
-    case 416:
-      return "Range Not Satisfiable";
     case 415:
       return "Unsupported Media Type";
+    case 416:
+      return "Range Not Satisfiable";
     case 417:
       return "Expectation Failed";
     case 421:
