@@ -56,10 +56,12 @@
       (some (fn [p] (when (contains? offered p) p)) server-protocols))))
 
 ;; Writes what the codec has framed: replies to pings and closes, and
-;; queued messages.
+;; queued messages. A server's :out is its response stream, a client's the
+;; response of its handshake.
 (defn valk.websocket/flush [ws]
   (when-let [b (ws/codec-output (:codec ws))]
-    (write (:out ws) b)))
+    (let [out (:out ws)]
+      (if (map? out) (http/write out b) (write out b)))))
 
 ;; Ends the WebSocket with a close frame (unless one went out already).
 ;; The client may be gone: then there is nothing to say.
@@ -101,6 +103,11 @@
       :headers {"sec-websocket-version" "13" "content-type" "text/plain; charset=utf-8"}
       :body "WebSocket version 13 only.\n"}
 
+     (nil? (ws/accept-key (get-header req "sec-websocket-key")))
+     {:status 400
+      :headers {"content-type" "text/plain; charset=utf-8"}
+      :body "Sec-WebSocket-Key must be 16 bytes in base64.\n"}
+
      (not (valk.websocket/origin-allowed? req (:origins opts)))
      {:status 403
       :headers {"content-type" "text/plain; charset=utf-8"}
@@ -136,6 +143,41 @@
                       ;; fiber the handler spawned gets :websocket-closed.
                       (ws/codec-free (:codec ws))))))}))))
 
+;; Opens a WebSocket to another server, `url` a ws:// URL (or http://;
+;; plain HTTP/1.1 only, through http/request's :as :upgrade), and returns
+;; it once the server has accepted: ws/receive, ws/send, ws/ping and
+;; ws/close work on it as on a server's. Raises a :websocket-error if the
+;; server answers otherwise (its :status in the data), and http/request's
+;; errors. `opts`: :headers, :protocols (offered; the one the server chose
+;; is the WebSocket's :protocol), :max-message (1 MiB), :timeout-ms for
+;; the handshake (10 000), :read-timeout-ms (the longest ws/receive waits
+;; for bytes; none).
+(defn ws/connect
+  ([url] (ws/connect url {}))
+  ([url opts]
+   (let [key (ws/client-key)
+         http-url (cond
+                    (starts-with? url "ws://") (str "http://" (subs url 5))
+                    (starts-with? url "wss://") (str "https://" (subs url 6))
+                    :else url)
+         r (await (http/request
+                    (merge {:url http-url :as :upgrade :max-redirects 0
+                            :timeout-ms (get opts :timeout-ms 10000)
+                            :headers (merge (:headers opts)
+                                            {"upgrade" "websocket" "sec-websocket-key" key
+                                             "sec-websocket-version" "13"}
+                                            (when-let [p (:protocols opts)]
+                                              {"sec-websocket-protocol" (join ", " p)}))}
+                           (select-keys opts [:read-timeout-ms :connect-timeout-ms]))))]
+     (when-not (and (= (:status r) 101)
+                    (= (get-in r [:headers "sec-websocket-accept"]) (ws/accept-key key)))
+       (http/close r)
+       (throw (ex-info (str "ws/connect " url ": the server answered " (:status r)
+                            " instead of accepting the WebSocket")
+                       {:type :websocket-error :status (:status r)})))
+     {:codec (ws/codec (or (:max-message opts) valk.websocket/default-max-message) :client)
+      :in r :out r :protocol (get-in r [:headers "sec-websocket-protocol"])})))
+
 ;; The next message from the client: a string (text) or bytes (binary),
 ;; waiting for it if need be; nil once the client closed the WebSocket or
 ;; left. Pings are answered and the client's close is returned as it comes.
@@ -163,14 +205,21 @@
    (ws/codec-ping (:codec ws) data)
    (valk.websocket/flush ws)))
 
-;; Sends a close frame, 1000 by default; the connection closes when the
-;; handler returns.
+;; Sends a close frame, 1000 by default. A server's connection closes when
+;; the handler returns; a client's (ws/connect) once the server has
+;; answered the close, or said anything else.
 (defn ws/close
   ([ws] (ws/close ws 1000 ""))
   ([ws code] (ws/close ws code ""))
   ([ws code reason]
    (ws/codec-close (:codec ws) code reason)
-   (valk.websocket/flush ws)))
+   (valk.websocket/flush ws)
+   (when (map? (:out ws))
+     (try
+       (loop [] (when (ws/receive ws) (recur)))
+       (finally
+         (http/close (:out ws))
+         (ws/codec-free (:codec ws)))))))
 
 ;; {:code 1000 :reason "bye"} from the client's close frame (:code nil if
 ;; it gave none), or nil before it came.

@@ -7,9 +7,6 @@
 // two-argument + - * < <= > >= == inc dec as VM instructions; these natives
 // serve every other call (other arities, apply, higher-order use) and must
 // agree with the VM.
-#include <sys/random.h>
-
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -18,6 +15,7 @@
 #include "lisp/builtins.h"
 #include "lisp/isolate.h"
 #include "lisp/numeric.h"
+#include "util/os_random.h"
 
 namespace valk::lisp {
 namespace {
@@ -435,23 +433,6 @@ Value n_rand_int(Isolate& iso, Value* args, int argc) {
   } while (r < threshold);
   uint64_t x = r % bound;
   return Value::integer(n > 0 ? static_cast<int64_t>(x) : -static_cast<int64_t>(x));
-}
-
-// Fills `out` from the operating system's generator (getrandom), for what
-// must not be guessed; `rand` repeats with its seed.
-bool os_random(uint8_t* out, size_t n) {
-  while (n > 0) {
-    ssize_t got = getrandom(out, n, 0);
-    if (got < 0 && errno == EINTR) {
-      continue;
-    }
-    if (got <= 0) {
-      return false;
-    }
-    out += got;
-    n -= static_cast<size_t>(got);
-  }
-  return true;
 }
 
 constexpr int64_t kMaxRandomBytes = 65536;

@@ -4,8 +4,11 @@
 // upgraded connection with read-chunk and writes it with write, so that a
 // WebSocket waits and is cancelled as any response stream is.
 //
-//   (ws/accept-key key)         Sec-WebSocket-Accept for a Sec-WebSocket-Key
+//   (ws/accept-key key)         Sec-WebSocket-Accept for a Sec-WebSocket-Key, or nil
+//                               if the key is not 16 bytes in base64 (RFC 6455, 4.1)
+//   (ws/client-key)             a fresh Sec-WebSocket-Key, for a client's handshake
 //   (ws/codec max-message)      a server-side codec; messages up to max-message bytes
+//   (ws/codec max-message :client)  a client's (its frames masked)
 //   (ws/codec-feed c bytes)     takes input; answers pings and a close by itself
 //   (ws/codec-message c)        the next message received (a string for text,
 //                               bytes for binary), or nil if none is whole yet
@@ -34,6 +37,7 @@
 #include "lisp/heap.h"
 #include "lisp/isolate.h"
 #include "lisp/object.h"
+#include "util/os_random.h"
 
 namespace valk::lisp {
 namespace {
@@ -135,27 +139,58 @@ bool bytes_arg(Value v, std::string_view* out) {
   return true;
 }
 
+// Base64 of `n` bytes.
+Value base64(Isolate& iso, const unsigned char* data, size_t n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  int len =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(n));
+  out.resize(static_cast<size_t>(len));
+  return iso.heap().string(out);
+}
+
 Value n_accept_key(Isolate& iso, Value* args, int) {
   if (!args[0].is(Tag::String)) {
     return iso.type_error("ws/accept-key", "a string", args[0]);
   }
   std::string text(static_cast<String*>(args[0].o)->view());
+  // 16 bytes are 24 characters of base64, the last two "=" padding.
+  unsigned char key[18];
+  if (text.size() != 24 || text.compare(22, 2, "==") != 0 ||
+      EVP_DecodeBlock(key, reinterpret_cast<const unsigned char*>(text.data()), 24) != 18) {
+    return Value::nil();
+  }
   text += kAcceptGuid;
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
-  unsigned char out[4 * ((SHA_DIGEST_LENGTH + 2) / 3) + 1];
-  int n = EVP_EncodeBlock(out, digest, SHA_DIGEST_LENGTH);
-  return iso.heap().string(std::string_view(reinterpret_cast<char*>(out), n));
+  return base64(iso, digest, SHA_DIGEST_LENGTH);
 }
 
-Value n_codec(Isolate& iso, Value* args, int) {
+Value n_client_key(Isolate& iso, Value*, int) {
+  unsigned char key[16];
+  if (!os_random(key, sizeof key)) {
+    return iso.raise_error("io-error", "ws/client-key: the system's generator failed");
+  }
+  return base64(iso, key, sizeof key);
+}
+
+int on_genmask(wslay_event_context_ptr, uint8_t* buf, size_t len, void*) {
+  return os_random(buf, len) ? 0 : -1;
+}
+
+Value n_codec(Isolate& iso, Value* args, int argc) {
   if (!args[0].is_int() || args[0].i < 1) {
     return iso.type_error("ws/codec", "a positive message size", args[0]);
   }
-  static const wslay_event_callbacks kCallbacks = {on_recv, on_send, nullptr,   nullptr,
+  bool client = argc > 1 && args[1].is(Tag::Keyword) &&
+                static_cast<Symbol*>(args[1].o)->name->view() == "client";
+  if (argc > 1 && !client) {
+    return iso.type_error("ws/codec", ":client", args[1]);
+  }
+  static const wslay_event_callbacks kCallbacks = {on_recv, on_send, on_genmask, nullptr,
                                                    nullptr, nullptr, on_message};
   auto* c = new Codec;
-  if (wslay_event_context_server_init(&c->ctx, &kCallbacks, c) != 0) {
+  if ((client ? wslay_event_context_client_init(&c->ctx, &kCallbacks, c)
+              : wslay_event_context_server_init(&c->ctx, &kCallbacks, c)) != 0) {
     delete c;
     return iso.raise_error("error", "ws/codec: out of memory");
   }
@@ -320,7 +355,8 @@ Value n_close_status(Isolate& iso, Value* args, int) {
 
 void register_websocket_natives(Isolate& iso) {
   iso.define_native("ws/accept-key", n_accept_key, 1, 1);
-  iso.define_native("ws/codec", n_codec, 1, 1);
+  iso.define_native("ws/client-key", n_client_key, 0, 0);
+  iso.define_native("ws/codec", n_codec, 1, 2);
   iso.define_native("ws/codec-feed", n_feed, 2, 2);
   iso.define_native("ws/codec-message", n_message, 1, 1);
   iso.define_native("ws/codec-open?", n_open, 1, 1);

@@ -27,6 +27,7 @@ import urllib.request
 import websockets
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VALK = None  # the binary under test
 CASES = []
 
 
@@ -208,6 +209,18 @@ async def the_handshake_answers_as_rfc_6455_says(port, tls, app, gateway):
     assert "sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in head, head
     assert re.search(r"\r\nupgrade: websocket\r\n", head), head
     assert re.search(r"\r\nconnection: upgrade\r\n", head), head
+
+
+@case
+async def a_key_that_is_not_16_bytes_gets_400(port, tls, app, gateway):
+    for key in (b"c2hvcnQ=", b"dGhlIHNhbXBsZSBub25jZQ", b"!!!!!!!!!!!!!!!!!!!!!!=="):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(
+            b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = s.recv(65536).decode()
+        assert head.startswith("HTTP/1.1 400 Bad Request\r\n"), (key, head)
 
 
 @case
@@ -452,6 +465,50 @@ async def an_upstream_that_refuses_the_upgrade_answers_as_it_does(port, tls, app
     assert head.startswith("HTTP/1.1 200 OK\r\n"), head
 
 
+# ---- valk as the client: tests/websocket/client.lisp ---------------------------
+
+
+async def run_client(url, refuse_url):
+    p = await asyncio.create_subprocess_exec(
+        VALK, "run", os.path.join(ROOT, "tests/websocket/client.lisp"),
+        env={**os.environ, "URL": url, "REFUSE_URL": refuse_url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(p.communicate(), 30)
+    return out.decode()
+
+
+CLIENT_OUTPUT = """text: hello from valk
+binary: true bytes
+large: 60000
+text: after the ping
+closed: :websocket-closed
+refused: [:websocket-error 200]
+"""
+
+
+@case
+async def valk_as_a_client_talks_to_python_websockets(port, tls, app, gateway):
+    received = []
+
+    async def echo(ws):
+        async for message in ws:
+            received.append(message)
+            await ws.send(message)
+
+    # python3-websockets as the server: it refuses unmasked client frames.
+    async with websockets.serve(echo, "127.0.0.1", 0) as server:
+        there = server.sockets[0].getsockname()[1]
+        out = await run_client(f"ws://127.0.0.1:{there}/", f"ws://127.0.0.1:{port}/")
+    assert out == CLIENT_OUTPUT, out
+    assert received[0] == "hello from valk" and received[1] == b"bytes", received[:2]
+
+
+@case
+async def valk_as_a_client_talks_to_valk(port, tls, app, gateway):
+    out = await run_client(f"ws://127.0.0.1:{port}/echo", f"ws://127.0.0.1:{port}/")
+    assert out == CLIENT_OUTPUT, out
+
+
 # ---- a server of its own -------------------------------------------------------
 
 
@@ -502,7 +559,8 @@ def start(valk, args, app, env=None):
 
 
 def main():
-    valk = sys.argv[1]
+    global VALK
+    valk = VALK = sys.argv[1]
     only = sys.argv[sys.argv.index("-k") + 1] if "-k" in sys.argv else ""
     cert, key = os.path.join(ROOT, "certs/dev.crt"), os.path.join(ROOT, "certs/dev.key")
     p, (port, tls) = start(valk, ["--port", "0", "--tls-port", "0", "--tls-cert", cert,
