@@ -1,4 +1,5 @@
-;; valk/websocket: WebSocket (RFC 6455) handlers for `valk serve`.
+;; valk/websocket: WebSocket (RFC 6455) handlers for `valk serve`, and a
+;; client of other servers' (ws/connect).
 ;;
 ;;   (import "valk/websocket")
 ;;   (def app (router (GET "/echo" (fn [req]
@@ -87,7 +88,7 @@
 ;;                 it does not acknowledge fails the connection within the
 ;;                 write timeout)
 ;; A request that is not a handshake gets 426 Upgrade Required; one with a
-;; version other than 13, 426 naming 13.
+;; version other than 13, 426 naming 13; one with a malformed key, 400.
 (defn websocket
   ([req f] (websocket req {} f))
   ([req opts f]
@@ -178,9 +179,9 @@
      {:codec (ws/codec (or (:max-message opts) valk.websocket/default-max-message) :client)
       :in r :out r :protocol (get-in r [:headers "sec-websocket-protocol"])})))
 
-;; The next message from the client: a string (text) or bytes (binary),
-;; waiting for it if need be; nil once the client closed the WebSocket or
-;; left. Pings are answered and the client's close is returned as it comes.
+;; The next message from the other side: a string (text) or bytes
+;; (binary), waiting for it if need be; nil once it closed the WebSocket or
+;; left. Its pings are answered, and its close too.
 (defn ws/receive [ws]
   (let [c (:codec ws)]
     (loop []
@@ -192,13 +193,13 @@
               (recur)))))))
 
 ;; Sends a message: a string as text, bytes as binary. Waits while the
-;; client reads slower than the handler sends. Raises :websocket-closed
+;; other side reads slower than this one sends. Raises :websocket-closed
 ;; once a close frame went out.
 (defn ws/send [ws message]
   (ws/codec-send (:codec ws) message)
   (valk.websocket/flush ws))
 
-;; Sends a ping (the client answers with a pong, which ws/receive takes).
+;; Sends a ping (the other side answers with a pong, which ws/receive takes).
 (defn ws/ping
   ([ws] (ws/ping ws ""))
   ([ws data]
@@ -206,8 +207,9 @@
    (valk.websocket/flush ws)))
 
 ;; Sends a close frame, 1000 by default. A server's connection closes when
-;; the handler returns; a client's (ws/connect) once the server has
-;; answered the close, or said anything else.
+;; the handler returns. A client (ws/connect) waits for the server's answer
+;; to the close (dropping the messages that come before it), then closes
+;; the connection.
 (defn ws/close
   ([ws] (ws/close ws 1000 ""))
   ([ws code] (ws/close ws code ""))
@@ -221,7 +223,7 @@
          (http/close (:out ws))
          (ws/codec-free (:codec ws)))))))
 
-;; {:code 1000 :reason "bye"} from the client's close frame (:code nil if
-;; it gave none), or nil before it came.
+;; {:code 1000 :reason "bye"} from the other side's close frame (:code nil
+;; if it gave none), or nil before it came.
 (defn ws/close-status [ws]
   (ws/codec-close-status (:codec ws)))

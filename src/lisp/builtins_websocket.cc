@@ -1,8 +1,9 @@
 // WebSocket framing (RFC 6455), on wslay's event API: a codec that takes
-// the bytes a client sent and gives its messages, and takes messages and
-// gives the bytes to send. It does no I/O: valk/websocket (Lisp) reads the
-// upgraded connection with read-chunk and writes it with write, so that a
-// WebSocket waits and is cancelled as any response stream is.
+// the bytes the other side sent and gives its messages, and takes messages
+// and gives the bytes to send. It does no I/O: valk/websocket (Lisp) reads
+// the upgraded connection with read-chunk and writes it with write (a
+// client's with http/write), so that a WebSocket waits and is cancelled as
+// any response stream is.
 //
 //   (ws/accept-key key)         Sec-WebSocket-Accept for a Sec-WebSocket-Key, or nil
 //                               if the key is not 16 bytes in base64 (RFC 6455, 4.1)
@@ -37,6 +38,7 @@
 #include "lisp/heap.h"
 #include "lisp/isolate.h"
 #include "lisp/object.h"
+#include "lisp/utf8.h"
 #include "util/os_random.h"
 
 namespace valk::lisp {
@@ -99,7 +101,12 @@ void on_message(wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg,
     c->close_received = true;
     c->close_code = arg->status_code;
     if (arg->msg_length > 2) {
-      c->close_reason.assign(reinterpret_cast<const char*>(arg->msg) + 2, arg->msg_length - 2);
+      std::string_view reason(reinterpret_cast<const char*>(arg->msg) + 2, arg->msg_length - 2);
+      // wslay lets some malformed UTF-8 through here (fuzz_websocket found
+      // it), and a Lisp string must be valid: such a reason is dropped.
+      if (utf8_valid(reason)) {
+        c->close_reason = reason;
+      }
     }
   }
 }

@@ -1,13 +1,15 @@
 // Fuzzes the WebSocket codec (src/lisp/builtins_websocket.cc) with what a
 // client may send after its handshake: any bytes, in reads of any size.
 // Whatever comes, the codec gives messages, output and errors, never a
-// crash, and every text message it gives is valid UTF-8 (a Lisp string
-// must be). The first byte sets the size of the reads the rest is cut in.
+// crash, and every text message and close reason it gives is valid UTF-8
+// (a Lisp string must be). The first byte sets the size of the reads the
+// rest is cut in.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
+#include "lisp/collections.h"
 #include "lisp/heap.h"
 #include "lisp/object.h"
 #include "lisp/utf8.h"
@@ -34,6 +36,16 @@ void drain(Value codec) {
     }
   }
   if (!call("ws/codec-output", {codec}, &r) || !(r.is_nil() || r.is(Tag::Bytes))) {
+    __builtin_trap();
+  }
+  // A close's reason becomes a string too.
+  if (!call("ws/codec-close-status", {codec}, &r) || !(r.is_nil() || r.is(Tag::Map))) {
+    __builtin_trap();
+  }
+  Value reason;
+  if (r.is(Tag::Map) &&
+      (!map_find(r, isolate().heap().keyword("reason"), &reason) || !reason.is(Tag::String) ||
+       !utf8_valid(static_cast<String*>(reason.o)->view()))) {
     __builtin_trap();
   }
 }

@@ -368,6 +368,25 @@ async def the_server_pings_at_its_interval(port, tls, app, gateway):
 
 
 @case
+async def a_close_reason_that_is_not_utf8_is_dropped(port, tls, app, gateway):
+    # Sent a byte at a time, so that the server reads it in pieces: wslay
+    # then passes the reason on unchecked (fuzz_websocket found it), and a
+    # Lisp string must be valid UTF-8.
+    r = Raw(app, path="/status")
+    r.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    key = b"\x01\x02\x03\x04"
+    payload = close_payload(4300, b"b\xbb\x9a")
+    frame = bytes([0x88, 0x80 | len(payload)]) + key
+    frame += bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    for b in frame:
+        r.s.sendall(bytes([b]))
+        await asyncio.sleep(0.01)
+    r.expect_close(4300)
+    got = await seen_when(app, lambda s: (s.get("status") or {}).get("code") == 4300)
+    assert got.get("status") == {"code": 4300, "reason": ""}, got
+
+
+@case
 async def the_servers_preferred_subprotocol_is_chosen(port, tls, app, gateway):
     async with websockets.connect(f"ws://127.0.0.1:{app}/protocols", subprotocols=["a", "b"]) as ws:
         assert ws.subprotocol == "b", ws.subprotocol
