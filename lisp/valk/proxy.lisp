@@ -67,11 +67,8 @@
 ;; The protocol `req` asks to switch to (its Upgrade header, with
 ;; "upgrade" in its Connection header), or nil.
 (defn valk.proxy/upgrade [req]
-  (let [headers (:headers req)
-        connection (get headers "connection")]
-    (when (and connection
-               (some (fn [t] (= (lower-case (trim t)) "upgrade")) (split connection ",")))
-      (get headers "upgrade"))))
+  (when (header-has-token? req "connection" "upgrade")
+    (get-header req "upgrade")))
 
 ;; A writer for a 101 that joins the client's connection to the
 ;; upstream's (`r`, an http/request response with :as :upgrade): each

@@ -174,6 +174,13 @@
       v
       (some (fn [kv] (when (= lname (lower-case (first kv))) (second kv))) headers))))
 
+;; Whether header `name` of a request or response map, a comma-separated
+;; list (Connection, Upgrade, Vary, ...), holds `token`, in any case.
+(defn header-has-token? [m name token]
+  (let [v (get-header m name)
+        token (lower-case token)]
+    (if (and v (some (fn [t] (= (lower-case (trim t)) token)) (split v ","))) true false)))
+
 ;; The media type of a content-type value, lower-case, without parameters.
 (defn valk.web/media-type [content-type]
   (when content-type
@@ -709,7 +716,7 @@
   (let [old (get-header {:headers headers} "vary")]
     (cond
       (nil? old) (assoc (valk.web/without-variants headers "vary") "vary" token)
-      (some (fn [t] (= (lower-case (trim t)) (lower-case token))) (split old ",")) headers
+      (header-has-token? {:headers headers} "vary" token) headers
       :else (assoc (valk.web/without-variants headers "vary") "vary" (str old ", " token)))))
 
 ;; CORS. opts:

@@ -21,15 +21,11 @@
 (def valk.websocket/default-max-message (* 1024 1024))
 (def valk.websocket/default-ping-interval-ms 30000)
 
-;; Whether a comma-separated header value holds `token`, in any case.
-(defn valk.websocket/has-token? [value token]
-  (and value (some (fn [t] (= (lower-case (trim t)) token)) (split value ","))))
-
 ;; Whether `req` is a WebSocket handshake (RFC 6455, 4.2.1).
 (defn websocket-request? [req]
   (and (= (:method req) :get)
-       (valk.websocket/has-token? (get-header req "upgrade") "websocket")
-       (valk.websocket/has-token? (get-header req "connection") "upgrade")
+       (header-has-token? req "upgrade" "websocket")
+       (header-has-token? req "connection" "upgrade")
        (some? (get-header req "sec-websocket-key"))))
 
 ;; Whether the page that opened the WebSocket may: a browser names it in
