@@ -88,57 +88,58 @@
 (defn websocket
   ([req f] (websocket req {} f))
   ([req opts f]
-   (cond
-     (not (websocket-request? req))
-     {:status 426
-      :headers {"upgrade" "websocket" "sec-websocket-version" "13"
-                "content-type" "text/plain; charset=utf-8"}
-      :body "This address takes WebSocket connections only.\n"}
+   (let [handshake? (websocket-request? req)
+         accept (when handshake? (ws/accept-key (get-header req "sec-websocket-key")))]
+     (cond
+       (not handshake?)
+       {:status 426
+        :headers {"upgrade" "websocket" "sec-websocket-version" "13"
+                  "content-type" "text/plain; charset=utf-8"}
+        :body "This address takes WebSocket connections only.\n"}
 
-     (not= (get-header req "sec-websocket-version") "13")
-     {:status 426
-      :headers {"sec-websocket-version" "13" "content-type" "text/plain; charset=utf-8"}
-      :body "WebSocket version 13 only.\n"}
+       (not= (get-header req "sec-websocket-version") "13")
+       {:status 426
+        :headers {"sec-websocket-version" "13" "content-type" "text/plain; charset=utf-8"}
+        :body "WebSocket version 13 only.\n"}
 
-     (nil? (ws/accept-key (get-header req "sec-websocket-key")))
-     {:status 400
-      :headers {"content-type" "text/plain; charset=utf-8"}
-      :body "Sec-WebSocket-Key must be 16 bytes in base64.\n"}
+       (nil? accept)
+       {:status 400
+        :headers {"content-type" "text/plain; charset=utf-8"}
+        :body "Sec-WebSocket-Key must be 16 bytes in base64.\n"}
 
-     (not (valk.websocket/origin-allowed? req (:origins opts)))
-     {:status 403
-      :headers {"content-type" "text/plain; charset=utf-8"}
-      :body "A page of another origin may not open this WebSocket.\n"}
+       (not (valk.websocket/origin-allowed? req (:origins opts)))
+       {:status 403
+        :headers {"content-type" "text/plain; charset=utf-8"}
+        :body "A page of another origin may not open this WebSocket.\n"}
 
-     :else
-     (let [protocol (valk.websocket/pick-protocol req (:protocols opts))
-           max-message (or (:max-message opts) valk.websocket/default-max-message)]
-       {:status 101
-        :headers (merge (:headers opts)
-                        {"upgrade" "websocket"
-                         "sec-websocket-accept" (ws/accept-key (get-header req "sec-websocket-key"))}
-                        (when protocol {"sec-websocket-protocol" protocol}))
-        :body (fn [out]
-                (let [ws {:codec (ws/codec max-message) :in req :out out :protocol protocol
-                          :request req}
-                      interval (get opts :ping-interval-ms valk.websocket/default-ping-interval-ms)
-                      pinger (when interval
-                               (spawn (fn []
-                                        (loop []
-                                          (await (sleep interval))
-                                          (ws/ping ws)
-                                          (recur)))))]
-                  (try
-                    (f ws)
-                    (valk.websocket/finish ws 1000)
-                    (catch e
-                      (valk.websocket/finish ws 1011)
-                      (throw e))
-                    (finally
-                      (when pinger (cancel pinger))
-                      ;; Its ~9 KiB go now, not at the next collection; a
-                      ;; fiber the handler spawned gets :websocket-closed.
-                      (ws/codec-free (:codec ws))))))}))))
+       :else
+       (let [protocol (valk.websocket/pick-protocol req (:protocols opts))
+             max-message (or (:max-message opts) valk.websocket/default-max-message)]
+         {:status 101
+          :headers (merge (:headers opts)
+                          {"upgrade" "websocket" "sec-websocket-accept" accept}
+                          (when protocol {"sec-websocket-protocol" protocol}))
+          :body (fn [out]
+                  (let [ws {:codec (ws/codec max-message) :in req :out out :protocol protocol}
+                        interval (get opts :ping-interval-ms
+                                      valk.websocket/default-ping-interval-ms)
+                        pinger (when interval
+                                 (spawn (fn []
+                                          (loop []
+                                            (await (sleep interval))
+                                            (ws/ping ws)
+                                            (recur)))))]
+                    (try
+                      (f ws)
+                      (valk.websocket/finish ws 1000)
+                      (catch e
+                        (valk.websocket/finish ws 1011)
+                        (throw e))
+                      (finally
+                        (when pinger (cancel pinger))
+                        ;; Its ~9 KiB go now, not at the next collection; a
+                        ;; fiber the handler spawned gets :websocket-closed.
+                        (ws/codec-free (:codec ws))))))})))))
 
 ;; Opens a WebSocket to another server, `url` a ws:// URL (or http://;
 ;; plain HTTP/1.1 only, through http/request's :as :upgrade), and returns
