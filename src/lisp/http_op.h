@@ -50,8 +50,6 @@ struct HttpRequestKeys final : LoopResource {
   Value status, headers, body, protocol, url, body_stream;
 };
 
-constexpr uint32_t kNoReader = UINT32_MAX;
-
 struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   Isolate* iso = nullptr;
   const HttpRequestKeys* keys = nullptr;
@@ -81,13 +79,13 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   const char* head_protocol = "";
   http::HeaderList head_headers;
   bool head_decoded = false;
-  BodyFeed* feed = nullptr;          // from the head on; nullptr once its HttpBody is collected
-  uint32_t reader_slot = kNoReader;  // the HttpBody a fiber waits on, rooted meanwhile
-  bool reader_whole = false;         // ... with read-body
-  bool paused = false;               // past BodyFeed::kHighWater
+  BodyFeed* feed = nullptr;        // from the head on; nullptr once its HttpBody is collected
+  uint32_t reader_slot = kNoSlot;  // the HttpBody a fiber waits on, rooted meanwhile
+  bool reader_whole = false;       // ... with read-body
+  bool paused = false;             // past BodyFeed::kHighWater
   // :as :upgrade, once a 101 gave the connection to the op: the promise a
   // fiber waits on in http/write while too much is unsent, rooted.
-  uint32_t writer_slot = kNoReader;
+  uint32_t writer_slot = kNoSlot;
   // curl's
   curl_slist* headers = nullptr;
   std::string body;

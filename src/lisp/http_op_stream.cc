@@ -63,7 +63,7 @@ void HttpOp::pump() {
   feed->reader_waits = false;
   uv_timer_stop(timer);  // the read's timeout, or this very pump on its turn
   iso->unroot(reader_slot);
-  reader_slot = kNoReader;
+  reader_slot = kNoSlot;
   Promise* p = promise;
   promise = nullptr;
   p->op = nullptr;
@@ -95,7 +95,7 @@ void HttpOp::settle_head() {
 }
 
 void HttpOp::end_feed(std::string_view kind, const std::string& why) {
-  if (writer_slot != kNoReader) {
+  if (writer_slot != kNoSlot) {
     release_writer(http_error(*iso, kind.empty() ? "closed" : kind,
                               "http/write " + url + ": the connection ended", url));
   }
@@ -151,7 +151,7 @@ Value HttpOp::write(std::string data) {
   if (static_cast<size_t>(pending) <= kWriteHighWater) {
     return Value::nil();
   }
-  if (writer_slot == kNoReader) {
+  if (writer_slot == kNoSlot) {
     writer_slot = iso->root(val(iso->make_promise()));
   }
   // Several fibers may write: they wait together.
@@ -165,12 +165,12 @@ void HttpOp::written(size_t pending) {
 }
 
 void HttpOp::release_writer(Value error) {
-  if (writer_slot == kNoReader) {
+  if (writer_slot == kNoSlot) {
     return;
   }
   auto* p = static_cast<Promise*>(iso->rooted(writer_slot).o);
   iso->unroot(writer_slot);
-  writer_slot = kNoReader;
+  writer_slot = kNoSlot;
   if (error.is_nil()) {
     iso->resolve(p, Value::nil());
   } else {

@@ -83,6 +83,10 @@ struct EvalResult {
 // tree (when it exists) and of the installation.
 std::vector<std::string> default_module_paths();
 
+// A root slot that holds nothing: what a member that roots a value only
+// at times holds meanwhile.
+constexpr uint32_t kNoSlot = UINT32_MAX;
+
 class Isolate {
  public:
   explicit Isolate(IsolateOptions options = {});
@@ -237,7 +241,7 @@ class Isolate {
   void push_roots(std::vector<Value>* values) { root_vectors_.push_back(values); }
   void pop_roots(std::vector<Value>* values);
 
-  // Keeps `v` alive until unroot(); returns the slot index.
+  // Keeps `v` alive until unroot(); returns the slot index (never kNoSlot).
   uint32_t root(Value v);
   Value rooted(uint32_t slot) const { return roots_[slot]; }
   void unroot(uint32_t slot);

@@ -18,7 +18,7 @@
 
 namespace valk::serve {
 
-constexpr uint32_t kNoSlot = std::numeric_limits<uint32_t>::max();
+using lisp::kNoSlot;
 constexpr uint64_t kNoDeadline = std::numeric_limits<uint64_t>::max();
 
 // Body bytes the reactor has sent of a streamed response; written by its
