@@ -19,8 +19,9 @@
                                               (when-let [m (ws/receive ws)]
                                                 (ws/send ws m)
                                                 (recur)))))))
-    ;; Takes pages of http://good.example too.
+    ;; Takes pages of http://good.example too, or of anywhere.
     (GET "/origins" (fn [req] (websocket req {:origins ["http://good.example"]} receive-all)))
+    (GET "/any-origin" (fn [req] (websocket req {:origins :any} receive-all)))
     ;; Pings every 100 ms.
     (GET "/pings" (fn [req] (websocket req {:ping-interval-ms 100} receive-all)))
     ;; Closes first, with a code and reason of its own.

@@ -111,6 +111,19 @@ TEST_F(HttpUpgradeTest, AWriterWaitsForAServerThatDoesNotRead) {
   EXPECT_EQ(run("(http/close r) (try (await writer) (catch e (:kind (error-data e))))"), ":closed");
 }
 
+TEST_F(HttpUpgradeTest, TheReadTimeoutBoundsEachWaitOfTheTunnel) {
+  // /echo says nothing after its greeting.
+  EXPECT_EQ(run("(def r (await (http/request {:url \"{url}/echo\" :as :upgrade :read-timeout-ms 100"
+                "                               :headers {\"upgrade\" \"echo\"}})))"
+                "(read-n r 8)"),
+            "\"greeting\"");
+  EXPECT_EQ(run("(try (read-chunk r) (catch e (:kind (error-data e))))"), ":timeout");
+  EXPECT_TRUE(eventually([&] {
+    run("(await (sleep 10))");
+    return ended_.load() == 1;  // and the tunnel is over at the server too
+  }));
+}
+
 TEST_F(HttpUpgradeTest, AnAnswerOtherThan101IsAStreamedResponse) {
   EXPECT_EQ(run("(def r (open \"/plain\")) [(:status r) (read-body r)]"), "[200 \"plain\"]");
   EXPECT_NE(run("(http/write r \"x\")").find("whose status is 101"), std::string::npos);
