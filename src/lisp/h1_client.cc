@@ -380,15 +380,13 @@ void H1Client::read(H1Conn* c, ssize_t nread) {
 void H1Client::enter_tunnel(H1Conn* c, const char* tail, size_t n) {
   c->tunnel = true;
   if (n > 0) {
-    std::string bytes(tail, n);
-    c->x->body_arrived(bytes);
+    pass_body(c, std::string_view(tail, n));
   }
 }
 
 void H1Client::read_tunnel(H1Conn* c, ssize_t nread) {
   if (nread > 0) {
-    std::string bytes(read_buf_, static_cast<size_t>(nread));
-    c->x->body_arrived(bytes);
+    pass_body(c, std::string_view(read_buf_, static_cast<size_t>(nread)));
     return;
   }
   if (nread == UV_EOF) {
@@ -448,12 +446,24 @@ bool H1Client::tell_stream(H1Conn* c) {
     x->head_told = true;
     x->head_arrived(r);
   }
-  if (x->head_told && !r.body().empty() && !x->body_arrived(r.body())) {
-    fail(c, "too-large",
-         "the body is larger than :max-body (" + std::to_string(x->max_body) + " bytes)");
-    return false;
+  if (x->head_told && !r.body().empty()) {
+    bool ok = pass_body(c, r.body());
+    if (ok) {
+      r.body().clear();
+    }
+    return ok;
   }
   return true;
+}
+
+bool H1Client::pass_body(H1Conn* c, std::string_view part) {
+  H1Exchange* x = c->x;
+  if (x->body_arrived(part)) {
+    return true;
+  }
+  fail(c, "too-large",
+       "the body is larger than :max-body (" + std::to_string(x->max_body) + " bytes)");
+  return false;
 }
 
 void H1Client::finish(H1Conn* c) {

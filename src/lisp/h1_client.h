@@ -59,11 +59,11 @@ struct H1Exchange {
   // It failed: `kind` is "connect", "timeout", "too-large" or "failed".
   virtual void failed(std::string_view kind, const std::string& why) = 0;
   // With `stream`: the final response's head has come, before any of its
-  // body; then each part of the body as it comes (the callee takes what it
-  // wants of `body`; false: it is more than the exchange takes, which
-  // fails as "too-large"). answered() ends it. Neither may call abort().
+  // body; then each part of the body as it comes (false: it is more than
+  // the exchange takes, which fails as "too-large"). answered() ends it.
+  // Neither may call abort().
   virtual void head_arrived(const H1ResponseReader&) {}
-  virtual bool body_arrived(std::string&) { return true; }
+  virtual bool body_arrived(std::string_view) { return true; }
   // With `upgrade`, once a 101 made the connection the exchange's: what
   // H1Client::write() took has gone out but `pending` bytes.
   virtual void written(size_t pending) {}
@@ -138,6 +138,9 @@ class H1Client : public LoopResource {
   // Hands a streamed response's head and body so far to its exchange;
   // false if the exchange let go of it (the connection is closed).
   bool tell_stream(H1Conn* c);
+  // Hands `part` of a streamed body to its exchange; false if that failed
+  // the exchange (more than it takes).
+  bool pass_body(H1Conn* c, std::string_view part);
   void read(H1Conn* c, ssize_t nread);
   // After a 101 to an upgrade: the connection is its exchange's, and
   // what the server sends is the body, the first `tail` bytes from here.

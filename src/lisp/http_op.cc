@@ -329,10 +329,8 @@ void HttpOp::head_arrived(const H1ResponseReader& r) {
   pump();
 }
 
-bool HttpOp::body_arrived(std::string& body) {
-  bool taken = take_body(body.data(), body.size());
-  body.clear();
-  if (!taken) {
+bool HttpOp::body_arrived(std::string_view part) {
+  if (!take_body(part.data(), part.size())) {
     return false;
   }
   pump();

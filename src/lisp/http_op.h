@@ -128,7 +128,7 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   void answered(H1ResponseReader& response) override;
   void failed(std::string_view kind, const std::string& why) override;
   void head_arrived(const H1ResponseReader& response) override;
-  bool body_arrived(std::string& body) override;
+  bool body_arrived(std::string_view part) override;
   // A redirect that will be followed: a redirect status, a Location, and
   // redirects allowed.
   bool wants_follow(int status, const http::HeaderList& headers) const;

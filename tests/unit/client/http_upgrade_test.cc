@@ -20,6 +20,7 @@ using lisp::Isolate;
 // Paths the test server answers:
 //   /echo   101, then "greeting" at once; what comes is sent back upper-cased,
 //           and "BYE" ends the tunnel from the server's side
+//   /quiet  as /echo, without the greeting
 //   /sink   101, then reads nothing: the client's writes back up
 //   /plain  200 "plain", no upgrade
 // ended_ counts the tunnels whose client closed its side.
@@ -41,7 +42,9 @@ class HttpUpgradeTest : public ::testing::Test {
                     BodyFlow::kPaced);
       return;
     }
-    res.write("greeting");
+    if (path != "/quiet") {
+      res.write("greeting");
+    }
     req.read_body(upper_case_echo(res, [this] { ended_++; }), BodyFlow::kPaced);
   }
 
@@ -122,6 +125,17 @@ TEST_F(HttpUpgradeTest, TheReadTimeoutBoundsEachWaitOfTheTunnel) {
     run("(await (sleep 10))");
     return ended_.load() == 1;  // and the tunnel is over at the server too
   }));
+}
+
+TEST_F(HttpUpgradeTest, ReadBodyOfATunnelKeepsToMaxBody) {
+  // read-body waits for the end; the 6 bytes the echo sends back are more
+  // than it may gather.
+  EXPECT_EQ(run("(def r (await (http/request {:url \"{url}/quiet\" :as :upgrade :max-body 4"
+                "                               :headers {\"upgrade\" \"echo\"}})))"
+                "(def whole (spawn (fn [] (read-body r)))) (await (sleep 20))"
+                "(http/write r \"abcdef\")"
+                "(try (await whole) (catch e (:kind (error-data e))))"),
+            ":too-large");
 }
 
 TEST_F(HttpUpgradeTest, AnAnswerOtherThan101IsAStreamedResponse) {
