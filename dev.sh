@@ -21,7 +21,7 @@ PACKAGES=(build-essential cmake ninja-build ccache pkg-config clang libclang-rt-
   libuv1-dev libnghttp2-dev zlib1g-dev libssl-dev libhttp-parser-dev libedit-dev libgtest-dev
   libcurl4-openssl-dev libjemalloc-dev curl nghttp2-client openssl lua5.4 python3 python3-hpack
   python3-prometheus-client brotli libpq-dev libsqlite3-dev
-  libhiredis-dev redis-server postgresql chromium valgrind libwslay-dev python3-websockets)
+  libhiredis-dev redis-server postgresql chromium valgrind libwslay-dev python3-websockets python3-h2)
 
 deps() {
   local missing=()

@@ -127,6 +127,11 @@ struct ServerOptions {
   std::string client_ca_file;
   ClientCertMode client_cert = ClientCertMode::kNone;
   bool enable_h2c = true;  // cleartext HTTP/2: prior knowledge and Upgrade
+  // HTTP/2: SETTINGS_ENABLE_CONNECT_PROTOCOL, so that clients may open
+  // tunnels such as WebSockets with an extended CONNECT (RFC 8441; see
+  // Request::connect_protocol). Browsers then open their WebSockets on the
+  // HTTP/2 connection they have, not on a connection of their own.
+  bool enable_connect_protocol = true;
   ServerLimits limits;
   ServerTimeouts timeouts;
   std::string access_log;  // "" off, "-" stdout, else a file (appended)
@@ -222,6 +227,15 @@ class Request {
   // connection once written. Any other answer keeps the connection
   // HTTP/1.1, and the body reader gets nothing.
   bool upgrade_offered() const { return upgrade_offered_; }
+  // HTTP/2: the protocol an extended CONNECT asks for (RFC 8441; its
+  // :protocol, "websocket" for a WebSocket), or "". A handler accepts as
+  // it accepts an upgrade, with Responder::start(101, ...), which goes out
+  // as the 200 that HTTP/2 accepts with; the request's body and the
+  // response's are then the tunnel's two directions until either side ends
+  // its own. Any other 2xx is answered 501 instead (a handler that does not
+  // know the protocol must not seem to accept it). On a graceful shutdown
+  // the stream is reset at once, as an HTTP/1.1 tunnel is closed.
+  std::string_view connect_protocol() const { return connect_protocol_; }
 
   // Streams the body to `reader`. Call it from the handler (before it
   // returns); without a reader the body is read and dropped. Reactor thread.
@@ -236,7 +250,7 @@ class Request {
 
  private:
   friend struct net::Stream;
-  std::string_view method_, path_, query_, authority_, scheme_, peer_;
+  std::string_view method_, path_, query_, authority_, scheme_, peer_, connect_protocol_;
   std::span<const HeaderView> headers_;
   Protocol protocol_ = Protocol::kHttp11;
   const TlsInfo* tls_ = nullptr;

@@ -65,10 +65,12 @@
       (finally (http/close r)))))
 
 ;; The protocol `req` asks to switch to (its Upgrade header, with
-;; "upgrade" in its Connection header), or nil.
+;; "upgrade" in its Connection header; on HTTP/2 an extended CONNECT's
+;; :protocol), or nil.
 (defn valk.proxy/upgrade [req]
-  (when (header-has-token? req "connection" "upgrade")
-    (get-header req "upgrade")))
+  (or (:connect-protocol req)
+      (when (header-has-token? req "connection" "upgrade")
+        (get-header req "upgrade"))))
 
 ;; A writer for a 101 that joins the client's connection to the
 ;; upstream's (`r`, an http/request response with :as :upgrade): each
@@ -112,28 +114,44 @@
 ;; request to switch protocols (a WebSocket handshake) goes up as one, to
 ;; an http:// upstream, and a 101 joins the two connections until either
 ;; side closes (with :read-timeout-ms bounding the upstream's silences).
+;; An HTTP/2 extended CONNECT (a WebSocket over HTTP/2) goes up as an
+;; HTTP/1.1 upgrade, and its stream is joined to the upstream's connection.
 (defn proxy
   ([req upstream] (proxy req upstream {}))
   ([req upstream opts]
    (let [q (:query-string req)
          url (str upstream (or (:path opts) (:path req)) (when q (str "?" q)))
          upgrade (valk.proxy/upgrade req)
+         ;; An HTTP/2 extended CONNECT goes up as the HTTP/1.1 upgrade it
+         ;; stands for: a GET, with a key of the proxy's for a WebSocket.
+         h2? (some? (:connect-protocol req))
+         key (when (and h2? (= upgrade "websocket")) (ws/client-key))
          body (when-not upgrade (read-body req))]
      (try
        (let [r (await (http/request
-                        (merge {:url url :method (:method req) :as (if upgrade :upgrade :stream)
+                        (merge {:url url :method (if h2? :get (:method req))
+                                :as (if upgrade :upgrade :stream)
                                 :max-redirects 0 :read-timeout-ms 60000
                                 :headers (merge (valk.proxy/request-headers req)
                                                 (when upgrade {"upgrade" upgrade})
+                                                (when key {"sec-websocket-key" key})
                                                 (:headers opts))}
                                (when body {:body body})
                                (select-keys opts valk.proxy/request-options))))]
          (cond
+           (and key (= (:status r) 101)
+                (not= (get (:headers r) "sec-websocket-accept") (ws/accept-key key)))
+           (do (http/close r)
+               (throw (ex-info "the upstream accepted the WebSocket with a wrong key"
+                               {:type :http-error :kind :protocol})))
+
            (= (:status r) 101)
-           {:status 101
-            :headers (assoc (valk.proxy/response-headers (:headers r))
-                            "upgrade" (get (:headers r) "upgrade"))
-            :body (valk.proxy/tunnel req r)}
+           (let [headers (valk.proxy/response-headers (:headers r))]
+             {:status 101  ; on HTTP/2 it goes out as a 200
+              :headers (if h2?
+                         (dissoc headers "sec-websocket-accept")  ; the key was the proxy's
+                         (assoc headers "upgrade" (get (:headers r) "upgrade")))
+              :body (valk.proxy/tunnel req r)})
 
            (http/body-complete? r)
            ;; All of it came with the head (a small answer): no stream.

@@ -9,9 +9,10 @@
 ;;                                                        (ws/send ws m)
 ;;                                                        (recur)))))))))
 ;;
-;; The handshake is an HTTP/1.1 upgrade; once answered, `f` runs in the
-;; fiber of a streamed response, reading the connection with read-chunk and
-;; writing it with write, so that it waits, is held back by a slow client
+;; The handshake is an HTTP/1.1 upgrade, or on HTTP/2 an extended CONNECT
+;; (RFC 8441: the WebSocket is one stream of the connection); once
+;; answered, `f` runs in the fiber of a streamed response, reading the
+;; connection (or stream) with read-chunk and writing it with write, so that it waits, is held back by a slow client
 ;; and is cancelled when the client leaves as any stream is. The framing is
 ;; wslay's (src/lisp/builtins_websocket.cc). docs/web.md, "WebSockets", is
 ;; the reference. Helpers private to this file are named valk.websocket/...
@@ -21,12 +22,19 @@
 (def valk.websocket/default-max-message (* 1024 1024))
 (def valk.websocket/default-ping-interval-ms 30000)
 
-;; Whether `req` is a WebSocket handshake (RFC 6455, 4.2.1).
+;; Whether `req` opens a WebSocket over HTTP/2: an extended CONNECT
+;; (RFC 8441) with :protocol websocket.
+(defn valk.websocket/extended-connect? [req]
+  (and (= (:method req) :connect) (= (:connect-protocol req) "websocket")))
+
+;; Whether `req` is a WebSocket handshake: an HTTP/1.1 upgrade (RFC 6455,
+;; 4.2.1) or an HTTP/2 extended CONNECT (RFC 8441).
 (defn websocket-request? [req]
-  (and (= (:method req) :get)
-       (header-has-token? req "upgrade" "websocket")
-       (header-has-token? req "connection" "upgrade")
-       (some? (get-header req "sec-websocket-key"))))
+  (or (and (= (:method req) :get)
+           (header-has-token? req "upgrade" "websocket")
+           (header-has-token? req "connection" "upgrade")
+           (some? (get-header req "sec-websocket-key")))
+      (valk.websocket/extended-connect? req)))
 
 ;; Whether the page that opened the WebSocket may: a browser names it in
 ;; Origin (other clients send none). By default only pages of the server's
@@ -68,9 +76,9 @@
     (valk.websocket/flush ws)
     (catch e nil)))
 
-;; Answers a WebSocket handshake: `f` gets the WebSocket once the 101 is
-;; out, and the connection closes when `f` returns (with a close frame,
-;; 1000, or 1011 if `f` raised). `opts`:
+;; Answers a WebSocket handshake: `f` gets the WebSocket once the 101 (on
+;; HTTP/2, a 200) is out, and the connection (stream) closes when `f`
+;; returns (with a close frame, 1000, or 1011 if `f` raised). `opts`:
 ;;   :max-message  the largest message taken, in bytes (1 MiB); a larger one
 ;;                 closes the WebSocket with 1009
 ;;   :protocols    the subprotocols the server speaks, in its order of
@@ -89,7 +97,10 @@
   ([req f] (websocket req {} f))
   ([req opts f]
    (let [handshake? (websocket-request? req)
-         accept (when handshake? (ws/accept-key (get-header req "sec-websocket-key")))]
+         h2? (valk.websocket/extended-connect? req)
+         ;; HTTP/2 has no key to answer: the stream is the client's own.
+         accept (cond h2? true
+                      handshake? (ws/accept-key (get-header req "sec-websocket-key")))]
      (cond
        (not handshake?)
        {:status 426
@@ -115,9 +126,10 @@
        :else
        (let [protocol (valk.websocket/pick-protocol req (:protocols opts))
              max-message (or (:max-message opts) valk.websocket/default-max-message)]
+         ;; On HTTP/2 the server sends the 101 as the 200 that accepts there.
          {:status 101
           :headers (merge (:headers opts)
-                          {"upgrade" "websocket" "sec-websocket-accept" accept}
+                          (when-not h2? {"upgrade" "websocket" "sec-websocket-accept" accept})
                           (when protocol {"sec-websocket-protocol" protocol}))
           :body (fn [out]
                   (let [ws {:codec (ws/codec max-message) :in req :out out :protocol protocol}

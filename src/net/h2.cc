@@ -103,8 +103,10 @@ class H2Session final : public Session {
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, lim.body_window},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, lim.max_header_list_size},
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        {NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL, 1},  // last: sent only when enabled
     };
-    nghttp2_submit_settings(s_, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]);
+    size_t n_iv = sizeof iv / sizeof iv[0] - (r_->options().enable_connect_protocol ? 0 : 1);
+    nghttp2_submit_settings(s_, NGHTTP2_FLAG_NONE, iv, n_iv);
     nghttp2_session_set_local_window_size(s_, NGHTTP2_FLAG_NONE, 0, 16 << 20);
     if (upgraded != nullptr) {
       rv = nghttp2_session_upgrade2(s_, reinterpret_cast<const uint8_t*>(upgrade_settings.data()),
@@ -201,10 +203,11 @@ class H2Session final : public Session {
     // PING comes back) send the last stream id we really processed.
     nghttp2_submit_shutdown_notice(s_);
     nghttp2_submit_ping(s_, NGHTTP2_FLAG_NONE, kDrainPing);
-    // Event streams end now (their writers are cancelled as if the client
-    // reset them); the client's EventSource connects again elsewhere.
+    // Event streams and tunnels end now (their writers are cancelled as if
+    // the client reset them); the client's EventSource or WebSocket
+    // connects again elsewhere.
     for (Stream* st = open_; st != nullptr; st = st->h2_next) {
-      if (st->open_event_stream()) {
+      if (st->open_event_stream() || !st->connect_protocol.empty()) {
         nghttp2_submit_rst_stream(s_, NGHTTP2_FLAG_NONE, st->h2_id, NGHTTP2_NO_ERROR);
       }
     }
@@ -389,6 +392,8 @@ class H2Session final : public Session {
         st->authority = st->intern(v);
       } else if (n == ":scheme") {
         st->scheme = v == "https" ? "https" : v == "http" ? "http" : st->intern(v);
+      } else if (n == ":protocol") {
+        st->connect_protocol = st->intern(v);  // nghttp2 allows it on CONNECT only
       }
       return 0;
     }

@@ -128,6 +128,7 @@ void Stream::finish_head(Protocol proto, std::string_view peer, const TlsInfo* t
   req.query_ = query;
   req.authority_ = authority;
   req.scheme_ = scheme;
+  req.connect_protocol_ = connect_protocol;
   req.peer_ = peer;
   req.headers_ = std::span<const HeaderView>(headers.data(), headers.size());
   req.protocol_ = proto;
@@ -237,9 +238,20 @@ bool Stream::apply(Completion& c) {
       }
       head_ready = true;
       if ((c.status < 200 || c.status > 999) &&
-          !(c.status == 101 && c.kind == K::kStart && req.upgrade_offered())) {
+          !(c.status == 101 && c.kind == K::kStart && tunnel_offered())) {
         replace_head("invalid response status " + std::to_string(c.status), c);
         return true;
+      }
+      if (!req.connect_protocol().empty() && c.status < 300) {
+        // Only a 101 opens the tunnel; on HTTP/2 its form is a 2xx (RFC
+        // 8441). Any other 2xx is a handler that does not speak the
+        // protocol, and must not read as accepting it.
+        if (c.status != 101) {
+          answer_instead(c, 501,
+                         "Not Implemented: no " + std::string(req.connect_protocol()) + " here\n");
+          return true;
+        }
+        c.status = 200;
       }
       for (const Header& h : c.headers) {
         if (!header_ok(h)) {
@@ -309,11 +321,15 @@ void Stream::replace_head(const std::string& problem, Completion& c) {
   conn->reactor->log().log(LogLevel::kError, "%s in the answer to %.*s %.*s; sent 500 instead",
                            problem.c_str(), static_cast<int>(method.size()), method.data(),
                            static_cast<int>(url.size()), url.data());
-  status = 500;
+  answer_instead(c, 500, "Internal Server Error\n");
+}
+
+void Stream::answer_instead(Completion& c, int new_status, std::string body) {
+  status = new_status;
   resp_headers = {{"content-type", "text/plain; charset=utf-8"}};
   complete_body = true;
   body_ended = true;
-  chunks.push_back("Internal Server Error\n");
+  chunks.push_back(std::move(body));
   on_dropped = std::move(c.on_drained);
   head_replaced = true;
 }

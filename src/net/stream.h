@@ -119,6 +119,11 @@ struct Stream {
   bool open_event_stream() const;
   // Answers 500 in place of a head that may not be sent (logged).
   void replace_head(const std::string& problem, Completion& c);
+  // Answers `new_status` with a plain-text `body` in place of `c`'s head.
+  void answer_instead(Completion& c, int new_status, std::string body);
+  // The request may be answered with a 101 that opens a tunnel: an
+  // HTTP/1.1 upgrade or an HTTP/2 extended CONNECT.
+  bool tunnel_offered() const { return req.upgrade_offered() || !req.connect_protocol().empty(); }
   // The response has been written whole (or answered by the protocol
   // layer): records its duration (options.record_durations) and writes
   // its access log line (if enabled).
@@ -139,7 +144,7 @@ struct Stream {
   uint64_t start_ns = 0;
 
   // Request assembly.
-  std::string_view method, url, authority, scheme, path_only, query;
+  std::string_view method, url, authority, scheme, path_only, query, connect_protocol;
   std::pmr::vector<HeaderView> headers;
   size_t header_bytes = 0;
   uint64_t body_bytes = 0;

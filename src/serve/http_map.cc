@@ -30,6 +30,7 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   authority = h.keyword("authority");
   remote_addr = h.keyword("remote-addr");
   protocol = h.keyword("protocol");
+  connect_protocol = h.keyword("connect-protocol");
   request_id = h.keyword("request-id");
   tls = h.keyword("tls");
   status = h.keyword("status");
@@ -134,8 +135,8 @@ Value method_keyword(lisp::Isolate& iso, const HttpKeys& k, std::string_view met
 }  // namespace
 
 HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()), upgrade(req.upgrade_offered()) {
-  std::string_view parts[] = {req.method(),    req.path(),   req.query(),
-                              req.authority(), req.scheme(), req.peer()};
+  std::string_view parts[] = {req.method(), req.path(), req.query(),           req.authority(),
+                              req.scheme(), req.peer(), req.connect_protocol()};
   size_t size = 0;
   for (std::string_view p : parts) {
     size += p.size();
@@ -169,6 +170,7 @@ HttpRequest::HttpRequest(Request& req) : protocol(req.protocol()), upgrade(req.u
   authority = copy(parts[3]);
   scheme = copy(parts[4]);
   peer = copy(parts[5]);
+  connect_protocol = copy(parts[6]);
   headers.reserve(req.headers().size());
   const char* header_start = out;
   for (const HeaderView& h : req.headers()) {
@@ -302,7 +304,11 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentRequestParts
       h.string(request_id),
       tls,
   };
-  return k.request_map.make(h, values);
+  Value m = k.request_map.make(h, values);
+  if (!req.connect_protocol.empty()) {
+    m = lisp::map_assoc(h, m, k.connect_protocol, h.string(req.connect_protocol));
+  }
+  return m;
 }
 
 namespace {

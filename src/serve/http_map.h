@@ -45,7 +45,7 @@ class HttpKeys {
   explicit HttpKeys(lisp::Isolate& iso);
   ~HttpKeys();
   lisp::Value method, path, query_string, headers, body, body_stream, scheme, authority,
-      remote_addr, protocol, request_id, tls, status, http, https;
+      remote_addr, protocol, connect_protocol, request_id, tls, status, http, https;
   // The :protocol strings, shared by every request (strings are immutable).
   lisp::Value http10, http11, http2;
   // The standard methods' keywords, by their upper-case names.

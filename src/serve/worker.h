@@ -72,6 +72,7 @@ struct HttpRequest {
   Responder responder;
   std::string text;
   std::string_view method, path, query, authority, scheme, peer;
+  std::string_view connect_protocol;  // Request::connect_protocol
   std::vector<std::pair<std::string_view, std::string_view>> headers;
   // The connection's TLS facts; absent over plain TCP.
   std::optional<RequestTls> tls;

@@ -14,21 +14,24 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
 const valk = process.env.VALK ?? `${root}/build/valk`;
 const browserPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
-// Starts `valk serve --port 0 APP` and resolves with {url, stop} once it
-// reports its port.
-function serve(app, env = {}) {
+// Starts `valk serve --port 0 APP` (with more `flags`) and resolves with
+// {url, stop, stdout} once it reports its port; stdout() is what it wrote
+// there so far.
+function serve(app, env = {}, flags = []) {
   return new Promise((resolve, reject) => {
-    const child = spawn(valk, ["serve", "--port", "0", `${root}/examples/${app}`], {
+    const child = spawn(valk, ["serve", "--port", "0", ...flags, `${root}/examples/${app}`], {
       env: { ...process.env, ...env },
     });
     let output = "";
+    let stdout = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
     const timer = setTimeout(() => reject(new Error(`no port from valk serve:\n${output}`)), 20000);
     child.stderr.on("data", (chunk) => {
       output += chunk;
-      const m = output.match(/serving .* on (http:\/\/[^ ]+:\d+) /);
+      const m = output.match(/serving .* on (https?:\/\/[^ ]+:\d+) /);
       if (m) {
         clearTimeout(timer);
-        resolve({ url: m[1], stop: () => child.kill("SIGTERM") });
+        resolve({ url: m[1], stop: () => child.kill("SIGTERM"), stdout: () => stdout });
       }
     });
     child.on("exit", (code) => reject(new Error(`valk serve exited ${code}:\n${output}`)));
@@ -73,20 +76,50 @@ test("stream.lisp: an EventSource receives the ticks as they are sent", async ()
   }
 });
 
+// Echoes two messages through the WebSocket of websocket.lisp's page.
+async function echoThroughThePage(page, url) {
+  await page.goto(url + "/");
+  await page.locator("#state", { hasText: "open" }).waitFor({ timeout: 10000 });
+  for (const text of ["hello <b>there</b>", "count"]) {
+    await page.fill("#text", text);
+    await page.click("#send button");
+  }
+  const echoes = page.locator("#echoes li");
+  await echoes.nth(1).waitFor({ timeout: 10000 });
+  assert.equal(await echoes.nth(0).textContent(), "hello <b>there</b>");
+  assert.equal(await echoes.nth(1).textContent(), "messages: 2");
+}
+
+test("websocket.lisp over HTTPS: the WebSocket rides the page's HTTP/2 connection", async () => {
+  const server = await serve("websocket.lisp", {}, [
+    "--tls-cert", `${root}/certs/dev.crt`, "--tls-key", `${root}/certs/dev.key`,
+    "--access-log", "-",
+  ]);
+  try {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    await echoThroughThePage(page, server.url);
+    // The close handshake, both ways over the stream.
+    await page.evaluate(() => ws.close(1000));
+    await page.locator("#state", { hasText: "closed 1000" }).waitFor({ timeout: 10000 });
+    await context.close();
+    // Chromium opened it with an extended CONNECT (RFC 8441), not a
+    // connection of its own; its access log line comes once it closed.
+    const logged = /"CONNECT \/echo HTTP\/2\.0" 200/;
+    for (let i = 0; i < 50 && !logged.test(server.stdout()); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.match(server.stdout(), logged);
+    assert.doesNotMatch(server.stdout(), /"GET \/echo HTTP\/1\.1"/);
+  } finally {
+    server.stop();
+  }
+});
+
 test("websocket.lisp: the page's WebSocket gets its messages echoed", async () => {
   const server = await serve("websocket.lisp");
   try {
-    const page = await browser.newPage();
-    await page.goto(server.url + "/");
-    await page.locator("#state", { hasText: "open" }).waitFor({ timeout: 10000 });
-    for (const text of ["hello <b>there</b>", "count"]) {
-      await page.fill("#text", text);
-      await page.click("#send button");
-    }
-    const echoes = page.locator("#echoes li");
-    await echoes.nth(1).waitFor({ timeout: 10000 });
-    assert.equal(await echoes.nth(0).textContent(), "hello <b>there</b>");
-    assert.equal(await echoes.nth(1).textContent(), "messages: 2");
+    await echoThroughThePage(await browser.newPage(), server.url);
   } finally {
     server.stop();
   }

@@ -26,6 +26,9 @@ import urllib.request
 
 import websockets
 
+from frames import FrameClient
+from h2_websocket import H2Connection
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VALK = None  # the binary under test
 CASES = []
@@ -39,8 +42,11 @@ def case(fn):
 # ---- a client of frames built by hand ------------------------------------------
 
 
-class Raw:
+class Raw(FrameClient):
+    """A WebSocket over its own HTTP/1.1 connection."""
+
     def __init__(self, port, version="13", path="/echo", origin=None):
+        super().__init__()
         self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
         key = base64.b64encode(os.urandom(16)).decode()
         self.s.sendall(
@@ -52,7 +58,6 @@ class Raw:
                 + "\r\n"
             ).encode()
         )
-        self.buf = b""
         while b"\r\n\r\n" not in self.buf:
             chunk = self.s.recv(65536)
             if not chunk:
@@ -62,53 +67,11 @@ class Raw:
         self.head = head.decode()
         self.status = int(self.head.split(" ")[1])
 
-    def send_frame(self, opcode, payload, fin=True, mask=True, rsv=0):
-        b0 = (0x80 if fin else 0) | (rsv << 4) | opcode
-        n = len(payload)
-        if n < 126:
-            head = struct.pack("!BB", b0, (0x80 if mask else 0) | n)
-        elif n < 65536:
-            head = struct.pack("!BBH", b0, (0x80 if mask else 0) | 126, n)
-        else:
-            head = struct.pack("!BBQ", b0, (0x80 if mask else 0) | 127, n)
-        if mask:
-            key = os.urandom(4)
-            payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-            head += key
-        self.s.sendall(head + payload)
+    def send(self, data):
+        self.s.sendall(data)
 
-    def _need(self, n):
-        while len(self.buf) < n:
-            chunk = self.s.recv(65536)
-            if not chunk:
-                raise EOFError("the server closed the connection")
-            self.buf += chunk
-
-    def read_frame(self):
-        """(opcode, payload) of the next frame; the server's are unmasked."""
-        self._need(2)
-        b0, b1 = self.buf[0], self.buf[1]
-        assert b1 & 0x80 == 0, "a server frame must not be masked"
-        n, off = b1 & 0x7F, 2
-        if n == 126:
-            self._need(4)
-            n, off = struct.unpack("!H", self.buf[2:4])[0], 4
-        elif n == 127:
-            self._need(10)
-            n, off = struct.unpack("!Q", self.buf[2:10])[0], 10
-        self._need(off + n)
-        payload = self.buf[off : off + n]
-        self.buf = self.buf[off + n :]
-        return b0 & 0x0F, payload
-
-    def expect_close(self, code):
-        while True:
-            op, payload = self.read_frame()
-            if op == 0x8:
-                got = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
-                assert got == code, f"close code {got}, wanted {code}"
-                return
-            assert op in (0x1, 0x2, 0xA), f"unexpected opcode {op}"
+    def more(self):
+        return self.s.recv(65536)
 
     def expect_eof(self):
         self.s.settimeout(5)
@@ -529,12 +492,137 @@ async def valk_as_a_client_talks_to_valk(port, tls, app, gateway):
     assert out == CLIENT_OUTPUT, out
 
 
+# ---- over HTTP/2: extended CONNECT (RFC 8441) -------------------------------------
+
+CA = os.path.join(ROOT, "certs/ca.crt")
+
+
+@case
+async def h2_websockets_share_a_connection_with_other_requests(port, tls, app, gateway):
+    for at, ca in ((port, None), (tls, CA)):  # h2c, and h2 over TLS
+        c = H2Connection(at, ca)
+        a, b = c.websocket("/echo"), c.websocket("/echo")
+        assert (a.status, b.status) == (200, 200), (a.status, a.headers)
+        assert "sec-websocket-accept" not in a.headers and "upgrade" not in a.headers, a.headers
+        a.send_frame(0x1, b"to a")
+        b.send_frame(0x2, b"\x00to b")
+        assert b.read_frame() == (0x2, b"\x00to b")
+        assert a.read_frame() == (0x1, b"to a")
+        status, page = c.get("/")
+        assert status == 200 and b"WebSocket" in page, status
+        # The close handshake ends both sides of a's stream; b goes on.
+        a.send_frame(0x8, close_payload(1000, b"bye"))
+        a.expect_close(1000)
+        a.end()
+        a.expect_end()
+        assert a.reset is None, a.reset
+        b.send_frame(0x1, b"count")
+        assert b.read_frame() == (0x1, b"messages: 2")
+        # The client's side ending without a close frame ends the handler.
+        b.end()
+        b.expect_close(1000)
+        b.expect_end()
+        c.close()
+
+
+@case
+async def h2_handshakes_are_checked_as_http1_ones_are(port, tls, app, gateway):
+    c = H2Connection(app)
+    assert c.websocket("/server-close", origin="https://evil.example").status == 403
+    assert c.websocket("/server-close", origin=f"http://127.0.0.1:{app}").status == 200
+    assert c.websocket("/echo", version="8").status == 426
+    assert c.websocket("/nowhere").status == 404
+    # A GET route that speaks no WebSocket must not seem to accept one.
+    assert c.websocket("/seen").status == 501
+    ws = c.websocket("/protocols", protocols="a, b")
+    assert ws.status == 200 and ws.headers.get("sec-websocket-protocol") == "b", ws.headers
+    assert ws.headers.get("x-extra") == "1", ws.headers
+    assert ws.read_frame() == (0x1, b"b")
+    c.close()
+
+
+@case
+async def h2_frames_are_checked_as_on_http1(port, tls, app, gateway):
+    c = H2Connection(port)
+    ws = c.websocket("/echo")
+    ws.send_frame(0x1, b"\xff\xfe")
+    ws.expect_close(1007)
+    unmasked = c.websocket("/echo")
+    unmasked.send_frame(0x1, b"hi", mask=False)
+    unmasked.expect_close(1002)
+    big = c.websocket("/echo")  # examples/websocket.lisp takes 64 KiB at most
+    big.send_frame(0x2, os.urandom(70000))
+    big.expect_close(1009)
+    c.close()
+
+
+@case
+async def h2_a_client_that_resets_the_stream_runs_the_handlers_finally(port, tls, app, gateway):
+    before = seen(app).get("left", 0)
+    c = H2Connection(app)
+    ws = c.websocket("/finally")
+    assert ws.read_frame() == (0x1, b"x")
+    c.c.reset_stream(ws.id)
+    c.flush()
+    got = await seen_when(app, lambda s: s.get("left", 0) == before + 1)
+    assert got.get("left", 0) == before + 1, got
+    # The connection and its other streams go on.
+    assert c.get("/seen")[0] == 200
+    c.close()
+
+
+@case
+async def h2_a_client_that_does_not_read_holds_the_sender_back(port, tls, app, gateway):
+    n, size = 2000, 16384  # 32 MB, far past the stream's window
+    c = H2Connection(app)
+    ws = c.websocket(f"/flood?n={n}&size={size}")
+    await asyncio.sleep(1)
+    assert seen(app).get("flood-sent") != n, "the sender did not wait for the client"
+    for _ in range(n):
+        op, payload = ws.read_frame()
+        assert (op, len(payload)) == (0x1, size), (op, len(payload))
+    got = await seen_when(app, lambda s: s.get("flood-sent") == n)
+    assert got.get("flood-sent") == n, got
+    c.close()
+
+
+@case
+async def h2_many_websockets_on_one_connection(port, tls, app, gateway):
+    c = H2Connection(port)
+    sockets = [c.websocket("/echo") for _ in range(64)]
+    for i, ws in enumerate(sockets):
+        ws.send_frame(0x1, f"n{i}".encode())
+    for i, ws in enumerate(sockets):
+        assert ws.read_frame() == (0x1, f"n{i}".encode())
+    c.close()
+
+
+@case
+async def h2_websockets_go_through_the_gateway_as_http1_upgrades(port, tls, app, gateway):
+    c = H2Connection(gateway)
+    ws = c.websocket("/api/echo", origin=f"http://127.0.0.1:{gateway}")
+    assert ws.status == 200, (ws.status, ws.data)
+    assert "sec-websocket-accept" not in ws.headers, ws.headers
+    big = os.urandom(200000)
+    ws.send_frame(0x2, big)
+    assert ws.read_frame() == (0x2, big)
+    closing = c.websocket("/api/server-close")
+    op, payload = closing.read_frame()
+    assert (op, payload) == (0x8, close_payload(4002, b"server says bye")), (op, payload)
+    closing.expect_end()
+    # The upstream refuses what is not a WebSocket route; so does the gateway.
+    assert c.websocket("/api/seen").status == 501
+    c.close()
+
+
 # ---- a server of its own -------------------------------------------------------
 
 
 async def shutting_down_closes_open_websockets(valk):
     """SIGTERM: the open WebSocket closes at once, not at the drain deadline
-    (10 s), and the server exits 0."""
+    (10 s), and the server exits 0. (HTTP/2's, reset at once, is checked by
+    tests/unit/net/connect_protocol_test.cc: python3-h2 takes no frame after
+    a GOAWAY.)"""
     p, (port,) = start(valk, ["--port", "0", "--threads", "1"], "examples/websocket.lisp")
     try:
         async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as ws:

@@ -45,10 +45,11 @@ class H2Client {
     }
   }
 
-  // Submits a request; `body` (if any) is sent from memory.
+  // Submits a request; `body` (if any) is sent from memory. With `open`,
+  // the body goes on as send_more() gives more, until it says `last`.
   int32_t submit(const std::string& method, const std::string& path,
                  const std::string* body = nullptr,
-                 std::vector<std::pair<std::string, std::string>> extra = {}) {
+                 std::vector<std::pair<std::string, std::string>> extra = {}, bool open = false) {
     std::vector<std::pair<std::string, std::string>> h = {
         {":method", method}, {":scheme", "http"}, {":authority", "127.0.0.1"}, {":path", path}};
     for (auto& e : extra) {
@@ -60,7 +61,7 @@ class H2Client {
           {(uint8_t*)n.data(), (uint8_t*)v.data(), n.size(), v.size(), NGHTTP2_NV_FLAG_NONE});
     }
     nghttp2_data_provider dp;
-    auto* src = new BodySrc{body != nullptr ? *body : std::string(), 0};
+    auto* src = new BodySrc{body != nullptr ? *body : std::string(), 0, open};
     dp.source.ptr = src;
     dp.read_callback = read_body;
     int32_t id = nghttp2_submit_request(s_, nullptr, nv.data(), nv.size(),
@@ -69,9 +70,18 @@ class H2Client {
       delete src;
     } else {
       srcs_.emplace_back(src);
+      open_bodies_[id] = src;
     }
     streams[id];
     return id;
+  }
+
+  // More of an open body (submit's `open`); `last` ends it.
+  void send_more(int32_t id, std::string_view more, bool last = false) {
+    BodySrc* b = open_bodies_.at(id);
+    b->data.append(more);
+    b->open = !last;
+    nghttp2_session_resume_data(s_, id);
   }
 
   void reset(int32_t id, uint32_t code = NGHTTP2_CANCEL) {
@@ -168,14 +178,18 @@ class H2Client {
   struct BodySrc {
     std::string data;
     size_t off;
+    bool open;  // more may come (send_more)
   };
   static ssize_t read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t len, uint32_t* flags,
                            nghttp2_data_source* src, void*) {
     auto* b = static_cast<BodySrc*>(src->ptr);
     size_t n = std::min(len, b->data.size() - b->off);
+    if (n == 0 && b->open) {
+      return NGHTTP2_ERR_DEFERRED;
+    }
     memcpy(buf, b->data.data() + b->off, n);
     b->off += n;
-    if (b->off == b->data.size()) {
+    if (b->off == b->data.size() && !b->open) {
       *flags |= NGHTTP2_DATA_FLAG_EOF;
     }
     return static_cast<ssize_t>(n);
@@ -218,6 +232,7 @@ class H2Client {
   int fd_ = -1;
   nghttp2_session* s_ = nullptr;
   std::vector<std::unique_ptr<BodySrc>> srcs_;
+  std::map<int32_t, BodySrc*> open_bodies_;
 };
 
 // Hand-made frames.
@@ -255,9 +270,10 @@ class RawH2 {
   }
 
   std::string header_block(const std::string& path,
-                           std::vector<std::pair<std::string, std::string>> extra = {}) {
+                           std::vector<std::pair<std::string, std::string>> extra = {},
+                           const std::string& method = "GET") {
     std::vector<std::pair<std::string, std::string>> h = {
-        {":method", "GET"}, {":scheme", "http"}, {":authority", "127.0.0.1"}, {":path", path}};
+        {":method", method}, {":scheme", "http"}, {":authority", "127.0.0.1"}, {":path", path}};
     for (auto& e : extra) {
       h.push_back(e);
     }
