@@ -360,6 +360,7 @@ Stream* Reactor::new_stream(Conn* c) {
 }
 
 void Reactor::free_stream(Stream* s) {
+  s->log_unfinished();
   uint32_t slot = static_cast<uint32_t>(s->serial);
   stream_slots_[slot].stream = nullptr;
   // A slot whose generations are spent is retired, so that no id comes twice.

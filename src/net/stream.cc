@@ -421,21 +421,35 @@ const char* proto_name(Protocol p) {
 
 }  // namespace
 
+uint64_t Stream::elapsed_ns() const {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (ts.tv_sec * 1000000000ull + ts.tv_nsec) - start_ns;
+}
+
 void Stream::response_sent() {
   Reactor* r = conn->reactor;
   bool log = r->log().access_enabled() && !method.empty();
   if (!log && !r->options().record_durations) {
     return;
   }
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  uint64_t ns = (ts.tv_sec * 1000000000ull + ts.tv_nsec) - start_ns;
+  uint64_t ns = elapsed_ns();
   if (r->options().record_durations) {
     r->record_duration(ns);
   }
   if (log) {
     log_access(ns / 1e6);
   }
+}
+
+void Stream::log_unfinished() {
+  if (!dispatched || resp_done || !conn->reactor->log().access_enabled()) {
+    return;
+  }
+  if (!head_ready) {
+    status = 499;  // nginx's "client closed request": no answer began
+  }
+  log_access(elapsed_ns() / 1e6);
 }
 
 void Stream::log_access(double ms) {

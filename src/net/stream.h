@@ -128,7 +128,12 @@ struct Stream {
   // layer): records its duration (options.record_durations) and writes
   // its access log line (if enabled).
   void response_sent();
+  // A request whose response never finished (its client left, a timeout
+  // or the shutdown deadline cut it) still gets its access log line: with
+  // the status answered, or 499 if there was none yet.
+  void log_unfinished();
   void log_access(double ms);
+  uint64_t elapsed_ns() const;
 
   alignas(16) unsigned char inline_buf[1024];
   Arena arena;
