@@ -14,9 +14,10 @@
 ;; Each message comes back as it was sent: text as text, binary as binary.
 ;; "count" also tells how many messages this connection has sent. The loop
 ;; ends when the client closes (ws/receive gives nil); the server's close
-;; frame and the connection's end follow.
+;; frame and the connection's end follow. Messages go compressed
+;; (permessage-deflate) with clients that offer it, as browsers do.
 (defn echo [req]
-  (websocket req {:max-message 65536}
+  (websocket req {:max-message 65536 :compress true}
              (fn [ws]
                (loop [n 1]
                  (when-let [message (ws/receive ws)]

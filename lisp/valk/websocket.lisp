@@ -60,6 +60,39 @@
     (let [offered (set (map trim (split offered ",")))]
       (some (fn [p] (when (contains? offered p) p)) server-protocols))))
 
+;; The client's offers of permessage-deflate (RFC 7692) in its order of
+;; preference, each a map of its parameters:
+;; "permessage-deflate; client_max_window_bits, permessage-deflate" gives
+;; ({"client_max_window_bits" nil} {}).
+(defn valk.websocket/deflate-offers [req]
+  (when-let [h (get-header req "sec-websocket-extensions")]
+    (keep (fn [offer]
+            (let [parts (map trim (split offer ";"))]
+              (when (= (lower-case (first parts)) "permessage-deflate")
+                (into {} (map (fn [p]
+                                (let [[k v] (map trim (split p "="))]
+                                  [(lower-case k) (some-> v (replace "\"" ""))]))
+                              (rest parts))))))
+          (split h ","))))
+
+(def valk.websocket/deflate-parameters
+  #{"server_no_context_takeover" "client_no_context_takeover"
+    "server_max_window_bits" "client_max_window_bits"})
+
+;; The answer to an offer, and the codec's terms, or nil if the offer is
+;; one to decline. Both sides compress each message afresh (no context
+;; takeover), so that an idle WebSocket holds no zlib state: the client
+;; is told so with client_no_context_takeover, which RFC 7692 lets a
+;; server add.
+(defn valk.websocket/accept-deflate [offer]
+  (let [asked (get offer "server_max_window_bits")
+        bits (if asked (parse-long asked) 15)]
+    (when (and (every? #(contains? valk.websocket/deflate-parameters %) (keys offer))
+               bits (<= 9 bits) (<= bits 15))
+      [(str "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+            (when asked (str "; server_max_window_bits=" bits)))
+       {:window-bits bits :reset-out true :reset-in true}])))
+
 ;; Writes what the codec has framed: replies to pings and closes, and
 ;; queued messages. A server's :out is its response stream, a client's the
 ;; response of its handshake.
@@ -86,6 +119,9 @@
 ;;   :headers      more headers for the 101
 ;;   :origins      the origins whose pages may open it besides the server's
 ;;                 own, or :any (a browser's handshake from elsewhere gets 403)
+;;   :compress     true to take permessage-deflate (RFC 7692) when the
+;;                 client offers it: messages of 64 bytes or more go
+;;                 compressed when that makes them smaller
 ;;   :ping-interval-ms  a ping that often (30 000; nil for none), so that
 ;;                 proxies on the way keep a quiet connection open, and a
 ;;                 client that vanished without a word is found (a ping
@@ -125,14 +161,18 @@
 
        :else
        (let [protocol (valk.websocket/pick-protocol req (:protocols opts))
-             max-message (or (:max-message opts) valk.websocket/default-max-message)]
+             max-message (or (:max-message opts) valk.websocket/default-max-message)
+             deflate (when (:compress opts)
+                       (some valk.websocket/accept-deflate (valk.websocket/deflate-offers req)))]
          ;; On HTTP/2 the server sends the 101 as the 200 that accepts there.
          {:status 101
           :headers (merge (:headers opts)
                           (when-not h2? {"upgrade" "websocket" "sec-websocket-accept" accept})
-                          (when protocol {"sec-websocket-protocol" protocol}))
+                          (when protocol {"sec-websocket-protocol" protocol})
+                          (when deflate {"sec-websocket-extensions" (first deflate)}))
           :body (fn [out]
-                  (let [ws {:codec (ws/codec max-message) :in req :out out :protocol protocol}
+                  (let [ws {:codec (ws/codec max-message :server (second deflate))
+                            :in req :out out :protocol protocol}
                         interval (get opts :ping-interval-ms
                                       valk.websocket/default-ping-interval-ms)
                         pinger (when interval

@@ -10,6 +10,9 @@
 //   (ws/client-key)             a fresh Sec-WebSocket-Key, for a client's handshake
 //   (ws/codec max-message)      a server-side codec; messages up to max-message bytes
 //   (ws/codec max-message :client)  a client's (its frames masked)
+//   (ws/codec max-message role deflate)  role :server or :client; deflate nil, or
+//                               permessage-deflate as negotiated (RFC 7692):
+//                               {:window-bits 9-15 :reset-out bool :reset-in bool}
 //   (ws/codec-feed c bytes)     takes input; answers pings and a close by itself
 //   (ws/codec-message c)        the next message received (a string for text,
 //                               bytes for binary), or nil if none is whole yet
@@ -30,6 +33,7 @@
 
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -39,12 +43,15 @@
 #include "lisp/isolate.h"
 #include "lisp/object.h"
 #include "lisp/utf8.h"
+#include "lisp/websocket_deflate.h"
 #include "util/os_random.h"
 
 namespace valk::lisp {
 namespace {
 
 constexpr std::string_view kAcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+// Messages shorter than this go uncompressed even with permessage-deflate.
+constexpr size_t kCompressFrom = 64;
 
 struct Message {
   bool text;
@@ -59,6 +66,9 @@ struct Codec {
   ~Codec() { wslay_event_context_free(ctx); }
 
   wslay_event_context_ptr ctx = nullptr;
+  std::unique_ptr<MessageDeflate> deflate;  // with permessage-deflate
+  size_t max_message = 0;
+  bool failed = false;     // a close for the peer's broken input is queued
   std::string_view input;  // being fed
   std::string output;      // framed, not yet taken
   std::deque<Message> messages;
@@ -91,12 +101,44 @@ ssize_t on_send(wslay_event_context_ptr, const uint8_t* data, size_t len, int, v
   return static_cast<ssize_t>(len);
 }
 
+// The peer broke the protocol in a way wslay cannot see: closes with
+// `code` and reads no more.
+void fail(Codec* c, uint16_t code) {
+  c->failed = true;
+  wslay_event_queue_close(c->ctx, code, nullptr, 0);
+  wslay_event_shutdown_read(c->ctx);
+}
+
 void on_message(wslay_event_context_ptr, const wslay_event_on_msg_recv_arg* arg, void* user) {
   Codec* c = static_cast<Codec*>(user);
+  if (c->failed) {
+    return;
+  }
   if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME) {
-    c->messages.push_back(
-        Message{arg->opcode == WSLAY_TEXT_FRAME,
-                std::string(reinterpret_cast<const char*>(arg->msg), arg->msg_length)});
+    bool text = arg->opcode == WSLAY_TEXT_FRAME;
+    std::string_view payload(reinterpret_cast<const char*>(arg->msg), arg->msg_length);
+    if ((arg->rsv & WSLAY_RSV1_BIT) == 0) {
+      c->messages.push_back(Message{text, std::string(payload)});
+      return;
+    }
+    // Compressed (wslay lets RSV1 through only with deflate on, and checks
+    // no UTF-8 of a compressed text).
+    Message m{text, {}};
+    switch (c->deflate->decompress(payload, c->max_message, &m.data)) {
+      case MessageDeflate::Inflated::kOk:
+        if (text && !utf8_valid(m.data)) {
+          fail(c, 1007);
+          return;
+        }
+        c->messages.push_back(std::move(m));
+        return;
+      case MessageDeflate::Inflated::kTooBig:
+        fail(c, 1009);
+        return;
+      case MessageDeflate::Inflated::kCorrupt:
+        fail(c, 1002);
+        return;
+    }
   } else if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
     c->close_received = true;
     c->close_code = arg->status_code;
@@ -184,14 +226,38 @@ int on_genmask(wslay_event_context_ptr, uint8_t* buf, size_t len, void*) {
   return os_random(buf, len) ? 0 : -1;
 }
 
+bool keyword_is(Value v, std::string_view name) {
+  return v.is(Tag::Keyword) && static_cast<Symbol*>(v.o)->name->view() == name;
+}
+
+// permessage-deflate's terms from {:window-bits n :reset-out b :reset-in b}.
+Value deflate_arg(Isolate& iso, Value v, std::unique_ptr<MessageDeflate>* out) {
+  Value bits, reset_out, reset_in;
+  if (!v.is(Tag::Map) || !map_find(v, iso.heap().keyword("window-bits"), &bits) || !bits.is_int() ||
+      bits.i < 9 || bits.i > 15) {
+    return iso.type_error("ws/codec", "a map with :window-bits from 9 to 15", v);
+  }
+  map_find(v, iso.heap().keyword("reset-out"), &reset_out);
+  map_find(v, iso.heap().keyword("reset-in"), &reset_in);
+  *out = std::make_unique<MessageDeflate>(static_cast<int>(bits.i), reset_out.truthy(),
+                                          reset_in.truthy());
+  return Value::nil();
+}
+
 Value n_codec(Isolate& iso, Value* args, int argc) {
   if (!args[0].is_int() || args[0].i < 1) {
     return iso.type_error("ws/codec", "a positive message size", args[0]);
   }
-  bool client = argc > 1 && args[1].is(Tag::Keyword) &&
-                static_cast<Symbol*>(args[1].o)->name->view() == "client";
-  if (argc > 1 && !client) {
-    return iso.type_error("ws/codec", ":client", args[1]);
+  bool client = argc > 1 && keyword_is(args[1], "client");
+  if (argc > 1 && !client && !keyword_is(args[1], "server")) {
+    return iso.type_error("ws/codec", ":server or :client", args[1]);
+  }
+  std::unique_ptr<MessageDeflate> deflate;
+  if (argc > 2 && !args[2].is_nil()) {
+    Value raised = deflate_arg(iso, args[2], &deflate);
+    if (!raised.is_nil()) {
+      return raised;
+    }
   }
   static const wslay_event_callbacks kCallbacks = {on_recv, on_send, on_genmask, nullptr,
                                                    nullptr, nullptr, on_message};
@@ -201,7 +267,13 @@ Value n_codec(Isolate& iso, Value* args, int argc) {
     delete c;
     return iso.raise_error("error", "ws/codec: out of memory");
   }
+  // Compressed, a message is smaller than its max; decompress checks that.
   wslay_event_config_set_max_recv_msg_length(c->ctx, static_cast<uint64_t>(args[0].i));
+  c->max_message = static_cast<size_t>(args[0].i);
+  if (deflate != nullptr) {
+    wslay_event_config_set_allowed_rsv_bits(c->ctx, WSLAY_RSV1_BIT);
+    c->deflate = std::move(deflate);
+  }
   auto* o = iso.heap().make_class<CodecObj>(Tag::Internal, &kCodecClass);
   o->codec = c;
   return val(o);
@@ -249,11 +321,12 @@ Value n_open(Isolate& iso, Value* args, int) {
   return Value::boolean(wslay_event_get_read_enabled(c->ctx) != 0);
 }
 
-// Queues a frame; false (with the error in *raised) once a close went out.
+// Queues a frame (`rsv` WSLAY_RSV1_BIT for a compressed message); false
+// (with the error in *raised) once a close went out.
 bool queue(Isolate& iso, const char* fn, Codec* c, uint8_t opcode, std::string_view data,
-           Value* raised) {
+           Value* raised, uint8_t rsv = WSLAY_RSV_NONE) {
   wslay_event_msg m = {opcode, reinterpret_cast<const uint8_t*>(data.data()), data.size()};
-  int rc = wslay_event_queue_msg(c->ctx, &m);
+  int rc = wslay_event_queue_msg_ex(c->ctx, &m, rsv);
   if (rc == WSLAY_ERR_NO_MORE_MSG) {
     *raised = iso.raise_error("websocket-closed", std::string(fn) + ": the WebSocket is closing");
     return false;
@@ -276,6 +349,18 @@ Value n_send(Isolate& iso, Value* args, int) {
     return iso.type_error("ws/send", "a string or bytes", args[1]);
   }
   uint8_t opcode = args[1].is(Tag::String) ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME;
+  // A short message gains nothing from deflate but its cost; one that
+  // does not shrink goes as it is.
+  std::string compressed;
+  if (c->deflate != nullptr && data.size() >= kCompressFrom) {
+    if (!c->deflate->compress(data, &compressed)) {
+      return iso.raise_error("error", "ws/send: zlib failed (out of memory)");
+    }
+    if (compressed.size() < data.size()) {
+      return queue(iso, "ws/send", c, opcode, compressed, &raised, WSLAY_RSV1_BIT) ? Value::nil()
+                                                                                   : raised;
+    }
+  }
   if (!queue(iso, "ws/send", c, opcode, data, &raised)) {
     return raised;
   }
@@ -363,7 +448,7 @@ Value n_close_status(Isolate& iso, Value* args, int) {
 void register_websocket_natives(Isolate& iso) {
   iso.define_native("ws/accept-key", n_accept_key, 1, 1);
   iso.define_native("ws/client-key", n_client_key, 0, 0);
-  iso.define_native("ws/codec", n_codec, 1, 2);
+  iso.define_native("ws/codec", n_codec, 1, 3);
   iso.define_native("ws/codec-feed", n_feed, 2, 2);
   iso.define_native("ws/codec-message", n_message, 1, 1);
   iso.define_native("ws/codec-open?", n_open, 1, 1);

@@ -88,6 +88,14 @@ async function echoThroughThePage(page, url) {
   await echoes.nth(1).waitFor({ timeout: 10000 });
   assert.equal(await echoes.nth(0).textContent(), "hello <b>there</b>");
   assert.equal(await echoes.nth(1).textContent(), "messages: 2");
+  // Compressed both ways: Chromium offers permessage-deflate, the example
+  // takes it, and a long message goes compressed each way.
+  assert.match(await page.evaluate(() => ws.extensions), /^permessage-deflate/);
+  const long = "a long message, ".repeat(40);
+  await page.fill("#text", long);
+  await page.click("#send button");
+  await echoes.nth(2).waitFor({ timeout: 10000 });
+  assert.equal(await echoes.nth(2).textContent(), long);
 }
 
 test("websocket.lisp over HTTPS: the WebSocket rides the page's HTTP/2 connection", async () => {

@@ -2,11 +2,14 @@
 // client may send after its handshake: any bytes, in reads of any size.
 // Whatever comes, the codec gives messages, output and errors, never a
 // crash, and every text message and close reason it gives is valid UTF-8
-// (a Lisp string must be). The first byte sets the size of the reads the
-// rest is cut in.
+// (a Lisp string must be), however much a compressed message inflates. The
+// first byte sets the size of the reads the rest is cut in (its low six
+// bits) and whether the codec takes permessage-deflate (0x80), keeping the
+// client's window from message to message (0x40).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "lisp/collections.h"
@@ -58,13 +61,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   Isolate& iso = isolate();
   Heap& h = iso.heap();
-  size_t piece = 1 + data[0] % 64;
+  size_t piece = 1 + (data[0] & 0x3f);
+  bool deflate = (data[0] & 0x80) != 0, takeover = (data[0] & 0x40) != 0;
   data++;
   size--;
   piece = std::max(piece, size / 64);  // at most ~64 reads: each is three calls into the VM
   Value codec;
   // A small limit, so that messages over it (close 1009) are reached too.
-  if (!call("ws/codec", {Value::integer(4096)}, &codec)) {
+  Value terms;
+  if (deflate) {
+    Value kvs[] = {h.keyword("window-bits"), Value::integer(15),    h.keyword("reset-out"),
+                   Value::boolean(true),     h.keyword("reset-in"), Value::boolean(!takeover)};
+    terms = map_from(h, kvs, 3);
+  }
+  if (!call("ws/codec", {Value::integer(4096), h.keyword("server"), terms}, &codec)) {
     __builtin_trap();
   }
   uint32_t slot = iso.root(codec);  // across the calls below
@@ -77,7 +87,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     drain(codec);
   }
   // Sending after whatever came: done, or :websocket-closed.
-  bool sent = call("ws/codec-send", {codec, h.string("reply")}, &r);
+  // (Long enough to go compressed.)
+  bool sent = call("ws/codec-send", {codec, h.string(std::string(100, 'r'))}, &r);
   if (!sent && !r.is(Tag::Error)) {
     __builtin_trap();
   }

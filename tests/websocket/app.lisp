@@ -19,6 +19,13 @@
                                               (when-let [m (ws/receive ws)]
                                                 (ws/send ws m)
                                                 (recur)))))))
+    ;; Echoes with permessage-deflate, up to 64 KiB a message.
+    (GET "/compressed" (fn [req] (websocket req {:compress true :max-message 65536}
+                                            (fn [ws]
+                                              (loop []
+                                                (when-let [m (ws/receive ws)]
+                                                  (ws/send ws m)
+                                                  (recur)))))))
     ;; Takes pages of http://good.example too, or of anywhere.
     (GET "/origins" (fn [req] (websocket req {:origins ["http://good.example"]} receive-all)))
     (GET "/any-origin" (fn [req] (websocket req {:origins :any} receive-all)))

@@ -27,6 +27,7 @@ class FrameClient:
 
     def __init__(self):
         self.buf = b""
+        self.rsv = 0  # the reserved bits of the last frame read (4: RSV1)
 
     def send_frame(self, opcode, payload, fin=True, mask=True, rsv=0):
         self.send(frame(opcode, payload, fin, mask, rsv))
@@ -53,6 +54,7 @@ class FrameClient:
         self._need(off + n)
         payload = self.buf[off : off + n]
         self.buf = self.buf[off + n :]
+        self.rsv = (b0 >> 4) & 0x7
         return b0 & 0x0F, payload
 
     def expect_close(self, code):

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.request
+import zlib
 
 import websockets
 
@@ -45,7 +46,7 @@ def case(fn):
 class Raw(FrameClient):
     """A WebSocket over its own HTTP/1.1 connection."""
 
-    def __init__(self, port, version="13", path="/echo", origin=None):
+    def __init__(self, port, version="13", path="/echo", origin=None, extensions=None):
         super().__init__()
         self.s = socket.create_connection(("127.0.0.1", port), timeout=5)
         key = base64.b64encode(os.urandom(16)).decode()
@@ -55,6 +56,7 @@ class Raw(FrameClient):
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                 f"Sec-WebSocket-Version: {version}\r\n"
                 + (f"Origin: {origin}\r\n" if origin else "")
+                + (f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else "")
                 + "\r\n"
             ).encode()
         )
@@ -392,6 +394,76 @@ async def a_client_that_leaves_runs_the_handlers_finally(port, tls, app, gateway
 async def a_client_that_does_not_read_holds_the_sender_back(port, tls, app, gateway):
     # 20 MB of 1 KiB messages: far more than the buffers on the way.
     await flood(app, f"ws://127.0.0.1:{app}/flood", 20000, 1024)
+
+
+# ---- permessage-deflate (RFC 7692), app.lisp's /compressed ------------------------
+
+OFFER = "permessage-deflate; client_max_window_bits"
+
+
+def deflated(data):
+    """A message's payload as a permessage-deflate sender makes it."""
+    z = zlib.compressobj(wbits=-15)
+    out = z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def inflated(payload):
+    return zlib.decompressobj(wbits=-15).decompress(payload + b"\x00\x00\xff\xff")
+
+
+@case
+async def permessage_deflate_with_python_websockets(port, tls, app, gateway):
+    async with websockets.connect(f"ws://127.0.0.1:{app}/compressed") as ws:
+        assert ws.response_headers.get("sec-websocket-extensions") == (
+            "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+        for m in ["short", "x" * 1000, "grüße " * 300, b"\x00\x01" * 500, os.urandom(3000)]:
+            await ws.send(m)
+            assert await ws.recv() == m
+    # Routes without :compress decline the offer.
+    async with websockets.connect(f"ws://127.0.0.1:{app}/echo") as ws:
+        assert ws.response_headers.get("sec-websocket-extensions") is None
+
+
+@case
+async def compressed_frames_by_hand(port, tls, app, gateway):
+    r = Raw(app, path="/compressed", extensions=OFFER)
+    assert r.status == 101, r.head
+    text = ("hello, compressed world " * 40).encode()
+    r.send_frame(0x1, deflated(text), rsv=4)
+    op, payload = r.read_frame()
+    assert (op, r.rsv) == (0x1, 4), (op, r.rsv)  # it comes back compressed
+    assert len(payload) < len(text) // 4, len(payload)
+    assert inflated(payload) == text
+    # Short messages, and those that do not shrink, go as they are.
+    r.send_frame(0x1, deflated(b"hi"), rsv=4)
+    assert r.read_frame() == (0x1, b"hi") and r.rsv == 0
+    noise = os.urandom(2000)
+    r.send_frame(0x2, noise)
+    assert r.read_frame() == (0x2, noise) and r.rsv == 0
+    # A server that starts afresh for every message: each inflates alone.
+    for _ in range(2):
+        r.send_frame(0x1, text)
+        op, payload = r.read_frame()
+        assert r.rsv == 4 and inflated(payload) == text
+    r.send_frame(0x8, close_payload(1000))
+    r.expect_close(1000)
+
+
+@case
+async def compressed_input_is_checked_after_inflating(port, tls, app, gateway):
+    # 100 KB of zeros is a few hundred bytes compressed, and over the
+    # route's 64 KiB.
+    cases = [(0x2, deflated(bytes(100000)), 1009),
+             (0x1, deflated(b"\xff\xfe" * 100), 1007),
+             (0x1, b"\xff\xff\xff not deflate", 1002)]
+    for op, payload, code in cases:
+        r = Raw(app, path="/compressed", extensions=OFFER)
+        assert r.status == 101, r.head
+        r.send_frame(op, payload, rsv=4)
+        r.expect_close(code)
+        r.expect_eof()
 
 
 # ---- through valk/proxy: examples/gateway.lisp's /api/ in front of app.lisp ----
