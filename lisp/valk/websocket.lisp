@@ -172,7 +172,7 @@
                           (when deflate {"sec-websocket-extensions" (first deflate)}))
           :body (fn [out]
                   (let [ws {:codec (ws/codec max-message :server (second deflate))
-                            :in req :out out :protocol protocol}
+                            :in req :out out :protocol protocol :compressed (some? deflate)}
                         interval (get opts :ping-interval-ms
                                       valk.websocket/default-ping-interval-ms)
                         pinger (when interval
@@ -199,9 +199,9 @@
 ;; ws/close work on it as on a server's. Raises a :websocket-error if the
 ;; server answers otherwise (its :status in the data), and http/request's
 ;; errors. `opts`: :headers, :protocols (offered; the one the server chose
-;; is the WebSocket's :protocol), :max-message (1 MiB), :timeout-ms for
-;; the handshake (10 000), :read-timeout-ms (the longest ws/receive waits
-;; for bytes; none).
+;; is the WebSocket's :protocol), :max-message (1 MiB), :compress (true
+;; offers permessage-deflate), :timeout-ms for the handshake (10 000),
+;; :read-timeout-ms (the longest ws/receive waits for bytes; none).
 (defn ws/connect
   ([url] (ws/connect url {}))
   ([url opts]
@@ -217,16 +217,41 @@
                                             {"upgrade" "websocket" "sec-websocket-key" key
                                              "sec-websocket-version" "13"}
                                             (when-let [p (:protocols opts)]
-                                              {"sec-websocket-protocol" (join ", " p)}))}
-                           (select-keys opts [:read-timeout-ms :connect-timeout-ms]))))]
+                                              {"sec-websocket-protocol" (join ", " p)})
+                                            (when (:compress opts)
+                                              {"sec-websocket-extensions" valk.websocket/client-offer}))}
+                           (select-keys opts [:read-timeout-ms :connect-timeout-ms]))))
+         refuse (fn [why]
+                  (http/close r)
+                  (throw (ex-info (str "ws/connect " url ": " why)
+                                  {:type :websocket-error :status (:status r)})))]
      (when-not (and (= (:status r) 101)
                     (= (get-in r [:headers "sec-websocket-accept"]) (ws/accept-key key)))
-       (http/close r)
-       (throw (ex-info (str "ws/connect " url ": the server answered " (:status r)
-                            " instead of accepting the WebSocket")
-                       {:type :websocket-error :status (:status r)})))
-     {:codec (ws/codec (or (:max-message opts) valk.websocket/default-max-message) :client)
-      :in r :out r :protocol (get-in r [:headers "sec-websocket-protocol"])})))
+       (refuse (str "the server answered " (:status r) " instead of accepting the WebSocket")))
+     (let [answer (get-in r [:headers "sec-websocket-extensions"])
+           deflate (when answer (valk.websocket/client-deflate (:compress opts) r))]
+       (when (and answer (nil? deflate))
+         (refuse (str "the server took extensions not offered: " answer)))
+       {:codec (ws/codec (or (:max-message opts) valk.websocket/default-max-message) :client deflate)
+        :in r :out r :protocol (get-in r [:headers "sec-websocket-protocol"])
+        :compressed (some? deflate)}))))
+
+;; What ws/connect offers with :compress: permessage-deflate, with each
+;; message compressed afresh both ways (no zlib state while idle).
+(def valk.websocket/client-offer
+  "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+
+;; The codec's terms for the server's answer `r` to the client's offer, or
+;; nil if the answer is not one the offer allows (RFC 7692, 7.1).
+(defn valk.websocket/client-deflate [offered? r]
+  (let [answers (valk.websocket/deflate-offers r)
+        terms (first answers)
+        bits (get terms "client_max_window_bits")]
+    (when (and offered? (= (count answers) 1)
+               (every? #(contains? valk.websocket/deflate-parameters %) (keys terms))
+               (nil? bits))  ; not offered, so not to be answered
+      {:window-bits 15 :reset-out true
+       :reset-in (contains? terms "server_no_context_takeover")})))
 
 ;; The next message from the other side: a string (text) or bytes
 ;; (binary), waiting for it if need be; nil once it closed the WebSocket or

@@ -1,10 +1,12 @@
 ;; valk/websocket's client side (ws/connect), run by websocket_test.py with
 ;; `valk run`: $URL is an echo server's WebSocket, $REFUSE_URL an address
-;; that answers without accepting one. Prints what came.
+;; that answers without accepting one; with $COMPRESS, permessage-deflate
+;; is offered. Prints what came.
 
 (import "valk/websocket")
 
-(let [ws (ws/connect (getenv "URL"))]
+(let [ws (ws/connect (getenv "URL") {:compress (some? (getenv "COMPRESS"))})]
+  (println "compressed:" (:compressed ws))
   (ws/send ws "hello from valk")
   (println "text:" (ws/receive ws))
   (ws/send ws (string->bytes "bytes"))

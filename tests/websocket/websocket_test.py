@@ -12,6 +12,7 @@ for what a broken or hostile one sends.
 """
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import re
@@ -523,16 +524,18 @@ async def an_upstream_that_refuses_the_upgrade_answers_as_it_does(port, tls, app
 # ---- valk as the client: tests/websocket/client.lisp ---------------------------
 
 
-async def run_client(url, refuse_url):
+async def run_client(url, refuse_url, compress=False):
     p = await asyncio.create_subprocess_exec(
         VALK, "run", os.path.join(ROOT, "tests/websocket/client.lisp"),
-        env={**os.environ, "URL": url, "REFUSE_URL": refuse_url},
+        env={**os.environ, "URL": url, "REFUSE_URL": refuse_url,
+             **({"COMPRESS": "1"} if compress else {})},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(p.communicate(), 30)
     return out.decode()
 
 
-CLIENT_OUTPUT = """text: hello from valk
+CLIENT_OUTPUT = """compressed: false
+text: hello from valk
 binary: true bytes
 large: 60000
 text: after the ping
@@ -562,6 +565,51 @@ async def valk_as_a_client_talks_to_python_websockets(port, tls, app, gateway):
 async def valk_as_a_client_talks_to_valk(port, tls, app, gateway):
     out = await run_client(f"ws://127.0.0.1:{port}/echo", f"ws://127.0.0.1:{port}/")
     assert out == CLIENT_OUTPUT, out
+
+
+@case
+async def valk_as_a_client_compresses_when_the_server_takes_it(port, tls, app, gateway):
+    compressed = CLIENT_OUTPUT.replace("compressed: false", "compressed: true")
+    out = await run_client(f"ws://127.0.0.1:{app}/compressed", f"ws://127.0.0.1:{port}/", True)
+    assert out == compressed, out
+    # python3-websockets as the server, which takes the offer too.
+    async with websockets.serve(echo_all, "127.0.0.1", 0) as server:
+        there = server.sockets[0].getsockname()[1]
+        out = await run_client(f"ws://127.0.0.1:{there}/", f"ws://127.0.0.1:{port}/", True)
+    assert out == compressed, out
+    # A server that declines it: plain frames.
+    out = await run_client(f"ws://127.0.0.1:{app}/echo", f"ws://127.0.0.1:{port}/", True)
+    assert out == CLIENT_OUTPUT, out
+
+
+@case
+async def valk_as_a_client_refuses_extensions_it_did_not_offer(port, tls, app, gateway):
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        conn, _ = listener.accept()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(4096)
+        key = re.search(rb"(?i)sec-websocket-key: *(\S+)", head).group(1)
+        accept = base64.b64encode(hashlib.sha1(
+            key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()).decode()
+        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+                      "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n").encode())
+        time.sleep(2)
+        conn.close()
+
+    threading.Thread(target=answer, daemon=True).start()
+    there = listener.getsockname()[1]
+    out = await run_client(f"ws://127.0.0.1:{there}/", f"ws://127.0.0.1:{port}/")
+    listener.close()
+    assert "the server took extensions not offered: permessage-deflate" in out, out
+
+
+async def echo_all(ws):
+    async for message in ws:
+        await ws.send(message)
 
 
 # ---- over HTTP/2: extended CONNECT (RFC 8441) -------------------------------------
