@@ -8,8 +8,13 @@
 #    round trips per second and the server's CPU per round trip (user and
 #    system µs, /proc/PID/stat). The Python clients (python3-websockets)
 #    are the bottleneck; the server's CPU per message is the figure.
+#    SIZE (32) bytes a message; with COMPRESS=1 the clients offer
+#    permessage-deflate (the example takes it) and send JSON-like text.
+# H2=1: the idle WebSockets are streams of HTTP/2 connections (RFC 8441,
+# python3-h2), 100 to a connection.
 #   bench/serve/websocket.sh [VALK_BINARY]
 #   N=10000 bench/serve/websocket.sh build/valk
+#   COMPRESS=1 SIZE=1024 bench/serve/websocket.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=bench/lib.sh
@@ -19,7 +24,7 @@ CLIENTS=${CLIENTS:-4}
 CONNS=${CONNS:-16}
 DURATION=${DURATION:-5}
 case ${1:-} in
-  -h | --help) sed -n '2,13s/^# \{0,1\}//p' "$0" && exit 0 ;;
+  -h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0" && exit 0 ;;
 esac
 VALK=${1:-build/valk}
 [ -x "$VALK" ] || ./dev.sh build
@@ -43,10 +48,12 @@ rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$pid/status"; }
 cpu_ticks() { awk '{print $14, $15}' "/proc/$pid/stat"; }
 
 # Warm up: the allocator's and the heap's first growth is not per socket.
-echo | taskset -c 0 /usr/bin/python3 "$client" idle "$url" 200 >/dev/null
+idle=${H2:+h2idle}
+idle=${idle:-idle}
+echo | taskset -c 0 /usr/bin/python3 "$client" "$idle" "$url" 200 >/dev/null
 before=$(rss_kib)
 mkfifo "$work/hold"
-taskset -c 0 /usr/bin/python3 "$client" idle "$url" "$N" <"$work/hold" >"$work/idle" &
+taskset -c 0 /usr/bin/python3 "$client" "$idle" "$url" "$N" <"$work/hold" >"$work/idle" &
 idler=$!
 exec 3>"$work/hold"
 until grep -q open "$work/idle" 2>/dev/null; do sleep 0.2; done
