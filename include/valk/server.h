@@ -233,8 +233,10 @@ class Request {
   // as the 200 that HTTP/2 accepts with; the request's body and the
   // response's are then the tunnel's two directions until either side ends
   // its own. Any other 2xx is answered 501 instead (a handler that does not
-  // know the protocol must not seem to accept it). On a graceful shutdown
-  // the stream is reset at once, as an HTTP/1.1 tunnel is closed.
+  // know the protocol must not seem to accept it). As for an HTTP/1.1
+  // tunnel, data the client leaves unacknowledged past the write timeout
+  // fails the connection (TCP_USER_TIMEOUT), and a graceful shutdown
+  // resets the stream at once.
   std::string_view connect_protocol() const { return connect_protocol_; }
 
   // Streams the body to `reader`. Call it from the handler (before it

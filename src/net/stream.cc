@@ -252,6 +252,9 @@ bool Stream::apply(Completion& c) {
           return true;
         }
         c.status = 200;
+        // A quiet tunnel is normal; a peer that vanished is found as an
+        // HTTP/1.1 tunnel's is (see TunnelSession).
+        conn->fail_unacknowledged_after(conn->reactor->options().timeouts.write);
       }
       for (const Header& h : c.headers) {
         if (!header_ok(h)) {

@@ -63,6 +63,8 @@ TEST(ConnectProtocol, AnExtendedConnectIsATunnelBothWays) {
   // Either side may speak at any time, for as long as it likes.
   c.send_more(id, " again");
   ASSERT_TRUE(c.run_until([&] { return st.body == "HELLO AGAIN"; }));
+  // A vanished client is found as an HTTP/1.1 tunnel's is.
+  EXPECT_EQ(server_user_timeout(c.fd()), 30000);
   // Ending the client's side ends the handler's too.
   c.send_more(id, "", true);
   ASSERT_TRUE(c.run_until([&] { return st.closed; }));

@@ -67,6 +67,31 @@ class TestServer {
   bool started_ = false;
 };
 
+// TCP_USER_TIMEOUT (ms) of the in-process server's end of the connection
+// whose client end is `client_fd`; -1 if no such socket is found.
+inline int server_user_timeout(int client_fd) {
+  sockaddr_in mine{}, server{};
+  socklen_t n = sizeof mine;
+  getsockname(client_fd, reinterpret_cast<sockaddr*>(&mine), &n);
+  n = sizeof server;
+  getpeername(client_fd, reinterpret_cast<sockaddr*>(&server), &n);
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+    int fd = std::stoi(e.path().filename().string());
+    sockaddr_in local{}, peer{};
+    socklen_t ln = sizeof local, pn = sizeof peer;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ln) != 0 ||
+        getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pn) != 0 ||
+        local.sin_family != AF_INET || local.sin_port != server.sin_port ||
+        peer.sin_port != mine.sin_port) {
+      continue;
+    }
+    unsigned int v = 0;
+    socklen_t vn = sizeof v;
+    return getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, &vn) == 0 ? static_cast<int>(v) : -1;
+  }
+  return -1;
+}
+
 // A tunnel's body reader (read with BodyFlow::kPaced, after a 101): what
 // comes goes back upper-cased, and "bye" ends the tunnel; when the client
 // ends its side, `on_client_end` runs and the tunnel ends.

@@ -63,6 +63,25 @@ TEST(Tunnel, A101TurnsTheConnectionIntoATunnel) {
   close(fd);
 }
 
+TEST(Tunnel, UnacknowledgedDataFailsTheConnectionAfterTheWriteTimeout) {
+  ServerOptions o = base_options();
+  o.timeouts.write = 4321;
+  TestServer s(o, tunnel_echo());
+  int fd = tcp_connect(s.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, std::string(kUpgrade) + "x"));
+  read_until(fd, [](const std::string& d) { return d.find('X') != d.npos; });
+  // A vanished peer is found at the next send, not after ~15 minutes.
+  EXPECT_EQ(server_user_timeout(fd), 4321);
+  // Plain HTTP/1.1 connections keep the kernel's default.
+  int plain = tcp_connect(s.port());
+  ASSERT_TRUE(send_all(plain, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+  read_until(plain, [](const std::string& d) { return d.find("plain") != d.npos; });
+  EXPECT_EQ(server_user_timeout(plain), 0);
+  close(plain);
+  close(fd);
+}
+
 TEST(Tunnel, TheClientsEofEndsTheBodyAndTheHandlerFinishes) {
   TestServer s(base_options(), tunnel_echo());
   int fd = tcp_connect(s.port());
