@@ -12,10 +12,12 @@
 ;; The handshake is an HTTP/1.1 upgrade, or on HTTP/2 an extended CONNECT
 ;; (RFC 8441: the WebSocket is one stream of the connection); once
 ;; answered, `f` runs in the fiber of a streamed response, reading the
-;; connection (or stream) with read-chunk and writing it with write, so that it waits, is held back by a slow client
-;; and is cancelled when the client leaves as any stream is. The framing is
-;; wslay's (src/lisp/builtins_websocket.cc). docs/web.md, "WebSockets", is
-;; the reference. Helpers private to this file are named valk.websocket/...
+;; connection (or stream) with read-chunk and writing it with write, so
+;; that it waits, is held back by a slow client and is cancelled when the
+;; client leaves as any stream is. The framing is wslay's, with zlib for
+;; permessage-deflate (src/lisp/builtins_websocket.cc). docs/web.md,
+;; "WebSockets", is the reference. Helpers private to this file are named
+;; valk.websocket/...
 
 (import "valk/web")
 
@@ -91,7 +93,7 @@
                bits (<= 9 bits) (<= bits 15))
       [(str "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
             (when asked (str "; server_max_window_bits=" bits)))
-       {:window-bits bits :reset-out true :reset-in true}])))
+       {:window-bits bits :reset-in true}])))
 
 ;; Writes what the codec has framed: replies to pings and closes, and
 ;; queued messages. A server's :out is its response stream, a client's the
@@ -133,10 +135,10 @@
   ([req f] (websocket req {} f))
   ([req opts f]
    (let [handshake? (websocket-request? req)
-         h2? (valk.websocket/extended-connect? req)
          ;; HTTP/2 has no key to answer: the stream is the client's own.
-         accept (cond h2? true
-                      handshake? (ws/accept-key (get-header req "sec-websocket-key")))]
+         h2? (valk.websocket/extended-connect? req)
+         accept (when (and handshake? (not h2?))
+                  (ws/accept-key (get-header req "sec-websocket-key")))]
      (cond
        (not handshake?)
        {:status 426
@@ -149,7 +151,7 @@
         :headers {"sec-websocket-version" "13" "content-type" "text/plain; charset=utf-8"}
         :body "WebSocket version 13 only.\n"}
 
-       (nil? accept)
+       (and (not h2?) (nil? accept))
        {:status 400
         :headers {"content-type" "text/plain; charset=utf-8"}
         :body "Sec-WebSocket-Key must be 16 bytes in base64.\n"}
@@ -250,8 +252,7 @@
     (when (and offered? (= (count answers) 1)
                (every? #(contains? valk.websocket/deflate-parameters %) (keys terms))
                (nil? bits))  ; not offered, so not to be answered
-      {:window-bits 15 :reset-out true
-       :reset-in (contains? terms "server_no_context_takeover")})))
+      {:window-bits 15 :reset-in (contains? terms "server_no_context_takeover")})))
 
 ;; The next message from the other side: a string (text) or bytes
 ;; (binary), waiting for it if need be; nil once it closed the WebSocket or

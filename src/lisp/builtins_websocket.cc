@@ -12,7 +12,9 @@
 //   (ws/codec max-message :client)  a client's (its frames masked)
 //   (ws/codec max-message role deflate)  role :server or :client; deflate nil, or
 //                               permessage-deflate as negotiated (RFC 7692):
-//                               {:window-bits 9-15 :reset-out bool :reset-in bool}
+//                               {:window-bits 9-15 :reset-in bool}: the window of
+//                               what this side compresses (each message afresh),
+//                               and whether the peer compresses each afresh
 //   (ws/codec-feed c bytes)     takes input; answers pings and a close by itself
 //   (ws/codec-message c)        the next message received (a string for text,
 //                               bytes for binary), or nil if none is whole yet
@@ -230,17 +232,15 @@ bool keyword_is(Value v, std::string_view name) {
   return v.is(Tag::Keyword) && static_cast<Symbol*>(v.o)->name->view() == name;
 }
 
-// permessage-deflate's terms from {:window-bits n :reset-out b :reset-in b}.
+// permessage-deflate's terms from {:window-bits n :reset-in b}.
 Value deflate_arg(Isolate& iso, Value v, std::unique_ptr<MessageDeflate>* out) {
-  Value bits, reset_out, reset_in;
+  Value bits, reset_in;
   if (!v.is(Tag::Map) || !map_find(v, iso.heap().keyword("window-bits"), &bits) || !bits.is_int() ||
       bits.i < 9 || bits.i > 15) {
     return iso.type_error("ws/codec", "a map with :window-bits from 9 to 15", v);
   }
-  map_find(v, iso.heap().keyword("reset-out"), &reset_out);
   map_find(v, iso.heap().keyword("reset-in"), &reset_in);
-  *out = std::make_unique<MessageDeflate>(static_cast<int>(bits.i), reset_out.truthy(),
-                                          reset_in.truthy());
+  *out = std::make_unique<MessageDeflate>(static_cast<int>(bits.i), reset_in.truthy());
   return Value::nil();
 }
 

@@ -21,18 +21,6 @@ int fitted_window_bits(size_t n, int most) {
 
 }  // namespace
 
-MessageDeflate::~MessageDeflate() {
-  end_out();
-  end_in();
-}
-
-void MessageDeflate::end_out() {
-  if (out_ready_) {
-    deflateEnd(&out_);
-    out_ready_ = false;
-  }
-}
-
 void MessageDeflate::end_in() {
   if (in_ready_) {
     inflateEnd(&in_);
@@ -40,43 +28,37 @@ void MessageDeflate::end_in() {
   }
 }
 
-bool MessageDeflate::compress(std::string_view in, std::string* out) {
-  if (!out_ready_) {
-    // Fitted to the message when each starts afresh: a 1 KiB message's
-    // compressor takes ~10 KiB where zlib's defaults take 256 KiB (and
-    // clear a 64 KiB hash table), the cost of a message that size.
-    int bits = reset_out_ ? fitted_window_bits(in.size(), window_bits_) : window_bits_;
-    int mem_level = std::clamp(bits - 7, 1, 8);  // zlib's default 8 with a 15-bit window
-    out_ = z_stream{};
-    if (deflateInit2(&out_, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -bits, mem_level,
-                     Z_DEFAULT_STRATEGY) != Z_OK) {
-      return false;
-    }
-    out_ready_ = true;
+bool MessageDeflate::compress(std::string_view in, std::string* out) const {
+  // Fitted to the message: a 1 KiB message's compressor takes ~10 KiB
+  // where zlib's defaults take 256 KiB (and clear a 64 KiB hash table),
+  // which cost more than the rest of the message's round trip.
+  int bits = fitted_window_bits(in.size(), window_bits_);
+  int mem_level = std::clamp(bits - 7, 1, 8);  // zlib's default 8 with a 15-bit window
+  z_stream z{};
+  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -bits, mem_level, Z_DEFAULT_STRATEGY) !=
+      Z_OK) {
+    return false;
   }
-  out->resize(deflateBound(&out_, in.size()) + 16);
-  out_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  out_.avail_in = static_cast<uInt>(in.size());
+  out->resize(deflateBound(&z, in.size()) + 16);
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  z.avail_in = static_cast<uInt>(in.size());
   size_t done = 0;
   int rc;
   do {
     if (done == out->size()) {
       out->resize(out->size() * 2);
     }
-    out_.next_out = reinterpret_cast<Bytef*>(out->data() + done);
-    out_.avail_out = static_cast<uInt>(out->size() - done);
-    rc = deflate(&out_, Z_SYNC_FLUSH);
-    done = out->size() - out_.avail_out;
-  } while (rc == Z_OK && (out_.avail_in != 0 || out_.avail_out == 0));
+    z.next_out = reinterpret_cast<Bytef*>(out->data() + done);
+    z.avail_out = static_cast<uInt>(out->size() - done);
+    rc = deflate(&z, Z_SYNC_FLUSH);
+    done = out->size() - z.avail_out;
+  } while (rc == Z_OK && (z.avail_in != 0 || z.avail_out == 0));
+  deflateEnd(&z);
   if (rc != Z_OK && rc != Z_BUF_ERROR) {
-    end_out();
     return false;
   }
   // A sync flush ends with the empty stored block the receiver adds back.
   out->resize(done >= 4 ? done - 4 : done);
-  if (reset_out_) {
-    end_out();
-  }
   return true;
 }
 
