@@ -39,9 +39,9 @@ HttpKeys::HttpKeys(lisp::Isolate& iso) : iso_(iso) {
   http10 = h.string(protocol_text(Protocol::kHttp10));
   http11 = h.string(protocol_text(Protocol::kHttp11));
   http2 = h.string(protocol_text(Protocol::kHttp2));
-  keep_ = {method, path,      query_string, headers,  body,       body_stream,
-           scheme, authority, remote_addr,  protocol, request_id, tls,
-           status, http,      https,        http10,   http11,     http2};
+  keep_ = {method,      path,     query_string,    headers, body,   body_stream, scheme, authority,
+           remote_addr, protocol, request_id,      tls,     status, http,        https,  http10,
+           http11,      http2,    connect_protocol};
   for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
     methods.emplace_back(m, h.keyword(ascii_lowered(m)));
     keep_.push_back(methods.back().second);
