@@ -43,12 +43,21 @@ uint32_t connect_protocol_setting(H2Client& c) {
   return nghttp2_session_get_remote_settings(c.session(), NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL);
 }
 
+// Opens a WebSocket's extended CONNECT to `path`, its body left open for
+// send_more(); -1 if the server did not offer extended CONNECT.
+int32_t open_tunnel(H2Client& c, const std::string& path = "/chat") {
+  if (connect_protocol_setting(c) != 1) {
+    return -1;
+  }
+  std::string none;
+  return c.submit("CONNECT", path, &none, kWebSocket, true);
+}
+
 TEST(ConnectProtocol, AnExtendedConnectIsATunnelBothWays) {
   TestServer s(base_options(), connect_echo());
   H2Client c(s.port());
-  ASSERT_EQ(connect_protocol_setting(c), 1u);
-  std::string none;
-  int32_t id = c.submit("CONNECT", "/chat", &none, kWebSocket, true);
+  int32_t id = open_tunnel(c);
+  ASSERT_GT(id, 0);
   c.send_more(id, "hello");
   ASSERT_TRUE(c.run_until([&] { return c.streams[id].body == "HELLO"; }));
   H2Stream& st = c.streams[id];
@@ -85,10 +94,9 @@ TEST(ConnectProtocol, AnyOther2xxIsRefusedWith501) {
     }
   });
   H2Client c(s.port());
-  ASSERT_EQ(connect_protocol_setting(c), 1u);
-  std::string none;
-  int32_t whole = c.submit("CONNECT", "/whole", &none, kWebSocket, true);
-  int32_t started = c.submit("CONNECT", "/started", &none, kWebSocket, true);
+  int32_t whole = open_tunnel(c, "/whole");
+  int32_t started = open_tunnel(c, "/started");
+  ASSERT_GT(whole, 0);
   ASSERT_TRUE(
       c.run_until([&] { return c.streams[whole].status != 0 && c.streams[started].status != 0; }));
   EXPECT_EQ(c.streams[whole].status, 501);
@@ -98,9 +106,8 @@ TEST(ConnectProtocol, AnyOther2xxIsRefusedWith501) {
 TEST(ConnectProtocol, TheHandlerMayEndItFirst) {
   TestServer s(base_options(), connect_echo());
   H2Client c(s.port());
-  ASSERT_EQ(connect_protocol_setting(c), 1u);
-  std::string none;
-  int32_t id = c.submit("CONNECT", "/chat", &none, kWebSocket, true);
+  int32_t id = open_tunnel(c);
+  ASSERT_GT(id, 0);
   c.send_more(id, "bye");
   ASSERT_TRUE(c.run_until([&] {
     return nghttp2_session_get_stream_remote_close(c.session(), id) == 1 || c.streams[id].closed;
@@ -163,9 +170,8 @@ TEST(ConnectProtocol, AGracefulShutdownResetsTunnelsAtOnce) {
   o.timeouts.drain = 10000;
   TestServer s(o, connect_echo());
   H2Client c(s.port());
-  ASSERT_EQ(connect_protocol_setting(c), 1u);
-  std::string none;
-  int32_t id = c.submit("CONNECT", "/chat", &none, kWebSocket, true);
+  int32_t id = open_tunnel(c);
+  ASSERT_GT(id, 0);
   c.send_more(id, "hi");
   ASSERT_TRUE(c.run_until([&] { return c.streams[id].body == "HI"; }));
   auto start = std::chrono::steady_clock::now();
