@@ -10,8 +10,9 @@
 #    are the bottleneck; the server's CPU per message is the figure.
 #    SIZE (32) bytes a message; with COMPRESS=1 the clients offer
 #    permessage-deflate (the example takes it) and send JSON-like text.
-# H2=1: the idle WebSockets are streams of HTTP/2 connections (RFC 8441,
-# python3-h2), 100 to a connection.
+# H2=1: the WebSockets are streams of HTTP/2 connections (RFC 8441,
+# python3-h2): the idle ones 100 to a connection, each echoing client's
+# CONNS on one connection.
 #   bench/serve/websocket.sh [VALK_BINARY]
 #   N=10000 bench/serve/websocket.sh build/valk
 #   COMPRESS=1 SIZE=1024 bench/serve/websocket.sh
@@ -50,6 +51,8 @@ cpu_ticks() { awk '{print $14, $15}' "/proc/$pid/stat"; }
 # Warm up: the allocator's and the heap's first growth is not per socket.
 idle=${H2:+h2idle}
 idle=${idle:-idle}
+echo=${H2:+h2echo}
+echo=${echo:-echo}
 echo | taskset -c 0 /usr/bin/python3 "$client" "$idle" "$url" 200 >/dev/null
 before=$(rss_kib)
 mkfifo "$work/hold"
@@ -65,7 +68,7 @@ echo "idle WebSockets: $N, server RSS $before -> $after KiB:" \
 read -r u0 s0 < <(cpu_ticks)
 echoers=()
 for _ in $(seq "$CLIENTS"); do
-  taskset -c 0 /usr/bin/python3 "$client" echo "$url" "$CONNS" "$DURATION" >>"$work/echo" &
+  taskset -c 0 /usr/bin/python3 "$client" "$echo" "$url" "$CONNS" "$DURATION" >>"$work/echo" &
   echoers+=($!)
 done
 wait "${echoers[@]}"

@@ -11,6 +11,9 @@
   websocket_client.py h2idle URL N      as idle, but the N WebSockets are
                                         streams of HTTP/2 connections (RFC
                                         8441), 100 to a connection
+  websocket_client.py h2echo URL C SECS as echo, the C WebSockets streams of
+                                        one HTTP/2 connection (python3-h2),
+                                        all sending, then all awaiting
 
 With COMPRESS set, permessage-deflate is offered (python3-websockets'
 default) and the messages are JSON-like text that compresses; without it,
@@ -67,47 +70,82 @@ async def echo(url, c, secs):
 
 
 def h2idle(url, n):
-    import h2.config
-    import h2.connection
-
-    host, port = url.split("//")[1].split("/")[0].split(":")
-    path = "/" + url.split("//")[1].split("/", 1)[1]
     conns = []
-    opened = 0
-    while opened < n:
-        k = min(100, n - opened)
-        s = socket.create_connection((host, int(port)))
-        c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-        c.initiate_connection()
-        s.sendall(c.data_to_send())
-        while c.remote_settings.get(8) != 1:  # ENABLE_CONNECT_PROTOCOL
-            c.receive_data(s.recv(65536))
-            s.sendall(c.data_to_send())
-        for _ in range(k):
-            sid = c.get_next_available_stream_id()
-            c.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"),
-                                 (":scheme", "http"), (":authority", f"{host}:{port}"),
-                                 (":path", path), ("sec-websocket-version", "13")])
-            # One masked text frame, "hello" (a zero mask), to be echoed.
-            c.send_data(sid, bytes([0x81, 0x85, 0, 0, 0, 0]) + b"hello")
-        s.sendall(c.data_to_send())
-        echoes = 0
-        while echoes < k:
-            for e in c.receive_data(s.recv(65536)):
-                if getattr(e, "data", None):
-                    echoes += e.data.count(b"hello")
-                    c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
-            s.sendall(c.data_to_send())
-        opened += k
-        conns.append((s, c))
-    print(f"open {opened}", flush=True)
+    while len(conns) * 100 < n:
+        s, c, ids = h2_open(url, min(100, n - len(conns) * 100))
+        h2_round(s, c, ids, text_frame(b"hello"))
+        conns.append(s)
+    print(f"open {n}", flush=True)
     sys.stdin.read()
-    for s, _ in conns:
+    for s in conns:
         s.close()
 
 
+def text_frame(payload):
+    """A client's text frame (masked, with a zero mask: the payload as is)."""
+    n = len(payload)
+    head = bytes([0x81, 0x80 | n]) if n < 126 else bytes([0x81, 0xFE]) + n.to_bytes(2, "big")
+    return head + bytes(4) + payload
+
+
+def h2_open(url, k):
+    """An HTTP/2 connection (python3-h2) with k WebSocket streams open."""
+    import h2.config
+    import h2.connection
+    import h2.settings
+
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    path = "/" + url.split("//")[1].split("/", 1)[1]
+    s = socket.create_connection((host, int(port)))
+    c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    c.initiate_connection()
+    c.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 20})
+    s.sendall(c.data_to_send())
+    while c.remote_settings.get(8) != 1:  # ENABLE_CONNECT_PROTOCOL
+        c.receive_data(s.recv(65536))
+        s.sendall(c.data_to_send())
+    ids = []
+    for _ in range(k):
+        sid = c.get_next_available_stream_id()
+        c.send_headers(sid, [(":method", "CONNECT"), (":protocol", "websocket"),
+                             (":scheme", "http"), (":authority", f"{host}:{port}"),
+                             (":path", path), ("sec-websocket-version", "13")])
+        ids.append(sid)
+    return s, c, ids
+
+
+def h2_round(s, c, ids, frame):
+    """Sends `frame` on every stream and waits for as many echoes (the
+    server's copy is the same but for the 4 bytes of mask)."""
+    for sid in ids:
+        c.send_data(sid, frame)
+    s.sendall(c.data_to_send())
+    expected = len(ids) * (len(frame) - 4)
+    got = 0
+    while got < expected:
+        for e in c.receive_data(s.recv(65536)):
+            if getattr(e, "data", None):
+                got += len(e.data)
+                c.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+        s.sendall(c.data_to_send())
+
+
+def h2echo(url, k, secs):
+    s, c, ids = h2_open(url, k)
+    frame = text_frame(b"x" * SIZE)
+    done = 0
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
+        h2_round(s, c, ids, frame)
+        done += len(ids)
+    print(f"round-trips {done}", flush=True)
+    s.close()
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "h2idle":
+    if sys.argv[1] == "h2echo":
+        h2echo(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+    elif sys.argv[1] == "h2idle":
         h2idle(sys.argv[2], int(sys.argv[3]))
     elif sys.argv[1] == "idle":
         asyncio.run(idle(sys.argv[2], int(sys.argv[3])))
