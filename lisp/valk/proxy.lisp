@@ -123,14 +123,14 @@
          url (str upstream (or (:path opts) (:path req)) (when q (str "?" q)))
          upgrade (valk.proxy/upgrade req)
          ;; An HTTP/2 extended CONNECT goes up as the HTTP/1.1 upgrade it
-         ;; stands for: a GET, with a key of the proxy's for a WebSocket.
+         ;; stands for (its :method is :get), with a key of the proxy's for
+         ;; a WebSocket.
          h2? (some? (:connect-protocol req))
          key (when (and h2? (= upgrade "websocket")) (ws/client-key))
          body (when-not upgrade (read-body req))]
      (try
        (let [r (await (http/request
-                        (merge {:url url :method (if h2? :get (:method req))
-                                :as (if upgrade :upgrade :stream)
+                        (merge {:url url :method (:method req) :as (if upgrade :upgrade :stream)
                                 :max-redirects 0 :read-timeout-ms 60000
                                 :headers (merge (valk.proxy/request-headers req)
                                                 (when upgrade {"upgrade" upgrade})

@@ -366,13 +366,6 @@
                 acc)))
           {} routes))
 
-;; The method a request is routed by: its own, but GET for an HTTP/2
-;; extended CONNECT (a WebSocket over HTTP/2, RFC 8441), which opens what
-;; an HTTP/1.1 client opens with a GET and an Upgrade header.
-(defn valk.web/route-method [req]
-  (let [m (:method req)]
-    (if (and (= m :connect) (:connect-protocol req)) :get m)))
-
 ;; (router route ...): a handler dispatching on method and path. Adds
 ;; :params (keyword keys, decoded values, merged over any already there)
 ;; and :route (the pattern that matched) to the request.
@@ -384,7 +377,7 @@
         every-method (set (map :method routes))]
     (fn [req]
       (let [path (:path req)
-            method (valk.web/route-method req)]
+            method (:method req)]
         (cond
           (and (= method :options) (= path "*"))
           {:status 204 :headers {"allow" (valk.web/allow-header every-method)} :body nil}

@@ -25,9 +25,9 @@
 (def valk.websocket/default-ping-interval-ms 30000)
 
 ;; Whether `req` opens a WebSocket over HTTP/2: an extended CONNECT
-;; (RFC 8441) with :protocol websocket.
+;; (RFC 8441) with :protocol websocket (its :method is :get).
 (defn valk.websocket/extended-connect? [req]
-  (and (= (:method req) :connect) (= (:connect-protocol req) "websocket")))
+  (= (:connect-protocol req) "websocket"))
 
 ;; Whether `req` is a WebSocket handshake: an HTTP/1.1 upgrade (RFC 6455,
 ;; 4.2.1) or an HTTP/2 extended CONNECT (RFC 8441).

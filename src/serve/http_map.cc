@@ -289,9 +289,12 @@ Value make_request_map(lisp::Isolate& iso, const HttpKeys& k, RecentRequestParts
     tls = tls_value(h, k, recent.strings, *req.tls);
     recent.tls.put(*req.tls, tls);
   }
-  // In the order of HttpKeys::request_map's keys.
+  // In the order of HttpKeys::request_map's keys. An HTTP/2 extended
+  // CONNECT (RFC 8441) asks for what an HTTP/1.1 GET with an Upgrade asks
+  // for, and is one to the app: routed, checked and proxied as such, its
+  // :connect-protocol telling it apart.
   Value values[] = {
-      method_keyword(iso, k, req.method),
+      method_keyword(iso, k, req.connect_protocol.empty() ? req.method : "GET"),
       recent.strings.get(req.path),
       req.query.empty() ? Value::nil() : recent.strings.get(req.query),
       headers,
