@@ -62,24 +62,29 @@
     (let [offered (set (map trim (split offered ",")))]
       (some (fn [p] (when (contains? offered p) p)) server-protocols))))
 
-;; The client's offers of permessage-deflate (RFC 7692) in its order of
-;; preference, each a map of its parameters:
-;; "permessage-deflate; client_max_window_bits, permessage-deflate" gives
-;; ({"client_max_window_bits" nil} {}).
-(defn valk.websocket/deflate-offers [req]
-  (when-let [h (get-header req "sec-websocket-extensions")]
-    (keep (fn [offer]
-            (let [parts (map trim (split offer ";"))]
-              (when (= (lower-case (first parts)) "permessage-deflate")
-                (into {} (map (fn [p]
-                                (let [[k v] (map trim (split p "="))]
-                                  [(lower-case k) (some-> v (replace "\"" ""))]))
-                              (rest parts))))))
-          (split h ","))))
-
 (def valk.websocket/deflate-parameters
   #{"server_no_context_takeover" "client_no_context_takeover"
     "server_max_window_bits" "client_max_window_bits"})
+
+;; The permessage-deflate (RFC 7692) entries of `m`'s
+;; sec-websocket-extensions (a client's offers, in its order of preference,
+;; or a server's answer), each a map of its parameters; an entry with a
+;; parameter RFC 7692 does not define is left out (an offer to decline, an
+;; answer to refuse). "permessage-deflate; client_max_window_bits,
+;; permessage-deflate" gives ({"client_max_window_bits" nil} {}).
+(defn valk.websocket/deflate-offers [m]
+  (when-let [h (get-header m "sec-websocket-extensions")]
+    (keep (fn [offer]
+            (let [parts (map trim (split offer ";"))
+                  params (when (= (lower-case (first parts)) "permessage-deflate")
+                           (into {} (map (fn [p]
+                                           (let [[k v] (map trim (split p "="))]
+                                             [(lower-case k) (some-> v (replace "\"" ""))]))
+                                         (rest parts))))]
+              (when (and params (every? #(contains? valk.websocket/deflate-parameters %)
+                                        (keys params)))
+                params)))
+          (split h ","))))
 
 ;; The answer to an offer, and the codec's terms, or nil if the offer is
 ;; one to decline. Both sides compress each message afresh (no context
@@ -89,8 +94,7 @@
 (defn valk.websocket/accept-deflate [offer]
   (let [asked (get offer "server_max_window_bits")
         bits (if asked (parse-long asked) 15)]
-    (when (and (every? #(contains? valk.websocket/deflate-parameters %) (keys offer))
-               bits (<= 9 bits) (<= bits 15))
+    (when (and bits (<= 9 bits) (<= bits 15))
       [(str "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
             (when asked (str "; server_max_window_bits=" bits)))
        {:window-bits bits :reset-in true}])))
@@ -250,7 +254,6 @@
         terms (first answers)
         bits (get terms "client_max_window_bits")]
     (when (and offered? (= (count answers) 1)
-               (every? #(contains? valk.websocket/deflate-parameters %) (keys terms))
                (nil? bits))  ; not offered, so not to be answered
       {:window-bits 15 :reset-in (contains? terms "server_no_context_takeover")})))
 

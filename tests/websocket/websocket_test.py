@@ -264,16 +264,22 @@ async def seen_when(app, holds):
     return got
 
 
-async def flood(app, url, n, size):
-    """Opens app.lisp's /flood at `url`, and checks that its sender waits
-    while the client reads nothing, and that all `n` messages come."""
-    async with websockets.connect(f"{url}?n={n}&size={size}", max_queue=1) as ws:
-        await asyncio.sleep(1)
-        assert seen(app).get("flood-sent") != n, "the sender did not wait for the client"
-        for _ in range(n):
-            assert len(await asyncio.wait_for(ws.recv(), 10)) == size
+async def held_back(app, n, size, next_message):
+    """With app.lisp's /flood just opened for `n` messages of `size`: checks
+    that its sender waits while the client reads nothing, then that all
+    `n` come (`next_message()` awaits the next) and the sender ends."""
+    await asyncio.sleep(1)
+    assert seen(app).get("flood-sent") != n, "the sender did not wait for the client"
+    for _ in range(n):
+        assert len(await next_message()) == size
     got = await seen_when(app, lambda s: s.get("flood-sent") == n)
     assert got.get("flood-sent") == n, got
+
+
+async def flood(app, url, n, size):
+    """held_back, with python3-websockets on app.lisp's /flood at `url`."""
+    async with websockets.connect(f"{url}?n={n}&size={size}", max_queue=1) as ws:
+        await held_back(app, n, size, lambda: asyncio.wait_for(ws.recv(), 10))
 
 
 @case
@@ -377,11 +383,21 @@ async def leave(app, port, path):
     """Opens app.lisp's /finally (at `path` on `port`: app.lisp's own or the
     gateway's), takes its first message and leaves without a close frame;
     checks that the handler's `finally` ran."""
+
+    def go():
+        r = Raw(port, path=path)
+        assert r.status == 101, r.head
+        assert r.read_frame() == (0x1, b"x")
+        r.s.close()
+
+    await left(app, go)
+
+
+async def left(app, go):
+    """Runs `go`, which opens app.lisp's /finally and leaves; checks that
+    the handler's `finally` ran."""
     before = seen(app).get("left", 0)
-    r = Raw(port, path=path)
-    assert r.status == 101, r.head
-    assert r.read_frame() == (0x1, b"x")
-    r.s.close()
+    go()
     got = await seen_when(app, lambda s: s.get("left", 0) == before + 1)
     assert got.get("left", 0) == before + 1, got
 
@@ -453,6 +469,29 @@ async def compressed_frames_by_hand(port, tls, app, gateway):
 
 
 @case
+async def a_narrower_window_is_taken_and_unknown_parameters_declined(port, tls, app, gateway):
+    # The client asks the server to compress within 2^10 bytes: a window of
+    # 10 bits inflates what comes (zlib refuses data that reaches further).
+    r = Raw(app, path="/compressed", extensions="permessage-deflate; server_max_window_bits=10")
+    assert "server_max_window_bits=10" in r.head, r.head
+    text = os.urandom(3000).hex().encode()  # repeats only across more than 1 KiB
+    text = text + text
+    r.send_frame(0x1, text)
+    op, payload = r.read_frame()
+    assert r.rsv == 4, r.rsv
+    assert zlib.decompressobj(wbits=-10).decompress(payload + b"\x00\x00\xff\xff") == text
+    # Offers the server cannot take are declined: a window below 9 bits
+    # (zlib's least), or a parameter RFC 7692 does not define.
+    for offer in ["permessage-deflate; server_max_window_bits=8", "permessage-deflate; x=1"]:
+        r = Raw(app, path="/compressed", extensions=offer)
+        assert r.status == 101 and "sec-websocket-extensions" not in r.head.lower(), r.head
+    # Of several offers, the first it can take.
+    r = Raw(app, path="/compressed",
+            extensions="permessage-deflate; x=1, permessage-deflate; server_max_window_bits=12")
+    assert "server_max_window_bits=12" in r.head, r.head
+
+
+@case
 async def compressed_input_is_checked_after_inflating(port, tls, app, gateway):
     # 100 KB of zeros is a few hundred bytes compressed, and over the
     # route's 64 KiB.
@@ -521,6 +560,42 @@ async def an_upstream_that_refuses_the_upgrade_answers_as_it_does(port, tls, app
     assert head.startswith("HTTP/1.1 200 OK\r\n"), head
 
 
+# ---- a server that answers one handshake as it is told -----------------------
+
+
+def one_answer_server(answer, heads=None):
+    """Listens for one connection, reads a request head (appended to `heads`
+    if given), sends answer(head) and holds the connection 2 s; returns the
+    port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve():
+        conn, _ = listener.accept()
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.recv(4096)
+        if heads is not None:
+            heads.append(head)
+        conn.sendall(answer(head))
+        time.sleep(2)
+        conn.close()
+        listener.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener.getsockname()[1]
+
+
+def accepting(head, extensions=None, accept=None):
+    """A 101 accepting the WebSocket handshake `head` (with `accept` in
+    place of the right Sec-WebSocket-Accept if given)."""
+    key = re.search(rb"(?i)sec-websocket-key: *(\S+)", head).group(1)
+    right = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+    return ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept or right.decode()}\r\n"
+            + (f"Sec-WebSocket-Extensions: {extensions}\r\n" if extensions else "")
+            + "\r\n").encode()
+
+
 # ---- valk as the client: tests/websocket/client.lisp ---------------------------
 
 
@@ -584,26 +659,8 @@ async def valk_as_a_client_compresses_when_the_server_takes_it(port, tls, app, g
 
 @case
 async def valk_as_a_client_refuses_extensions_it_did_not_offer(port, tls, app, gateway):
-    listener = socket.create_server(("127.0.0.1", 0))
-
-    def answer():
-        conn, _ = listener.accept()
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += conn.recv(4096)
-        key = re.search(rb"(?i)sec-websocket-key: *(\S+)", head).group(1)
-        accept = base64.b64encode(hashlib.sha1(
-            key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest()).decode()
-        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                      f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
-                      "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n").encode())
-        time.sleep(2)
-        conn.close()
-
-    threading.Thread(target=answer, daemon=True).start()
-    there = listener.getsockname()[1]
+    there = one_answer_server(lambda head: accepting(head, "permessage-deflate"))
     out = await run_client(f"ws://127.0.0.1:{there}/", f"ws://127.0.0.1:{port}/")
-    listener.close()
     assert "the server took extensions not offered: permessage-deflate" in out, out
 
 
@@ -678,14 +735,15 @@ async def h2_frames_are_checked_as_on_http1(port, tls, app, gateway):
 
 @case
 async def h2_a_client_that_resets_the_stream_runs_the_handlers_finally(port, tls, app, gateway):
-    before = seen(app).get("left", 0)
     c = H2Connection(app)
-    ws = c.websocket("/finally")
-    assert ws.read_frame() == (0x1, b"x")
-    c.c.reset_stream(ws.id)
-    c.flush()
-    got = await seen_when(app, lambda s: s.get("left", 0) == before + 1)
-    assert got.get("left", 0) == before + 1, got
+
+    def go():
+        ws = c.websocket("/finally")
+        assert ws.read_frame() == (0x1, b"x")
+        c.c.reset_stream(ws.id)
+        c.flush()
+
+    await left(app, go)
     # The connection and its other streams go on.
     assert c.get("/seen")[0] == 200
     c.close()
@@ -696,13 +754,13 @@ async def h2_a_client_that_does_not_read_holds_the_sender_back(port, tls, app, g
     n, size = 2000, 16384  # 32 MB, far past the stream's window
     c = H2Connection(app)
     ws = c.websocket(f"/flood?n={n}&size={size}")
-    await asyncio.sleep(1)
-    assert seen(app).get("flood-sent") != n, "the sender did not wait for the client"
-    for _ in range(n):
+
+    async def next_message():
         op, payload = ws.read_frame()
-        assert (op, len(payload)) == (0x1, size), (op, len(payload))
-    got = await seen_when(app, lambda s: s.get("flood-sent") == n)
-    assert got.get("flood-sent") == n, got
+        assert op == 0x1, op
+        return payload
+
+    await held_back(app, n, size, next_message)
     c.close()
 
 
@@ -733,6 +791,26 @@ async def h2_websockets_go_through_the_gateway_as_http1_upgrades(port, tls, app,
     # The upstream refuses what is not a WebSocket route; so does the gateway.
     assert c.websocket("/api/seen").status == 501
     c.close()
+
+
+@case
+async def the_gateway_checks_the_upstreams_accept_for_an_h2_websocket(port, tls, app, gateway):
+    # The key is the gateway's own (an HTTP/2 client sends none), so only
+    # the gateway can tell a wrong accept.
+    heads = []
+    there = one_answer_server(lambda head: accepting(head, accept="d3Jvbmc="), heads)
+    g, (at,) = start(VALK, ["--port", "0"], "examples/gateway.lisp",
+                     {"UPSTREAM": f"http://127.0.0.1:{there}"})
+    c = H2Connection(at)
+    try:
+        assert c.websocket("/api/echo").status == 502
+        head = heads[0].decode()
+        assert head.startswith("GET /echo HTTP/1.1\r\n"), head
+        assert re.search(r"(?i)sec-websocket-key: \S+", head), head
+    finally:
+        c.close()
+        g.terminate()
+        g.wait(10)
 
 
 # ---- a server of its own -------------------------------------------------------
