@@ -32,12 +32,7 @@ constexpr size_t kMaxInput = UINT32_MAX;
 // The bytes of `fn`'s string or bytes argument `v`; false with the error
 // to return in *raised if it is neither, or too long for zlib.
 bool input_of(Isolate& iso, const char* fn, Value v, std::string_view* out, Value* raised) {
-  if (v.is(Tag::String)) {
-    *out = static_cast<String*>(v.o)->view();
-  } else if (v.is(Tag::Bytes)) {
-    auto* b = static_cast<Bytes*>(v.o);
-    *out = std::string_view(reinterpret_cast<const char*>(b->data), b->size);
-  } else {
+  if (!text_or_bytes(v, out)) {
     *raised = iso.type_error(fn, "a string or bytes", v);
     return false;
   }

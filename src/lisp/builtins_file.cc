@@ -324,17 +324,12 @@ Value n_write(Isolate& iso, Value* args, int argc) {
   if (op == nullptr || !options_arg(iso, "file/write", opts, {"append"}, &raised)) {
     return raised;
   }
-  std::string data;
-  if (args[1].is(Tag::String)) {
-    data = std::string(static_cast<String*>(args[1].o)->view());
-  } else if (args[1].is(Tag::Bytes)) {
-    auto* b = static_cast<Bytes*>(args[1].o);
-    data.assign(reinterpret_cast<const char*>(b->data), b->size);
-  } else {
+  std::string_view data;
+  if (!text_or_bytes(args[1], &data)) {
     return iso.type_error("file/write", "a string or bytes to write", args[1]);
   }
   bool append = option(iso, opts, "append").truthy();
-  op->job = [path = op->path, data = std::move(data), append](FileResult& r) {
+  op->job = [path = op->path, data = std::string(data), append](FileResult& r) {
     write_file(path, data, append, r);
   };
   op->value = [](Isolate&, FileResult&) { return Value::nil(); };

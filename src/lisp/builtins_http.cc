@@ -117,13 +117,8 @@ Value n_http_write(Isolate& iso, Value* args, int) {
   if (b == nullptr) {
     return iso.type_error("http/write", "a response of :as :upgrade", args[0]);
   }
-  std::string data;
-  if (args[1].is(Tag::String)) {
-    data = std::string(static_cast<String*>(args[1].o)->view());
-  } else if (args[1].is(Tag::Bytes)) {
-    auto* bytes = static_cast<Bytes*>(args[1].o);
-    data.assign(reinterpret_cast<const char*>(bytes->data), bytes->size);
-  } else {
+  std::string_view data;
+  if (!text_or_bytes(args[1], &data)) {
     return iso.type_error("http/write", "a string or bytes", args[1]);
   }
   if (!b->feed->upgraded) {
@@ -132,13 +127,12 @@ Value n_http_write(Isolate& iso, Value* args, int) {
   // The only BodySource is an HttpOp.
   auto* op = static_cast<HttpOp*>(b->feed->source);
   if (op == nullptr) {
-    return iso.raise(http_error(
-        iso, "closed", "http/write " + b->feed->url + ": the connection is closed", b->feed->url));
+    return write_on_closed(iso, b->feed->url);
   }
   if (data.empty()) {
     return Value::nil();
   }
-  return op->write(std::move(data));
+  return op->write(std::string(data));
 }
 
 // (http/body-complete? response): the whole body of a streamed response

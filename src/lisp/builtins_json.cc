@@ -26,12 +26,7 @@ bool option(Isolate& iso, Value opts, std::string_view name, Value* out) {
 
 Value n_json_parse(Isolate& iso, Value* args, int argc) {
   std::string_view text;
-  if (args[0].is(Tag::String)) {
-    text = static_cast<String*>(args[0].o)->view();
-  } else if (args[0].is(Tag::Bytes)) {
-    auto* b = static_cast<Bytes*>(args[0].o);
-    text = std::string_view(reinterpret_cast<const char*>(b->data), b->size);
-  } else {
+  if (!text_or_bytes(args[0], &text)) {
     return iso.type_error("json/parse", "a string or bytes", args[0]);
   }
   JsonParseOptions options;

@@ -178,18 +178,6 @@ Value n_free(Isolate& iso, Value* args, int) {
   return Value::nil();
 }
 
-bool bytes_arg(Value v, std::string_view* out) {
-  if (v.is(Tag::String)) {
-    *out = static_cast<String*>(v.o)->view();
-  } else if (v.is(Tag::Bytes)) {
-    auto* b = static_cast<Bytes*>(v.o);
-    *out = std::string_view(reinterpret_cast<const char*>(b->data), b->size);
-  } else {
-    return false;
-  }
-  return true;
-}
-
 // Base64 of `n` bytes.
 Value base64(Isolate& iso, const unsigned char* data, size_t n) {
   std::string out(4 * ((n + 2) / 3) + 1, '\0');
@@ -285,7 +273,7 @@ Value n_feed(Isolate& iso, Value* args, int) {
   if (c == nullptr) {
     return raised;
   }
-  if (!bytes_arg(args[1], &c->input)) {
+  if (!text_or_bytes(args[1], &c->input)) {
     return iso.type_error("ws/codec-feed", "bytes", args[1]);
   }
   // An error here is the peer's: wslay has queued the close that says so
@@ -345,7 +333,7 @@ Value n_send(Isolate& iso, Value* args, int) {
     return raised;
   }
   std::string_view data;
-  if (!bytes_arg(args[1], &data)) {
+  if (!text_or_bytes(args[1], &data)) {
     return iso.type_error("ws/send", "a string or bytes", args[1]);
   }
   uint8_t opcode = args[1].is(Tag::String) ? WSLAY_TEXT_FRAME : WSLAY_BINARY_FRAME;
@@ -374,7 +362,7 @@ Value n_ping(Isolate& iso, Value* args, int n) {
     return raised;
   }
   std::string_view data;
-  if (n > 1 && !bytes_arg(args[1], &data)) {
+  if (n > 1 && !text_or_bytes(args[1], &data)) {
     return iso.type_error("ws/ping", "a string or bytes", args[1]);
   }
   if (data.size() > 125) {
@@ -396,7 +384,7 @@ Value n_close(Isolate& iso, Value* args, int) {
     return iso.type_error("ws/close", "a close code from 1000 to 4999", args[1]);
   }
   std::string_view reason;
-  if (!args[2].is_nil() && !bytes_arg(args[2], &reason)) {
+  if (!args[2].is_nil() && !text_or_bytes(args[2], &reason)) {
     return iso.type_error("ws/close", "a string", args[2]);
   }
   if (reason.size() > 123) {

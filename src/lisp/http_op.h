@@ -181,6 +181,8 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
 };
 
 bool is_redirect(int status);
+// What http/write raises on a connection that ended (http_op_stream.cc).
+Value write_on_closed(Isolate& iso, const std::string& url);
 // The response's headers as a map (see http_op.cc).
 Value headers_map(Heap& h, const http::HeaderList& lowered, bool decoded);
 // The parts of a curl response (http_op_curl.cc).

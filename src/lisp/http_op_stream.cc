@@ -142,11 +142,15 @@ void HttpOp::stop_feeding(std::string_view kind, const std::string& why) {
   end_feed(kind, why);
 }
 
+Value write_on_closed(Isolate& iso, const std::string& url) {
+  return iso.raise(
+      http_error(iso, "closed", "http/write " + url + ": the connection is closed", url));
+}
+
 Value HttpOp::write(std::string data) {
   int64_t pending = iso->h1_client().write(this, std::move(data));
   if (pending < 0) {
-    return iso->raise(
-        http_error(*iso, "closed", "http/write " + url + ": the connection is closed", url));
+    return write_on_closed(*iso, url);
   }
   if (static_cast<size_t>(pending) <= kWriteHighWater) {
     return Value::nil();

@@ -93,14 +93,11 @@ class Options {
       }
     }
     if (get(kBody, &v) && !v.is_nil()) {
-      if (v.is(Tag::String)) {
-        spec.payload = std::string(static_cast<String*>(v.o)->view());
-      } else if (v.is(Tag::Bytes)) {
-        auto* b = static_cast<Bytes*>(v.o);
-        spec.payload.assign(reinterpret_cast<const char*>(b->data), b->size);
-      } else {
+      std::string_view body;
+      if (!text_or_bytes(v, &body)) {
         return iso_.type_error("http/request", "a string or bytes :body", v);
       }
+      spec.payload = body;
       spec.has_payload = true;
     }
     if (get(kJson, &v)) {

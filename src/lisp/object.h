@@ -66,7 +66,22 @@ struct Cons : Obj {
 struct Bytes : Obj {
   uint32_t size;
   uint8_t data[1];
+
+  std::string_view view() const { return {reinterpret_cast<const char*>(data), size}; }
 };
+
+// The bytes of a string or of bytes, what natives that send or store data
+// take; false for any other value.
+inline bool text_or_bytes(Value v, std::string_view* out) {
+  if (v.is(Tag::String)) {
+    *out = static_cast<String*>(v.o)->view();
+  } else if (v.is(Tag::Bytes)) {
+    *out = static_cast<Bytes*>(v.o)->view();
+  } else {
+    return false;
+  }
+  return true;
+}
 
 struct Atom : Obj {
   Value value;
