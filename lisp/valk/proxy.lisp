@@ -97,6 +97,15 @@
           (cancel up)
           (http/close r))))))
 
+;; A :body function for http/request that passes `req`'s body up as it
+;; comes, at the pace of the slower side.
+(defn valk.proxy/pass-body [req]
+  (fn [w]
+    (loop []
+      (when-let [chunk (read-chunk req)]
+        (http/write w chunk)
+        (recur)))))
+
 (def valk.proxy/request-options
   [:timeout-ms :read-timeout-ms :connect-timeout-ms :version :ca-file :insecure])
 
@@ -110,8 +119,10 @@
 ;; 504, and a line in the log. opts: :path (instead of the request's),
 ;; :headers (added to what goes up), and http/request's :timeout-ms,
 ;; :read-timeout-ms (60 s), :connect-timeout-ms, :version, :ca-file and
-;; :insecure. The request's body is read whole before it goes up. A
-;; request to switch protocols (a WebSocket handshake) goes up as one, to
+;; :insecure. A request body that streams in (one larger than
+;; :buffered-body-limit, or of no declared length) goes up as it comes,
+;; with its content-length if it has one (else chunked); one read whole
+;; with the head goes up whole. A request to switch protocols (a WebSocket handshake) goes up as one, to
 ;; an http:// upstream, and a 101 joins the two connections until either
 ;; side closes (with :read-timeout-ms bounding the upstream's silences).
 ;; An HTTP/2 extended CONNECT (a WebSocket over HTTP/2) goes up as an
@@ -127,7 +138,11 @@
          ;; a WebSocket.
          h2? (some? (:connect-protocol req))
          key (when (and h2? (= upgrade "websocket")) (ws/client-key))
-         body (when-not upgrade (read-body req))]
+         streams? (and (not upgrade) (nil? (:body req)) (some? (:body-stream req)))
+         length (when streams? (get-header req "content-length"))
+         body (cond upgrade nil
+                    streams? (valk.proxy/pass-body req)
+                    :else (read-body req))]
      (try
        (let [r (await (http/request
                         (merge {:url url :method (:method req) :as (if upgrade :upgrade :stream)
@@ -135,6 +150,7 @@
                                 :headers (merge (valk.proxy/request-headers req)
                                                 (when upgrade {"upgrade" upgrade})
                                                 (when key {"sec-websocket-key" key})
+                                                (when length {"content-length" length})
                                                 (:headers opts))}
                                (when body {:body body})
                                (select-keys opts valk.proxy/request-options))))]

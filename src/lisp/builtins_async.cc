@@ -132,25 +132,12 @@ bool ms_arg(Isolate& iso, const char* fn, Value v, int64_t* ms) {
 
 // ---- natives ------------------------------------------------------------------
 
-// What a fiber has left of a budget (0: none to keep to).
-uint64_t left_of(uint64_t limit, uint64_t used) {
-  return limit == 0 ? 0 : used >= limit ? 1 : limit - used;
-}
-
 Value n_spawn(Isolate& iso, Value* args, int argc) {
   Value fn = args[0];
   if (argc > 1) {
     return iso.raise_error("arity-error", "spawn: takes one function of no arguments");
   }
-  Fiber* child = iso.spawn(fn);
-  // The child keeps to what its parent has left of its deadline and
-  // budgets: a handler cannot outrun them through fibers of its own.
-  if (Fiber* parent = iso.current()) {
-    child->deadline_ms = parent->deadline_ms;
-    child->instruction_limit = left_of(parent->instruction_limit, parent->instructions);
-    child->allocation_limit = left_of(parent->allocation_limit, parent->allocated);
-  }
-  return val(child->result);
+  return val(iso.spawn_child(fn, nullptr, 0)->result);
 }
 
 Value n_await(Isolate& iso, Value* args, int argc) {

@@ -9,7 +9,8 @@
 //   :url                 http:// or https:// (required)
 //   :method              :get (default), :post, :put, :delete, any method
 //   :headers             {"name" "value"} (string or keyword names)
-//   :body                a string or bytes to send
+//   :body                a string or bytes to send, or a function that
+//                        writes it (http_op_upload.cc)
 //   :json                a value to send as JSON (sets content-type)
 //   :as                  :auto (default: a string if the body is UTF-8,
 //                        else bytes), :text, :bytes, :json, :stream (the
@@ -85,6 +86,9 @@ Value n_http_request(Isolate& iso, Value* args, int) {
     iso.end_op(op, true, Value::nil());  // nothing awaits p yet
     return iso.raise_error("http-error", "http/request: curl refused the transfer");
   }
+  if (op->spec.body_streams) {
+    op->start_upload();
+  }
   return val(p);
 }
 
@@ -108,18 +112,27 @@ Value n_http_close(Isolate& iso, Value* args, int) {
   return Value::nil();
 }
 
-// (http/write response data): sends a string or bytes on the connection
-// that a 101 answering :as :upgrade gave over. Waits while more than 64
-// KiB written is unsent; raises an :http-error once the connection ended.
+// (http/write to data): sends a string or bytes as part of a request's
+// body, `to` being what a :body function is given; or on the connection
+// that a 101 answering :as :upgrade gave over, `to` being the response.
+// Waits while more than 64 KiB written is unsent; raises an :http-error
+// once the connection or the request ended.
 Value n_http_write(Isolate& iso, Value* args, int) {
   auto* keys = static_cast<const HttpRequestKeys*>(iso.current_native()->data);
-  HttpBody* b = http_body_of(args[0], keys->body_stream);
-  if (b == nullptr) {
-    return iso.type_error("http/write", "a response of :as :upgrade", args[0]);
-  }
   std::string_view data;
   if (!text_or_bytes(args[1], &data)) {
     return iso.type_error("http/write", "a string or bytes", args[1]);
+  }
+  if (BodyWriter* w = body_writer_of(args[0])) {
+    if (w->op == nullptr) {
+      return iso.raise(http_error(iso, "closed", "http/write: the request has ended", ""));
+    }
+    return data.empty() ? Value::nil() : w->op->upload_write(data);
+  }
+  HttpBody* b = http_body_of(args[0], keys->body_stream);
+  if (b == nullptr) {
+    return iso.type_error("http/write", "a :body function's writer or a response of :as :upgrade",
+                          args[0]);
   }
   if (!b->feed->upgraded) {
     return iso.type_error("http/write", "a response of :as :upgrade whose status is 101", args[0]);

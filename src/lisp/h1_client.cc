@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -45,7 +46,10 @@ struct H1Conn {
   bool connected = false;
   bool paused = false;        // its exchange's reader is behind: not read
   bool tunnel = false;        // a 101 gave it to its exchange (H1Exchange::upgrade)
-  size_t tunnel_pending = 0;  // written by the exchange, not handed to the kernel yet
+  bool body_open = false;     // its exchange's streamed body has not ended
+  bool body_sent = false;     // some of that body went out
+  bool write_failed = false;  // ... and then a write of it failed
+  size_t write_pending = 0;   // written by the exchange, not handed to the kernel yet
   bool idle = false;
   bool reused = false;  // has answered an exchange before
   std::string last_error;
@@ -298,20 +302,25 @@ void H1Client::assign(H1Conn* c, H1Exchange* x) {
   }
   uv_timer_stop(c->timer);  // the idle timeout
   uv_ref(reinterpret_cast<uv_handle_t*>(&c->socket->tcp));
-  send(c);
+  c->body_open = x->body_streams;
+  c->body_sent = false;
+  c->write_failed = false;
+  if (send(c) && x->body_streams) {
+    x->body_sendable();
+  }
 }
 
-void H1Client::send(H1Conn* c) {
+bool H1Client::send(H1Conn* c) {
   Socket* s = c->socket;
   const std::string& req = c->x->request;
   uv_buf_t buf = uv_buf_init(const_cast<char*>(req.data()), static_cast<unsigned>(req.size()));
   int sent = uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &buf, 1);
   if (sent == static_cast<int>(req.size())) {
-    return;
+    return true;
   }
   if (sent < 0 && sent != UV_EAGAIN) {
     read(c, sent);  // as if the read had failed: a kept connection may be retried
-    return;
+    return false;
   }
   s->out.assign(req, sent < 0 ? 0 : static_cast<size_t>(sent));
   buf = uv_buf_init(s->out.data(), static_cast<unsigned>(s->out.size()));
@@ -323,6 +332,7 @@ void H1Client::send(H1Conn* c) {
                s->conn->client->read(s->conn, status);
              }
            });
+  return true;
 }
 
 void H1Client::read(H1Conn* c, ssize_t nread) {
@@ -361,7 +371,7 @@ void H1Client::read(H1Conn* c, ssize_t nread) {
       break;
   }
   H1Exchange* x = c->x;
-  if (c->reused && !r.started() && !x->retried) {
+  if (c->reused && !r.started() && !x->retried && !c->body_sent) {
     // A kept connection the server had closed: send it again, once, on a
     // new one.
     x->retried = true;
@@ -403,40 +413,83 @@ void H1Client::read_tunnel(H1Conn* c, ssize_t nread) {
 
 int64_t H1Client::write(H1Exchange* x, std::string data) {
   H1Conn* c = x->conn;
-  if (c == nullptr || !c->tunnel) {
+  if (c == nullptr || !(c->tunnel || c->body_open)) {
     return -1;
   }
+  if (c->tunnel) {
+    return queue_write(c, std::move(data), false) ? static_cast<int64_t>(c->write_pending) : -1;
+  }
+  c->body_sent = true;
+  if (!queue_write(c, std::move(data), x->chunked)) {
+    c->body_open = false;  // as when a write fails later (queue_write)
+    c->write_failed = true;
+  }
+  return static_cast<int64_t>(c->write_pending);
+}
+
+bool H1Client::takes_body(const H1Exchange* x) const {
+  return x->conn != nullptr && x->conn->body_open;
+}
+
+bool H1Client::end_body(H1Exchange* x) {
+  H1Conn* c = x->conn;
+  if (c == nullptr || !c->body_open) {
+    return false;
+  }
+  c->body_open = false;
+  return !x->chunked || queue_write(c, "0\r\n\r\n", false);
+}
+
+bool H1Client::queue_write(H1Conn* c, std::string data, bool chunk) {
   struct Write {
     uv_write_t req;
     std::string data;
+    char size_line[24];  // a chunk's: its size in hex
   };
-  auto* w = new Write{{}, std::move(data)};
+  auto* w = new Write{{}, std::move(data), {}};
   w->req.data = w;
-  c->tunnel_pending += w->data.size();
-  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->socket->tcp), &buf, 1,
+  uv_buf_t bufs[3];
+  unsigned n = 0;
+  if (chunk) {
+    int len = snprintf(w->size_line, sizeof w->size_line, "%zx\r\n", w->data.size());
+    bufs[n++] = uv_buf_init(w->size_line, static_cast<unsigned>(len));
+  }
+  bufs[n++] = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  if (chunk) {
+    bufs[n++] = uv_buf_init(const_cast<char*>("\r\n"), 2);
+  }
+  c->write_pending += w->data.size();
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->socket->tcp), bufs, n,
                     [](uv_write_t* req, int status) {
                       auto* w = static_cast<Write*>(req->data);
                       auto* s = static_cast<Socket*>(req->handle->data);
-                      size_t n = w->data.size();
+                      size_t size = w->data.size();
                       delete w;
                       H1Conn* c = s->conn;
                       if (c == nullptr || c->x == nullptr) {
                         return;  // closed (libuv cancels what was still queued)
                       }
-                      c->tunnel_pending -= n;
+                      c->write_pending -= size;
+                      if (status < 0 && c->body_open) {
+                        // The server stopped taking the body. It may have
+                        // answered (a 413, say): what the connection
+                        // gives next settles the exchange.
+                        c->body_open = false;
+                        c->write_failed = true;
+                        return;
+                      }
                       if (status < 0) {
                         c->client->read(c, status);
                         return;
                       }
-                      c->x->written(c->tunnel_pending);
+                      c->x->written(c->write_pending);
                     });
   if (rc != 0) {
-    c->tunnel_pending -= w->data.size();
+    c->write_pending -= w->data.size();
     delete w;
-    return -1;
+    return false;
   }
-  return static_cast<int64_t>(c->tunnel_pending);
+  return true;
 }
 
 bool H1Client::tell_stream(H1Conn* c) {
@@ -473,7 +526,8 @@ void H1Client::finish(H1Conn* c) {
   x->conn = nullptr;
   // An answer that came before the whole request went out (a 413, say)
   // leaves the connection in no state to reuse.
-  if (r->keep_alive() && c->socket->out.empty()) {
+  if (r->keep_alive() && c->socket->out.empty() && !c->body_open && !c->write_failed &&
+      c->write_pending == 0) {
     release(c);
   } else {
     close_conn(c);

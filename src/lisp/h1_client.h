@@ -64,9 +64,11 @@ struct H1Exchange {
   // Neither may call abort().
   virtual void head_arrived(const H1ResponseReader&) {}
   virtual bool body_arrived(std::string_view) { return true; }
-  // With `upgrade`, once a 101 made the connection the exchange's: what
-  // H1Client::write() took has gone out but `pending` bytes.
+  // What H1Client::write() took has gone out but `pending` bytes.
   virtual void written(size_t pending) {}
+  // With `body_streams`: the head went out on a connection, and write()
+  // sends the body from now on (while H1Client::takes_body).
+  virtual void body_sendable() {}
 
   // Set by the caller before H1Client::start.
   std::string host;  // a name, or an address without brackets
@@ -80,6 +82,12 @@ struct H1Exchange {
   // connection the exchange's: what the server sends next comes to
   // body_arrived until it closes (answered() then), and write() sends.
   bool upgrade = false;
+  // The request's body streams: `request` is its head alone, and the body
+  // goes out with write() (as chunks if `chunked`) until end_body(). Once
+  // some of it went out, the exchange is not sent again on a new
+  // connection (the body is not at hand).
+  bool body_streams = false;
+  bool chunked = false;
   size_t max_body = 0;
   uint64_t connect_timeout_ms = 10000;
 
@@ -108,10 +116,18 @@ class H1Client : public LoopResource {
   // behind on: the server is held back by TCP), and reads on.
   void pause(H1Exchange* x);
   void resume(H1Exchange* x);
-  // Sends `data` on the connection a 101 gave `x` (upgrade). Returns the
-  // bytes not yet handed to the kernel, this included; -1 if there is no
-  // such connection (any more).
+  // Sends `data` on the connection a 101 gave `x` (upgrade), or as part of
+  // its streamed body (body_streams, once body_sendable() was called).
+  // Returns the bytes not yet handed to the kernel, this included; -1 if
+  // there is no such connection (any more).
   int64_t write(H1Exchange* x, std::string data);
+  // Ends the streamed body of `x` (the last chunk, if chunked); false if
+  // its connection is gone.
+  bool end_body(H1Exchange* x);
+  // The streamed body of `x` goes out on a connection now: after
+  // body_sendable(), until end_body() or the connection failed to take
+  // more (the server may still answer: an early 413, say).
+  bool takes_body(const H1Exchange* x) const;
   // Forgets every exchange without calling it back and closes every
   // connection; at the isolate's end.
   void close() override;
@@ -134,7 +150,11 @@ class H1Client : public LoopResource {
   void connected(H1Conn* c, int status);
   void assign(H1Conn* c, H1Exchange* x);
   void start_reading(H1Conn* c);
-  void send(H1Conn* c);
+  // Sends the request's head (and body, unless it streams); false if that
+  // failed the exchange or sent it again elsewhere (`c` is gone).
+  bool send(H1Conn* c);
+  // Queues `data` on the connection, framed as a chunk if `chunk`.
+  bool queue_write(H1Conn* c, std::string data, bool chunk);
   // Hands a streamed response's head and body so far to its exchange;
   // false if the exchange let go of it (the connection is closed).
   bool tell_stream(H1Conn* c);

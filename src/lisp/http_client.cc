@@ -11,6 +11,7 @@ struct HttpClient::Watch {
   uv_poll_t poll;
   curl_socket_t fd;
   HttpClient* client;
+  int events;  // what curl asked to watch for
 };
 
 namespace {
@@ -144,7 +145,7 @@ int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* client, void*
     return 0;
   }
   if (w == nullptr) {
-    w = new Watch{{}, fd, self};
+    w = new Watch{{}, fd, self, 0};
     uv_poll_init_socket(self->loop_, &w->poll, fd);
     w->poll.data = w;
     self->watches_.insert(w);
@@ -157,6 +158,7 @@ int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* client, void*
   if (what & CURL_POLL_OUT) {
     events |= UV_WRITABLE;
   }
+  w->events = events;
   uv_poll_start(&w->poll, events, on_poll);
   return 0;
 }
@@ -175,9 +177,13 @@ int HttpClient::on_timer_change(CURLM*, long timeout_ms, void* client) {
 
 void HttpClient::on_poll(uv_poll_t* poll, int status, int events) {
   auto* w = static_cast<Watch*>(poll->data);
+  HttpClient* client = w->client;
   int flags = 0;
   if (status < 0) {
-    flags = CURL_CSELECT_ERR;
+    // An error on the socket (a reset, say): curl reads and writes to
+    // learn of it, and first reads what came before it, as a server's
+    // answer to a request whose body it did not take.
+    flags = CURL_CSELECT_IN | CURL_CSELECT_OUT;
   } else {
     if (events & UV_READABLE) {
       flags |= CURL_CSELECT_IN;
@@ -186,7 +192,10 @@ void HttpClient::on_poll(uv_poll_t* poll, int status, int events) {
       flags |= CURL_CSELECT_OUT;
     }
   }
-  w->client->drive(w->fd, flags);
+  client->drive(w->fd, flags);
+  if (status < 0 && client->watches_.count(w) != 0) {
+    uv_poll_start(&w->poll, w->events, on_poll);  // libuv stopped at the error
+  }
 }
 
 void HttpClient::on_timer(uv_timer_t* timer) {

@@ -77,6 +77,7 @@ Value headers_map(Heap& h, const http::HeaderList& lowered, bool decoded) {
 }
 
 HttpOp::~HttpOp() {
+  end_upload();
   if (!head_settled) {
     delete feed;
   }
@@ -233,9 +234,11 @@ void HttpOp::start_own() {
   r += " HTTP/1.1\r\n";
   bool has_host = false, has_agent = false, has_accept = false, has_type = false,
        has_connection = false;
+  bool streams = spec.body_streams;
   for (const auto& [name, value] : spec.headers) {
-    if (http::header_is(name, "content-length") || http::header_is(name, "transfer-encoding")) {
-      continue;  // the body is framed here
+    if ((http::header_is(name, "content-length") && !streams) ||
+        http::header_is(name, "transfer-encoding")) {
+      continue;  // the body is framed here (a streamed one by the length given, if any)
     }
     has_host = has_host || http::header_is(name, "host");
     has_agent = has_agent || http::header_is(name, "user-agent");
@@ -266,7 +269,11 @@ void HttpOp::start_own() {
   if (spec.json_body && !has_type) {
     r += "Content-Type: application/json\r\n";
   }
-  if (spec.has_payload || spec.method == "POST") {
+  body_streams = streams;
+  chunked = streams && spec.body_length < 0;
+  if (chunked) {
+    r += "Transfer-Encoding: chunked\r\n";
+  } else if (!streams && (spec.has_payload || spec.method == "POST")) {
     r += "Content-Length: " + std::to_string(spec.payload.size()) + "\r\n";
   }
   r += "\r\n";

@@ -8,6 +8,8 @@
 //   http_op_curl.cc    libcurl's side
 //   http_op_stream.cc  :as :stream (the BodySource of http_body.h), and the
 //                      writes of :as :upgrade
+//   http_op_upload.cc  :body as a function, which writes the body as the
+//                      request goes
 #pragma once
 
 #include <curl/curl.h>
@@ -50,6 +52,17 @@ struct HttpRequestKeys final : LoopResource {
   Value status, headers, body, protocol, url, body_stream;
 };
 
+struct HttpOp;
+
+// What a :body function is given to write to with http/write; it writes to
+// nothing once its request has ended.
+struct BodyWriter : ClassObj {
+  HttpOp* op;
+};
+
+// `v` as a BodyWriter, or nullptr.
+BodyWriter* body_writer_of(Value v);
+
 struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   Isolate* iso = nullptr;
   const HttpRequestKeys* keys = nullptr;
@@ -83,9 +96,22 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   uint32_t reader_slot = kNoSlot;  // the HttpBody a fiber waits on, rooted meanwhile
   bool reader_whole = false;       // ... with read-body
   bool paused = false;             // past BodyFeed::kHighWater
-  // :as :upgrade, once a 101 gave the connection to the op: the promise a
-  // fiber waits on in http/write while too much is unsent, rooted.
+  // :as :upgrade, once a 101 gave the connection to the op, or a :body
+  // function: the promise a fiber waits on in http/write while too much is
+  // unsent, rooted.
   uint32_t writer_slot = kNoSlot;
+  // :body as a function: the fiber that runs it (its result promise,
+  // rooted while it runs), the reaction told when it ends, and the
+  // writer it was given (rooted while the op lives).
+  uint32_t upload_slot = kNoSlot;
+  NativeReaction* upload_done = nullptr;
+  uint32_t upload_writer_slot = kNoSlot;
+  std::string upload_held;  // written; not yet taken by a connection or curl
+  size_t upload_taken = 0;  // ... the part of it curl took
+  uint64_t upload_written = 0;
+  bool upload_ended = false;  // the function returned: the body is whole
+  bool upload_cut = false;    // curl's: the server refused it (cut_upload)
+  bool send_paused = false;   // curl waits for more of it
   // curl's
   curl_slist* headers = nullptr;
   std::string body;
@@ -178,6 +204,28 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   void release_writer(Value error);
   // Ends the request with an :http-error of `kind`, counted.
   void fail(std::string_view kind, const std::string& why);
+
+  // ---- :body as a function (http_op_upload.cc) ----
+  // Starts the function in a fiber of its own, given a BodyWriter.
+  void start_upload();
+  // (http/write writer data): the value, or the raised error or park
+  // sentinel.
+  Value upload_write(std::string_view data);
+  void body_sendable() override;
+  // curl's read callback: up to `room` bytes of the body into `out`.
+  size_t upload_read(char* out, size_t room);
+  // curl's: the server answered with a refusal before the body ended;
+  // the body ends here, and what the function writes on is dropped (the
+  // request ends, and the function's fiber with it, once the answer came).
+  void cut_upload();
+  // The function's fiber ended, as `p` says.
+  void upload_finished(Promise* p);
+  // Ends what the op holds of the upload: the writer writes to nothing,
+  // and a fiber still running is cancelled on the next turn.
+  void end_upload();
+  // Pauses or resumes curl's two directions as `paused` and `send_paused`
+  // say.
+  void curl_pause_as_flagged();
 };
 
 bool is_redirect(int status);

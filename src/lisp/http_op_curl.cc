@@ -42,7 +42,12 @@ size_t on_body(char* data, size_t size, size_t n, void* op_ptr) {
   return len;
 }
 
+size_t on_upload(char* out, size_t size, size_t n, void* op_ptr) {
+  return static_cast<HttpOp*>(op_ptr)->upload_read(out, size * n);
+}
+
 // With :stream: at the end of each head, whether the answer's has come.
+// With a :body function: whether the server refused the body.
 size_t on_header(char* data, size_t size, size_t n, void* op_ptr) {
   auto* op = static_cast<HttpOp*>(op_ptr);
   size_t len = size * n;
@@ -53,6 +58,15 @@ size_t on_header(char* data, size_t size, size_t n, void* op_ptr) {
   curl_easy_getinfo(op->easy, CURLINFO_RESPONSE_CODE, &status);
   if (status < 200 && status != 101) {
     return len;  // an interim response's
+  }
+  if (status >= 300 && op->spec.body_streams) {
+    // A refusal before the whole body went (a 413, say): the server takes
+    // no more of it. curl stops sending then, but not on a connection the
+    // server closes, where it would send the rest first.
+    op->cut_upload();
+  }
+  if (!op->streaming()) {
+    return len;
   }
   http::HeaderList headers = curl_headers(op->easy);
   if (op->wants_follow(static_cast<int>(status), headers)) {
@@ -107,7 +121,8 @@ bool HttpOp::start_curl() {
   headers = nullptr;
   easy = curl_easy_init();
   CURL* e = easy;
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);  // threads: no SIGALRM for DNS timeouts
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   if (!spec.accept_encoding) {
@@ -116,14 +131,22 @@ bool HttpOp::start_curl() {
   curl_easy_setopt(e, CURLOPT_USERAGENT, "valk/" VALK_VERSION);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
-  if (streaming()) {
+  if (streaming() || spec.body_streams) {
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
   }
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(e, CURLOPT_CURLU, curl_parsed());
   const std::string& method = spec.method;
-  if (method == "HEAD") {
+  bool streams = spec.body_streams;
+  if (streams) {
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method.c_str());  // not UPLOAD's PUT
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_upload);
+    curl_easy_setopt(e, CURLOPT_READDATA, this);
+    // -1: no length, chunked on HTTP/1.1
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(spec.body_length));
+  } else if (method == "HEAD") {
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
   } else if (method != "GET" || spec.has_payload) {
     if (method != "POST") {
@@ -137,6 +160,9 @@ bool HttpOp::start_curl() {
   }
   bool has_type = false;
   for (const auto& [name, value] : spec.headers) {
+    if (streams && http::header_is(name, "content-length")) {
+      continue;  // curl sends the length it was given
+    }
     has_type = has_type || http::header_is(name, "content-type");
     // "Name;" is curl's way of sending a header with an empty value.
     std::string line = name + (value.empty() ? ";" : ": " + value);

@@ -133,7 +133,7 @@ void HttpOp::drained() {
   if (own) {
     iso->h1_client().resume(this);
   } else {
-    curl_easy_pause(easy, CURLPAUSE_CONT);  // may give what it held at once
+    curl_pause_as_flagged();  // may give what it held at once
   }
 }
 

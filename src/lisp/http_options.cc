@@ -19,6 +19,21 @@ std::string_view name_of(Value v) {
   return static_cast<String*>(v.o)->view();
 }
 
+// A content-length's value, or -1 if it is not one.
+int64_t parse_length(std::string_view s) {
+  if (s.empty() || s.size() > 18) {
+    return -1;
+  }
+  int64_t n = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') {
+      return -1;
+    }
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
 bool has_line_break(std::string_view s) {
   return s.find_first_of("\r\n") != std::string_view::npos || s.find('\0') != s.npos;
 }
@@ -92,10 +107,14 @@ class Options {
         return iso_.raise_error("type-error", "http/request: not a method: " + spec.method);
       }
     }
-    if (get(kBody, &v) && !v.is_nil()) {
+    if (get(kBody, &v) && (v.is(Tag::Closure) || v.is(Tag::Native))) {
+      spec.body_fn = v;
+      spec.body_streams = true;
+      spec.has_payload = true;
+    } else if (get(kBody, &v) && !v.is_nil()) {
       std::string_view body;
       if (!text_or_bytes(v, &body)) {
-        return iso_.type_error("http/request", "a string or bytes :body", v);
+        return iso_.type_error("http/request", "a string, bytes or function :body", v);
       }
       spec.payload = body;
       spec.has_payload = true;
@@ -139,6 +158,14 @@ class Options {
           return false;
         }
         spec.headers.emplace_back(std::string(n), std::string(s));
+        if (spec.body_streams && header_is(spec.headers.back().first, "content-length")) {
+          spec.body_length = parse_length(s);
+          if (spec.body_length < 0) {
+            err = iso_.raise_error("type-error",
+                                   "http/request: not a content-length: " + std::string(s));
+            return false;
+          }
+        }
         accept = accept || header_is(spec.headers.back().first, "accept");
         spec.accept_encoding =
             spec.accept_encoding || header_is(spec.headers.back().first, "accept-encoding");
@@ -227,6 +254,21 @@ class Options {
         return iso_.type_error("http/request",
                                ":auto, :text, :bytes, :json, :stream or :upgrade as :as", v);
       }
+    }
+    if (spec_->body_streams) {
+      // Sent once, as it is written: a redirect's request could not send
+      // it again.
+      if (given_[kMaxRedirects] && spec_->max_redirects > 0) {
+        return iso_.raise_error("type-error",
+                                "http/request: a :body function follows no redirects (its body "
+                                "is sent once)");
+      }
+      spec_->max_redirects = 0;
+    }
+    if (as == BodyAs::kUpgrade && spec_->body_streams) {
+      return iso_.raise_error("type-error",
+                              "http/request: a :body function with :as :upgrade (after the 101, "
+                              "http/write sends on the connection)");
     }
     if (as != BodyAs::kStream && as != BodyAs::kUpgrade && given_[kReadTimeoutMs]) {
       return iso_.raise_error("type-error",

@@ -28,6 +28,14 @@ struct RequestSpec {
   std::string method = "GET";
   std::string payload;
   bool has_payload = false;
+  // :body as a function, which writes the body as it goes
+  // (http_op_upload.cc); held only until its fiber starts, in the call to
+  // http/request.
+  bool body_streams = false;
+  Value body_fn = Value::nil();
+  // The content-length the headers give such a body, or -1 (it goes
+  // chunked on HTTP/1.1).
+  int64_t body_length = -1;
   bool json_body = false;        // sets content-type unless the headers do
   bool accept_json = false;      // :as :json, and no accept header given
   bool accept_encoding = false;  // the headers name the encodings: the body comes as sent

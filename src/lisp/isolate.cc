@@ -150,12 +150,14 @@ void Isolate::end_op(PendingOp* op, bool ok, Value v) {
   Promise* p = op->promise;
   unlink_op(op);
   p->op = nullptr;
-  delete op;
+  // Settled first: `v` is rooted by nothing else, and the op's destructor
+  // may allocate (an HttpOp cancels its :body function's fiber).
   if (ok) {
     resolve(p, v);
   } else {
     reject(p, v);
   }
+  delete op;
 }
 
 bool Isolate::may_allocate(std::string_view fn_name, uint64_t bytes) {
@@ -521,6 +523,25 @@ Fiber* Isolate::spawn_call(Value fn, const Value* args, size_t n) {
   Fiber* f = new_fiber(fn, args, n);
   enqueue(f);
   return f;
+}
+
+namespace {
+
+// What a fiber has left of a budget (0: none to keep to).
+uint64_t left_of(uint64_t limit, uint64_t used) {
+  return limit == 0 ? 0 : used >= limit ? 1 : limit - used;
+}
+
+}  // namespace
+
+Fiber* Isolate::spawn_child(Value fn, const Value* args, size_t n) {
+  Fiber* child = spawn_call(fn, args, n);
+  if (Fiber* parent = current_) {
+    child->deadline_ms = parent->deadline_ms;
+    child->instruction_limit = left_of(parent->instruction_limit, parent->instructions);
+    child->allocation_limit = left_of(parent->allocation_limit, parent->allocated);
+  }
+  return child;
 }
 
 void Isolate::run_loop(const bool* stop) {

@@ -175,6 +175,10 @@ class Isolate {
   Fiber* spawn(Value fn);
   // Starts `fn` called with `args` in a new fiber.
   Fiber* spawn_call(Value fn, const Value* args, size_t n);
+  // As spawn_call, for a fiber that keeps to what the current one (if
+  // any) has left of its deadline and budgets: a handler cannot outrun
+  // them through fibers of its own.
+  Fiber* spawn_child(Value fn, const Value* args, size_t n);
   // Calls reaction->fn when `p` settles (at once if it has).
   void on_settle(Promise* p, NativeReaction* reaction);
   // Runs ready fibers and loop events until `*stop` becomes true (checked
@@ -233,8 +237,8 @@ class Isolate {
   // For an operation allocated with new: links `op` and returns its new
   // promise.
   Promise* begin_op(PendingOp* op);
-  // Unlinks and deletes `op`, then fulfils (ok) or rejects its promise
-  // with `v`.
+  // Unlinks `op`, fulfils (ok) or rejects its promise with `v`, then
+  // deletes `op`.
   void end_op(PendingOp* op, bool ok, Value v);
 
   // Marks every value of `*values` at each collection until pop_roots().

@@ -34,7 +34,9 @@ const char* kApp = R"(
 // /echo answers with what came (the method, target, body and headers,
 // one per line) and with headers of its own, some of one connection;
 // /drip sends "one", then "two" 300 ms later; /moved is a redirect;
-// /hold does not answer.
+// /hold does not answer; /count reads the body as it comes (counted in
+// body_seen) and answers with its size and framing ("chunked" or
+// "length <n>").
 class Upstream {
  public:
   Upstream() : server_(base_options(), [this](Request& req, Responder res) { handle(req, res); }) {}
@@ -48,11 +50,24 @@ class Upstream {
     }
   }
   std::string url() const { return server_.url(""); }
+  std::atomic<uint64_t> body_seen{0};
 
  private:
   void handle(Request& req, Responder res) {
     std::string path(req.path());
-    if (path == "/echo") {
+    if (path == "/count") {
+      std::string framing = req.header("transfer-encoding") == "chunked"
+                                ? "chunked"
+                                : "length " + std::to_string(req.content_length());
+      auto bytes = std::make_shared<uint64_t>(0);
+      req.read_body([this, res, bytes, framing](std::string_view chunk, bool last) {
+        *bytes += chunk.size();
+        body_seen += chunk.size();
+        if (last) {
+          res.respond(200, {}, std::to_string(*bytes) + " " + framing);
+        }
+      });
+    } else if (path == "/echo") {
       std::string seen = std::string(req.method()) + " " + path + "?" + std::string(req.query());
       for (const HeaderView& h : req.headers()) {
         seen += "\n" + std::string(h.name) + ": " + std::string(h.value);
@@ -214,6 +229,58 @@ TEST_F(ProxyTest, AnUpstreamDownOrSlowIsA502OrA504) {
   std::string logged = "proxied to http://127.0.0.1:" + std::to_string(refused.port()) + "/x: ";
   orphan.read_until([&] { return orphan.output().find(logged) != std::string::npos; }, 5000);
   EXPECT_NE(orphan.output().find(logged), std::string::npos) << orphan.output();
+}
+
+// A body that streams in goes up as it comes: the upstream has its first
+// megabyte before the client sends the rest. Without a length it goes up
+// chunked; with one (over :buffered-body-limit), with that length.
+constexpr uint64_t kUploadSize = 4 << 20, kUploadFirst = 1 << 20;
+
+TEST_F(ProxyTest, StreamsTheRequestBodyUpAsItComes) {
+  struct Upload {
+    std::atomic<uint64_t>* seen;
+    uint64_t sent = 0;
+    bool upstream_had_part = false;
+  };
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    for (bool with_length : {false, true}) {
+      upstream_.body_seen = 0;
+      Upload up{&upstream_.body_seen};
+      curl_slist* headers = curl_slist_append(nullptr, "Expect:");
+      CurlResult r = curl_do(app_->url("/count"), [&](CURL* c) {
+        curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "POST");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, with_length ? curl_off_t{kUploadSize} : -1);
+        curl_easy_setopt(c, CURLOPT_READDATA, &up);
+        curl_easy_setopt(
+            c, CURLOPT_READFUNCTION, +[](char* out, size_t size, size_t n, void* ud) -> size_t {
+              auto* up = static_cast<Upload*>(ud);
+              if (up->sent == kUploadFirst) {
+                // The rest only once the upstream has some of the body.
+                for (int i = 0; i < 500 && *up->seen == 0; ++i) {
+                  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                }
+                up->upstream_had_part = *up->seen > 0;
+              }
+              uint64_t room = std::min<uint64_t>(size * n, kUploadSize - up->sent);
+              if (up->sent < kUploadFirst) {
+                room = std::min(room, kUploadFirst - up->sent);
+              }
+              memset(out, 'u', room);
+              up->sent += room;
+              return room;
+            });
+      });
+      curl_slist_free_all(headers);
+      EXPECT_EQ(r.status, 200) << r.body;
+      EXPECT_EQ(r.body,
+                std::to_string(kUploadSize) + (with_length ? " length 4194304" : " chunked"))
+          << version;
+      EXPECT_TRUE(up.upstream_had_part) << "the body went up whole, version " << version;
+    }
+  }
 }
 
 }  // namespace
