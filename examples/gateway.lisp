@@ -4,8 +4,9 @@
 ;;   build/valk serve examples/hello.lisp &
 ;;   UPSTREAM=http://127.0.0.1:8080 build/valk serve examples/gateway.lisp
 ;;   curl http://127.0.0.1:8081/proxy/hello/you    (then /fanout)
-;; /relay passes a body on as it comes, and /api/ proxies whatever comes:
-;; with examples/stream.lisp upstream,
+;; /relay passes a body on as it comes, and /api/ proxies whatever comes
+;; (an upload too, passed up as it comes): with examples/stream.lisp
+;; upstream,
 ;;   curl -N http://127.0.0.1:8081/relay/ticks?n=5
 ;;   curl -N http://127.0.0.1:8081/api/count?n=5
 ;; /api/ passes WebSockets on too: with examples/websocket.lisp upstream,

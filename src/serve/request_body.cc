@@ -1,8 +1,29 @@
 #include "serve/request_body.h"
 
+#include <algorithm>
+
 #include "lisp/utf8.h"
 
 namespace valk::serve {
+
+std::string BodyPipe::take(size_t max) {
+  std::string out;
+  if (taken == 0 && data.size() <= max) {
+    out.swap(data);  // the common case: no copy
+    return out;
+  }
+  size_t n = std::min(max, unread());
+  out.assign(data, taken, n);
+  taken += n;
+  if (taken == data.size()) {
+    data.clear();
+    taken = 0;
+  } else if (taken >= data.size() / 2) {
+    data.erase(0, taken);  // at most as much as was taken since the last time
+    taken = 0;
+  }
+  return out;
+}
 
 BodyReader make_pipe_reader(std::shared_ptr<BodyPipe> pipe, Responder responder,
                             std::function<void()> wake) {
@@ -17,7 +38,7 @@ BodyReader make_pipe_reader(std::shared_ptr<BodyPipe> pipe, Responder responder,
       }
       pipe->data.append(chunk);
       pipe->ended = pipe->ended || last;
-      if (pipe->waiting && (!pipe->data.empty() || pipe->ended)) {
+      if (pipe->waiting && (pipe->unread() != 0 || pipe->ended)) {
         pipe->waiting = false;
         wake_now = true;
       }

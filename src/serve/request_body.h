@@ -19,8 +19,18 @@ namespace valk::serve {
 
 // Shared by the reactor (producer) and the worker (consumer).
 struct BodyPipe {
+  // The most read-chunk takes at once, as of a response's body
+  // (lisp::BodyFeed::kMaxChunk): a handler passing the body on (valk/proxy)
+  // then holds that much of it in a chunk, not all that came.
+  static constexpr size_t kMaxChunk = 64 * 1024;
+
+  size_t unread() const { return data.size() - taken; }
+  // Up to `max` bytes of what is unread, taken.
+  std::string take(size_t max);
+
   std::mutex mu;
-  std::string data;        // arrived, not yet taken
+  std::string data;  // data[taken..] arrived and is not taken yet
+  size_t taken = 0;
   bool ended = false;      // the last chunk arrived
   bool waiting = false;    // a fiber waits: the next arrival wakes the worker
   bool abandoned = false;  // the request is over: what arrives is dropped

@@ -38,6 +38,14 @@ const char* kApp = R"(
       (POST "/late" (fn [req]
                       (await (sleep (parse-long (get-header req "x-sleep"))))
                       (text (str (second (chunks req))))))
+      ;; Sleeps, so that a window's worth of the body waits; then the
+      ;; largest chunk read and the total.
+      (POST "/largest" (fn [req]
+                         (await (sleep 300))
+                         (loop [largest 0 total 0]
+                           (if-let [c (read-chunk req)]
+                             (recur (max largest (count c)) (+ total (count c)))
+                             (text (str largest " " total))))))
       (POST "/json" (fn [req] (text (str (count (:json-body req))))))
       (ANY "/wait-body" (fn [req]
                            (try (text (str (count (read-body req))))
@@ -99,6 +107,14 @@ TEST_F(Upload, SmallSizedBodiesArriveWholeOthersStream) {
     EXPECT_EQ(big.body, "streamed 8388608 chunked") << "version " << v;
     CurlResult big_chunked = post(server_->url("/count"), 8 << 20, false, v);
     EXPECT_EQ(big_chunked.body, "streamed 8388608 chunked") << "version " << v;
+  }
+}
+
+// read-chunk gives at most 64 KiB at once, however much has come.
+TEST_F(Upload, AChunkIsAtMost64KiB) {
+  for (long v : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    EXPECT_EQ(post(server_->url("/largest"), 4 << 20, false, v).body, "65536 4194304")
+        << "version " << v;
   }
 }
 
