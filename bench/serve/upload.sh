@@ -91,7 +91,8 @@ measure() {
     cat "$work/h2load" >&2
     exit 1
   fi
-  secs=$(sed -n 's/^finished in \([0-9.]*\)s,.*/\1/p' "$work/h2load")
+  secs=$(sed -n 's/^finished in \([0-9.]*\)\(m\{0,1\}\)s,.*/\1 \2/p' "$work/h2load" |
+    awk '{ print $2 == "m" ? $1 / 1000 : $1 }')
   awk -v u=$(((u1 - u0) * tick_us)) -v s=$(((s1 - s0) * tick_us)) -v mb=$((REQS * SIZE_MB)) \
     -v t="$secs" -v grew=$((hwm - rss0)) \
     'BEGIN { printf "%.0f %.0f %.0f %d\n", mb / t, u / mb, s / mb, grew }'
