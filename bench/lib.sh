@@ -94,22 +94,26 @@ measure_h2load() {
     -v q="$p50 $p90 $p99 $p999" 'BEGIN { printf "%.0f %.2f %.2f %s\n", r, u / n, s / n, q }'
 }
 
-# print_medians FILE: FILE's lines are "ROUND NAME req/s usr_us sys_us
-# p50..."; prints, for each NAME, the median of each column over its
-# rounds, as round "med".
+# print_medians FILE [FORMATS]: FILE's lines are "ROUND NAME value...";
+# prints, for each NAME, the median of each column over its rounds, as
+# round "med". FORMATS are Python format specs, one per column, the last
+# for the rest (by default those of "req/s usr_us sys_us p50...").
 print_medians() {
-  python3 - "$1" <<'PY'
+  python3 - "$1" "${2:-9.0f 7.2f 7.2f 7.0f}" <<'PY'
 import statistics, sys
+formats = sys.argv[2].split()
 rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
     if not f or not f[0].isdigit():
         continue
     rows.setdefault(f[1], []).append([float(x) for x in f[2:]])
+width = max(len(name) for name in rows) if rows else 0
 for name, runs in rows.items():
     med = [statistics.median(col) for col in zip(*runs)]
-    print(f"{'med':5s} {name:24s} {med[0]:9.0f} {med[1]:7.2f} {med[2]:7.2f} "
-          + " ".join(f"{x:7.0f}" for x in med[3:]))
+    spec = lambda i: formats[min(i, len(formats) - 1)]
+    print(f"{'med':5s} {name:{max(width, 8)}s} "
+          + " ".join(format(x, spec(i)) for i, x in enumerate(med)))
 PY
 }
 

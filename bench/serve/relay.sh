@@ -110,13 +110,4 @@ for round in $(seq "$ROUNDS"); do
     wait "$pid" 2>/dev/null || true
   done
 done
-python3 - "$results" <<'PY'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    f = line.split()
-    rows.setdefault(f[1], []).append([float(x) for x in f[2:]])
-for name, runs in rows.items():
-    med = [statistics.median(col) for col in zip(*runs)]
-    print(f"med   {name:16s} {med[0]:6.0f} {med[1]:8.1f} {med[2]:10.0f}")
-PY
+print_medians "$results" "6.0f 8.1f 10.0f"

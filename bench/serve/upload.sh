@@ -111,13 +111,4 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 echo "medians over $ROUNDS rounds:"
-python3 - "$work/runs" <<'PY'
-import statistics, sys
-rows = {}
-for line in open(sys.argv[1]):
-    f = line.split()
-    rows.setdefault(f[1], []).append([float(x) for x in f[2:]])
-for name, runs in rows.items():
-    med = [statistics.median(col) for col in zip(*runs)]
-    print(f"{'med':5s} {name:8s} " + " ".join(f"{x:8.0f}" for x in med))
-PY
+print_medians "$work/runs" 8.0f
