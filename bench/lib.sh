@@ -62,6 +62,19 @@ wait_for_port() {
   return 1
 }
 
+# wait_for_gateway NAME URL H2LOAD_FLAGS...: waits (5 s at most) until one
+# request to URL through the gateway NAME succeeds; exits if none does.
+wait_for_gateway() {
+  local name=$1 url=$2
+  shift 2
+  for _ in $(seq 50); do
+    h2load "$@" -c 1 -n 1 "$url" 2>/dev/null | grep -q ' 1 succeeded' && return 0
+    sleep 0.1
+  done
+  echo "$name did not answer through the gateway" >&2
+  exit 1
+}
+
 # Seconds (maybe fractional) as h2load takes them: whole milliseconds.
 ms() { awk -v s="$1" 'BEGIN { printf "%dms", s * 1000 }'; }
 

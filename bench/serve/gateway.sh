@@ -65,12 +65,7 @@ start() {
   if [ "$1" = valk ] && [ "$ROUTE" = api ]; then
     url=http://127.0.0.1:$port/api/
   fi
-  for _ in $(seq 50); do
-    h2load "${h2load_flags[@]}" -c 1 -n 1 "$url" 2>/dev/null | grep -q ' 1 succeeded' && return 0
-    sleep 0.1
-  done
-  echo "$1 did not answer through the gateway" >&2
-  exit 1
+  wait_for_gateway "$1" "$url" "${h2load_flags[@]}"
 }
 
 echo "gateway, proto $PROTO, $CONNS connections$([ "$PROTO" = h1 ] || echo " x $STREAMS streams"), ${WARMUP} s + ${DURATION} s per run"

@@ -70,12 +70,7 @@ start() {
     port=$(wait_for_port "$work/valk.log")
   fi
   url=http://127.0.0.1:$port/api/up
-  for _ in $(seq 50); do
-    h2load "${h2load_flags[@]}" -c 1 -n 1 "$url" 2>/dev/null | grep -q ' 1 succeeded' && return 0
-    sleep 0.1
-  done
-  echo "$1 did not answer through the gateway" >&2
-  exit 1
+  wait_for_gateway "$1" "$url" "${h2load_flags[@]}"
 }
 
 # measure: MiB/s, user and system µs per MiB, and the peak RSS's growth.
