@@ -20,7 +20,8 @@
 //                        with the caller's Upgrade header; after a 101 the
 //                        body is what the server sends, and http/write sends
 //                        to it; plain http:// only)
-//   :timeout-ms          the whole transfer (with :stream, until the head),
+//   :timeout-ms          the whole transfer (with :stream, until the head;
+//                        with a :body function, from the body's end),
 //                        30 000 by default
 //   :connect-timeout-ms  10 000 by default
 //   :read-timeout-ms     with :stream or :upgrade, the longest a read waits for body

@@ -194,7 +194,7 @@ bool HttpOp::takes_own_client() const {
 bool HttpOp::start() {
   own = takes_own_client();
   following = false;
-  if (own || streaming()) {
+  if (own || streaming() || spec.body_streams) {
     arm_timeout();
   }
   if (own) {
@@ -292,6 +292,12 @@ void HttpOp::arm_timeout() {
   timer = new uv_timer_t;
   uv_timer_init(iso->loop(), timer);
   timer->data = this;
+  if (!spec.body_streams) {
+    start_deadline();
+  }
+}
+
+void HttpOp::start_deadline() {
   if (uint64_t left = time_left(); left != 0) {
     uv_timer_start(
         timer,

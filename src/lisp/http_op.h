@@ -147,7 +147,11 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   // Hands the request to the client for its URL; false if curl refused it.
   bool start();
 
+  // Makes the op's timer, and starts the deadline on it, but with a :body
+  // function, whose deadline counts from the body's end (upload_finished).
   void arm_timeout();
+  // Starts the timer on what is left of :timeout-ms.
+  void start_deadline();
   void start_own();
   bool start_curl();
   void finished(CURLcode result) override;  // curl's

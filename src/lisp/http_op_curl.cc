@@ -121,8 +121,7 @@ bool HttpOp::start_curl() {
   headers = nullptr;
   easy = curl_easy_init();
   CURL* e = easy;
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);  // threads: no SIGALRM for DNS timeouts
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for DNS timeouts
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   if (!spec.accept_encoding) {
@@ -178,9 +177,10 @@ bool HttpOp::start_curl() {
   headers = curl_slist_append(headers, "Expect:");
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(spec.connect_timeout_ms));
-  if (streaming()) {
-    // The head's deadline is the op's timer, and redirects are followed
-    // here, so that only the answer's head settles the promise.
+  if (streaming() || spec.body_streams) {
+    // The deadline is the op's timer (the head's; with a :body function
+    // from the body's end), and redirects are followed here, so that only
+    // the answer's head settles the promise.
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   } else {
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(time_left()));

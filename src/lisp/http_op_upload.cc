@@ -168,6 +168,13 @@ void HttpOp::upload_finished(Promise* p) {
     send_paused = false;
     curl_pause_as_flagged();
   }
+  if (!head_ready) {
+    // The server has :timeout-ms from here: however long the body took
+    // to write, it was not waiting to answer.
+    uv_update_time(iso->loop());
+    started_ms = uv_now(iso->loop());
+    start_deadline();
+  }
 }
 
 void HttpOp::end_upload() {

@@ -23,6 +23,7 @@ using lisp::Isolate;
 //           the sum being of the bytes' values and the framing "chunked",
 //           "length <n>" or "none" (h2 without a content-length)
 //   /early  413 at once, reading nothing
+//   /silent reads the body and does not answer
 //   /held   reads at the client's pace (BodyFlow::kPaced) and uses nothing
 //           until release(); then answers as /count
 class HttpUploadTest : public ::testing::Test {
@@ -40,6 +41,10 @@ class HttpUploadTest : public ::testing::Test {
     std::string path(req.path());
     if (path == "/early") {
       res.respond(413, {}, "too large");
+      return;
+    }
+    if (path == "/silent") {
+      req.read_body([](std::string_view, bool) {});
       return;
     }
     auto tally = std::make_shared<Tally>();
@@ -217,6 +222,25 @@ TEST_F(HttpUploadTest, CancellingTheRequestCancelsTheFunction) {
                 "(await (sleep 50)) (cancel p) (await (sleep 20))"
                 "[(try (await p) (catch e (:type (error-data e)))) @done]"),
             "[:cancelled true]");
+}
+
+// :timeout-ms counts from the body's end: writing may take longer, and a
+// server that then does not answer within it times out.
+TEST_F(HttpUploadTest, TheDeadlineCountsFromTheBodysEnd) {
+  for (const char* opts : {"{}", "{:version :http2}"}) {
+    EXPECT_EQ(
+        run(std::string("(post \"{url}/count\" (fn [w] (http/write w \"ab\") (await (sleep 400))"
+                        "                               (http/write w \"c\"))"
+                        "      (merge {:timeout-ms 200} ") +
+            opts + "))"),
+        "\"3 294 " + std::string(opts[1] == '}' ? "chunked" : "none") + "\"")
+        << opts;
+    EXPECT_EQ(run(std::string("(try (post \"{url}/silent\" (fn [w] (http/write w \"x\"))"
+                              "            (merge {:timeout-ms 200} ") +
+                  opts + "))  (catch e (:kind (error-data e))))"),
+              ":timeout")
+        << opts;
+  }
 }
 
 TEST_F(HttpUploadTest, OptionsThatCannotGoWithAFunction) {
