@@ -199,15 +199,17 @@
                         ;; fiber the handler spawned gets :websocket-closed.
                         (ws/codec-free (:codec ws))))))})))))
 
-;; Opens a WebSocket to another server, `url` a ws:// URL (or http://;
-;; plain HTTP/1.1 only, through http/request's :as :upgrade), and returns
-;; it once the server has accepted: ws/receive, ws/send, ws/ping and
-;; ws/close work on it as on a server's. Raises a :websocket-error if the
-;; server answers otherwise (its :status in the data), and http/request's
-;; errors. `opts`: :headers, :protocols (offered; the one the server chose
-;; is the WebSocket's :protocol), :max-message (1 MiB), :compress (true
-;; offers permessage-deflate), :timeout-ms for the handshake (10 000),
-;; :read-timeout-ms (the longest ws/receive waits for bytes; none).
+;; Opens a WebSocket to another server, `url` a ws:// or wss:// URL (or
+;; http:// or https://; HTTP/1.1, through http/request's :as :upgrade),
+;; and returns it once the server has accepted: ws/receive, ws/send,
+;; ws/ping and ws/close work on it as on a server's. Raises a
+;; :websocket-error if the server answers otherwise (its :status in the
+;; data), and http/request's errors. `opts`: :headers, :protocols
+;; (offered; the one the server chose is the WebSocket's :protocol),
+;; :max-message (1 MiB), :compress (true offers permessage-deflate),
+;; :timeout-ms for the handshake (10 000), :read-timeout-ms (the longest
+;; ws/receive waits for bytes; none), and for wss:// :ca-file and
+;; :insecure, as for http/request.
 (defn ws/connect
   ([url] (ws/connect url {}))
   ([url opts]
@@ -226,7 +228,8 @@
                                               {"sec-websocket-protocol" (join ", " p)})
                                             (when (:compress opts)
                                               {"sec-websocket-extensions" valk.websocket/client-offer}))}
-                           (select-keys opts [:read-timeout-ms :connect-timeout-ms]))))
+                           (select-keys opts [:read-timeout-ms :connect-timeout-ms
+                                              :ca-file :insecure]))))
          refuse (fn [why]
                   (http/close r)
                   (throw (ex-info (str "ws/connect " url ": " why)

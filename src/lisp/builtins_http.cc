@@ -74,8 +74,8 @@ Value n_http_request(Isolate& iso, Value* args, int) {
   if (op->spec.as == http::BodyAs::kUpgrade && !op->takes_own_client()) {
     delete op;
     return iso.raise_error("type-error",
-                           "http/request: :as :upgrade goes over plain HTTP/1.1 (an http:// URL, "
-                           "no proxy, no user in it), not " +
+                           "http/request: :as :upgrade goes over HTTP/1.1 (an http:// or https:// "
+                           "URL, no proxy, no user in it, not :version :http2), not " +
                                url);
   }
   Promise* p = iso.begin_op(op);

@@ -31,7 +31,7 @@ struct H1Client::Socket {
 struct H1Conn {
   H1Client* client = nullptr;
   H1Client::Pool* pool = nullptr;
-  std::string origin;
+  std::string address;  // "host:port", for messages
   H1Client::Socket* socket = nullptr;
   // The connect timeout, then the idle one. Unreferenced: the socket
   // holds the loop while it connects or an exchange runs.
@@ -51,7 +51,9 @@ struct H1Conn {
   bool write_failed = false;  // ... and then a write of it failed
   size_t write_pending = 0;   // written by the exchange, not handed to the kernel yet
   bool idle = false;
-  bool reused = false;  // has answered an exchange before
+  bool reused = false;             // has answered an exchange before
+  std::unique_ptr<ClientTls> tls;  // over TLS: until its handshake is done, `handshaking`
+  bool handshaking = false;
   std::string last_error;
 };
 
@@ -136,7 +138,8 @@ void H1Client::open_conn(Pool& pool, H1Exchange* x) {
   auto* c = new H1Conn;
   c->client = this;
   c->pool = &pool;
-  c->origin = x->origin;
+  c->address = x->host.find(':') != std::string::npos ? "[" + x->host + "]" : x->host;
+  c->address += ":" + std::to_string(x->port);
   conns_.insert(c);
   pool.open++;
   c->x = x;
@@ -217,7 +220,7 @@ void H1Client::connect_next(H1Conn* c) {
   }
   if (addr == nullptr) {
     HttpRequestCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
-    fail(c, "connect", "could not connect to " + c->origin + " (" + c->last_error + ")");
+    fail(c, "connect", "could not connect to " + c->address + " (" + c->last_error + ")");
     return;
   }
   auto* s = new Socket{};
@@ -249,13 +252,26 @@ void H1Client::connected(H1Conn* c, int status) {
     connect_next(c);
     return;
   }
-  c->connected = true;
-  HttpRequestCounters::process().connects.fetch_add(1, std::memory_order_relaxed);
   uv_freeaddrinfo(c->addrs);
   c->addrs = c->next_addr = nullptr;
-  uv_timer_stop(c->timer);
   uv_tcp_nodelay(&c->socket->tcp, 1);
   start_reading(c);
+  if (c->x->tls) {
+    // The connect timeout goes on to cover the handshake.
+    std::string why;
+    SSL_CTX* ctx = tls_contexts_.get(c->x->ca_file, !c->x->insecure, &why);
+    c->tls = std::make_unique<ClientTls>();
+    if (ctx == nullptr || !c->tls->start(ctx, c->x->host, &why)) {
+      fail(c, "tls", why);
+      return;
+    }
+    c->handshaking = true;
+    received_tls(c, 0);  // the ClientHello
+    return;
+  }
+  c->connected = true;
+  HttpRequestCounters::process().connects.fetch_add(1, std::memory_order_relaxed);
+  uv_timer_stop(c->timer);
   assign(c, c->x);
 }
 
@@ -270,7 +286,7 @@ void H1Client::start_reading(H1Conn* c) {
       [](uv_stream_t* stream, ssize_t nread, const uv_buf_t*) {
         auto* s = static_cast<Socket*>(stream->data);
         if (s->conn != nullptr && nread != 0) {
-          s->conn->client->read(s->conn, nread);
+          s->conn->client->received(s->conn, nread);
         }
       });
 }
@@ -312,14 +328,16 @@ void H1Client::assign(H1Conn* c, H1Exchange* x) {
 
 bool H1Client::send(H1Conn* c) {
   Socket* s = c->socket;
-  const std::string& req = c->x->request;
+  std::string sealed;
+  const std::string& req = c->tls ? (sealed = c->tls->seal({c->x->request})) : c->x->request;
   uv_buf_t buf = uv_buf_init(const_cast<char*>(req.data()), static_cast<unsigned>(req.size()));
   int sent = uv_try_write(reinterpret_cast<uv_stream_t*>(&s->tcp), &buf, 1);
   if (sent == static_cast<int>(req.size())) {
     return true;
   }
   if (sent < 0 && sent != UV_EAGAIN) {
-    read(c, sent);  // as if the read had failed: a kept connection may be retried
+    // As if the read had failed: a kept connection may be retried.
+    read(c, nullptr, sent);
     return false;
   }
   s->out.assign(req, sent < 0 ? 0 : static_cast<size_t>(sent));
@@ -329,25 +347,91 @@ bool H1Client::send(H1Conn* c) {
              auto* s = static_cast<Socket*>(req->data);
              s->out.clear();
              if (status < 0 && s->conn != nullptr && s->conn->x != nullptr) {
-               s->conn->client->read(s->conn, status);
+               s->conn->client->read(s->conn, nullptr, status);
              }
            });
   return true;
 }
 
-void H1Client::read(H1Conn* c, ssize_t nread) {
+void H1Client::received(H1Conn* c, ssize_t nread) {
+  if (c->tls) {
+    received_tls(c, nread);
+    return;
+  }
+  read(c, read_buf_, nread);
+}
+
+bool H1Client::received_tls(H1Conn* c, ssize_t nread) {
+  Socket* s = c->socket;
+  ClientTls& tls = *c->tls;
+  if (nread < 0) {
+    if (c->handshaking) {
+      fail(c, "tls", "the server closed the connection during the TLS handshake");
+      return false;
+    }
+    read(c, nullptr, nread);
+    return false;
+  }
+  tls.received(read_buf_, static_cast<size_t>(nread));
+  if (c->handshaking) {
+    ClientTls::Step step = tls.handshake();
+    if (std::string out = tls.take_output(); !out.empty()) {
+      send_bytes(c, std::move(out), 0);
+    }
+    if (step == ClientTls::Step::kFailed) {
+      fail(c, "tls", "TLS with " + c->address + " failed: " + tls.why());
+      return false;
+    }
+    if (step == ClientTls::Step::kMore) {
+      return true;
+    }
+    c->handshaking = false;
+    c->connected = true;
+    HttpRequestCounters::process().connects.fetch_add(1, std::memory_order_relaxed);
+    uv_timer_stop(c->timer);
+    assign(c, c->x);
+    if (s->conn != c) {
+      return false;
+    }
+  }
+  // What the server sent, deciphered, as it comes; `c` may go meanwhile
+  // (its Socket stays until libuv has closed it).
+  for (;;) {
+    long n = tls.read(plain_buf_, sizeof plain_buf_);
+    if (n == 0) {
+      if (std::string out = tls.take_output(); !out.empty()) {
+        send_bytes(c, std::move(out), 0);  // a key update's answer, say
+      }
+      return true;
+    }
+    if (n == -2) {
+      fail(c, "failed", "TLS: " + tls.why());
+      return false;
+    }
+    if (c->x == nullptr && n > 0) {
+      close_conn(c);  // idle, and the server sent what nobody asked for
+      return false;
+    }
+    read(c, plain_buf_, n > 0 ? n : UV_EOF);
+    if (s->conn != c || n < 0) {
+      return false;
+    }
+  }
+}
+
+void H1Client::read(H1Conn* c, const char* data, ssize_t nread) {
   if (c->x == nullptr) {
     close_conn(c);  // idle: the server closed it, or sent what nobody asked for
     return;
   }
   if (c->tunnel) {
-    read_tunnel(c, nread);
+    read_tunnel(c, data, nread);
     return;
   }
   H1ResponseReader& r = *c->reader;
   H1ResponseReader::State state;
   if (nread > 0) {
-    state = r.feed(read_buf_, static_cast<size_t>(nread));
+    state = r.feed(data, static_cast<size_t>(nread));
   } else if (nread == UV_EOF) {
     state = r.end();
   } else {
@@ -361,8 +445,7 @@ void H1Client::read(H1Conn* c, ssize_t nread) {
       return;
     case H1ResponseReader::State::kDone:
       if (c->x->upgrade && r.status() == 101) {
-        enter_tunnel(c, read_buf_ + r.used(),
-                     nread > 0 ? static_cast<size_t>(nread) - r.used() : 0);
+        enter_tunnel(c, data + r.used(), nread > 0 ? static_cast<size_t>(nread) - r.used() : 0);
         return;
       }
       finish(c);
@@ -394,9 +477,9 @@ void H1Client::enter_tunnel(H1Conn* c, const char* tail, size_t n) {
   }
 }
 
-void H1Client::read_tunnel(H1Conn* c, ssize_t nread) {
+void H1Client::read_tunnel(H1Conn* c, const char* data, ssize_t nread) {
   if (nread > 0) {
-    pass_body(c, std::string_view(read_buf_, static_cast<size_t>(nread)));
+    pass_body(c, std::string_view(data, static_cast<size_t>(nread)));
     return;
   }
   if (nread == UV_EOF) {
@@ -440,36 +523,61 @@ bool H1Client::end_body(H1Exchange* x) {
   return !x->chunked || queue_write(c, "0\r\n\r\n", false);
 }
 
+// One write of the exchange's: `data`, framed by `size_line` and "\r\n"
+// as a chunk if that is not empty; `plain` bytes of what the exchange
+// wrote (H1Exchange::written counts them down).
+struct H1Write {
+  uv_write_t req;
+  std::string data;
+  char size_line[24];
+  size_t plain;
+};
+
 bool H1Client::queue_write(H1Conn* c, std::string data, bool chunk) {
-  struct Write {
-    uv_write_t req;
-    std::string data;
-    char size_line[24];  // a chunk's: its size in hex
-  };
-  auto* w = new Write{{}, std::move(data), {}};
+  char size_line[24];
+  int len = chunk ? snprintf(size_line, sizeof size_line, "%zx\r\n", data.size()) : 0;
+  size_t plain = data.size();
+  if (c->tls) {
+    std::string_view line(size_line, static_cast<size_t>(len));
+    return send_bytes(c, c->tls->seal({line, data, chunk ? "\r\n" : ""}), plain);
+  }
+  if (!chunk) {
+    return send_bytes(c, std::move(data), plain);
+  }
+  auto* w = new H1Write{{}, std::move(data), {}, plain};
+  memcpy(w->size_line, size_line, static_cast<size_t>(len));
+  uv_buf_t bufs[3] = {uv_buf_init(w->size_line, static_cast<unsigned>(len)),
+                      uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size())),
+                      uv_buf_init(const_cast<char*>("\r\n"), 2)};
+  return submit(c, w, bufs, 3);
+}
+
+bool H1Client::send_bytes(H1Conn* c, std::string bytes, size_t plain) {
+  auto* w = new H1Write{{}, std::move(bytes), {}, plain};
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  return submit(c, w, &buf, 1);
+}
+
+bool H1Client::submit(H1Conn* c, H1Write* w, uv_buf_t* bufs, unsigned n) {
   w->req.data = w;
-  uv_buf_t bufs[3];
-  unsigned n = 0;
-  if (chunk) {
-    int len = snprintf(w->size_line, sizeof w->size_line, "%zx\r\n", w->data.size());
-    bufs[n++] = uv_buf_init(w->size_line, static_cast<unsigned>(len));
-  }
-  bufs[n++] = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
-  if (chunk) {
-    bufs[n++] = uv_buf_init(const_cast<char*>("\r\n"), 2);
-  }
-  c->write_pending += w->data.size();
+  c->write_pending += w->plain;
   int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&c->socket->tcp), bufs, n,
                     [](uv_write_t* req, int status) {
-                      auto* w = static_cast<Write*>(req->data);
+                      auto* w = static_cast<H1Write*>(req->data);
                       auto* s = static_cast<Socket*>(req->handle->data);
-                      size_t size = w->data.size();
+                      size_t plain = w->plain;
                       delete w;
                       H1Conn* c = s->conn;
                       if (c == nullptr || c->x == nullptr) {
                         return;  // closed (libuv cancels what was still queued)
                       }
-                      c->write_pending -= size;
+                      c->write_pending -= plain;
+                      if (status < 0 && c->handshaking) {
+                        c->client->fail(c, "tls",
+                                        "the connection failed during the TLS handshake (" +
+                                            std::string(uv_strerror(status)) + ")");
+                        return;
+                      }
                       if (status < 0 && c->body_open) {
                         // The server stopped taking the body. It may have
                         // answered (a 413, say): what the connection
@@ -479,13 +587,15 @@ bool H1Client::queue_write(H1Conn* c, std::string data, bool chunk) {
                         return;
                       }
                       if (status < 0) {
-                        c->client->read(c, status);
+                        c->client->read(c, nullptr, status);
                         return;
                       }
-                      c->x->written(c->write_pending);
+                      if (plain != 0) {
+                        c->x->written(c->write_pending);
+                      }
                     });
   if (rc != 0) {
-    c->write_pending -= w->data.size();
+    c->write_pending -= w->plain;
     delete w;
     return false;
   }

@@ -1,9 +1,11 @@
-// http/request's own client for cleartext HTTP/1.1 (http:// URLs, no
-// proxy), on an isolate's libuv loop. libcurl does the rest (TLS, h2c,
-// proxies), but a transfer through it costs ~30 µs of CPU, six times what
-// the server spends on a request, and a gateway's calls to the services
-// behind it are mostly this case (bench/serve/gateway.sh: 30 µs of user
-// CPU per gateway request through libcurl, 8 through this client).
+// http/request's own client for HTTP/1.1 (http:// URLs, no proxy; and
+// https:// ones asked for with :version :http1 or :as :upgrade, over TLS
+// of its own, h1_tls.h), on an isolate's libuv loop. libcurl does the rest
+// (HTTP/2, proxies), but a transfer through it costs ~30 µs of CPU, six
+// times what the server spends on a request, and a gateway's calls to the
+// services behind it are mostly this case (bench/serve/gateway.sh: 30 µs
+// of user CPU per gateway request through libcurl, 8 through this
+// client).
 //
 // Connections are kept per origin and reused, most recently used first; at
 // most 512 are open to one origin at once, and further exchanges wait for
@@ -30,11 +32,13 @@
 #include <unordered_set>
 
 #include "lisp/h1_response_reader.h"
+#include "lisp/h1_tls.h"
 #include "lisp/isolate.h"
 
 namespace valk::lisp {
 
 struct H1Conn;
+struct H1Write;
 
 // What the process's http/request calls came to, for /metrics.
 struct HttpRequestCounters {
@@ -56,7 +60,8 @@ struct H1Exchange {
   // The response has come whole. Called on the loop's thread; the exchange
   // is no longer the client's.
   virtual void answered(H1ResponseReader& response) = 0;
-  // It failed: `kind` is "connect", "timeout", "too-large" or "failed".
+  // It failed: `kind` is "connect", "timeout", "tls", "too-large" or
+  // "failed".
   virtual void failed(std::string_view kind, const std::string& why) = 0;
   // With `stream`: the final response's head has come, before any of its
   // body; then each part of the body as it comes (false: it is more than
@@ -73,7 +78,12 @@ struct H1Exchange {
   // Set by the caller before H1Client::start.
   std::string host;  // a name, or an address without brackets
   uint16_t port = 80;
-  std::string origin;   // "host:port": the pool it uses
+  std::string origin;  // the pool it uses: one per scheme, host and port
+  // Over TLS, verifying the server (unless `insecure`) against the
+  // system's CAs or those of `ca_file`.
+  bool tls = false;
+  bool insecure = false;
+  std::string ca_file;
   std::string request;  // head and body, ready to send
   bool head = false;    // HEAD: the response has no body
   bool decode = true;   // undo the body's gzip or deflate
@@ -161,11 +171,22 @@ class H1Client : public LoopResource {
   // Hands `part` of a streamed body to its exchange; false if that failed
   // the exchange (more than it takes).
   bool pass_body(H1Conn* c, std::string_view part);
-  void read(H1Conn* c, ssize_t nread);
+  // What came on the connection (ciphertext over TLS), or the end
+  // (UV_EOF) or an error (`nread` < 0).
+  void received(H1Conn* c, ssize_t nread);
+  // On a TLS connection: on with the handshake, then the plaintext to
+  // read(); false if `c` is gone.
+  bool received_tls(H1Conn* c, ssize_t nread);
+  // `nread` bytes of the response at `data`, or the end or an error.
+  void read(H1Conn* c, const char* data, ssize_t nread);
   // After a 101 to an upgrade: the connection is its exchange's, and
   // what the server sends is the body, the first `tail` bytes from here.
   void enter_tunnel(H1Conn* c, const char* tail, size_t n);
-  void read_tunnel(H1Conn* c, ssize_t nread);
+  void read_tunnel(H1Conn* c, const char* data, ssize_t nread);
+  // Sends `bytes` as they are (ciphertext, or plaintext without TLS), of
+  // which `plain` are the exchange's bytes.
+  bool send_bytes(H1Conn* c, std::string bytes, size_t plain);
+  bool submit(H1Conn* c, H1Write* w, uv_buf_t* bufs, unsigned n);
   void finish(H1Conn* c);
   void fail(H1Conn* c, std::string_view kind, const std::string& why);
   // Gives an idle-to-be connection to what waits, or keeps it idle.
@@ -181,7 +202,9 @@ class H1Client : public LoopResource {
   uv_timer_t* kick_;  // runs start_waiting; freed by its close callback
   std::unordered_map<std::string, Pool> pools_;
   std::unordered_set<H1Conn*> conns_;
+  ClientTlsContexts tls_contexts_;
   char read_buf_[65536];
+  char plain_buf_[65536];  // what TLS deciphered from read_buf_
 };
 
 }  // namespace valk::lisp

@@ -187,8 +187,12 @@ uint64_t HttpOp::time_left() const {
 }
 
 bool HttpOp::takes_own_client() const {
-  return scheme == "http" && spec.version != http::Version::kHttp2 && !proxy_in_environment() &&
-         !has_user;
+  // https:// when HTTP/1.1 is what is asked for: libcurl would offer
+  // HTTP/2 by ALPN.
+  bool https_as_h1 = scheme == "https" &&
+                     (spec.version == http::Version::kHttp1 || spec.as == http::BodyAs::kUpgrade);
+  return (scheme == "http" || https_as_h1) && spec.version != http::Version::kHttp2 &&
+         !proxy_in_environment() && !has_user;
 }
 
 bool HttpOp::start() {
@@ -216,7 +220,17 @@ void HttpOp::start_own() {
   H1Exchange::host =
       host.size() > 2 && host.front() == '[' ? host.substr(1, host.size() - 2) : host;
   H1Exchange::port = static_cast<uint16_t>(std::atoi(port.c_str()));
-  H1Exchange::origin = host + ":" + port;
+  tls = scheme == "https";
+  insecure = tls && spec.insecure;
+  ca_file = tls && spec.has_ca_file ? spec.ca_file : "";
+  // A connection is kept for requests that would verify the server as
+  // the one that made it did.
+  H1Exchange::origin = HttpTransfer::origin;  // scheme://host:port
+  if (insecure) {
+    H1Exchange::origin += " insecure";
+  } else if (!ca_file.empty()) {
+    H1Exchange::origin += " ca " + ca_file;
+  }
   head = spec.method == "HEAD";
   retried = false;
   max_body = static_cast<size_t>(spec.max_body);
@@ -251,7 +265,8 @@ void HttpOp::start_own() {
     r += "\r\n";
   }
   if (!has_host) {
-    r += "Host: " + host + (port == "80" ? "" : ":" + port) + "\r\n";
+    bool default_port = port == (tls ? "443" : "80");
+    r += "Host: " + host + (default_port ? "" : ":" + port) + "\r\n";
   }
   if (!has_agent) {
     r += "User-Agent: valk/" VALK_VERSION "\r\n";

@@ -1,11 +1,15 @@
 ;; valk/websocket's client side (ws/connect), run by websocket_test.py with
 ;; `valk run`: $URL is an echo server's WebSocket, $REFUSE_URL an address
 ;; that answers without accepting one; with $COMPRESS, permessage-deflate
-;; is offered. Prints what came.
+;; is offered; with $CA, a wss:// server is verified against it. Prints
+;; what came.
 
 (import "valk/websocket")
 
-(let [ws (ws/connect (getenv "URL") {:compress (some? (getenv "COMPRESS"))})]
+(def opts (merge {:compress (some? (getenv "COMPRESS"))}
+                 (when-let [ca (getenv "CA")] {:ca-file ca})))
+
+(let [ws (ws/connect (getenv "URL") opts)]
   (println "compressed:" (:compressed ws))
   (ws/send ws "hello from valk")
   (println "text:" (ws/receive ws))
@@ -21,5 +25,5 @@
   (println "closed:" (try (ws/send ws "late") (catch e (:type (error-data e))))))
 
 (println "refused:"
-         (try (ws/connect (getenv "REFUSE_URL"))
+         (try (ws/connect (getenv "REFUSE_URL") opts)
               (catch e [(:type (error-data e)) (:status (error-data e))])))

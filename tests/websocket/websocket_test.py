@@ -599,11 +599,11 @@ def accepting(head, extensions=None, accept=None):
 # ---- valk as the client: tests/websocket/client.lisp ---------------------------
 
 
-async def run_client(url, refuse_url, compress=False):
+async def run_client(url, refuse_url, compress=False, ca=None):
     p = await asyncio.create_subprocess_exec(
         VALK, "run", os.path.join(ROOT, "tests/websocket/client.lisp"),
         env={**os.environ, "URL": url, "REFUSE_URL": refuse_url,
-             **({"COMPRESS": "1"} if compress else {})},
+             **({"COMPRESS": "1"} if compress else {}), **({"CA": ca} if ca else {})},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     out, _ = await asyncio.wait_for(p.communicate(), 30)
     return out.decode()
@@ -640,6 +640,16 @@ async def valk_as_a_client_talks_to_python_websockets(port, tls, app, gateway):
 async def valk_as_a_client_talks_to_valk(port, tls, app, gateway):
     out = await run_client(f"ws://127.0.0.1:{port}/echo", f"ws://127.0.0.1:{port}/")
     assert out == CLIENT_OUTPUT, out
+
+
+@case
+async def valk_as_a_client_over_tls(port, tls, app, gateway):
+    # wss:// by the certificate's name; the refusal, too, over TLS.
+    out = await run_client(f"wss://localhost:{tls}/echo", f"wss://localhost:{tls}/", ca=CA)
+    assert out == CLIENT_OUTPUT, out
+    # Without the development CA, the server is not trusted.
+    out = await run_client(f"wss://localhost:{tls}/echo", f"wss://localhost:{tls}/")
+    assert "(:http-error)" in out and "certificate was not accepted" in out, out
 
 
 @case

@@ -143,11 +143,5 @@ TEST_F(HttpUpgradeTest, AnAnswerOtherThan101IsAStreamedResponse) {
   EXPECT_NE(run("(http/write r \"x\")").find("whose status is 101"), std::string::npos);
 }
 
-TEST_F(HttpUpgradeTest, OnlyPlainHttpUpgrades) {
-  EXPECT_NE(run("(http/request {:url \"https://127.0.0.1:1/\" :as :upgrade})")
-                .find(":as :upgrade goes over plain HTTP/1.1"),
-            std::string::npos);
-}
-
 }  // namespace
 }  // namespace valk::test

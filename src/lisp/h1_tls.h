@@ -1,0 +1,72 @@
+// TLS for the own HTTP/1.1 client's connections (h1_client.h): an SSL per
+// connection over a pair of memory BIOs. The server's certificate is
+// verified against the system's CAs (or a :ca-file) and its name against
+// the URL's host; SNI names the host, and ALPN offers http/1.1 alone (the
+// own client speaks nothing else). TLS 1.2 and 1.3.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <initializer_list>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace valk::lisp {
+
+// The client contexts of one H1Client, made at first use: one per CA file
+// and verification mode.
+class ClientTlsContexts {
+ public:
+  ClientTlsContexts() = default;
+  ~ClientTlsContexts();
+  ClientTlsContexts(const ClientTlsContexts&) = delete;
+  ClientTlsContexts& operator=(const ClientTlsContexts&) = delete;
+
+  // The context for `ca_file` ("": the system's CAs), verifying the
+  // server or not; nullptr with *error if the CA file does not load.
+  SSL_CTX* get(const std::string& ca_file, bool verify, std::string* error);
+
+ private:
+  std::map<std::pair<std::string, bool>, SSL_CTX*> contexts_;
+};
+
+// One connection's TLS: ciphertext in with received(), plaintext out with
+// read(); plaintext in with seal(), ciphertext out.
+class ClientTls {
+ public:
+  ClientTls() = default;
+  ~ClientTls();
+  ClientTls(const ClientTls&) = delete;
+  ClientTls& operator=(const ClientTls&) = delete;
+
+  // Sets up a client for `host` (a name or an address) on `ctx`; false
+  // with *error.
+  bool start(SSL_CTX* ctx, const std::string& host, std::string* error);
+  // Ciphertext the server sent.
+  void received(const char* data, size_t n);
+  enum class Step { kMore, kDone, kFailed };
+  // Takes the handshake as far as what came allows; kFailed: why().
+  Step handshake();
+  // Up to `cap` bytes of plaintext into `out`: how many, 0 if none can be
+  // read yet, -1 at the server's close_notify, -2 on an error (why()).
+  long read(char* out, size_t cap);
+  // The ciphertext of `parts`, one after another, with what the handshake
+  // or the reads left to send before it.
+  std::string seal(std::initializer_list<std::string_view> parts);
+  // Ciphertext waiting to go (the handshake's), taken.
+  std::string take_output();
+  // Why the handshake or a read failed.
+  std::string why() const { return why_; }
+
+ private:
+  void failed(int rc);
+
+  SSL* ssl_ = nullptr;
+  BIO* in_ = nullptr;   // owned by ssl_
+  BIO* out_ = nullptr;  // owned by ssl_
+  std::string why_;
+};
+
+}  // namespace valk::lisp
