@@ -118,8 +118,8 @@
 ;; reached, or does not answer within :timeout-ms (30 s), gives 502 or
 ;; 504, and a line in the log. opts: :path (instead of the request's),
 ;; :headers (added to what goes up), and http/request's :timeout-ms,
-;; :read-timeout-ms (60 s), :connect-timeout-ms, :version, :ca-file and
-;; :insecure. A request body that streams in (one larger than
+;; :read-timeout-ms (60 s), :connect-timeout-ms, :version (:http1 by
+;; default, over TLS too; :http2 for h2c or h2), :ca-file and :insecure. A request body that streams in (one larger than
 ;; :buffered-body-limit, or of no declared length) goes up as it comes,
 ;; with its content-length if it has one (else chunked); one read whole
 ;; with the head goes up whole. A request to switch protocols (a WebSocket handshake) goes up as one, to
@@ -147,6 +147,10 @@
        (let [r (await (http/request
                         (merge {:url url :method (:method req) :as (if upgrade :upgrade :stream)
                                 :max-redirects 0 :read-timeout-ms 60000
+                                ;; As nginx's proxy_pass: HTTP/1.1 upstream,
+                                ;; https:// too (the own client's TLS costs
+                                ;; half of libcurl's HTTP/2).
+                                :version :http1
                                 :headers (merge (valk.proxy/request-headers req)
                                                 (when upgrade {"upgrade" upgrade})
                                                 (when key {"sec-websocket-key" key})

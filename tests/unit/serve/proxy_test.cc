@@ -24,6 +24,9 @@ const char* kApp = R"(
 (def upstream (getenv "UPSTREAM"))
 (def app
   (router
+    (ANY "/tls/*rest" (fn [req] (proxy req (getenv "TLS_UPSTREAM")
+                                       {:path (str "/" (get-in req [:params :rest]))
+                                        :ca-file (getenv "CA")})))
     (ANY "/api/*rest" (fn [req] (proxy req upstream {:path (str "/" (get-in req [:params :rest]))
                                                      :headers {"x-via" "valk"}
                                                      :timeout-ms 500})))
@@ -39,7 +42,9 @@ const char* kApp = R"(
 // "length <n>").
 class Upstream {
  public:
-  Upstream() : server_(base_options(), [this](Request& req, Responder res) { handle(req, res); }) {}
+  Upstream()
+      : server_(base_options(), [this](Request& req, Responder res) { handle(req, res); }),
+        tls_(tls_options(), [this](Request& req, Responder res) { handle(req, res); }) {}
   ~Upstream() {
     std::lock_guard<std::mutex> lock(mu_);
     for (const Responder& r : held_) {
@@ -50,6 +55,8 @@ class Upstream {
     }
   }
   std::string url() const { return server_.url(""); }
+  // The same over TLS (the development certificates).
+  std::string tls_url() const { return tls_.url("", true); }
   std::atomic<uint64_t> body_seen{0};
 
  private:
@@ -73,9 +80,11 @@ class Upstream {
         seen += "\n" + std::string(h.name) + ": " + std::string(h.value);
       }
       auto body = std::make_shared<std::string>();
-      auto answer = [res, seen, body] {
+      std::string protocol = req.protocol() == Protocol::kHttp2 ? "2" : "1.1";
+      auto answer = [res, seen, body, protocol] {
         res.respond(201,
                     {{"content-type", "text/plain"},
+                     {"x-upstream-protocol", protocol},
                      {"set-cookie", "a=1; Path=/"},
                      {"set-cookie", "b=2"},
                      {"keep-alive", "timeout=5"},
@@ -112,6 +121,7 @@ class Upstream {
   }
 
   TestServer server_;
+  TestServer tls_;
   std::mutex mu_;
   std::vector<std::thread> later_;
   std::vector<Responder> held_;
@@ -121,9 +131,13 @@ class ProxyTest : public ::testing::Test {
  protected:
   ProxyTest() {
     setenv("UPSTREAM", upstream_.url().c_str(), 1);
+    setenv("TLS_UPSTREAM", upstream_.tls_url().c_str(), 1);
+    setenv("CA", cert_path("ca.crt").c_str(), 1);
     app_ =
         std::make_unique<ServeProcess>(std::vector<std::string>{write_app("proxy_app.lisp", kApp)});
     unsetenv("UPSTREAM");
+    unsetenv("TLS_UPSTREAM");
+    unsetenv("CA");
   }
   void SetUp() override { ASSERT_NE(app_->port(), 0) << app_->output(); }
 
@@ -181,6 +195,22 @@ TEST_F(ProxyTest, PassesTheRequestUpAndTheAnswerBack) {
   CurlResult missing = curl_get(app_->url("/nowhere"), CURL_HTTP_VERSION_1_1);
   EXPECT_EQ(missing.status, 404);
   EXPECT_EQ(missing.body, "no such path upstream");
+}
+
+// An https:// upstream is asked over HTTP/1.1, by the own client's TLS
+// (which verifies it against the :ca-file given).
+TEST_F(ProxyTest, PassesTheRequestUpToAnHttpsUpstream) {
+  for (long version : {CURL_HTTP_VERSION_1_1, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE}) {
+    CurlResult r = curl_do(app_->url("/tls/echo?q=1"), [&](CURL* c) {
+      curl_easy_setopt(c, CURLOPT_HTTP_VERSION, version);
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS, "over tls");
+    });
+    EXPECT_EQ(r.status, 201) << r.body;
+    EXPECT_TRUE(r.body.starts_with("POST /echo?q=1\n")) << r.body;
+    EXPECT_TRUE(r.body.ends_with("\n\nover tls")) << r.body;
+    EXPECT_NE(r.body.find("\nx-forwarded-proto: http\n"), std::string::npos) << r.body;
+    EXPECT_EQ(response_header(r, "x-upstream-protocol"), "1.1");
+  }
 }
 
 // The body comes back as the upstream sends it, not once it has all come.
