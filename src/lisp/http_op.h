@@ -224,8 +224,8 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   void cut_upload();
   // The function's fiber ended, as `p` says.
   void upload_finished(Promise* p);
-  // Ends what the op holds of the upload: the writer writes to nothing,
-  // and a fiber still running is cancelled on the next turn.
+  // Ends what the op holds of the upload (from its destructor): the
+  // writer writes to nothing, and a fiber still running is cancelled.
   void end_upload();
   // Pauses or resumes curl's two directions as `paused` and `send_paused`
   // say.

@@ -53,7 +53,8 @@ Value HttpOp::upload_write(std::string_view data) {
     return iso->raise(
         http_error(*iso, "closed", "http/write " + url + ": the :body function has returned", url));
   }
-  if (spec.body_length >= 0 && upload_written + data.size() > uint64_t(spec.body_length)) {
+  if (spec.body_length >= 0 &&
+      upload_written + data.size() > static_cast<uint64_t>(spec.body_length)) {
     return iso->raise(http_error(*iso, "failed",
                                  "http/write " + url + ": more than the content-length (" +
                                      std::to_string(spec.body_length) + " bytes)",
@@ -151,7 +152,7 @@ void HttpOp::upload_finished(Promise* p) {
     return;
   }
   upload_ended = true;
-  if (spec.body_length >= 0 && upload_written < uint64_t(spec.body_length)) {
+  if (spec.body_length >= 0 && upload_written < static_cast<uint64_t>(spec.body_length)) {
     stop();
     std::string why = "the :body function wrote " + std::to_string(upload_written) + " of the " +
                       std::to_string(spec.body_length) + " bytes its content-length gives";
