@@ -98,7 +98,9 @@ struct ServerLimits {
   uint64_t max_body_size = 64ull << 20;   // → 413 (or RST_STREAM once started)
   // A paced body reader (BodyFlow::kPaced) holds at most about this many
   // bytes it has not consumed: the h2 stream window, and on HTTP/1.1 the
-  // point where the connection stops reading.
+  // point where the connection stops reading, there at most 256 KiB (TCP's
+  // own buffers hold the client back from there; a larger read-ahead
+  // only holds more of each upload in memory).
   uint32_t body_window = 1 << 20;
   uint32_t max_resets_per_second = 200;          // h2 rapid reset → GOAWAY
   uint32_t max_control_frames_per_second = 500;  // SETTINGS/PING flood → GOAWAY

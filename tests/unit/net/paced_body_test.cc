@@ -158,5 +158,30 @@ TEST(PacedBody, Http1StopsReadingUntilConsumedAndKeepsTheBodyTimerAtRest) {
   close(fd);
 }
 
+// HTTP/1.1 reads at most 256 KiB ahead of a paced reader, however large
+// the window (which is h2's): TCP holds the client back from there.
+TEST(PacedBody, Http1ReadsAheadAtMost256KiB) {
+  auto held = std::make_shared<Held>();
+  ServerOptions o = paced_options();
+  o.limits.body_window = 4 << 20;
+  TestServer s(o, held_handler(held));
+  constexpr size_t kSize = 32 << 20;
+  int fd = tcp_connect(s.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_TRUE(send_all(fd, "POST /held HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                               std::to_string(kSize) + "\r\n\r\n"));
+  RawUpload upload(fd, kSize);
+  ASSERT_LT(upload.send_for(800), kSize);
+  EXPECT_GE(held->seen(), 256u * 1024);
+  EXPECT_LE(held->seen(), 256u * 1024 + 64 * 1024);
+  held->open();
+  upload.send_rest_in_background();
+  std::string resp = read_until(
+      fd, [&](const std::string& d) { return d.ends_with(std::to_string(kSize)); }, 20000);
+  upload.finish();
+  EXPECT_TRUE(resp.ends_with(std::to_string(kSize))) << resp.substr(0, 200);
+  close(fd);
+}
+
 }  // namespace
 }  // namespace valk::test
