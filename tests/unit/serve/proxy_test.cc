@@ -58,6 +58,7 @@ class Upstream {
   // The same over TLS (the development certificates).
   std::string tls_url() const { return tls_.url("", true); }
   std::atomic<uint64_t> body_seen{0};
+  std::atomic<int> count_cancelled{0};  // /count requests whose client left
 
  private:
   void handle(Request& req, Responder res) {
@@ -67,6 +68,7 @@ class Upstream {
                                 ? "chunked"
                                 : "length " + std::to_string(req.content_length());
       auto bytes = std::make_shared<uint64_t>(0);
+      req.on_cancel([this] { count_cancelled++; });
       req.read_body([this, res, bytes, framing](std::string_view chunk, bool last) {
         *bytes += chunk.size();
         body_seen += chunk.size();
@@ -311,6 +313,38 @@ TEST_F(ProxyTest, StreamsTheRequestBodyUpAsItComes) {
       EXPECT_TRUE(up.upstream_had_part) << "the body went up whole, version " << version;
     }
   }
+}
+
+// A client that leaves mid-upload takes the upstream request with it:
+// the upstream sees its client (the proxy) go, and the proxy serves on.
+TEST_F(ProxyTest, AClientLeavingMidUploadEndsTheUpstreamRequest) {
+  struct Upload {
+    uint64_t sent = 0;
+  } up;
+  curl_slist* headers = curl_slist_append(nullptr, "Expect:");
+  CurlResult r = curl_do(app_->url("/count"), [&](CURL* c) {
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "POST");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_READDATA, &up);
+    curl_easy_setopt(
+        c, CURLOPT_READFUNCTION, +[](char* out, size_t size, size_t n, void* ud) -> size_t {
+          auto* up = static_cast<Upload*>(ud);
+          if (up->sent >= (2 << 20)) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let it go up
+            return CURL_READFUNC_ABORT;
+          }
+          memset(out, 'u', size * n);
+          up->sent += size * n;
+          return size * n;
+        });
+  });
+  curl_slist_free_all(headers);
+  EXPECT_EQ(r.code, CURLE_ABORTED_BY_CALLBACK);
+  EXPECT_TRUE(eventually([&] { return upstream_.count_cancelled.load() == 1; }))
+      << "the upstream request went on";
+  EXPECT_GT(upstream_.body_seen.load(), 0u);
+  EXPECT_EQ(curl_get(app_->url("/echo"), CURL_HTTP_VERSION_1_1).status, 201);
 }
 
 }  // namespace
