@@ -109,7 +109,7 @@ Value n_http_close(Isolate& iso, Value* args, int) {
   if (feed.source != nullptr) {
     feed.source->stop_feeding("closed", "http/request " + feed.url + ": the body was closed");
   }
-  feed.drop();
+  feed.bytes.clear();
   return Value::nil();
 }
 

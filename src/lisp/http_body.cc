@@ -62,7 +62,7 @@ bool settle_read(Isolate& iso, HttpBody* b, bool whole, bool* ok, Value* out) {
       *out = busy_error(iso, "read-body: read-chunk already took part of this body");
       return true;
     }
-    if (feed.unread() > feed.max_body) {
+    if (feed.bytes.unread() > feed.max_body) {
       std::string why = "http/request " + feed.url + ": the body is larger than :max-body (" +
                         std::to_string(feed.max_body) + " bytes)";
       if (feed.source != nullptr) {
@@ -71,7 +71,7 @@ bool settle_read(Isolate& iso, HttpBody* b, bool whole, bool* ok, Value* out) {
         feed.error_kind = "too-large";
         feed.error = why;
       }
-      feed.drop();
+      feed.bytes.clear();
       *ok = false;
       *out = feed_error(iso, feed);
       return true;
@@ -84,7 +84,7 @@ bool settle_read(Isolate& iso, HttpBody* b, bool whole, bool* ok, Value* out) {
       *out = feed_error(iso, feed);
       return true;
     }
-    std::string_view d = feed.peek();
+    std::string_view d = feed.bytes.peek();
     if (d.empty()) {
       b->whole = Value::nil();
     } else if (utf8_valid(d)) {
@@ -92,8 +92,7 @@ bool settle_read(Isolate& iso, HttpBody* b, bool whole, bool* ok, Value* out) {
     } else {
       b->whole = val(h.make_bytes(reinterpret_cast<const uint8_t*>(d.data()), d.size()));
     }
-    feed.drop();
-    feed.data.shrink_to_fit();
+    feed.bytes.clear();
     b->whole_read = true;
     *out = b->whole;
     return true;
@@ -102,10 +101,10 @@ bool settle_read(Isolate& iso, HttpBody* b, bool whole, bool* ok, Value* out) {
     *out = Value::nil();
     return true;
   }
-  if (feed.unread() != 0) {
-    std::string_view chunk = feed.peek().substr(0, BodyFeed::kMaxChunk);
+  if (feed.bytes.unread() != 0) {
+    std::string_view chunk = feed.bytes.peek().substr(0, BodyFeed::kMaxChunk);
     *out = val(h.make_bytes(reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size()));
-    feed.take(chunk.size());
+    feed.bytes.take(chunk.size());
     b->chunk_taken = true;
     if (feed.source != nullptr) {
       feed.source->drained();

@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "lisp/isolate.h"
+#include "util/read_buffer.h"
 
 namespace valk::lisp {
 
@@ -44,23 +45,7 @@ struct BodyFeed {
   // more than the response stream holds back (Worker::kStreamHighWater).
   static constexpr size_t kMaxChunk = 64 * 1024;
 
-  size_t unread() const { return data.size() - taken; }
-  std::string_view peek() const { return std::string_view(data).substr(taken); }
-  void add(const char* p, size_t n) {
-    if (taken != 0 && taken >= data.size() / 2) {
-      data.erase(0, taken);  // at most as much as was read since the last time
-      taken = 0;
-    }
-    data.append(p, n);
-  }
-  void take(size_t n) { taken += n; }
-  void drop() {
-    data.clear();
-    taken = 0;
-  }
-
-  std::string data;  // data[taken..] came and is not read yet
-  size_t taken = 0;
+  ReadBuffer bytes;  // came, not read yet
   bool ended = false;
   // Of a body that did not come whole: an http-error's :kind ("failed",
   // "too-large", ...), "cancelled" or "closed"; and why.

@@ -181,7 +181,7 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   void arm_read_timeout();
   bool over_high_water() const {
     return feed != nullptr && !(feed->reader_waits && reader_whole) &&
-           feed->unread() >= BodyFeed::kHighWater;
+           feed->bytes.unread() >= BodyFeed::kHighWater;
   }
   // Settles what can be settled: the promise with the head, a waiting
   // reader with what it asked for.

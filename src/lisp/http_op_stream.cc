@@ -24,11 +24,11 @@ bool HttpOp::take_body(const char* data, size_t len) {
   if (feed == nullptr || following) {
     return true;  // a redirect's body, or nobody's: its HttpBody was collected
   }
-  feed->add(data, len);
+  feed->bytes.append(std::string_view(data, len));
   if (feed->reader_waits) {
     arm_read_timeout();  // bytes came: the wait starts again
   }
-  return !(feed->reader_waits && reader_whole && feed->unread() > feed->max_body);
+  return !(feed->reader_waits && reader_whole && feed->bytes.unread() > feed->max_body);
 }
 
 void HttpOp::arm_read_timeout() {

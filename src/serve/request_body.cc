@@ -1,29 +1,8 @@
 #include "serve/request_body.h"
 
-#include <algorithm>
-
 #include "lisp/utf8.h"
 
 namespace valk::serve {
-
-std::string BodyPipe::take(size_t max) {
-  std::string out;
-  if (taken == 0 && data.size() <= max) {
-    out.swap(data);  // the common case: no copy
-    return out;
-  }
-  size_t n = std::min(max, unread());
-  out.assign(data, taken, n);
-  taken += n;
-  if (taken == data.size()) {
-    data.clear();
-    taken = 0;
-  } else if (taken >= data.size() / 2) {
-    data.erase(0, taken);  // at most as much as was taken since the last time
-    taken = 0;
-  }
-  return out;
-}
 
 BodyReader make_pipe_reader(std::shared_ptr<BodyPipe> pipe, Responder responder,
                             std::function<void()> wake) {
@@ -36,9 +15,9 @@ BodyReader make_pipe_reader(std::shared_ptr<BodyPipe> pipe, Responder responder,
         responder.consume_body(chunk.size());
         return;
       }
-      pipe->data.append(chunk);
+      pipe->bytes.append(chunk);
       pipe->ended = pipe->ended || last;
-      if (pipe->waiting && (pipe->unread() != 0 || pipe->ended)) {
+      if (pipe->waiting && (pipe->bytes.unread() != 0 || pipe->ended)) {
         pipe->waiting = false;
         wake_now = true;
       }

@@ -13,6 +13,7 @@
 
 #include "lisp/heap.h"
 #include "lisp/value.h"
+#include "util/read_buffer.h"
 #include "valk/server.h"
 
 namespace valk::serve {
@@ -24,13 +25,8 @@ struct BodyPipe {
   // then holds that much of it in a chunk, not all that came.
   static constexpr size_t kMaxChunk = 64 * 1024;
 
-  size_t unread() const { return data.size() - taken; }
-  // Up to `max` bytes of what is unread, taken.
-  std::string take(size_t max);
-
   std::mutex mu;
-  std::string data;  // data[taken..] arrived and is not taken yet
-  size_t taken = 0;
+  ReadBuffer bytes;        // arrived, not taken yet
   bool ended = false;      // the last chunk arrived
   bool waiting = false;    // a fiber waits: the next arrival wakes the worker
   bool abandoned = false;  // the request is over: what arrives is dropped

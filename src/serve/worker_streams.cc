@@ -321,8 +321,8 @@ bool Worker::take_body(InFlight& f, Value* out) {
   bool ended;
   {
     std::lock_guard<std::mutex> lock(pipe.mu);
-    taken = pipe.take(f.read_whole ? SIZE_MAX : BodyPipe::kMaxChunk);
-    ended = pipe.ended && pipe.unread() == 0;
+    taken = pipe.bytes.take_string(f.read_whole ? SIZE_MAX : BodyPipe::kMaxChunk);
+    ended = pipe.ended && pipe.bytes.unread() == 0;
     pipe.waiting = !ended && (f.read_whole || taken.empty());
   }
   if (!taken.empty()) {
@@ -390,9 +390,8 @@ void Worker::release_body(InFlight& f) {
   {
     std::lock_guard<std::mutex> lock(pipe.mu);
     pipe.abandoned = true;
-    dropped = pipe.unread();
-    std::string().swap(pipe.data);
-    pipe.taken = 0;
+    dropped = pipe.bytes.unread();
+    pipe.bytes.clear();
   }
   if (dropped != 0) {
     f.request->responder.consume_body(dropped);

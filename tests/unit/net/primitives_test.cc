@@ -18,6 +18,7 @@
 #include "net/slab.h"
 #include "net/stream.h"
 #include "util/ascii.h"
+#include "util/read_buffer.h"
 #include "valk/server.h"
 
 namespace valk::net {
@@ -30,6 +31,29 @@ TEST(HttpsRedirect, LocationKeepsTheHostAndTargetAndNamesOnlyAnOddPort) {
   EXPECT_EQ(https_location("[::1]:80", 443, "/"), "https://[::1]/");
   EXPECT_EQ(https_location("[::1]", 8443, "/"), "https://[::1]:8443/");
   EXPECT_EQ(https_location("", 443, "/"), "https://localhost/");
+}
+
+// What comes is read in order, in pieces of any size; all of it moves
+// without a copy when it fits; the front goes once half was read.
+TEST(ReadBuffer, ReadsWhatCameInOrder) {
+  ReadBuffer b;
+  b.append("abcdef");
+  EXPECT_EQ(b.take_string(2), "ab");
+  b.take(1);
+  EXPECT_EQ(b.peek(), "def");
+  b.append("gh");  // 3 of 6 read: the front goes
+  EXPECT_EQ(b.peek(), "defgh");
+  EXPECT_EQ(b.take_string(100), "defgh");
+  EXPECT_EQ(b.unread(), 0u);
+  const std::string body(1000, 'z');  // past the short-string buffer
+  b.append(body);
+  const char* at = b.peek().data();
+  std::string all = b.take_string(1000);
+  EXPECT_EQ(all, body);
+  EXPECT_EQ(all.data(), at) << "copied";
+  b.append("left");
+  b.clear();
+  EXPECT_EQ(b.unread(), 0u);
 }
 
 TEST(Mpsc, BoundedAndFifoPerProducer) {
