@@ -51,9 +51,11 @@ struct H1Conn {
   bool write_failed = false;  // ... and then a write of it failed
   size_t write_pending = 0;   // written by the exchange, not handed to the kernel yet
   bool idle = false;
-  bool reused = false;             // has answered an exchange before
-  std::unique_ptr<ClientTls> tls;  // over TLS: until its handshake is done, `handshaking`
-  bool handshaking = false;
+  bool reused = false;  // has answered an exchange before
+  // Over TLS, made once the TCP connection is: `connected` waits for its
+  // handshake.
+  std::unique_ptr<ClientTls> tls;
+  bool handshaking() const { return tls != nullptr && !connected; }
   std::string last_error;
 };
 
@@ -252,6 +254,7 @@ void H1Client::connected(H1Conn* c, int status) {
     connect_next(c);
     return;
   }
+  bool by_address = c->addrs == nullptr;  // a name was looked up, or the host is an address
   uv_freeaddrinfo(c->addrs);
   c->addrs = c->next_addr = nullptr;
   uv_tcp_nodelay(&c->socket->tcp, 1);
@@ -261,11 +264,10 @@ void H1Client::connected(H1Conn* c, int status) {
     std::string why;
     SSL_CTX* ctx = tls_contexts_.get(c->x->ca_file, !c->x->insecure, &why);
     c->tls = std::make_unique<ClientTls>();
-    if (ctx == nullptr || !c->tls->start(ctx, c->x->host, &why)) {
+    if (ctx == nullptr || !c->tls->start(ctx, c->x->host, by_address, &why)) {
       fail(c, "tls", why);
       return;
     }
-    c->handshaking = true;
     received_tls(c, 0);  // the ClientHello
     return;
   }
@@ -365,7 +367,7 @@ bool H1Client::received_tls(H1Conn* c, ssize_t nread) {
   Socket* s = c->socket;
   ClientTls& tls = *c->tls;
   if (nread < 0) {
-    if (c->handshaking) {
+    if (c->handshaking()) {
       fail(c, "tls", "the server closed the connection during the TLS handshake");
       return false;
     }
@@ -373,7 +375,7 @@ bool H1Client::received_tls(H1Conn* c, ssize_t nread) {
     return false;
   }
   tls.received(read_buf_, static_cast<size_t>(nread));
-  if (c->handshaking) {
+  if (c->handshaking()) {
     ClientTls::Step step = tls.handshake();
     if (std::string out = tls.take_output(); !out.empty()) {
       send_bytes(c, std::move(out), 0);
@@ -385,7 +387,6 @@ bool H1Client::received_tls(H1Conn* c, ssize_t nread) {
     if (step == ClientTls::Step::kMore) {
       return true;
     }
-    c->handshaking = false;
     c->connected = true;
     HttpRequestCounters::process().connects.fetch_add(1, std::memory_order_relaxed);
     uv_timer_stop(c->timer);
@@ -572,7 +573,7 @@ bool H1Client::submit(H1Conn* c, H1Write* w, uv_buf_t* bufs, unsigned n) {
                         return;  // closed (libuv cancels what was still queued)
                       }
                       c->write_pending -= plain;
-                      if (status < 0 && c->handshaking) {
+                      if (status < 0 && c->handshaking()) {
                         c->client->fail(c, "tls",
                                         "the connection failed during the TLS handshake (" +
                                             std::string(uv_strerror(status)) + ")");

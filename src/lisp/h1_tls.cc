@@ -1,30 +1,11 @@
 #include "lisp/h1_tls.h"
 
-#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "util/ssl_error.h"
+
 namespace valk::lisp {
-namespace {
-
-// OpenSSL's queued errors as one line, the queue emptied.
-std::string openssl_errors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    out += out.empty() ? buf : std::string("; ") + buf;
-  }
-  return out;
-}
-
-bool is_address(const std::string& host) {
-  unsigned char addr[16];
-  return inet_pton(AF_INET, host.c_str(), addr) == 1 ||
-         inet_pton(AF_INET6, host.c_str(), addr) == 1;
-}
-
-}  // namespace
 
 ClientTlsContexts::~ClientTlsContexts() {
   for (auto& [key, ctx] : contexts_) {
@@ -48,8 +29,8 @@ SSL_CTX* ClientTlsContexts::get(const std::string& ca_file, bool verify, std::st
                       : SSL_CTX_load_verify_locations(ctx, ca_file.c_str(), nullptr) == 1;
     if (!loaded) {
       *error = "could not load the CA certificates " +
-               (ca_file.empty() ? std::string("of the system") : ca_file) + " (" +
-               openssl_errors() + ")";
+               (ca_file.empty() ? std::string("of the system") : ca_file) + " (" + ssl_error() +
+               ")";
       SSL_CTX_free(ctx);
       return nullptr;
     }
@@ -64,7 +45,7 @@ ClientTls::~ClientTls() {
   SSL_free(ssl_);
 }
 
-bool ClientTls::start(SSL_CTX* ctx, const std::string& host, std::string* error) {
+bool ClientTls::start(SSL_CTX* ctx, const std::string& host, bool is_address, std::string* error) {
   ssl_ = SSL_new(ctx);
   in_ = BIO_new(BIO_s_mem());
   out_ = BIO_new(BIO_s_mem());
@@ -72,14 +53,14 @@ bool ClientTls::start(SSL_CTX* ctx, const std::string& host, std::string* error)
   SSL_set_bio(ssl_, in_, out_);
   SSL_set_connect_state(ssl_);
   bool named;
-  if (is_address(host)) {
+  if (is_address) {
     named = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str()) == 1;
   } else {
     named =
         SSL_set_tlsext_host_name(ssl_, host.c_str()) == 1 && SSL_set1_host(ssl_, host.c_str()) == 1;
   }
   if (!named) {
-    *error = "cannot verify the host " + host + " (" + openssl_errors() + ")";
+    *error = "cannot verify the host " + host + " (" + ssl_error() + ")";
     return false;
   }
   return true;
@@ -95,10 +76,9 @@ void ClientTls::failed(int rc) {
     why_ = std::string("the server's certificate was not accepted: ") +
            X509_verify_cert_error_string(verify);
   } else {
-    std::string errors = openssl_errors();
-    why_ = errors.empty()
-               ? "the connection failed (SSL error " + std::to_string(SSL_get_error(ssl_, rc)) + ")"
-               : errors;
+    int code = SSL_get_error(ssl_, rc);  // before the queue is emptied
+    why_ = ERR_peek_error() != 0 ? ssl_error()
+                                 : "the connection failed (SSL error " + std::to_string(code) + ")";
   }
 }
 

@@ -41,9 +41,9 @@ class ClientTls {
   ClientTls(const ClientTls&) = delete;
   ClientTls& operator=(const ClientTls&) = delete;
 
-  // Sets up a client for `host` (a name or an address) on `ctx`; false
-  // with *error.
-  bool start(SSL_CTX* ctx, const std::string& host, std::string* error);
+  // Sets up a client for `host` (an address if `is_address`, else a name)
+  // on `ctx`; false with *error.
+  bool start(SSL_CTX* ctx, const std::string& host, bool is_address, std::string* error);
   // Ciphertext the server sent.
   void received(const char* data, size_t n);
   enum class Step { kMore, kDone, kFailed };

@@ -204,6 +204,8 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   // (http/write r data): the value, or the raised error or park sentinel.
   Value write(std::string data);
   void written(size_t pending) override;
+  // Parks the writing fiber until the unsent bytes are few again.
+  Value park_writer();
   // Settles a waiting writer: on, or with `error` (not nil) raised.
   void release_writer(Value error);
   // Ends the request with an :http-error of `kind`, counted.
@@ -230,6 +232,8 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   // Pauses or resumes curl's two directions as `paused` and `send_paused`
   // say.
   void curl_pause_as_flagged();
+  // curl's upload goes on if it waited for more of the body.
+  void resume_send();
 };
 
 bool is_redirect(int status);

@@ -152,9 +152,10 @@ Value HttpOp::write(std::string data) {
   if (pending < 0) {
     return write_on_closed(*iso, url);
   }
-  if (static_cast<size_t>(pending) <= kWriteHighWater) {
-    return Value::nil();
-  }
+  return static_cast<size_t>(pending) <= kWriteHighWater ? Value::nil() : park_writer();
+}
+
+Value HttpOp::park_writer() {
   if (writer_slot == kNoSlot) {
     writer_slot = iso->root(val(iso->make_promise()));
   }

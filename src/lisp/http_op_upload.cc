@@ -72,18 +72,9 @@ Value HttpOp::upload_write(std::string_view data) {
   } else {
     upload_held.append(data);
     unsent = upload_held.size() - upload_taken;
-    if (send_paused) {
-      send_paused = false;
-      curl_pause_as_flagged();  // curl asks for it at once
-    }
+    resume_send();  // curl asks for it at once
   }
-  if (unsent <= kWriteHighWater) {
-    return Value::nil();
-  }
-  if (writer_slot == kNoSlot) {
-    writer_slot = iso->root(val(iso->make_promise()));
-  }
-  return iso->park_on(static_cast<Promise*>(iso->rooted(writer_slot).o));
+  return unsent <= kWriteHighWater ? Value::nil() : park_writer();
 }
 
 void HttpOp::body_sendable() {
@@ -123,10 +114,7 @@ void HttpOp::cut_upload() {
   upload_held.clear();
   upload_taken = 0;
   release_writer(Value::nil());
-  if (send_paused) {
-    send_paused = false;
-    curl_pause_as_flagged();
-  }
+  resume_send();
 }
 
 void HttpOp::upload_finished(Promise* p) {
@@ -165,9 +153,8 @@ void HttpOp::upload_finished(Promise* p) {
   }
   if (own) {
     iso->h1_client().end_body(this);  // or at body_sendable()
-  } else if (send_paused) {
-    send_paused = false;
-    curl_pause_as_flagged();
+  } else {
+    resume_send();
   }
   if (!head_ready) {
     // The server has :timeout-ms from here: however long the body took
@@ -194,6 +181,13 @@ void HttpOp::end_upload() {
     upload_slot = kNoSlot;
     upload_done->data = nullptr;
     iso->cancel(p);
+  }
+}
+
+void HttpOp::resume_send() {
+  if (send_paused) {
+    send_paused = false;
+    curl_pause_as_flagged();
   }
 }
 

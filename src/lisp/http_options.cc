@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include <cctype>
+#include <charconv>
 #include <tuple>
 
 #include "lisp/collections.h"
@@ -21,17 +22,9 @@ std::string_view name_of(Value v) {
 
 // A content-length's value, or -1 if it is not one.
 int64_t parse_length(std::string_view s) {
-  if (s.empty() || s.size() > 18) {
-    return -1;
-  }
-  int64_t n = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') {
-      return -1;
-    }
-    n = n * 10 + (c - '0');
-  }
-  return n;
+  int64_t n = -1;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  return ec == std::errc() && end == s.data() + s.size() && n >= 0 ? n : -1;
 }
 
 bool has_line_break(std::string_view s) {

@@ -1,4 +1,5 @@
 #include "net/tls.h"
+#include "util/ssl_error.h"
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -91,14 +92,6 @@ const BIO_METHOD* transport_method() {
     return bm;
   }();
   return m;
-}
-
-std::string ssl_error() {
-  char buf[256];
-  unsigned long e = ERR_get_error();
-  ERR_error_string_n(e, buf, sizeof buf);
-  ERR_clear_error();
-  return buf;
 }
 
 // The certificates after the first, which SNI chooses among. The first

@@ -243,6 +243,19 @@ TEST_F(HttpUploadTest, TheDeadlineCountsFromTheBodysEnd) {
   }
 }
 
+// The writer is the function's: written to after the function returned,
+// while the request still waits for its answer, it raises.
+TEST_F(HttpUploadTest, TheWriterEndsWithTheFunction) {
+  EXPECT_EQ(
+      run("(def kept (atom nil))"
+          "(def p (http/request {:url \"{url}/silent\" :method :post"
+          "                      :body (fn [w] (reset! kept w))}))"
+          "(await (sleep 50))"
+          "(try (http/write @kept \"late\") (catch e [(:kind (error-data e)) (error-message e)]))"),
+      "[:closed \"http/write " + server_.url("/silent") + ": the :body function has returned\"]");
+  run("(cancel p)");
+}
+
 TEST_F(HttpUploadTest, OptionsThatCannotGoWithAFunction) {
   EXPECT_NE(run("(http/request {:url \"{url}/\" :body (fn [w]) :max-redirects 2})")
                 .find("a :body function follows no redirects"),
