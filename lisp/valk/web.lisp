@@ -167,12 +167,7 @@
 ;; absent. Request maps always have lower-case names; response maps written
 ;; by hand may not.
 (defn get-header [m name]
-  (let [headers (:headers m)
-        lname (lower-case name)
-        v (get headers lname)]
-    (if (or v (empty? headers))
-      v
-      (some (fn [kv] (when (= lname (lower-case (first kv))) (second kv))) headers))))
+  (web/get-header (:headers m) name))
 
 ;; Whether header `name` of a request or response map, a comma-separated
 ;; list (Connection, Upgrade, Vary, ...), holds `token`, in any case.

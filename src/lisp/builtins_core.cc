@@ -38,10 +38,12 @@ bool sequence_items(Value v, std::vector<Value>* out) {
     return true;
   }
   if (v.is(Tag::Vector)) {
-    vector_each(v, [&](Value x) {
-      out->push_back(x);
-      return true;
-    });
+    size_t n = vector_count(v);
+    out->reserve(out->size() + n);
+    for (size_t i = 0, len = 0; i < n; i += len) {
+      const Value* chunk = vector_chunk(v, i, &len);
+      out->insert(out->end(), chunk, chunk + len);
+    }
     return true;
   }
   if (v.is_nil()) {

@@ -11,6 +11,7 @@
 //   (web/html-name? s)       whether s may be a tag or attribute name
 //   (web/render-html node)   hiccup-style data as an HTML string
 //   (web/accepted-q ae c)    the q-value an Accept-Encoding value gives coding c
+//   (web/get-header hs name) header `name` of a map of headers, in any case
 //
 // All are leaf natives (they allocate, never call Lisp). The first three
 // return their argument itself when nothing changes, so the common case
@@ -254,8 +255,10 @@ Value n_escape_html(Isolate& iso, Value* args, int argc) {
     return iso.type_error("web/escape-html", "a string", args[0]);
   }
   std::string_view s = view(args[0]);
-  size_t i = s.find_first_of("&<>\"'");
-  if (i == std::string_view::npos) {
+  // One pass: find_first_of would search the set once per byte.
+  size_t i = std::find_if(s.begin(), s.end(), [](char c) { return html_entity(c) != nullptr; }) -
+             s.begin();
+  if (i == s.size()) {
     return args[0];
   }
   std::string out(s.substr(0, i));
@@ -268,6 +271,41 @@ Value n_escape_html(Isolate& iso, Value* args, int argc) {
     }
   }
   return iso.heap().string(out);
+}
+
+// (web/get-header headers name): the value of header `name` in a map of
+// headers, whatever the case of either. The lower-case name is looked up
+// first (a request's headers are lower-case), then each string key is
+// compared without case (a response map a handler wrote with
+// "Content-Type"). nil if absent, or if `headers` is nil.
+Value n_get_header(Isolate& iso, Value* args, int argc) {
+  if (!args[1].is(Tag::String)) {
+    return iso.type_error("web/get-header", "a string name", args[1]);
+  }
+  Value headers = args[0];
+  if (headers.is_nil()) {
+    return headers;
+  }
+  if (!headers.is(Tag::Map)) {
+    return iso.type_error("web/get-header", "a map of headers", headers);
+  }
+  std::string_view name = view(args[1]);
+  Value key = args[1];
+  if (std::any_of(name.begin(), name.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+    key = iso.heap().string(ascii_lowered(name));
+  }
+  Value found = Value::nil();
+  if (map_find(headers, key, &found)) {
+    return found;
+  }
+  map_each(headers, [&](Value k, Value v) {
+    if (k.is(Tag::String) && ascii_iequals(view(k), name)) {
+      found = v;
+      return false;
+    }
+    return true;
+  });
+  return found;
 }
 
 // (web/parse-cookies "a=1; b=\"x%20y\"") → {"a" "1" "b" "x y"}: names as
@@ -734,6 +772,7 @@ void register_web_natives(Isolate& iso) {
   iso.define_native("web/html-name?", n_html_name_p, 1, 1);
   iso.define_native("web/accepted-q", n_accepted_q, 2, 2);
   iso.define_native("web/render-html", n_render_html, 1, 1);
+  iso.define_native("web/get-header", n_get_header, 2, 2);
   iso.define_native("web/label!", n_label, 1, 1);
 }
 

@@ -1,7 +1,6 @@
 #include "lisp/http_options.h"
 
-#include <strings.h>
-
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <tuple>
@@ -9,6 +8,7 @@
 #include "lisp/collections.h"
 #include "lisp/json.h"
 #include "lisp/printer.h"
+#include "util/ascii.h"
 
 namespace valk::lisp::http {
 namespace {
@@ -27,8 +27,10 @@ int64_t parse_length(std::string_view s) {
   return ec == std::errc() && end == s.data() + s.size() && n >= 0 ? n : -1;
 }
 
+// One pass: find_first_of would search the set once per byte.
 bool has_line_break(std::string_view s) {
-  return s.find_first_of("\r\n") != std::string_view::npos || s.find('\0') != s.npos;
+  return std::any_of(s.begin(), s.end(),
+                     [](char c) { return c == '\r' || c == '\n' || c == '\0'; });
 }
 
 class Options {
@@ -282,8 +284,8 @@ class Options {
 
 }  // namespace
 
-bool header_is(const std::string& name, const char* what) {
-  return strcasecmp(name.c_str(), what) == 0;
+bool header_is(std::string_view name, std::string_view what) {
+  return ascii_iequals(name, what);
 }
 
 Value read_http_options(Isolate& iso, Value opts, const Value* option_keys, RequestSpec* spec,

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <iterator>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -89,7 +90,7 @@ enum Option : size_t {
 static_assert(kInsecure + 1 == kOptions);
 
 // A header's name is `what`, whatever its case.
-bool header_is(const std::string& name, const char* what);
+bool header_is(std::string_view name, std::string_view what);
 
 // Checks the options map `opts` into *spec, and the :url's text into *url
 // (what the URL is, http_op.cc checks). `option_keys` are the

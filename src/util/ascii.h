@@ -59,6 +59,19 @@ inline std::string ascii_lowered(std::string_view s) {
   return out;
 }
 
+// Whether a and b are the same text but for the case of A-Z.
+inline bool ascii_iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // `s` without the spaces and tabs around it (HTTP's optional whitespace).
 inline std::string_view trim_ows(std::string_view s) {
   size_t b = s.find_first_not_of(" \t");

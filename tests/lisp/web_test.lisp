@@ -54,6 +54,22 @@
   (is (= "a &amp;amp; b" (escape-html "a &amp; b")))
   (is (= "nothing to do é" (escape-html "nothing to do é"))))
 
+;; Header lookups ignore the case of the name asked for and of the map's
+;; names, and tell an absent header (nil) from an empty one.
+(deftest get-header-in-any-case
+  (let [r {:headers {"content-type" "text/plain" "x-empty" ""}}
+        handwritten {:headers {"Content-Type" "text/html" "X-Count" "2"}}]
+    (is (= "text/plain" (get-header r "content-type")))
+    (is (= "text/plain" (get-header r "Content-Type")))
+    (is (= "" (get-header r "x-empty")))
+    (is (nil? (get-header r "accept")))
+    (is (= "text/html" (get-header handwritten "content-type")))
+    (is (= "2" (get-header handwritten "X-COUNT")))
+    (is (nil? (get-header handwritten "content-length")))
+    (is (nil? (get-header {} "accept")))
+    (is (nil? (get-header {:headers {"Content-Typ" "x"}} "content-type")) "a prefix is not the name")
+    (is (= :type-error (:type (error-data (try (get-header r :accept) (catch e e))))))))
+
 ;; ---------------------------------------------------------------------------
 ;; Routing
 
