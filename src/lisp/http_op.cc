@@ -53,27 +53,28 @@ bool is_redirect(int status) {
 // as they no longer say what the body is (a proxy passing the headers on
 // would otherwise label plain text as gzip).
 Value headers_map(Heap& h, const http::HeaderList& lowered, bool decoded) {
-  http::HeaderList headers;
-  for (const auto& header : lowered) {
-    if (decoded && (header.first == "content-encoding" || header.first == "content-length")) {
+  std::vector<Value> kvs;
+  kvs.reserve(lowered.size() * 2);
+  auto text = [](Value v) { return static_cast<String*>(v.o)->view(); };
+  for (const auto& [name, value] : lowered) {
+    if (decoded && (name == "content-encoding" || name == "content-length")) {
       continue;
     }
-    auto same = [&](const auto& p) { return p.first == header.first; };
-    auto it = std::find_if(headers.begin(), headers.end(), same);
-    if (it == headers.end()) {
-      headers.push_back(header);
+    size_t i = 0;
+    while (i < kvs.size() && text(kvs[i]) != name) {
+      i += 2;
+    }
+    if (i == kvs.size()) {
+      kvs.push_back(h.string(name));
+      kvs.push_back(h.string(value));
     } else {
-      it->second += header.first == "set-cookie" ? "\n" : ", ";
-      it->second += header.second;
+      std::string joined(text(kvs[i + 1]));
+      joined += name == "set-cookie" ? "\n" : ", ";
+      joined += value;
+      kvs[i + 1] = h.string(joined);
     }
   }
-  std::vector<Value> kvs;
-  kvs.reserve(headers.size() * 2);
-  for (const auto& [name, value] : headers) {
-    kvs.push_back(h.string(name));
-    kvs.push_back(h.string(value));
-  }
-  return map_from(h, kvs.data(), headers.size());
+  return map_from(h, kvs.data(), kvs.size() / 2);
 }
 
 HttpOp::~HttpOp() {
