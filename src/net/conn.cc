@@ -541,6 +541,11 @@ void Conn::close() {
   uv_close(reinterpret_cast<uv_handle_t*>(&timer_), on_close);
 }
 
+void Conn::cut() {
+  cut_ = true;
+  close();
+}
+
 void Conn::on_close(uv_handle_t* h) {
   auto* c = static_cast<Conn*>(h->data);
   if (--c->open_handles_ == 0) {

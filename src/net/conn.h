@@ -103,6 +103,10 @@ class Conn {
   // retries (~15 minutes).
   void fail_unacknowledged_after(uint32_t ms);
   void close();
+  // Closes with the requests in flight unanswered, the server's doing (the
+  // drain deadline passed, or a forced stop): they are logged 444, not 499.
+  void cut();
+  bool cut_by_server() const { return cut_; }
   void stop_reading();
   void start_reading();
 
@@ -159,6 +163,7 @@ class Conn {
   bool flushing_ = false;   // in flush(), before its write
   bool held_back_ = false;  // the session stopped at the high-water mark
   bool closing_ = false;
+  bool cut_ = false;
   bool close_after_write_ = false;
   bool reading_ = false;
   int open_handles_ = 0;

@@ -454,7 +454,7 @@ void Reactor::on_drain_timer(uv_timer_t* t) {
 void Reactor::force_close_all() {
   begin_shutdown();
   for (Conn* c = conn_list_; c != nullptr; c = c->next) {
-    c->close();
+    c->cut();
   }
   maybe_finish();
 }

@@ -450,7 +450,9 @@ void Stream::log_unfinished() {
     return;
   }
   if (!head_ready) {
-    status = 499;  // nginx's "client closed request": no answer began
+    // No answer began. nginx's codes: 499 "client closed request", 444
+    // "connection closed without a response".
+    status = conn->cut_by_server() ? 444 : 499;
   }
   log_access(elapsed_ns() / 1e6);
 }

@@ -130,7 +130,8 @@ struct Stream {
   void response_sent();
   // A request whose response never finished (its client left, a timeout
   // or the shutdown deadline cut it) still gets its access log line: with
-  // the status answered, or 499 if there was none yet.
+  // the status answered, or if there was none yet 499 (the client left)
+  // or 444 (the server cut the connection).
   void log_unfinished();
   void log_access(double ms);
   uint64_t elapsed_ns() const;

@@ -1,6 +1,7 @@
 // The access log has a line for every request a handler got, answered or
 // not: one whose client left before the answer began is logged 499, one
-// cut off mid-body with the status it was answered with.
+// the server cut before it began (the drain deadline) 444, one cut off
+// mid-body with the status it was answered with.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,10 +25,12 @@ Handler unfinished() {
 }
 
 struct LoggedServer {
-  LoggedServer() : log(testing::TempDir() + "/access_log_" + std::to_string(getpid())) {
+  explicit LoggedServer(uint32_t drain_ms = ServerOptions{}.timeouts.drain)
+      : log(testing::TempDir() + "/access_log_" + std::to_string(getpid())) {
     unlink(log.c_str());
     ServerOptions o = base_options();
     o.access_log = log;
+    o.timeouts.drain = drain_ms;
     server.emplace(o, unfinished());
   }
   ~LoggedServer() { unlink(log.c_str()); }
@@ -70,6 +73,21 @@ TEST(AccessLog, AnHttp11ClientThatLeavesIsLogged) {
   }
   EXPECT_TRUE(s.logged("\"GET /never HTTP/1.1\" 499 0")) << read_file(s.log);
   EXPECT_TRUE(s.logged("\"GET /cut HTTP/1.1\" 200 ")) << read_file(s.log);
+}
+
+// The client did not leave: the server closed on it when the drain
+// deadline passed, with /never unanswered and /cut's body unfinished.
+TEST(AccessLog, RequestsCutByTheDrainDeadlineAreLogged444) {
+  LoggedServer s(200);
+  H2Client c(s.server->port());
+  int32_t never = c.submit("GET", "/never");
+  int32_t cut = c.submit("GET", "/cut");
+  ASSERT_TRUE(c.run_until([&] { return c.streams[cut].body == "partial"; }));
+  s.server->server().shutdown();
+  ASSERT_TRUE(c.run_until([&] { return c.conn_closed; }));
+  EXPECT_FALSE(c.streams[never].closed) << "cut, not answered or reset";
+  EXPECT_TRUE(s.logged("\"GET /never HTTP/2.0\" 444 0")) << read_file(s.log);
+  EXPECT_TRUE(s.logged("\"GET /cut HTTP/2.0\" 200 7")) << read_file(s.log);
 }
 
 }  // namespace
