@@ -529,10 +529,17 @@ Value n_gc(Isolate& iso, Value* args, int argc) {
   // Collection happens at the next safe point; report what the heap holds.
   const HeapStats& s = iso.heap().stats();
   Heap& h = iso.heap();
-  Value kvs[6] = {h.keyword("bytes-live"),  Value::integer(static_cast<int64_t>(s.bytes_live)),
-                  h.keyword("objects"),     Value::integer(static_cast<int64_t>(s.objects_live)),
-                  h.keyword("collections"), Value::integer(static_cast<int64_t>(s.collections))};
-  return map_from(h, kvs, 3);
+  Value kvs[] = {h.keyword("bytes-live"),
+                 Value::integer(static_cast<int64_t>(s.bytes_live)),
+                 h.keyword("objects"),
+                 Value::integer(static_cast<int64_t>(s.objects_live)),
+                 h.keyword("collections"),
+                 Value::integer(static_cast<int64_t>(s.collections)),
+                 h.keyword("collection-ms"),
+                 Value::number(s.collection_ns_total / 1e6),
+                 h.keyword("longest-collection-ms"),
+                 Value::number(s.collection_ns_longest / 1e6)};
+  return map_from(h, kvs, std::size(kvs) / 2);
 }
 
 }  // namespace

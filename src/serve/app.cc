@@ -262,6 +262,12 @@ void App::append_metrics(net::MetricsText& out) const {
               sum.heap_allocated_bytes);
   out.counter("valk_lisp_collections_total", "Garbage collections of the Lisp heaps.",
               sum.collections);
+  out.family("valk_lisp_collection_seconds_total", Type::kCounter,
+             "Time the Lisp heaps' garbage collections took: each pauses its worker's requests.");
+  out.sample("valk_lisp_collection_seconds_total", "", sum.collection_ns / 1e9);
+  out.family("valk_lisp_collection_longest_seconds", Type::kGauge,
+             "The longest garbage collection of any worker since the start.");
+  out.sample("valk_lisp_collection_longest_seconds", "", sum.collection_ns_longest / 1e9);
   lisp::SharedStore::Stats store = lisp::SharedStore::process().stats();
   out.gauge("valk_store_entries",
             "Entries of the shared store (store/put!), expired ones not yet swept included.",

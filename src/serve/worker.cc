@@ -496,6 +496,8 @@ void Worker::sweep_deadlines() {
   heap_page_bytes_.store(heap.bytes_in_pages, std::memory_order_relaxed);
   heap_allocated_bytes_.store(heap.bytes_allocated_total, std::memory_order_relaxed);
   collections_.store(heap.collections, std::memory_order_relaxed);
+  collection_ns_.store(heap.collection_ns_total, std::memory_order_relaxed);
+  collection_ns_longest_.store(heap.collection_ns_longest, std::memory_order_relaxed);
   if (routes_changed_) {
     routes_changed_ = false;
     std::lock_guard<std::mutex> lock(routes_mu_);
@@ -540,6 +542,8 @@ WorkerStats Worker::stats() const {
   s.heap_page_bytes = heap_page_bytes_.load(std::memory_order_relaxed);
   s.heap_allocated_bytes = heap_allocated_bytes_.load(std::memory_order_relaxed);
   s.collections = collections_.load(std::memory_order_relaxed);
+  s.collection_ns = collection_ns_.load(std::memory_order_relaxed);
+  s.collection_ns_longest = collection_ns_longest_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -15,6 +15,7 @@
 
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -122,6 +123,8 @@ struct WorkerStats {
   uint64_t heap_page_bytes = 0;
   uint64_t heap_allocated_bytes = 0;  // ever
   uint64_t collections = 0;
+  uint64_t collection_ns = 0;          // in all
+  uint64_t collection_ns_longest = 0;  // summed: the longest of any worker
 
   // Adds another worker's figures (App::append_metrics sums them).
   void add(const WorkerStats& o) {
@@ -135,6 +138,8 @@ struct WorkerStats {
     heap_page_bytes += o.heap_page_bytes;
     heap_allocated_bytes += o.heap_allocated_bytes;
     collections += o.collections;
+    collection_ns += o.collection_ns;
+    collection_ns_longest = std::max(collection_ns_longest, o.collection_ns_longest);
   }
 };
 
@@ -308,6 +313,8 @@ class Worker {
   std::atomic<uint64_t> heap_page_bytes_{0};
   std::atomic<uint64_t> heap_allocated_bytes_{0};
   std::atomic<uint64_t> collections_{0};
+  std::atomic<uint64_t> collection_ns_{0};
+  std::atomic<uint64_t> collection_ns_longest_{0};
   std::atomic<uint64_t> last_reject_log_ms_{0};
   std::atomic<bool> drained_signal_{false};  // a reactor reported progress
   std::atomic<bool> body_signal_{false};     // a request body has more

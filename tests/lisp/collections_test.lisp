@@ -260,4 +260,17 @@
     (is (= (vec (range n)) v))
     (is (= m (into {} (map (fn [i] [i (* 2 i)]) (reverse (range n))))))))
 
+;; heap-stats: what the heap holds, and the collections with the time they
+;; took (each a pause of the isolate), in all and the longest.
+(deftest heap-stats-count-collections-and-their-time
+  (let [before (heap-stats)]
+    (loop [i 0] (when (< i 300000) (vector i i i) (recur (inc i))))
+    (let [after (heap-stats)]
+      (is (> (:collections after) (:collections before)))
+      (is (> (:collection-ms after) (:collection-ms before)))
+      (is (< 0 (:longest-collection-ms after)))
+      (is (<= (:longest-collection-ms after) (:collection-ms after)))
+      (is (< 0 (:bytes-live after)))
+      (is (< 0 (:objects after))))))
+
 (run-tests)

@@ -25,6 +25,7 @@ const char* kApp = R"(
     "/pile" (loop [v [] i 0] (recur (conj v i) (inc i)))
     "/sleep" (do (await (sleep 1000)) "slept")
     "/park" (do (await (sleep 400)) "parked")
+    "/garbage" (do (loop [i 0] (when (< i 500000) (vector i i i) (recur (inc i)))) "made")
     nil))
 (serve handler {:port 0 :threads 2})
 )";
@@ -186,6 +187,25 @@ TEST(ServeMetrics, GaugesShowParkedHandlersAndOpenConnections) {
     std::string m = scrape(s);
     return sample(m, "valk_handlers_running") == 0 && sample(m, "valk_requests_open") == 0;
   }));
+}
+
+// Garbage enough for collections: their count and the time they took, in
+// all and the longest.
+TEST(ServeMetrics, CollectionsAndTheirPauses) {
+  ServeProcess s({"--metrics", "0", "--threads", "1", write_app("metrics_gc.lisp", kApp)});
+  ASSERT_NE(s.metrics_port(), 0) << s.output();
+  EXPECT_EQ(curl_get(s.url("/garbage"), CURL_HTTP_VERSION_1_1).body, "made");
+  std::string m;
+  // Workers publish their figures every 100 ms.
+  EXPECT_TRUE(eventually([&] {
+    m = scrape(s);
+    return sample(m, "valk_lisp_collections_total") >= 2;
+  })) << m;
+  double total = sample(m, "valk_lisp_collection_seconds_total");
+  double longest = sample(m, "valk_lisp_collection_longest_seconds");
+  EXPECT_GT(longest, 0) << m;
+  EXPECT_LE(longest, total);
+  EXPECT_LT(total, 1) << "a collection of a small heap takes well under a second";
 }
 
 TEST(ServeMetrics, TheListenerAnswersOnlyGetAndHeadOfMetrics) {
