@@ -1,10 +1,13 @@
 ;; PostgreSQL: pg/connect pg/query pg/execute pg/transaction pg/close,
 ;; against the server tests/pg/postgres.sh starts (CTest's fixture sets
-;; VALK_TEST_PG to its connection string).
+;; VALK_TEST_PG_DIR to its directory: a Unix socket there, and the TCP
+;; port of its TLS in its `port` file).
 (import "valk/test")
 
-(def server (or (getenv "VALK_TEST_PG")
-                (error "VALK_TEST_PG is not set: run this suite with ctest, or start a server with tests/pg/postgres.sh")))
+(def dir (or (getenv "VALK_TEST_PG_DIR")
+             (error "VALK_TEST_PG_DIR is not set: run this suite with ctest, or start a server with tests/pg/postgres.sh")))
+(def port (trim (await (file/read (str dir "/port")))))
+(def server (str "host=" dir " port=" port " user=valk dbname=postgres"))
 (def admin (pg/connect server))
 
 ;; A database of this run's own: the stress run (VALK_GC_STRESS=1) may run
@@ -210,6 +213,29 @@
         (await (sleep 5))
         (recur (inc i))))
     (is (= 0 (open-conns)) "closed once its query ended")))
+
+;; Over TLS, asked for in the connection string (sslmode; libpq does the
+;; TLS): the server's certificate checked against certs/ca.crt, results
+;; larger than a TLS record, connections of a pool at once; and a server
+;; whose certificate is not of the CA given, refused.
+(deftest over-tls
+  (let [tls (pg/connect (str "host=localhost port=" port " user=valk dbname=" dbname
+                             " sslmode=verify-full sslrootcert=certs/ca.crt")
+                        {:pool-size 4})]
+    (is (= [{:ssl true}] (await (pg/query tls "SELECT ssl FROM pg_stat_ssl
+                                               WHERE pid = pg_backend_pid()"))))
+    (is (= 20000 (count (await (pg/query tls "SELECT i, repeat('x', 100) AS pad
+                                              FROM generate_series(1, 20000) AS i")))))
+    (is (= (mapv #(* 1000 %) (range 40))
+           (mapv #(count (:pad (first %)))
+                 (await (all (mapv #(pg/query tls "SELECT repeat('y', $1) AS pad" [(* 1000 %)])
+                                   (range 40)))))))
+    (pg/close tls))
+  (let [untrusted (pg/connect (str "host=localhost port=" port " user=valk dbname=" dbname
+                                   " sslmode=verify-full sslrootcert=certs/other.crt"))]
+    (is (includes? (error-message (rejection (pg/query untrusted "SELECT 1")))
+                   "certificate verify failed"))
+    (pg/close untrusted)))
 
 (run-tests)
 (pg/close db)

@@ -2,11 +2,12 @@
 # examples/notes.lisp against the test PostgreSQL server: served over TLS
 # (h2, HTTP/1.1) and cleartext (h2c, HTTP/1.1) by two `valk serve`
 # processes of two workers each, which must all see the same notes.
-#   check_notes_example.sh VALK SOURCE_DIR CONNINFO
+#   check_notes_example.sh VALK SOURCE_DIR PG_DIR
+# (PG_DIR: the directory of tests/pg/postgres.sh's server.)
 set -euo pipefail
 valk=$1
 src=$2
-export DATABASE_URL=$3
+export DATABASE_URL="host=$3 port=$(cat "$3/port") user=valk dbname=postgres"
 # shellcheck source=bench/lib.sh
 . "$src/bench/lib.sh"
 work=$(mktemp -d)

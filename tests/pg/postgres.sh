@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# A throwaway PostgreSQL server for the tests, listening only on a Unix
-# socket in DIR (no TCP port to collide with), with trust authentication.
+# A throwaway PostgreSQL server for the tests, with trust authentication:
+# on a Unix socket in DIR, and over TLS (certs/dev.*) on a free TCP port of
+# 127.0.0.1, which it writes to DIR/port (the socket is named after it too).
 #   tests/pg/postgres.sh start DIR   initdb (once) and start; prints the
-#                                    conninfo the tests use
+#                                    conninfo the tests use (the socket's)
 #   tests/pg/postgres.sh stop DIR    stop it and remove DIR
 # As root, the server runs as the postgres user (PostgreSQL refuses root).
 set -euo pipefail
-usage() { sed -n '2,8s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,9s/^# \{0,1\}//p' "$0"; }
 case ${1:-} in
   -h | --help) usage && exit 0 ;;
   start | stop) ;;
@@ -39,8 +40,16 @@ fi
 if [ -f "$dir/data/postmaster.pid" ]; then
   as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
 fi
+# The server reads its key only if the key is its user's and private.
+certs=$(cd "$(dirname "$0")/../../certs" && pwd)
+install -m 600 "$certs/dev.key" "$dir/tls.key"
+install -m 644 "$certs/dev.crt" "$dir/tls.crt"
+[ "$(id -u)" -eq 0 ] && chown postgres "$dir/tls.key" "$dir/tls.crt"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # fsync off: a test database need not survive a crash.
 as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-  -o "-k $dir -c listen_addresses= -c fsync=off -c max_connections=200" start >/dev/null ||
+  -o "-k $dir -c listen_addresses=127.0.0.1 -c port=$port -c fsync=off -c max_connections=200 \
+      -c ssl=on -c ssl_cert_file=$dir/tls.crt -c ssl_key_file=$dir/tls.key" start >/dev/null ||
   { cat "$dir/server.log" >&2; exit 1; }
-echo "host=$dir port=5432 user=valk dbname=postgres"
+echo "$port" >"$dir/port"
+echo "host=$dir port=$port user=valk dbname=postgres"
