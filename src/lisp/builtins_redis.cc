@@ -2,7 +2,9 @@
 //
 //   (def r (redis/connect "redis://localhost:6379/0"))
 //   ;; or {:host :port :path (a Unix socket) :db :username :password
-//   ;;     :connect-timeout-ms}; "redis://user:pass@host:port/db", "unix:///path?db=1"
+//   ;;     :connect-timeout-ms :tls :ca-file :insecure}, or {:url ...} with
+//   ;;     those amending it; "redis://user:pass@host:port/db",
+//   ;;     "rediss://host:port" (TLS), "unix:///path?db=1"
 //   (await (redis/cmd r "SET" "greeting" "hello" "EX" 60))   ;; => "OK"
 //   (await (redis/cmd r "GET" "greeting"))                   ;; => "hello"
 //   (await (redis/multi r [["INCR" "hits"] ["EXPIRE" "hits" 60]]))  ;; => [1 1]
@@ -268,9 +270,22 @@ Value n_multi(Isolate& iso, Value* args, int) {
   return p;
 }
 
+// {:url ...} is read first, so that the other keys amend what it says.
 bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
+  Value url;
+  if (map_find(opts, iso.heap().keyword("url"), &url)) {
+    std::string error;
+    if (!url.is(Tag::String) || !parse_redis_url(static_cast<String*>(url.o)->view(), o, &error)) {
+      *raised = iso.raise_error(
+          "type-error", url.is(Tag::String) ? error : "redis/connect: :url must be a string");
+      return false;
+    }
+  }
   map_each(opts, [&](Value k, Value v) {
     std::string_view name = k.is(Tag::Keyword) ? static_cast<Symbol*>(k.o)->name->view() : "";
+    if (name == "url") {
+      return true;
+    }
     auto text = [&](std::string* out) {
       if (!v.is(Tag::String)) {
         return false;
@@ -280,7 +295,12 @@ bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
     };
     bool ok = (name == "host" && text(&o->host)) || (name == "path" && text(&o->path)) ||
               (name == "username" && text(&o->username)) ||
-              (name == "password" && text(&o->password));
+              (name == "password" && text(&o->password)) ||
+              (name == "ca-file" && text(&o->ca_file));
+    if (!ok && v.is(Tag::Bool) && (name == "tls" || name == "insecure")) {
+      (name == "tls" ? o->tls : o->insecure) = v.truthy();
+      ok = true;
+    }
     if (!ok && v.is_int()) {
       if (name == "port" && v.i > 0 && v.i < 65536) {
         o->port = static_cast<int>(v.i);
@@ -296,8 +316,9 @@ bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
     if (!ok) {
       *raised = iso.raise_error(
           "type-error",
-          "redis/connect: options are :host :path :username :password (strings), :port :db "
-          ":connect-timeout-ms (integers), got " +
+          "redis/connect: options are :url :host :path :username :password :ca-file "
+          "(strings), :port :db :connect-timeout-ms (integers), :tls :insecure (booleans), "
+          "got " +
               print_str(k, true) + " " + print_str(v, true));
     }
     return ok;
@@ -318,7 +339,15 @@ bool options_of(Isolate& iso, std::string_view fn, Value spec, RedisOptions* opt
     return true;
   }
   if (spec.is(Tag::Map)) {
-    return parse_map(iso, spec, options, raised);
+    if (!parse_map(iso, spec, options, raised)) {
+      return false;
+    }
+    if (options->tls && !options->path.empty()) {
+      *raised = iso.raise_error("type-error",
+                                "redis/connect: TLS goes to a host and port, not a Unix socket");
+      return false;
+    }
+    return true;
   }
   *raised = iso.type_error(fn, "a redis:// URL or an options map", spec);
   return false;

@@ -202,7 +202,7 @@ class H1Client : public LoopResource {
   uv_timer_t* kick_;  // runs start_waiting; freed by its close callback
   std::unordered_map<std::string, Pool> pools_;
   std::unordered_set<H1Conn*> conns_;
-  ClientTlsContexts tls_contexts_;
+  ClientTlsContexts tls_contexts_{"http/1.1"};
   char read_buf_[65536];
   char plain_buf_[65536];  // what TLS deciphered from read_buf_
 };

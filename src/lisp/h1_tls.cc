@@ -20,8 +20,12 @@ SSL_CTX* ClientTlsContexts::get(const std::string& ca_file, bool verify, std::st
   }
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  static const unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-  SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn);
+  if (!alpn_.empty()) {
+    // ALPN's wire form: the name's length, then the name.
+    std::string wire = static_cast<char>(alpn_.size()) + alpn_;
+    SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
+                            static_cast<unsigned>(wire.size()));
+  }
   if (verify) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
     bool loaded = ca_file.empty()

@@ -1,8 +1,9 @@
-// TLS for the own HTTP/1.1 client's connections (h1_client.h): an SSL per
-// connection over a pair of memory BIOs. The server's certificate is
-// verified against the system's CAs (or a :ca-file) and its name against
-// the URL's host; SNI names the host, and ALPN offers http/1.1 alone (the
-// own client speaks nothing else). TLS 1.2 and 1.3.
+// TLS for the client connections of the own HTTP/1.1 client (h1_client.h)
+// and of Redis (redis_client.h): an SSL per connection over a pair of
+// memory BIOs. The server's certificate is verified against the system's
+// CAs (or a CA file) and its name against the host asked for; SNI names
+// the host, and ALPN offers what the client speaks (http/1.1), if it says.
+// TLS 1.2 and 1.3.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -19,7 +20,8 @@ namespace valk::lisp {
 // and verification mode.
 class ClientTlsContexts {
  public:
-  ClientTlsContexts() = default;
+  // `alpn`: the protocol ALPN offers ("" for no ALPN).
+  explicit ClientTlsContexts(std::string alpn) : alpn_(std::move(alpn)) {}
   ~ClientTlsContexts();
   ClientTlsContexts(const ClientTlsContexts&) = delete;
   ClientTlsContexts& operator=(const ClientTlsContexts&) = delete;
@@ -29,6 +31,7 @@ class ClientTlsContexts {
   SSL_CTX* get(const std::string& ca_file, bool verify, std::string* error);
 
  private:
+  std::string alpn_;
   std::map<std::pair<std::string, bool>, SSL_CTX*> contexts_;
 };
 

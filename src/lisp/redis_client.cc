@@ -1,93 +1,17 @@
 #include "lisp/redis_client.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netdb.h>
 
 #include <utility>
 
 namespace valk::lisp {
-namespace {
 
-// hiredis's hooks onto the loop: a poll handle on the socket. (hiredis's
-// own libuv adapter drops the error a refused connection reports, so the
-// connection would wait for its timeout.)
-struct RedisEvents {
-  uv_poll_t poll;
-  redisAsyncContext* ac;  // null once hiredis let go of it
-  int events;
-};
-
-void on_poll(uv_poll_t* handle, int status, int events) {
-  auto* e = static_cast<RedisEvents*>(handle->data);
-  if (e->ac == nullptr) {
-    return;
-  }
-  if (status < 0) {
-    // libuv stopped the handle; hiredis finds the socket's error itself.
-    if ((e->ac->c.flags & REDIS_CONNECTED) == 0) {
-      redisAsyncHandleWrite(e->ac);
-    } else {
-      redisAsyncHandleRead(e->ac);
-    }
-    return;
-  }
-  if ((events & UV_READABLE) != 0) {
-    redisAsyncHandleRead(e->ac);
-  }
-  if (e->ac != nullptr && (events & UV_WRITABLE) != 0) {
-    redisAsyncHandleWrite(e->ac);
-  }
-}
-
-// hiredis asks for reads after every write, and for writes with every
-// command: only a change reaches libuv (each is an epoll_ctl or two).
-void set_events(void* data, int add, int remove) {
-  auto* e = static_cast<RedisEvents*>(data);
-  int events = (e->events | add) & ~remove;
-  if (events == e->events) {
-    return;
-  }
-  e->events = events;
-  if (e->events != 0) {
-    uv_poll_start(&e->poll, e->events, on_poll);
-  } else {
-    uv_poll_stop(&e->poll);
-  }
-}
-
-bool attach(redisAsyncContext* ac, uv_loop_t* loop) {
-  auto* e = new RedisEvents{{}, ac, 0};
-  if (uv_poll_init(loop, &e->poll, ac->c.fd) != 0) {
-    delete e;
-    return false;
-  }
-  e->poll.data = e;
-  ac->ev.data = e;
-  ac->ev.addRead = [](void* d) { set_events(d, UV_READABLE, 0); };
-  ac->ev.delRead = [](void* d) { set_events(d, 0, UV_READABLE); };
-  ac->ev.addWrite = [](void* d) { set_events(d, UV_WRITABLE, 0); };
-  ac->ev.delWrite = [](void* d) { set_events(d, 0, UV_WRITABLE); };
-  ac->ev.cleanup = [](void* d) {
-    auto* e = static_cast<RedisEvents*>(d);
-    e->ac = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(&e->poll),
-             [](uv_handle_t* h) { delete static_cast<RedisEvents*>(h->data); });
-  };
-  return true;
-}
-
-}  // namespace
-
-// With libcurl's URL parser for redis://.
+// With libcurl's URL parser for redis:// and rediss://.
 bool parse_redis_url(std::string_view url, RedisOptions* o, std::string* error) {
   o->host.clear();
   std::string db;
-  if (url.substr(0, 9) == "rediss://") {
-    *error =
-        "redis/connect: TLS (rediss://) is not supported: Debian's hiredis (0.14) has no "
-        "TLS; reach a TLS-only server through a local tunnel (stunnel, spiped)";
-    return false;
-  }
   constexpr std::string_view kUnix = "unix://";
   if (url.substr(0, kUnix.size()) == kUnix) {
     std::string_view rest = url.substr(kUnix.size());
@@ -120,7 +44,8 @@ bool parse_redis_url(std::string_view url, RedisOptions* o, std::string* error) 
     part(CURLUPART_USER, &o->username);
     part(CURLUPART_PASSWORD, &o->password);
     curl_url_cleanup(u);
-    if (scheme == "redis" && !host.empty()) {
+    if ((scheme == "redis" || scheme == "rediss") && !host.empty()) {
+      o->tls = scheme == "rediss";
       o->host = host.front() == '[' ? host.substr(1, host.size() - 2) : host;
       o->port = port.empty() ? 6379 : std::atoi(port.c_str());
       db = path.size() > 1 ? path.substr(1) : "";
@@ -128,7 +53,7 @@ bool parse_redis_url(std::string_view url, RedisOptions* o, std::string* error) 
   }
   if (o->path.empty() && o->host.empty()) {
     *error =
-        "redis/connect: a URL redis://[user:password@]host[:port][/db] or "
+        "redis/connect: a URL redis[s]://[user:password@]host[:port][/db] or "
         "unix:///path[?db=N], got " +
         std::string(url);
     return false;
@@ -164,16 +89,49 @@ RedisCounters& RedisCounters::process() {
   return counters;
 }
 
+struct RedisClient::Conn {
+  explicit Conn(RedisClient* c) : client(c), reader(redisReaderCreate()) {
+    limit_reply_arrays(reader);
+  }
+  ~Conn() { redisReaderFree(reader); }
+  uv_stream_t* stream() { return reinterpret_cast<uv_stream_t*>(&handle); }
+  uv_handle_t* as_handle() { return reinterpret_cast<uv_handle_t*>(&handle); }
+
+  RedisClient* client;  // null once the connection is lost
+  union {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } handle;
+  uv_connect_t connecting;
+  std::unique_ptr<ClientTls> tls;
+  bool ready = false;  // connected, and TLS's handshake done
+  redisReader* reader;
+  // The replies owed, in the order the commands went.
+  std::deque<Slot*> owed;
+  // Commands made before the connection was ready, and those of this
+  // turn: one write for them all.
+  std::string out;
+  char read_buf[16384];
+  char plain_buf[16384];
+};
+
 RedisClient::RedisClient(uv_loop_t* loop, RedisOptions options)
     : loop_(loop), options_(std::move(options)) {
   uv_timer_init(loop_, &connect_timer_);
   connect_timer_.data = this;
+  uv_prepare_init(loop_, &write_prepare_);
+  write_prepare_.data = this;
 }
 
 RedisClient::~RedisClient() {
   if (handle_ != nullptr) {
     *handle_ = nullptr;
   }
+}
+
+std::string RedisClient::where() const {
+  return options_.path.empty() ? options_.host + ":" + std::to_string(options_.port)
+                               : options_.path;
 }
 
 void RedisClient::send(std::span<RedisCall* const> calls) {
@@ -184,13 +142,13 @@ void RedisClient::send(std::span<RedisCall* const> calls) {
     return;
   }
   for (RedisCall* call : calls) {
-    auto* slot = new Slot{this, call};
+    auto* slot = new Slot{call};
     call->slot = slot;
     waiting_.push_back(slot);
   }
-  if (ctx_ == nullptr && !resolving_) {
+  if (conn_ == nullptr && !resolving_) {
     connect();  // may fail waiting_ at once
-  } else if (ctx_ != nullptr && setup_pending_ == 0) {
+  } else if (conn_ != nullptr && setup_pending_ == 0) {
     flush();
   }
 }
@@ -216,32 +174,16 @@ void RedisClient::retry_later() {
       &connect_timer_,
       [](uv_timer_t* t) {
         auto* self = static_cast<RedisClient*>(t->data);
-        if (!self->closed_ && self->ctx_ == nullptr && !self->resolving_) {
+        if (!self->closed_ && self->conn_ == nullptr && !self->resolving_) {
           self->connect();
         }
       },
       1000, 0);
 }
 
-void RedisClient::on_message(redisAsyncContext*, void* reply, void* privdata) {
-  auto* self = static_cast<RedisClient*>(privdata);
-  auto* r = static_cast<redisReply*>(reply);
-  // ["message", channel, payload]; the replies to SUBSCRIBE are
-  // ["subscribe", channel, count]. Null: the connection is going.
-  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-      r->element[0]->type != REDIS_REPLY_STRING ||
-      std::string_view(r->element[0]->str) != "message" || self->closed_) {
-    return;
-  }
-  RedisCounters::process().messages.fetch_add(1, std::memory_order_relaxed);
-  self->on_message_(std::string_view(r->element[1]->str, r->element[1]->len),
-                    std::string_view(r->element[2]->str, r->element[2]->len));
-}
-
 void RedisClient::connect() {
-  failure_.clear();
   if (!options_.path.empty()) {
-    connected_to("");
+    connect_to("");
     return;
   }
   // A name is looked up on the thread pool; an address goes straight on.
@@ -284,7 +226,7 @@ void RedisClient::connect() {
           self->close_if_orphan_idle();
           return;
         }
-        self->connected_to(address);
+        self->connect_to(address);
         self->close_if_orphan_idle();  // orphaned while looking up, with nothing to send
       },
       options_.host.c_str(), nullptr, &hints);
@@ -296,43 +238,54 @@ void RedisClient::connect() {
   }
 }
 
-// Makes the context for `address` (or the Unix socket) and queues what
-// waited on it: hiredis sends it once the connection is made.
-void RedisClient::connected_to(const std::string& address) {
-  redisAsyncContext* ac = options_.path.empty() ? redisAsyncConnect(address.c_str(), options_.port)
-                                                : redisAsyncConnectUnix(options_.path.c_str());
-  std::string where =
-      options_.path.empty() ? options_.host + ":" + std::to_string(options_.port) : options_.path;
-  if (ac == nullptr || ac->err != 0) {
-    std::string why = ac != nullptr ? ac->errstr : "out of memory";
-    if (ac != nullptr) {
-      redisAsyncFree(ac);
+// Starts connecting to `address` (or the Unix socket), with AUTH and
+// SELECT first in what goes once it is made.
+void RedisClient::connect_to(const std::string& address) {
+  auto* c = new Conn(this);
+  c->connecting.data = c;
+  int rc;
+  if (options_.path.empty()) {
+    sockaddr_storage sa{};
+    rc = address.find(':') != std::string::npos
+             ? uv_ip6_addr(address.c_str(), options_.port, reinterpret_cast<sockaddr_in6*>(&sa))
+             : uv_ip4_addr(address.c_str(), options_.port, reinterpret_cast<sockaddr_in*>(&sa));
+    uv_tcp_init(loop_, &c->handle.tcp);
+    if (rc == 0) {
+      uv_tcp_nodelay(&c->handle.tcp, 1);
+      rc = uv_tcp_connect(&c->connecting, &c->handle.tcp, reinterpret_cast<sockaddr*>(&sa),
+                          [](uv_connect_t* req, int status) {
+                            auto* c = static_cast<Conn*>(req->data);
+                            if (c->client != nullptr) {
+                              c->client->on_connected(status);
+                            }
+                          });
     }
+  } else {
+    uv_pipe_init(loop_, &c->handle.pipe, 0);
+    uv_pipe_connect(&c->connecting, &c->handle.pipe, options_.path.c_str(),
+                    [](uv_connect_t* req, int status) {
+                      auto* c = static_cast<Conn*>(req->data);
+                      if (c->client != nullptr) {
+                        c->client->on_connected(status);
+                      }
+                    });
+    rc = 0;
+  }
+  c->as_handle()->data = c;
+  conn_ = c;
+  if (rc != 0) {
     RedisCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
-    fail_waiting("cannot connect to Redis at " + where + ": " + why);
-    retry_later();
+    lose("cannot connect to Redis at " + where() + ": " + uv_strerror(rc));
     return;
   }
-  ac->data = this;
-  limit_reply_arrays(ac->c.reader);
-  if (!attach(ac, loop_)) {
-    redisAsyncFree(ac);
-    fail_waiting("cannot watch the connection to Redis at " + where);
-    retry_later();
-    return;
-  }
-  redisAsyncSetConnectCallback(ac, on_connect);
-  redisAsyncSetDisconnectCallback(ac, on_disconnect);
-  ctx_ = ac;
   uv_timer_start(
       &connect_timer_,
       [](uv_timer_t* t) {
         auto* self = static_cast<RedisClient*>(t->data);
-        if (self->ctx_ != nullptr) {
+        if (self->conn_ != nullptr && !self->conn_->ready) {
           RedisCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
-          self->failure_ = "connecting to Redis took longer than " +
-                           std::to_string(self->options_.connect_timeout_ms) + " ms";
-          self->end_context();
+          self->lose("connecting to Redis took longer than " +
+                     std::to_string(self->options_.connect_timeout_ms) + " ms");
         }
       },
       options_.connect_timeout_ms, 0);
@@ -346,17 +299,9 @@ void RedisClient::connected_to(const std::string& address) {
   if (options_.db != 0) {
     setup.push_back({"SELECT", std::to_string(options_.db)});
   }
-  for (const std::vector<std::string>& args : setup) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const std::string& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    in_flight_++;
+  for (const std::vector<std::string>& words : setup) {
     setup_pending_++;
-    redisAsyncCommandArgv(ac, on_setup_reply, this, static_cast<int>(argv.size()), argv.data(),
-                          lens.data());
+    append(new Slot{nullptr, true}, words);
   }
   hold_loop();
   if (setup_pending_ == 0) {
@@ -364,30 +309,199 @@ void RedisClient::connected_to(const std::string& address) {
   }
 }
 
+void RedisClient::on_connected(int status) {
+  Conn* c = conn_;
+  if (status < 0) {
+    RedisCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
+    lose("cannot connect to Redis at " + where() + ": " + uv_strerror(status));
+    return;
+  }
+  uv_read_start(
+      c->stream(),
+      [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+        auto* c = static_cast<Conn*>(h->data);
+        *buf = uv_buf_init(c->read_buf, sizeof c->read_buf);
+      },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+        auto* c = static_cast<Conn*>(s->data);
+        if (c->client != nullptr) {
+          c->client->on_read(nread, buf->base);
+        }
+      });
+  if (!options_.tls) {
+    on_transport_ready();
+    return;
+  }
+  std::string why;
+  if (tls_contexts_ == nullptr) {
+    tls_contexts_ = std::make_unique<ClientTlsContexts>("");
+  }
+  SSL_CTX* ctx = tls_contexts_->get(options_.ca_file, !options_.insecure, &why);
+  c->tls = std::make_unique<ClientTls>();
+  in6_addr ignored;
+  bool is_address = inet_pton(AF_INET, options_.host.c_str(), &ignored) == 1 ||
+                    inet_pton(AF_INET6, options_.host.c_str(), &ignored) == 1;
+  if (ctx == nullptr || !c->tls->start(ctx, options_.host, is_address, &why)) {
+    RedisCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
+    lose("TLS with Redis at " + where() + ": " + why);
+    return;
+  }
+  c->tls->handshake();  // the ClientHello
+  write_bytes(c->tls->take_output());
+}
+
+// Connected (and through TLS's handshake): what waited goes.
+void RedisClient::on_transport_ready() {
+  conn_->ready = true;
+  uv_timer_stop(&connect_timer_);
+  RedisCounters::process().connects.fetch_add(1, std::memory_order_relaxed);
+  write_out();
+}
+
+void RedisClient::on_read(ssize_t nread, const char* data) {
+  Conn* c = conn_;
+  if (nread == 0) {
+    return;
+  }
+  if (nread < 0) {
+    lose(nread == UV_EOF ? std::string("the connection to Redis closed")
+                         : std::string("Redis: ") + uv_strerror(static_cast<int>(nread)));
+    return;
+  }
+  if (c->tls == nullptr) {
+    redisReaderFeed(c->reader, data, static_cast<size_t>(nread));
+    take_replies();
+    return;
+  }
+  c->tls->received(data, static_cast<size_t>(nread));
+  if (!c->ready) {
+    ClientTls::Step step = c->tls->handshake();
+    write_bytes(c->tls->take_output());
+    if (step == ClientTls::Step::kFailed) {
+      RedisCounters::process().connect_failures.fetch_add(1, std::memory_order_relaxed);
+      lose("TLS with Redis at " + where() + " failed: " + c->tls->why());
+      return;
+    }
+    if (step == ClientTls::Step::kMore) {
+      return;
+    }
+    on_transport_ready();
+  }
+  for (;;) {
+    long n = c->tls->read(c->plain_buf, sizeof c->plain_buf);
+    if (n == 0) {
+      break;
+    }
+    if (n < 0) {
+      lose(n == -1 ? std::string("the connection to Redis closed")
+                   : "Redis: TLS: " + c->tls->why());
+      return;
+    }
+    redisReaderFeed(c->reader, c->plain_buf, static_cast<size_t>(n));
+  }
+  write_bytes(c->tls->take_output());  // what reading made to send (a key update)
+  take_replies();
+}
+
+void RedisClient::take_replies() {
+  Conn* c = conn_;
+  while (conn_ == c) {
+    void* reply = nullptr;
+    if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
+      // What limit_reply_arrays() refuses reads as out of memory.
+      lose(c->reader->err == REDIS_ERR_OOM
+               ? "Redis sent a reply too large to read (an array of more than " +
+                     std::to_string(kMaxReplyElements) + " elements), or memory ran out"
+               : std::string("Redis: ") + c->reader->errstr);
+      return;
+    }
+    if (reply == nullptr) {
+      return;
+    }
+    dispatch(static_cast<redisReply*>(reply));
+    freeReplyObject(reply);
+  }
+}
+
+void RedisClient::dispatch(redisReply* reply) {
+  Conn* c = conn_;
+  if (!c->owed.empty()) {
+    Slot* slot = c->owed.front();
+    c->owed.pop_front();
+    if (slot->setup) {
+      delete slot;
+      on_setup_reply(reply);
+    } else {
+      on_reply(slot, reply);
+    }
+  } else if (!channels_.empty()) {
+    on_message(reply);
+  } else {
+    lose("Redis sent a reply to no command");
+  }
+}
+
+void RedisClient::on_reply(Slot* slot, redisReply* reply) {
+  RedisCounters& counters = RedisCounters::process();
+  counters.replies.fetch_add(1, std::memory_order_relaxed);
+  if (reply->type == REDIS_REPLY_ERROR) {
+    counters.error_replies.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (RedisCall* call = slot->call) {
+    call->slot = nullptr;
+    call->replied(reply, "");
+  }
+  delete slot;
+  hold_loop();
+  close_if_orphan_idle();
+}
+
+// AUTH and SELECT: a refusal ends the connection, and the commands behind
+// them fail with its words.
+void RedisClient::on_setup_reply(redisReply* reply) {
+  hold_loop();
+  if (reply->type == REDIS_REPLY_ERROR) {
+    lose(std::string("Redis refused the connection's setup: ") + reply->str);
+    return;
+  }
+  if (--setup_pending_ == 0) {
+    flush();
+  }
+}
+
+void RedisClient::on_message(const redisReply* r) {
+  // ["message", channel, payload]; the replies to SUBSCRIBE are
+  // ["subscribe", channel, count].
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+      r->element[0]->type != REDIS_REPLY_STRING ||
+      std::string_view(r->element[0]->str) != "message" || closed_) {
+    return;
+  }
+  RedisCounters::process().messages.fetch_add(1, std::memory_order_relaxed);
+  on_message_(std::string_view(r->element[1]->str, r->element[1]->len),
+              std::string_view(r->element[2]->str, r->element[2]->len));
+}
+
 void RedisClient::flush() {
   if (!channels_.empty()) {
-    std::vector<const char*> argv{"SUBSCRIBE"};
-    std::vector<size_t> lens{9};
-    for (const std::string& c : channels_) {
-      argv.push_back(c.data());
-      lens.push_back(c.size());
-    }
-    redisAsyncCommandArgv(ctx_, on_message, this, static_cast<int>(argv.size()), argv.data(),
-                          lens.data());
+    std::vector<std::string> words{"SUBSCRIBE"};
+    words.insert(words.end(), channels_.begin(), channels_.end());
+    append(nullptr, words);
   }
   std::vector<Slot*> slots;
   slots.swap(waiting_);
   for (Slot* slot : slots) {
-    issue(slot);
+    if (slot->call == nullptr) {
+      delete slot;  // abandoned before it was sent
+      continue;
+    }
+    append(slot, slot->call->words);
   }
+  hold_loop();
+  write_soon();
 }
 
-void RedisClient::issue(Slot* slot) {
-  if (slot->call == nullptr) {
-    delete slot;  // abandoned before it was sent
-    return;
-  }
-  const std::vector<std::string>& words = slot->call->words;
+void RedisClient::append(Slot* slot, const std::vector<std::string>& words) {
   constexpr size_t kFew = 8;
   const char* argv_few[kFew];
   size_t lens_few[kFew];
@@ -405,26 +519,73 @@ void RedisClient::issue(Slot* slot) {
     argv[i] = words[i].data();
     lens[i] = words[i].size();
   }
-  int rc = redisAsyncCommandArgv(ctx_, on_reply, slot, static_cast<int>(words.size()), argv, lens);
-  if (rc != REDIS_OK) {
-    if (slot->call != nullptr) {
+  char* command = nullptr;
+  int n = redisFormatCommandArgv(&command, static_cast<int>(words.size()), argv, lens);
+  if (n < 0) {
+    if (slot != nullptr && slot->call != nullptr) {
       slot->call->slot = nullptr;
-      slot->call->replied(nullptr, "the connection to Redis is closing");
+      slot->call->replied(nullptr, "out of memory");
     }
     delete slot;
     return;
   }
-  in_flight_++;
-  hold_loop();
+  conn_->out.append(command, static_cast<size_t>(n));
+  redisFreeCommand(command);
+  if (slot != nullptr) {
+    conn_->owed.push_back(slot);  // a SUBSCRIBE's replies are messages'
+  }
+}
+
+void RedisClient::write_soon() {
+  if (conn_ != nullptr && conn_->ready && !conn_->out.empty()) {
+    uv_prepare_start(&write_prepare_, [](uv_prepare_t* p) {
+      uv_prepare_stop(p);
+      static_cast<RedisClient*>(p->data)->write_out();
+    });
+  }
+}
+
+void RedisClient::write_out() {
+  Conn* c = conn_;
+  if (c == nullptr || !c->ready || c->out.empty()) {
+    return;
+  }
+  std::string bytes = c->tls != nullptr ? c->tls->seal({c->out}) : std::move(c->out);
+  c->out.clear();
+  write_bytes(std::move(bytes));
+}
+
+void RedisClient::write_bytes(std::string bytes) {
+  if (bytes.empty()) {
+    return;
+  }
+  struct Write {
+    uv_write_t req;
+    std::string data;
+  };
+  auto* w = new Write{{}, std::move(bytes)};
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  int rc = uv_write(&w->req, conn_->stream(), &buf, 1, [](uv_write_t* req, int status) {
+    auto* w = static_cast<Write*>(req->data);
+    auto* c = static_cast<Conn*>(req->handle->data);
+    delete w;
+    if (status < 0 && status != UV_ECANCELED && c->client != nullptr) {
+      c->client->lose(std::string("Redis: ") + uv_strerror(status));
+    }
+  });
+  if (rc != 0) {
+    delete w;
+    lose(std::string("Redis: ") + uv_strerror(rc));
+  }
 }
 
 void RedisClient::hold_loop() {
-  if (ctx_ != nullptr && ctx_->ev.data != nullptr) {
-    auto* poll = reinterpret_cast<uv_handle_t*>(&static_cast<RedisEvents*>(ctx_->ev.data)->poll);
-    if (in_flight_ > 0 || !channels_.empty()) {
-      uv_ref(poll);
+  if (conn_ != nullptr) {
+    if (!conn_->owed.empty() || !channels_.empty()) {
+      uv_ref(conn_->as_handle());
     } else {
-      uv_unref(poll);
+      uv_unref(conn_->as_handle());
     }
   }
 }
@@ -442,100 +603,30 @@ void RedisClient::fail_waiting(std::string_view error) {
   }
 }
 
-void RedisClient::lost_context(const redisAsyncContext* ac, std::string_view why) {
-  if (ac == nullptr || ctx_ != ac) {
-    return;  // not the current context: that one went already
-  }
-  ctx_ = nullptr;
-  setup_pending_ = 0;
-  uv_timer_stop(&connect_timer_);
-  fail_waiting(why);
-  retry_later();
-}
-
-// Frees the context now (not from inside one of its callbacks): each
-// command in flight gets a null reply.
-void RedisClient::end_context() {
-  redisAsyncContext* ac = ctx_;
-  lost_context(ac, failure_);
-  if (ac != nullptr) {
-    redisAsyncFree(ac);
-  }
-}
-
-// Why hiredis let go of a connection.
-static std::string lost_why(const redisAsyncContext* ac) {
-  if (ac->err == REDIS_ERR_OOM) {
-    // What limit_reply_arrays() refuses reads as out of memory.
-    return "Redis sent a reply too large to read (an array of more than " +
-           std::to_string(kMaxReplyElements) + " elements), or memory ran out";
-  }
-  return ac->err != 0 ? std::string("Redis: ") + ac->errstr : "the connection to Redis closed";
-}
-
-void RedisClient::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
-  auto* slot = static_cast<Slot*>(privdata);
-  RedisClient* self = slot->client;
-  self->in_flight_--;
-  auto* r = static_cast<redisReply*>(reply);
-  RedisCounters& counters = RedisCounters::process();
-  (r == nullptr ? counters.failed : counters.replies).fetch_add(1, std::memory_order_relaxed);
-  if (r != nullptr && r->type == REDIS_REPLY_ERROR) {
-    counters.error_replies.fetch_add(1, std::memory_order_relaxed);
-  }
-  if (RedisCall* call = slot->call) {
-    call->slot = nullptr;
-    if (reply != nullptr) {
-      call->replied(static_cast<redisReply*>(reply), "");
-    } else {
-      call->replied(nullptr, !self->failure_.empty() ? self->failure_ : lost_why(ac));
-    }
-  }
-  delete slot;
-  self->hold_loop();
-  self->close_if_orphan_idle();
-}
-
-// AUTH and SELECT: a refusal ends the connection, and the commands behind
-// them fail with its words.
-void RedisClient::on_setup_reply(redisAsyncContext* ac, void* reply, void* privdata) {
-  auto* self = static_cast<RedisClient*>(privdata);
-  self->in_flight_--;
-  self->hold_loop();
-  auto* r = static_cast<redisReply*>(reply);
-  if (r == nullptr || self->ctx_ != ac) {
-    return;  // the context is going: lost_context() fails what waits
-  }
-  if (r->type == REDIS_REPLY_ERROR) {
-    self->failure_ = std::string("Redis refused the connection's setup: ") + r->str;
-    self->lost_context(ac, self->failure_);
-    redisAsyncFree(ac);  // inside a callback: hiredis frees it after
+void RedisClient::lose(std::string_view why) {
+  Conn* c = conn_;
+  if (c == nullptr) {
     return;
   }
-  if (--self->setup_pending_ == 0) {
-    self->flush();
+  conn_ = nullptr;
+  c->client = nullptr;
+  setup_pending_ = 0;
+  uv_timer_stop(&connect_timer_);
+  uv_close(c->as_handle(), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
+  std::deque<Slot*> owed;
+  owed.swap(c->owed);
+  std::string reason(why);  // `why` may be the reader's, which goes with c
+  for (Slot* slot : owed) {
+    if (slot->call != nullptr) {
+      RedisCounters::process().failed.fetch_add(1, std::memory_order_relaxed);
+      slot->call->slot = nullptr;
+      slot->call->replied(nullptr, reason);
+    }
+    delete slot;
   }
-}
-
-void RedisClient::on_connect(const redisAsyncContext* ac, int status) {
-  auto* self = static_cast<RedisClient*>(ac->data);
-  uv_timer_stop(&self->connect_timer_);
-  RedisCounters& counters = RedisCounters::process();
-  (status == REDIS_OK ? counters.connects : counters.connect_failures)
-      .fetch_add(1, std::memory_order_relaxed);
-  if (status != REDIS_OK) {
-    // hiredis frees the context after this, failing what was queued.
-    std::string where = self->options_.path.empty()
-                            ? self->options_.host + ":" + std::to_string(self->options_.port)
-                            : self->options_.path;
-    self->failure_ = "cannot connect to Redis at " + where + ": " + ac->errstr;
-    self->lost_context(ac, self->failure_);
-  }
-}
-
-void RedisClient::on_disconnect(const redisAsyncContext* ac, int) {
-  auto* self = static_cast<RedisClient*>(ac->data);
-  self->lost_context(ac, lost_why(ac));
+  fail_waiting(reason);
+  retry_later();
+  close_if_orphan_idle();
 }
 
 void RedisClient::close() {
@@ -544,9 +635,9 @@ void RedisClient::close() {
   }
   closed_ = true;
   fail_waiting("the connection was closed");
-  failure_ = "the connection was closed";
-  end_context();
+  lose("the connection was closed");
   uv_close(reinterpret_cast<uv_handle_t*>(&connect_timer_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&write_prepare_), nullptr);
 }
 
 void RedisClient::orphan() {
@@ -558,14 +649,9 @@ void RedisClient::orphan() {
 void RedisClient::close_if_orphan_idle() {
   // A subscription lives until closed: its handler may be all the app
   // keeps of it.
-  if (!orphaned_ || closed_ || in_flight_ != 0 || !waiting_.empty() || resolving_ ||
-      !channels_.empty()) {
+  if (!orphaned_ || closed_ || (conn_ != nullptr && !conn_->owed.empty()) || !waiting_.empty() ||
+      resolving_ || !channels_.empty()) {
     return;
-  }
-  if (ctx_ != nullptr && (ctx_->c.flags & REDIS_IN_CALLBACK) != 0) {
-    redisAsyncContext* ac = ctx_;
-    lost_context(ac, "the connection was closed");
-    redisAsyncDisconnect(ac);  // hiredis ends it once the callback returns
   }
   close();
 }

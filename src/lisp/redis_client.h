@@ -1,21 +1,25 @@
-// A Redis connection for an isolate, on its loop (hiredis's asynchronous
-// API): commands go out as soon as they are made, many in flight at once
-// (pipelined), and their replies come back in order. A host name is looked
-// up on libuv's thread pool, never on the loop. A lost connection fails
-// the commands in flight; the next command connects again.
+// A Redis connection for an isolate, on its loop: a libuv TCP or Unix
+// socket, TLS of its own (h1_tls.h) when asked for, hiredis's encoder and
+// reply reader (RESP2). Commands go out as soon as they are made, many in
+// flight at once (pipelined), and their replies come back in order. A
+// host name is looked up on libuv's thread pool, never on the loop. A lost
+// connection fails the commands in flight; the next command connects again.
 #pragma once
 
-#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
 #include <uv.h>
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "lisp/h1_tls.h"
 #include "lisp/isolate.h"
 
 namespace valk::lisp {
@@ -29,10 +33,14 @@ struct RedisOptions {
   std::string username;  // with a password: AUTH username password (Redis 6 ACLs)
   std::string password;
   uint32_t connect_timeout_ms = 5000;
+  bool tls = false;       // TLS to host and port (rediss://)
+  std::string ca_file;    // its CAs ("": the system's)
+  bool insecure = false;  // the server's certificate not verified
 };
 
-// Reads "redis://[user:password@]host[:port][/db]" or "unix:///path[?db=N]"
-// into `o` (its host cleared first); false and why if it is neither.
+// Reads "redis[s]://[user:password@]host[:port][/db]" or
+// "unix:///path[?db=N]" into `o` (its host cleared first; rediss:// sets
+// tls); false and why if it is neither.
 bool parse_redis_url(std::string_view url, RedisOptions* o, std::string* error);
 
 // Makes `reader` refuse a reply array of more than kMaxReplyElements
@@ -96,38 +104,52 @@ class RedisClient final : public LoopResource {
   const RedisOptions& options() const { return options_; }
 
  private:
-  // A command on its way: who waits for its reply (null once abandoned).
-  // Freed when its reply (or the failure) comes.
+  // A command on its way: who waits for its reply (null once abandoned),
+  // or the connection's own AUTH or SELECT. Freed when its reply (or the
+  // failure) comes.
   struct Slot {
-    RedisClient* client;
     RedisCall* call;
+    bool setup = false;
   };
-  // Looks the host up (if a name), then makes the context.
+  // One connection's socket, TLS, reader and the replies it owes;
+  // replaced by a new one after a loss (redis_client.cc).
+  struct Conn;
+  // Looks the host up (if a name), then connects.
   void connect();
-  void connected_to(const std::string& address);
+  void connect_to(const std::string& address);
+  void on_connected(int status);
+  void on_transport_ready();
+  void on_read(ssize_t nread, const char* data);
+  void take_replies();
+  void dispatch(redisReply* reply);
+  void on_reply(Slot* slot, redisReply* reply);
+  void on_setup_reply(redisReply* reply);
+  void on_message(const redisReply* reply);
   // Sends what waited for the connection.
   void flush();
-  void issue(Slot* slot);
+  // Appends a command to what goes out next (write_out() sends it).
+  void append(Slot* slot, const std::vector<std::string>& words);
+  // Sends what was appended when the loop next prepares to poll: the
+  // commands the fibers made meanwhile go out in one write.
+  void write_soon();
+  void write_out();
+  void write_bytes(std::string bytes);
   // Fails every call in `waiting_`.
   void fail_waiting(std::string_view error);
-  // The context is gone (or going): what had not been sent fails too.
-  void lost_context(const redisAsyncContext* ac, std::string_view why);
-  void end_context();
+  // The connection is lost (or closed): what it owed and what waited for
+  // it fail with `why`; a subscription tries again later.
+  void lose(std::string_view why);
   void close_if_orphan_idle();
   // An idle connection does not keep the loop (and `valk run`) alive; one
   // that awaits replies does.
   void hold_loop();
   // A subscription's next try, a second from now.
   void retry_later();
-  static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
-  static void on_message(redisAsyncContext* ac, void* reply, void* privdata);
-  static void on_setup_reply(redisAsyncContext* ac, void* reply, void* privdata);
-  static void on_connect(const redisAsyncContext* ac, int status);
-  static void on_disconnect(const redisAsyncContext* ac, int status);
+  std::string where() const;
 
   uv_loop_t* loop_;
   RedisOptions options_;
-  redisAsyncContext* ctx_ = nullptr;
+  Conn* conn_ = nullptr;
   bool resolving_ = false;
   // AUTH and SELECT replies still to come: commands wait for them, so
   // that none runs as the wrong user or in the wrong database.
@@ -135,17 +157,16 @@ class RedisClient final : public LoopResource {
   bool closed_ = false;
   bool orphaned_ = false;
   RedisClient** handle_ = nullptr;
-  // Commands made while there is no context yet (the name lookup).
+  // Commands made while there is no connection ready for them yet.
   std::vector<Slot*> waiting_;
-  // Commands sent whose replies have not come.
-  size_t in_flight_ = 0;
-  // Why the context ended, for the replies it fails ("" : hiredis's words).
-  std::string failure_;
   // A subscription's channels and what takes its messages.
   std::vector<std::string> channels_;
   MessageFn on_message_;
-  // The connect timeout; for a subscription, also the wait before a retry.
+  // The connect timeout (TLS handshake included); for a subscription,
+  // also the wait before a retry.
   uv_timer_t connect_timer_;
+  uv_prepare_t write_prepare_;
+  std::unique_ptr<ClientTlsContexts> tls_contexts_;  // made at the first TLS connection
 };
 
 }  // namespace valk::lisp

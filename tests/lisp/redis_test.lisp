@@ -1,6 +1,7 @@
 ;; Redis: redis/connect cmd multi close, against the server
 ;; tests/redis/redis.sh starts (CTest's fixture sets VALK_TEST_REDIS_DIR to
-;; its directory: a Unix socket there, and the TCP port in its `port` file).
+;; its directory: a Unix socket there, the TCP port in its `port` file,
+;; and that of TLS in `tls_port`).
 (import "valk/test")
 (import "valk/web")
 
@@ -9,6 +10,8 @@
 (def unix-url (str "unix://" dir "/redis.sock"))
 (def port (parse-long (trim (await (file/read (str dir "/port"))))))
 (def tcp-url (str "redis://127.0.0.1:" port))
+(def tls-port (parse-long (trim (await (file/read (str dir "/tls_port"))))))
+(def tls-url (str "rediss://localhost:" tls-port))
 
 ;; Keys of this run's own: the stress run (VALK_GC_STRESS=1) may run at
 ;; the same time, on the same server.
@@ -117,16 +120,16 @@
 (deftest connections-that-cannot-be-made-say-why
   (let [[message data] (failure (redis/cmd (redis/connect {:path (str dir "/nope.sock")}) "PING"))]
     (is (= {:type :redis-error :kind :connection} data))
-    (is (includes? message "No such file or directory") message))
+    (is (includes? message "no such file or directory") message))
   (let [[message data] (failure (redis/cmd (redis/connect "redis://127.0.0.1:1") "PING"))]
     (is (= :connection (:kind data)))
-    (is (includes? message "Connection refused") message))
+    (is (includes? message "connection refused") message))
   (let [[message data] (failure (redis/cmd (redis/connect "redis://nosuchhost.invalid") "PING"))]
     (is (= :connection (:kind data)))
     (is (includes? message "cannot find the Redis host nosuchhost.invalid") message))
   (is (= :type-error (:type (error-data (try (redis/connect "http://x") (catch e e))))))
-  (is (includes? (error-message (try (redis/connect "rediss://cache.example:6380") (catch e e)))
-                 "TLS (rediss://) is not supported"))
+  (is (includes? (error-message (try (redis/connect {:path "/x.sock" :tls true}) (catch e e)))
+                 "not a Unix socket"))
   (is (= :type-error (:type (error-data (try (redis/connect {:prot 1}) (catch e e)))))))
 
 (deftest a-lost-connection-fails-what-is-in-flight-and-the-next-command-connects-again
@@ -202,6 +205,44 @@
   ;; Lines of "id=7 addr=... cmd=subscribe ...".
   (set (map (fn [line] (second (split (first (split line " ")) "=")))
             (filter #(starts-with? % "id=") (split (cmd "CLIENT" "LIST" "TYPE" "pubsub") "\n")))))
+
+;; rediss://: TLS to the server, its certificate checked against :ca-file
+;; (or the system's CAs, which do not know the test CA) and its name; with
+;; values larger than a TLS record, commands in flight at once, MULTI and a
+;; subscription.
+(deftest over-tls
+  (let [t (redis/connect {:url tls-url :ca-file "certs/ca.crt"})
+        big (loop [s "x"] (if (< (count s) 100000) (recur (str s s)) s))]
+    (is (= "OK" (await (redis/cmd t "SET" (k "tls") big))))
+    (is (= big (await (redis/cmd t "GET" (k "tls")))))
+    (is (= (mapv str (range 300))
+           (await (all (mapv #(redis/cmd t "ECHO" (str %)) (range 300))))))
+    (is (= [1 2] (await (redis/multi t [["INCR" (k "tls-n")] ["INCR" (k "tls-n")]]))))
+    (let [got (atom [])
+          sub (redis/subscribe {:url tls-url :ca-file "certs/ca.crt"} [(k "tls-news")]
+                               (fn [channel message] (swap! got conj message)))]
+      (until #(= 1 (subscribers (k "tls-news"))))
+      (await (redis/cmd t "PUBLISH" (k "tls-news") "over tls"))
+      (until #(= 1 (count @got)))
+      (is (= ["over tls"] @got))
+      (redis/close sub))
+    (redis/close t))
+  (let [[message data] (failure (redis/cmd (redis/connect tls-url) "PING"))]
+    (is (= :connection (:kind data)))
+    (is (includes? message "certificate") message))
+  (let [[message data] (failure (redis/cmd (redis/connect {:url (str "rediss://127.0.0.1:" tls-port)
+                                                           :ca-file "certs/other.crt"})
+                                           "PING"))]
+    (is (= :connection (:kind data)))
+    (is (includes? message "certificate") message))
+  (let [t (redis/connect {:url tls-url :insecure true})]
+    (is (= "PONG" (await (redis/cmd t "PING"))) "not verified, but encrypted")
+    (redis/close t))
+  (let [[message data] (failure (redis/cmd (redis/connect {:url (str "rediss://127.0.0.1:" port)
+                                                           :connect-timeout-ms 300})
+                                           "PING"))]
+    (is (= :connection (:kind data)) "TLS to a server that speaks none"))
+  (is (= :type-error (:type (error-data (try (redis/connect {:url 5}) (catch e e)))))))
 
 (deftest subscriptions-take-what-is-published
   (let [got (atom [])

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# A throwaway Redis server for the tests, on a Unix socket in DIR and on a
-# free TCP port of 127.0.0.1, keeping nothing on disk.
-#   tests/redis/redis.sh start DIR   start it; prints the two URLs the tests
-#                                    use (unix://DIR/redis.sock, redis://...)
+# A throwaway Redis server for the tests, on a Unix socket in DIR, on a
+# free TCP port of 127.0.0.1 and over TLS (certs/dev.*) on another, keeping
+# nothing on disk. The ports go to DIR/port and DIR/tls_port.
+#   tests/redis/redis.sh start DIR   start it; prints the three URLs the
+#                                    tests use (unix://DIR/redis.sock,
+#                                    redis://..., rediss://...)
 #   tests/redis/redis.sh stop DIR    stop it and remove DIR
 set -euo pipefail
-usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,9s/^# \{0,1\}//p' "$0"; }
 case ${1:-} in
   -h | --help) usage && exit 0 ;;
   start | stop) ;;
@@ -29,8 +31,15 @@ if [ "$1" = stop ]; then
 fi
 stop  # one left running by an earlier run that was killed
 mkdir -p "$dir"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+tls_port=$(free_port)
+certs=$(cd "$(dirname "$0")/../../certs" && pwd)
 redis-server --bind 127.0.0.1 --port "$port" --unixsocket "$dir/redis.sock" --unixsocketperm 700 \
+  --tls-port "$tls_port" --tls-cert-file "$certs/dev.crt" --tls-key-file "$certs/dev.key" \
+  --tls-ca-cert-file "$certs/ca.crt" --tls-auth-clients no \
   --save "" --appendonly no --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
   --dir "$dir"
 for _ in $(seq 100); do
@@ -39,4 +48,5 @@ for _ in $(seq 100); do
 done
 redis-cli -s "$dir/redis.sock" ping >/dev/null || { cat "$dir/redis.log" >&2; exit 1; }
 echo "$port" >"$dir/port"
-echo "unix://$dir/redis.sock redis://127.0.0.1:$port"
+echo "$tls_port" >"$dir/tls_port"
+echo "unix://$dir/redis.sock redis://127.0.0.1:$port rediss://localhost:$tls_port"
