@@ -593,6 +593,10 @@ void RedisClient::hold_loop() {
 void RedisClient::fail_waiting(std::string_view error) {
   std::vector<Slot*> slots;
   slots.swap(waiting_);
+  fail(slots, error);
+}
+
+void RedisClient::fail(const std::vector<Slot*>& slots, std::string_view error) {
   for (Slot* slot : slots) {
     if (slot->call != nullptr) {
       RedisCounters::process().failed.fetch_add(1, std::memory_order_relaxed);
@@ -613,17 +617,10 @@ void RedisClient::lose(std::string_view why) {
   setup_pending_ = 0;
   uv_timer_stop(&connect_timer_);
   uv_close(c->as_handle(), [](uv_handle_t* h) { delete static_cast<Conn*>(h->data); });
-  std::deque<Slot*> owed;
-  owed.swap(c->owed);
+  std::vector<Slot*> owed(c->owed.begin(), c->owed.end());
+  c->owed.clear();
   std::string reason(why);  // `why` may be the reader's, which goes with c
-  for (Slot* slot : owed) {
-    if (slot->call != nullptr) {
-      RedisCounters::process().failed.fetch_add(1, std::memory_order_relaxed);
-      slot->call->slot = nullptr;
-      slot->call->replied(nullptr, reason);
-    }
-    delete slot;
-  }
+  fail(owed, reason);
   fail_waiting(reason);
   retry_later();
   close_if_orphan_idle();

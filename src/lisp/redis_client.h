@@ -136,6 +136,8 @@ class RedisClient final : public LoopResource {
   void write_bytes(std::string bytes);
   // Fails every call in `waiting_`.
   void fail_waiting(std::string_view error);
+  // Fails the calls of `slots` (those not abandoned), and frees them.
+  static void fail(const std::vector<Slot*>& slots, std::string_view error);
   // The connection is lost (or closed): what it owed and what waited for
   // it fail with `why`; a subscription tries again later.
   void lose(std::string_view why);
