@@ -4,6 +4,7 @@
 #include <curl/curl.h>
 #include <netdb.h>
 
+#include <deque>
 #include <utility>
 
 namespace valk::lisp {
