@@ -242,6 +242,12 @@ void RedisClient::connect() {
 // Starts connecting to `address` (or the Unix socket), with AUTH and
 // SELECT first in what goes once it is made.
 void RedisClient::connect_to(const std::string& address) {
+  auto connected = [](uv_connect_t* req, int status) {
+    auto* c = static_cast<Conn*>(req->data);
+    if (c->client != nullptr) {  // else lost meanwhile (the status: cancelled)
+      c->client->on_connected(status);
+    }
+  };
   auto* c = new Conn(this);
   c->connecting.data = c;
   int rc;
@@ -254,22 +260,11 @@ void RedisClient::connect_to(const std::string& address) {
     if (rc == 0) {
       uv_tcp_nodelay(&c->handle.tcp, 1);
       rc = uv_tcp_connect(&c->connecting, &c->handle.tcp, reinterpret_cast<sockaddr*>(&sa),
-                          [](uv_connect_t* req, int status) {
-                            auto* c = static_cast<Conn*>(req->data);
-                            if (c->client != nullptr) {
-                              c->client->on_connected(status);
-                            }
-                          });
+                          connected);
     }
   } else {
     uv_pipe_init(loop_, &c->handle.pipe, 0);
-    uv_pipe_connect(&c->connecting, &c->handle.pipe, options_.path.c_str(),
-                    [](uv_connect_t* req, int status) {
-                      auto* c = static_cast<Conn*>(req->data);
-                      if (c->client != nullptr) {
-                        c->client->on_connected(status);
-                      }
-                    });
+    uv_pipe_connect(&c->connecting, &c->handle.pipe, options_.path.c_str(), connected);
     rc = 0;
   }
   c->as_handle()->data = c;
