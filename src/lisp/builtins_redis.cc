@@ -2,9 +2,10 @@
 //
 //   (def r (redis/connect "redis://localhost:6379/0"))
 //   ;; or {:host :port :path (a Unix socket) :db :username :password
-//   ;;     :connect-timeout-ms :tls :ca-file :insecure}, or {:url ...} with
-//   ;;     those amending it; "redis://user:pass@host:port/db",
-//   ;;     "rediss://host:port" (TLS), "unix:///path?db=1"
+//   ;;     :connect-timeout-ms :command-timeout-ms :tls :ca-file :insecure},
+//   ;;     or {:url ...} with those amending it;
+//   ;;     "redis://user:pass@host:port/db", "rediss://host:port" (TLS),
+//   ;;     "unix:///path?db=1"
 //   (await (redis/cmd r "SET" "greeting" "hello" "EX" 60))   ;; => "OK"
 //   (await (redis/cmd r "GET" "greeting"))                   ;; => "hello"
 //   (await (redis/multi r [["INCR" "hits"] ["EXPIRE" "hits" 60]]))  ;; => [1 1]
@@ -311,13 +312,17 @@ bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
       } else if (name == "connect-timeout-ms" && v.i > 0 && v.i <= 3600000) {
         o->connect_timeout_ms = static_cast<uint32_t>(v.i);
         ok = true;
+      } else if (name == "command-timeout-ms" && v.i >= 0 && v.i <= 3600000) {
+        o->command_timeout_ms = static_cast<uint32_t>(v.i);
+        ok = true;
       }
     }
     if (!ok) {
       *raised = iso.raise_error(
           "type-error",
           "redis/connect: options are :url :host :path :username :password :ca-file "
-          "(strings), :port :db :connect-timeout-ms (integers), :tls :insecure (booleans), "
+          "(strings), :port :db :connect-timeout-ms :command-timeout-ms (integers), :tls "
+          ":insecure (booleans), "
           "got " +
               print_str(k, true) + " " + print_str(v, true));
     }

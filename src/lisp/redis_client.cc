@@ -122,6 +122,9 @@ RedisClient::RedisClient(uv_loop_t* loop, RedisOptions options)
   connect_timer_.data = this;
   uv_prepare_init(loop_, &write_prepare_);
   write_prepare_.data = this;
+  uv_timer_init(loop_, &reply_timer_);
+  reply_timer_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&reply_timer_));
 }
 
 RedisClient::~RedisClient() {
@@ -351,7 +354,12 @@ void RedisClient::on_transport_ready() {
   conn_->ready = true;
   uv_timer_stop(&connect_timer_);
   RedisCounters::process().connects.fetch_add(1, std::memory_order_relaxed);
+  // What waited for the connection goes now: its replies are due from now.
+  for (Slot* slot : conn_->owed) {
+    slot->sent_ms = uv_now(loop_);
+  }
   write_out();
+  watch_replies();
 }
 
 void RedisClient::on_read(ssize_t nread, const char* data) {
@@ -528,8 +536,38 @@ void RedisClient::append(Slot* slot, const std::vector<std::string>& words) {
   conn_->out.append(command, static_cast<size_t>(n));
   redisFreeCommand(command);
   if (slot != nullptr) {
+    slot->sent_ms = uv_now(loop_);
     conn_->owed.push_back(slot);  // a SUBSCRIBE's replies are messages'
+    watch_replies();
   }
+}
+
+void RedisClient::watch_replies() {
+  if (options_.command_timeout_ms == 0 ||
+      uv_is_active(reinterpret_cast<uv_handle_t*>(&reply_timer_)) || conn_ == nullptr ||
+      !conn_->ready || conn_->owed.empty()) {
+    return;
+  }
+  uint64_t due = conn_->owed.front()->sent_ms + options_.command_timeout_ms;
+  uint64_t now = uv_now(loop_);
+  uv_timer_start(
+      &reply_timer_,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<RedisClient*>(t->data);
+        Conn* c = self->conn_;
+        if (c == nullptr || c->owed.empty()) {
+          return;
+        }
+        if (uv_now(self->loop_) - c->owed.front()->sent_ms >= self->options_.command_timeout_ms) {
+          // Replies come in order: a later one cannot be told from this
+          // one's, so the connection goes.
+          self->lose("Redis did not answer within " +
+                     std::to_string(self->options_.command_timeout_ms) + " ms");
+          return;
+        }
+        self->watch_replies();
+      },
+      due > now ? due - now : 0, 0);
 }
 
 void RedisClient::write_soon() {
@@ -631,6 +669,7 @@ void RedisClient::close() {
   lose("the connection was closed");
   uv_close(reinterpret_cast<uv_handle_t*>(&connect_timer_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&write_prepare_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&reply_timer_), nullptr);
 }
 
 void RedisClient::orphan() {

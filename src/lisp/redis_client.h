@@ -32,6 +32,9 @@ struct RedisOptions {
   std::string username;  // with a password: AUTH username password (Redis 6 ACLs)
   std::string password;
   uint32_t connect_timeout_ms = 5000;
+  // A reply later than this (from its command's sending) ends the
+  // connection, failing what it owed; 0: none.
+  uint32_t command_timeout_ms = 0;
   bool tls = false;       // TLS to host and port (rediss://)
   std::string ca_file;    // its CAs ("": the system's)
   bool insecure = false;  // the server's certificate not verified
@@ -109,6 +112,7 @@ class RedisClient final : public LoopResource {
   struct Slot {
     RedisCall* call;
     bool setup = false;
+    uint64_t sent_ms = 0;  // the loop's clock when it went out
   };
   // One connection's socket, TLS, reader and the replies it owes;
   // replaced by a new one after a loss (redis_client.cc).
@@ -146,6 +150,9 @@ class RedisClient final : public LoopResource {
   void hold_loop();
   // A subscription's next try, a second from now.
   void retry_later();
+  // Checks, when the oldest reply owed is due, that it came
+  // (command_timeout_ms).
+  void watch_replies();
   std::string where() const;
 
   uv_loop_t* loop_;
@@ -167,6 +174,7 @@ class RedisClient final : public LoopResource {
   // also the wait before a retry.
   uv_timer_t connect_timer_;
   uv_prepare_t write_prepare_;
+  uv_timer_t reply_timer_;                           // command_timeout_ms; unreferenced
   std::unique_ptr<ClientTlsContexts> tls_contexts_;  // made at the first TLS connection
 };
 

@@ -144,6 +144,27 @@
     (is (not= id (await (redis/cmd c "CLIENT" "ID"))))
     (redis/close c)))
 
+;; :command-timeout-ms: a reply that does not come in time (BLPOP blocks
+;; the server's side of the connection) ends the connection and fails what
+;; it owed; the next command connects again. Without it, the wait is the
+;; server's.
+(deftest a-reply-later-than-the-command-timeout-ends-the-connection
+  (let [t (redis/connect {:url tcp-url :command-timeout-ms 200})
+        started (now-ms)
+        blocked (redis/cmd t "BLPOP" (k "never-pushed") 5)
+        behind (redis/cmd t "PING")
+        [message data] (failure blocked)]
+    (is (= :connection (:kind data)))
+    (is (includes? message "did not answer within 200 ms") message)
+    (is (< (- (now-ms) started) 2000))
+    (is (= :connection (:kind (second (failure behind)))) "owed behind it")
+    (is (= "PONG" (await (redis/cmd t "PING"))) "a new connection")
+    (is (nil? (await (redis/cmd t "BLPOP" (k "never-pushed") 0.05))) "in time: no timeout")
+    (redis/close t))
+  (let [t (redis/connect {:url tcp-url})]
+    (is (nil? (await (redis/cmd t "BLPOP" (k "never-pushed") 0.3))) "no timeout by default")
+    (redis/close t)))
+
 (deftest a-cancelled-command-leaves-the-connection-answering-the-others
   (let [c (redis/connect unix-url)
         blocked (redis/cmd c "BLPOP" (k "slow") 1)
