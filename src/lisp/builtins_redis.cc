@@ -2,7 +2,8 @@
 //
 //   (def r (redis/connect "redis://localhost:6379/0"))
 //   ;; or {:host :port :path (a Unix socket) :db :username :password
-//   ;;     :connect-timeout-ms :command-timeout-ms :tls :ca-file :insecure},
+//   ;;     :connect-timeout-ms :command-timeout-ms :tls :ca-file :insecure
+//   ;;     :cert-file :key-file},
 //   ;;     or {:url ...} with those amending it;
 //   ;;     "redis://user:pass@host:port/db", "rediss://host:port" (TLS),
 //   ;;     "unix:///path?db=1"
@@ -294,10 +295,11 @@ bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
       *out = std::string(static_cast<String*>(v.o)->view());
       return true;
     };
-    bool ok = (name == "host" && text(&o->host)) || (name == "path" && text(&o->path)) ||
-              (name == "username" && text(&o->username)) ||
-              (name == "password" && text(&o->password)) ||
-              (name == "ca-file" && text(&o->ca_file));
+    bool ok =
+        (name == "host" && text(&o->host)) || (name == "path" && text(&o->path)) ||
+        (name == "username" && text(&o->username)) || (name == "password" && text(&o->password)) ||
+        (name == "ca-file" && text(&o->ca_file)) || (name == "cert-file" && text(&o->cert_file)) ||
+        (name == "key-file" && text(&o->key_file));
     if (!ok && v.is(Tag::Bool) && (name == "tls" || name == "insecure")) {
       (name == "tls" ? o->tls : o->insecure) = v.truthy();
       ok = true;
@@ -320,7 +322,8 @@ bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
     if (!ok) {
       *raised = iso.raise_error(
           "type-error",
-          "redis/connect: options are :url :host :path :username :password :ca-file "
+          "redis/connect: options are :url :host :path :username :password :ca-file :cert-file "
+          ":key-file "
           "(strings), :port :db :connect-timeout-ms :command-timeout-ms (integers), :tls "
           ":insecure (booleans), "
           "got " +
@@ -350,6 +353,11 @@ bool options_of(Isolate& iso, std::string_view fn, Value spec, RedisOptions* opt
     if (options->tls && !options->path.empty()) {
       *raised = iso.raise_error("type-error",
                                 "redis/connect: TLS goes to a host and port, not a Unix socket");
+      return false;
+    }
+    if (options->cert_file.empty() != options->key_file.empty()) {
+      *raised =
+          iso.raise_error("type-error", "redis/connect: :cert-file and :key-file go together");
       return false;
     }
     return true;

@@ -262,7 +262,7 @@ void H1Client::connected(H1Conn* c, int status) {
   if (c->x->tls) {
     // The connect timeout goes on to cover the handshake.
     std::string why;
-    SSL_CTX* ctx = tls_contexts_.get(c->x->ca_file, !c->x->insecure, &why);
+    SSL_CTX* ctx = tls_contexts_.get({c->x->ca_file, !c->x->insecure}, &why);
     c->tls = std::make_unique<ClientTls>();
     if (ctx == nullptr || !c->tls->start(ctx, c->x->host, by_address, &why)) {
       fail(c, "tls", why);

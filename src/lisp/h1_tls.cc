@@ -13,11 +13,11 @@ ClientTlsContexts::~ClientTlsContexts() {
   }
 }
 
-SSL_CTX* ClientTlsContexts::get(const std::string& ca_file, bool verify, std::string* error) {
-  auto key = std::make_pair(ca_file, verify);
-  if (auto it = contexts_.find(key); it != contexts_.end()) {
+SSL_CTX* ClientTlsContexts::get(const ClientTlsSettings& settings, std::string* error) {
+  if (auto it = contexts_.find(settings); it != contexts_.end()) {
     return it->second;
   }
+  const std::string& ca_file = settings.ca_file;
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   if (!alpn_.empty()) {
@@ -26,7 +26,16 @@ SSL_CTX* ClientTlsContexts::get(const std::string& ca_file, bool verify, std::st
     SSL_CTX_set_alpn_protos(ctx, reinterpret_cast<const unsigned char*>(wire.data()),
                             static_cast<unsigned>(wire.size()));
   }
-  if (verify) {
+  if (!settings.cert_file.empty() &&
+      (SSL_CTX_use_certificate_chain_file(ctx, settings.cert_file.c_str()) != 1 ||
+       SSL_CTX_use_PrivateKey_file(ctx, settings.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+       SSL_CTX_check_private_key(ctx) != 1)) {
+    *error = "could not load the client certificate " + settings.cert_file + " and key " +
+             settings.key_file + " (" + ssl_error() + ")";
+    SSL_CTX_free(ctx);
+    return nullptr;
+  }
+  if (settings.verify) {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
     bool loaded = ca_file.empty()
                       ? SSL_CTX_set_default_verify_paths(ctx) == 1
@@ -41,7 +50,7 @@ SSL_CTX* ClientTlsContexts::get(const std::string& ca_file, bool verify, std::st
   } else {
     SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
   }
-  contexts_.emplace(key, ctx);
+  contexts_.emplace(settings, ctx);
   return ctx;
 }
 

@@ -12,12 +12,25 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 namespace valk::lisp {
 
-// The client contexts of one H1Client, made at first use: one per CA file
-// and verification mode.
+// How a client's TLS is set up.
+struct ClientTlsSettings {
+  std::string ca_file;  // the server's CAs ("": the system's)
+  bool verify = true;   // the server's certificate and name checked
+  // A certificate (chain) and key to show the server, if it asks (PEM).
+  std::string cert_file;
+  std::string key_file;
+
+  auto key() const { return std::tie(ca_file, verify, cert_file, key_file); }
+  bool operator<(const ClientTlsSettings& o) const { return key() < o.key(); }
+};
+
+// The client contexts of one client (an H1Client, a Redis connection),
+// made at first use: one per settings.
 class ClientTlsContexts {
  public:
   // `alpn`: the protocol ALPN offers ("" for no ALPN).
@@ -26,13 +39,13 @@ class ClientTlsContexts {
   ClientTlsContexts(const ClientTlsContexts&) = delete;
   ClientTlsContexts& operator=(const ClientTlsContexts&) = delete;
 
-  // The context for `ca_file` ("": the system's CAs), verifying the
-  // server or not; nullptr with *error if the CA file does not load.
-  SSL_CTX* get(const std::string& ca_file, bool verify, std::string* error);
+  // The context for `settings`; nullptr with *error if a file does not
+  // load.
+  SSL_CTX* get(const ClientTlsSettings& settings, std::string* error);
 
  private:
   std::string alpn_;
-  std::map<std::pair<std::string, bool>, SSL_CTX*> contexts_;
+  std::map<ClientTlsSettings, SSL_CTX*> contexts_;
 };
 
 // One connection's TLS: ciphertext in with received(), plaintext out with

@@ -335,7 +335,8 @@ void RedisClient::on_connected(int status) {
   if (tls_contexts_ == nullptr) {
     tls_contexts_ = std::make_unique<ClientTlsContexts>("");
   }
-  SSL_CTX* ctx = tls_contexts_->get(options_.ca_file, !options_.insecure, &why);
+  SSL_CTX* ctx = tls_contexts_->get(
+      {options_.ca_file, !options_.insecure, options_.cert_file, options_.key_file}, &why);
   c->tls = std::make_unique<ClientTls>();
   in6_addr ignored;
   bool is_address = inet_pton(AF_INET, options_.host.c_str(), &ignored) == 1 ||

@@ -38,6 +38,10 @@ struct RedisOptions {
   bool tls = false;       // TLS to host and port (rediss://)
   std::string ca_file;    // its CAs ("": the system's)
   bool insecure = false;  // the server's certificate not verified
+  // A client certificate and key, for a server that asks for one
+  // (tls-auth-clients).
+  std::string cert_file;
+  std::string key_file;
 };
 
 // Reads "redis[s]://[user:password@]host[:port][/db]" or

@@ -228,11 +228,13 @@
             (filter #(starts-with? % "id=") (split (cmd "CLIENT" "LIST" "TYPE" "pubsub") "\n")))))
 
 ;; rediss://: TLS to the server, its certificate checked against :ca-file
-;; (or the system's CAs, which do not know the test CA) and its name; with
-;; values larger than a TLS record, commands in flight at once, MULTI and a
-;; subscription.
+;; (or the system's CAs, which do not know the test CA) and its name, and
+;; ours shown (the test server asks for one); with values larger than a
+;; TLS record, commands in flight at once, MULTI and a subscription.
+(def tls-opts {:url tls-url :ca-file "certs/ca.crt"
+               :cert-file "certs/client.crt" :key-file "certs/client.key"})
 (deftest over-tls
-  (let [t (redis/connect {:url tls-url :ca-file "certs/ca.crt"})
+  (let [t (redis/connect tls-opts)
         big (loop [s "x"] (if (< (count s) 100000) (recur (str s s)) s))]
     (is (= "OK" (await (redis/cmd t "SET" (k "tls") big))))
     (is (= big (await (redis/cmd t "GET" (k "tls")))))
@@ -240,7 +242,7 @@
            (await (all (mapv #(redis/cmd t "ECHO" (str %)) (range 300))))))
     (is (= [1 2] (await (redis/multi t [["INCR" (k "tls-n")] ["INCR" (k "tls-n")]]))))
     (let [got (atom [])
-          sub (redis/subscribe {:url tls-url :ca-file "certs/ca.crt"} [(k "tls-news")]
+          sub (redis/subscribe tls-opts [(k "tls-news")]
                                (fn [channel message] (swap! got conj message)))]
       (until #(= 1 (subscribers (k "tls-news"))))
       (await (redis/cmd t "PUBLISH" (k "tls-news") "over tls"))
@@ -256,7 +258,15 @@
                                            "PING"))]
     (is (= :connection (:kind data)))
     (is (includes? message "certificate") message))
-  (let [t (redis/connect {:url tls-url :insecure true})]
+  (let [[message data] (failure (redis/cmd (redis/connect (dissoc tls-opts :cert-file :key-file))
+                                           "PING"))]
+    (is (= :connection (:kind data)) "no certificate for a server that asks for one"))
+  (is (includes? (error-message (try (redis/connect (dissoc tls-opts :key-file)) (catch e e)))
+                 "go together"))
+  (is (includes? (first (failure (redis/cmd (redis/connect (assoc tls-opts :key-file "certs/dev.key"))
+                                            "PING")))
+                 "could not load the client certificate"))
+  (let [t (redis/connect (assoc (dissoc tls-opts :ca-file) :insecure true))]
     (is (= "PONG" (await (redis/cmd t "PING"))) "not verified, but encrypted")
     (redis/close t))
   (let [[message data] (failure (redis/cmd (redis/connect {:url (str "rediss://127.0.0.1:" port)

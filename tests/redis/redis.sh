@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # A throwaway Redis server for the tests, on a Unix socket in DIR, on a
-# free TCP port of 127.0.0.1 and over TLS (certs/dev.*) on another, keeping
-# nothing on disk. The ports go to DIR/port and DIR/tls_port.
+# free TCP port of 127.0.0.1 and over TLS (certs/dev.*, clients to show a
+# certificate of certs/ca.crt) on another, keeping nothing on disk. The
+# ports go to DIR/port and DIR/tls_port.
 #   tests/redis/redis.sh start DIR   start it; prints the three URLs the
 #                                    tests use (unix://DIR/redis.sock,
 #                                    redis://..., rediss://...)
 #   tests/redis/redis.sh stop DIR    stop it and remove DIR
 set -euo pipefail
-usage() { sed -n '2,9s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '2,10s/^# \{0,1\}//p' "$0"; }
 case ${1:-} in
   -h | --help) usage && exit 0 ;;
   start | stop) ;;
@@ -39,7 +40,7 @@ tls_port=$(free_port)
 certs=$(cd "$(dirname "$0")/../../certs" && pwd)
 redis-server --bind 127.0.0.1 --port "$port" --unixsocket "$dir/redis.sock" --unixsocketperm 700 \
   --tls-port "$tls_port" --tls-cert-file "$certs/dev.crt" --tls-key-file "$certs/dev.key" \
-  --tls-ca-cert-file "$certs/ca.crt" --tls-auth-clients no \
+  --tls-ca-cert-file "$certs/ca.crt" --tls-auth-clients yes \
   --save "" --appendonly no --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" \
   --dir "$dir"
 for _ in $(seq 100); do
