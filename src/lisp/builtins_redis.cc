@@ -272,10 +272,11 @@ Value n_multi(Isolate& iso, Value* args, int) {
   return p;
 }
 
-// {:url ...} is read first, so that the other keys amend what it says.
+// {:url ...} is read first, so that the other keys amend what it says. A
+// key whose value is nil is as good as absent ({:ca-file (getenv ...)}).
 bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
   Value url;
-  if (map_find(opts, iso.heap().keyword("url"), &url)) {
+  if (map_find(opts, iso.heap().keyword("url"), &url) && !url.is_nil()) {
     std::string error;
     if (!url.is(Tag::String) || !parse_redis_url(static_cast<String*>(url.o)->view(), o, &error)) {
       *raised = iso.raise_error(
@@ -285,7 +286,7 @@ bool parse_map(Isolate& iso, Value opts, RedisOptions* o, Value* raised) {
   }
   map_each(opts, [&](Value k, Value v) {
     std::string_view name = k.is(Tag::Keyword) ? static_cast<Symbol*>(k.o)->name->view() : "";
-    if (name == "url") {
+    if (name == "url" || v.is_nil()) {
       return true;
     }
     auto text = [&](std::string* out) {
