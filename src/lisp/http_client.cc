@@ -25,6 +25,9 @@ namespace {
 constexpr size_t kMaxPerOrigin = 64;
 
 constexpr unsigned kAbortResetFlushed = 0x080f00;  // curl 8.15.0
+// curl's HTTP/2 receive path was rewritten in 8.1, and its handling of
+// paused and drained transfers fixed up to 8.4 (curl PRs 11005, 11989).
+constexpr unsigned kH2ReadsWhatItHolds = 0x080400;  // curl 8.4.0
 
 void init_curl_once() {
   static std::once_flag once;
@@ -33,8 +36,10 @@ void init_curl_once() {
 
 }  // namespace
 
-HttpClient::HttpClient(uv_loop_t* loop) : loop_(loop), timer_(new uv_timer_t) {
+HttpClient::HttpClient(uv_loop_t* loop)
+    : loop_(loop), timer_(new uv_timer_t), idle_(new uv_idle_t) {
   init_curl_once();
+  rereads_ = curl_version_info(CURLVERSION_NOW)->version_num < kH2ReadsWhatItHolds;
   multi_ = curl_multi_init();
   curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, on_socket);
   curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
@@ -42,6 +47,8 @@ HttpClient::HttpClient(uv_loop_t* loop) : loop_(loop), timer_(new uv_timer_t) {
   curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
   uv_timer_init(loop_, timer_);
   timer_->data = this;
+  uv_idle_init(loop_, idle_);
+  idle_->data = this;
 }
 
 HttpClient::~HttpClient() {
@@ -57,6 +64,7 @@ void HttpClient::close() {
   }
   running_.clear();
   origins_.clear();
+  read_again_.clear();
   curl_multi_cleanup(multi_);  // may still call on_socket, to remove sockets
   multi_ = nullptr;
   for (Watch* w : std::vector<Watch*>(watches_.begin(), watches_.end())) {
@@ -65,6 +73,9 @@ void HttpClient::close() {
   uv_timer_stop(timer_);
   uv_close(reinterpret_cast<uv_handle_t*>(timer_),
            [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
+  uv_idle_stop(idle_);
+  uv_close(reinterpret_cast<uv_handle_t*>(idle_),
+           [](uv_handle_t* h) { delete reinterpret_cast<uv_idle_t*>(h); });
 }
 
 bool HttpClient::start(HttpTransfer* t) {
@@ -112,6 +123,10 @@ bool HttpClient::add(HttpTransfer* t) {
 
 void HttpClient::remove(HttpTransfer* t) {
   running_.erase(t);
+  if (t->read_again) {
+    t->read_again = false;
+    read_again_.erase(std::find(read_again_.begin(), read_again_.end(), t));
+  }
   curl_multi_remove_handle(multi_, t->easy);
   origins_[t->origin].running--;
 }
@@ -165,12 +180,19 @@ int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* client, void*
 
 int HttpClient::on_timer_change(CURLM*, long timeout_ms, void* client) {
   auto* self = static_cast<HttpClient*>(client);
-  if (timeout_ms < 0) {
-    uv_timer_stop(self->timer_);
-  } else {
-    // Zero too goes through the loop: curl may not be called back into
-    // from its own callback.
+  // Each call replaces the timeout before it.
+  uv_timer_stop(self->timer_);
+  self->timeout_due_ = false;
+  if (timeout_ms == 0) {
+    // Through the loop all the same: curl may not be called back into from
+    // its own callback.
+    self->timeout_due_ = true;
+    uv_idle_start(self->idle_, on_idle);
+  } else if (timeout_ms > 0) {
     uv_timer_start(self->timer_, on_timer, static_cast<uint64_t>(timeout_ms), 0);
+  }
+  if (!self->timeout_due_ && self->read_again_.empty()) {
+    uv_idle_stop(self->idle_);
   }
   return 0;
 }
@@ -199,7 +221,36 @@ void HttpClient::on_poll(uv_poll_t* poll, int status, int events) {
 }
 
 void HttpClient::on_timer(uv_timer_t* timer) {
-  static_cast<HttpClient*>(timer->data)->drive(CURL_SOCKET_TIMEOUT, 0);
+  auto* self = static_cast<HttpClient*>(timer->data);
+  self->timeout_due_ = true;
+  uv_idle_start(self->idle_, on_idle);
+}
+
+void HttpClient::on_idle(uv_idle_t* idle) {
+  auto* self = static_cast<HttpClient*>(idle->data);
+  uv_idle_stop(idle);
+  // A transfer rechecked asks curl to run at once (timeout_due_). One that
+  // is given more then is read again on the next turn (received()); one
+  // that is not waits for its socket, or a resumption, as usual.
+  for (HttpTransfer* t : self->read_again_) {
+    t->read_again = false;
+    long version = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version);
+    if (version == CURL_HTTP_VERSION_2_0) {
+      t->recheck();
+    }
+  }
+  self->read_again_.clear();
+  if (self->timeout_due_) {
+    self->timeout_due_ = false;
+    self->drive(CURL_SOCKET_TIMEOUT, 0);
+  }
+}
+
+void HttpClient::queue_read_again(HttpTransfer* t) {
+  t->read_again = true;
+  read_again_.push_back(t);
+  uv_idle_start(idle_, on_idle);
 }
 
 void HttpClient::drive(curl_socket_t fd, int events) {

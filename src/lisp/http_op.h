@@ -155,6 +155,7 @@ struct HttpOp final : PendingOp, HttpTransfer, H1Exchange, BodySource {
   void start_own();
   bool start_curl();
   void finished(CURLcode result) override;  // curl's
+  void recheck() override;
   void answered(H1ResponseReader& response) override;
   void failed(std::string_view kind, const std::string& why) override;
   void head_arrived(const H1ResponseReader& response) override;

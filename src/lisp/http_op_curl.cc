@@ -32,6 +32,7 @@ size_t on_body(char* data, size_t size, size_t n, void* op_ptr) {
     if (op->feed != nullptr && op->feed->reader_waits && !op->reader_whole) {
       op->pump_soon();  // (read-body's is settled at the end)
     }
+    op->iso->http_client().received(op);
     return len;
   }
   if (op->body.size() + len > static_cast<size_t>(op->spec.max_body)) {
@@ -39,6 +40,7 @@ size_t on_body(char* data, size_t size, size_t n, void* op_ptr) {
     return 0;  // curl ends the transfer with CURLE_WRITE_ERROR
   }
   op->body.append(data, len);
+  op->iso->http_client().received(op);
   return len;
 }
 
@@ -82,6 +84,21 @@ size_t on_header(char* data, size_t size, size_t n, void* op_ptr) {
 }
 
 }  // namespace
+
+void HttpOp::recheck() {
+  if (paused) {
+    return;
+  }
+  // curl_easy_pause does nothing when asked for the state the transfer is
+  // in. A change that leaves receiving on has curl check the transfer for
+  // bytes when it next runs, "as the data might've been read off the
+  // socket already" (curl's comment). Sending is flipped and flipped back:
+  // once the request went, that changes nothing curl watches the socket
+  // for (flipping receiving would drop the socket and watch it anew).
+  int state = send_paused ? CURLPAUSE_SEND : 0;
+  curl_easy_pause(easy, state ^ CURLPAUSE_SEND);
+  curl_easy_pause(easy, state);
+}
 
 http::HeaderList curl_headers(CURL* easy) {
   http::HeaderList out;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -273,16 +274,39 @@ TEST_P(HttpStreamFlowTest, AReaderBehindHoldsTheServerBack) {
 
 // A connection whose last bytes came while its reader was behind (the
 // transfer paused) serves the next request once the body has been read.
+// (Each body is read at once: see AReaderCatchingUpIsGivenTheRestAtOnce.)
 TEST_P(HttpStreamTest, AConnectionPausedAtTheEndIsReusedReading) {
   for (int size : {100000, 150000, 200000, 300000, 500000}) {
+    auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(
         run("(def r (await " + with_path("/sized/" + std::to_string(size)) +
             "))"
             "(loop [n 0] (await (sleep 5)) (if-let [c (read-chunk r)] (recur (+ n (count c))) n))"),
         std::to_string(size));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << size;
     EXPECT_EQ(run("(:body (await (http/get \"{url}/small\" (merge {opts} {:timeout-ms 1000}))))"),
               "\"whole\"")
         << size;
+  }
+}
+
+// A response that came while its reader was behind (the transfer paused)
+// is read at once when the reader catches up: its head and body, whichever
+// part of the loop's turn curl hands them over in, and what curl holds.
+// libuv 1.44's UV_RUN_ONCE runs the timers due when it is entered, then
+// blocks in the poll whatever their callbacks made ready; and curl 7.88's
+// HTTP/2 can leave bytes it read in its buffer, with nothing in the socket
+// to wake it. Either waited for curl's next timeout (10 s). (How the reads
+// fall varies; without the client's care for these (http_client.h), 13 of
+// 15 runs over curl met one.)
+TEST_P(HttpStreamTest, AReaderCatchingUpIsGivenTheRestAtOnce) {
+  for (int size : {150000, 200000, 250000, 300000, 350000}) {
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(run("(def r (await " + with_path("/sized/" + std::to_string(size)) +
+                  ")) (await (sleep 200))"
+                  "(loop [n 0] (if-let [c (read-chunk r)] (recur (+ n (count c))) n))"),
+              std::to_string(size));
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2)) << size;
   }
 }
 
