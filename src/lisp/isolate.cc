@@ -447,6 +447,9 @@ void Isolate::enqueue(Fiber* f) {
     ready_head_ = f;
   }
   ready_tail_ = f;
+  if (polling_) {
+    uv_stop(&loop_);  // the poll does not block: this turn ends, and the fiber runs
+  }
 }
 
 Closure* Isolate::trampoline(uint32_t argc) {
@@ -565,7 +568,10 @@ int Isolate::poll() {
     }
     heap_.idle_work();
   }
-  return uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+  polling_ = true;
+  int alive = uv_run(&loop_, ready_head_ != nullptr ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+  polling_ = false;
+  return alive;
 }
 
 void Isolate::run_until_idle() {

@@ -312,6 +312,11 @@ class Isolate {
   Native* current_native_ = nullptr;
   Fiber* ready_head_ = nullptr;
   Fiber* ready_tail_ = nullptr;
+  // Inside poll()'s uv_run: a fiber made ready there stops the loop
+  // (enqueue), since libuv 1.44's UV_RUN_ONCE runs the timers due when it
+  // is entered and then blocks in the poll until the next timer or event,
+  // whatever their callbacks made ready.
+  bool polling_ = false;
   std::vector<Value> roots_;
   std::vector<uint32_t> free_roots_;
   std::vector<std::vector<Value>*> root_vectors_;

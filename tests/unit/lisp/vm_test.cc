@@ -186,6 +186,53 @@ TEST_P(VmTest, ATimerCountsFromItsStartAfterAnIdleGap) {
   }
 }
 
+// A fiber that a timer's callback makes ready runs at once, though the
+// timer was due when the loop was entered and the loop has nothing else
+// to do before another timer, far off: libuv 1.44's UV_RUN_ONCE runs the
+// timers due on entry, then blocks in its poll until the next timer,
+// whatever their callbacks made ready. The timer stays open (as a client
+// library's does), so no closing handle keeps the poll from blocking.
+struct DueTimer {
+  uv_timer_t due;
+  uv_timer_t far;
+  uint32_t slot = 0;
+};
+DueTimer* due_timer = nullptr;
+
+// (test/due): a promise that the open timer `due` resolves at once.
+Value n_test_due(Isolate& iso, Value*, int) {
+  Promise* p = iso.make_promise();
+  due_timer->slot = iso.root(val(p));
+  due_timer->due.data = &iso;
+  uv_timer_start(
+      &due_timer->due,
+      [](uv_timer_t* t) {
+        auto& iso = *static_cast<Isolate*>(t->data);
+        auto* p = static_cast<Promise*>(iso.rooted(due_timer->slot).o);
+        iso.unroot(due_timer->slot);
+        iso.resolve(p, Value::integer(7));
+      },
+      0, 0);
+  return val(p);
+}
+
+TEST_P(VmTest, AFiberMadeReadyByATimerDueOnEntryRunsAtOnce) {
+  DueTimer timers;
+  due_timer = &timers;
+  uv_timer_init(iso_.loop(), &timers.due);
+  uv_timer_init(iso_.loop(), &timers.far);
+  uv_timer_start(
+      &timers.far, [](uv_timer_t*) {}, 5000, 0);
+  iso_.define_native("test/due", n_test_due, 0, 0);
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(eval("(await (spawn (fn [] (await (test/due)))))"), "7");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  uv_close(reinterpret_cast<uv_handle_t*>(&timers.due), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timers.far), nullptr);
+  uv_run(iso_.loop(), UV_RUN_NOWAIT);
+  due_timer = nullptr;
+}
+
 // The host's hook runs each time the loop is about to wait with no fiber
 // ready, and only then.
 TEST_P(VmTest, BeforeBlockHookRunsWhenTheLoopIsAboutToWait) {
