@@ -180,19 +180,12 @@ int HttpClient::on_socket(CURL*, curl_socket_t fd, int what, void* client, void*
 
 int HttpClient::on_timer_change(CURLM*, long timeout_ms, void* client) {
   auto* self = static_cast<HttpClient*>(client);
-  // Each call replaces the timeout before it.
-  uv_timer_stop(self->timer_);
-  self->timeout_due_ = false;
-  if (timeout_ms == 0) {
-    // Through the loop all the same: curl may not be called back into from
-    // its own callback.
-    self->timeout_due_ = true;
-    uv_idle_start(self->idle_, on_idle);
-  } else if (timeout_ms > 0) {
+  if (timeout_ms < 0) {
+    uv_timer_stop(self->timer_);
+  } else {
+    // Zero too goes through the loop: curl may not be called back into
+    // from its own callback.
     uv_timer_start(self->timer_, on_timer, static_cast<uint64_t>(timeout_ms), 0);
-  }
-  if (!self->timeout_due_ && self->read_again_.empty()) {
-    uv_idle_stop(self->idle_);
   }
   return 0;
 }
@@ -221,29 +214,24 @@ void HttpClient::on_poll(uv_poll_t* poll, int status, int events) {
 }
 
 void HttpClient::on_timer(uv_timer_t* timer) {
-  auto* self = static_cast<HttpClient*>(timer->data);
-  self->timeout_due_ = true;
-  uv_idle_start(self->idle_, on_idle);
+  static_cast<HttpClient*>(timer->data)->drive(CURL_SOCKET_TIMEOUT, 0);
 }
 
 void HttpClient::on_idle(uv_idle_t* idle) {
   auto* self = static_cast<HttpClient*>(idle->data);
   uv_idle_stop(idle);
-  // A transfer rechecked asks curl to run at once (timeout_due_). One that
-  // is given more then is read again on the next turn (received()); one
-  // that is not waits for its socket, or a resumption, as usual.
-  for (HttpTransfer* t : self->read_again_) {
+  // A transfer rechecked asks curl to run at once (its 0 ms timer). One
+  // that is given more then is read again on the next turn (received());
+  // one that is not waits for its socket, or a resumption, as usual.
+  std::vector<HttpTransfer*> rechecked;
+  rechecked.swap(self->read_again_);
+  for (HttpTransfer* t : rechecked) {
     t->read_again = false;
     long version = 0;
     curl_easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &version);
     if (version == CURL_HTTP_VERSION_2_0) {
       t->recheck();
     }
-  }
-  self->read_again_.clear();
-  if (self->timeout_due_) {
-    self->timeout_due_ = false;
-    self->drive(CURL_SOCKET_TIMEOUT, 0);
   }
 }
 

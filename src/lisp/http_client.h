@@ -1,6 +1,6 @@
 // Outgoing HTTP on an isolate's libuv loop: libcurl's multi interface,
 // driven by the loop (a uv_poll_t per socket curl watches, one uv_timer_t
-// for curl's timeouts, and a uv_idle_t that runs curl when it is due), so
+// for curl's timeouts, and a uv_idle_t for the transfers read again), so
 // thousands of transfers run at once on the isolate's thread without
 // blocking it. Connections are kept and reused between transfers, and
 // HTTP/2 ones are shared by concurrent transfers to the same origin. curl
@@ -89,15 +89,8 @@ class HttpClient : public LoopResource {
   uv_loop_t* loop_;
   CURLM* multi_;
   uv_timer_t* timer_;  // freed by its close callback, which may outlive this
-  // curl runs from here, on the turn after it asked to (at once, or when
-  // timer_ went off), and not from a timer: libuv 1.44's UV_RUN_ONCE runs
-  // the timers that are due when it is entered and then blocks in the
-  // poll for the next timer or event, whatever their callbacks made ready
-  // (a fiber waiting for the head or the body of a response, for one), and
-  // curl's next timeout may be 10 s away. An active idle handle keeps that
-  // poll from blocking. Freed like timer_.
+  // Rechecks read_again_ on the next turn. Freed like timer_.
   uv_idle_t* idle_;
-  bool timeout_due_ = false;  // curl asked to be run
   // Transfers to read again on the next turn (HttpTransfer::recheck).
   // curl 7.88's HTTP/2 hands a transfer the part of a DATA frame it held
   // back (when the transfer's buffer was full) without asking to be run
