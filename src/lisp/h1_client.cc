@@ -262,7 +262,7 @@ void H1Client::connected(H1Conn* c, int status) {
   if (c->x->tls) {
     // The connect timeout goes on to cover the handshake.
     std::string why;
-    SSL_CTX* ctx = tls_contexts_.get({c->x->ca_file, !c->x->insecure}, &why);
+    SSL_CTX* ctx = tls_contexts_.get({c->x->ca_file, !c->x->insecure, "", ""}, &why);
     c->tls = std::make_unique<ClientTls>();
     if (ctx == nullptr || !c->tls->start(ctx, c->x->host, by_address, &why)) {
       fail(c, "tls", why);
@@ -413,7 +413,7 @@ bool H1Client::received_tls(H1Conn* c, ssize_t nread) {
       close_conn(c);  // idle, and the server sent what nobody asked for
       return false;
     }
-    read(c, plain_buf_, n > 0 ? n : UV_EOF);
+    read(c, plain_buf_, n > 0 ? n : static_cast<long>(UV_EOF));
     if (s->conn != c || n < 0) {
       return false;
     }
