@@ -14,6 +14,20 @@ require_tools() {
   done
 }
 
+# usage: the sourcing script's header comment (its lines after the first
+# up to the first that is not a comment), without the "# ".
+usage() { awk 'NR == 1 { next } !/^#/ { exit } { sub(/^# ?/, ""); print }' "$0"; }
+
+# one_argument "$@": for a script that takes one argument (a valk build):
+# -h or --help prints the usage; no argument prints it to stderr and
+# exits 2.
+one_argument() {
+  case ${1:-} in
+    -h | --help) usage && exit 0 ;;
+    "") usage >&2 && exit 2 ;;
+  esac
+}
+
 # quantiles Q...: reads numbers, one per line, and prints the value at each
 # quantile Q (0.5, 0.99, ...) on one line; zeros when there are none.
 quantiles() {

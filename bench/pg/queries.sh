@@ -17,11 +17,7 @@ ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-4}
 FIBERS=${FIBERS:-64}
 DURATION=${DURATION:-5}
-usage() { sed -n '2,11s/^# \{0,1\}//p' "$0"; }
-case ${1:-} in
-  -h | --help) usage && exit 0 ;;
-  "") usage >&2 && exit 2 ;;
-esac
+one_argument "$@"
 valk=$1
 require_tools "postgresql libpq-dev" pg_config taskset
 pgbench=$(pg_config --bindir)/pgbench

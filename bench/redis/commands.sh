@@ -13,11 +13,7 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
 COMMANDS=${COMMANDS:-200000}
 export COMMANDS
-usage() { sed -n '2,9s/^# \{0,1\}//p' "$0"; }
-case ${1:-} in
-  -h | --help) usage && exit 0 ;;
-  "") usage >&2 && exit 2 ;;
-esac
+one_argument "$@"
 valk=$1
 require_tools "redis-server redis-tools" redis-server redis-benchmark taskset
 work=$(mktemp -d)

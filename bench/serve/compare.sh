@@ -24,11 +24,7 @@ CONNS=${CONNS:-32}
 STREAMS=${STREAMS:-16}
 WARMUP=${WARMUP:-1}
 DURATION=${DURATION:-4}
-usage() { sed -n '2,16s/^# \{0,1\}//p' "$0"; }
-case ${1:-} in
-  -h | --help) usage && exit 0 ;;
-  "") usage >&2 && exit 2 ;;
-esac
+one_argument "$@"
 require_tools "nghttp2-client python3" h2load taskset python3
 case $PROTO in
   h1) scheme=http; h2load_flags=(--h1 -m 1) ;;

@@ -26,11 +26,7 @@ CONNS=${CONNS:-32}
 STREAMS=${STREAMS:-16}
 WARMUP=${WARMUP:-1}
 DURATION=${DURATION:-4}
-usage() { sed -n '2,18s/^# \{0,1\}//p' "$0"; }
-case ${1:-} in
-  -h | --help) usage && exit 0 ;;
-  "") usage >&2 && exit 2 ;;
-esac
+one_argument "$@"
 valk=$1
 require_tools "nghttp2-client nginx python3" h2load nginx taskset python3
 case $PROTO in

@@ -14,11 +14,7 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
 REQUESTS=${REQUESTS:-20000}
 CONCURRENCY=${CONCURRENCY:-64}
-usage() { sed -n '2,9s/^# \{0,1\}//p' "$0"; }
-case ${1:-} in
-  -h | --help) usage && exit 0 ;;
-  "") usage >&2 && exit 2 ;;
-esac
+one_argument "$@"
 valk=$1
 require_tools "nginx python3" nginx taskset python3
 

@@ -27,11 +27,7 @@ SIZE_MB=${SIZE_MB:-64}
 FETCHES=${FETCHES:-10}
 SLOW=${SLOW:-100}
 RATE=${RATE:-200k}
-usage() { sed -n '2,20s/^# \{0,1\}//p' "$0"; }
-case ${1:-} in
-  -h | --help) usage && exit 0 ;;
-  "") usage >&2 && exit 2 ;;
-esac
+one_argument "$@"
 valk=$1
 require_tools "nginx curl python3" nginx curl taskset python3
 

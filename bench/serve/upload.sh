@@ -21,11 +21,7 @@ PROTO=${PROTO:-h1}
 CONNS=${CONNS:-16}
 REQS=${REQS:-64}
 SIZE_MB=${SIZE_MB:-32}
-usage() { sed -n '2,14s/^# \{0,1\}//p' "$0"; }
-case ${1:-} in
-  -h | --help) usage && exit 0 ;;
-  "") usage >&2 && exit 2 ;;
-esac
+one_argument "$@"
 valk=$1
 require_tools "nghttp2-client nginx python3" h2load nginx taskset python3
 case $PROTO in

@@ -12,11 +12,7 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 ROUNDS=${ROUNDS:-3}
-usage() { sed -n '2,11s/^# \{0,1\}//p' "$0"; }
-case ${1:-} in
-  -h | --help) usage && exit 0 ;;
-  "") usage >&2 && exit 2 ;;
-esac
+one_argument "$@"
 valk=$1
 require_tools "python3" python3 taskset
 work=$(mktemp -d)
