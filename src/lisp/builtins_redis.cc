@@ -24,7 +24,6 @@
 // the shared connection for everyone (MULTI, WATCH, SUBSCRIBE, SELECT...)
 // are refused: `redis/multi` sends MULTI, the commands and EXEC back to
 // back, so no other fiber's command comes between them.
-#include <strings.h>
 
 #include <cstring>
 #include <memory>
@@ -35,6 +34,7 @@
 #include "lisp/printer.h"
 #include "lisp/redis_client.h"
 #include "lisp/redis_reply.h"
+#include "util/ascii.h"
 
 namespace valk::lisp {
 namespace {
@@ -148,7 +148,7 @@ bool refused(std::string_view name) {
       "SUBSCRIBE",    "PSUBSCRIBE", "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE",
       "SUNSUBSCRIBE", "MONITOR",    "SELECT",     "QUIT",        "RESET"};
   for (const char* r : kRefused) {
-    if (name.size() == strlen(r) && strncasecmp(name.data(), r, name.size()) == 0) {
+    if (ascii_iequals(name, r)) {
       return true;
     }
   }

@@ -1,13 +1,13 @@
 #include "lisp/heap.h"
 
 #include <malloc.h>
+#include <uv.h>
 
 #include <algorithm>
 #include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 
 #include "lisp/fiber.h"
 #include "lisp/function.h"
@@ -609,18 +609,8 @@ void Heap::idle_work() {
   }
 }
 
-namespace {
-
-uint64_t monotonic_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
-}
-
-}  // namespace
-
 void Heap::collect() {
-  uint64_t started_ns = monotonic_ns();
+  uint64_t started_ns = uv_hrtime();
   stats_.bytes_high_water = std::max(stats_.bytes_high_water, stats_.bytes_live);
   allocated_before_gc_ += stats_.bytes_live - live_after_gc_;
 
@@ -652,7 +642,7 @@ void Heap::collect() {
   stats_.collections++;
   live_after_gc_ = stats_.bytes_live;
   next_collection_ = stats_.bytes_live + (stress_ ? 1 : std::max(kMinThreshold, stats_.bytes_live));
-  uint64_t took_ns = monotonic_ns() - started_ns;
+  uint64_t took_ns = uv_hrtime() - started_ns;
   stats_.collection_ns_total += took_ns;
   stats_.collection_ns_longest = std::max(stats_.collection_ns_longest, took_ns);
 }

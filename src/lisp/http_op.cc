@@ -12,6 +12,7 @@
 #include "lisp/collections.h"
 #include "lisp/json.h"
 #include "lisp/utf8.h"
+#include "util/ascii.h"
 
 namespace valk::lisp {
 namespace {
@@ -251,15 +252,15 @@ void HttpOp::start_own() {
        has_connection = false;
   bool streams = spec.body_streams;
   for (const auto& [name, value] : spec.headers) {
-    if ((http::header_is(name, "content-length") && !streams) ||
-        http::header_is(name, "transfer-encoding")) {
+    if ((ascii_iequals(name, "content-length") && !streams) ||
+        ascii_iequals(name, "transfer-encoding")) {
       continue;  // the body is framed here (a streamed one by the length given, if any)
     }
-    has_host = has_host || http::header_is(name, "host");
-    has_agent = has_agent || http::header_is(name, "user-agent");
-    has_accept = has_accept || http::header_is(name, "accept");
-    has_type = has_type || http::header_is(name, "content-type");
-    has_connection = has_connection || http::header_is(name, "connection");
+    has_host = has_host || ascii_iequals(name, "host");
+    has_agent = has_agent || ascii_iequals(name, "user-agent");
+    has_accept = has_accept || ascii_iequals(name, "accept");
+    has_type = has_type || ascii_iequals(name, "content-type");
+    has_connection = has_connection || ascii_iequals(name, "connection");
     r += name;
     r += ": ";
     r += value;
@@ -414,7 +415,7 @@ bool HttpOp::follow(int status, const http::HeaderList& headers) {
   }
   if (HttpTransfer::origin != old_origin) {
     std::erase_if(spec.headers, [](const auto& h) {
-      return http::header_is(h.first, "authorization") || http::header_is(h.first, "cookie");
+      return ascii_iequals(h.first, "authorization") || ascii_iequals(h.first, "cookie");
     });
   }
   if (!start()) {

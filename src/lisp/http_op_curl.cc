@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "lisp/http_op.h"
+#include "util/ascii.h"
 
 namespace valk::lisp {
 namespace {
@@ -176,10 +177,10 @@ bool HttpOp::start_curl() {
   }
   bool has_type = false;
   for (const auto& [name, value] : spec.headers) {
-    if (streams && http::header_is(name, "content-length")) {
+    if (streams && ascii_iequals(name, "content-length")) {
       continue;  // curl sends the length it was given
     }
-    has_type = has_type || http::header_is(name, "content-type");
+    has_type = has_type || ascii_iequals(name, "content-type");
     // "Name;" is curl's way of sending a header with an empty value.
     std::string line = name + (value.empty() ? ";" : ": " + value);
     headers = curl_slist_append(headers, line.c_str());

@@ -153,7 +153,7 @@ class Options {
           return false;
         }
         spec.headers.emplace_back(std::string(n), std::string(s));
-        if (spec.body_streams && header_is(spec.headers.back().first, "content-length")) {
+        if (spec.body_streams && ascii_iequals(spec.headers.back().first, "content-length")) {
           spec.body_length = parse_length(s);
           if (spec.body_length < 0) {
             err = iso_.raise_error("type-error",
@@ -161,9 +161,9 @@ class Options {
             return false;
           }
         }
-        accept = accept || header_is(spec.headers.back().first, "accept");
+        accept = accept || ascii_iequals(spec.headers.back().first, "accept");
         spec.accept_encoding =
-            spec.accept_encoding || header_is(spec.headers.back().first, "accept-encoding");
+            spec.accept_encoding || ascii_iequals(spec.headers.back().first, "accept-encoding");
         return true;
       });
       if (!err.is_nil()) {
@@ -283,10 +283,6 @@ class Options {
 };
 
 }  // namespace
-
-bool header_is(std::string_view name, std::string_view what) {
-  return ascii_iequals(name, what);
-}
 
 Value read_http_options(Isolate& iso, Value opts, const Value* option_keys, RequestSpec* spec,
                         std::string* url) {

@@ -89,9 +89,6 @@ enum Option : size_t {
 };
 static_assert(kInsecure + 1 == kOptions);
 
-// A header's name is `what`, whatever its case.
-bool header_is(std::string_view name, std::string_view what);
-
 // Checks the options map `opts` into *spec, and the :url's text into *url
 // (what the URL is, http_op.cc checks). `option_keys` are the
 // options' keywords, in the order of kOptionNames. Returns the raised

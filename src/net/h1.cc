@@ -1,7 +1,6 @@
 #include "net/h1.h"
 
 #include <http_parser.h>
-#include <strings.h>
 #include <charconv>
 
 #include <algorithm>
@@ -24,10 +23,6 @@ namespace {
 // 16 MB at 256 KiB, the same throughput).
 constexpr uint64_t kMaxReadAhead = 256 * 1024;
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // Whether a comma-separated header value holds `token` (case-insensitive).
 bool has_token(std::string_view v, std::string_view token) {
   while (!v.empty()) {
@@ -39,7 +34,7 @@ bool has_token(std::string_view v, std::string_view token) {
     while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) {
       t.remove_suffix(1);
     }
-    if (iequals(t, token)) {
+    if (ascii_iequals(t, token)) {
       return true;
     }
     if (c == std::string_view::npos) {
@@ -487,7 +482,7 @@ class H1Session final : public Session {
     no_body_ = s->status == 204 || s->status == 304 || (s->status >= 100 && s->status < 200);
     bool user_cl = false;
     for (const Header& x : s->response_headers()) {
-      user_cl = user_cl || iequals(x.name, "content-length");
+      user_cl = user_cl || ascii_iequals(x.name, "content-length");
     }
     chunked_ = false;
     bool has_length = false;
@@ -529,7 +524,7 @@ class H1Session final : public Session {
       put(reason);
       put("\r\n");
       for (const Header& x : s->response_headers()) {
-        if (iequals(x.name, "connection") || iequals(x.name, "transfer-encoding")) {
+        if (ascii_iequals(x.name, "connection") || ascii_iequals(x.name, "transfer-encoding")) {
           continue;
         }
         put(x.name);

@@ -219,7 +219,7 @@ bool Stream::open_event_stream() const {
   }
   constexpr std::string_view kType = "text/event-stream";
   for (const Header& h : response_headers()) {
-    if (h.name.size() == 12 && strncasecmp(h.name.data(), "content-type", 12) == 0) {
+    if (ascii_iequals(h.name, "content-type")) {
       return h.value.size() >= kType.size() &&
              strncasecmp(h.value.data(), kType.data(), kType.size()) == 0;
     }
